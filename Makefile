@@ -1,0 +1,34 @@
+# Two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+DEMO   ?= build/demo
+
+.PHONY: demo test test-fast lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/microjourney demo $(DEMO)
+
+test: $(VENV)/.installed
+	$(BIN)/ruff check microjourney tests benchmarks
+	$(BIN)/python -m pytest -q
+
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -q -m 'not slow'
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check microjourney tests benchmarks
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/run.py --events 1000000
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,75 @@
+"""Scorecards and daily series from outcome counts: rates, intervals, targets."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from ..spec import Workspace
+from .stats import wilson_interval
+
+RATES = {"completion": "completed", "failure": "failed", "abandonment": "abandoned",
+         "escalation": "escalated"}
+
+
+def _rate(k: float, n: float) -> float:
+    return k / n if n else math.nan
+
+
+def _with_rates(df: pd.DataFrame) -> pd.DataFrame:
+    # Attempts still within their timeout have no outcome yet: rates are over finished ones.
+    finished = df["attempts"] - df["in_progress"]
+    df = df.assign(finished=finished)
+    for name, col in RATES.items():
+        df[f"{name}_rate"] = [_rate(k, n) for k, n in zip(df[col], finished, strict=True)]
+    df["completion_ci"] = [list(wilson_interval(int(k), int(n))) for k, n in
+                           zip(df["completed"], finished, strict=True)]
+    df["retry_rate"] = [_rate(k, n) for k, n in zip(df["retried"], df["attempts"], strict=True)]
+    df["sla_met_rate"] = [_rate(k, n) for k, n in zip(df["sla_met"], df["sla_known"], strict=True)]
+    return df
+
+
+def scorecard(stats: pd.DataFrame, spec: Workspace, keys: list[str]) -> pd.DataFrame:
+    """One row per moment (and breakdown group), every defined moment present."""
+    moments = spec.moments
+    frame = pd.DataFrame({"moment": list(moments)})
+    if len(keys) == 1:
+        stats = frame.merge(stats, on="moment", how="left")
+    counts = ["attempts", "persons", "completed", "failed", "abandoned", "escalated",
+              "in_progress", "retried", "sla_known", "sla_met"]
+    stats[counts] = stats[counts].fillna(0).astype("int64")
+    df = _with_rates(stats)
+    df.insert(1, "journey", [spec.journey_of(m) for m in df["moment"]])
+    df["sla_s"] = [moments[m].sla for m in df["moment"]]
+    targets = [moments[m].target for m in df["moment"]]
+    df["target_metric"] = [t.metric if t else None for t in targets]
+    df["target_value"] = [t.value if t else None for t in targets]
+    df["on_target"] = [_on_target(row, t) for row, t in zip(df.to_dict("records"), targets,
+                                                           strict=True)]
+    order = {m: i for i, m in enumerate(moments)}
+    df = df.sort_values(by=keys, key=lambda s: s.map(order) if s.name == "moment" else s)
+    columns = [*keys[:1], "journey", *keys[1:], "attempts", "persons", "completed", "failed",
+               "abandoned", "escalated", "in_progress", "completion_rate", "completion_ci",
+               "failure_rate", "abandonment_rate", "escalation_rate", "retry_rate",
+               "duration_median_s", "duration_p90_s", "sla_s", "sla_met_rate",
+               "target_metric", "target_value", "on_target"]
+    return df[columns].reset_index(drop=True)
+
+
+def _on_target(row: dict[str, object], target: object) -> bool | None:
+    if target is None:
+        return None
+    value = row.get(target.metric)  # type: ignore[attr-defined]
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if target.lower_is_better:  # type: ignore[attr-defined]
+        return bool(value <= target.value)  # type: ignore[attr-defined, operator]
+    return bool(value >= target.value)  # type: ignore[attr-defined, operator]
+
+
+def daily(stats: pd.DataFrame) -> pd.DataFrame:
+    """Daily series with completion rate and its Wilson interval."""
+    stats = _with_rates(stats.copy())
+    return stats[["moment", "day", "attempts", "completed", "failed", "abandoned", "escalated",
+                  "in_progress", "completion_rate", "completion_ci"]].reset_index(drop=True)

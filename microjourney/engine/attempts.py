@@ -1,0 +1,83 @@
+"""Cut each moment's tagged events into attempts, per person, with window functions.
+
+Per (person, moment), in time order (ties: ingest order, then role rank), an attempt
+begins at a ``start`` event when no attempt is open. It stays open while the
+person's events of that moment follow each other within the moment's ``timeout``;
+its first outcome event (complete / fail / escalate) ends it. An attempt that goes
+quiet for longer than the timeout is ``abandoned``; one still within its timeout
+at the end of the data (``as_of``) is ``in_progress``. A start inside an open
+attempt (the page opened again, a second tab) does not begin a new attempt: it is
+a retry of step 0. Events of a moment outside any attempt (a step with no start
+before it) are not part of any attempt.
+"""
+
+from __future__ import annotations
+
+import ibis
+from ibis.expr.types import Table
+
+from .tagging import OUTCOMES
+
+OUTCOME_NAMES = {"complete": "completed", "fail": "failed", "escalate": "escalated"}
+
+
+def attempts(tagged: Table, as_of_ms: int) -> Table:
+    """One row per attempt, from :func:`microjourney.engine.tagging.tag` rows."""
+    key = ["person", "moment"]
+    w = ibis.window(group_by=key, order_by=["t_ms", "seq", "rank"])
+    t = tagged.mutate(
+        prev_t=tagged.t_ms.lag().over(w),
+        prev_role=tagged.role.lag().over(w),
+        rn=ibis.row_number().over(w),
+    )
+    gap = (t.t_ms - t.prev_t) > t.timeout_ms
+    brk = t.prev_t.isnull() | t.prev_role.isin(OUTCOMES) | gap
+    t = t.mutate(brk=brk.cast("int64"))
+    t = t.mutate(segment=t.brk.cumsum(group_by=key, order_by="rn"))
+    t = t.mutate(is_start=(t.role == "start").cast("int64"))
+    t = t.mutate(started=t.is_start.cumsum(group_by=[*key, "segment"], order_by="rn"))
+    t = t.filter(t.started > 0)
+    funnel = t.step.notnull()
+    a = t.group_by(["person", "moment", "segment"]).aggregate(
+        start_event_id=t.event_id.argmin(t.rn),
+        start_ts=t.timestamp.min(),
+        end_ts=t.timestamp.max(),
+        start_ms=t.t_ms.min(),
+        end_ms=t.t_ms.max(),
+        outcome_role=t.role.max(where=t.role.isin(OUTCOMES)),
+        furthest_step=t.step.max(),
+        steps_reached=t.step.nunique(),
+        step_events=funnel.cast("int64").sum(),
+        events=t.count(),
+        channel=t.channel.argmin(t.rn),
+        channels=t.channel.nunique(),
+        properties=t.properties.argmin(t.rn),
+        context=t.context.argmin(t.rn),
+        timeout_ms=t.timeout_ms.max(),
+        sla_s=t.sla_s.max(),
+    )
+    outcome = ibis.cases(
+        *((a.outcome_role == role, name) for role, name in OUTCOME_NAMES.items()),
+        else_=ibis.ifelse(as_of_ms - a.end_ms > a.timeout_ms, "abandoned", "in_progress"),
+    )
+    duration = (a.end_ms - a.start_ms) / 1000.0
+    return a.select(
+        attempt_id=a.moment.concat(":", a.start_event_id),
+        moment=a.moment,
+        person=a.person,
+        start_ts=a.start_ts,
+        end_ts=a.end_ts,
+        outcome=outcome,
+        duration_s=duration,
+        sla_s=a.sla_s,
+        # Time to complete against the SLA: known for completed attempts only.
+        sla_met=ibis.ifelse(a.sla_s.isnull() | (outcome != "completed"), None, duration <= a.sla_s),
+        furthest_step=a.furthest_step,
+        steps_reached=a.steps_reached,
+        retries=a.step_events - a.steps_reached,
+        events=a.events,
+        channel=a.channel,
+        channels=a.channels,
+        properties=a.properties,
+        context=a.context,
+    )

@@ -1,0 +1,36 @@
+"""Backend helpers: the few functions the engine needs that Ibis spells per backend.
+
+The analytics are Ibis expressions; a backend only has to name these builtins.
+DuckDB is the default; other backends map the same names to their own functions.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.datatypes as dt
+from ibis.expr.types import Value
+
+
+@ibis.udf.scalar.builtin(name="epoch_ms")
+def _epoch_ms(ts: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ignore[valid-type]
+    """Milliseconds since 1970 (DuckDB ``epoch_ms``)."""
+
+
+@ibis.udf.scalar.builtin(name="json_extract_string")
+def _json_text(doc: dt.JSON, path: str) -> str:  # type: ignore[valid-type]
+    """A JSON member as text: strings unquoted, numbers and booleans as written."""
+
+
+def epoch_ms(ts: Value) -> Value:
+    """A timestamp as integer milliseconds, so time arithmetic is exact and portable."""
+    return _epoch_ms(ts)
+
+
+def json_path(key: str) -> str:
+    """The JSON path of a top-level member, quoted so any key (``org:resource``) works."""
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def json_text(doc: Value, key: str) -> Value:
+    """Property ``key`` of a JSON object column as text (NULL when absent or null)."""
+    return _json_text(doc, json_path(key))

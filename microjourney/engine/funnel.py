@@ -1,0 +1,154 @@
+"""Exact funnels (ordered, strict, unordered) as window functions and equality joins.
+
+Semantics (those of PostHog, which users know):
+
+* ordered: other events may occur between steps; each event fills at most one
+  step; every step-1 event begins a new try; a person counts at the furthest step
+  any try reached.
+* strict: as ordered, but any other event of the person between two steps breaks
+  the try.
+* unordered: step k means k distinct steps done, in any order; every event of
+  any step begins a try.
+
+The window runs from the try's first step and its boundary is inclusive. Events
+are ordered by time, then — for different steps at the same instant — by step
+order, then by ingest order; so steps at the same instant convert in step order.
+The time from the previous step is taken from the try that reached the person's
+furthest step (the earliest such try).
+
+How: each funnel event gets its position ``pos`` in that order; for each step k a
+window function gives, at every event, the position of the next event matching
+step k. A try is then followed step by step with one equality join per step on
+(person, pos) — exact for any number of steps (unlike the running-minimum shortcut,
+which miscounts funnels of four or more steps) and portable to every backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+from ibis.expr.types import Table
+
+ORDERS = ("ordered", "strict", "unordered")
+PER = ("person", "attempt")
+
+
+@dataclass(frozen=True)
+class FunnelQuery:
+    n_steps: int
+    order: str = "ordered"
+    window_ms: int = 1_800_000
+    per: str = "person"
+
+
+def _funnel_events(tagged: Table, n: int) -> Table:
+    """One row per event that matches any step, with a flag ``m{k}`` per step."""
+    f = tagged.filter(tagged.step.notnull())
+    return f.group_by(["person", "event_id"]).aggregate(
+        t_ms=f.t_ms.min(), seq=f.seq.min(), min_step=f.step.min(),
+        **{f"m{k}": (f.step == k).any() for k in range(n)},
+    )
+
+
+def _positions(t: Table) -> Table:
+    w = ibis.window(group_by=t.person, order_by=[t.t_ms, t.min_step, t.seq])
+    return t.mutate(pos=ibis.row_number().over(w))
+
+
+def _follow(tries: Table, lookup: Table, q: FunnelQuery, strict: bool) -> Table:
+    """Follow every try step by step; adds ``t{k}`` (time of step k, or NULL)."""
+    n = q.n_steps
+    for k in range(1, n):
+        cols = {"l_person": lookup.person, "l_pos": lookup.pos, "l_t": lookup.t_ms}
+        if strict:
+            cols["l_ok"] = lookup[f"m{k}"]
+        elif k + 1 < n:
+            cols["l_next"] = lookup[f"nxt{k + 1}"]
+        right = lookup.select(**cols)
+        j = tries.left_join(right, (tries.person == right.l_person) & (tries.cand == right.l_pos))
+        ok = j.l_t.notnull() & (j.l_t - j.t0 <= q.window_ms)
+        if strict:
+            ok = ok & j.l_ok.fill_null(False)
+            nxt = j.l_pos + 1
+        else:
+            nxt = j.l_next if k + 1 < n else ibis.null("int64")
+        tries = j.mutate(**{f"t{k}": ibis.ifelse(ok, j.l_t, None)},
+                         cand=ibis.ifelse(ok, nxt, None)).drop(*cols)
+    reached = sum((tries[f"t{k}"].notnull().cast("int64") for k in range(1, n)), ibis.literal(1))
+    return tries.mutate(reached=reached)
+
+
+def _ordered_tries(f: Table, q: FunnelQuery) -> Table:
+    f = _positions(f)
+    w = ibis.window(group_by=f.person, order_by=f.pos, rows=(1, None))
+    lookup = f.mutate(**{f"nxt{k}": ibis.ifelse(f[f"m{k}"], f.pos, None).min().over(w)
+                         for k in range(1, q.n_steps)})
+    starts = lookup.filter(lookup.m0)
+    tries = starts.select(person=starts.person, p0=starts.pos, t0=starts.t_ms,
+                          cand=starts.nxt1 if q.n_steps > 1 else ibis.null("int64"))
+    return _follow(tries, lookup, q, strict=False)
+
+
+def _strict_tries(f: Table, events: Table, q: FunnelQuery) -> Table:
+    """Strict: positions count every event of the person, not only funnel events."""
+    people = f.select("person").distinct()
+    ev = events.semi_join(people, "person").select(
+        "person", "event_id", "seq", t_ms=events.t_ms)
+    marks = f.select("person", "event_id", "min_step", *(f"m{k}" for k in range(q.n_steps)))
+    s = ev.left_join(marks, ["person", "event_id"]).drop("person_right", "event_id_right")
+    s = s.mutate(min_step=s.min_step.fill_null(q.n_steps),
+                 **{f"m{k}": s[f"m{k}"].fill_null(False) for k in range(q.n_steps)})
+    s = _positions(s)
+    starts = s.filter(s.m0)
+    tries = starts.select(person=starts.person, p0=starts.pos, t0=starts.t_ms, cand=starts.pos + 1)
+    return _follow(tries, s, q, strict=True)
+
+
+def _unordered_tries(f: Table, q: FunnelQuery) -> Table:
+    """Unordered: from each funnel event, the first time of each step within the window."""
+    f = _positions(f)
+    w = ibis.window(group_by=f.person, order_by=f.pos, rows=(0, None))
+    n = q.n_steps
+    t = f.mutate(**{f"n{j}": ibis.ifelse(f[f"m{j}"], f.t_ms, None).min().over(w) for j in range(n)})
+    inside = {j: t[f"n{j}"].notnull() & (t[f"n{j}"] - t.t_ms <= q.window_ms) for j in range(n)}
+    reached = sum((inside[j].cast("int64") for j in range(n)), ibis.literal(0))
+    return t.select(person=t.person, p0=t.pos, t0=t.t_ms, reached=reached,
+                    **{f"n{j}": ibis.ifelse(inside[j], t[f"n{j}"], None) for j in range(n)})
+
+
+def _best(tries: Table) -> Table:
+    """Per person, the try that reached furthest (the earliest of equals)."""
+    w = ibis.window(group_by=tries.person, order_by=[tries.reached.desc(), tries.p0])
+    return tries.filter(ibis.row_number().over(w) == 0)
+
+
+def funnel_stats(tagged: Table, events: Table | None, q: FunnelQuery) -> Table:
+    """One row: ``count{k}`` units reaching step k and ``median{k}`` ms from step k-1."""
+    if q.order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}")
+    f = _funnel_events(tagged, q.n_steps)
+    if q.order == "ordered":
+        tries = _ordered_tries(f, q)
+    elif q.order == "strict":
+        if events is None:
+            raise ValueError("a strict funnel needs the person's events")
+        tries = _strict_tries(f, events, q)
+    else:
+        tries = _unordered_tries(f, q)
+    units = _best(tries) if q.per == "person" else tries
+    counts = {f"count{k}": (units.reached >= k + 1).cast("int64").sum() for k in range(q.n_steps)}
+    if q.order != "unordered":
+        medians = {f"median{k}": (units[f"t{k}"] - (units[f"t{k - 1}"] if k > 1 else units.t0))
+                   .median() for k in range(1, q.n_steps)}
+        return units.aggregate(**counts, **medians)
+    # Unordered: the k-th distinct step done, whatever it was; time from the one before.
+    long = ibis.union(*(units.select(unit=units.person.concat(":", units.p0.cast("string")),
+                                     j=ibis.literal(j), t=units[f"n{j}"])
+                        for j in range(q.n_steps)))
+    long = long.filter(long.t.notnull())
+    w = ibis.window(group_by=long.unit, order_by=[long.t, long.j])
+    long = long.mutate(k=ibis.row_number().over(w), gap=long.t - long.t.lag().over(w))
+    med = long.aggregate(**{f"median{k}": long.gap.median(where=long.k == k)
+                            for k in range(1, q.n_steps)})
+    return units.aggregate(**counts).cross_join(med)

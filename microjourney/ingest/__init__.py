@@ -1,0 +1,1 @@
+"""File ingestion: readers for CSV, JSON Lines, Parquet and XES, one validation path."""

@@ -1,0 +1,34 @@
+"""The event schema: the fields every reader produces and the store keeps.
+
+A reader turns a file into Arrow batches of *raw* rows: every field below as a
+column (text, or a typed column the file already had), plus ``__row`` — the row's
+1-based position in the source (line for JSON Lines, data row for CSV, event for
+XES) — so that a rejected row can be found again. Validation and typing happen in
+one place, :mod:`microjourney.ingest.validate`, the same for every reader.
+"""
+
+from __future__ import annotations
+
+#: Channels an event may come from.
+CHANNELS: tuple[str, ...] = ("web", "app", "chat", "voice", "agent", "email", "sms", "store", "other")
+
+#: Assisted channels: a person talks to the company (used for escalation).
+ASSISTED_CHANNELS: tuple[str, ...] = ("chat", "voice", "agent", "email")
+
+#: Fields of an event, in store order. ``properties`` and ``context`` are JSON objects.
+FIELDS: tuple[str, ...] = (
+    "event_id",
+    "timestamp",
+    "event",
+    "anonymous_id",
+    "user_id",
+    "channel",
+    "session_id",
+    "properties",
+    "context",
+)
+
+REQUIRED: tuple[str, ...] = ("timestamp", "event")
+
+#: Column carrying the source row number through a reader.
+ROW = "__row"

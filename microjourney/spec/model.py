@@ -1,0 +1,219 @@
+"""Workspace, journey and moment definitions (the ``microjourney.yaml`` contract).
+
+The models are frozen pydantic models with ``extra="forbid"`` so that a misspelt
+key is an error, not a silently ignored setting. Loading from YAML with line
+numbers lives in :mod:`microjourney.spec.load`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from ..ingest.schema import CHANNELS
+from .duration import parse_duration
+
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists")
+INTENTS = ("learn", "decide", "act")
+TARGET_METRICS = (
+    "completion_rate",
+    "failure_rate",
+    "abandonment_rate",
+    "escalation_rate",
+    "sla_met_rate",
+    "duration_median_s",
+    "duration_p90_s",
+)
+#: Metrics where a lower value is better (a target is a ceiling, not a floor).
+LOWER_IS_BETTER = frozenset(
+    {"failure_rate", "abandonment_rate", "escalation_rate", "duration_median_s", "duration_p90_s"}
+)
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _as_tuple(value: Any) -> Any:
+    return (value,) if isinstance(value, str) else value
+
+
+def _check_name(value: str, what: str) -> str:
+    if not NAME.match(value):
+        raise ValueError(
+            f"{what} name {value!r} must start with a letter and use only letters, digits, _ or -"
+        )
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Predicate(_Model):
+    """A test on one event property: ``properties[key] <op> value``."""
+
+    key: str
+    op: Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"]
+    value: Any
+
+    @model_validator(mode="after")
+    def _check(self) -> Predicate:
+        v = self.value
+        if self.op in ("in", "not_in"):
+            if not isinstance(v, list | tuple) or not v:
+                raise ValueError(f"'{self.op}' takes a non-empty list of values")
+            if any(not isinstance(x, str | int | float | bool) for x in v):
+                raise ValueError(f"'{self.op}' values must be strings, numbers or booleans")
+        elif self.op in ("gt", "gte", "lt", "lte"):
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise ValueError(f"'{self.op}' compares with a number, got {v!r}")
+        elif self.op == "exists":
+            if not isinstance(v, bool):
+                raise ValueError("'exists' takes true or false")
+        elif not isinstance(v, str | int | float | bool):
+            raise ValueError(f"'{self.op}' compares with a string, number or boolean, got {v!r}")
+        return self
+
+
+def _predicates(where: Any) -> Any:
+    """``{valid: true, amount: {gt: 10}}`` → a tuple of :class:`Predicate`."""
+    if where is None:
+        return ()
+    if not isinstance(where, dict):
+        raise ValueError("'where' maps property names to a value or to {operator: value}")
+    out = []
+    for key, cond in where.items():
+        if isinstance(cond, dict):
+            if len(cond) != 1:
+                raise ValueError(
+                    f"property {key!r}: give exactly one operator, one of {', '.join(OPERATORS)}"
+                )
+            op, value = next(iter(cond.items()))
+            if op not in OPERATORS:
+                raise ValueError(
+                    f"property {key!r}: unknown operator {op!r}; allowed: {', '.join(OPERATORS)}"
+                )
+            out.append({"key": str(key), "op": op, "value": value})
+        elif isinstance(cond, list):
+            out.append({"key": str(key), "op": "in", "value": cond})
+        else:
+            out.append({"key": str(key), "op": "eq", "value": cond})
+    return tuple(out)
+
+
+class Matcher(_Model):
+    """Which events play a role: event name(s), optional property tests and channels."""
+
+    event: Annotated[tuple[str, ...], BeforeValidator(_as_tuple)] = Field(min_length=1)
+    where: Annotated[tuple[Predicate, ...], BeforeValidator(_predicates)] = ()
+    channel: Annotated[tuple[str, ...] | None, BeforeValidator(_as_tuple)] = None
+    name: str | None = None
+
+    @field_validator("channel")
+    @classmethod
+    def _known_channels(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for ch in value or ():
+            if ch not in CHANNELS:
+                raise ValueError(f"unknown channel {ch!r}; allowed: {', '.join(CHANNELS)}")
+        return value
+
+    @field_validator("event")
+    @classmethod
+    def _nonempty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not e.strip() for e in value):
+            raise ValueError("an event name cannot be empty")
+        return value
+
+    @property
+    def label(self) -> str:
+        """The name shown for this matcher as a funnel step."""
+        return self.name or " | ".join(self.event)
+
+
+class Target(_Model):
+    metric: Literal[
+        "completion_rate",
+        "failure_rate",
+        "abandonment_rate",
+        "escalation_rate",
+        "sla_met_rate",
+        "duration_median_s",
+        "duration_p90_s",
+    ]
+    value: float
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.metric in LOWER_IS_BETTER
+
+
+class Moment(_Model):
+    """A micro-journey: a start, ordered steps, outcome rules and its operating data."""
+
+    name: str
+    title: str | None = None
+    description: str | None = None
+    intent: Literal["learn", "decide", "act"] | None = None
+    start: Matcher
+    steps: tuple[Matcher, ...] = ()
+    complete: Matcher
+    fail: Matcher | None = None
+    escalate: Matcher | None = None
+    timeout: Seconds = 1800.0
+    sla: Seconds | None = None
+    owner: str | None = None
+    problem: str | None = None
+    target: Target | None = None
+    failure_cost: float | None = Field(default=None, ge=0)
+    contact_cost: float | None = Field(default=None, ge=0)
+    lifetime_value: float | None = Field(default=None, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name(value, "moment")
+
+    @property
+    def funnel(self) -> tuple[Matcher, ...]:
+        """The moment's funnel: its start, its steps, then its complete event."""
+        return (self.start, *self.steps, self.complete)
+
+    @property
+    def step_labels(self) -> tuple[str, ...]:
+        labels = [m.label for m in self.funnel]
+        # Repeated labels (the same event twice) are told apart by position.
+        return tuple(
+            f"{lab} ({i + 1})" if labels.count(lab) > 1 else lab for i, lab in enumerate(labels)
+        )
+
+
+class Journey(_Model):
+    name: str
+    title: str | None = None
+    description: str | None = None
+    moments: tuple[Moment, ...] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name(value, "journey")
+
+
+class Workspace(_Model):
+    """The whole ``microjourney.yaml``."""
+
+    name: str = "microjourney workspace"
+    description: str | None = None
+    journeys: tuple[Journey, ...] = ()
+
+    @property
+    def moments(self) -> dict[str, Moment]:
+        return {m.name: m for j in self.journeys for m in j.moments}
+
+    def journey_of(self, moment: str) -> str:
+        for j in self.journeys:
+            if any(m.name == moment for m in j.moments):
+                return j.name
+        raise KeyError(moment)

@@ -1,0 +1,97 @@
+"""The DuckDB store: one file per workspace, its schema and migrations.
+
+Tables (all timestamps UTC)::
+
+    events      one row per accepted event; ``seq`` is the global ingest order, so
+                events at the same instant keep the order they had in their source
+    quarantine  rejected rows: source, row number, field, reason, the raw row
+    ingests     one row per ingest run: counts of accepted, duplicate, rejected rows
+    meta        key/value: schema version, fingerprints of derived tables
+    attempts    derived (see :mod:`microjourney.engine.attempts`), rebuilt when the
+                events or the moment definitions change
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE events (
+            event_id     VARCHAR NOT NULL,
+            seq          BIGINT NOT NULL,
+            timestamp    TIMESTAMPTZ NOT NULL,
+            event        VARCHAR NOT NULL,
+            anonymous_id VARCHAR,
+            user_id      VARCHAR,
+            channel      VARCHAR NOT NULL,
+            session_id   VARCHAR,
+            properties   JSON,
+            context      JSON,
+            source       VARCHAR NOT NULL
+        )""",
+        """CREATE TABLE quarantine (
+            source      VARCHAR NOT NULL,
+            row         BIGINT,
+            field       VARCHAR,
+            reason      VARCHAR NOT NULL,
+            raw         JSON,
+            received_at TIMESTAMPTZ NOT NULL
+        )""",
+        """CREATE TABLE ingests (
+            source      VARCHAR NOT NULL,
+            format      VARCHAR NOT NULL,
+            accepted    BIGINT NOT NULL,
+            duplicates  BIGINT NOT NULL,
+            rejected    BIGINT NOT NULL,
+            started_at  TIMESTAMPTZ NOT NULL,
+            finished_at TIMESTAMPTZ NOT NULL
+        )""",
+        "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    ),
+}
+
+
+def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open (creating and migrating if needed) the store at ``path``."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute("SET TimeZone = 'UTC'")
+    if not read_only:
+        migrate(con)
+    return con
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    (has_meta,) = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+    ).fetchall()[0]
+    if not has_meta:
+        return 0
+    rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+    return int(rows[0][0]) if rows else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring the store to :data:`SCHEMA_VERSION`, one transaction per step."""
+    current = schema_version(con)
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        con.execute("BEGIN")
+        for statement in _MIGRATIONS[version]:
+            con.execute(statement)
+        set_meta(con, "schema_version", str(version))
+        con.execute("COMMIT")
+
+
+def get_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    rows = con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])

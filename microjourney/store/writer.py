@@ -1,0 +1,219 @@
+"""Validate raw rows and write them to the store: one transaction per batch.
+
+Every reader hands over Arrow batches of raw rows (see
+:mod:`microjourney.ingest.schema`). Here, in one SQL pass per batch, each row is
+typed and checked; a bad row goes to ``quarantine`` with its row number, the field
+at fault and the reason; a good row without an ``event_id`` gets one derived from
+its content (and its occurrence, so two identical rows in one file stay two
+events); rows whose ``event_id`` is already stored are counted as duplicates and
+not written again. A committed batch is never lost when a later batch fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import pyarrow as pa
+
+from ..ingest.schema import CHANNELS, FIELDS, ROW
+
+_TEXT_FIELDS = ("event_id", "event", "anonymous_id", "user_id", "channel", "session_id")
+# A timestamp written with its offset: a time part, then Z or ±hh[:mm].
+_ZONED = r"[T ]\d{1,2}:\d{2}.*([Zz]|[+-]\d{2}(:?\d{2})?)$"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    accepted: int
+    duplicates: int
+    rejected: int
+
+
+def quote_ident(name: str) -> str:
+    """Quote a column name taken from a file, so it can only ever be a name."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _text(schema: pa.Schema, name: str) -> str:
+    if name not in schema.names:
+        return "NULL::VARCHAR"
+    return f"NULLIF(trim(CAST(r.{quote_ident(name)} AS VARCHAR)), '')"
+
+
+def _json_text(schema: pa.Schema, name: str) -> str:
+    if name not in schema.names:
+        return "NULL::VARCHAR"
+    typ = schema.field(name).type
+    col = f"r.{quote_ident(name)}"
+    if pa.types.is_struct(typ) or pa.types.is_map(typ):
+        return f"CAST(to_json({col}) AS VARCHAR)"
+    return f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
+
+
+def _timestamp(schema: pa.Schema) -> tuple[str, str, str]:
+    """SQL for (text form, parsed TIMESTAMPTZ, has-no-zone flag) of the timestamp field."""
+    if "timestamp" not in schema.names:
+        return "NULL::VARCHAR", "NULL::TIMESTAMPTZ", "false"
+    col = f"r.{quote_ident('timestamp')}"
+    typ = schema.field("timestamp").type
+    if pa.types.is_timestamp(typ) and typ.tz is not None:
+        return f"CAST({col} AS VARCHAR)", f"CAST({col} AS TIMESTAMPTZ)", "false"
+    if pa.types.is_timestamp(typ) or pa.types.is_date(typ):
+        text = f"CAST({col} AS VARCHAR)"
+        return text, f"timezone($tz, CAST({col} AS TIMESTAMP))", f"{col} IS NOT NULL"
+    text = f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
+    zoned = f"regexp_matches({text}, '{_ZONED}')"
+    parsed = (
+        f"CASE WHEN {zoned} THEN TRY_CAST({text} AS TIMESTAMPTZ) "
+        f"ELSE timezone($tz, TRY_CAST({text} AS TIMESTAMP)) END"
+    )
+    return text, parsed, f"NOT {zoned}"
+
+
+def _extras(schema: pa.Schema) -> tuple[str, list[str]]:
+    """Columns that are not event fields are kept as properties (file name as key)."""
+    extra = [n for n in schema.names if n not in FIELDS and n != ROW]
+    if not extra:
+        return "", []
+    pairs = ", ".join(f"$k{i}, r.{quote_ident(n)}" for i, n in enumerate(extra))
+    return f"json_object({pairs})", extra
+
+
+def _checked_sql(schema: pa.Schema) -> tuple[str, list[str]]:
+    ts_text, ts, naive = _timestamp(schema)
+    extras, extra_names = _extras(schema)
+    props = _json_text(schema, "properties")
+    cols = ",\n      ".join(f"{_text(schema, f)} AS {f}" for f in _TEXT_FIELDS)
+    channels = ", ".join(f"'{c}'" for c in CHANNELS)  # constants of the product, not user values
+    props_ok = "(properties IS NULL OR (json_valid(properties) AND json_type(properties::JSON) = 'OBJECT'))"
+    merged = (
+        f"CASE WHEN {props_ok} THEN CAST(json_merge_patch(coalesce(properties, '{{}}'), extras) AS VARCHAR) "
+        "ELSE properties END"
+        if extras
+        else "properties"
+    )
+    sql = f"""
+    WITH src AS (
+      SELECT r.{quote_ident(ROW)} AS row,
+      {cols},
+      {ts_text} AS ts_text, {ts} AS ts, {naive} AS ts_naive,
+      {props} AS properties, {_json_text(schema, "context")} AS context
+      {", " + extras + " AS extras" if extras else ""}
+      FROM raw r
+    ), typed AS (
+      SELECT row, event_id, event, anonymous_id, user_id,
+        coalesce(channel, $channel) AS channel, session_id, ts_text, ts, ts_naive,
+        {merged} AS properties, context
+      FROM src
+    ), judged AS (
+      SELECT *,
+        CASE
+          WHEN event IS NULL THEN 'event'
+          WHEN ts_text IS NULL THEN 'timestamp'
+          WHEN ts_naive AND $tz IS NULL THEN 'timestamp'
+          WHEN ts IS NULL THEN 'timestamp'
+          WHEN anonymous_id IS NULL AND user_id IS NULL THEN 'user_id'
+          WHEN channel NOT IN ({channels}) THEN 'channel'
+          WHEN NOT {props_ok} THEN 'properties'
+          WHEN NOT (context IS NULL OR (json_valid(context) AND json_type(context::JSON) = 'OBJECT'))
+            THEN 'context'
+        END AS field
+      FROM typed
+    )
+    SELECT *,
+      CASE field
+        WHEN 'event' THEN 'missing event name'
+        WHEN 'timestamp' THEN CASE
+          WHEN ts_text IS NULL THEN 'missing timestamp'
+          WHEN ts_naive AND TRY_CAST(ts_text AS TIMESTAMP) IS NOT NULL THEN 'timestamp ' || ts_text
+            || ' has no time zone offset (give one, or ingest with --timezone)'
+          ELSE 'timestamp ' || ts_text || ' is not an ISO 8601 date-time' END
+        WHEN 'user_id' THEN 'neither anonymous_id nor user_id is given'
+        WHEN 'channel' THEN 'unknown channel ' || channel || '; allowed: {", ".join(CHANNELS)}'
+        WHEN 'properties' THEN 'properties is not a JSON object'
+        WHEN 'context' THEN 'context is not a JSON object'
+      END AS reason,
+      CASE WHEN field IS NULL AND event_id IS NULL THEN
+        'mj-' || md5(content || ':' || row_number() OVER (PARTITION BY content ORDER BY row))
+      ELSE event_id END AS id
+    FROM (
+      SELECT *, CASE WHEN field IS NULL AND event_id IS NULL THEN md5(concat_ws(chr(31),
+        CAST(epoch_us(ts) AS VARCHAR), event, coalesce(anonymous_id, ''), coalesce(user_id, ''),
+        channel, coalesce(session_id, ''), coalesce(properties, ''), coalesce(context, '')))
+      END AS content
+      FROM judged
+    )
+    """
+    return sql, extra_names
+
+
+def write_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch: pa.Table,
+    *,
+    source: str,
+    channel: str = "other",
+    timezone: str | None = None,
+) -> BatchResult:
+    """Validate ``batch`` and store it in one transaction; return the counts."""
+    if ROW not in batch.schema.names:
+        batch = batch.append_column(ROW, pa.array(range(1, batch.num_rows + 1), pa.int64()))
+    sql, extra_names = _checked_sql(batch.schema)
+    params: dict[str, object] = {"tz": timezone, "channel": channel}
+    params.update({f"k{i}": n for i, n in enumerate(extra_names)})
+    now = datetime.now(UTC)
+    con.register("raw", batch)
+    try:
+        con.execute("BEGIN")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {sql}", params)
+        rejected = con.execute(
+            """INSERT INTO quarantine
+               SELECT $source, c.row, c.field, c.reason, to_json(r), $now
+               FROM _checked c JOIN raw r ON r.__row = c.row
+               WHERE c.field IS NOT NULL AND NOT EXISTS (
+                 SELECT 1 FROM quarantine q
+                 WHERE q.source = $source AND q.row = c.row AND q.raw = to_json(r))""",
+            {"source": source, "now": now},
+        ).fetchall()[0][0]
+        valid = con.execute("SELECT count(*) FROM _checked WHERE field IS NULL").fetchall()[0][0]
+        base = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
+        accepted = con.execute(
+            """INSERT INTO events
+               SELECT id, $base + row_number() OVER (ORDER BY row), ts, event, anonymous_id,
+                      user_id, channel, session_id, properties::JSON, context::JSON, $source
+               FROM _checked c
+               WHERE field IS NULL AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = c.id)
+               QUALIFY row_number() OVER (PARTITION BY id ORDER BY row) = 1""",
+            {"base": base, "source": source},
+        ).fetchall()[0][0]
+        con.execute("DROP TABLE _checked")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.unregister("raw")
+    return BatchResult(accepted=accepted, duplicates=valid - accepted, rejected=rejected)
+
+
+def write_rejects(con: duckdb.DuckDBPyConnection, rejects: list, *, source: str) -> int:
+    """Quarantine rows a reader could not parse (``Reject`` records); idempotent."""
+    if not rejects:
+        return 0
+    now = datetime.now(UTC)
+    rows = [(source, r.row, r.field, r.reason, r.raw, now) for r in rejects]
+    con.execute("BEGIN")
+    con.execute("CREATE OR REPLACE TEMP TABLE _rejects (source VARCHAR, row BIGINT, field VARCHAR, "
+                "reason VARCHAR, raw VARCHAR, received_at TIMESTAMPTZ)")
+    con.executemany("INSERT INTO _rejects VALUES (?, ?, ?, ?, ?, ?)", rows)
+    n = con.execute(
+        """INSERT INTO quarantine
+           SELECT source, row, field, reason, to_json(raw), received_at FROM _rejects x
+           WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source = x.source
+                             AND q.row = x.row AND q.raw = to_json(x.raw))"""
+    ).fetchall()[0][0]
+    con.execute("DROP TABLE _rejects")
+    con.execute("COMMIT")
+    return n

@@ -1,0 +1,281 @@
+"""The Python API: a workspace folder with its definitions and its store.
+
+>>> import microjourney as mj                       # doctest: +SKIP
+>>> ws = mj.open("demo")                            # doctest: +SKIP
+>>> ws.scorecard().to_pandas()                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import ibis
+from ibis.expr.types import Table
+
+from . import engine
+from .analysis import funnel as funnel_analysis
+from .analysis import scorecard as scorecard_analysis
+from .errors import QueryError, WorkspaceError
+from .identity import with_person
+from .ingest import readers
+from .spec import Moment, load_workspace, parse_duration
+from .spec.model import Workspace as Spec
+from .store import connect, get_meta, set_meta, write_batch, write_rejects
+
+SPEC_FILE = "microjourney.yaml"
+STORE_DIR = ".microjourney"
+STORE_FILE = "store.duckdb"
+
+TEMPLATE = """\
+# microjourney workspace: journeys group moments; a moment is a short, bounded
+# interaction measured from its start, through its steps, to its outcome.
+# Reference: docs/workspace.md
+name: {name}
+journeys: []
+#  - name: payment
+#    moments:
+#      - name: card_payment
+#        start: {{event: checkout_payment_opened}}
+#        steps:
+#          - {{event: payment_gateway_loaded}}
+#        complete: {{event: payment_succeeded}}
+#        fail: {{event: payment_failed}}
+#        timeout: 30m
+#        sla: 90s
+"""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    source: str
+    format: str
+    accepted: int
+    duplicates: int
+    rejected: int
+
+    @property
+    def rows(self) -> int:
+        return self.accepted + self.duplicates + self.rejected
+
+
+def init(directory: str | os.PathLike[str], *, name: str | None = None) -> Workspace:
+    """Create a workspace: ``microjourney.yaml`` and ``.microjourney/`` with a store."""
+    root = Path(directory)
+    spec = root / SPEC_FILE
+    if spec.exists():
+        raise WorkspaceError(f"{spec} already exists; open it instead", code="workspace/exists")
+    root.mkdir(parents=True, exist_ok=True)
+    spec.write_text(TEMPLATE.format(name=name or root.resolve().name), encoding="utf-8")
+    connect(root / STORE_DIR / STORE_FILE).close()
+    return Workspace(root)
+
+
+def open(directory: str | os.PathLike[str] = ".") -> Workspace:  # noqa: A001 - the API's verb
+    """Open the workspace in ``directory``."""
+    return Workspace(Path(directory))
+
+
+class Workspace:
+    """A workspace: moment definitions, the event store, and the analyses over them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.spec_path = root / SPEC_FILE
+        if not self.spec_path.is_file():
+            raise WorkspaceError(
+                f"no workspace at {root.resolve()} (no {SPEC_FILE}); create one with "
+                f"`microjourney init {root}`", code="workspace/missing")
+        self.spec: Spec = load_workspace(self.spec_path)
+        self.con: duckdb.DuckDBPyConnection = connect(root / STORE_DIR / STORE_FILE)
+        self.db = ibis.duckdb.from_connection(self.con)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- definitions --------------------------------------------------------
+    @property
+    def moments(self) -> dict[str, Moment]:
+        return self.spec.moments
+
+    def moment(self, name: str) -> Moment:
+        try:
+            return self.spec.moments[name]
+        except KeyError:
+            known = ", ".join(self.spec.moments) or "none defined yet"
+            raise QueryError(f"no moment {name!r}; moments: {known}", code="query/moment") from None
+
+    def reload(self) -> None:
+        """Read ``microjourney.yaml`` again (after editing it)."""
+        self.spec = load_workspace(self.spec_path)
+
+    # -- ingest -------------------------------------------------------------
+    def ingest(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        format: str | None = None,  # noqa: A002 - the CLI's word
+        mapping: Mapping[str, str] | None = None,
+        channel: str = "other",
+        timezone: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> IngestResult:
+        """Load events from a file; bad rows go to quarantine, duplicates are skipped."""
+        fmt = format or readers.detect_format(path)
+        source = Path(path).name
+        started = datetime.now().astimezone()
+        accepted = duplicates = rejected = 0
+        for batch in readers.read(path, fmt, mapping=mapping):
+            rejected += write_rejects(self.con, batch.rejects, source=source)
+            if batch.table.num_rows:
+                r = write_batch(self.con, batch.table, source=source, channel=channel,
+                                timezone=timezone)
+                accepted, duplicates, rejected = (accepted + r.accepted,
+                                                  duplicates + r.duplicates, rejected + r.rejected)
+            if progress:
+                progress(batch.table.num_rows + len(batch.rejects))
+        self.con.execute(
+            "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, now())",
+            [source, fmt, accepted, duplicates, rejected, started],
+        )
+        return IngestResult(source, fmt, accepted, duplicates, rejected)
+
+    # -- tables -------------------------------------------------------------
+    def events(self) -> Table:
+        """All events, with the ``person`` each belongs to."""
+        return with_person(self.db.table("events"))
+
+    def quarantine(self) -> Table:
+        return self.db.table("quarantine")
+
+    def _fingerprint(self) -> str:
+        count, last = self.con.execute("SELECT count(*), max(seq) FROM events").fetchall()[0]
+        spec = self.spec.model_dump_json(include={"journeys"})
+        return hashlib.sha256(f"{count}:{last}:{spec}".encode()).hexdigest()
+
+    def as_of_ms(self) -> int:
+        """The end of the data: the time of the last event (ms), which ages attempts."""
+        (value,) = self.con.execute("SELECT epoch_ms(max(timestamp)) FROM events").fetchall()[0]
+        return int(value or 0)
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Rebuild the attempts table if events or definitions changed; True if rebuilt."""
+        fp = self._fingerprint()
+        if not force and get_meta(self.con, "attempts_fingerprint") == fp:
+            return False
+        if self.spec.moments:
+            expr = engine.attempts(self._tagged(), self.as_of_ms()).order_by(["moment", "start_ts"])
+            self.db.create_table("attempts", expr, overwrite=True)
+        else:
+            self.con.execute("CREATE OR REPLACE TABLE attempts (attempt_id VARCHAR, moment VARCHAR, "
+                             "person VARCHAR, start_ts TIMESTAMPTZ)")
+        # Written after the table: a crash in between only means one more rebuild.
+        set_meta(self.con, "attempts_fingerprint", fp)
+        return True
+
+    def _tagged(self, moments: list[str] | None = None) -> Table:
+        return engine.tag(self.events(), self.spec, moments)
+
+    def attempts(self, moment: str | None = None) -> Table:
+        """Attempts (one row per person's pass through a moment), all moments or one."""
+        if moment is not None:
+            self.moment(moment)
+        self.refresh()
+        t = self.db.table("attempts")
+        return t if moment is None else t.filter(t.moment == moment)
+
+    def _filtered_attempts(self, since: str | None, until: str | None) -> Table:
+        a = self.attempts()
+        if since:
+            a = a.filter(a.start_ts >= _when(since))
+        if until:
+            a = a.filter(a.start_ts < _when(until))
+        return a
+
+    # -- analyses -----------------------------------------------------------
+    def scorecard(self, *, by: str | None = None, since: str | None = None,
+                  until: str | None = None) -> Table:
+        """Per moment (and ``by`` group): volume, outcomes, completion with CI, times."""
+        a = self._filtered_attempts(since, until)
+        keys = ["moment"]
+        if by:
+            a, col = _breakdown(a, by)
+            keys.append(col)
+        stats = engine.outcome_counts(a, keys).to_pandas()
+        return ibis.memtable(scorecard_analysis.scorecard(stats, self.spec, keys))
+
+    def funnel(self, moment: str, *, order: str = "ordered", window: str | float | None = None,
+               per: str = "person") -> Table:
+        """Step counts and conversion of a moment's funnel (start, steps, complete)."""
+        m = self.moment(moment)
+        if order not in engine.ORDERS:
+            raise QueryError(f"unknown funnel order {order!r}; allowed: {', '.join(engine.ORDERS)}",
+                             code="query/option")
+        if per not in engine.PER:
+            raise QueryError(f"unknown --per {per!r}; allowed: {', '.join(engine.PER)}",
+                             code="query/option")
+        window_s = m.timeout if window is None else _duration(window)
+        q = engine.FunnelQuery(n_steps=len(m.funnel), order=order, window_ms=int(window_s * 1000),
+                               per=per)
+        events = None
+        if order == "strict":
+            ev = self.events()
+            events = ev.mutate(t_ms=engine.backend.epoch_ms(ev.timestamp))
+        stats = engine.funnel_stats(self._tagged([moment]), events, q).to_pandas()
+        return ibis.memtable(funnel_analysis.steps(stats, m.step_labels))
+
+    def daily(self, moment: str) -> Table:
+        """Daily series (UTC days) of attempts, outcomes and completion rate with CI."""
+        self.moment(moment)
+        stats = engine.daily_counts(self.attempts(moment)).to_pandas()
+        return ibis.memtable(scorecard_analysis.daily(stats))
+
+    def summary(self) -> dict[str, object]:
+        """Counts for a header: events, persons, quarantined rows, period covered."""
+        ev = self.events()
+        s = ev.aggregate(events=ev.count(), persons=ev.person.nunique(),
+                         first=ev.timestamp.min(), last=ev.timestamp.max()).to_pandas().iloc[0]
+        q = self.con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
+        iso = (lambda v: None if v is None or v != v else v.isoformat())  # noqa: E731 - NaT check
+        return {"events": int(s["events"]), "persons": int(s["persons"]), "quarantined": int(q),
+                "period": [iso(s["first"]), iso(s["last"])]}
+
+
+def _duration(value: str | float) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise QueryError(str(exc), code="query/option") from None
+
+
+def _when(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise QueryError(f"{text!r} is not a date or date-time (write e.g. 2026-09-01)",
+                         code="query/option") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # plain dates are UTC days
+
+
+def _breakdown(a: Table, by: str) -> tuple[Table, str]:
+    """Group attempts by a column (channel, outcome...) or a start-event property/context key."""
+    if by in ("channel", "outcome", "channels", "retries", "furthest_step"):
+        return a, by
+    from .engine.backend import json_text
+
+    value = ibis.coalesce(json_text(a.properties, by), json_text(a.context, by))
+    return a.mutate(**{by: value.fill_null("(none)")}), by
+
+
+__all__ = ["IngestResult", "Workspace", "init", "open"]

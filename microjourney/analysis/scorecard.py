@@ -71,5 +71,6 @@ def _on_target(row: dict[str, object], target: object) -> bool | None:
 def daily(stats: pd.DataFrame) -> pd.DataFrame:
     """Daily series with completion rate and its Wilson interval."""
     stats = _with_rates(stats.copy())
+    stats["day"] = pd.to_datetime(stats["day"]).dt.strftime("%Y-%m-%d")  # a UTC calendar day
     return stats[["moment", "day", "attempts", "completed", "failed", "abandoned", "escalated",
                   "in_progress", "completion_rate", "completion_ci"]].reset_index(drop=True)

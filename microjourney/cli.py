@@ -1,0 +1,287 @@
+"""The ``microjourney`` command: parse arguments, call the core, render. Nothing else."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import workspace as ws_api
+from .errors import MicrojourneyError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Customer-experience analytics at the level of micro-moments.")
+# Piped output (scripts, CI logs) gets room for a full table rather than Rich's 80 columns.
+out = Console(highlight=False, width=None if Console().is_terminal else 160)
+err = Console(stderr=True, highlight=False)
+
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder.",
+                                            show_default="current directory")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def main() -> None:
+    """Entry point: run the app, turning product errors into one clear line."""
+    try:
+        app(standalone_mode=False)
+    except MicrojourneyError as exc:
+        err.print(f"[bold red]error[/] {escape(f'[{exc.code}]')}: {escape(exc.message)}",
+                  soft_wrap=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - click's usage errors arrive here too
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        return _jsonable(value.tolist())
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if value is pd.NaT or (value is not None and not isinstance(value, str | list) and pd.isna(value)
+                           if not isinstance(value, dict | bool | int | float) else False):
+        return None
+    if isinstance(value, datetime | date | pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [_jsonable(r) for r in df.to_dict("records")]
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v * 100:.1f}%"
+
+
+def _secs(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.0f}s" if v < 120 else f"{v / 60:.1f}m"
+
+
+def _open(workspace: Path) -> ws_api.Workspace:
+    return ws_api.open(workspace)
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")] = Path("."),
+         name: Annotated[str | None, typer.Option(help="Workspace name.")] = None) -> None:
+    """Create a workspace: microjourney.yaml and .microjourney/ with its store."""
+    ws = ws_api.init(directory, name=name)
+    ws.close()
+    out.print(f"Created workspace in {directory}: edit {directory / ws_api.SPEC_FILE} to declare "
+              "moments, then `microjourney ingest FILE`.")
+
+
+@app.command()
+def check(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Validate microjourney.yaml and list its journeys and moments."""
+    with _open(workspace) as ws:
+        for j in ws.spec.journeys:
+            out.print(f"{j.name}: {', '.join(m.name for m in j.moments)}")
+        out.print(f"ok: {len(ws.spec.journeys)} journeys, {len(ws.moments)} moments")
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="Event files (CSV, JSON Lines, Parquet, XES).")],
+    format: Annotated[str | None, typer.Option("--format", help="csv | jsonl | parquet | xes "
+                                               "(default: from the file name).")] = None,
+    map: Annotated[list[str] | None, typer.Option("--map", help="FIELD=COLUMN: take an event field "
+                                                   "from another column. Repeatable.")] = None,
+    channel: Annotated[str, typer.Option(help="Channel for rows that have none.")] = "other",
+    timezone: Annotated[str | None, typer.Option(help="Zone for timestamps written without one, "
+                                                 "e.g. UTC or Europe/Amsterdam.")] = None,
+    workspace: WorkspaceOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Load events; bad rows go to quarantine with their row and reason."""
+    mapping = _mapping(map or [])
+    results = []
+    with _open(workspace) as ws:
+        for f in files:
+            results.append(_ingest_one(ws, f, format, mapping, channel, timezone, quiet=as_json))
+    if as_json:
+        _print_json([r.__dict__ for r in results])
+
+
+def _mapping(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or not field or not column:
+            raise typer.BadParameter(f"{pair!r}: write FIELD=COLUMN, e.g. user_id=customer",
+                                     param_hint="--map")
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
+def _ingest_one(ws: ws_api.Workspace, path: Path, fmt: str | None, mapping: dict[str, str],
+                channel: str, timezone: str | None, *, quiet: bool) -> ws_api.IngestResult:
+    started = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=quiet or not err.is_terminal) as progress:
+        task = progress.add_task(f"ingest {path.name}", total=None)
+        result = ws.ingest(path, format=fmt, mapping=mapping, channel=channel, timezone=timezone,
+                           progress=lambda n: progress.advance(task, n))
+    if not quiet:
+        secs = time.perf_counter() - started
+        out.print(f"{path.name}: {result.accepted:,} accepted, {result.duplicates:,} duplicate, "
+                  f"{result.rejected:,} rejected ({result.rows / max(secs, 1e-9):,.0f} rows/s)")
+        if result.rejected:
+            out.print("  see `microjourney quarantine` for the rejected rows and why")
+    return result
+
+
+@app.command()
+def scorecard(
+    by: Annotated[str | None, typer.Option(help="Break down by channel, outcome, or a property "
+                                           "or context key of the start event.")] = None,
+    since: Annotated[str | None, typer.Option(help="Attempts starting on/after (ISO date).")] = None,
+    until: Annotated[str | None, typer.Option(help="Attempts starting before (ISO date).")] = None,
+    workspace: WorkspaceOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Per moment: volume, outcomes, completion rate with 95% CI, times against the SLA."""
+    with _open(workspace) as ws:
+        df = ws.scorecard(by=by, since=since, until=until).to_pandas()
+    if as_json:
+        _print_json(_records(df))
+        return
+    table = Table(title="Moment scorecard")
+    cols = ["moment", *([by] if by else []), "attempts", "persons", "completion [95% CI]", "target",
+            "failed", "abandoned", "escalated", "median", "p90", "SLA", "SLA met"]
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("moment", by) else "right")
+    for r in df.to_dict("records"):
+        lo, hi = r["completion_ci"] if r["completion_ci"] is not None else (None, None)
+        target = "–"
+        if r["target_metric"]:
+            mark = {True: "met", False: "missed", None: "?"}[r["on_target"]]
+            target = f"{r['target_metric'].replace('_rate', '')} {r['target_value']:g} {mark}"
+        table.add_row(r["moment"], *([str(r[by])] if by else []), f"{r['attempts']:,}",
+                      f"{r['persons']:,}", f"{_pct(r['completion_rate'])} [{_pct(lo)}–{_pct(hi)}]",
+                      target, _pct(r["failure_rate"]), _pct(r["abandonment_rate"]),
+                      _pct(r["escalation_rate"]), _secs(r["duration_median_s"]),
+                      _secs(r["duration_p90_s"]), _secs(r["sla_s"]), _pct(r["sla_met_rate"]))
+    out.print(table)
+
+
+@app.command()
+def funnel(
+    moment: Annotated[str, typer.Argument(help="Moment name.")],
+    order: Annotated[str, typer.Option(help="ordered | strict | unordered")] = "ordered",
+    window: Annotated[str | None, typer.Option(help="Conversion window from the first step, "
+                                               "e.g. 10m (default: the moment's timeout).")] = None,
+    per: Annotated[str, typer.Option(help="person | attempt (count tries)")] = "person",
+    workspace: WorkspaceOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Step counts and conversion through a moment's start, steps and completion."""
+    with _open(workspace) as ws:
+        m = ws.moment(moment)
+        steps = ws.funnel(moment, order=order, window=window, per=per).to_pandas()
+        window_s = m.timeout if window is None else ws_api._duration(window)
+    if as_json:
+        _print_json({"moment": moment, "order": order, "per": per, "window_s": window_s,
+                     "steps": _records(steps.drop(columns=["step"]))})
+        return
+    table = Table(title=f"{moment} funnel ({order}, per {per}, window {window_s:g}s)")
+    for c in ("step", "count", "from start", "from previous", "median time"):
+        table.add_column(c, justify="left" if c == "step" else "right")
+    for r in steps.to_dict("records"):
+        table.add_row(f"{r['step']}. {r['name']}", f"{r['count']:,}", _pct(r["conversion_from_start"]),
+                      _pct(r["conversion_from_previous"]), _secs(r["median_time_from_previous_s"]))
+    out.print(table)
+
+
+@app.command()
+def daily(moment: Annotated[str, typer.Argument(help="Moment name.")],
+          workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Daily series (UTC) of a moment's attempts and completion rate."""
+    with _open(workspace) as ws:
+        df = ws.daily(moment).to_pandas()
+    if as_json:
+        _print_json({"moment": moment, "days": _records(df.drop(columns=["moment"]))})
+        return
+    table = Table(title=f"{moment} by day")
+    for c in ("day", "attempts", "completed", "completion", "95% CI"):
+        table.add_column(c, justify="right")
+    for r in df.to_dict("records"):
+        lo, hi = r["completion_ci"] if r["completion_ci"] is not None else (None, None)
+        table.add_row(str(r["day"])[:10], f"{r['attempts']:,}", f"{r['completed']:,}",
+                      _pct(r["completion_rate"]), f"{_pct(lo)}–{_pct(hi)}")
+    out.print(table)
+
+
+@app.command()
+def attempts(moment: Annotated[str, typer.Argument(help="Moment name.")],
+             limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+             outcome: Annotated[str | None, typer.Option(help="Only this outcome.")] = None,
+             workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """A moment's attempts, newest first."""
+    with _open(workspace) as ws:
+        t = ws.attempts(moment)
+        if outcome:
+            t = t.filter(t.outcome == outcome)
+        df = t.order_by(t.start_ts.desc()).limit(limit).drop("properties", "context").to_pandas()
+    if as_json:
+        _print_json(_records(df))
+        return
+    table = Table(title=f"{moment} attempts")
+    for c in ("start", "person", "outcome", "duration", "furthest step", "retries", "channel"):
+        table.add_column(c)
+    for r in df.to_dict("records"):
+        table.add_row(str(r["start_ts"])[:19], str(r["person"]), r["outcome"], _secs(r["duration_s"]),
+                      str(r["furthest_step"]), str(r["retries"]), str(r["channel"]))
+    out.print(table)
+
+
+@app.command()
+def quarantine(limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+               workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Rejected rows: source file, row number, field and reason."""
+    with _open(workspace) as ws:
+        q = ws.quarantine()
+        total = q.count().to_pyarrow().as_py()
+        df = q.order_by([q.received_at.desc(), q.source, q.row]).limit(limit).to_pandas()
+    if as_json:
+        _print_json({"total": total, "rows": _records(df)})
+        return
+    table = Table(title=f"quarantine: {total:,} rows")
+    for c in ("source", "row", "field", "reason"):
+        table.add_column(c)
+    for r in df.to_dict("records"):
+        table.add_row(r["source"], str(r["row"]), str(r["field"] or ""), r["reason"])
+    out.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

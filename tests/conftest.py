@@ -1,0 +1,33 @@
+"""Shared fixtures: real workspaces on disk with a real DuckDB store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pytest
+
+import microjourney as mj
+
+from .helpers import PAYMENT_YAML, write_events
+
+
+@pytest.fixture
+def make_ws(tmp_path: Path) -> Callable[..., mj.Workspace]:
+    """Build a workspace from YAML text and event rows; closes it afterwards."""
+    opened: list[mj.Workspace] = []
+
+    def build(spec: str = PAYMENT_YAML, rows: Iterable[dict] = (), name: str = "ws") -> mj.Workspace:
+        root = tmp_path / name
+        root.mkdir()
+        (root / "microjourney.yaml").write_text(spec, encoding="utf-8")
+        ws = mj.open(root)
+        opened.append(ws)
+        rows = list(rows)
+        if rows:
+            ws.ingest(write_events(root / "events.csv", rows))
+        return ws
+
+    yield build
+    for ws in opened:
+        ws.close()

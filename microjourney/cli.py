@@ -41,13 +41,14 @@ def main() -> None:
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - click's usage errors arrive here too
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: bad option values, missing arguments
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        sys.exit(getattr(exc, "exit_code", 2))
 
 
 def _jsonable(value: Any) -> Any:
@@ -90,7 +91,7 @@ def _open(workspace: Path) -> ws_api.Workspace:
 
 
 @app.command()
-def init(directory: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")] = Path("."),
+def init(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to create the workspace in.")] = Path("."),
          name: Annotated[str | None, typer.Option(help="Workspace name.")] = None) -> None:
     """Create a workspace: microjourney.yaml and .microjourney/ with its store."""
     ws = ws_api.init(directory, name=name)
@@ -110,7 +111,7 @@ def check(workspace: WorkspaceOpt = Path(".")) -> None:
 
 @app.command()
 def ingest(
-    files: Annotated[list[Path], typer.Argument(help="Event files (CSV, JSON Lines, Parquet, XES).")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Event files (CSV, JSON Lines, Parquet, XES).")],
     format: Annotated[str | None, typer.Option("--format", help="csv | jsonl | parquet | xes "
                                                "(default: from the file name).")] = None,
     map: Annotated[list[str] | None, typer.Option("--map", help="FIELD=COLUMN: take an event field "
@@ -196,7 +197,7 @@ def scorecard(
 
 @app.command()
 def funnel(
-    moment: Annotated[str, typer.Argument(help="Moment name.")],
+    moment: Annotated[str, typer.Argument(metavar="MOMENT", help="Moment name.")],
     order: Annotated[str, typer.Option(help="ordered | strict | unordered")] = "ordered",
     window: Annotated[str | None, typer.Option(help="Conversion window from the first step, "
                                                "e.g. 10m (default: the moment's timeout).")] = None,
@@ -223,7 +224,7 @@ def funnel(
 
 
 @app.command()
-def daily(moment: Annotated[str, typer.Argument(help="Moment name.")],
+def daily(moment: Annotated[str, typer.Argument(metavar="MOMENT", help="Moment name.")],
           workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Daily series (UTC) of a moment's attempts and completion rate."""
     with _open(workspace) as ws:
@@ -242,7 +243,7 @@ def daily(moment: Annotated[str, typer.Argument(help="Moment name.")],
 
 
 @app.command()
-def attempts(moment: Annotated[str, typer.Argument(help="Moment name.")],
+def attempts(moment: Annotated[str, typer.Argument(metavar="MOMENT", help="Moment name.")],
              limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
              outcome: Annotated[str | None, typer.Option(help="Only this outcome.")] = None,
              workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from scipy.stats import norm
+from statistics import NormalDist
 
 __all__ = ["wilson_interval"]
 
@@ -19,7 +19,7 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
         return (math.nan, math.nan)
     if not 0 <= successes <= n:
         raise ValueError(f"successes must be between 0 and n={n}, got {successes}")
-    z = float(norm.ppf(0.5 + confidence / 2))
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom

@@ -1,0 +1,108 @@
+"""Number formatting for the report; every function accepts missing values.
+
+Missing means ``None``, NaN, ``pandas.NA`` or anything that is not a number; it is
+shown as an em dash.
+
+>>> pct(0.92), pct(float("nan")), count(12345), seconds(95)
+('92.0%', '—', '12,345', '1.6 min')
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+DASH = "—"
+
+
+def num(value: Any) -> float | None:
+    """*value* as a finite float, or ``None`` when it is missing or not a number."""
+    if value is None or isinstance(value, str | bytes | bool):
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def pct(value: Any, digits: int = 1) -> str:
+    """A rate in 0..1 as a percentage: ``0.92`` → ``92.0%``."""
+    x = num(value)
+    return DASH if x is None else f"{x * 100:.{digits}f}%"
+
+
+def count(value: Any) -> str:
+    """An integer count with thousands separators."""
+    x = num(value)
+    return DASH if x is None else f"{round(x):,}"
+
+
+def seconds(value: Any) -> str:
+    """A duration in seconds, in the unit that reads best (s, min, h, d)."""
+    x = num(value)
+    if x is None:
+        return DASH
+    if abs(x) < 60:
+        return f"{x:.1f} s"
+    if abs(x) < 3600:
+        return f"{x / 60:.1f} min"
+    if abs(x) < 86400:
+        return f"{x / 3600:.1f} h"
+    return f"{x / 86400:.1f} d"
+
+
+def share(part: Any, whole: Any) -> float | None:
+    """``part / whole``, or ``None`` when *whole* is missing or zero."""
+    p, w = num(part), num(whole)
+    return None if p is None or not w else p / w
+
+
+def interval(ci: Any) -> tuple[float | None, float | None]:
+    """``(low, high)`` from a ``[low, high]`` pair; missing parts are ``None``."""
+    try:
+        low, high = list(ci)
+    except (TypeError, ValueError):
+        return None, None
+    return num(low), num(high)
+
+
+def when(text: Any) -> str:
+    """An ISO timestamp as ``YYYY-MM-DD HH:MM`` (plus its offset); other text as given."""
+    if text is None:
+        return DASH
+    raw = str(text)
+    try:
+        stamp = datetime.fromisoformat(raw)
+    except ValueError:
+        return raw
+    if len(raw) <= 10:
+        return stamp.strftime("%Y-%m-%d")
+    out = stamp.strftime("%Y-%m-%d %H:%M")
+    offset = stamp.utcoffset()
+    if offset is not None:
+        out += " UTC" if not offset else stamp.strftime(" UTC%z")
+    return out
+
+
+def metric(name: str | None, value: Any) -> str:
+    """*value* formatted by what metric *name* measures (rate, seconds or count)."""
+    key = (name or "").lower()
+    if key.endswith("_s") or "duration" in key or "time" in key:
+        return seconds(value)
+    if "rate" in key or "share" in key:
+        return pct(value)
+    x = num(value)
+    return DASH if x is None else f"{x:,.4g}"
+
+
+#: Words in a metric name for which a lower value is better.
+LOWER_IS_BETTER = ("duration", "time", "fail", "abandon", "escalat", "retry", "repeat",
+                   "friction", "error", "cost", "wait")
+
+
+def lower_is_better(name: str | None) -> bool:
+    """Whether a smaller value of metric *name* is the better one (durations, failures)."""
+    key = (name or "").lower()
+    return key.endswith("_s") or any(word in key for word in LOWER_IS_BETTER)

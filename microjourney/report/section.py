@@ -1,0 +1,140 @@
+"""One report section per moment: who owns it, its problem, KPIs, funnel and trend."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from microjourney.report.cells import completion, first, h, sla, target, target_badge, vs_sla
+from microjourney.report.charts import daily_spec, funnel_spec, script_json
+from microjourney.report.fmt import DASH, count, lower_is_better, metric, num, pct, seconds, share
+
+INTENTS = {"learn": "Learn", "decide": "Decide", "act": "Act"}
+
+
+def chart(spec_id: str, spec: Mapping[str, Any], label: str) -> str:
+    """A chart placeholder and its spec; the page's boot script draws it."""
+    return (
+        f'<div class="chart" data-spec="{spec_id}" role="img" aria-label="{h(label)}"></div>'
+        f'<script type="application/json" id="{spec_id}">{script_json(spec)}</script>'
+    )
+
+
+def _facts(meta: Mapping[str, Any], goal: tuple[str | None, float | None],
+           limit: float | None) -> str:
+    metric_name, value = goal
+    wanted = DASH if not metric_name or value is None else (
+        f"{metric_name.replace('_', ' ')} {'≤' if lower_is_better(metric_name) else '≥'} "
+        f"{metric(metric_name, value)}")
+    intent = meta.get("intent")
+    facts = [("Owner", h(meta.get("owner"))),
+             ("Intent", h(INTENTS.get(str(intent), intent))),
+             ("SLA", seconds(limit)),
+             ("Target", h(wanted))]
+    return '<dl class="facts">' + "".join(
+        f"<div><dt>{k}</dt><dd>{v}</dd></div>" for k, v in facts) + "</dl>"
+
+
+def _kpis(row: Mapping[str, Any], meta: Mapping[str, Any], limit: float | None) -> str:
+    badge = target_badge(row, *target(row, meta))
+    attempts = num(row.get("attempts"))
+    parts = [
+        ("Attempts", count(attempts), ""),
+        ("Persons", count(row.get("persons")), ""),
+        ("Completion", completion(row), badge),
+        ("Median time", vs_sla(row.get("duration_median_s"), limit), ""),
+        ("p90 time", vs_sla(row.get("duration_p90_s"), limit), ""),
+        ("SLA met", pct(row.get("sla_met_rate")), ""),
+    ]
+    outcomes = " · ".join(
+        f"{word} {pct(share(row.get(word), attempts))}"
+        for word in ("failed", "abandoned", "escalated"))
+    cards = "".join(
+        f'<div class="kpi"><dt>{k}</dt><dd>{v}{f"<div>{extra}</div>" if extra else ""}</dd></div>'
+        for k, v, extra in parts)
+    return f'<dl class="kpis">{cards}</dl><p class="outcomes">Outcomes: {outcomes}</p>'
+
+
+def funnel_table(funnel: Mapping[str, Any]) -> str:
+    """The funnel as an accessible table (same numbers as its chart)."""
+    unit = "Attempts" if funnel.get("per") == "attempt" else "Persons"
+    rows = []
+    for i, step in enumerate(funnel.get("steps") or [], start=1):
+        rows.append(
+            f'<tr><td class="n">{i}</td><th scope="row">{h(step.get("name"))}</th>'
+            f'<td class="n">{count(step.get("count"))}</td>'
+            f'<td class="n">{pct(step.get("conversion_from_start"))}</td>'
+            f'<td class="n">{pct(step.get("conversion_from_previous"))}</td>'
+            f'<td class="n">{seconds(step.get("median_time_from_previous_s"))}</td></tr>')
+    return (
+        f'<table class="funnel"><caption>Funnel steps: {unit.lower()} reaching each step'
+        "</caption><thead><tr><th scope=\"col\" class=n>#</th><th scope=\"col\">Step</th>"
+        f'<th scope="col" class=n>{unit}</th><th scope="col" class=n>From start</th>'
+        '<th scope="col" class=n>From previous</th>'
+        '<th scope="col" class=n>Median time from previous</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _funnel(i: int, name: str, funnel: Mapping[str, Any] | None) -> str:
+    if not funnel or not funnel.get("steps"):
+        return '<figure class="wide"><figcaption>Funnel</figcaption>' \
+               '<p class="empty">No funnel computed for this moment.</p></figure>'
+    how = [str(funnel.get("order") or "ordered"), f"per {funnel.get('per') or 'person'}"]
+    window = num(funnel.get("window_s"))
+    if window is not None:
+        how.append(f"{seconds(window)} window")
+    spec = funnel_spec({**funnel, "moment": name})
+    return (
+        f'<figure class="wide"><figcaption>Funnel <span class="sub">{h(", ".join(how))}'
+        "</span></figcaption>"
+        f'<div class="funnel-grid">{chart(f"spec-{i}-funnel", spec, spec["description"])}'
+        f"{funnel_table(funnel)}</div></figure>")
+
+
+def daily_table(rows: list[dict[str, Any]]) -> str:
+    """Daily figures behind the trend chart, folded away."""
+    body = "".join(
+        f'<tr><th scope="row">{r["day"]}</th><td class="n">{count(r["attempts"])}</td>'
+        f'<td class="n">{count(r["completed"])}</td><td class="n">{r["rate_text"]}</td></tr>'
+        for r in rows)
+    return (
+        '<details><summary>Daily figures</summary><table class="daily"><thead><tr>'
+        '<th scope="col">Day</th><th scope="col" class=n>Attempts</th>'
+        '<th scope="col" class=n>Completed</th><th scope="col" class=n>Completion rate</th>'
+        f"</tr></thead><tbody>{body}</tbody></table></details>")
+
+
+def _daily(i: int, name: str, frame: pd.DataFrame | None, goal: tuple) -> str:
+    metric_name, value = goal
+    spec = daily_spec(name, frame, value if metric_name == "completion_rate" else None)
+    rows = spec["data"]["values"]
+    if not rows:
+        return '<figure class="wide"><figcaption>Daily completion</figcaption>' \
+               '<p class="empty">No daily figures yet.</p></figure>'
+    return (
+        '<figure class="wide"><figcaption>Daily completion <span class="sub">'
+        "completion rate (line, left axis) over attempts (bars, right axis)</span></figcaption>"
+        f'{chart(f"spec-{i}-daily", spec, spec["description"])}{daily_table(rows)}</figure>')
+
+
+def moment_section(i: int, name: str, row: Mapping[str, Any], meta: Mapping[str, Any],
+                   funnel: Mapping[str, Any] | None, frame: pd.DataFrame | None) -> str:
+    """The section of moment number *i* (its anchor is ``m-i``)."""
+    limit = sla(row, meta)
+    goal = target(row, meta)
+    journey = first(row.get("journey"), meta.get("journey"))
+    head = (
+        f'<header><p class="eyebrow">{h(journey)} · <code>{h(name)}</code></p>'
+        f'<h2 id="m-{i}-h">{h(first(meta.get("title"), name))}</h2>'
+        f"{_facts(meta, goal, limit)}</header>")
+    problem = meta.get("problem")
+    if problem:
+        head += f'<p class="problem"><strong>Problem.</strong> {h(problem)}</p>'
+    if not num(row.get("attempts")):
+        body = '<p class="empty">No attempts yet.</p>'
+    else:
+        body = _kpis(row, meta, limit) + _funnel(i, name, funnel) + _daily(i, name, frame, goal)
+    return (f'<section class="moment" id="m-{i}" aria-labelledby="m-{i}-h">'
+            f"{head}{body}</section>")

@@ -1,0 +1,79 @@
+"""The command line, run as a user runs it: a real process, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from .helpers import PAYMENT_YAML, ev, write_events
+
+
+def run(*args: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "microjourney", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+    if ok:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_init_ingest_and_every_analysis(tmp_path):
+    run("init", "shop", cwd=tmp_path)
+    ws = tmp_path / "shop"
+    assert (ws / "microjourney.yaml").is_file() and (ws / ".microjourney" / "store.duckdb").is_file()
+    again = run("init", "shop", cwd=tmp_path, ok=False)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    (ws / "microjourney.yaml").write_text(PAYMENT_YAML)
+    rows = [ev("10:00:00", "checkout_payment_opened", "a"), ev("10:00:02", "payment_gateway_loaded", "a"),
+            ev("10:00:09", "card_details_entered", "a", properties={"valid": True}),
+            ev("10:00:15", "payment_succeeded", "a"),
+            ev("10:00:00", "checkout_payment_opened", "b"), ev("10:00:04", "payment_failed", "b"),
+            {"timestamp": "nope", "event": "x", "user_id": "c", "channel": "web"}]
+    events = write_events(tmp_path / "events.csv", rows)
+
+    out = run("ingest", str(events), "--workspace", str(ws), "--json", cwd=tmp_path)
+    assert json.loads(out.stdout) == [{"source": "events.csv", "format": "csv", "accepted": 6,
+                                       "duplicates": 0, "rejected": 1}]
+    text = run("ingest", str(events), "-w", str(ws), cwd=tmp_path).stdout
+    assert "0 accepted, 6 duplicate, 0 rejected" in text
+
+    card = json.loads(run("scorecard", "--json", "-w", str(ws), cwd=tmp_path).stdout)
+    assert card[0]["moment"] == "card_payment" and card[0]["completed"] == 1
+    assert card[0]["completion_rate"] == 0.5 and len(card[0]["completion_ci"]) == 2
+    assert "card_payment" in run("scorecard", "-w", str(ws), cwd=tmp_path).stdout
+
+    funnel = json.loads(run("funnel", "card_payment", "--json", "-w", str(ws), cwd=tmp_path).stdout)
+    assert funnel["moment"] == "card_payment" and funnel["order"] == "ordered"
+    assert [s["count"] for s in funnel["steps"]] == [2, 1, 1, 1]
+    assert set(funnel["steps"][1]) == {"name", "count", "conversion_from_start",
+                                       "conversion_from_previous", "median_time_from_previous_s"}
+    assert funnel["steps"][1]["median_time_from_previous_s"] == 2.0
+    strict = json.loads(run("funnel", "card_payment", "--order", "strict", "--per", "attempt",
+                            "--window", "10s", "--json", "-w", str(ws), cwd=tmp_path).stdout)
+    assert [s["count"] for s in strict["steps"]] == [2, 1, 1, 0]  # the window closes at 10 s
+
+    daily = json.loads(run("daily", "card_payment", "--json", "-w", str(ws), cwd=tmp_path).stdout)
+    assert daily["days"][0]["day"] == "2024-01-01" and daily["days"][0]["attempts"] == 2
+
+    att = json.loads(run("attempts", "card_payment", "--json", "-w", str(ws), cwd=tmp_path).stdout)
+    assert sorted(a["outcome"] for a in att) == ["completed", "failed"]
+
+    q = json.loads(run("quarantine", "--json", "-w", str(ws), cwd=tmp_path).stdout)
+    assert q["total"] == 1 and q["rows"][0]["reason"] == "timestamp nope is not an ISO 8601 date-time"
+    assert "ok: 1 journeys, 1 moments" in run("check", "-w", str(ws), cwd=tmp_path).stdout
+
+
+def test_errors_are_one_clear_line(tmp_path):
+    missing = run("scorecard", "-w", str(tmp_path / "none"), cwd=tmp_path, ok=False)
+    assert missing.returncode == 2
+    assert "error [workspace/missing]: no workspace at" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    (tmp_path / "microjourney.yaml").write_text(PAYMENT_YAML.replace("sla: 90s", "sla: soon"))
+    bad = run("check", cwd=tmp_path, ok=False)
+    assert "microjourney.yaml:14:14: 'soon' is not a duration" in bad.stderr
+    (tmp_path / "microjourney.yaml").write_text(PAYMENT_YAML)
+    unknown = run("funnel", "nope", cwd=tmp_path, ok=False)
+    assert "error [query/moment]: no moment 'nope'; moments: card_payment" in unknown.stderr
+    badmap = run("ingest", "x.csv", "--map", "oops", cwd=tmp_path, ok=False)
+    assert badmap.returncode == 2 and "FIELD=COLUMN" in badmap.stderr

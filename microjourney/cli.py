@@ -83,7 +83,10 @@ def _pct(v: Any) -> str:
 def _secs(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
-    return f"{v:.0f}s" if v < 120 else f"{v / 60:.1f}m"
+    for size, unit, limit in ((1, "s", 120), (60, "m", 120 * 60), (3600, "h", 48 * 3600)):
+        if v < limit:
+            return f"{v / size:.0f}{unit}" if unit == "s" else f"{v / size:.1f}{unit}"
+    return f"{v / 86400:.1f}d"
 
 
 def _open(workspace: Path) -> ws_api.Workspace:
@@ -91,7 +94,8 @@ def _open(workspace: Path) -> ws_api.Workspace:
 
 
 @app.command()
-def init(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder to create the workspace in.")] = Path("."),
+def init(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder for the workspace.")]
+         = Path("."),
          name: Annotated[str | None, typer.Option(help="Workspace name.")] = None) -> None:
     """Create a workspace: microjourney.yaml and .microjourney/ with its store."""
     ws = ws_api.init(directory, name=name)
@@ -111,7 +115,8 @@ def check(workspace: WorkspaceOpt = Path(".")) -> None:
 
 @app.command()
 def ingest(
-    files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Event files (CSV, JSON Lines, Parquet, XES).")],
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...",
+                                                help="Event files (CSV, JSON Lines, Parquet, XES).")],
     format: Annotated[str | None, typer.Option("--format", help="csv | jsonl | parquet | xes "
                                                "(default: from the file name).")] = None,
     map: Annotated[list[str] | None, typer.Option("--map", help="FIELD=COLUMN: take an event field "
@@ -282,6 +287,46 @@ def quarantine(limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
     for r in df.to_dict("records"):
         table.add_row(r["source"], str(r["row"]), str(r["field"] or ""), r["reason"])
     out.print(table)
+
+
+@app.command()
+def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder for the sample workspace.")]
+         = Path("build/demo"),
+         persons: Annotated[int, typer.Option(help="Customers to simulate.")] = 20_000,
+         seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7) -> None:
+    """Build the sample workspace (a bank and shop), ingest it, analyse it, write the report."""
+    from .demo import generate
+    from .report import build_report
+
+    if (directory / ws_api.SPEC_FILE).exists():
+        raise MicrojourneyError(f"{directory} already holds a workspace; remove it or pick another "
+                                "folder", code="workspace/exists")
+    started = time.perf_counter()
+    out.print(f"Generating a sample bank & shop in {directory} ({persons:,} customers)...")
+    files = generate(directory, persons=persons, seed=seed)
+    with _open(directory) as ws:
+        for f in files.event_files:
+            _ingest_one(ws, f, None, {}, "other", None, quiet=False)
+        ws.refresh()
+        out.print(f"{len(ws.moments)} moments in {len(ws.spec.journeys)} journeys analysed.")
+        scorecard(by=None, since=None, until=None, workspace=directory, as_json=False)
+        path = build_report(ws)
+    out.print(f"\nDone in {time.perf_counter() - started:.0f}s. Open the report: {path.resolve()}")
+    out.print(f"Explore further, e.g.:\n  microjourney funnel card_payment -w {directory}\n"
+              f"  microjourney daily card_payment -w {directory}\n"
+              f"  microjourney scorecard --by device -w {directory}")
+
+
+@app.command()
+def report(output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write it.",
+                                                       show_default="WORKSPACE/report.html")] = None,
+           workspace: WorkspaceOpt = Path(".")) -> None:
+    """Write the self-contained HTML report (scorecards, funnels, daily trends)."""
+    from .report import build_report
+
+    with _open(workspace) as ws:
+        path = build_report(ws, output)
+    out.print(f"report written: {path.resolve()}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-
 from statistics import NormalDist
 
 __all__ = ["wilson_interval"]

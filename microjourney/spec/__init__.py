@@ -13,5 +13,6 @@ __all__ = [
     "Workspace",
     "format_duration",
     "load_workspace",
+    "parse_workspace",
     "parse_duration",
 ]

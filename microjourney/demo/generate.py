@@ -1,0 +1,167 @@
+"""Generate the demo workspace: a workspace file, three event files and support texts.
+
+>>> import tempfile
+>>> files = generate(tempfile.mkdtemp(), persons=300)
+>>> files.workspace_yaml.name, [p.name for p in files.event_files]
+('microjourney.yaml', ['digital.parquet', 'contact_centre.csv', 'notifications.jsonl'])
+
+Events come in the formats a real company has: web and app analytics as Parquet,
+the contact-centre export as CSV (in the centre's local time, Central European, with
+the summer-time change on 25 October), and email/SMS delivery logs as JSON Lines.
+The same seed gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from ..ingest.schema import FIELDS
+from . import access, bank, commerce, contact
+from .moments import write_workspace
+from .texts import compose
+from .world import HOUR, SECOND, People, World, unique_hex
+
+#: (file name, channels) in ingest order.
+FILES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("digital.parquet", ("web", "app")),
+    ("contact_centre.csv", ("chat", "voice", "agent")),
+    ("notifications.jsonl", ("email", "sms")),
+)
+MAX_TEXTS = 5_000
+
+
+@dataclass(frozen=True)
+class DemoFiles:
+    """What :func:`generate` wrote."""
+
+    workspace_yaml: Path          # <dir>/microjourney.yaml
+    event_files: tuple[Path, ...]  # event files to ingest, in order
+    texts: Path                   # <dir>/data/support_texts.csv
+    persons: int
+    events: int
+
+
+def generate(directory: str | os.PathLike[str], *, persons: int = 20_000, seed: int = 7,
+             start: str = "2026-09-01", days: int = 56) -> DemoFiles:
+    """Simulate ``persons`` customers over ``days`` days from ``start`` and write the files."""
+    root = Path(directory)
+    data = root / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    begin = datetime.fromisoformat(start).replace(tzinfo=UTC)
+    w = World(rng, People.create(rng, persons), int(begin.timestamp() * 1000), days)
+    access.run(w)
+    commerce.run(w)
+    bank.run(w)
+    said = contact.run(w)
+
+    raw = w.log.columns()
+    keep = (raw["t"] >= w.start) & (raw["t"] < w.end)  # the export window cuts attempts
+    order: np.ndarray = np.flatnonzero(keep)[np.argsort(raw["t"][keep], kind="stable")]
+    cols: dict[str, np.ndarray] = {k: v[order] for k, v in raw.items()}
+    cols["user_id"] = w.people.user_id[cols["pid"]]
+    cols["user_id"][~cols["user"]] = None  # not known yet: anonymous before login
+    cols["event_id"] = np.array(_uuids(unique_hex(rng, len(order), 32)), dtype=object)
+    paths = []
+    for name, channels in FILES:
+        rows = np.isin(cols["channel"], channels)
+        part = {k: v[rows] for k, v in cols.items()}
+        local = name.endswith(".csv")
+        table = pa.table({
+            "event_id": part["event_id"], "timestamp": _iso(part["t"], local=local),
+            "event": part["event"], "anonymous_id": part["anon"], "user_id": part["user_id"],
+            "channel": part["channel"], "session_id": part["session"],
+            "properties": part["props"], "context": part["ctx"]},
+            schema=pa.schema([(f, pa.string()) for f in FIELDS]))
+        paths.append(_write(table, data / name))
+    texts = _texts(w, said, data / "support_texts.csv")
+    return DemoFiles(workspace_yaml=write_workspace(root / "microjourney.yaml"),
+                     event_files=tuple(paths), texts=texts, persons=persons,
+                     events=len(order))
+
+
+def _uuids(hexes: np.ndarray) -> list[str]:
+    """Random ids shaped like UUID version 4, as tracking SDKs send them."""
+    return [f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:32]}"
+            for h in hexes]
+
+
+def _cet_offset(t: np.ndarray) -> np.ndarray:
+    """UTC offset in hours of Central European Time: +2 in summer, +1 in winter.
+
+    Summer time runs from the last Sunday of March to the last Sunday of October,
+    switching at 01:00 UTC.
+    """
+    offset = np.ones(len(t), dtype=np.int64)
+    years = np.unique(t.astype("datetime64[ms]").astype("datetime64[Y]").astype(int) + 1970)
+    for year in years.tolist():
+        bounds = []
+        for month in (3, 10):
+            last = datetime(year, month, 31, 1, tzinfo=UTC)
+            last -= timedelta(days=(last.weekday() + 1) % 7)  # back to Sunday
+            bounds.append(int(last.timestamp() * 1000))
+        offset[(t >= bounds[0]) & (t < bounds[1])] = 2
+    return offset
+
+
+def _iso(t: np.ndarray, *, local: bool = False) -> np.ndarray:
+    """ISO 8601 text with milliseconds and an explicit offset (UTC or local CET)."""
+    hours = _cet_offset(t) if local else np.zeros(len(t), dtype=np.int64)
+    text = np.datetime_as_string((t + hours * HOUR).astype("datetime64[ms]"), unit="ms")
+    suffix = np.where(hours == 2, "+02:00", np.where(hours == 1, "+01:00", "+00:00"))
+    return np.char.add(text, suffix).astype(object)
+
+
+def _write(table: pa.Table, path: Path) -> Path:
+    if path.suffix == ".parquet":
+        pq.write_table(table, path, compression="zstd")
+    elif path.suffix == ".csv":
+        pacsv.write_csv(table, path)
+    else:  # JSON Lines: properties and context as nested objects, as delivery logs have
+        with path.open("w", encoding="utf-8") as out:
+            for row in table.to_pylist():
+                props, ctx = row.pop("properties"), row.pop("context")
+                head = json.dumps(row, separators=(",", ":"))[:-1]
+                out.write(f'{head},"properties":{props},"context":{ctx}}}\n')
+    return path
+
+
+def _texts(w: World, said: contact.Texts, path: Path) -> Path:
+    """Support texts from contacts plus help-centre searches after self-service trouble."""
+    pid = list(said.pid)
+    t = [x + w.wait(len(x), 20, 0.5) for x in said.t]
+    channel, topic, known = list(said.channel), list(said.topic), list(said.user)
+    for b, name in w.troubles:  # some people search the help centre instead of calling
+        m = w.chance(len(b), 0.12)
+        pid.append(b.pid[m])
+        known.append(b.user[m])
+        t.append(b.t[m] + w.wait(int(m.sum()), 40, 0.6))
+        channel.append(np.full(int(m.sum()), "web", dtype=object))
+        topic.append(np.full(int(m.sum()), name, dtype=object))
+    all_t = np.concatenate(t)
+    rows = np.flatnonzero((all_t >= w.start) & (all_t < w.end))
+    if len(rows) > MAX_TEXTS:
+        rows = np.sort(w.rng.choice(rows, MAX_TEXTS, replace=False))
+    all_pid, all_channel, all_topic, all_known = (
+        np.concatenate(x)[rows] for x in (pid, channel, topic, known))
+    all_t = all_t[rows]
+    order = np.argsort(all_t, kind="stable")
+    user = np.where(all_known, w.people.user_id[all_pid], None)
+    text = [compose(all_topic[i], all_channel[i], w.rng) for i in order]
+    table = pa.table({
+        "text_id": [f"txt-{i + 1:06d}" for i in range(len(order))],
+        "timestamp": _iso(all_t[order] - all_t[order] % SECOND),
+        "channel": all_channel[order], "user_id": user[order], "text": text},
+        schema=pa.schema([(c, pa.string()) for c in
+                          ("text_id", "timestamp", "channel", "user_id", "text")]))
+    pacsv.write_csv(table, path)
+    return path

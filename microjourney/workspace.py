@@ -226,7 +226,7 @@ class Workspace:
             raise QueryError(f"unknown --per {per!r}; allowed: {', '.join(engine.PER)}",
                              code="query/option")
         window_s = m.timeout if window is None else _duration(window)
-        q = engine.FunnelQuery(n_steps=len(m.funnel), order=order, window_ms=int(window_s * 1000),
+        q = engine.FunnelQuery(n_steps=len(m.funnel), order=order, window_ms=round(window_s * 1000),
                                per=per)
         events = None
         if order == "strict":

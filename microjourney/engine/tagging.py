@@ -87,7 +87,7 @@ def tag(events: Table, workspace: Workspace, moments: list[str] | None = None) -
         raise ValueError("no moments to tag")
     role_rows = [
         {"r_event": e, "matcher_id": r.matcher_id, "moment": r.moment, "role": r.role,
-         "step": r.step, "rank": r.rank, "timeout_ms": int(ms.timeout * 1000),
+         "step": r.step, "rank": r.rank, "timeout_ms": round(ms.timeout * 1000),
          "sla_s": ms.sla}
         for r in table for ms in [workspace.moments[r.moment]] for e in r.matcher.event
     ]

@@ -16,12 +16,14 @@ from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..ingest.schema import CHANNELS, FIELDS, ROW
 
 _TEXT_FIELDS = ("event_id", "event", "anonymous_id", "user_id", "channel", "session_id")
-# A timestamp written with its offset: a time part, then Z or ±hh[:mm].
-_ZONED = r"[T ]\d{1,2}:\d{2}.*([Zz]|[+-]\d{2}(:?\d{2})?)$"
+# A date-time written with its offset ends in Z or ±hh[:mm] (looking at the end only is
+# much cheaper than matching the whole text); a bare date is not a date-time.
+_ZONED = r"([Zz]|[+-]\d\d(:?\d\d)?)$"
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,10 @@ def quote_ident(name: str) -> str:
 
 
 def _text(schema: pa.Schema, name: str) -> str:
+    # Empty text is missing; text is otherwise kept as given (trimming copies every value).
     if name not in schema.names:
         return "NULL::VARCHAR"
-    return f"NULLIF(trim(CAST(r.{quote_ident(name)} AS VARCHAR)), '')"
+    return f"NULLIF(CAST(r.{quote_ident(name)} AS VARCHAR), '')"
 
 
 def _json_text(schema: pa.Schema, name: str) -> str:
@@ -49,7 +52,7 @@ def _json_text(schema: pa.Schema, name: str) -> str:
     col = f"r.{quote_ident(name)}"
     if pa.types.is_struct(typ) or pa.types.is_map(typ):
         return f"CAST(to_json({col}) AS VARCHAR)"
-    return f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
+    return f"NULLIF(CAST({col} AS VARCHAR), '')"
 
 
 def _timestamp(schema: pa.Schema) -> tuple[str, str, str]:
@@ -64,7 +67,7 @@ def _timestamp(schema: pa.Schema) -> tuple[str, str, str]:
         text = f"CAST({col} AS VARCHAR)"
         return text, f"timezone($tz, CAST({col} AS TIMESTAMP))", f"{col} IS NOT NULL"
     text = f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
-    zoned = f"regexp_matches({text}, '{_ZONED}')"
+    zoned = f"(length({text}) > 10 AND regexp_matches(right({text}, 6), '{_ZONED}'))"
     parsed = (
         f"CASE WHEN {zoned} THEN TRY_CAST({text} AS TIMESTAMPTZ) "
         f"ELSE timezone($tz, TRY_CAST({text} AS TIMESTAMP)) END"
@@ -81,49 +84,23 @@ def _extras(schema: pa.Schema) -> tuple[str, list[str]]:
     return f"json_object({pairs})", extra
 
 
-def _checked_sql(schema: pa.Schema) -> tuple[str, list[str]]:
+def _is_object(col: str) -> str:
+    return f"({col} IS NULL OR (json_valid({col}) AND starts_with(ltrim({col}), '{{')))"
+
+
+def _checked_sql(schema: pa.Schema, *, derive_ids: bool = True) -> tuple[str, list[str]]:
+    """SQL typing and judging every raw row; ``id`` is the event id to store.
+
+    ``derive_ids=False`` (every row has an ``event_id``) skips the content hashing.
+    """
     ts_text, ts, naive = _timestamp(schema)
     extras, extra_names = _extras(schema)
-    props = _json_text(schema, "properties")
     cols = ",\n      ".join(f"{_text(schema, f)} AS {f}" for f in _TEXT_FIELDS)
     channels = ", ".join(f"'{c}'" for c in CHANNELS)  # constants of the product, not user values
-    props_ok = "(properties IS NULL OR (json_valid(properties) AND json_type(properties::JSON) = 'OBJECT'))"
-    merged = (
-        f"CASE WHEN {props_ok} THEN CAST(json_merge_patch(coalesce(properties, '{{}}'), extras) AS VARCHAR) "
-        "ELSE properties END"
-        if extras
-        else "properties"
-    )
-    sql = f"""
-    WITH src AS (
-      SELECT r.{quote_ident(ROW)} AS row,
-      {cols},
-      {ts_text} AS ts_text, {ts} AS ts, {naive} AS ts_naive,
-      {props} AS properties, {_json_text(schema, "context")} AS context
-      {", " + extras + " AS extras" if extras else ""}
-      FROM raw r
-    ), typed AS (
-      SELECT row, event_id, event, anonymous_id, user_id,
-        coalesce(channel, $channel) AS channel, session_id, ts_text, ts, ts_naive,
-        {merged} AS properties, context
-      FROM src
-    ), judged AS (
-      SELECT *,
-        CASE
-          WHEN event IS NULL THEN 'event'
-          WHEN ts_text IS NULL THEN 'timestamp'
-          WHEN ts_naive AND $tz IS NULL THEN 'timestamp'
-          WHEN ts IS NULL THEN 'timestamp'
-          WHEN anonymous_id IS NULL AND user_id IS NULL THEN 'user_id'
-          WHEN channel NOT IN ({channels}) THEN 'channel'
-          WHEN NOT {props_ok} THEN 'properties'
-          WHEN NOT (context IS NULL OR (json_valid(context) AND json_type(context::JSON) = 'OBJECT'))
-            THEN 'context'
-        END AS field
-      FROM typed
-    )
-    SELECT *,
-      CASE field
+    props_ok = _is_object("properties")
+    merged = (f"CASE WHEN {props_ok} THEN CAST(json_merge_patch(coalesce(properties, '{{}}'), extras) "
+              "AS VARCHAR) ELSE properties END") if extras else "properties"
+    reason = f"""CASE field
         WHEN 'event' THEN 'missing event name'
         WHEN 'timestamp' THEN CASE
           WHEN ts_text IS NULL THEN 'missing timestamp'
@@ -134,19 +111,58 @@ def _checked_sql(schema: pa.Schema) -> tuple[str, list[str]]:
         WHEN 'channel' THEN 'unknown channel ' || channel || '; allowed: {", ".join(CHANNELS)}'
         WHEN 'properties' THEN 'properties is not a JSON object'
         WHEN 'context' THEN 'context is not a JSON object'
-      END AS reason,
-      CASE WHEN field IS NULL AND event_id IS NULL THEN
-        'mj-' || md5(content || ':' || row_number() OVER (PARTITION BY content ORDER BY row))
-      ELSE event_id END AS id
-    FROM (
-      SELECT *, CASE WHEN field IS NULL AND event_id IS NULL THEN md5(concat_ws(chr(31),
-        CAST(epoch_us(ts) AS VARCHAR), event, coalesce(anonymous_id, ''), coalesce(user_id, ''),
-        channel, coalesce(session_id, ''), coalesce(properties, ''), coalesce(context, '')))
-      END AS content
-      FROM judged
-    )
+      END"""
+    content = """md5(concat_ws(chr(31), CAST(epoch_us(ts) AS VARCHAR), event, coalesce(anonymous_id, ''),
+        coalesce(user_id, ''), channel, coalesce(session_id, ''), coalesce(properties, ''),
+        coalesce(context, '')))"""
+    judged = f"""
+      SELECT *,
+        CASE
+          WHEN event IS NULL THEN 'event'
+          WHEN ts_text IS NULL THEN 'timestamp'
+          WHEN ts_naive AND $tz IS NULL THEN 'timestamp'
+          WHEN ts IS NULL THEN 'timestamp'
+          WHEN anonymous_id IS NULL AND user_id IS NULL THEN 'user_id'
+          WHEN channel NOT IN ({channels}) THEN 'channel'
+          WHEN NOT {props_ok} THEN 'properties'
+          WHEN NOT {_is_object("context")} THEN 'context'
+        END AS field
+      FROM (
+        SELECT row, event_id, event, anonymous_id, user_id, coalesce(channel, $channel) AS channel,
+          session_id, ts_text, ts, ts_naive, {merged} AS properties, context
+        FROM (
+          SELECT r.{quote_ident(ROW)} AS row,
+          {cols},
+          {ts_text} AS ts_text, {ts} AS ts, {naive} AS ts_naive,
+          {_json_text(schema, "properties")} AS properties, {_json_text(schema, "context")} AS context
+          {", " + extras + " AS extras" if extras else ""}
+          FROM raw r
+        )
+      )
+    """
+    if not derive_ids:
+        return f"SELECT *, {reason} AS reason, event_id AS id FROM ({judged})", extra_names
+    sql = f"""
+    WITH judged AS MATERIALIZED ({judged})
+    -- Rows with an id keep it; a row without one gets the hash of its content and of
+    -- its occurrence among identical rows (so two identical rows stay two events).
+    SELECT *, {reason} AS reason, event_id AS id FROM judged
+    WHERE event_id IS NOT NULL OR field IS NOT NULL
+    UNION ALL
+    SELECT * EXCLUDE (content), NULL AS reason,
+      'mj-' || md5(content || ':' || row_number() OVER (PARTITION BY content ORDER BY row)) AS id
+    FROM (SELECT *, {content} AS content FROM judged WHERE event_id IS NULL AND field IS NULL)
     """
     return sql, extra_names
+
+
+def _needs_ids(batch: pa.Table) -> bool:
+    if "event_id" not in batch.schema.names:
+        return True
+    ids = batch.column("event_id")
+    if ids.null_count:
+        return True
+    return pa.types.is_string(ids.type) and pc.any(pc.equal(ids, "")).as_py() is True
 
 
 def write_batch(
@@ -160,7 +176,7 @@ def write_batch(
     """Validate ``batch`` and store it in one transaction; return the counts."""
     if ROW not in batch.schema.names:
         batch = batch.append_column(ROW, pa.array(range(1, batch.num_rows + 1), pa.int64()))
-    sql, extra_names = _checked_sql(batch.schema)
+    sql, extra_names = _checked_sql(batch.schema, derive_ids=_needs_ids(batch))
     params: dict[str, object] = {"tz": timezone, "channel": channel}
     params.update({f"k{i}": n for i, n in enumerate(extra_names)})
     now = datetime.now(UTC)
@@ -177,15 +193,18 @@ def write_batch(
                  WHERE q.source = $source AND q.row = c.row AND q.raw = to_json(r))""",
             {"source": source, "now": now},
         ).fetchall()[0][0]
-        valid = con.execute("SELECT count(*) FROM _checked WHERE field IS NULL").fetchall()[0][0]
+        valid, distinct = con.execute(
+            "SELECT count(*), count(DISTINCT id) FROM _checked WHERE field IS NULL").fetchall()[0]
         base = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
+        # Row numbers are increasing within a file, so base + row keeps the source order.
+        once = "" if valid == distinct else "QUALIFY row_number() OVER (PARTITION BY id ORDER BY row) = 1"
         accepted = con.execute(
-            """INSERT INTO events
-               SELECT id, $base + row_number() OVER (ORDER BY row), ts, event, anonymous_id,
-                      user_id, channel, session_id, properties::JSON, context::JSON, $source
+            f"""INSERT INTO events
+               SELECT id, $base + row, ts, event, anonymous_id, user_id, channel, session_id,
+                      properties, context, $source
                FROM _checked c
-               WHERE field IS NULL AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = c.id)
-               QUALIFY row_number() OVER (PARTITION BY id ORDER BY row) = 1""",
+               WHERE field IS NULL AND id NOT IN (SELECT event_id FROM events)
+               {once}""",
             {"base": base, "source": source},
         ).fetchall()[0][0]
         con.execute("DROP TABLE _checked")

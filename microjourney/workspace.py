@@ -175,7 +175,9 @@ class Workspace:
         if not force and get_meta(self.con, "attempts_fingerprint") == fp:
             return False
         if self.spec.moments:
-            expr = engine.attempts(self._tagged(), self.as_of_ms()).order_by(["moment", "start_ts"])
+            # Tag once for all moments; attempts and every funnel then read the small table.
+            self.db.create_table("tagged", engine.tag(self.events(), self.spec), overwrite=True)
+            expr = engine.attempts(self.db.table("tagged"), self.as_of_ms())
             self.db.create_table("attempts", expr, overwrite=True)
         else:
             self.con.execute("CREATE OR REPLACE TABLE attempts (attempt_id VARCHAR, moment VARCHAR, "
@@ -184,8 +186,11 @@ class Workspace:
         set_meta(self.con, "attempts_fingerprint", fp)
         return True
 
-    def _tagged(self, moments: list[str] | None = None) -> Table:
-        return engine.tag(self.events(), self.spec, moments)
+    def _tagged(self, moment: str) -> Table:
+        """The events playing a role in ``moment`` (from the materialised tag table)."""
+        self.refresh()
+        t = self.db.table("tagged")
+        return t.filter(t.moment == moment)
 
     def attempts(self, moment: str | None = None) -> Table:
         """Attempts (one row per person's pass through a moment), all moments or one."""
@@ -232,7 +237,7 @@ class Workspace:
         if order == "strict":
             ev = self.events()
             events = ev.mutate(t_ms=engine.backend.epoch_ms(ev.timestamp))
-        stats = engine.funnel_stats(self._tagged([moment]), events, q).to_pandas()
+        stats = engine.funnel_stats(self._tagged(moment), events, q).to_pandas()
         return ibis.memtable(funnel_analysis.steps(stats, m.step_labels))
 
     def daily(self, moment: str) -> Table:

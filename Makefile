@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 DEMO   ?= build/demo
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 demo: $(VENV)/.installed
+	rm -rf $(DEMO)
 	$(BIN)/microjourney demo $(DEMO)
 
 test: $(VENV)/.installed
-	$(BIN)/ruff check microjourney tests benchmarks
+	bash scripts/system-packages.sh
+	$(BIN)/ruff check microjourney tests benchmarks docs
 	$(BIN)/python -m pytest -q
 
 test-fast: $(VENV)/.installed
@@ -32,3 +34,6 @@ bench: $(VENV)/.installed
 
 clean:
 	rm -rf build .pytest_cache
+
+docs: $(VENV)/.installed
+	$(BIN)/python docs/generate_cli.py

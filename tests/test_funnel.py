@@ -85,14 +85,15 @@ def test_window_boundary_is_inclusive(tmp_path, order):
 
 def test_window_in_milliseconds_is_exact(tmp_path):
     # "2.01s" is 2010 ms: B at exactly 2.010 s is on the (inclusive) boundary and converts.
-    # ENGINE BUG: Workspace.funnel truncates int(2.01 * 1000) = 2009, so B is "1 ms late".
+    # Regression: the window was int(2.01 * 1000) = 2009 ms, so B was "1 ms late".
     ws = write_workspace(tmp_path, ["A", "B"], one_person(("A", 0), ("B", 2.01)))
-    assert run_funnel(ws, window="2010ms").counts == [1, 1]  # 2010 * 0.001 * 1000 happens to be exact
+    assert run_funnel(ws, window="2010ms").counts == [1, 1]
     assert run_funnel(ws, window="2.01s").counts == [1, 1]
+    assert run_funnel(ws, window="2.009s").counts == [1, 0]
 
 
 def test_window_default_from_fractional_timeout(tmp_path):
-    # timeout 4007ms: B at 4.007 s is on the boundary. ENGINE BUG: int(4.007 * 1000) = 4006.
+    # timeout 4007ms: B at 4.007 s is on the boundary (regression: int(4.007 * 1000) = 4006).
     ws = write_workspace(tmp_path, ["A", "B"], one_person(("A", 0), ("B", 4.007)), timeout="4007ms")
     assert run_funnel(ws).counts == [1, 1]
 
@@ -248,6 +249,22 @@ def test_property_predicate_on_a_step(tmp_path):
     f = run_funnel(ws)
     assert (f.counts, f.medians_s) == ([3, 1, 1], [None, 3.0, 1.0])
 
+
+
+def test_funnel_follows_new_events_and_definitions(tmp_path):
+    ws = write_workspace(tmp_path, ["A", "B"], one_person(("A", 0)))
+    assert run_funnel(ws).counts == [1, 0]
+    # Events ingested after a first funnel are seen by the next one.
+    more = tmp_path / "more.jsonl"
+    more.write_text('{"event_id": "late-b", "timestamp": "2024-01-01T10:00:07+00:00", '
+                    '"event": "B", "user_id": "u1", "channel": "web"}\n', encoding="utf-8")
+    ws.ingest(more)
+    assert run_funnel(ws).medians_s == [None, 7.0]
+    # So is an edited definition, once reloaded.
+    spec = tmp_path / "microjourney.yaml"
+    spec.write_text(spec.read_text(encoding="utf-8").replace('"B"', '"C"'), encoding="utf-8")
+    ws.reload()
+    assert run_funnel(ws).counts == [1, 0]
 
 # --- the engine against the reference ----------------------------------------------------
 

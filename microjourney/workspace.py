@@ -26,7 +26,7 @@ from .identity import with_person
 from .ingest import readers
 from .spec import Moment, load_workspace, parse_duration
 from .spec.model import Workspace as Spec
-from .store import connect, get_meta, set_meta, write_batch, write_rejects
+from .store import connect, get_meta, set_meta, write_batch, write_parquet, write_rejects
 
 SPEC_FILE = "microjourney.yaml"
 STORE_DIR = ".microjourney"
@@ -135,16 +135,23 @@ class Workspace:
         fmt = format or readers.detect_format(path)
         source = Path(path).name
         started = datetime.now().astimezone()
-        accepted = duplicates = rejected = 0
-        for batch in readers.read(path, fmt, mapping=mapping):
-            rejected += write_rejects(self.con, batch.rejects, source=source)
-            if batch.table.num_rows:
-                r = write_batch(self.con, batch.table, source=source, channel=channel,
-                                timezone=timezone)
-                accepted, duplicates, rejected = (accepted + r.accepted,
-                                                  duplicates + r.duplicates, rejected + r.rejected)
-            if progress:
-                progress(batch.table.num_rows + len(batch.rejects))
+        if fmt == "parquet":  # read by DuckDB itself: parallel, no copy through Python
+            columns, schema = readers.parquet_columns(path, mapping)
+            r = write_parquet(self.con, str(path), columns, schema, source=source, channel=channel,
+                              timezone=timezone, progress=progress)
+            accepted, duplicates, rejected = r.accepted, r.duplicates, r.rejected
+        else:
+            accepted = duplicates = rejected = 0
+            for batch in readers.read(path, fmt, mapping=mapping):
+                rejected += write_rejects(self.con, batch.rejects, source=source)
+                if batch.table.num_rows:
+                    r = write_batch(self.con, batch.table, source=source, channel=channel,
+                                    timezone=timezone)
+                    accepted += r.accepted
+                    duplicates += r.duplicates
+                    rejected += r.rejected
+                if progress:
+                    progress(batch.table.num_rows + len(batch.rejects))
         self.con.execute(
             "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, now())",
             [source, fmt, accepted, duplicates, rejected, started],

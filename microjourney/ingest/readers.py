@@ -59,7 +59,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
 
 def read(path: str | os.PathLike[str], fmt: str | None = None, *,
-         mapping: Mapping[str, str] | None = None, batch_size: int = 500_000) -> Iterator[Batch]:
+         mapping: Mapping[str, str] | None = None, batch_size: int = 1_000_000) -> Iterator[Batch]:
     """Yield raw batches from ``path``, renamed by ``mapping`` (field → source column)."""
     p = Path(path)
     if not p.is_file():
@@ -116,6 +116,21 @@ def rename(table: pa.Table, mapping: Mapping[str, str]) -> pa.Table:
         else:
             out.append(n)
     return table.rename_columns(out)
+
+
+def parquet_columns(path: str | os.PathLike[str],
+                    mapping: Mapping[str, str] | None = None) -> tuple[list[tuple[str, str]], pa.Schema]:
+    """For a Parquet file read by the store itself: (file column, raw field) pairs and schema."""
+    p = Path(path)
+    if not p.is_file():
+        raise IngestError(f"{p}: no such file", code="ingest/missing")
+    try:
+        schema = pq.read_schema(p)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise IngestError(f"{p}: not a readable Parquet file ({exc})", code="ingest/unreadable") from None
+    _check_mapping(p, schema.names, mapping or {})
+    renamed = rename(schema.empty_table(), mapping or {}).schema
+    return list(zip(schema.names, renamed.names, strict=True)), renamed
 
 
 def _numbered(table: pa.Table, start: int) -> pa.Table:

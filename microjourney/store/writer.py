@@ -11,6 +11,7 @@ not written again. A committed batch is never lost when a later batch fails.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -173,14 +174,66 @@ def write_batch(
     channel: str = "other",
     timezone: str | None = None,
 ) -> BatchResult:
-    """Validate ``batch`` and store it in one transaction; return the counts."""
+    """Validate an Arrow ``batch`` of raw rows and store it in one transaction."""
     if ROW not in batch.schema.names:
         batch = batch.append_column(ROW, pa.array(range(1, batch.num_rows + 1), pa.int64()))
-    sql, extra_names = _checked_sql(batch.schema, derive_ids=_needs_ids(batch))
+    con.register("raw", batch)
+    try:
+        return _write(con, batch.schema, _needs_ids(batch), source=source, channel=channel,
+                      timezone=timezone)
+    finally:
+        con.unregister("raw")
+
+
+def write_parquet(
+    con: duckdb.DuckDBPyConnection,
+    path: str,
+    columns: list[tuple[str, str]],
+    schema: pa.Schema,
+    *,
+    source: str,
+    channel: str = "other",
+    timezone: str | None = None,
+    batch_rows: int = 2_000_000,
+    progress: Callable[[int], None] | None = None,
+) -> BatchResult:
+    """Store a Parquet file read by DuckDB itself (parallel, no copy through Python).
+
+    ``columns`` pairs each file column with its name as a raw field (after ``--map``);
+    ``schema`` is the renamed schema. The file is taken in slices of ``batch_rows``
+    rows (DuckDB prunes row groups by row number), one transaction per slice.
+    """
+    con.read_parquet(path, file_row_number=True).create_view("_parquet", replace=True)
+    select = ", ".join(f"{quote_ident(src)} AS {quote_ident(dst)}" for src, dst in columns)
+    total = con.execute("SELECT count(*) FROM _parquet").fetchall()[0][0]
+    result = BatchResult(0, 0, 0)
+    try:
+        for start in range(0, total, batch_rows):
+            # Bounds are integers computed here, never text from the file.
+            con.execute(f"""CREATE OR REPLACE TEMP VIEW raw AS
+                SELECT {select}, file_row_number + 1 AS {ROW} FROM _parquet
+                WHERE file_row_number >= {int(start)} AND file_row_number < {int(start + batch_rows)}""")
+            needs = "event_id" not in schema.names or con.execute(
+                "SELECT count(*) FROM raw WHERE event_id IS NULL OR CAST(event_id AS VARCHAR) = ''"
+            ).fetchall()[0][0] > 0
+            r = _write(con, schema, needs, source=source, channel=channel, timezone=timezone)
+            result = BatchResult(result.accepted + r.accepted, result.duplicates + r.duplicates,
+                                 result.rejected + r.rejected)
+            if progress:
+                progress(min(batch_rows, total - start))
+    finally:
+        con.execute("DROP VIEW IF EXISTS raw")
+        con.execute("DROP VIEW IF EXISTS _parquet")
+    return result
+
+
+def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, *, source: str,
+           channel: str, timezone: str | None) -> BatchResult:
+    """Validate the rows of the relation ``raw`` and store them in one transaction."""
+    sql, extra_names = _checked_sql(schema, derive_ids=derive_ids)
     params: dict[str, object] = {"tz": timezone, "channel": channel}
     params.update({f"k{i}": n for i, n in enumerate(extra_names)})
     now = datetime.now(UTC)
-    con.register("raw", batch)
     try:
         con.execute("BEGIN")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {sql}", params)
@@ -195,25 +248,30 @@ def write_batch(
         ).fetchall()[0][0]
         valid, distinct = con.execute(
             "SELECT count(*), count(DISTINCT id) FROM _checked WHERE field IS NULL").fetchall()[0]
-        base = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
-        # Row numbers are increasing within a file, so base + row keeps the source order.
+        base, stored = con.execute("SELECT coalesce(max(seq), 0), count(*) FROM events").fetchall()[0]
+        filters = ["field IS NULL"]
+        if stored:
+            # Ids already stored: an inner join lets DuckDB hash the batch and stream the
+            # stored ids past it, instead of hashing every stored id again for each batch.
+            con.execute("""CREATE OR REPLACE TEMP TABLE _seen AS
+                           SELECT DISTINCT c.id FROM events e JOIN _checked c ON e.event_id = c.id""")
+            if con.execute("SELECT count(*) FROM _seen").fetchall()[0][0]:
+                filters.append("id NOT IN (SELECT id FROM _seen)")
         once = "" if valid == distinct else "QUALIFY row_number() OVER (PARTITION BY id ORDER BY row) = 1"
+        # Row numbers are increasing within a file, so base + row keeps the source order.
         accepted = con.execute(
             f"""INSERT INTO events
                SELECT id, $base + row, ts, event, anonymous_id, user_id, channel, session_id,
                       properties, context, $source
-               FROM _checked c
-               WHERE field IS NULL AND id NOT IN (SELECT event_id FROM events)
-               {once}""",
+               FROM _checked c WHERE {" AND ".join(filters)} {once}""",
             {"base": base, "source": source},
         ).fetchall()[0][0]
+        con.execute("DROP TABLE IF EXISTS _seen")
         con.execute("DROP TABLE _checked")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    finally:
-        con.unregister("raw")
     return BatchResult(accepted=accepted, duplicates=valid - accepted, rejected=rejected)
 
 

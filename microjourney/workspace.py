@@ -184,7 +184,7 @@ class Workspace:
         if self.spec.moments:
             # Tag once for all moments; attempts and every funnel then read the small table.
             self.db.create_table("tagged", engine.tag(self.events(), self.spec), overwrite=True)
-            expr = engine.attempts(self.db.table("tagged"), self.as_of_ms())
+            expr = engine.attempts(self.db.table("tagged"), self.db.table("events"), self.as_of_ms())
             self.db.create_table("attempts", expr, overwrite=True)
         else:
             self.con.execute("CREATE OR REPLACE TABLE attempts (attempt_id VARCHAR, moment VARCHAR, "

@@ -16,13 +16,18 @@ from __future__ import annotations
 import ibis
 from ibis.expr.types import Table
 
+from .backend import bit_count, channel_bit
 from .tagging import OUTCOMES
 
 OUTCOME_NAMES = {"complete": "completed", "fail": "failed", "escalate": "escalated"}
 
 
-def attempts(tagged: Table, as_of_ms: int) -> Table:
-    """One row per attempt, from :func:`microjourney.engine.tagging.tag` rows."""
+def attempts(tagged: Table, events: Table, as_of_ms: int) -> Table:
+    """One row per attempt, from :func:`microjourney.engine.tagging.tag` rows.
+
+    Only narrow columns go through the window sorts; the start event's id, properties
+    and context are fetched from ``events`` (by ``seq``) once per attempt afterwards.
+    """
     key = ["person", "moment"]
     w = ibis.window(group_by=key, order_by=["t_ms", "seq", "rank"])
     t = tagged.mutate(
@@ -32,37 +37,43 @@ def attempts(tagged: Table, as_of_ms: int) -> Table:
     )
     gap = (t.t_ms - t.prev_t) > t.timeout_ms
     brk = t.prev_t.isnull() | t.prev_role.isin(OUTCOMES) | gap
-    t = t.mutate(brk=brk.cast("int64"))
-    t = t.mutate(segment=t.brk.cumsum(group_by=key, order_by="rn"))
-    t = t.mutate(is_start=(t.role == "start").cast("int64"))
-    t = t.mutate(started=t.is_start.cumsum(group_by=[*key, "segment"], order_by="rn"))
-    t = t.filter(t.started > 0)
+    # Two running maxima over the same ordering (one sort): where the current segment
+    # began, and where the last start was. A row is in an attempt when a start came
+    # at or after its segment's beginning; the segment's beginning names the attempt.
+    cumulative = ibis.window(group_by=key, order_by="rn", rows=(None, 0))
+    t = t.mutate(
+        segment=ibis.ifelse(brk, t.rn, 0).max().over(cumulative),
+        last_start=ibis.ifelse(t.role == "start", t.rn, -1).max().over(cumulative),
+    )
+    t = t.filter(t.last_start >= t.segment)
     funnel = t.step.notnull()
     a = t.group_by(["person", "moment", "segment"]).aggregate(
-        start_event_id=t.event_id.argmin(t.rn),
+        start_seq=t.seq.argmin(t.rn),
         start_ts=t.timestamp.min(),
         end_ts=t.timestamp.max(),
         start_ms=t.t_ms.min(),
         end_ms=t.t_ms.max(),
         outcome_role=t.role.max(where=t.role.isin(OUTCOMES)),
         furthest_step=t.step.max(),
-        steps_reached=t.step.nunique(),
+        # Bit sets instead of COUNT(DISTINCT): one pass, no re-join of aggregates.
+        step_bits=(ibis.literal(1, "int64") << t.step).bit_or(),
         step_events=funnel.cast("int64").sum(),
         events=t.count(),
         channel=t.channel.argmin(t.rn),
-        channels=t.channel.nunique(),
-        properties=t.properties.argmin(t.rn),
-        context=t.context.argmin(t.rn),
+        channel_bits=channel_bit(t.channel).bit_or(),
         timeout_ms=t.timeout_ms.max(),
         sla_s=t.sla_s.max(),
     )
+    start = events.select(s_seq=events.seq, s_event_id=events.event_id,
+                          s_properties=events.properties, s_context=events.context)
+    a = a.inner_join(start, a.start_seq == start.s_seq)
     outcome = ibis.cases(
         *((a.outcome_role == role, name) for role, name in OUTCOME_NAMES.items()),
         else_=ibis.ifelse(as_of_ms - a.end_ms > a.timeout_ms, "abandoned", "in_progress"),
     )
     duration = (a.end_ms - a.start_ms) / 1000.0
     return a.select(
-        attempt_id=a.moment.concat(":", a.start_event_id),
+        attempt_id=a.moment.concat(":", a.s_event_id),
         moment=a.moment,
         person=a.person,
         start_ts=a.start_ts,
@@ -73,11 +84,11 @@ def attempts(tagged: Table, as_of_ms: int) -> Table:
         # Time to complete against the SLA: known for completed attempts only.
         sla_met=ibis.ifelse(a.sla_s.isnull() | (outcome != "completed"), None, duration <= a.sla_s),
         furthest_step=a.furthest_step,
-        steps_reached=a.steps_reached,
-        retries=a.step_events - a.steps_reached,
+        steps_reached=bit_count(a.step_bits),
+        retries=a.step_events - bit_count(a.step_bits),
         events=a.events,
         channel=a.channel,
-        channels=a.channels,
-        properties=a.properties,
-        context=a.context,
+        channels=bit_count(a.channel_bits),
+        properties=a.s_properties,
+        context=a.s_context,
     )

@@ -10,6 +10,8 @@ import ibis
 import ibis.expr.datatypes as dt
 from ibis.expr.types import Value
 
+from ..ingest.schema import CHANNELS
+
 
 @ibis.udf.scalar.builtin(name="epoch_ms")
 def _epoch_ms(ts: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ignore[valid-type]
@@ -34,3 +36,18 @@ def json_path(key: str) -> str:
 def json_text(doc: Value, key: str) -> Value:
     """Property ``key`` of a JSON object column as text (NULL when absent or null)."""
     return _json_text(doc, json_path(key))
+
+
+@ibis.udf.scalar.builtin(name="bit_count")
+def _bit_count(x: dt.int64) -> dt.int64:  # type: ignore[valid-type]
+    """Number of set bits (DuckDB and Spark ``bit_count``)."""
+
+
+def bit_count(bits: Value) -> Value:
+    """How many members a bit set holds (a cheap COUNT(DISTINCT) for small domains)."""
+    return _bit_count(bits).cast("int64")
+
+
+def channel_bit(channel: Value) -> Value:
+    """A channel as one bit, so a set of channels is a bit_or of them."""
+    return ibis.cases(*((channel == c, 1 << i) for i, c in enumerate(CHANNELS)), else_=0).cast("int64")

@@ -45,8 +45,8 @@ class FunnelQuery:
 def _funnel_events(tagged: Table, n: int) -> Table:
     """One row per event that matches any step, with a flag ``m{k}`` per step."""
     f = tagged.filter(tagged.step.notnull())
-    return f.group_by(["person", "event_id"]).aggregate(
-        t_ms=f.t_ms.min(), seq=f.seq.min(), min_step=f.step.min(),
+    return f.group_by(["person", "seq"]).aggregate(
+        t_ms=f.t_ms.min(), min_step=f.step.min(),
         **{f"m{k}": (f.step == k).any() for k in range(n)},
     )
 
@@ -93,10 +93,9 @@ def _ordered_tries(f: Table, q: FunnelQuery) -> Table:
 def _strict_tries(f: Table, events: Table, q: FunnelQuery) -> Table:
     """Strict: positions count every event of the person, not only funnel events."""
     people = f.select("person").distinct()
-    ev = events.semi_join(people, "person").select(
-        "person", "event_id", "seq", t_ms=events.t_ms)
-    marks = f.select("person", "event_id", "min_step", *(f"m{k}" for k in range(q.n_steps)))
-    s = ev.left_join(marks, ["person", "event_id"]).drop("person_right", "event_id_right")
+    ev = events.semi_join(people, "person").select("person", "seq", t_ms=events.t_ms)
+    marks = f.select("person", "seq", "min_step", *(f"m{k}" for k in range(q.n_steps)))
+    s = ev.left_join(marks, ["person", "seq"]).drop("person_right", "seq_right")
     s = s.mutate(min_step=s.min_step.fill_null(q.n_steps),
                  **{f"m{k}": s[f"m{k}"].fill_null(False) for k in range(q.n_steps)})
     s = _positions(s)

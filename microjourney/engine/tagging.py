@@ -99,8 +99,8 @@ def tag(events: Table, workspace: Workspace, moments: list[str] | None = None) -
                 if (c := _condition(joined, r.matcher)) is not None]
     if branches:
         joined = joined.filter(ibis.cases(*branches, else_=True))
+    # Narrow rows: window sorts carry every column they are given.
     return joined.select(
-        "person", "moment", "role", "step", "rank", "timeout_ms", "sla_s", "event_id", "seq",
-        "timestamp", "event", "channel", "properties", "context",
-        t_ms=epoch_ms(joined.timestamp),
+        "person", "moment", "role", "step", "rank", "timeout_ms", "sla_s", "seq", "timestamp",
+        "channel", t_ms=epoch_ms(joined.timestamp),
     )

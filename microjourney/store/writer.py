@@ -206,6 +206,17 @@ def write_parquet(
     con.read_parquet(path, file_row_number=True).create_view("_parquet", replace=True)
     select = ", ".join(f"{quote_ident(src)} AS {quote_ident(dst)}" for src, dst in columns)
     total = con.execute("SELECT count(*) FROM _parquet").fetchall()[0][0]
+    # One look at the whole file: when every id is present, unique in the file and not yet
+    # stored, the slices need no duplicate checks and each row is written in one pass.
+    id_col = next((src for src, dst in columns if dst == "event_id"), None)
+    clean = False
+    if id_col is not None:
+        col = quote_ident(id_col)
+        present, distinct = con.execute(
+            f"SELECT count({col}), count(DISTINCT {col}) FROM _parquet WHERE {col} <> ''").fetchall()[0]
+        clean = present == total == distinct and not con.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM events e JOIN _parquet p ON e.event_id = p.{col} "
+            "LIMIT 1)").fetchall()[0][0]
     result = BatchResult(0, 0, 0)
     try:
         for start in range(0, total, batch_rows):
@@ -213,10 +224,11 @@ def write_parquet(
             con.execute(f"""CREATE OR REPLACE TEMP VIEW raw AS
                 SELECT {select}, file_row_number + 1 AS {ROW} FROM _parquet
                 WHERE file_row_number >= {int(start)} AND file_row_number < {int(start + batch_rows)}""")
-            needs = "event_id" not in schema.names or con.execute(
+            needs = not clean and ("event_id" not in schema.names or con.execute(
                 "SELECT count(*) FROM raw WHERE event_id IS NULL OR CAST(event_id AS VARCHAR) = ''"
-            ).fetchall()[0][0] > 0
-            r = _write(con, schema, needs, source=source, channel=channel, timezone=timezone)
+            ).fetchall()[0][0] > 0)
+            r = _write(con, schema, needs, source=source, channel=channel, timezone=timezone,
+                       dedupe=not clean)
             result = BatchResult(result.accepted + r.accepted, result.duplicates + r.duplicates,
                                  result.rejected + r.rejected)
             if progress:
@@ -228,50 +240,100 @@ def write_parquet(
 
 
 def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, *, source: str,
-           channel: str, timezone: str | None) -> BatchResult:
-    """Validate the rows of the relation ``raw`` and store them in one transaction."""
+           channel: str, timezone: str | None, dedupe: bool = True) -> BatchResult:
+    """Validate the rows of the relation ``raw`` and store them in one transaction.
+
+    ``dedupe=False`` says the caller knows no id of ``raw`` is stored or repeated.
+    """
     sql, extra_names = _checked_sql(schema, derive_ids=derive_ids)
     params: dict[str, object] = {"tz": timezone, "channel": channel}
     params.update({f"k{i}": n for i, n in enumerate(extra_names)})
-    now = datetime.now(UTC)
     try:
         con.execute("BEGIN")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {sql}", params)
-        rejected = con.execute(
-            """INSERT INTO quarantine
-               SELECT $source, c.row, c.field, c.reason, to_json(r), $now
-               FROM _checked c JOIN raw r ON r.__row = c.row
-               WHERE c.field IS NOT NULL AND NOT EXISTS (
-                 SELECT 1 FROM quarantine q
-                 WHERE q.source = $source AND q.row = c.row AND q.raw = to_json(r))""",
-            {"source": source, "now": now},
-        ).fetchall()[0][0]
-        valid, distinct = con.execute(
-            "SELECT count(*), count(DISTINCT id) FROM _checked WHERE field IS NULL").fetchall()[0]
-        base, stored = con.execute("SELECT coalesce(max(seq), 0), count(*) FROM events").fetchall()[0]
-        filters = ["field IS NULL"]
-        if stored:
-            # Ids already stored: an inner join lets DuckDB hash the batch and stream the
-            # stored ids past it, instead of hashing every stored id again for each batch.
-            con.execute("""CREATE OR REPLACE TEMP TABLE _seen AS
-                           SELECT DISTINCT c.id FROM events e JOIN _checked c ON e.event_id = c.id""")
-            if con.execute("SELECT count(*) FROM _seen").fetchall()[0][0]:
-                filters.append("id NOT IN (SELECT id FROM _seen)")
-        once = "" if valid == distinct else "QUALIFY row_number() OVER (PARTITION BY id ORDER BY row) = 1"
-        # Row numbers are increasing within a file, so base + row keeps the source order.
-        accepted = con.execute(
-            f"""INSERT INTO events
-               SELECT id, $base + row, ts, event, anonymous_id, user_id, channel, session_id,
-                      properties, context, $source
-               FROM _checked c WHERE {" AND ".join(filters)} {once}""",
-            {"base": base, "source": source},
-        ).fetchall()[0][0]
-        con.execute("DROP TABLE IF EXISTS _seen")
-        con.execute("DROP TABLE _checked")
+        if derive_ids:
+            result = _write_checked(con, sql, params, source)
+        else:
+            result = _write_direct(con, sql, params, source, dedupe=dedupe)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    return result
+
+
+def _quarantine(con: duckdb.DuckDBPyConnection, bad: str, source: str) -> int:
+    """Insert the rows of table ``bad`` (row, field, reason) into quarantine, once each."""
+    return con.execute(
+        f"""INSERT INTO quarantine
+           SELECT $source, c.row, c.field, c.reason, to_json(r), $now
+           FROM {bad} c JOIN raw r ON r.__row = c.row
+           WHERE c.field IS NOT NULL AND NOT EXISTS (
+             SELECT 1 FROM quarantine q
+             WHERE q.source = $source AND q.row = c.row AND q.raw = to_json(r))""",
+        {"source": source, "now": datetime.now(UTC)},
+    ).fetchall()[0][0]
+
+
+def _insert(con: duckdb.DuckDBPyConnection, rows: str, params: dict[str, object], source: str,
+            *, seen: bool, once: bool) -> int:
+    """Insert the valid rows of ``rows``; ``seen``: skip ids in ``_seen``; ``once``: first of equal ids."""
+    base = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
+    filters = "field IS NULL" + (" AND id NOT IN (SELECT id FROM _seen)" if seen else "")
+    qualify = "QUALIFY row_number() OVER (PARTITION BY id ORDER BY row) = 1" if once else ""
+    # Row numbers are increasing within a file, so base + row keeps the source order.
+    return con.execute(
+        f"""INSERT INTO events
+           SELECT id, $base + row, ts, event, anonymous_id, user_id, channel, session_id,
+                  properties, context, $source
+           FROM {rows} WHERE {filters} {qualify}""",
+        {**params, "base": base, "source": source},
+    ).fetchall()[0][0]
+
+
+def _stored(con: duckdb.DuckDBPyConnection, ids: str) -> bool:
+    """Put into ``_seen`` the ids of ``ids`` (a query with an ``id`` column) already stored."""
+    if not con.execute("SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)").fetchall()[0][0]:
+        return False
+    # An inner join lets DuckDB hash the batch and stream the stored ids past it, instead
+    # of hashing every stored id again for each batch.
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _seen AS
+                    SELECT DISTINCT c.id FROM events e JOIN ({ids}) c ON e.event_id = c.id""")
+    return con.execute("SELECT count(*) FROM _seen").fetchall()[0][0] > 0
+
+
+def _write_direct(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object],
+                  source: str, *, dedupe: bool) -> BatchResult:
+    """Every row has an id: validate and insert in one pass (each row written once)."""
+    if dedupe:
+        total, distinct = con.execute(
+            "SELECT count(*), count(DISTINCT event_id) FROM raw").fetchall()[0]
+        seen = _stored(con, "SELECT event_id AS id FROM raw")
+    else:
+        (total,), distinct, seen = con.execute("SELECT count(*) FROM raw").fetchall()[0], 0, False
+        distinct = total
+    accepted = _insert(con, f"({sql})", params, source, seen=seen, once=distinct < total)
+    invalid = rejected = 0
+    if accepted < total:  # duplicates or bad rows: find the bad ones (a second pass, rarely)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _bad AS
+                        SELECT row, field, reason FROM ({sql}) WHERE field IS NOT NULL""", params)
+        invalid = con.execute("SELECT count(*) FROM _bad").fetchall()[0][0]
+        rejected = _quarantine(con, "_bad", source)
+        con.execute("DROP TABLE _bad")
+    con.execute("DROP TABLE IF EXISTS _seen")
+    return BatchResult(accepted=accepted, duplicates=total - accepted - invalid, rejected=rejected)
+
+
+def _write_checked(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object],
+                   source: str) -> BatchResult:
+    """Ids derive from validated content: validate once into a table, then insert."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {sql}", params)
+    rejected = _quarantine(con, "_checked", source)
+    valid, distinct = con.execute(
+        "SELECT count(*), count(DISTINCT id) FROM _checked WHERE field IS NULL").fetchall()[0]
+    seen = _stored(con, "SELECT id FROM _checked WHERE field IS NULL")
+    accepted = _insert(con, "_checked", {}, source, seen=seen, once=valid > distinct)
+    con.execute("DROP TABLE IF EXISTS _seen")
+    con.execute("DROP TABLE _checked")
     return BatchResult(accepted=accepted, duplicates=valid - accepted, rejected=rejected)
 
 

@@ -185,3 +185,37 @@ def test_hostile_text_is_stored_verbatim(make_ws, tmp_path):
     ws.ingest(write_events(tmp_path / "e.csv", [ev("10:00:00", evil, who=evil,
                                                    properties={"q": evil})]))
     assert stored(ws, "event, user_id, properties ->> 'q'") == [(evil, evil, evil)]
+
+
+def _parquet(path, rows):
+    pq.write_table(pa.table({k: [r.get(k) for r in rows] for k in rows[0]}), path)
+    return path
+
+
+def test_parquet_slices_duplicates_and_bad_rows(make_ws, tmp_path):
+    from microjourney.ingest.readers import parquet_columns
+    from microjourney.store import write_parquet
+
+    ws = make_ws()
+    rows = [{**ev(f"10:00:0{i}", f"e{i}"), "event_id": f"id{i}"} for i in range(7)]
+    rows[5]["event_id"] = "id1"  # the same id again, in a later slice
+    rows[3]["channel"] = "fax"  # a bad row with an id
+    path = _parquet(tmp_path / "e.parquet", rows)
+    columns, schema = parquet_columns(path)
+    r = write_parquet(ws.con, str(path), columns, schema, source="e.parquet", batch_rows=2)
+    assert (r.accepted, r.duplicates, r.rejected) == (5, 1, 1)
+    assert ws.con.execute("SELECT row, field FROM quarantine").fetchall() == [(4, "channel")]
+    assert [x[0] for x in stored(ws)] == ["e0", "e1", "e2", "e4", "e6"]
+    again = write_parquet(ws.con, str(path), columns, schema, source="e.parquet", batch_rows=3)
+    assert (again.accepted, again.duplicates, again.rejected) == (0, 6, 0)
+
+
+def test_parquet_without_some_ids(make_ws, tmp_path):
+    ws = make_ws()
+    rows = [{**ev("10:00:00", "a"), "event_id": "x1"}, {**ev("10:00:01", "b"), "event_id": None},
+            {**ev("10:00:01", "b"), "event_id": ""}]
+    path = _parquet(tmp_path / "e.parquet", rows)
+    assert ws.ingest(path).accepted == 3  # two identical rows without ids stay two events
+    assert ws.ingest(path).duplicates == 3
+    ids = [r[0] for r in ws.con.execute("SELECT event_id FROM events ORDER BY seq").fetchall()]
+    assert ids[0] == "x1" and ids[1] != ids[2] and ids[1].startswith("mj-")

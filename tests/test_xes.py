@@ -15,22 +15,12 @@ import pyarrow.compute as pc
 import pytest
 
 from microjourney.errors import IngestError
+from microjourney.ingest.schema import FIELDS, ROW
 from microjourney.ingest.xes import SCHEMA, read_xes
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "eventlogs"
 
-COLUMNS = [
-    "event_id",
-    "timestamp",
-    "event",
-    "anonymous_id",
-    "user_id",
-    "channel",
-    "session_id",
-    "properties",
-    "context",
-    "__row",
-]
+COLUMNS = [*FIELDS, ROW]
 
 # A small log exercising every mapping rule. The <global> block and the log-level
 # attributes must not turn into events or properties; the nested children of

@@ -8,7 +8,7 @@ numbers lives in :mod:`microjourney.spec.load`.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -16,9 +16,9 @@ from ..ingest.schema import CHANNELS
 from .duration import parse_duration
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
-OPERATORS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists")
-INTENTS = ("learn", "decide", "act")
-TARGET_METRICS = (
+Operator = Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"]
+Intent = Literal["learn", "decide", "act"]
+TargetMetric = Literal[
     "completion_rate",
     "failure_rate",
     "abandonment_rate",
@@ -26,7 +26,10 @@ TARGET_METRICS = (
     "sla_met_rate",
     "duration_median_s",
     "duration_p90_s",
-)
+]
+OPERATORS: tuple[str, ...] = get_args(Operator)
+INTENTS: tuple[str, ...] = get_args(Intent)
+TARGET_METRICS: tuple[str, ...] = get_args(TargetMetric)
 #: Metrics where a lower value is better (a target is a ceiling, not a floor).
 LOWER_IS_BETTER = frozenset(
     {"failure_rate", "abandonment_rate", "escalation_rate", "duration_median_s", "duration_p90_s"}
@@ -55,7 +58,7 @@ class Predicate(_Model):
     """A test on one event property: ``properties[key] <op> value``."""
 
     key: str
-    op: Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"]
+    op: Operator
     value: Any
 
     @model_validator(mode="after")
@@ -133,15 +136,7 @@ class Matcher(_Model):
 
 
 class Target(_Model):
-    metric: Literal[
-        "completion_rate",
-        "failure_rate",
-        "abandonment_rate",
-        "escalation_rate",
-        "sla_met_rate",
-        "duration_median_s",
-        "duration_p90_s",
-    ]
+    metric: TargetMetric
     value: float
 
     @property
@@ -155,7 +150,7 @@ class Moment(_Model):
     name: str
     title: str | None = None
     description: str | None = None
-    intent: Literal["learn", "decide", "act"] | None = None
+    intent: Intent | None = None
     start: Matcher
     steps: tuple[Matcher, ...] = ()
     complete: Matcher

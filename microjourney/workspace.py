@@ -181,14 +181,13 @@ class Workspace:
         fp = self._fingerprint()
         if not force and get_meta(self.con, "attempts_fingerprint") == fp:
             return False
-        if self.spec.moments:
-            # Tag once for all moments; attempts and every funnel then read the small table.
-            self.db.create_table("tagged", engine.tag(self.events(), self.spec), overwrite=True)
-            expr = engine.attempts(self.db.table("tagged"), self.db.table("events"), self.as_of_ms())
-            self.db.create_table("attempts", expr, overwrite=True)
-        else:
-            self.con.execute("CREATE OR REPLACE TABLE attempts (attempt_id VARCHAR, moment VARCHAR, "
-                             "person VARCHAR, start_ts TIMESTAMPTZ)")
+        if not self.spec.moments:
+            raise QueryError(f"no moments defined yet: declare journeys and moments in "
+                             f"{self.spec_path} (see docs/workspace.md)", code="query/no-moments")
+        # Tag once for all moments; attempts and every funnel then read the small table.
+        self.db.create_table("tagged", engine.tag(self.events(), self.spec), overwrite=True)
+        expr = engine.attempts(self.db.table("tagged"), self.db.table("events"), self.as_of_ms())
+        self.db.create_table("attempts", expr, overwrite=True)
         # Written after the table: a crash in between only means one more rebuild.
         set_meta(self.con, "attempts_fingerprint", fp)
         return True

@@ -99,3 +99,9 @@ def test_unknown_moment_and_options(make_ws):
         ws.funnel("pay", order="sideways")
     with pytest.raises(QueryError, match="not a duration"):
         ws.funnel("pay", window="soon")
+
+
+def test_workspace_without_moments_says_so(make_ws):
+    ws = make_ws("journeys: []\n", [ev("10:00:00", "a")])
+    with pytest.raises(QueryError, match="no moments defined yet: declare journeys and moments in"):
+        ws.scorecard()

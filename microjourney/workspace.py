@@ -94,6 +94,10 @@ class Workspace:
         self.spec: Spec = load_workspace(self.spec_path)
         self.con: duckdb.DuckDBPyConnection = connect(root / STORE_DIR / STORE_FILE)
         self.db = ibis.duckdb.from_connection(self.con)
+        # The store is written only through this object while it is open (DuckDB lets one
+        # process write a file), so once checked, derived tables stay fresh until an ingest
+        # or a reload.
+        self._fresh = False
 
     def close(self) -> None:
         self.con.close()
@@ -119,6 +123,7 @@ class Workspace:
     def reload(self) -> None:
         """Read ``microjourney.yaml`` again (after editing it)."""
         self.spec = load_workspace(self.spec_path)
+        self._fresh = False
 
     # -- ingest -------------------------------------------------------------
     def ingest(
@@ -134,6 +139,7 @@ class Workspace:
         """Load events from a file; bad rows go to quarantine, duplicates are skipped."""
         fmt = format or readers.detect_format(path)
         source = Path(path).name
+        self._fresh = False
         started = datetime.now().astimezone()
         if fmt == "parquet":  # read by DuckDB itself: parallel, no copy through Python
             columns, schema = readers.parquet_columns(path, mapping)
@@ -178,8 +184,11 @@ class Workspace:
 
     def refresh(self, *, force: bool = False) -> bool:
         """Rebuild the attempts table if events or definitions changed; True if rebuilt."""
+        if self._fresh and not force:
+            return False
         fp = self._fingerprint()
         if not force and get_meta(self.con, "attempts_fingerprint") == fp:
+            self._fresh = True
             return False
         if not self.spec.moments:
             raise QueryError(f"no moments defined yet: declare journeys and moments in "
@@ -190,6 +199,7 @@ class Workspace:
         self.db.create_table("attempts", expr, overwrite=True)
         # Written after the table: a crash in between only means one more rebuild.
         set_meta(self.con, "attempts_fingerprint", fp)
+        self._fresh = True
         return True
 
     def _tagged(self, moment: str) -> Table:

@@ -77,3 +77,14 @@ def test_errors_are_one_clear_line(tmp_path):
     assert "error [query/moment]: no moment 'nope'; moments: card_payment" in unknown.stderr
     badmap = run("ingest", "x.csv", "--map", "oops", cwd=tmp_path, ok=False)
     assert badmap.returncode == 2 and "FIELD=COLUMN" in badmap.stderr
+
+
+def test_demo_builds_analyses_and_reports(tmp_path):
+    out = run("demo", str(tmp_path / "demo"), "--persons", "400", cwd=tmp_path).stdout
+    report = tmp_path / "demo" / "report.html"
+    assert report.is_file() and f"Open the report: {report.resolve()}" in out.replace("\n", "")
+    assert "card_payment" in out and "moments in" in out
+    html = report.read_text(encoding="utf-8")
+    assert "card_payment" in html and "<script" in html and "http://" not in html.split("<script")[0]
+    again = run("demo", str(tmp_path / "demo"), cwd=tmp_path, ok=False)
+    assert again.returncode == 2 and "already holds a workspace" in again.stderr

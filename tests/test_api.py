@@ -16,7 +16,7 @@ ALLOWED = {
     "ingest": {"errors"},
     "store": {"errors", "ingest"},
     "identity": set(),
-    "engine": {"errors", "spec", "identity"},
+    "engine": {"errors", "spec", "identity", "ingest"},  # ingest.schema: the channel names
     "analysis": {"errors", "spec"},
 }
 

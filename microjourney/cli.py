@@ -312,7 +312,8 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
         scorecard(by=None, since=None, until=None, workspace=directory, as_json=False)
         path = build_report(ws)
     out.print(f"\nDone in {time.perf_counter() - started:.0f}s. Open the report: {path.resolve()}")
-    out.print(f"Explore further, e.g.:\n  microjourney funnel card_payment -w {directory}\n"
+    out.print("Explore further (in the project's .venv: `. .venv/bin/activate`), e.g.:")
+    out.print(f"  microjourney funnel card_payment -w {directory}\n"
               f"  microjourney daily card_payment -w {directory}\n"
               f"  microjourney scorecard --by device -w {directory}")
 

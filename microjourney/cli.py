@@ -289,6 +289,55 @@ def quarantine(limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
     out.print(table)
 
 
+MomentOpt = Annotated[str | None, typer.Option("--moment", "-m", help="Only this moment's steps "
+                                               "(default: all events).")]
+ByOpt = Annotated[str | None, typer.Option("--by", help="Cases are a person or an attempt (default: "
+                                           "person for all events, attempt for a moment).")]
+
+
+@app.command("process-map")
+def process_map(moment: MomentOpt = None, by: ByOpt = None, workspace: WorkspaceOpt = Path("."),
+                as_json: JsonOpt = False) -> None:
+    """Directly-follows graph: how often each step follows another, and how long it takes."""
+    with _open(workspace) as ws:
+        pm = ws.process_map(moment, by=by)
+        edges = pm.edges.order_by([pm.edges["count"].desc(), "source", "target"]).to_pandas()
+        data = {
+            "nodes": _records(pm.nodes.order_by([pm.nodes["count"].desc(), "name"]).to_pandas()),
+            "edges": _records(edges),
+            "start": dict(pm.starts.to_pandas().sort_values("name").itertuples(index=False)),
+            "end": dict(pm.ends.to_pandas().sort_values("name").itertuples(index=False)),
+        }
+    if as_json:
+        _print_json(data)
+        return
+    table = Table(title=f"process map{f' of {moment}' if moment else ''}: most frequent transitions")
+    for c in ("from", "to", "count", "median", "mean"):
+        table.add_column(c, justify="left" if c in ("from", "to") else "right")
+    for r in edges.head(30).to_dict("records"):
+        table.add_row(str(r["source"]), str(r["target"]), f"{r['count']:,}", _secs(r["median_s"]),
+                      _secs(r["mean_s"]))
+    out.print(table)
+
+
+@app.command()
+def variants(moment: MomentOpt = None, by: ByOpt = None,
+             top: Annotated[int, typer.Option(help="How many variants.")] = 10,
+             workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Path variants: the distinct step sequences, with counts, share and median duration."""
+    with _open(workspace) as ws:
+        df = ws.variants(moment, by=by, top=top).to_pandas()
+    if as_json:
+        _print_json(_records(df))
+        return
+    table = Table(title=f"top {top} path variants{f' of {moment}' if moment else ''}")
+    for c in ("cases", "share", "median", "path"):
+        table.add_column(c, justify="left" if c == "path" else "right")
+    for r in df.to_dict("records"):
+        table.add_row(f"{r['cases']:,}", _pct(r["share"]), _secs(r["duration_median_s"]), r["variant"])
+    out.print(table)
+
+
 @app.command()
 def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder for the sample workspace.")]
          = Path("build/demo"),

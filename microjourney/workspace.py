@@ -256,6 +256,47 @@ class Workspace:
         stats = engine.funnel_stats(self._tagged(moment), events, q).to_pandas()
         return ibis.memtable(funnel_analysis.steps(stats, m.step_labels))
 
+    def _case_rows(self, moment: str | None, by: str | None) -> Table:
+        """Rows (case, node, t_ms, seq) for journey analytics: events or a moment's steps.
+
+        Cases are persons for all events, attempts for a moment (unless ``by`` says)."""
+        by = by or ("person" if moment is None else "attempt")
+        if by not in ("person", "attempt"):
+            raise QueryError(f"unknown --by {by!r}; allowed: person, attempt", code="query/option")
+        if moment is None:
+            if by == "attempt":
+                raise QueryError("--by attempt needs --moment: attempts belong to a moment",
+                                 code="query/option")
+            ev = self.events()
+            return ev.select(case=ev.person, node=ev.event, t_ms=engine.backend.epoch_ms(ev.timestamp),
+                             seq=ev.seq)
+        m = self.moment(moment)
+        rows = self._tagged(moment)
+        if by == "attempt":
+            rows = engine.attempt_rows(rows)
+            case = rows.person.concat(":", rows.segment.cast("string"))
+        else:
+            case = rows.person
+        labels = m.step_labels
+        node = ibis.cases(
+            *((rows.step == k, label) for k, label in enumerate(labels)),
+            *((rows.role == role, matcher.label) for role, matcher in
+              (("fail", m.fail), ("escalate", m.escalate)) if matcher is not None),
+            else_=rows.role,
+        )
+        return rows.select(case=case, node=node, t_ms=rows.t_ms, seq=rows.seq)
+
+    def process_map(self, moment: str | None = None, *, by: str | None = None) -> engine.ProcessMap:
+        """Directly-follows graph of all events per person, or of a moment's steps
+        (per person or per attempt): node counts, edges with median/mean seconds, starts, ends."""
+        return engine.process_map(self._case_rows(moment, by))
+
+    def variants(self, moment: str | None = None, *, by: str | None = None,
+                 top: int | None = None) -> Table:
+        """Path variants with their number of cases, share and median duration."""
+        v = engine.variants(self._case_rows(moment, by))
+        return v if top is None else v.limit(top)
+
     def daily(self, moment: str) -> Table:
         """Daily series (UTC days) of attempts, outcomes and completion rate with CI."""
         self.moment(moment)

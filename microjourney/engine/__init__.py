@@ -1,18 +1,24 @@
 """The engine: Ibis expressions for tagging, attempts, metrics and funnels."""
 
-from .attempts import attempts
+from .attempts import attempt_rows, attempts
 from .funnel import ORDERS, PER, FunnelQuery, funnel_stats
 from .metrics import daily_counts, outcome_counts
+from .paths import ARROW, ProcessMap, process_map, variants
 from .tagging import roles, tag
 
 __all__ = [
+    "ARROW",
     "ORDERS",
     "PER",
     "FunnelQuery",
+    "ProcessMap",
+    "attempt_rows",
     "attempts",
     "daily_counts",
     "funnel_stats",
     "outcome_counts",
+    "process_map",
     "roles",
     "tag",
+    "variants",
 ]

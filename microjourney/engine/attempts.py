@@ -22,12 +22,9 @@ from .tagging import OUTCOMES
 OUTCOME_NAMES = {"complete": "completed", "fail": "failed", "escalate": "escalated"}
 
 
-def attempts(tagged: Table, events: Table, as_of_ms: int) -> Table:
-    """One row per attempt, from :func:`microjourney.engine.tagging.tag` rows.
-
-    Only narrow columns go through the window sorts; the start event's id, properties
-    and context are fetched from ``events`` (by ``seq``) once per attempt afterwards.
-    """
+def attempt_rows(tagged: Table) -> Table:
+    """The tagged rows that belong to an attempt, with ``segment`` naming the attempt
+    within (person, moment) and ``rn`` their order."""
     key = ["person", "moment"]
     w = ibis.window(group_by=key, order_by=["t_ms", "seq", "rank"])
     t = tagged.mutate(
@@ -45,7 +42,16 @@ def attempts(tagged: Table, events: Table, as_of_ms: int) -> Table:
         segment=ibis.ifelse(brk, t.rn, 0).max().over(cumulative),
         last_start=ibis.ifelse(t.role == "start", t.rn, -1).max().over(cumulative),
     )
-    t = t.filter(t.last_start >= t.segment)
+    return t.filter(t.last_start >= t.segment).drop("prev_t", "prev_role", "last_start")
+
+
+def attempts(tagged: Table, events: Table, as_of_ms: int) -> Table:
+    """One row per attempt, from :func:`microjourney.engine.tagging.tag` rows.
+
+    Only narrow columns go through the window sorts; the start event's id, properties
+    and context are fetched from ``events`` (by ``seq``) once per attempt afterwards.
+    """
+    t = attempt_rows(tagged)
     funnel = t.step.notnull()
     a = t.group_by(["person", "moment", "segment"]).aggregate(
         start_seq=t.seq.argmin(t.rn),

@@ -1,0 +1,97 @@
+"""Process maps and path variants: hand-worked cases and real logs against independent counts."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+
+import pytest
+
+from microjourney.errors import QueryError
+
+from .helpers import REALDATA, ev
+from .test_attempts import SPEC
+
+
+def _as_dict(table, key_cols, value_col):
+    df = table.to_pandas()
+    return {tuple(r[c] for c in key_cols) if len(key_cols) > 1 else r[key_cols[0]]: r[value_col]
+            for r in df.to_dict("records")}
+
+
+def test_process_map_and_variants_by_hand(make_ws):
+    ws = make_ws(SPEC, [
+        ev("10:00:00", "open", "a"), ev("10:00:10", "loaded", "a"), ev("10:00:40", "ok", "a"),
+        ev("10:00:00", "open", "b"), ev("10:00:20", "loaded", "b"), ev("10:00:30", "failed", "b"),
+        ev("10:00:00", "open", "c"), ev("10:00:30", "loaded", "c"), ev("10:01:30", "ok", "c"),
+        ev("10:05:00", "open", "c"), ev("10:05:01", "noise", "c"),
+    ])
+    pm = ws.process_map("pay")  # cases are attempts: a, b, c's first and c's second
+    edges = _as_dict(pm.edges, ["source", "target"], "count")
+    assert edges == {("open", "loaded"): 3, ("loaded", "ok"): 2, ("loaded", "failed"): 1}
+    median = _as_dict(pm.edges, ["source", "target"], "median_s")
+    assert median[("open", "loaded")] == 20.0 and median[("loaded", "ok")] == 45.0
+    assert _as_dict(pm.starts, ["name"], "count") == {"open": 4}
+    assert _as_dict(pm.ends, ["name"], "count") == {"ok": 2, "failed": 1, "open": 1}
+    assert _as_dict(pm.nodes, ["name"], "count") == {"open": 4, "loaded": 3, "ok": 2, "failed": 1}
+
+    v = ws.variants("pay").to_pandas()
+    assert list(v.variant) == ["open → loaded → ok", "open", "open → loaded → failed"]
+    assert list(v.cases) == [2, 1, 1] and list(v["share"]) == [0.5, 0.25, 0.25]
+    assert v.duration_median_s[0] == 65.0  # 40 s and 90 s
+    # Per person, all of c's moment events make one path; over all events, noise too.
+    per_person = ws.variants("pay", by="person").to_pandas()
+    assert "open → loaded → ok → open" in set(per_person.variant)
+    everything = ws.variants(top=1).to_pandas()
+    assert len(everything) == 1 and everything.cases[0] == 1
+    with pytest.raises(QueryError, match="--by attempt needs --moment"):
+        ws.variants(by="attempt")
+
+
+def _independent(path):
+    from .test_realdata import parse_log
+
+    cases = parse_log(path)
+    edges, gaps, variants, durations = Counter(), defaultdict(list), Counter(), defaultdict(list)
+    starts, ends = Counter(), Counter()
+    for evs in cases.values():
+        evs = sorted(evs)
+        names = tuple(a for _, _, a in evs)
+        for (t1, _, a), (t2, _, b) in zip(evs, evs[1:], strict=False):
+            edges[(a, b)] += 1
+            gaps[(a, b)].append((t2 - t1).total_seconds())
+        starts[names[0]] += 1
+        ends[names[-1]] += 1
+        variants[names] += 1
+        durations[names].append((evs[-1][0] - evs[0][0]).total_seconds())
+    return edges, gaps, starts, ends, variants, durations
+
+
+def _check_log(make_ws, name):
+    path = REALDATA / "eventlogs" / name
+    ws = make_ws("journeys: []\n")
+    ws.ingest(path)
+    edges, gaps, starts, ends, variants, durations = _independent(path)
+    pm = ws.process_map()
+    assert _as_dict(pm.edges, ["source", "target"], "count") == dict(edges)
+    median = _as_dict(pm.edges, ["source", "target"], "median_s")
+    assert median == pytest.approx({k: statistics.median(v) for k, v in gaps.items()}, abs=1e-3)
+    assert _as_dict(pm.starts, ["name"], "count") == dict(starts)
+    assert _as_dict(pm.ends, ["name"], "count") == dict(ends)
+    v = ws.variants().to_pandas()
+    assert dict(zip(v.variant, v.cases, strict=True)) == {
+        " → ".join(k): n for k, n in variants.items()}
+    got = dict(zip(v.variant, v.duration_median_s, strict=True))
+    assert got == pytest.approx({" → ".join(k): statistics.median(d) for k, d in durations.items()},
+                                abs=1e-3)
+
+
+@pytest.mark.skipif(not REALDATA.is_dir(), reason=f"real data folder {REALDATA} is absent")
+def test_helpdesk_process_map_and_variants(make_ws):
+    _check_log(make_ws, "helpdesk.xes.gz")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not REALDATA.is_dir(), reason=f"real data folder {REALDATA} is absent")
+def test_bpic2012_process_map_and_variants(make_ws):
+    _check_log(make_ws, "bpic2012.xes.gz")

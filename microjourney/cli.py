@@ -339,6 +339,31 @@ def variants(moment: MomentOpt = None, by: ByOpt = None,
 
 
 @app.command()
+def conformance(moment: Annotated[str | None, typer.Argument(metavar="[MOMENT]", help="One moment "
+                                                             "(default: all).")] = None,
+                top: Annotated[int, typer.Option(help="Deviations to show per moment.")] = 5,
+                workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """How often attempts follow the designed step order, and the commonest deviations."""
+    with _open(workspace) as ws:
+        summary, dev = (t.to_pandas() for t in ws.conformance(moment))
+    dev = dev.groupby("moment", sort=False).head(top)
+    if as_json:
+        by = {m: _records(g.drop(columns=["moment"])) for m, g in dev.groupby("moment")}
+        _print_json([{**r, "deviations": by.get(r["moment"], [])} for r in _records(summary)])
+        return
+    table = Table(title="conformance to the designed step order")
+    for c in ("moment", "attempts", "conforming [95% CI]", "commonest deviations (attempts)"):
+        table.add_column(c, justify="right" if c in ("attempts",) else "left")
+    for r in summary.to_dict("records"):
+        lo, hi = r["conformance_ci"]
+        devs = dev[dev.moment == r["moment"]]
+        text = "; ".join(f"{d.deviation} ({d.attempts:,})" for d in devs.itertuples()) or "-"
+        table.add_row(r["moment"], f"{r['attempts']:,}",
+                      f"{_pct(r['conformance_rate'])} [{_pct(lo)}–{_pct(hi)}]", text)
+    out.print(table)
+
+
+@app.command()
 def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder for the sample workspace.")]
          = Path("build/demo"),
          persons: Annotated[int, typer.Option(help="Customers to simulate.")] = 20_000,

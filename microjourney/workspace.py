@@ -19,6 +19,7 @@ import ibis
 from ibis.expr.types import Table
 
 from . import engine
+from .analysis import conformance as conformance_analysis
 from .analysis import funnel as funnel_analysis
 from .analysis import scorecard as scorecard_analysis
 from .errors import QueryError, WorkspaceError
@@ -296,6 +297,22 @@ class Workspace:
         """Path variants with their number of cases, share and median duration."""
         v = engine.variants(self._case_rows(moment, by))
         return v if top is None else v.limit(top)
+
+    def conformance(self, moment: str | None = None) -> tuple[Table, Table]:
+        """How attempts follow each moment's designed step order: (summary, deviations)."""
+        if moment is not None:
+            self.moment(moment)
+        self.refresh()
+        tagged = self.db.table("tagged")
+        if moment is not None:
+            tagged = tagged.filter(tagged.moment == moment)
+        rows = engine.attempt_rows(tagged)
+        names = list(self.moments) if moment is None else [moment]
+        counts = engine.conformance_counts(rows).to_pandas()
+        dev = engine.deviations(rows).to_pandas()
+        labels = {name: self.moments[name].step_labels for name in names}
+        return (ibis.memtable(conformance_analysis.summary(counts, names)),
+                ibis.memtable(conformance_analysis.named(dev, labels)))
 
     def daily(self, moment: str) -> Table:
         """Daily series (UTC days) of attempts, outcomes and completion rate with CI."""

@@ -88,3 +88,13 @@ def test_demo_builds_analyses_and_reports(tmp_path):
     assert "card_payment" in html and "<script" in html and "http://" not in html.split("<script")[0]
     again = run("demo", str(tmp_path / "demo"), cwd=tmp_path, ok=False)
     assert again.returncode == 2 and "already holds a workspace" in again.stderr
+
+
+def test_store_in_use_is_a_clear_error(tmp_path):
+    import microjourney as mj
+
+    (tmp_path / "microjourney.yaml").write_text(PAYMENT_YAML)
+    with mj.open(tmp_path):
+        busy = run("scorecard", cwd=tmp_path, ok=False)
+    assert busy.returncode == 2 and "error [workspace/locked]: the store" in busy.stderr
+    assert "Traceback" not in busy.stderr

@@ -1,6 +1,7 @@
 """The engine: Ibis expressions for tagging, attempts, metrics and funnels."""
 
 from .attempts import attempt_rows, attempts
+from .conformance import conformance_counts, deviations
 from .funnel import ORDERS, PER, FunnelQuery, funnel_stats
 from .metrics import daily_counts, outcome_counts
 from .paths import ARROW, ProcessMap, process_map, variants
@@ -14,7 +15,9 @@ __all__ = [
     "ProcessMap",
     "attempt_rows",
     "attempts",
+    "conformance_counts",
     "daily_counts",
+    "deviations",
     "funnel_stats",
     "outcome_counts",
     "process_map",

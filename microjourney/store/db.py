@@ -18,6 +18,8 @@ from pathlib import Path
 
 import duckdb
 
+from ..errors import WorkspaceError
+
 SCHEMA_VERSION = 1
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -60,7 +62,14 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (creating and migrating if needed) the store at ``path``."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        raise WorkspaceError(f"the store {path} is in use by another process; close it (or wait "
+                             f"for it to finish) and try again ({str(exc).splitlines()[0]})",
+                             code="workspace/locked") from None
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
         migrate(con)

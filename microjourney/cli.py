@@ -339,6 +339,33 @@ def variants(moment: MomentOpt = None, by: ByOpt = None,
 
 
 @app.command()
+def paths(start: Annotated[str | None, typer.Option("--from", help="Paths after this step "
+                                                   "(an event name, or a step of --moment).")] = None,
+          end: Annotated[str | None, typer.Option("--to", help="Paths leading to this step.")] = None,
+          moment: MomentOpt = None, by: ByOpt = None,
+          length: Annotated[int, typer.Option(help="Steps in a path, the named one included.")] = 5,
+          top: Annotated[int, typer.Option(help="How many paths.")] = 10,
+          workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """The commonest paths after (--from) or before (--to) a step, from each case's first one."""
+    if (start is None) == (end is None):
+        raise typer.BadParameter("give exactly one of --from STEP or --to STEP", param_hint="--from/--to")
+    step = start if start is not None else end
+    with _open(workspace) as ws:
+        df = ws.paths(step, after=start is not None, moment=moment, by=by, length=length,
+                      top=top).to_pandas()
+    if as_json:
+        _print_json(_records(df))
+        return
+    title = f"top {top} paths {'after' if start is not None else 'before'} {step}"
+    table = Table(title=title)
+    for c in ("cases", "share", "median", "path"):
+        table.add_column(c, justify="left" if c == "path" else "right")
+    for r in df.to_dict("records"):
+        table.add_row(f"{r['cases']:,}", _pct(r["share"]), _secs(r["duration_median_s"]), r["variant"])
+    out.print(table)
+
+
+@app.command()
 def conformance(moment: Annotated[str | None, typer.Argument(metavar="[MOMENT]", help="One moment "
                                                              "(default: all).")] = None,
                 top: Annotated[int, typer.Option(help="Deviations to show per moment.")] = 5,

@@ -298,6 +298,15 @@ class Workspace:
         v = engine.variants(self._case_rows(moment, by))
         return v if top is None else v.limit(top)
 
+    def paths(self, step: str, *, after: bool = True, moment: str | None = None,
+              by: str | None = None, length: int = 5, top: int | None = 10) -> Table:
+        """The commonest paths after (or before) each case's first ``step``: an event name,
+        or with ``moment`` a step label; ``length`` nodes at most, the step included."""
+        if length < 1:
+            raise QueryError("--length must be at least 1", code="query/option")
+        v = engine.around(self._case_rows(moment, by), step, after=after, length=length)
+        return v if top is None else v.limit(top)
+
     def conformance(self, moment: str | None = None) -> tuple[Table, Table]:
         """How attempts follow each moment's designed step order: (summary, deviations)."""
         if moment is not None:

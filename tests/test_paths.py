@@ -95,3 +95,20 @@ def test_helpdesk_process_map_and_variants(make_ws):
 @pytest.mark.skipif(not REALDATA.is_dir(), reason=f"real data folder {REALDATA} is absent")
 def test_bpic2012_process_map_and_variants(make_ws):
     _check_log(make_ws, "bpic2012.xes.gz")
+
+
+def test_paths_after_and_before_a_step(make_ws):
+    ws = make_ws(SPEC, [
+        ev("10:00:00", "open", "a"), ev("10:00:10", "loaded", "a"), ev("10:00:40", "ok", "a"),
+        ev("10:00:00", "open", "b"), ev("10:00:20", "loaded", "b"), ev("10:00:30", "failed", "b"),
+        ev("10:00:00", "open", "c"), ev("10:00:05", "ok", "c"), ev("10:00:09", "loaded", "c"),
+    ])
+    after = ws.paths("loaded", moment="pay").to_pandas()
+    # c's `loaded` comes after its attempt completed, so no attempt of c passes through it.
+    assert dict(zip(after.variant, after.cases, strict=True)) == {"loaded → ok": 1, "loaded → failed": 1}
+    before = ws.paths("ok", after=False, length=2).to_pandas()  # all events, per person
+    assert dict(zip(before.variant, before.cases, strict=True)) == {"loaded → ok": 1, "open → ok": 1}
+    assert dict(zip(before.variant, before.duration_median_s, strict=True)) == {
+        "loaded → ok": 30.0, "open → ok": 5.0}
+    with pytest.raises(QueryError, match="--length must be at least 1"):
+        ws.paths("ok", length=0)

@@ -4,7 +4,7 @@ from .attempts import attempt_rows, attempts
 from .conformance import conformance_counts, deviations
 from .funnel import ORDERS, PER, FunnelQuery, funnel_stats
 from .metrics import daily_counts, outcome_counts
-from .paths import ARROW, ProcessMap, process_map, variants
+from .paths import ARROW, ProcessMap, around, process_map, variants
 from .tagging import roles, tag
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "PER",
     "FunnelQuery",
     "ProcessMap",
+    "around",
     "attempt_rows",
     "attempts",
     "conformance_counts",

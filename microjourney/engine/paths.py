@@ -54,3 +54,15 @@ def variants(rows: Table) -> Table:
         cases=cases.count(), duration_median_s=cases.duration_s.median())
     v = v.mutate(share=v.cases / v.cases.sum().over(ibis.window()))
     return v.order_by([v.cases.desc(), v.variant])
+
+
+def around(rows: Table, node: str, *, after: bool, length: int) -> Table:
+    """Variants of the paths that start (``after``) or end at each case's first ``node``,
+    ``length`` nodes long at most (the node included)."""
+    w = ibis.window(group_by="case", order_by=["t_ms", "seq"])
+    r = rows.mutate(rn=ibis.row_number().over(w))
+    hits = r.filter(r.node == node)
+    first = hits.group_by(at_case="case").aggregate(at=hits.rn.min())
+    r = r.inner_join(first, r.case == first.at_case)
+    span = (r.rn >= r.at) & (r.rn < r.at + length) if after else (r.rn <= r.at) & (r.rn > r.at - length)
+    return variants(r.filter(span).select("case", "node", "t_ms", "seq"))

@@ -293,14 +293,18 @@ MomentOpt = Annotated[str | None, typer.Option("--moment", "-m", help="Only this
                                                "(default: all events).")]
 ByOpt = Annotated[str | None, typer.Option("--by", help="Cases are a person or an attempt (default: "
                                            "person for all events, attempt for a moment).")]
+ChannelOpt = Annotated[str | None, typer.Option("--channel", help="Only events of this channel.")]
+SinceOpt = Annotated[str | None, typer.Option("--since", help="Only events on/after (ISO date).")]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Only events before (ISO date).")]
 
 
 @app.command("process-map")
-def process_map(moment: MomentOpt = None, by: ByOpt = None, workspace: WorkspaceOpt = Path("."),
+def process_map(moment: MomentOpt = None, by: ByOpt = None, channel: ChannelOpt = None,
+                since: SinceOpt = None, until: UntilOpt = None, workspace: WorkspaceOpt = Path("."),
                 as_json: JsonOpt = False) -> None:
     """Directly-follows graph: how often each step follows another, and how long it takes."""
     with _open(workspace) as ws:
-        pm = ws.process_map(moment, by=by)
+        pm = ws.process_map(moment, by=by, channel=channel, since=since, until=until)
         edges = pm.edges.order_by([pm.edges["count"].desc(), "source", "target"]).to_pandas()
         data = {
             "nodes": _records(pm.nodes.order_by([pm.nodes["count"].desc(), "name"]).to_pandas()),
@@ -323,10 +327,12 @@ def process_map(moment: MomentOpt = None, by: ByOpt = None, workspace: Workspace
 @app.command()
 def variants(moment: MomentOpt = None, by: ByOpt = None,
              top: Annotated[int, typer.Option(help="How many variants.")] = 10,
+             channel: ChannelOpt = None, since: SinceOpt = None, until: UntilOpt = None,
              workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Path variants: the distinct step sequences, with counts, share and median duration."""
     with _open(workspace) as ws:
-        df = ws.variants(moment, by=by, top=top).to_pandas()
+        df = ws.variants(moment, by=by, top=top, channel=channel, since=since,
+                         until=until).to_pandas()
     if as_json:
         _print_json(_records(df))
         return

@@ -257,10 +257,12 @@ class Workspace:
         stats = engine.funnel_stats(self._tagged(moment), events, q).to_pandas()
         return ibis.memtable(funnel_analysis.steps(stats, m.step_labels))
 
-    def _case_rows(self, moment: str | None, by: str | None) -> Table:
+    def _case_rows(self, moment: str | None, by: str | None, channel: str | None = None,
+                   since: str | None = None, until: str | None = None) -> Table:
         """Rows (case, node, t_ms, seq) for journey analytics: events or a moment's steps.
 
-        Cases are persons for all events, attempts for a moment (unless ``by`` says)."""
+        Cases are persons for all events, attempts for a moment (unless ``by`` says). The
+        filters keep events of one channel and of a period; attempts are cut before them."""
         by = by or ("person" if moment is None else "attempt")
         if by not in ("person", "attempt"):
             raise QueryError(f"unknown --by {by!r}; allowed: person, attempt", code="query/option")
@@ -268,15 +270,16 @@ class Workspace:
             if by == "attempt":
                 raise QueryError("--by attempt needs --moment: attempts belong to a moment",
                                  code="query/option")
-            ev = self.events()
+            ev = _keep(self.events(), channel, since, until)
             return ev.select(case=ev.person, node=ev.event, t_ms=engine.backend.epoch_ms(ev.timestamp),
                              seq=ev.seq)
         m = self.moment(moment)
         rows = self._tagged(moment)
         if by == "attempt":
-            rows = engine.attempt_rows(rows)
+            rows = _keep(engine.attempt_rows(rows), channel, since, until)
             case = rows.person.concat(":", rows.segment.cast("string"))
         else:
+            rows = _keep(rows, channel, since, until)
             case = rows.person
         labels = m.step_labels
         node = ibis.cases(
@@ -287,15 +290,18 @@ class Workspace:
         )
         return rows.select(case=case, node=node, t_ms=rows.t_ms, seq=rows.seq)
 
-    def process_map(self, moment: str | None = None, *, by: str | None = None) -> engine.ProcessMap:
+    def process_map(self, moment: str | None = None, *, by: str | None = None,
+                    channel: str | None = None, since: str | None = None,
+                    until: str | None = None) -> engine.ProcessMap:
         """Directly-follows graph of all events per person, or of a moment's steps
         (per person or per attempt): node counts, edges with median/mean seconds, starts, ends."""
-        return engine.process_map(self._case_rows(moment, by))
+        return engine.process_map(self._case_rows(moment, by, channel, since, until))
 
     def variants(self, moment: str | None = None, *, by: str | None = None,
-                 top: int | None = None) -> Table:
+                 top: int | None = None, channel: str | None = None, since: str | None = None,
+                 until: str | None = None) -> Table:
         """Path variants with their number of cases, share and median duration."""
-        v = engine.variants(self._case_rows(moment, by))
+        v = engine.variants(self._case_rows(moment, by, channel, since, until))
         return v if top is None else v.limit(top)
 
     def paths(self, step: str, *, after: bool = True, moment: str | None = None,
@@ -354,6 +360,17 @@ def _when(text: str) -> datetime:
         raise QueryError(f"{text!r} is not a date or date-time (write e.g. 2026-09-01)",
                          code="query/option") from None
     return value if value.tzinfo else value.replace(tzinfo=UTC)  # plain dates are UTC days
+
+
+def _keep(rows: Table, channel: str | None, since: str | None, until: str | None) -> Table:
+    """Rows of one channel and period (any of them may be absent)."""
+    if channel:
+        rows = rows.filter(rows.channel == channel)
+    if since:
+        rows = rows.filter(rows.timestamp >= _when(since))
+    if until:
+        rows = rows.filter(rows.timestamp < _when(until))
+    return rows
 
 
 def _breakdown(a: Table, by: str) -> tuple[Table, str]:

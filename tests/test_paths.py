@@ -112,3 +112,16 @@ def test_paths_after_and_before_a_step(make_ws):
         "loaded → ok": 30.0, "open → ok": 5.0}
     with pytest.raises(QueryError, match="--length must be at least 1"):
         ws.paths("ok", length=0)
+
+
+def test_filters_by_channel_and_period(make_ws):
+    ws = make_ws(SPEC, [
+        ev("10:00:00", "open", "a", channel="app"), ev("10:00:10", "loaded", "a", channel="app"),
+        {**ev("10:00:00", "open", "b"), "timestamp": "2024-01-02T10:00:00+00:00"},
+        {**ev("10:00:00", "loaded", "b"), "timestamp": "2024-01-02T10:00:05+00:00"},
+    ])
+    app = ws.process_map(channel="app")
+    assert _as_dict(app.edges, ["source", "target"], "count") == {("open", "loaded"): 1}
+    later = ws.variants("pay", since="2024-01-02").to_pandas()
+    assert list(later.variant) == ["open → loaded"] and list(later.cases) == [1]
+    assert ws.variants(until="2024-01-01T10:00:05+00:00").to_pandas().variant.tolist() == ["open"]

@@ -259,7 +259,7 @@ class Workspace:
 
     def _case_rows(self, moment: str | None, by: str | None, channel: str | None = None,
                    since: str | None = None, until: str | None = None) -> Table:
-        """Rows (case, node, t_ms, seq) for journey analytics: events or a moment's steps.
+        """Rows (case, node, t_ms, seq, rank) for journey analytics: events or a moment's steps.
 
         Cases are persons for all events, attempts for a moment (unless ``by`` says). The
         filters keep events of one channel and of a period; attempts are cut before them."""
@@ -272,7 +272,7 @@ class Workspace:
                                  code="query/option")
             ev = _keep(self.events(), channel, since, until)
             return ev.select(case=ev.person, node=ev.event, t_ms=engine.backend.epoch_ms(ev.timestamp),
-                             seq=ev.seq)
+                             seq=ev.seq, rank=ibis.literal(0, "int64"))
         m = self.moment(moment)
         rows = self._tagged(moment)
         if by == "attempt":
@@ -288,7 +288,7 @@ class Workspace:
               (("fail", m.fail), ("escalate", m.escalate)) if matcher is not None),
             else_=rows.role,
         )
-        return rows.select(case=case, node=node, t_ms=rows.t_ms, seq=rows.seq)
+        return rows.select(case=case, node=node, t_ms=rows.t_ms, seq=rows.seq, rank=rows.rank)
 
     def process_map(self, moment: str | None = None, *, by: str | None = None,
                     channel: str | None = None, since: str | None = None,

@@ -333,10 +333,14 @@ def variants(moment: MomentOpt = None, by: ByOpt = None,
     with _open(workspace) as ws:
         df = ws.variants(moment, by=by, top=top, channel=channel, since=since,
                          until=until).to_pandas()
+    _print_variants(df, f"top {top} path variants{f' of {moment}' if moment else ''}", as_json)
+
+
+def _print_variants(df: pd.DataFrame, title: str, as_json: bool) -> None:
     if as_json:
         _print_json(_records(df))
         return
-    table = Table(title=f"top {top} path variants{f' of {moment}' if moment else ''}")
+    table = Table(title=title)
     for c in ("cases", "share", "median", "path"):
         table.add_column(c, justify="left" if c == "path" else "right")
     for r in df.to_dict("records"):
@@ -359,16 +363,8 @@ def paths(start: Annotated[str | None, typer.Option("--from", help="Paths after 
     with _open(workspace) as ws:
         df = ws.paths(step, after=start is not None, moment=moment, by=by, length=length,
                       top=top).to_pandas()
-    if as_json:
-        _print_json(_records(df))
-        return
-    title = f"top {top} paths {'after' if start is not None else 'before'} {step}"
-    table = Table(title=title)
-    for c in ("cases", "share", "median", "path"):
-        table.add_column(c, justify="left" if c == "path" else "right")
-    for r in df.to_dict("records"):
-        table.add_row(f"{r['cases']:,}", _pct(r["share"]), _secs(r["duration_median_s"]), r["variant"])
-    out.print(table)
+    _print_variants(df, f"top {top} paths {'after' if start is not None else 'before'} {step}",
+                    as_json)
 
 
 @app.command()

@@ -125,3 +125,28 @@ def test_filters_by_channel_and_period(make_ws):
     later = ws.variants("pay", since="2024-01-02").to_pandas()
     assert list(later.variant) == ["open → loaded"] and list(later.cases) == [1]
     assert ws.variants(until="2024-01-01T10:00:05+00:00").to_pandas().variant.tolist() == ["open"]
+
+
+def test_cli_json_shapes(make_ws):
+    import json
+    import subprocess
+    import sys
+
+    ws = make_ws(SPEC, [ev("10:00:00", "open", "a"), ev("10:00:10", "loaded", "a"),
+                        ev("10:00:40", "ok", "a")])
+    root = str(ws.root)
+    ws.close()  # one process at a time may hold the store
+
+    def cli(*args):
+        proc = subprocess.run([sys.executable, "-m", "microjourney", *args, "--json", "-w", root],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    pm = cli("process-map", "--moment", "pay")
+    assert set(pm) == {"nodes", "edges", "start", "end"}
+    assert pm["start"] == {"open": 1} and pm["end"] == {"ok": 1}
+    assert {"source": "open", "target": "loaded", "count": 1, "median_s": 10.0,
+            "mean_s": 10.0} in pm["edges"]
+    assert cli("variants", "-m", "pay")[0]["variant"] == "open → loaded → ok"
+    assert cli("paths", "--to", "ok", "--length", "2")[0]["variant"] == "loaded → ok"

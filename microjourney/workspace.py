@@ -250,10 +250,7 @@ class Workspace:
         window_s = m.timeout if window is None else _duration(window)
         q = engine.FunnelQuery(n_steps=len(m.funnel), order=order, window_ms=round(window_s * 1000),
                                per=per)
-        events = None
-        if order == "strict":
-            ev = self.events()
-            events = ev.mutate(t_ms=engine.backend.epoch_ms(ev.timestamp))
+        events = self.events() if order == "strict" else None
         stats = engine.funnel_stats(self._tagged(moment), events, q).to_pandas()
         return ibis.memtable(funnel_analysis.steps(stats, m.step_labels))
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import ibis
 from ibis.expr.types import Table
 
+from .backend import epoch_ms
+
 ORDERS = ("ordered", "strict", "unordered")
 PER = ("person", "attempt")
 
@@ -93,7 +95,7 @@ def _ordered_tries(f: Table, q: FunnelQuery) -> Table:
 def _strict_tries(f: Table, events: Table, q: FunnelQuery) -> Table:
     """Strict: positions count every event of the person, not only funnel events."""
     people = f.select("person").distinct()
-    ev = events.semi_join(people, "person").select("person", "seq", t_ms=events.t_ms)
+    ev = events.semi_join(people, "person").select("person", "seq", t_ms=epoch_ms(events.timestamp))
     marks = f.select("person", "seq", "min_step", *(f"m{k}" for k in range(q.n_steps)))
     s = ev.left_join(marks, ["person", "seq"]).drop("person_right", "seq_right")
     s = s.mutate(min_step=s.min_step.fill_null(q.n_steps),
@@ -123,7 +125,9 @@ def _best(tries: Table) -> Table:
 
 
 def funnel_stats(tagged: Table, events: Table | None, q: FunnelQuery) -> Table:
-    """One row: ``count{k}`` units reaching step k and ``median{k}`` ms from step k-1."""
+    """One row: ``count{k}`` units reaching step k and ``median{k}`` ms from step k-1.
+
+    ``events`` (all events with ``person``) is needed by strict funnels only."""
     if q.order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}")
     f = _funnel_events(tagged, q.n_steps)

@@ -76,13 +76,12 @@ def _condition(t: Table, m: Matcher) -> BooleanValue | None:
     return cond
 
 
-def tag(events: Table, workspace: Workspace, moments: list[str] | None = None) -> Table:
+def tag(events: Table, workspace: Workspace) -> Table:
     """Rows (event × role) for every event that plays a role in a moment.
 
     ``events`` must have a ``person`` column (see :func:`microjourney.identity.with_person`).
     """
-    chosen = [m for name, m in workspace.moments.items() if moments is None or name in moments]
-    table = roles(chosen)
+    table = roles(list(workspace.moments.values()))
     if not table:
         raise ValueError("no moments to tag")
     role_rows = [

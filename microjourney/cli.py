@@ -52,16 +52,16 @@ def main() -> None:
 
 
 def _jsonable(value: Any) -> Any:
+    """Plain JSON values: NaN, NaT and NA become null, times ISO text, arrays lists."""
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if hasattr(value, "tolist") and not isinstance(value, str):
         return _jsonable(value.tolist())
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if value is pd.NaT or (value is not None and not isinstance(value, str | list) and pd.isna(value)
-                           if not isinstance(value, dict | bool | int | float) else False):
+    if value is None or isinstance(value, str | bool):
+        return value
+    if pd.isna(value):
         return None
     if isinstance(value, datetime | date | pd.Timestamp):
         return value.isoformat()

@@ -164,12 +164,7 @@ def _stage_ingest_profile(data: Path, ws_dir: Path, clock: _Clock) -> dict:
     """``ws.ingest`` with every SQL statement timed (the workspace's connection is wrapped, so this
     follows whatever path the writer takes); the rest of the time is the reader and Python."""
     import microjourney as mj
-    from microjourney.ingest import readers
 
-    rows = 0
-    with clock("pyarrow reader alone (separate pass)"):
-        for batch in readers.read(data, "parquet"):
-            rows += batch.table.num_rows
     with mj.open(ws_dir) as ws:
         real = ws.con
         ws.con = _TimedCon(real, clock)
@@ -184,7 +179,7 @@ def _stage_ingest_profile(data: Path, ws_dir: Path, clock: _Clock) -> dict:
         clock.parts["outside SQL (reader, Python)"] = total - in_sql
         with clock("checkpoint"):
             real.execute("CHECKPOINT").fetchall()
-    return {"rows": rows, "accepted": r.accepted}
+    return {"rows": r.rows, "accepted": r.accepted}
 
 
 def _materialise(ws, name: str, expr) -> int:  # noqa: ANN001
@@ -476,7 +471,6 @@ def report(res: dict) -> list[str]:
         for k, v in sorted(p.items(), key=lambda kv: -kv[1]):
             if k.startswith("sql: ") and v >= 0.005:
                 part("  " + k, v)
-        part("  (pyarrow reader alone, separate pass)", p.get("pyarrow reader alone (separate pass)"))
     an = st.get("analysis")
     row("(c) analysis: refresh+scorecard+funnels", an, note=t.get("ratio_note", ""))
     if an and an.get("status") == "ok":

@@ -60,7 +60,9 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
 def read(path: str | os.PathLike[str], fmt: str | None = None, *,
          mapping: Mapping[str, str] | None = None, batch_size: int = 1_000_000) -> Iterator[Batch]:
-    """Yield raw batches from ``path``, renamed by ``mapping`` (field → source column)."""
+    """Yield raw batches from ``path``, renamed by ``mapping`` (field → source column).
+
+    CSV, JSON Lines and XES; Parquet is read by the store itself (:func:`parquet_columns`)."""
     p = Path(path)
     if not p.is_file():
         raise IngestError(f"{p}: no such file", code="ingest/missing")
@@ -73,7 +75,8 @@ def read(path: str | os.PathLike[str], fmt: str | None = None, *,
         batches = _jsonl(p, batch_size, mapping or {})
         mapping = {}  # applied per object, before extra keys join the properties
     elif fmt == "parquet":
-        batches = _parquet(p, batch_size)
+        raise IngestError(f"{p}: Parquet is read by the store itself; use parquet_columns()",
+                          code="ingest/format")
     else:
         from .xes import read_xes
 
@@ -131,22 +134,6 @@ def parquet_columns(path: str | os.PathLike[str],
     _check_mapping(p, schema.names, mapping or {})
     renamed = rename(schema.empty_table(), mapping or {}).schema
     return list(zip(schema.names, renamed.names, strict=True)), renamed
-
-
-def _numbered(table: pa.Table, start: int) -> pa.Table:
-    return table.append_column(ROW, pa.array(range(start, start + table.num_rows), pa.int64()))
-
-
-def _parquet(path: Path, batch_size: int) -> Iterator[Batch]:
-    try:
-        pf = pq.ParquetFile(path)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise IngestError(f"{path}: not a readable Parquet file ({exc})", code="ingest/unreadable") from None
-    start = 1
-    for rb in pf.iter_batches(batch_size=batch_size):
-        table = pa.Table.from_batches([rb])
-        yield Batch(_numbered(table, start))
-        start += table.num_rows
 
 
 def _open_text(path: Path) -> io.TextIOBase:

@@ -27,19 +27,16 @@ def test_wilson_matches_published_values():
 
 
 def _people(n_done: int, n_failed: int, channel: str = "web", day: str = "01") -> list[dict]:
+    """Completed attempts taking 10, 20, 30... s, and failed ones taking 5 s."""
+    ends = [("d", i, "ok", 10 * (i + 1)) for i in range(n_done)]
+    ends += [("f", i, "failed", 5) for i in range(n_failed)]
     rows = []
-    for i in range(n_done):
-        who = f"{channel}{day}d{i}"
+    for kind, i, outcome, secs in ends:
+        who = f"{channel}{day}{kind}{i}"
         rows += [{**ev("10:00:00", "open", who, channel=channel),
                   "timestamp": f"2024-01-{day}T10:00:00+00:00"},
-                 {**ev("10:00:00", "ok", who, channel=channel),
-                  "timestamp": f"2024-01-{day}T10:00:{10 * (i + 1):02d}+00:00"}]
-    for i in range(n_failed):
-        who = f"{channel}{day}f{i}"
-        rows += [{**ev("10:00:00", "open", who, channel=channel),
-                  "timestamp": f"2024-01-{day}T10:00:00+00:00"},
-                 {**ev("10:00:00", "failed", who, channel=channel),
-                  "timestamp": f"2024-01-{day}T10:00:05+00:00"}]
+                 {**ev("10:00:00", outcome, who, channel=channel),
+                  "timestamp": f"2024-01-{day}T10:00:{secs:02d}+00:00"}]
     return rows
 
 

@@ -181,6 +181,10 @@ def scorecard(
     if as_json:
         _print_json(_records(df))
         return
+    _print_scorecard(df, by)
+
+
+def _print_scorecard(df: pd.DataFrame, by: str | None) -> None:
     table = Table(title="Moment scorecard")
     cols = ["moment", *([by] if by else []), "attempts", "persons", "completion [95% CI]", "target",
             "failed", "abandoned", "escalated", "median", "p90", "SLA", "SLA met"]
@@ -412,7 +416,7 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
             _ingest_one(ws, f, None, {}, "other", None, quiet=False)
         ws.refresh()
         out.print(f"{len(ws.moments)} moments in {len(ws.spec.journeys)} journeys analysed.")
-        scorecard(by=None, since=None, until=None, workspace=directory, as_json=False)
+        _print_scorecard(ws.scorecard().to_pandas(), None)
         path = build_report(ws)
     out.print(f"\nDone in {time.perf_counter() - started:.0f}s. Open the report: {path.resolve()}")
     out.print("Explore further (in the project's .venv: `. .venv/bin/activate`), e.g.:")

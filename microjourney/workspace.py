@@ -374,9 +374,8 @@ def _breakdown(a: Table, by: str) -> tuple[Table, str]:
     """Group attempts by a column (channel, outcome...) or a start-event property/context key."""
     if by in ("channel", "outcome", "channels", "retries", "furthest_step"):
         return a, by
-    from .engine.backend import json_text
-
-    value = ibis.coalesce(json_text(a.properties, by), json_text(a.context, by))
+    text = engine.backend.json_text
+    value = ibis.coalesce(text(a.properties, by), text(a.context, by))
     return a.mutate(**{by: value.fill_null("(none)")}), by
 
 

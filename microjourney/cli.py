@@ -187,7 +187,8 @@ def scorecard(
 def _print_scorecard(df: pd.DataFrame, by: str | None) -> None:
     table = Table(title="Moment scorecard")
     cols = ["moment", *([by] if by else []), "attempts", "persons", "completion [95% CI]", "target",
-            "failed", "abandoned", "escalated", "median", "p90", "SLA", "SLA met"]
+            "failed", "abandoned", "escalated", "repeat contact", "self-service", "median", "p90",
+            "SLA", "SLA met"]
     for c in cols:
         table.add_column(c, justify="left" if c in ("moment", by) else "right")
     for r in df.to_dict("records"):
@@ -199,7 +200,8 @@ def _print_scorecard(df: pd.DataFrame, by: str | None) -> None:
         table.add_row(r["moment"], *([str(r[by])] if by else []), f"{r['attempts']:,}",
                       f"{r['persons']:,}", f"{_pct(r['completion_rate'])} [{_pct(lo)}–{_pct(hi)}]",
                       target, _pct(r["failure_rate"]), _pct(r["abandonment_rate"]),
-                      _pct(r["escalation_rate"]), _secs(r["duration_median_s"]),
+                      _pct(r["escalation_rate"]), _pct(r["repeat_contact_rate"]),
+                      _pct(r["self_service_rate"]), _secs(r["duration_median_s"]),
                       _secs(r["duration_p90_s"]), _secs(r["sla_s"]), _pct(r["sla_met_rate"]))
     out.print(table)
 
@@ -393,6 +395,94 @@ def conformance(moment: Annotated[str | None, typer.Argument(metavar="[MOMENT]",
         text = "; ".join(f"{d.deviation} ({d.attempts:,})" for d in devs.itertuples()) or "-"
         table.add_row(r["moment"], f"{r['attempts']:,}",
                       f"{_pct(r['conformance_rate'])} [{_pct(lo)}–{_pct(hi)}]", text)
+    out.print(table)
+
+
+@app.command()
+def frictions(moment: Annotated[str | None, typer.Argument(metavar="[MOMENT]", help="One moment "
+                                                           "(default: all).")] = None,
+              kind: Annotated[str | None, typer.Option(help="Only this kind of friction.")] = None,
+              examples: Annotated[int, typer.Option(help="Also list this many frictions with the "
+                                                    "most seconds lost, with evidence.")] = 0,
+              detectors: Annotated[bool, typer.Option("--detectors", help="List the detectors, "
+                                                      "their versions and settings, and stop.")] = False,
+              workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Micro-frictions: per moment a friction score, seconds lost per attempt, and the
+    kinds ranked by seconds lost with their impact on completion."""
+    with _open(workspace) as ws:
+        if detectors:
+            _print_detectors(ws, as_json)
+            return
+        summary, kinds = (t.to_pandas() for t in ws.friction_summary(moment))
+        rows = None
+        if examples:
+            t = ws.frictions(moment, kind=kind)
+            rows = t.order_by([t.seconds_lost.desc(), t.attempt_id, t.at_ms]).limit(examples).to_pandas()
+    if kind:
+        kinds = kinds[kinds["kind"] == kind]
+    if as_json:
+        by = {m: _records(g.drop(columns=["moment"])) for m, g in kinds.groupby("moment")}
+        data: Any = [{**r, "kinds": by.get(r["moment"], [])} for r in _records(summary)]
+        if rows is not None:
+            data = {"moments": data, "examples": _records(rows)}
+        _print_json(data)
+        return
+    table = Table(title="Micro-frictions per moment")
+    for c in ("moment", "attempts", "with friction [95% CI]", "lost per attempt", "score",
+              "top frictions (seconds lost)"):
+        table.add_column(c, justify="left" if c in ("moment", "top frictions (seconds lost)") else "right")
+    for r in summary.to_dict("records"):
+        lo, hi = r["affected_ci"]
+        top = kinds[kinds["moment"] == r["moment"]].head(3)
+        text = ", ".join(f"{k.kind} {_secs(k.seconds_lost)}" for k in top.itertuples()) or "-"
+        score = "-" if pd.isna(r["friction_score"]) else f"{r['friction_score']:.1f}"
+        table.add_row(r["moment"], f"{r['attempts']:,}",
+                      f"{_pct(r['affected_rate'])} [{_pct(lo)}–{_pct(hi)}]",
+                      _secs(r["seconds_per_attempt"]), score, text)
+    out.print(table)
+    if moment is not None:
+        _print_kinds(kinds)
+    if rows is not None:
+        _print_examples(rows)
+
+
+def _print_kinds(kinds: pd.DataFrame) -> None:
+    table = Table(title="Frictions by seconds lost; completion with vs without (95% CI)")
+    for c in ("#", "kind", "frictions", "attempts", "seconds lost", "per attempt",
+              "completion with", "without", "difference [95% CI]"):
+        table.add_column(c, justify="left" if c == "kind" else "right")
+    for k in kinds.to_dict("records"):
+        lo, hi = k["difference_ci"]
+        diff = k["completion_difference"]
+        sign = "-" if pd.isna(diff) else f"{diff * 100:+.1f} pts [{lo * 100:+.1f}, {hi * 100:+.1f}]"
+        table.add_row(str(k["rank"]), k["kind"], f"{k['frictions']:,}",
+                      f"{k['attempts']:,} ({_pct(k['share_of_attempts'])})", _secs(k["seconds_lost"]),
+                      _secs(k["seconds_per_affected"]), _pct(k["completion_with"]),
+                      _pct(k["completion_without"]), sign)
+    out.print(table)
+
+
+def _print_examples(rows: pd.DataFrame) -> None:
+    table = Table(title="Frictions with the most seconds lost")
+    for c in ("attempt", "kind", "step", "seconds lost", "evidence (event ids)"):
+        table.add_column(c, justify="right" if c in ("step", "seconds lost") else "left")
+    for r in rows.to_dict("records"):
+        table.add_row(escape(r["attempt_id"]), r["kind"], str(r["step"]), _secs(r["seconds_lost"]),
+                      escape(", ".join(r["evidence"])))
+    out.print(table)
+
+
+def _print_detectors(ws: ws_api.Workspace, as_json: bool) -> None:
+    data = ws.friction_detectors()
+    if as_json:
+        _print_json(data)
+        return
+    table = Table(title="Friction detectors")
+    for c in ("kind", "version", "enabled", "settings"):
+        table.add_column(c)
+    for d in data:
+        settings = ", ".join(f"{k}={v}" for k, v in d["settings"].items())
+        table.add_row(d["kind"], str(d["version"]), "yes" if d["enabled"] else "no", escape(settings))
     out.print(table)
 
 

@@ -20,12 +20,13 @@ from ibis.expr.types import Table
 
 from . import engine
 from .analysis import conformance as conformance_analysis
+from .analysis import frictions as friction_analysis
 from .analysis import funnel as funnel_analysis
 from .analysis import scorecard as scorecard_analysis
 from .errors import QueryError, WorkspaceError
 from .identity import with_person
 from .ingest import readers
-from .spec import Moment, load_workspace, parse_duration
+from .spec import KINDS, Moment, load_workspace, parse_duration
 from .spec.model import Workspace as Spec
 from .store import connect, get_meta, set_meta, write_batch, write_parquet, write_rejects
 
@@ -196,12 +197,70 @@ class Workspace:
                              f"{self.spec_path} (see docs/workspace.md)", code="query/no-moments")
         # Tag once for all moments; attempts and every funnel then read the small table.
         self.db.create_table("tagged", engine.tag(self.events(), self.spec), overwrite=True)
-        expr = engine.attempts(self.db.table("tagged"), self.db.table("events"), self.as_of_ms())
+        tagged = self.db.table("tagged")
+        expr = engine.attempts(tagged, self.db.table("events"), self.as_of_ms())
+        expr = engine.with_contacts(expr, tagged, engine.windows(self.spec))
         self.db.create_table("attempts", expr, overwrite=True)
         # Written after the table: a crash in between only means one more rebuild.
         set_meta(self.con, "attempts_fingerprint", fp)
         self._fresh = True
         return True
+
+    def _refresh_frictions(self) -> None:
+        """Detect frictions if events, definitions or detector settings changed."""
+        self.refresh()
+        fp = get_meta(self.con, "attempts_fingerprint") or ""
+        settings = self.spec.frictions.model_dump_json()
+        versions = ",".join(f"{d.KIND}:{d.VERSION}" for d in engine.frictions.DETECTORS)
+        key = hashlib.sha256(f"{fp}:{settings}:{versions}".encode()).hexdigest()
+        if get_meta(self.con, "frictions_fingerprint") == key:
+            return
+        scope = engine.frictions.scope(self.events(), self.db.table("tagged"),
+                                       self.db.table("attempts"),
+                                       engine.frictions.timeouts(self.spec))
+        # The scope is read by every detector: computed once, kept in memory only.
+        self.db.create_table("friction_scope", scope, temp=True, overwrite=True)
+        found = engine.frictions.detect(self.db.table("friction_scope"), self.spec)
+        self.db.create_table("frictions", found.order_by(["moment", "attempt_id", "at_ms", "kind"]),
+                             overwrite=True)
+        self.con.execute("DROP TABLE IF EXISTS friction_scope")
+        set_meta(self.con, "frictions_fingerprint", key)
+
+    def frictions(self, moment: str | None = None, *, kind: str | None = None) -> Table:
+        """Friction rows: attempt, person, moment, step, kind, detector version, seconds
+        lost, time (``at_ms``) and evidence (event ids); all moments or one."""
+        if moment is not None:
+            self.moment(moment)
+        if kind is not None and kind not in KINDS:
+            raise QueryError(f"unknown friction kind {kind!r}; kinds: {', '.join(KINDS)}",
+                             code="query/option")
+        self._refresh_frictions()
+        t = self.db.table("frictions")
+        if moment is not None:
+            t = t.filter(t.moment == moment)
+        return t if kind is None else t.filter(t.kind == kind)
+
+    def friction_detectors(self) -> list[dict[str, object]]:
+        """The detectors in registry order: kind, version, enabled, settings in force."""
+        out = []
+        for d in engine.frictions.DETECTORS:
+            settings = getattr(self.spec.frictions, d.KIND).model_dump(mode="json")
+            out.append({"kind": d.KIND, "version": d.VERSION, "enabled": settings.pop("enabled"),
+                        "settings": settings})
+        return out
+
+    def friction_summary(self, moment: str | None = None) -> tuple[Table, Table]:
+        """Per moment (score, seconds per attempt, share affected) and per kind (ranked by
+        seconds lost, with the impact on completion): ``(moments, kinds)``."""
+        found = self.frictions(moment)
+        attempts = self.attempts(moment)
+        kinds, moments = engine.frictions.friction_stats(found, attempts)
+        m = moments.to_pandas()
+        summary = friction_analysis.summary(m, self.spec)
+        ranked = friction_analysis.ranked(kinds.to_pandas(), m, self.spec)
+        if moment is not None:
+            summary = summary[summary["moment"] == moment].reset_index(drop=True)
+        return ibis.memtable(summary), ibis.memtable(ranked)
 
     def _tagged(self, moment: str) -> Table:
         """The events playing a role in ``moment`` (from the materialised tag table)."""

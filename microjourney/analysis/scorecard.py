@@ -9,8 +9,10 @@ import pandas as pd
 from ..spec import Workspace
 from .stats import wilson_interval
 
+#: Rates over finished attempts: rate name → count column.
 RATES = {"completion": "completed", "failure": "failed", "abandonment": "abandoned",
-         "escalation": "escalated"}
+         "escalation": "escalations", "self_service": "self_served",
+         "authenticated_self_service": "authenticated_self_served"}
 
 
 def _rate(k: float, n: float) -> float:
@@ -25,6 +27,8 @@ def _with_rates(df: pd.DataFrame) -> pd.DataFrame:
         df[f"{name}_rate"] = [_rate(k, n) for k, n in zip(df[col], finished, strict=True)]
     df["completion_ci"] = [list(wilson_interval(int(k), int(n))) for k, n in
                            zip(df["completed"], finished, strict=True)]
+    df["repeat_contact_rate"] = [_rate(k, n) for k, n in
+                                 zip(df["repeat_contacts"], df["contacts"], strict=True)]
     df["retry_rate"] = [_rate(k, n) for k, n in zip(df["retried"], df["attempts"], strict=True)]
     df["sla_met_rate"] = [_rate(k, n) for k, n in zip(df["sla_met"], df["sla_known"], strict=True)]
     return df
@@ -37,7 +41,8 @@ def scorecard(stats: pd.DataFrame, spec: Workspace, keys: list[str]) -> pd.DataF
     if len(keys) == 1:
         stats = frame.merge(stats, on="moment", how="left")
     counts = ["attempts", "persons", "completed", "failed", "abandoned", "escalated",
-              "in_progress", "retried", "sla_known", "sla_met"]
+              "in_progress", "retried", "sla_known", "sla_met", "escalations", "contacts",
+              "repeat_contacts", "self_served", "authenticated_self_served"]
     stats[counts] = stats[counts].fillna(0).astype("int64")
     df = _with_rates(stats)
     df.insert(1, "journey", [spec.journey_of(m) for m in df["moment"]])
@@ -51,7 +56,9 @@ def scorecard(stats: pd.DataFrame, spec: Workspace, keys: list[str]) -> pd.DataF
     df = df.sort_values(by=keys, key=lambda s: s.map(order) if s.name == "moment" else s)
     columns = [*keys[:1], "journey", *keys[1:], "attempts", "persons", "completed", "failed",
                "abandoned", "escalated", "in_progress", "completion_rate", "completion_ci",
-               "failure_rate", "abandonment_rate", "escalation_rate", "retry_rate",
+               "failure_rate", "abandonment_rate", "escalations", "escalation_rate", "contacts",
+               "repeat_contacts", "repeat_contact_rate", "self_service_rate",
+               "authenticated_self_service_rate", "retry_rate",
                "duration_median_s", "duration_p90_s", "sla_s", "sla_met_rate",
                "target_metric", "target_value", "on_target"]
     return df[columns].reset_index(drop=True)

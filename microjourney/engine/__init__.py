@@ -1,7 +1,9 @@
 """The engine: Ibis expressions for tagging, attempts, metrics and funnels."""
 
+from . import frictions
 from .attempts import attempt_rows, attempts
 from .conformance import conformance_counts, deviations
+from .contacts import contacts, windows, with_contacts
 from .funnel import ORDERS, PER, FunnelQuery, funnel_stats
 from .metrics import daily_counts, outcome_counts
 from .paths import ARROW, ProcessMap, around, process_map, variants
@@ -17,12 +19,16 @@ __all__ = [
     "attempt_rows",
     "attempts",
     "conformance_counts",
+    "contacts",
     "daily_counts",
     "deviations",
+    "frictions",
     "funnel_stats",
     "outcome_counts",
     "process_map",
     "roles",
     "tag",
     "variants",
+    "windows",
+    "with_contacts",
 ]

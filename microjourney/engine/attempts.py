@@ -30,19 +30,23 @@ def attempt_rows(tagged: Table) -> Table:
     t = tagged.mutate(
         prev_t=tagged.t_ms.lag().over(w),
         prev_role=tagged.role.lag().over(w),
+        prev_channel=tagged.channel.lag().over(w),
         rn=ibis.row_number().over(w),
     )
     gap = (t.t_ms - t.prev_t) > t.timeout_ms
     brk = t.prev_t.isnull() | t.prev_role.isin(OUTCOMES) | gap
+    # A channel hop: the attempt's next event comes from another channel.
+    t = t.mutate(brk=brk, hop=ibis.ifelse(~brk & (t.channel != t.prev_channel), 1, 0))
     # Two running maxima over the same ordering (one sort): where the current segment
     # began, and where the last start was. A row is in an attempt when a start came
     # at or after its segment's beginning; the segment's beginning names the attempt.
     cumulative = ibis.window(group_by=key, order_by="rn", rows=(None, 0))
     t = t.mutate(
-        segment=ibis.ifelse(brk, t.rn, 0).max().over(cumulative),
+        segment=ibis.ifelse(t.brk, t.rn, 0).max().over(cumulative),
         last_start=ibis.ifelse(t.role == "start", t.rn, -1).max().over(cumulative),
     )
-    return t.filter(t.last_start >= t.segment).drop("prev_t", "prev_role", "last_start")
+    return t.filter(t.last_start >= t.segment).drop("prev_t", "prev_role", "prev_channel",
+                                                     "last_start", "brk")
 
 
 def attempts(tagged: Table, events: Table, as_of_ms: int) -> Table:
@@ -66,7 +70,10 @@ def attempts(tagged: Table, events: Table, as_of_ms: int) -> Table:
         step_events=funnel.cast("int64").sum(),
         events=t.count(),
         channel=t.channel.argmin(t.rn),
+        end_channel=t.channel.argmax(t.rn),
         channel_bits=channel_bit(t.channel).bit_or(),
+        hops=t.hop.sum(),
+        known=t.known.any(),
         timeout_ms=t.timeout_ms.max(),
         sla_s=t.sla_s.max(),
     )
@@ -82,6 +89,7 @@ def attempts(tagged: Table, events: Table, as_of_ms: int) -> Table:
         attempt_id=a.moment.concat(":", a.s_event_id),
         moment=a.moment,
         person=a.person,
+        segment=a.segment,
         start_ts=a.start_ts,
         end_ts=a.end_ts,
         outcome=outcome,
@@ -94,7 +102,11 @@ def attempts(tagged: Table, events: Table, as_of_ms: int) -> Table:
         retries=a.step_events - bit_count(a.step_bits),
         events=a.events,
         channel=a.channel,
+        end_channel=a.end_channel,
         channels=bit_count(a.channel_bits),
+        channel_hops=a.hops.cast("int64"),
+        # Signed in: some event of the attempt carries a user id.
+        authenticated=a.known,
         properties=a.s_properties,
         context=a.s_context,
     )

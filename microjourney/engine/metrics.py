@@ -16,6 +16,12 @@ def outcome_counts(attempts: Table, by: list[str]) -> Table:
         failed=(a.outcome == "failed").cast("int64").sum(),
         abandoned=(a.outcome == "abandoned").cast("int64").sum(),
         escalated=(a.outcome == "escalated").cast("int64").sum(),
+        escalations=a.escalated.cast("int64").sum(),
+        contacts=a.contact.cast("int64").sum(),
+        repeat_contacts=a.repeat_contact.cast("int64").sum(),
+        self_served=(done & a.self_service & ~a.escalated).cast("int64").sum(),
+        authenticated_self_served=(done & a.self_service & a.authenticated & ~a.escalated)
+        .cast("int64").sum(),
         in_progress=(a.outcome == "in_progress").cast("int64").sum(),
         retried=(a.retries > 0).cast("int64").sum(),
         duration_median_s=a.duration_s.median(where=done),

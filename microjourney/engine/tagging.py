@@ -48,7 +48,7 @@ def roles(moments: list[Moment]) -> list[Role]:
     return out
 
 
-def _predicate(props: ibis.Value, p: Predicate) -> BooleanValue:
+def predicate(props: ibis.Value, p: Predicate) -> BooleanValue:
     text = json_text(props, p.key)
     if p.op == "exists":
         return text.notnull() if p.value else text.isnull()
@@ -71,7 +71,7 @@ def _condition(t: Table, m: Matcher) -> BooleanValue | None:
     if m.channel:
         cond = t.channel.isin(list(m.channel))
     for p in m.where:
-        c = _predicate(t.properties, p)
+        c = predicate(t.properties, p)
         cond = c if cond is None else cond & c
     return cond
 
@@ -101,5 +101,5 @@ def tag(events: Table, workspace: Workspace) -> Table:
     # Narrow rows: window sorts carry every column they are given.
     return joined.select(
         "person", "moment", "role", "step", "rank", "timeout_ms", "sla_s", "seq", "timestamp",
-        "channel", t_ms=epoch_ms(joined.timestamp),
+        "channel", t_ms=epoch_ms(joined.timestamp), known=joined.user_id.notnull(),
     )

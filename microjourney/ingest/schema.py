@@ -15,6 +15,10 @@ CHANNELS: tuple[str, ...] = ("web", "app", "chat", "voice", "agent", "email", "s
 #: Assisted channels: a person talks to the company (used for escalation).
 ASSISTED_CHANNELS: tuple[str, ...] = ("chat", "voice", "agent", "email")
 
+#: Conversation channels: a person talks with an agent there, so an attempt begun in
+#: one is itself a contact (an e-mail may be the company's own notice).
+CONVERSATION_CHANNELS: tuple[str, ...] = ("chat", "voice", "agent")
+
 #: Fields of an event, in store order. ``properties`` and ``context`` are JSON objects.
 FIELDS: tuple[str, ...] = (
     "event_id",

@@ -10,6 +10,7 @@ import yaml
 from pydantic import ValidationError
 
 from ..errors import SpecError, SpecProblem
+from .frictions import Frictions
 from .model import Journey, Matcher, Moment, Target, Workspace
 
 Loc = tuple[str | int, ...]
@@ -21,6 +22,9 @@ _KEYS = {
     "moment": Moment.model_fields,
     "matcher": Matcher.model_fields,
     "target": Target.model_fields,
+    "frictions": Frictions.model_fields,
+    **{f"frictions.{kind}": field.annotation.model_fields  # type: ignore[union-attr]
+       for kind, field in Frictions.model_fields.items()},
 }
 
 
@@ -81,6 +85,8 @@ def _kind(loc: Loc) -> str:
         return "matcher"
     if last == "target":
         return "target"
+    if names[0] == "frictions":
+        return ".".join(names[:2])
     return ""
 
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from ..ingest.schema import CHANNELS
 from .duration import parse_duration
+from .frictions import Frictions
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 Operator = Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"]
@@ -113,6 +114,9 @@ class Matcher(_Model):
     where: Annotated[tuple[Predicate, ...], BeforeValidator(_predicates)] = ()
     channel: Annotated[tuple[str, ...] | None, BeforeValidator(_as_tuple)] = None
     name: str | None = None
+    #: On a step (or ``complete``): the longest this step should take after the one before;
+    #: later is a ``waiting`` friction.
+    sla: Seconds | None = Field(default=None, gt=0)
 
     @field_validator("channel")
     @classmethod
@@ -158,6 +162,11 @@ class Moment(_Model):
     escalate: Matcher | None = None
     timeout: Seconds = 1800.0
     sla: Seconds | None = None
+    #: A failed or abandoned self-service attempt followed this soon by an assisted
+    #: contact about the moment is escalated.
+    escalation_window: Seconds = Field(default=86400.0, gt=0)
+    #: A second assisted contact about the moment this soon after one is a repeat contact.
+    repeat_contact_window: Seconds = Field(default=604800.0, gt=0)
     owner: str | None = None
     problem: str | None = None
     target: Target | None = None
@@ -202,6 +211,7 @@ class Workspace(_Model):
     name: str = "microjourney workspace"
     description: str | None = None
     journeys: tuple[Journey, ...] = ()
+    frictions: Frictions = Frictions()
 
     @property
     def moments(self) -> dict[str, Moment]:

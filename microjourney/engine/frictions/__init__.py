@@ -1,0 +1,107 @@
+"""Friction detectors: one small module per kind, run in registry order.
+
+Each module exposes ``KIND``, ``VERSION`` and ``detect(scope, settings, context)``
+returning rows in the shape of :data:`base.COLUMNS`; adding a detector is adding a
+module here and its settings model to :mod:`microjourney.spec.frictions`. Every
+detector reads the same *scope* (:mod:`.scope`): the events of each attempt.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import ibis
+from ibis.expr.types import Table
+
+from ...spec import Workspace
+from . import (
+    cognitive_load,
+    dead_click,
+    error_shown,
+    rage_click,
+    redundant_input,
+    repeated_attempt,
+    repeated_auth,
+    transfer_hold,
+    u_turn,
+    uncertainty,
+    waiting,
+)
+from .base import COLUMNS, Context
+from .scope import scope
+
+#: The detectors, in the order their rows are reported.
+DETECTORS: tuple[ModuleType, ...] = (
+    waiting,
+    repeated_attempt,
+    rage_click,
+    dead_click,
+    error_shown,
+    u_turn,
+    uncertainty,
+    cognitive_load,
+    redundant_input,
+    repeated_auth,
+    transfer_hold,
+)
+
+
+def timeouts(workspace: Workspace) -> Table:
+    rows = [{"t_moment": m.name, "timeout_ms": round(m.timeout * 1000)}
+            for m in workspace.moments.values()]
+    return ibis.memtable(rows, schema={"t_moment": "string", "timeout_ms": "int64"})
+
+
+def detect(scope: Table, workspace: Workspace) -> Table:
+    """Friction rows of every enabled detector over ``scope``."""
+    ctx = Context(workspace)
+    parts = [d.detect(scope, getattr(workspace.frictions, d.KIND), ctx) for d in DETECTORS
+             if getattr(workspace.frictions, d.KIND).enabled]
+    if not parts:
+        return scope.filter(ibis.literal(False)).select(
+            attempt_id="attempt_id", person="person", moment="moment", step="at_step",
+            kind=ibis.literal(""), version=ibis.literal(0, "int64"),
+            seconds_lost=ibis.literal(0.0), at_ms="t_ms", evidence=ibis.array(["event_id"]))
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.union(p)
+    return out.select(*COLUMNS)
+
+
+def friction_stats(frictions: Table, attempts: Table) -> tuple[Table, Table]:
+    """Sufficient statistics: per (moment, kind) and per moment.
+
+    Per kind: frictions, attempts affected, seconds lost, how many affected attempts
+    finished and completed, and the same two counts over all attempts that reached the
+    earliest step where the kind occurred (the comparison group: an attempt that never
+    reached the payment form cannot have re-typed its card). Per moment: attempts,
+    finished, completed, seconds spent in attempts, attempts with any friction, and
+    their friction seconds.
+    """
+    finished = (attempts.outcome != "in_progress").cast("int64")
+    completed = (attempts.outcome == "completed").cast("int64")
+    a = attempts.select(a_id=attempts.attempt_id, finished=finished, completed=completed)
+    per = frictions.group_by(["attempt_id", "moment", "kind"]).aggregate(
+        n=frictions.count(), seconds=frictions.seconds_lost.sum(), step=frictions.step.min())
+    per = per.inner_join(a, per.attempt_id == a.a_id)
+    kinds = per.group_by(["moment", "kind"]).aggregate(
+        frictions=per.n.sum(), attempts=per.count(), seconds_lost=per.seconds.sum(),
+        finished=per.finished.sum(), completed=per.completed.sum(), first_step=per.step.min())
+    r = attempts.select(r_moment=attempts.moment, furthest=attempts.furthest_step,
+                        r_finished=finished, r_completed=completed)
+    reach = kinds.inner_join(r, [kinds.moment == r.r_moment, r.furthest >= kinds.first_step])
+    reach = reach.group_by(["moment", "kind"]).aggregate(
+        reached_finished=reach.r_finished.sum(), reached_completed=reach.r_completed.sum())
+    kinds = kinds.inner_join(reach, ["moment", "kind"])
+
+    tot = per.group_by(["attempt_id", "moment"]).aggregate(seconds=per.seconds.sum())
+    tot = tot.group_by(f_moment=tot.moment).aggregate(affected=tot.count(),
+                                                      friction_seconds=tot.seconds.sum())
+    at = attempts.group_by("moment").aggregate(
+        attempts=attempts.count(), finished=finished.sum(), completed=completed.sum(),
+        attempt_seconds=attempts.duration_s.sum())
+    moments = at.left_join(tot, at.moment == tot.f_moment).drop("f_moment")
+    return kinds, moments
+
+
+__all__ = ["DETECTORS", "detect", "friction_stats", "scope", "timeouts"]

@@ -1,0 +1,47 @@
+"""transfer_hold (v1): passed around and kept waiting in assisted channels.
+
+* a transfer (``transfer_events``): seconds lost are the time until the person's next
+  event (waiting for the next operator), at most ``cap``;
+* hold reported by an event (the first of ``hold_keys`` it carries, in seconds) over
+  ``hold_allowance``: seconds lost are the hold beyond the allowance;
+* an unreturned query: an attempt started in a conversation channel (chat, voice, agent) and not answered
+  (``answer_events``) within ``answer_sla``: seconds lost are the wait beyond it, to
+  the answer or, when nobody answered, to the attempt's last event; at most ``cap``.
+"""
+
+from __future__ import annotations
+
+import ibis
+from ibis.expr.types import Table
+
+from ...ingest.schema import ASSISTED_CHANNELS, CONVERSATION_CHANNELS
+from ...spec.frictions import TransferHold
+from .base import Context, capped, friction, ms, number, one
+
+KIND = "transfer_hold"
+VERSION = 1
+
+
+def detect(s: Table, cfg: TransferHold, ctx: Context) -> Table:
+    t = s.filter(s.event.isin(list(cfg.transfer_events)))
+    transfers = friction(t, kind=KIND, version=VERSION, at_ms=t.t_ms, evidence=one(t),
+                         seconds=capped(ibis.coalesce(t.next_t, t.t_ms) - t.t_ms, cfg.cap))
+
+    h = s.filter(s.channel.isin(list(ASSISTED_CHANNELS)))
+    h = h.mutate(hold=ibis.coalesce(*(number(h, k) for k in cfg.hold_keys)))
+    h = h.filter(h.hold > cfg.hold_allowance)
+    holds = friction(h, kind=KIND, version=VERSION, at_ms=h.t_ms, evidence=one(h),
+                     seconds=h.hold - cfg.hold_allowance)
+
+    starts = s.role == "start"
+    g = s.group_by(["attempt_id", "person", "moment"]).aggregate(
+        start_t=s.start_ms.max(), last_t=s.end_ms.max(),
+        assisted=(starts & s.channel.isin(list(CONVERSATION_CHANNELS))).any(),
+        answer_t=s.t_ms.min(where=s.event.isin(list(cfg.answer_events))),
+        start_id=s.event_id.argmin(ibis.ifelse(starts, s.t_ms, None)))
+    wait = ibis.coalesce(g.answer_t, g.last_t) - g.start_t
+    g = g.filter(g.assisted & (wait > ms(cfg.answer_sla)))
+    unanswered = friction(g, kind=KIND, version=VERSION, step=ibis.literal(0, "int64"),
+                          at_ms=g.start_t + ms(cfg.answer_sla), evidence=ibis.array([g.start_id]),
+                          seconds=capped(wait - ms(cfg.answer_sla), cfg.cap))
+    return transfers.union(holds).union(unanswered)

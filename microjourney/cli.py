@@ -302,15 +302,19 @@ ByOpt = Annotated[str | None, typer.Option("--by", help="Cases are a person or a
 ChannelOpt = Annotated[str | None, typer.Option("--channel", help="Only events of this channel.")]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Only events on/after (ISO date).")]
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Only events before (ISO date).")]
+OutcomeOpt = Annotated[str | None, typer.Option(
+    "--outcome", help="Only attempts with this outcome: completed, failed, abandoned, escalated, "
+    "in_progress (needs --moment).")]
 
 
 @app.command("process-map")
 def process_map(moment: MomentOpt = None, by: ByOpt = None, channel: ChannelOpt = None,
-                since: SinceOpt = None, until: UntilOpt = None, workspace: WorkspaceOpt = Path("."),
-                as_json: JsonOpt = False) -> None:
+                since: SinceOpt = None, until: UntilOpt = None, outcome: OutcomeOpt = None,
+                workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Directly-follows graph: how often each step follows another, and how long it takes."""
     with _open(workspace) as ws:
-        pm = ws.process_map(moment, by=by, channel=channel, since=since, until=until)
+        pm = ws.process_map(moment, by=by, channel=channel, since=since, until=until,
+                            outcome=outcome)
         edges = pm.edges.order_by([pm.edges["count"].desc(), "source", "target"]).to_pandas()
         data = {
             "nodes": _records(pm.nodes.order_by([pm.nodes["count"].desc(), "name"]).to_pandas()),
@@ -334,11 +338,12 @@ def process_map(moment: MomentOpt = None, by: ByOpt = None, channel: ChannelOpt 
 def variants(moment: MomentOpt = None, by: ByOpt = None,
              top: Annotated[int, typer.Option(help="How many variants.")] = 10,
              channel: ChannelOpt = None, since: SinceOpt = None, until: UntilOpt = None,
-             workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
+             outcome: OutcomeOpt = None, workspace: WorkspaceOpt = Path("."),
+             as_json: JsonOpt = False) -> None:
     """Path variants: the distinct step sequences, with counts, share and median duration."""
     with _open(workspace) as ws:
         df = ws.variants(moment, by=by, top=top, channel=channel, since=since,
-                         until=until).to_pandas()
+                         until=until, outcome=outcome).to_pandas()
     _print_variants(df, f"top {top} path variants{f' of {moment}' if moment else ''}", as_json)
 
 

@@ -31,6 +31,7 @@ from .spec.model import Workspace as Spec
 from .store import connect, get_meta, set_meta, write_batch, write_parquet, write_rejects
 
 SPEC_FILE = "microjourney.yaml"
+OUTCOMES = ("completed", "failed", "abandoned", "escalated", "in_progress")
 STORE_DIR = ".microjourney"
 STORE_FILE = "store.duckdb"
 
@@ -314,25 +315,36 @@ class Workspace:
         return ibis.memtable(funnel_analysis.steps(stats, m.step_labels))
 
     def _case_rows(self, moment: str | None, by: str | None, channel: str | None = None,
-                   since: str | None = None, until: str | None = None) -> Table:
+                   since: str | None = None, until: str | None = None,
+                   outcome: str | None = None) -> Table:
         """Rows (case, node, t_ms, seq, rank) for journey analytics: events or a moment's steps.
 
         Cases are persons for all events, attempts for a moment (unless ``by`` says). The
-        filters keep events of one channel and of a period; attempts are cut before them."""
+        filters keep events of one channel and of a period, and the attempts with one
+        outcome; attempts are cut before them."""
         by = by or ("person" if moment is None else "attempt")
         if by not in ("person", "attempt"):
             raise QueryError(f"unknown --by {by!r}; allowed: person, attempt", code="query/option")
+        if outcome is not None and outcome not in OUTCOMES:
+            raise QueryError(f"unknown outcome {outcome!r}; allowed: {', '.join(OUTCOMES)}",
+                             code="query/option")
         if moment is None:
-            if by == "attempt":
-                raise QueryError("--by attempt needs --moment: attempts belong to a moment",
-                                 code="query/option")
+            if by == "attempt" or outcome is not None:
+                raise QueryError(f"{'--by attempt' if by == 'attempt' else '--outcome'} needs "
+                                 "--moment: attempts belong to a moment", code="query/option")
             ev = _keep(self.events(), channel, since, until)
             return ev.select(case=ev.person, node=ev.event, t_ms=engine.backend.epoch_ms(ev.timestamp),
                              seq=ev.seq, rank=ibis.literal(0, "int64"))
         m = self.moment(moment)
         rows = self._tagged(moment)
+        if by == "attempt" or outcome is not None:
+            rows = engine.attempt_rows(rows)
+        if outcome is not None:
+            a = self.attempts(moment)
+            a = a.filter(a.outcome == outcome).select(o_person="person", o_segment="segment")
+            rows = rows.semi_join(a, [rows.person == a.o_person, rows.segment == a.o_segment])
         if by == "attempt":
-            rows = _keep(engine.attempt_rows(rows), channel, since, until)
+            rows = _keep(rows, channel, since, until)
             case = rows.person.concat(":", rows.segment.cast("string"))
         else:
             rows = _keep(rows, channel, since, until)
@@ -348,16 +360,17 @@ class Workspace:
 
     def process_map(self, moment: str | None = None, *, by: str | None = None,
                     channel: str | None = None, since: str | None = None,
-                    until: str | None = None) -> engine.ProcessMap:
+                    until: str | None = None, outcome: str | None = None) -> engine.ProcessMap:
         """Directly-follows graph of all events per person, or of a moment's steps
-        (per person or per attempt): node counts, edges with median/mean seconds, starts, ends."""
-        return engine.process_map(self._case_rows(moment, by, channel, since, until))
+        (per person or per attempt): node counts, edges with median/mean seconds, starts, ends.
+        ``outcome`` keeps a moment's attempts with that outcome (``failed``...)."""
+        return engine.process_map(self._case_rows(moment, by, channel, since, until, outcome))
 
     def variants(self, moment: str | None = None, *, by: str | None = None,
                  top: int | None = None, channel: str | None = None, since: str | None = None,
-                 until: str | None = None) -> Table:
+                 until: str | None = None, outcome: str | None = None) -> Table:
         """Path variants with their number of cases, share and median duration."""
-        v = engine.variants(self._case_rows(moment, by, channel, since, until))
+        v = engine.variants(self._case_rows(moment, by, channel, since, until, outcome))
         return v if top is None else v.limit(top)
 
     def paths(self, step: str, *, after: bool = True, moment: str | None = None,

@@ -127,6 +127,27 @@ def test_filters_by_channel_and_period(make_ws):
     assert ws.variants(until="2024-01-01T10:00:05+00:00").to_pandas().variant.tolist() == ["open"]
 
 
+def test_filter_by_outcome(make_ws):
+    ws = make_ws(SPEC, [
+        ev("10:00:00", "open", "a"), ev("10:00:10", "loaded", "a"), ev("10:00:40", "ok", "a"),
+        ev("10:00:00", "open", "b"), ev("10:00:20", "failed", "b"),
+        ev("10:00:00", "open", "c"), ev("10:00:05", "loaded", "c"), ev("10:00:07", "failed", "c"),
+        ev("10:30:00", "open", "c"), ev("10:30:09", "ok", "c"),
+    ])
+    failed = ws.process_map("pay", outcome="failed")
+    assert _as_dict(failed.edges, ["source", "target"], "count") == {
+        ("open", "loaded"): 1, ("loaded", "failed"): 1, ("open", "failed"): 1}
+    done = ws.variants("pay", outcome="completed").to_pandas()
+    assert dict(zip(done.variant, done.cases, strict=True)) == {"open → loaded → ok": 1, "open → ok": 1}
+    # By person, a person's attempts with that outcome only: c's failed attempt, not its success.
+    by_person = ws.variants("pay", by="person", outcome="failed").to_pandas()
+    assert sorted(by_person.variant) == ["open → failed", "open → loaded → failed"]
+    with pytest.raises(QueryError, match="--outcome needs --moment"):
+        ws.process_map(outcome="failed")
+    with pytest.raises(QueryError, match="unknown outcome 'lost'"):
+        ws.variants("pay", outcome="lost")
+
+
 def test_cli_json_shapes(make_ws):
     import json
     import subprocess

@@ -36,6 +36,20 @@ def test_every_workspace_key_is_documented():
             assert f"`{key}`" in text, f"docs/workspace.md does not describe `{key}`"
 
 
+def test_every_friction_detector_and_setting_is_documented():
+    from microjourney.engine.frictions import DETECTORS
+    from microjourney.spec.frictions import Frictions
+
+    text = (ROOT / "docs" / "frictions.md").read_text(encoding="utf-8")
+    for detector in DETECTORS:
+        assert f"| `{detector.KIND}` |" in text, f"docs/frictions.md lacks the {detector.KIND} row"
+        assert detector.VERSION == 1, "a new detector version needs its definition in docs/frictions.md"
+        assert detector.__doc__.startswith(f"{detector.KIND} (v{detector.VERSION})")
+        settings = Frictions.model_fields[detector.KIND].annotation.model_fields
+        for key in settings:
+            assert f"`{key}`" in text, f"docs/frictions.md does not name {detector.KIND}.{key}"
+
+
 def test_readme_has_the_two_commands():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make demo" in text and "make test" in text

@@ -299,3 +299,16 @@ def test_renders_in_headless_chromium(tmp_path):
     assert run.stdout.count('class="marks"') == 4
     console = [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
     assert not [line for line in console if re.search(r"ERROR|WARN|Uncaught|Refused", line)]
+
+
+def test_friction_table_numbers_and_escaping():
+    from microjourney.report.section import friction_table
+
+    html = friction_table({"friction_score": 12.5, "seconds_per_attempt": 8.0, "kinds": [
+        {"kind": "rage_click<b>", "attempts": 40, "share_of_attempts": 0.1, "seconds_lost": 200.0,
+         "seconds_per_affected": 5.0, "completion_with": 0.5, "completion_without": 0.8,
+         "completion_difference": -0.3, "difference_ci": [-0.45, -0.14]}]})
+    assert "friction score 12.5" in html and "-30.0 pts [-45.0, -14.0]" in html
+    assert "rage click&lt;b&gt;" in html and "<b>" not in html
+    assert "50.0%" in html and "80.0%" in html and "40 (10.0%)" in html
+    assert friction_table({"kinds": []}) == ""

@@ -30,6 +30,9 @@ def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None) -> P
                         "window_s": m.timeout,
                         "steps": steps.drop(columns=["step"]).to_dict("records")})
         daily[name] = ws.daily(name).to_pandas()
+    summary, kinds = (t.to_pandas() for t in ws.friction_summary())
+    frictions = {r["moment"]: {**r, "kinds": kinds[kinds["moment"] == r["moment"]].to_dict("records")}
+                 for r in summary.to_dict("records")}
     return write_report(
         target,
         title=ws.spec.name,
@@ -39,4 +42,5 @@ def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None) -> P
         daily=daily,
         moments=moments,
         summary=ws.summary(),
+        frictions=frictions,
     )

@@ -152,6 +152,7 @@ def render_report(
     daily: dict[str, pd.DataFrame],
     moments: list[dict],
     summary: dict,
+    frictions: dict[str, dict] | None = None,
 ) -> str:
     """Render the report as one HTML document (a ``str``) that works offline.
 
@@ -170,7 +171,7 @@ def render_report(
     sections = "\n".join(
         moment_section(
             i, name, rows.get(name, {}), metas.get(name, {}), by_moment.get(name),
-            (daily or {}).get(name))
+            (daily or {}).get(name), (frictions or {}).get(name))
         for i, name in enumerate(order, start=1))
     return f"""<!DOCTYPE html>
 <html lang="en">

@@ -9,7 +9,7 @@ import pandas as pd
 
 from microjourney.report.cells import completion, first, h, sla, target, target_badge, vs_sla
 from microjourney.report.charts import daily_spec, funnel_spec, script_json
-from microjourney.report.fmt import DASH, count, lower_is_better, metric, num, pct, seconds, share
+from microjourney.report.fmt import DASH, count, interval, lower_is_better, metric, num, pct, seconds, share
 
 INTENTS = {"learn": "Learn", "decide": "Decide", "act": "Act"}
 
@@ -119,8 +119,41 @@ def _daily(i: int, name: str, frame: pd.DataFrame | None, goal: tuple) -> str:
         f'{chart(f"spec-{i}-daily", spec, spec["description"])}{daily_table(rows)}</figure>')
 
 
+def friction_table(friction: Mapping[str, Any] | None) -> str:
+    """Frictions of a moment ranked by seconds lost, with their impact on completion."""
+    if not friction or not friction.get("kinds"):
+        return ""
+    rows = []
+    for k in friction["kinds"]:
+        lo, hi = interval(k.get("difference_ci"))
+        diff = num(k.get("completion_difference"))
+        ci = "" if lo is None or hi is None else f" [{lo * 100:+.1f}, {hi * 100:+.1f}]"
+        rows.append(
+            f'<tr><th scope="row">{h(str(k.get("kind")).replace("_", " "))}</th>'
+            f'<td class="n">{count(k.get("attempts"))} ({pct(k.get("share_of_attempts"))})</td>'
+            f'<td class="n">{seconds(k.get("seconds_lost"))}</td>'
+            f'<td class="n">{seconds(k.get("seconds_per_affected"))}</td>'
+            f'<td class="n">{pct(k.get("completion_with"))}</td>'
+            f'<td class="n">{pct(k.get("completion_without"))}</td>'
+            f'<td class="n">{"–" if diff is None else f"{diff * 100:+.1f} pts"}{h(ci)}</td></tr>')
+    score = num(friction.get("friction_score"))
+    sub = (f"friction score {score:.1f} (share of customers' time lost), "
+           f"{seconds(friction.get('seconds_per_attempt'))} lost per attempt"
+           if score is not None else "")
+    return (
+        f'<figure class="wide"><figcaption>Micro-frictions <span class="sub">{h(sub)}</span>'
+        '</figcaption><table class="frictions"><caption>Frictions ranked by seconds lost; '
+        "completion of attempts with and without each (difference with 95% CI)</caption>"
+        '<thead><tr><th scope="col">Friction</th><th scope="col" class=n>Attempts</th>'
+        '<th scope="col" class=n>Seconds lost</th><th scope="col" class=n>Per attempt</th>'
+        '<th scope="col" class=n>Completion with</th><th scope="col" class=n>Without</th>'
+        '<th scope="col" class=n>Difference</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></figure>")
+
+
 def moment_section(i: int, name: str, row: Mapping[str, Any], meta: Mapping[str, Any],
-                   funnel: Mapping[str, Any] | None, frame: pd.DataFrame | None) -> str:
+                   funnel: Mapping[str, Any] | None, frame: pd.DataFrame | None,
+                   friction: Mapping[str, Any] | None = None) -> str:
     """The section of moment number *i* (its anchor is ``m-i``)."""
     limit = sla(row, meta)
     goal = target(row, meta)
@@ -135,6 +168,7 @@ def moment_section(i: int, name: str, row: Mapping[str, Any], meta: Mapping[str,
     if not num(row.get("attempts")):
         body = '<p class="empty">No attempts yet.</p>'
     else:
-        body = _kpis(row, meta, limit) + _funnel(i, name, funnel) + _daily(i, name, frame, goal)
+        body = (_kpis(row, meta, limit) + _funnel(i, name, funnel) + friction_table(friction)
+                + _daily(i, name, frame, goal))
     return (f'<section class="moment" id="m-{i}" aria-labelledby="m-{i}-h">'
             f"{head}{body}</section>")

@@ -4,18 +4,36 @@ Known structure worth finding in the data: the payment gateway is slow before th
 change day (worse on phones) and loses customers while it loads; from the change
 day gateway ``v2`` loads about three times faster and completion improves. A
 carrier problem in week 6 multiplies delay notices and anxious tracking checks.
+
+Friction signals: while a slow gateway loads, customers tap the pay button (dead
+clicks) and rage-click it, most on phones before the change, and many then leave;
+the card form sends a ``field_edited`` per field (more edits and time on phones),
+invalid details show an error, some go back to the basket and return (a U-turn that
+reloads the gateway), and a late parcel's status is reloaded again and again.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from . import signals
 from .access import browse, enter
+from .signals import SILENT
 from .world import DAY, HOUR, MINUTE, SECOND, Batch, World, props, unique_hex
 
 DECLINES = np.array(["card_declined", "insufficient_funds", "do_not_honour", "expired_card"],
                     dtype=object)
+#: The card form in the order it is filled: field, median seconds in it on a desktop,
+#: share who fight it (many edits), share who stop to fetch something (the card).
+CARD_FORM = (("card_number", 10.0, 0.06, 0.05), ("expiry", 4.0, 0.02, 0.0),
+             ("cvc", 3.5, 0.01, 0.0), ("cardholder_name", 6.0, 0.01, 0.0))
+#: Fields a submission can be rejected for, their error codes, messages and retyping time.
 FIELDS = np.array(["card_number", "expiry", "cvc"], dtype=object)
+CARD_ERRORS = np.array(["invalid_card_number", "invalid_expiry", "invalid_cvc"], dtype=object)
+CARD_MESSAGES = np.array(["Check your card number.", "Check the expiry date (MM/YY).",
+                          "Enter the 3-digit security code from the back of your card."],
+                         dtype=object)
+FIELD_DWELL = np.array([8.0, 4.0, 3.5])
 SLOTS = np.array(["morning", "evening", "saturday"], dtype=object)
 
 
@@ -39,6 +57,8 @@ def threeds(w: World, b: Batch) -> tuple[Batch, Batch]:
     wrong = (kind == "sms_otp") & w.chance(len(b), 0.12)
     w.log.emit(b.take(wrong), "threeds_code_entered",
                props(int(wrong.sum()), valid=False, method="sms_otp"))
+    signals.error(w, b, "wrong_code", "That code is not right. Check the message and try again.",
+                  wrong, field="otp_code")
     b.t = b.t + np.where(wrong, w.wait(len(b), 14, 0.5), 0)
     gives_up = wrong & w.chance(len(b), 0.3)
     bad = b.take(gives_up)
@@ -52,6 +72,92 @@ def threeds(w: World, b: Batch) -> tuple[Batch, Batch]:
     return b, failed
 
 
+def impatience(w: World, b: Batch, opened: np.ndarray, ready: np.ndarray) -> np.ndarray:
+    """Taps on the pay button while the gateway loads: a dead click, a rage burst.
+
+    The longer the wait the likelier both (phones more: the page seems frozen). A dead
+    click leaves the page silent for 2.6 s or more; a burst ends before the gateway
+    shows. Returns the rows that rage-clicked.
+    """
+    n = len(b)
+    secs = (ready - opened) / SECOND
+    rage = w.chance(n, np.clip((secs - 8) / 15, 0, 0.6) * np.where(b.mobile, 1.0, 0.5))
+    dead = w.chance(n, np.clip((secs - 3) / 10, 0, 0.5) * 0.5)
+    clicks = w.rng.integers(3, 7, n)
+    longest = (clicks - 1) * 600
+    first = opened + 500
+    room = ready - first - SILENT - np.where(rage, longest + 200, 0)
+    dead &= room > 0
+    tap = b.copy()
+    tap.t = first + (w.rng.random(n) * np.maximum(room, 0)).astype(np.int64)
+    signals.click(w, tap, "#pay-button", dead, dead=True)
+    lo = np.where(dead, tap.t + SILENT, first)
+    room = ready - 100 - longest - lo
+    rage &= room > 0
+    tap.t = lo + (w.rng.random(n) * np.maximum(room, 0)).astype(np.int64)
+    signals.rage(w, tap, "#pay-button", clicks, rage)
+    return rage
+
+
+def card_form(w: World, b: Batch, saved: np.ndarray, rage: np.ndarray, amount: np.ndarray,
+              version: np.ndarray, attempt: int) -> np.ndarray:
+    """Typing the card details up to a valid submission, or leaving; a U-turn for some.
+
+    A U-turn (payment, basket, payment within seconds) reopens the payment step: the
+    gateway loads again and the card number is typed a second time. An invalid
+    submission shows an error with the rejected step event; the customer fixes the
+    field and presses pay again (a quarter get it wrong twice) or leaves right there,
+    errors making that likelier. Returns who go on to submit valid details.
+    """
+    n = len(b)
+    web = b.channel == "web"
+    b.t = b.t + w.wait(n, 2.5, 0.5)  # reading the form
+    # Some leave at the sight of the form (more of those who already rage-clicked),
+    # some after a struggle with a field.
+    left = ~saved & w.chance(n, np.where(rage, 0.06, 0.01))
+    typed = ~saved & ~left
+    uturn = typed & w.chance(n, np.where(web, 0.06, 0.035))
+    signals.edit(w, b, "card_number", CARD_FORM[0][1], uturn, fumble=CARD_FORM[0][2])
+    signals.later(w, b, 3, uturn, 0.5)
+    w.log.where(b, uturn, "page_viewed", page="basket")
+    b.t[uturn] += np.minimum(w.wait(n, 7, 0.5), 25 * SECOND)[uturn]
+    w.log.where(b, uturn, "page_viewed", page="payment")
+    b.t[uturn] += w.rng.integers(20, 150, n)[uturn]
+    w.log.where(b, uturn, "checkout_payment_opened", amount=amount, currency="EUR",
+                attempt=attempt)
+    reload = np.minimum(w.wait(n, np.where(version == "v2", 1.5, 4.5), 0.5), 20 * SECOND)
+    b.t[uturn] += reload[uturn]
+    w.log.where(b, uturn, "payment_gateway_loaded", gateway_version=version, load_ms=reload)
+    signals.later(w, b, 2.5, uturn, 0.5)
+    for field, dwell, fumble, hunt in CARD_FORM:  # the app fills in the cardholder's name
+        rows = typed & web if field == "cardholder_name" else typed
+        hard = signals.edit(w, b, field, dwell, rows, edits=0.25, fumble=fumble, hunt=hunt,
+                            pause_s=2)
+        gone = hard & w.chance(n, 0.2)  # the card is not at hand, the field will not take it
+        left |= gone
+        typed &= ~gone
+    signals.edit(w, b, "cvc", 2.5, saved & web & w.chance(n, 0.7))  # saved cards ask the code
+    signals.press(w, b, "#pay-button", ~left)
+    # Typing mistakes: one, sometimes two invalid submissions before a valid one.
+    wrong = typed & w.chance(n, np.where(b.mobile, 0.22, 0.14))
+    for quits, again in ((0.1, 0.25), (0.2, 0.0)):
+        which = w.rng.integers(0, len(FIELDS), n)
+        signals.error(w, b, CARD_ERRORS[which], CARD_MESSAGES[which], wrong, field=FIELDS[which],
+                      after=(0, 60))
+        b.t[wrong] += w.rng.integers(5, 40, n)[wrong]
+        bad = b.take(wrong)
+        w.log.emit(bad, "card_details_entered",
+                   props(len(bad), valid=False, field=FIELDS[which][wrong],
+                         error="invalid_format", saved_card=False))
+        gone = wrong & w.chance(n, np.where(rage, quits + 0.1, quits))
+        left |= gone
+        wrong &= ~gone
+        signals.edit(w, b, FIELDS[which], FIELD_DWELL[which], wrong, edits=1.0, fumble=0.12)
+        signals.press(w, b, "#pay-button", wrong)
+        wrong &= w.chance(n, again)
+    return ~left
+
+
 def pay(w: World, b: Batch, attempt: int = 1) -> Batch:
     """``card_payment``; returns the successful payments (orders)."""
     n = len(b)
@@ -59,33 +165,37 @@ def pay(w: World, b: Batch, attempt: int = 1) -> Batch:
     amount = np.round(w.rng.lognormal(np.log(45), 0.9, n), 2)
     w.log.emit(b, "checkout_payment_opened",
                props(n, amount=amount, currency="EUR", attempt=attempt))
+    opened = b.t.copy()
+    b.t = b.t + w.rng.integers(20, 150, n)
+    w.log.emit(b, "page_viewed", props(n, page="payment"))
     # Gateway latency: the gateway change is the deliberate improvement of the period.
     load = w.wait(n, np.where(v2, 2.0, 6.0) * np.where(b.mobile, 1.5, 1.0), 0.7)
     timeout = load > 30 * SECOND
-    b.t = b.t + np.minimum(load, 30 * SECOND)
-    leaves = ~timeout & w.chance(n, 0.02 + np.minimum(0.3, load / (80 * SECOND)))
+    ready = opened + np.minimum(load, 30 * SECOND)
+    rage = impatience(w, b, opened, ready)
+    b.t = ready
+    # Those who rage-clicked stay to see the page load (and many leave then).
+    leaves = ~timeout & ~rage & w.chance(n, 0.02 + np.minimum(0.3, load / (80 * SECOND)))
     gw_fail = b.take(timeout)
+    signals.error(w, gw_fail, "gateway_timeout", "The payment page could not be loaded. "
+                  "Please try again.", after=(0, 1))
+    gw_fail.t = gw_fail.t + w.rng.integers(50, 400, len(gw_fail))
     w.log.emit(gw_fail, "payment_failed", props(len(gw_fail), reason="gateway_timeout"))
     w.trouble(b.take(leaves), "card_payment")
     ok = ~timeout & ~leaves
-    b, amount, load, v2 = b.take(ok), amount[ok], load[ok], v2[ok]
+    b, amount, load, v2, rage = b.take(ok), amount[ok], load[ok], v2[ok], rage[ok]
     version = np.where(v2, "v2", "v1").astype(object)
     w.log.emit(b, "payment_gateway_loaded",
                props(len(b), gateway_version=version, load_ms=load))
+    fed_up = rage & w.chance(len(b), 0.3)
+    quit_ = b.take(fed_up)
+    quit_.t = quit_.t + w.wait(len(quit_), 4, 0.5)
+    w.trouble(quit_, "card_payment")
+    keep = ~fed_up
+    b, amount, version, rage = b.take(keep), amount[keep], version[keep], rage[keep]
     n = len(b)
     saved = w.chance(n, np.where(b.channel == "app", 0.5, np.where(b.user, 0.3, 0.0)))
-    b.t = b.t + w.wait(n, np.where(saved, 6, np.where(b.mobile, 55, 40)), 0.5)
-    # Typing mistakes: one, sometimes two invalid submissions before a valid one.
-    wrong = ~saved & w.chance(n, np.where(b.mobile, 0.22, 0.14))
-    for twice in (False, True):
-        bad = b.take(wrong)
-        w.log.emit(bad, "card_details_entered",
-                   props(len(bad), valid=False, field=w.rng.choice(FIELDS, len(bad)),
-                         error="invalid_format", saved_card=False))
-        b.t = b.t + np.where(wrong, w.wait(n, 15, 0.6), 0)
-        if not twice:
-            wrong = wrong & w.chance(n, 0.25)
-    stays = w.chance(n, np.where(wrong, 0.85, 0.97))
+    stays = card_form(w, b, saved, rage, amount, version, attempt)
     w.trouble(b.take(~stays), "card_payment")
     b, amount, saved, version = b.take(stays), amount[stays], saved[stays], version[stays]
     w.log.emit(b, "card_details_entered", props(len(b), valid=True, saved_card=saved))
@@ -99,6 +209,9 @@ def pay(w: World, b: Batch, attempt: int = 1) -> Batch:
     b.t = b.t + w.wait(len(b), 2.5, 0.5)
     declined = w.chance(len(b), 0.06)
     bad = b.take(declined)
+    signals.error(w, bad, "payment_declined", "Your bank declined the payment. Try another "
+                  "card or contact your bank.", after=(0, 1))
+    bad.t = bad.t + w.rng.integers(20, 200, len(bad))
     w.log.emit(bad, "payment_failed", props(len(bad), reason=w.rng.choice(DECLINES, len(bad))))
     good = b.take(~declined)
     w.log.emit(good, "payment_succeeded",
@@ -123,21 +236,26 @@ def tracking(w: World, b: Batch, order: np.ndarray, delayed: np.ndarray) -> Batc
     b.t = b.t + load
     error = w.chance(n, np.where(load > 8 * SECOND, 0.25, 0.02))
     err = b.take(error)
+    signals.error(w, err, "carrier_api_timeout", "We can't show your parcel's status right now.",
+                  after=(0, 1))
+    err.t = err.t + w.rng.integers(20, 200, len(err))
     w.log.emit(err, "tracking_error", props(len(err), error="carrier_api_timeout"))
     w.trouble(err, "delivery_tracking")
     b, order, delayed = b.take(~error), order[~error], delayed[~error]
     status = np.where(delayed, "delayed", "in_transit").astype(object)
     w.log.emit(b, "tracking_status_loaded", props(len(b), status=status, order_id=order))
-    # Uncertainty: an anxious customer refreshes the status again and again.
-    refresh = w.chance(len(b), np.where(delayed, 0.45, 0.15))
-    for _ in range(3):
-        again = b.take(refresh)
-        again.t = again.t + w.wait(len(again), 25, 0.6)
-        b.t[refresh] = again.t
-        w.log.emit(again, "tracking_status_loaded",
-                   props(len(again), status=status[refresh], order_id=order[refresh], refresh=True))
-        refresh = refresh & w.chance(len(b), 0.4)
-    stays = w.chance(len(b), 0.9)
+    # Uncertainty: a late parcel makes people reload the status again and again,
+    # seconds apart; each reload makes a contact likelier than the answer.
+    n = len(b)
+    refresh = w.chance(n, np.where(delayed, 0.6, 0.12))
+    reloads = np.zeros(n, dtype=np.int64)
+    for _ in range(5):
+        signals.later(w, b, 20, refresh)
+        w.log.where(b, refresh, "tracking_status_loaded", status=status, order_id=order,
+                    refresh=True)
+        reloads += refresh
+        refresh = refresh & w.chance(n, np.where(delayed, 0.6, 0.3))
+    stays = w.chance(n, 0.93 - 0.06 * reloads)
     w.trouble(b.take(~stays), "delivery_tracking")
     b, order = b.take(stays), order[stays]
     b.t = b.t + w.wait(len(b), 3, 0.6)
@@ -177,7 +295,7 @@ def run(w: World) -> None:
     b = w.digital(w.pick(n), w.starts(n), app_share=0.4, logged_in=(0.45, 0.9))
     guest = (b.channel == "web") & ~b.user & w.chance(n, 0.25)  # guest checkout stays anonymous
     b = Batch.concat(b.take(guest), enter(w, b.take(~guest)))
-    browse(w, b, mean_pages=1.5)
+    browse(w, b, mean_pages=1.3)
     b.t = b.t + w.wait(len(b), 40, 0.8)
     w.log.emit(b, "basket_viewed", props(len(b)))
     b.t = b.t + w.wait(len(b), 20, 0.7)

@@ -172,11 +172,10 @@ def voice(w: World, b: Batch, topic: np.ndarray, texts: Texts) -> Batch:
     after = moved & ~lost
     w.log.where(b, after, "agent_answered", queue=right, hold_seconds=hold2 // SECOND,
                 after_transfer=True)
-    # Redundant input: the second agent asks the caller to identify again.
-    again = b.take(after & b.user & w.chance(len(b), 0.5))
-    again.t = again.t + w.wait(len(again), 30, 0.4)
-    w.log.emit(again, "caller_identified",
-               props(len(again), method="security_questions", repeated=True))
+    # Repeated authentication: the second agent asks the security questions again.
+    asked = after & b.user & w.chance(len(b), 0.9)
+    b.t[asked] += w.wait(len(b), 30, 0.4)[asked]
+    w.log.where(b, asked, "caller_identified", method="security_questions", repeated=True)
     b, topic = b.take(~lost), topic[~lost]
     talk = w.wait(len(b), 300, 0.6)
     b.t = b.t + talk

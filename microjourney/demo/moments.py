@@ -34,14 +34,18 @@ _Dumper.add_representer(
 
 
 def on(event: str | list[str], where: dict[str, Any] | None = None,
-       channel: str | list[str] | None = None, name: str | None = None) -> _Flow:
-    """A matcher (or a named step): event name(s), property predicates, channel(s)."""
+       channel: str | list[str] | None = None, name: str | None = None,
+       sla: str | None = None) -> _Flow:
+    """A matcher (or a named step): event name(s), property predicates, channel(s), and
+    for a step the longest it should take after the one before (``sla``)."""
     m = _Flow({"name": name} if name else {})
     m["event"] = event
     if where:
         m["where"] = _Flow(where)
     if channel:
         m["channel"] = channel
+    if sla:
+        m["sla"] = sla
     return m
 
 
@@ -71,7 +75,7 @@ def moment(name: str, title: str, intent: str, start: _Flow, steps: list[_Flow],
 PAYMENT = [
     moment("card_payment", "Pay by card at checkout", "act",
            on("checkout_payment_opened", channel=DIGITAL),
-           [on("payment_gateway_loaded", name="gateway_loaded"),
+           [on("payment_gateway_loaded", name="gateway_loaded", sla="3s"),
             on("card_details_entered", {"valid": True}, name="card_details_valid")],
            on("payment_succeeded"), on("payment_failed"),
            escalate=escalation("card_payment"), timeout="30m", sla="90s", owner="payments-team",
@@ -99,7 +103,8 @@ ACCESS = [
                    "call or reset their password."),
     moment("password_reset", "Reset a forgotten password", "act",
            on("password_reset_requested"),
-           [on(["reset_email_sent", "reset_code_sent"], channel=["email", "sms"], name="code_sent"),
+           [on(["reset_email_sent", "reset_code_sent"], channel=["email", "sms"], name="code_sent",
+               sla="1m"),
             on(["reset_link_opened", "reset_code_entered"], name="code_used"),
             on("new_password_set", {"valid": True}, name="new_password")],
            on("password_reset_completed"), on("reset_link_expired"),
@@ -112,7 +117,7 @@ ACCESS = [
 DELIVERY = [
     moment("delivery_tracking", "Check where my parcel is", "learn",
            on("tracking_opened", channel=DIGITAL),
-           [on("tracking_status_loaded", name="status_loaded")],
+           [on("tracking_status_loaded", name="status_loaded", sla="5s")],
            on("delivery_eta_viewed"), on("tracking_error"),
            escalate=escalation("delivery_tracking"), timeout="15m", sla="20s",
            owner="logistics-digital", target=0.9, costs=(2.0, 5.5, 300.0),
@@ -130,14 +135,14 @@ DELIVERY = [
 ]
 SUPPORT = [
     moment("chat_wait", "Get an answer in chat", "act", on("chat_requested", channel="chat"),
-           [on("agent_joined", name="agent_joined")],
+           [on("agent_joined", name="agent_joined", sla="2m")],
            on("chat_resolved"), on("chat_closed_unresolved"), timeout="1h", sla="10m",
            owner="contact-centre-chat", target=0.8, costs=(6.5, 6.5, 600.0),
            problem="Evening and Monday queues are long; people leave the chat before an "
                    "agent joins and contact us again."),
     moment("call_transfer", "Reach the right person by phone", "act",
            on("call_started", channel="voice"),
-           [on("ivr_choice", name="ivr_choice"), on("agent_answered", name="agent_answered"),
+           [on("ivr_choice", name="ivr_choice"), on("agent_answered", name="agent_answered", sla="2m"),
             on("call_transferred", name="transferred")],
            on("call_resolved"), on("call_dropped"), timeout="1h", sla="15m",
            owner="contact-centre-voice", target=0.8, costs=(9.0, 9.0, 600.0),
@@ -181,6 +186,22 @@ CARDS = [
                    "are rejected after ten days."),
 ]
 
+#: Friction detectors tuned to this data: every event named here occurs in it.
+FRICTIONS: dict[str, Any] = {
+    "rage_click": _Flow(events=["click"], clicks=3, within="1s", distance=30),
+    "dead_click": _Flow(events=["click"], within="2.5s", flag="dead"),
+    "error_shown": _Flow(events=["error_shown"], invalid=_Flow(valid=False)),
+    "u_turn": _Flow(page_events=["page_viewed"], page_key="page", dwell="30s"),
+    "uncertainty": _Flow(events=["tracking_status_loaded"], checks=3, within="5m"),
+    "cognitive_load": _Flow(field_events=["field_edited"], edits=5, dwell="30s",
+                            help_events=["help_opened"]),
+    "redundant_input": _Flow(field_events=["field_edited"]),
+    "repeated_auth": _Flow(events=["logged_in", "caller_identified"]),
+    "transfer_hold": _Flow(transfer_events=["call_transferred"], hold_keys=["hold_seconds"],
+                           hold_allowance="1m", answer_events=["agent_answered", "agent_joined"],
+                           answer_sla="2m"),
+}
+
 WORKSPACE: dict[str, Any] = {
     "name": "Northwind Bank & Shop (demo)",
     "description": "A retail bank with an online shop: payments, account access, delivery, "
@@ -194,6 +215,7 @@ WORKSPACE: dict[str, Any] = {
         {"name": "onboarding", "moments": ONBOARDING},
         {"name": "card_services", "moments": CARDS},
     ],
+    "frictions": FRICTIONS,
 }
 
 

@@ -156,6 +156,9 @@ class Batch:
         return self.device != DESKTOP
 
 
+BATCH_COLUMNS = frozenset({"t", "pid", "channel", "session", "ctx", "anon", "user"})
+
+
 class Log:
     """Columnar event accumulator: one list of arrays per event field."""
 
@@ -166,7 +169,10 @@ class Log:
 
     def emit(self, b: Batch, event: str | np.ndarray, values: np.ndarray | None = None,
              **over: Any) -> None:
-        """Record one event per row of ``b`` at its clock; ``over`` replaces columns."""
+        """Record one event per row of ``b`` at its clock; ``over`` replaces columns.
+
+        Columns taken from ``b`` are copied: a flow may change them in place afterwards.
+        """
         n = len(b)
         if n == 0:
             return
@@ -176,6 +182,8 @@ class Log:
         for name, value in cols.items():
             if not isinstance(value, np.ndarray):
                 value = np.full(n, value, dtype=bool if name == "user" else object)
+            elif name in BATCH_COLUMNS:
+                value = value.copy()  # the flow may move or relabel its rows in place later
             if len(value) != n:
                 raise ValueError(f"{event!r}: column {name} has {len(value)} rows, not {n}")
             self.parts[name].append(value)

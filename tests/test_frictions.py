@@ -217,3 +217,11 @@ def test_ranking_uses_attempts_that_reached_the_step():
     w = df.loc["waiting"]
     assert w.completion_with == 6 / 8 and w.completion_without == 24 / 32
     assert w.share_of_attempts == 0.1 and w.seconds_per_affected == 5.0
+
+
+def test_two_factors_are_not_a_repeated_sign_in(make_ws):
+    ws = make_ws(PAY, [
+        ev("10:00:00", "open", "a"), ev("10:00:01", "logged_in", "a"),
+        ev("10:00:02", "otp_verified", "a"), ev("10:00:03", "loaded", "a"), ev("10:00:04", "ok", "a"),
+    ])
+    assert found(ws, "repeated_auth") == []

@@ -1,7 +1,8 @@
 """repeated_auth (v1): signing in or proving who you are again inside one attempt.
 
 Every authentication event (``events``: logins, one-time codes, identified callers)
-after the attempt's first. Seconds lost: the time since the person's previous event
+after the attempt's first of the same name (a password then a one-time code is one
+sign-in with two factors, not a repeat). Seconds lost: the time since the person's previous event
 (doing it again), at most ``cap``.
 """
 
@@ -19,7 +20,7 @@ VERSION = 1
 
 def detect(s: Table, cfg: RepeatedAuth, ctx: Context) -> Table:
     a = s.filter(s.event.isin(list(cfg.events)))
-    w = ibis.window(group_by="attempt_id", order_by=["t_ms", "seq"])
+    w = ibis.window(group_by=["attempt_id", "event"], order_by=["t_ms", "seq"])
     a = a.mutate(n=ibis.row_number().over(w), first_id=a.event_id.first().over(w))
     a = a.filter(a.n >= 1)
     return friction(a, kind=KIND, version=VERSION, at_ms=a.t_ms,

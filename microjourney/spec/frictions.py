@@ -14,25 +14,12 @@ kind; docs/frictions.md defines each one and the seconds it counts as lost.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from pydantic import Field
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-
-from .duration import parse_duration
-
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
+from .types import Frozen, Names, Seconds
 
 
-def _names(value: Any) -> Any:
-    return (value,) if isinstance(value, str) else value
-
-
-Names = Annotated[tuple[str, ...], BeforeValidator(_names)]
-
-
-class _Detector(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class _Detector(Frozen):
     enabled: bool = True
 
 
@@ -141,10 +128,8 @@ class TransferHold(_Detector):
     cap: Seconds = Field(600.0, gt=0)
 
 
-class Frictions(BaseModel):
+class Frictions(Frozen):
     """Settings of every detector, keyed by friction kind."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     waiting: Waiting = Waiting()
     repeated_attempt: RepeatedAttempt = RepeatedAttempt()

@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from ..ingest.schema import CHANNELS
-from .duration import parse_duration
 from .frictions import Frictions
+from .types import Frozen, Names, Seconds, as_tuple
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 Operator = Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"]
@@ -36,12 +36,6 @@ LOWER_IS_BETTER = frozenset(
     {"failure_rate", "abandonment_rate", "escalation_rate", "duration_median_s", "duration_p90_s"}
 )
 
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
-
-
-def _as_tuple(value: Any) -> Any:
-    return (value,) if isinstance(value, str) else value
-
 
 def _check_name(value: str, what: str) -> str:
     if not NAME.match(value):
@@ -51,11 +45,7 @@ def _check_name(value: str, what: str) -> str:
     return value
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Predicate(_Model):
+class Predicate(Frozen):
     """A test on one event property: ``properties[key] <op> value``."""
 
     key: str
@@ -107,12 +97,12 @@ def _predicates(where: Any) -> Any:
     return tuple(out)
 
 
-class Matcher(_Model):
+class Matcher(Frozen):
     """Which events play a role: event name(s), optional property tests and channels."""
 
-    event: Annotated[tuple[str, ...], BeforeValidator(_as_tuple)] = Field(min_length=1)
+    event: Names = Field(min_length=1)
     where: Annotated[tuple[Predicate, ...], BeforeValidator(_predicates)] = ()
-    channel: Annotated[tuple[str, ...] | None, BeforeValidator(_as_tuple)] = None
+    channel: Annotated[tuple[str, ...] | None, BeforeValidator(as_tuple)] = None
     name: str | None = None
     #: On a step (or ``complete``): the longest this step should take after the one before;
     #: later is a ``waiting`` friction.
@@ -139,7 +129,7 @@ class Matcher(_Model):
         return self.name or " | ".join(self.event)
 
 
-class Target(_Model):
+class Target(Frozen):
     metric: TargetMetric
     value: float
 
@@ -148,7 +138,7 @@ class Target(_Model):
         return self.metric in LOWER_IS_BETTER
 
 
-class Moment(_Model):
+class Moment(Frozen):
     """A micro-journey: a start, ordered steps, outcome rules and its operating data."""
 
     name: str
@@ -193,7 +183,7 @@ class Moment(_Model):
         )
 
 
-class Journey(_Model):
+class Journey(Frozen):
     name: str
     title: str | None = None
     description: str | None = None
@@ -205,7 +195,7 @@ class Journey(_Model):
         return _check_name(value, "journey")
 
 
-class Workspace(_Model):
+class Workspace(Frozen):
     """The whole ``microjourney.yaml``."""
 
     name: str = "microjourney workspace"

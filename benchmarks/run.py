@@ -392,7 +392,7 @@ def _stage_frictions_profile(data: Path, ws_dir: Path, clock: _Clock, explain: P
             _materialise(ws, "_p", ws.events())
             ws.con.execute("DROP TABLE _p").fetchall()
         scope = engine.frictions.scope(ws.events(), ws.db.table("tagged"), ws.db.table("attempts"),
-                                       engine.frictions.timeouts(ws.spec))
+                                       engine.moment_settings(ws.spec))
         with clock("frictions: scope (incl. identity)"):
             out["scope_rows"] = _materialise(ws, "friction_scope", scope)
         s = ws.db.table("friction_scope")

@@ -200,7 +200,7 @@ class Workspace:
         self.db.create_table("tagged", engine.tag(self.events(), self.spec), overwrite=True)
         tagged = self.db.table("tagged")
         expr = engine.attempts(tagged, self.db.table("events"), self.as_of_ms())
-        expr = engine.with_contacts(expr, tagged, engine.windows(self.spec))
+        expr = engine.with_contacts(expr, tagged, engine.moment_settings(self.spec))
         self.db.create_table("attempts", expr, overwrite=True)
         # Written after the table: a crash in between only means one more rebuild.
         set_meta(self.con, "attempts_fingerprint", fp)
@@ -218,7 +218,7 @@ class Workspace:
             return
         scope = engine.frictions.scope(self.events(), self.db.table("tagged"),
                                        self.db.table("attempts"),
-                                       engine.frictions.timeouts(self.spec))
+                                       engine.moment_settings(self.spec))
         # The scope is read by every detector: computed once, kept in memory only.
         self.db.create_table("friction_scope", scope, temp=True, overwrite=True)
         found = engine.frictions.detect(self.db.table("friction_scope"), self.spec)

@@ -3,7 +3,7 @@
 from . import frictions
 from .attempts import attempt_rows, attempts
 from .conformance import conformance_counts, deviations
-from .contacts import contacts, windows, with_contacts
+from .contacts import contacts, moment_settings, with_contacts
 from .funnel import ORDERS, PER, FunnelQuery, funnel_stats
 from .metrics import daily_counts, outcome_counts
 from .paths import ARROW, ProcessMap, around, process_map, variants
@@ -24,11 +24,11 @@ __all__ = [
     "deviations",
     "frictions",
     "funnel_stats",
+    "moment_settings",
     "outcome_counts",
     "process_map",
     "roles",
     "tag",
     "variants",
-    "windows",
     "with_contacts",
 ]

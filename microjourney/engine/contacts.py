@@ -25,13 +25,15 @@ ASSISTED = list(ASSISTED_CHANNELS)
 CONVERSATION = list(CONVERSATION_CHANNELS)
 
 
-def windows(workspace: Workspace) -> Table:
-    """Per moment: the escalation and repeat-contact windows in ms."""
-    rows = [{"w_moment": m.name, "escalation_ms": round(m.escalation_window * 1000),
+def moment_settings(workspace: Workspace) -> Table:
+    """Per moment (``w_moment``): its timeout and its escalation and repeat-contact
+    windows, in ms; the small table the engine joins to attempts."""
+    rows = [{"w_moment": m.name, "timeout_ms": round(m.timeout * 1000),
+             "escalation_ms": round(m.escalation_window * 1000),
              "repeat_ms": round(m.repeat_contact_window * 1000)}
             for m in workspace.moments.values()]
-    return ibis.memtable(rows, schema={"w_moment": "string", "escalation_ms": "int64",
-                                       "repeat_ms": "int64"})
+    return ibis.memtable(rows, schema={"w_moment": "string", "timeout_ms": "int64",
+                                       "escalation_ms": "int64", "repeat_ms": "int64"})
 
 
 def contacts(tagged: Table, attempts: Table) -> Table:
@@ -44,9 +46,11 @@ def contacts(tagged: Table, attempts: Table) -> Table:
     return esc.union(starts, distinct=True)
 
 
-def with_contacts(attempts: Table, tagged: Table, windows: Table) -> Table:
-    """``attempts`` with escalation, contact and repeat-contact columns."""
-    a = attempts.inner_join(windows, attempts.moment == windows.w_moment).drop("w_moment")
+def with_contacts(attempts: Table, tagged: Table, settings: Table) -> Table:
+    """``attempts`` with escalation, contact and repeat-contact columns
+    (``settings`` from :func:`moment_settings`)."""
+    a = attempts.inner_join(settings, attempts.moment == settings.w_moment).drop("w_moment",
+                                                                                  "timeout_ms")
     a = a.mutate(_end_ms=epoch_ms(a.end_ts), _start_ms=epoch_ms(a.start_ts),
                  self_service=~a.channel.isin(CONVERSATION))
     c = contacts(tagged, attempts)

@@ -46,12 +46,6 @@ DETECTORS: tuple[ModuleType, ...] = (
 )
 
 
-def timeouts(workspace: Workspace) -> Table:
-    rows = [{"t_moment": m.name, "timeout_ms": round(m.timeout * 1000)}
-            for m in workspace.moments.values()]
-    return ibis.memtable(rows, schema={"t_moment": "string", "timeout_ms": "int64"})
-
-
 def detect(scope: Table, workspace: Workspace) -> Table:
     """Friction rows of every enabled detector over ``scope``."""
     ctx = Context(workspace)
@@ -104,4 +98,4 @@ def friction_stats(frictions: Table, attempts: Table) -> tuple[Table, Table]:
     return kinds, moments
 
 
-__all__ = ["DETECTORS", "detect", "friction_stats", "scope", "timeouts"]
+__all__ = ["DETECTORS", "detect", "friction_stats", "scope"]

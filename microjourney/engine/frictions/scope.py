@@ -26,9 +26,9 @@ from ..backend import epoch_ms
 FINISHED = ("completed", "failed", "escalated")
 
 
-def spans(attempts: Table, timeouts: Table) -> Table:
+def spans(attempts: Table, settings: Table) -> Table:
     """Per attempt: start, last event and the end of its span (ms)."""
-    a = attempts.inner_join(timeouts, attempts.moment == timeouts.t_moment)
+    a = attempts.inner_join(settings, attempts.moment == settings.w_moment)
     end = epoch_ms(a.end_ts)
     return a.select(
         attempt_id=a.attempt_id, a_person=a.person, a_moment=a.moment, a_segment=a.segment,
@@ -37,17 +37,17 @@ def spans(attempts: Table, timeouts: Table) -> Table:
     )
 
 
-def scope(events: Table, tagged: Table, attempts: Table, timeouts: Table) -> Table:
+def scope(events: Table, tagged: Table, attempts: Table, settings: Table) -> Table:
     """One row per (attempt, event) as described above.
 
     ``events`` has a ``person`` column; ``tagged`` comes from :func:`..tagging.tag`;
-    ``timeouts`` maps ``t_moment`` to ``timeout_ms``.
+    ``settings`` from :func:`..contacts.moment_settings` (the moments' timeouts).
     """
     e = events.select("seq", "event_id", "event", "person", "channel", "properties",
                       t_ms=epoch_ms(events.timestamp))
     pw = ibis.window(group_by="person", order_by=["t_ms", "seq"])
     e = e.mutate(prev_t=e.t_ms.lag().over(pw), next_t=e.t_ms.lead().over(pw))
-    a = spans(attempts, timeouts)
+    a = spans(attempts, settings)
 
     r = attempt_rows(tagged)
     own = r.inner_join(a, [r.person == a.a_person, r.moment == a.a_moment,

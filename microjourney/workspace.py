@@ -34,6 +34,9 @@ SPEC_FILE = "microjourney.yaml"
 OUTCOMES = ("completed", "failed", "abandoned", "escalated", "in_progress")
 STORE_DIR = ".microjourney"
 STORE_FILE = "store.duckdb"
+#: The layout of the derived tables (timeline, tagged, attempts, frictions); a store
+#: derived by another layout is rebuilt.
+DERIVED = 2
 
 TEMPLATE = """\
 # microjourney workspace: journeys group moments; a moment is a short, bounded
@@ -175,10 +178,14 @@ class Workspace:
     def quarantine(self) -> Table:
         return self.db.table("quarantine")
 
-    def _fingerprint(self) -> str:
+    def _events_key(self) -> str:
+        """Changes whenever events are added (events are only ever appended)."""
         count, last = self.con.execute("SELECT count(*), max(seq) FROM events").fetchall()[0]
+        return f"{DERIVED}:{count}:{last}"
+
+    def _fingerprint(self) -> str:
         spec = self.spec.model_dump_json(include={"journeys"})
-        return hashlib.sha256(f"{count}:{last}:{spec}".encode()).hexdigest()
+        return hashlib.sha256(f"{self._events_key()}:{spec}".encode()).hexdigest()
 
     def as_of_ms(self) -> int:
         """The end of the data: the time of the last event (ms), which ages attempts."""
@@ -196,8 +203,11 @@ class Workspace:
         if not self.spec.moments:
             raise QueryError(f"no moments defined yet: declare journeys and moments in "
                              f"{self.spec_path} (see docs/workspace.md)", code="query/no-moments")
-        # Tag once for all moments; attempts and every funnel then read the small table.
-        self.db.create_table("tagged", engine.tag(self.events(), self.spec), overwrite=True)
+        self._refresh_timeline(force=force)
+        # Tag and cut once for all moments; attempts, funnels, paths and the friction scope
+        # then read the small table.
+        self.db.create_table("tagged", engine.segments(engine.tag(self.events(), self.spec)),
+                             overwrite=True)
         tagged = self.db.table("tagged")
         expr = engine.attempts(tagged, self.db.table("events"), self.as_of_ms())
         expr = engine.with_contacts(expr, tagged, engine.moment_settings(self.spec))
@@ -206,6 +216,14 @@ class Workspace:
         set_meta(self.con, "attempts_fingerprint", fp)
         self._fresh = True
         return True
+
+    def _refresh_timeline(self, *, force: bool = False) -> None:
+        """Rebuild the timeline (every event in person order) if the events changed."""
+        key = self._events_key()
+        if not force and get_meta(self.con, "timeline_fingerprint") == key:
+            return
+        self.db.create_table("timeline", engine.timeline(self.events()), overwrite=True)
+        set_meta(self.con, "timeline_fingerprint", key)
 
     def _refresh_frictions(self) -> None:
         """Detect frictions if events, definitions or detector settings changed."""
@@ -216,8 +234,8 @@ class Workspace:
         key = hashlib.sha256(f"{fp}:{settings}:{versions}".encode()).hexdigest()
         if get_meta(self.con, "frictions_fingerprint") == key:
             return
-        scope = engine.frictions.scope(self.events(), self.db.table("tagged"),
-                                       self.db.table("attempts"),
+        scope = engine.frictions.scope(self.db.table("timeline"), self.db.table("events"),
+                                       self.db.table("tagged"), self.db.table("attempts"),
                                        engine.moment_settings(self.spec))
         # The scope is read by every detector: computed once, kept in memory only.
         self.db.create_table("friction_scope", scope, temp=True, overwrite=True)
@@ -332,6 +350,8 @@ class Workspace:
             if by == "attempt" or outcome is not None:
                 raise QueryError(f"{'--by attempt' if by == 'attempt' else '--outcome'} needs "
                                  "--moment: attempts belong to a moment", code="query/option")
+            if not (channel or since or until):
+                return self._timeline_rows()
             ev = _keep(self.events(), channel, since, until)
             return ev.select(case=ev.person, node=ev.event, t_ms=engine.backend.epoch_ms(ev.timestamp),
                              seq=ev.seq, rank=ibis.literal(0, "int64"))
@@ -358,13 +378,27 @@ class Workspace:
         )
         return rows.select(case=case, node=node, t_ms=rows.t_ms, seq=rows.seq, rank=rows.rank)
 
+    def _timeline_rows(self, *, follows: bool = False) -> Table:
+        """Case rows of all events by person from the timeline (already in person order;
+        ``follows`` adds each event's successor, as :func:`engine.follows` would)."""
+        self._refresh_timeline()
+        t = self.db.table("timeline")
+        rows = {"case": t.person, "node": t.event, "t_ms": t.t_ms, "seq": t.seq,
+                "rank": ibis.literal(0, "int64")}
+        if follows:
+            rows.update(target=t.next_event, target_t=t.next_t, first=t.prev_t.isnull())
+        return t.select(**rows)
+
     def process_map(self, moment: str | None = None, *, by: str | None = None,
                     channel: str | None = None, since: str | None = None,
                     until: str | None = None, outcome: str | None = None) -> engine.ProcessMap:
         """Directly-follows graph of all events per person, or of a moment's steps
         (per person or per attempt): node counts, edges with median/mean seconds, starts, ends.
         ``outcome`` keeps a moment's attempts with that outcome (``failed``...)."""
-        return engine.process_map(self._case_rows(moment, by, channel, since, until, outcome))
+        if moment is None and by in (None, "person") and not (channel or since or until or outcome):
+            return engine.process_map(self._timeline_rows(follows=True))
+        return engine.process_map(engine.follows(self._case_rows(moment, by, channel, since, until,
+                                                                 outcome)))
 
     def variants(self, moment: str | None = None, *, by: str | None = None,
                  top: int | None = None, channel: str | None = None, since: str | None = None,

@@ -1,13 +1,15 @@
-"""The engine: Ibis expressions for tagging, attempts, metrics and funnels."""
+"""The engine: Ibis expressions for the timeline, tagging, attempts, metrics, funnels,
+frictions and journey analytics."""
 
 from . import frictions
-from .attempts import attempt_rows, attempts
+from .attempts import attempt_rows, attempts, segments
 from .conformance import conformance_counts, deviations
 from .contacts import contacts, moment_settings, with_contacts
 from .funnel import ORDERS, PER, FunnelQuery, funnel_stats
 from .metrics import daily_counts, outcome_counts
-from .paths import ARROW, ProcessMap, around, process_map, variants
+from .paths import ARROW, ProcessMap, around, follows, process_map, variants
 from .tagging import roles, tag
+from .timeline import timeline
 
 __all__ = [
     "ARROW",
@@ -22,13 +24,16 @@ __all__ = [
     "contacts",
     "daily_counts",
     "deviations",
+    "follows",
     "frictions",
     "funnel_stats",
     "moment_settings",
     "outcome_counts",
     "process_map",
     "roles",
+    "segments",
     "tag",
+    "timeline",
     "variants",
     "with_contacts",
 ]

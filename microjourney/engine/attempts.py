@@ -22,9 +22,13 @@ from .tagging import OUTCOMES
 OUTCOME_NAMES = {"complete": "completed", "fail": "failed", "escalate": "escalated"}
 
 
-def attempt_rows(tagged: Table) -> Table:
-    """The tagged rows that belong to an attempt, with ``segment`` naming the attempt
-    within (person, moment) and ``rn`` their order."""
+def segments(tagged: Table) -> Table:
+    """The tagged rows with their attempt: ``segment`` names the attempt within (person,
+    moment), NULL for a row outside any attempt; ``rn`` is the row's order in (person,
+    moment) and ``hop`` 1 when the attempt's previous row came from another channel.
+
+    The workspace stores the tag table in this form, so attempts, the friction scope,
+    conformance and moment paths read the cut instead of cutting again."""
     key = ["person", "moment"]
     w = ibis.window(group_by=key, order_by=["t_ms", "seq", "rank"])
     t = tagged.mutate(
@@ -45,12 +49,17 @@ def attempt_rows(tagged: Table) -> Table:
         segment=ibis.ifelse(t.brk, t.rn, 0).max().over(cumulative),
         last_start=ibis.ifelse(t.role == "start", t.rn, -1).max().over(cumulative),
     )
-    return t.filter(t.last_start >= t.segment).drop("prev_t", "prev_role", "prev_channel",
-                                                     "last_start", "brk")
+    t = t.mutate(segment=ibis.ifelse(t.last_start >= t.segment, t.segment, None))
+    return t.drop("prev_t", "prev_role", "prev_channel", "last_start", "brk")
+
+
+def attempt_rows(tagged: Table) -> Table:
+    """The rows of :func:`segments` that belong to an attempt."""
+    return tagged.filter(tagged.segment.notnull())
 
 
 def attempts(tagged: Table, events: Table, as_of_ms: int) -> Table:
-    """One row per attempt, from :func:`microjourney.engine.tagging.tag` rows.
+    """One row per attempt, from tagged rows cut by :func:`segments`.
 
     Only narrow columns go through the window sorts; the start event's id, properties
     and context are fetched from ``events`` (by ``seq``) once per attempt afterwards.

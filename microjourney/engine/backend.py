@@ -48,6 +48,16 @@ def bit_count(bits: Value) -> Value:
     return _bit_count(bits).cast("int64")
 
 
+@ibis.udf.scalar.builtin(name="list_select")
+def _list_select(values: dt.Array(dt.string), positions: dt.Array(dt.int64)) -> dt.Array(dt.string):  # type: ignore[valid-type]
+    """The members of ``values`` at 1-based ``positions`` (DuckDB ``list_select``)."""
+
+
+def list_select(values: Value, positions: Value) -> Value:
+    """A list of codes spelled out: the members of ``values`` at 1-based ``positions``."""
+    return _list_select(values, positions)
+
+
 def channel_bit(channel: Value) -> Value:
     """A channel as one bit, so a set of channels is a bit_or of them."""
     return ibis.cases(*((channel == c, 1 << i) for i, c in enumerate(CHANNELS)), else_=0).cast("int64")

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import ibis
 from ibis.expr.types import Table
 
+from .backend import list_select
+
 #: Separator of the nodes of a path variant.
 ARROW = " → "
 ORDER = ["t_ms", "seq", "rank"]
@@ -28,17 +30,23 @@ class ProcessMap:
     ends: Table
 
 
-def process_map(rows: Table) -> ProcessMap:
-    """Directly-follows graph of case rows."""
+def follows(rows: Table) -> Table:
+    """Case rows with the node that follows in the case (``target``, at ``target_t``) and
+    ``first`` (the case's first row): what :func:`process_map` reads. The timeline
+    (:mod:`.timeline`) already carries these, so the map of all events sorts nothing."""
     w = ibis.window(group_by="case", order_by=ORDER)
-    r = rows.mutate(target=rows.node.lead().over(w), target_t=rows.t_ms.lead().over(w),
-                    first=ibis.row_number().over(w) == 0)
-    follows = r.filter(r.target.notnull())
-    gap = (follows.target_t - follows.t_ms) / 1000.0
-    edges = follows.group_by(source=follows.node, target=follows.target).aggregate(
-        count=follows.count(), median_s=gap.median(), mean_s=gap.mean())
-    return ProcessMap(nodes=_count_nodes(rows), edges=edges, starts=_count_nodes(r.filter(r.first)),
-                      ends=_count_nodes(r.filter(r.target.isnull())))
+    return rows.mutate(target=rows.node.lead().over(w), target_t=rows.t_ms.lead().over(w),
+                       first=ibis.row_number().over(w) == 0)
+
+
+def process_map(rows: Table) -> ProcessMap:
+    """Directly-follows graph of case rows with their successors (see :func:`follows`)."""
+    f = rows.filter(rows.target.notnull())
+    gap = (f.target_t - f.t_ms) / 1000.0
+    edges = f.group_by(source=f.node, target=f.target).aggregate(
+        count=f.count(), median_s=gap.median(), mean_s=gap.mean())
+    return ProcessMap(nodes=_count_nodes(rows), edges=edges, starts=_count_nodes(rows.filter(rows.first)),
+                      ends=_count_nodes(rows.filter(rows.target.isnull())))
 
 
 def _count_nodes(rows: Table) -> Table:
@@ -46,14 +54,25 @@ def _count_nodes(rows: Table) -> Table:
 
 
 def variants(rows: Table) -> Table:
-    """Path variants: each case's node sequence; count and median duration per variant."""
-    cases = rows.group_by("case").aggregate(
-        variant=rows.node.group_concat(ARROW, order_by=[rows[c] for c in ORDER]),
-        steps=rows.count(),
-        duration_s=(rows.t_ms.max() - rows.t_ms.min()) / 1000.0,
+    """Path variants: each case's node sequence; count and median duration per variant.
+
+    A case's path is collected as a list of small node codes, not as text: grouping
+    cases by it is cheap, and only the distinct variants are spelled out in names."""
+    names = rows.select(name=rows.node).distinct()
+    names = names.mutate(code=ibis.row_number().over(order_by=names.name) + 1)
+    rows = rows.view()  # a join with a table derived from itself needs a fresh reference
+    r = rows.inner_join(names, rows.node == names.name)
+    cases = r.group_by("case").aggregate(
+        path=r.code.collect(order_by=[r[c] for c in ORDER]),
+        steps=r.count(),
+        duration_s=(r.t_ms.max() - r.t_ms.min()) / 1000.0,
     )
-    v = cases.group_by(["variant", "steps"]).aggregate(
+    v = cases.group_by(["path", "steps"]).aggregate(
         cases=cases.count(), duration_median_s=cases.duration_s.median())
+    lookup = names.aggregate(names=names.name.collect(order_by=names.code))
+    v = v.cross_join(lookup)
+    v = v.select(variant=list_select(v.names, v.path).join(ARROW), steps=v.steps, cases=v.cases,
+                 duration_median_s=v.duration_median_s)
     v = v.mutate(share=v.cases / v.cases.sum().over(ibis.window()))
     return v.order_by([v.cases.desc(), v.variant])
 

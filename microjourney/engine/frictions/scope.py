@@ -27,58 +27,66 @@ FINISHED = ("completed", "failed", "escalated")
 
 
 def spans(attempts: Table, settings: Table) -> Table:
-    """Per attempt: start, last event and the end of its span (ms)."""
+    """Per attempt: start, last event and the end of its span (ms), and ``inner``, which
+    orders attempts from the outermost to the innermost (latest start; on a tie, the
+    first moment by name)."""
     a = attempts.inner_join(settings, attempts.moment == settings.w_moment)
     end = epoch_ms(a.end_ts)
+    start = epoch_ms(a.start_ts)
     return a.select(
         attempt_id=a.attempt_id, a_person=a.person, a_moment=a.moment, a_segment=a.segment,
-        outcome=a.outcome, start_ms=epoch_ms(a.start_ts), end_ms=end,
+        outcome=a.outcome, start_ms=start, end_ms=end,
         close_ms=ibis.ifelse(a.outcome.isin(FINISHED), end, end + a.timeout_ms),
+        inner=ibis.row_number().over(order_by=[start, ibis.desc(a.moment)]),
     )
 
 
-def scope(events: Table, tagged: Table, attempts: Table, settings: Table) -> Table:
+def scope(timeline: Table, events: Table, tagged: Table, attempts: Table,
+          settings: Table) -> Table:
     """One row per (attempt, event) as described above.
 
-    ``events`` has a ``person`` column; ``tagged`` comes from :func:`..tagging.tag`;
-    ``settings`` from :func:`..contacts.moment_settings` (the moments' timeouts).
+    ``timeline`` from :func:`..timeline.timeline`; ``tagged`` cut by
+    :func:`..attempts.segments`; ``settings`` from :func:`..contacts.moment_settings`
+    (the moments' timeouts); ``events`` gives each row its event id and properties.
     """
-    e = events.select("seq", "event_id", "event", "person", "channel", "properties",
-                      t_ms=epoch_ms(events.timestamp))
-    pw = ibis.window(group_by="person", order_by=["t_ms", "seq"])
-    e = e.mutate(prev_t=e.t_ms.lag().over(pw), next_t=e.t_ms.lead().over(pw))
     a = spans(attempts, settings)
-
     r = attempt_rows(tagged)
     own = r.inner_join(a, [r.person == a.a_person, r.moment == a.a_moment,
                            r.segment == a.a_segment])
     own = own.select(o_seq=own.seq, o_attempt=own.attempt_id, role=own.role, step=own.step,
-                     rank=own.rank)
+                     rank=own.rank, t_ms=own.t_ms)
 
-    # Every event inside a span: the innermost attempt (latest start) takes it.
-    c = e.select("seq", "person", "t_ms")
+    # Every event inside a span: the innermost attempt takes it (a group-by, not a sort).
+    c = timeline.select("seq", "person", "t_ms")
     c = c.inner_join(a, [c.person == a.a_person, c.t_ms >= a.start_ms, c.t_ms <= a.close_ms])
-    inner = ibis.window(group_by="seq", order_by=[ibis.desc("start_ms"), "a_moment"])
-    c = c.mutate(pick=ibis.row_number().over(inner))
-    c = c.filter(c.pick == 0).select(o_seq=c.seq, o_attempt=c.attempt_id)
+    c = c.group_by(o_seq=c.seq).aggregate(o_attempt=c.attempt_id.argmax(c.inner),
+                                          t_ms=c.t_ms.max())
     c = c.anti_join(own, [c.o_seq == own.o_seq, c.o_attempt == own.o_attempt])
-    c = c.mutate(role=ibis.null("string"), step=ibis.null("int64"), rank=ibis.null("int64"))
+    c = c.select("o_seq", "o_attempt", role=ibis.null("string"), step=ibis.null("int64"),
+                 rank=ibis.null("int64"), t_ms="t_ms")
     rows = own.union(c)
 
-    s = rows.inner_join(e, rows.o_seq == e.seq)
-    s = s.inner_join(a, s.o_attempt == a.attempt_id)
-    s = s.select("attempt_id", person="a_person", moment="a_moment", outcome="outcome",
-                 start_ms="start_ms", end_ms="end_ms", seq="seq", event_id="event_id",
-                 event="event", channel="channel", properties="properties", role="role",
-                 step="step", rank="rank", t_ms="t_ms", prev_t="prev_t", next_t="next_t")
-    order = ["t_ms", "seq", "rank"]
-    upto = ibis.window(group_by="attempt_id", order_by=order, rows=(None, 0))
-    before = ibis.window(group_by="attempt_id", order_by=order, rows=(None, -1))
-    after = ibis.window(group_by="attempt_id", order_by=order, rows=(1, None))
-    own_t = ibis.ifelse(s.role.notnull(), s.t_ms, None)
-    return s.mutate(
-        at_step=s.step.max().over(upto).fill_null(0),
-        prev_step=s.step.max().over(before),
+    # The per-attempt windows sort narrow rows; wide columns are joined on afterwards.
+    order = [rows.t_ms, rows.o_seq, rows.rank]
+    upto = ibis.window(group_by="o_attempt", order_by=order, rows=(None, 0))
+    before = ibis.window(group_by="o_attempt", order_by=order, rows=(None, -1))
+    after = ibis.window(group_by="o_attempt", order_by=order, rows=(1, None))
+    own_t = ibis.ifelse(rows.role.notnull(), rows.t_ms, None)
+    rows = rows.mutate(
+        at_step=rows.step.max().over(upto).fill_null(0),
+        prev_step=rows.step.max().over(before),
         prev_own_t=own_t.max().over(before),
         next_own_t=own_t.min().over(after),
     )
+    tl = timeline.select(l_seq="seq", event="event", channel="channel", prev_t="prev_t",
+                         next_t="next_t")
+    ev = events.select(e_seq="seq", event_id="event_id", properties="properties")
+    s = rows.inner_join(tl, rows.o_seq == tl.l_seq)
+    s = s.inner_join(ev, s.o_seq == ev.e_seq)
+    s = s.inner_join(a, s.o_attempt == a.attempt_id)
+    return s.select(
+        "attempt_id", person="a_person", moment="a_moment", outcome="outcome",
+        start_ms="start_ms", end_ms="end_ms", seq="o_seq", event_id="event_id", event="event",
+        channel="channel", properties="properties", role="role", step="step", rank="rank",
+        t_ms="t_ms", prev_t="prev_t", next_t="next_t", at_step="at_step",
+        prev_step="prev_step", prev_own_t="prev_own_t", next_own_t="next_own_t")

@@ -239,7 +239,8 @@ class Workspace:
                                        engine.moment_settings(self.spec))
         # The scope is read by every detector: computed once, kept in memory only.
         self.db.create_table("friction_scope", scope, temp=True, overwrite=True)
-        found = engine.frictions.detect(self.db.table("friction_scope"), self.spec)
+        found = engine.frictions.detect(self.db.table("friction_scope"), self.spec,
+                                        self.db.table("events"))
         self.db.create_table("frictions", found.order_by(["moment", "attempt_id", "at_ms", "kind"]),
                              overwrite=True)
         self.con.execute("DROP TABLE IF EXISTS friction_scope")

@@ -46,9 +46,10 @@ DETECTORS: tuple[ModuleType, ...] = (
 )
 
 
-def detect(scope: Table, workspace: Workspace) -> Table:
-    """Friction rows of every enabled detector over ``scope``."""
-    ctx = Context(workspace)
+def detect(scope: Table, workspace: Workspace, events: Table) -> Table:
+    """Friction rows of every enabled detector over ``scope`` (``events``: the store's
+    events, where detectors read properties)."""
+    ctx = Context(workspace, events)
     parts = [d.detect(scope, getattr(workspace.frictions, d.KIND), ctx) for d in DETECTORS
              if getattr(workspace.frictions, d.KIND).enabled]
     if not parts:

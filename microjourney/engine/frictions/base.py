@@ -17,9 +17,17 @@ COLUMNS = ("attempt_id", "person", "moment", "step", "kind", "version", "seconds
 
 @dataclass(frozen=True)
 class Context:
-    """What detectors may need besides the scope: the workspace and per-step SLAs."""
+    """What detectors may need besides the scope: the workspace, per-step SLAs and the
+    events' properties (``events``: the store's events table, by ``seq``)."""
 
     workspace: Workspace
+    events: Table
+
+    def properties(self, t: Table) -> Table:
+        """``t`` (scope rows) with their events' ``properties``. The scope leaves the
+        JSON out, so that only the rows a detector looks into carry it."""
+        p = self.events.select(p_seq=self.events.seq, properties=self.events.properties)
+        return t.inner_join(p, t.seq == p.p_seq).drop("p_seq")
 
     def step_slas(self) -> Table:
         """(moment, step, sla_ms) for every step (or complete) with its own ``sla``."""

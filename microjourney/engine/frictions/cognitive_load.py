@@ -19,7 +19,7 @@ VERSION = 1
 
 
 def detect(s: Table, cfg: CognitiveLoad, ctx: Context) -> Table:
-    f = s.filter(s.event.isin(list(cfg.field_events)))
+    f = ctx.properties(s.filter(s.event.isin(list(cfg.field_events))))
     f = f.mutate(edits=number(f, cfg.edits_key), dwell_s=number(f, cfg.dwell_key) / 1000.0)
     f = f.filter((f.edits >= cfg.edits).fill_null(False) | (f.dwell_s >= cfg.dwell).fill_null(False))
     fields = friction(f, kind=KIND, version=VERSION, at_ms=f.t_ms, evidence=one(f),

@@ -22,8 +22,14 @@ VERSION = 1
 
 def detect(s: Table, cfg: ErrorShown, ctx: Context) -> Table:
     hit = s.event.isin(list(cfg.events))
-    for key, value in cfg.invalid.items():
-        hit = hit | predicate(s.properties, Predicate(key=key, op="eq", value=value)).fill_null(False)
+    if cfg.invalid:
+        # Events whose properties say invalid, found by one scan of the events table.
+        ev = ctx.events
+        bad = None
+        for key, value in cfg.invalid.items():
+            p = predicate(ev.properties, Predicate(key=key, op="eq", value=value)).fill_null(False)
+            bad = p if bad is None else bad | p
+        hit = hit | s.seq.isin(ev.filter(bad).seq)
     e = s.filter(hit)
     recovered = ibis.coalesce(e.next_own_t, e.end_ms)
     return friction(e, kind=KIND, version=VERSION, at_ms=e.t_ms, evidence=one(e),

@@ -18,7 +18,7 @@ VERSION = 1
 
 
 def detect(s: Table, cfg: RageClick, ctx: Context) -> Table:
-    c = s.filter(s.event.isin(list(cfg.events)))
+    c = ctx.properties(s.filter(s.event.isin(list(cfg.events))))
     c = c.mutate(x=number(c, cfg.x), y=number(c, cfg.y))
     w = ibis.window(group_by="attempt_id", order_by=["t_ms", "seq"])
     dx, dy = c.x - c.x.lag().over(w), c.y - c.y.lag().over(w)

@@ -22,7 +22,7 @@ VERSION = 1
 
 def detect(s: Table, cfg: RedundantInput, ctx: Context) -> Table:
     fields, inputs = list(cfg.field_events), list(cfg.events)
-    f = s.filter(s.event.isin(fields + inputs))
+    f = ctx.properties(s.filter(s.event.isin(fields + inputs)))
     f = f.mutate(field=ibis.ifelse(f.event.isin(fields), json_text(f.properties, cfg.field_key),
                                    f.event))
     f = f.filter(f.field.notnull())

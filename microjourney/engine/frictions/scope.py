@@ -27,9 +27,9 @@ FINISHED = ("completed", "failed", "escalated")
 
 
 def spans(attempts: Table, settings: Table) -> Table:
-    """Per attempt: start, last event and the end of its span (ms), and ``inner``, which
-    orders attempts from the outermost to the innermost (latest start; on a tie, the
-    first moment by name)."""
+    """Per attempt: start, last event and the end of its span (ms), and ``inner``, a
+    number that orders attempts from the outermost to the innermost (latest start; on a
+    tie, the first moment by name) and keys the attempt in the scope's sorts and joins."""
     a = attempts.inner_join(settings, attempts.moment == settings.w_moment)
     end = epoch_ms(a.end_ts)
     start = epoch_ms(a.start_ts)
@@ -47,26 +47,27 @@ def scope(timeline: Table, events: Table, tagged: Table, attempts: Table,
 
     ``timeline`` from :func:`..timeline.timeline`; ``tagged`` cut by
     :func:`..attempts.segments`; ``settings`` from :func:`..contacts.moment_settings`
-    (the moments' timeouts); ``events`` gives each row its event id and properties.
+    (the moments' timeouts); ``events`` gives each row its event id. Properties stay
+    out (detectors join them on the few rows they read: see ``Context.properties``).
+    Sorts, joins and groups run on integers (the attempt's ``inner`` number, ``seq``);
+    text columns are joined on last.
     """
     a = spans(attempts, settings)
     r = attempt_rows(tagged)
     own = r.inner_join(a, [r.person == a.a_person, r.moment == a.a_moment,
                            r.segment == a.a_segment])
-    own = own.select(o_seq=own.seq, o_attempt=own.attempt_id, role=own.role, step=own.step,
+    own = own.select(o_seq=own.seq, o_attempt=own.inner, role=own.role, step=own.step,
                      rank=own.rank, t_ms=own.t_ms)
 
     # Every event inside a span: the innermost attempt takes it (a group-by, not a sort).
     c = timeline.select("seq", "person", "t_ms")
     c = c.inner_join(a, [c.person == a.a_person, c.t_ms >= a.start_ms, c.t_ms <= a.close_ms])
-    c = c.group_by(o_seq=c.seq).aggregate(o_attempt=c.attempt_id.argmax(c.inner),
-                                          t_ms=c.t_ms.max())
+    c = c.group_by(o_seq=c.seq).aggregate(o_attempt=c.inner.max(), t_ms=c.t_ms.max())
     c = c.anti_join(own, [c.o_seq == own.o_seq, c.o_attempt == own.o_attempt])
     c = c.select("o_seq", "o_attempt", role=ibis.null("string"), step=ibis.null("int64"),
                  rank=ibis.null("int64"), t_ms="t_ms")
     rows = own.union(c)
 
-    # The per-attempt windows sort narrow rows; wide columns are joined on afterwards.
     order = [rows.t_ms, rows.o_seq, rows.rank]
     upto = ibis.window(group_by="o_attempt", order_by=order, rows=(None, 0))
     before = ibis.window(group_by="o_attempt", order_by=order, rows=(None, -1))
@@ -80,13 +81,13 @@ def scope(timeline: Table, events: Table, tagged: Table, attempts: Table,
     )
     tl = timeline.select(l_seq="seq", event="event", channel="channel", prev_t="prev_t",
                          next_t="next_t")
-    ev = events.select(e_seq="seq", event_id="event_id", properties="properties")
+    ev = events.select(e_seq="seq", event_id="event_id")
     s = rows.inner_join(tl, rows.o_seq == tl.l_seq)
     s = s.inner_join(ev, s.o_seq == ev.e_seq)
-    s = s.inner_join(a, s.o_attempt == a.attempt_id)
+    s = s.inner_join(a, s.o_attempt == a.inner)
     return s.select(
         "attempt_id", person="a_person", moment="a_moment", outcome="outcome",
         start_ms="start_ms", end_ms="end_ms", seq="o_seq", event_id="event_id", event="event",
-        channel="channel", properties="properties", role="role", step="step", rank="rank",
+        channel="channel", role="role", step="step", rank="rank",
         t_ms="t_ms", prev_t="prev_t", next_t="next_t", at_step="at_step",
         prev_step="prev_step", prev_own_t="prev_own_t", next_own_t="next_own_t")

@@ -27,7 +27,7 @@ def detect(s: Table, cfg: TransferHold, ctx: Context) -> Table:
     transfers = friction(t, kind=KIND, version=VERSION, at_ms=t.t_ms, evidence=one(t),
                          seconds=capped(ibis.coalesce(t.next_t, t.t_ms) - t.t_ms, cfg.cap))
 
-    h = s.filter(s.channel.isin(list(ASSISTED_CHANNELS)))
+    h = ctx.properties(s.filter(s.channel.isin(list(ASSISTED_CHANNELS))))
     h = h.mutate(hold=ibis.coalesce(*(number(h, k) for k in cfg.hold_keys)))
     h = h.filter(h.hold > cfg.hold_allowance)
     holds = friction(h, kind=KIND, version=VERSION, at_ms=h.t_ms, evidence=one(h),

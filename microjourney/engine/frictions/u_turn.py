@@ -25,7 +25,7 @@ def detect(s: Table, cfg: UTurn, ctx: Context) -> Table:
     steps = friction(back, kind=KIND, version=VERSION, at_ms=back.t_ms,
                      seconds=capped(back.t_ms - back.prev_own_t, cfg.cap),
                      evidence=ibis.array([back.event_id]), step=back.step)
-    p = s.filter(s.event.isin(list(cfg.page_events)))
+    p = ctx.properties(s.filter(s.event.isin(list(cfg.page_events))))
     p = p.mutate(page=json_text(p.properties, cfg.page_key))
     w = ibis.window(group_by="attempt_id", order_by=["t_ms", "seq"])
     p = p.mutate(p1=p.page.lag().over(w), p2=p.page.lag(2).over(w), t1=p.t_ms.lag().over(w),

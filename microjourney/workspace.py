@@ -234,16 +234,23 @@ class Workspace:
         key = hashlib.sha256(f"{fp}:{settings}:{versions}".encode()).hexdigest()
         if get_meta(self.con, "frictions_fingerprint") == key:
             return
-        scope = engine.frictions.scope(self.db.table("timeline"), self.db.table("events"),
-                                       self.db.table("tagged"), self.db.table("attempts"),
-                                       engine.moment_settings(self.spec))
-        # The scope is read by every detector: computed once, kept in memory only.
-        self.db.create_table("friction_scope", scope, temp=True, overwrite=True)
-        found = engine.frictions.detect(self.db.table("friction_scope"), self.spec,
-                                        self.db.table("events"))
-        self.db.create_table("frictions", found.order_by(["moment", "attempt_id", "at_ms", "kind"]),
+        fr = engine.frictions
+        # The spans and the scope are read by every detector: computed once, kept in
+        # memory only.
+        self.db.create_table("friction_spans", fr.spans(self.db.table("attempts"),
+                                                        engine.moment_settings(self.spec)),
+                             temp=True, overwrite=True)
+        spans = self.db.table("friction_spans")
+        self.db.create_table("friction_scope", fr.scope(self.db.table("timeline"),
+                                                        self.db.table("tagged"), spans),
+                             temp=True, overwrite=True)
+        events = self.db.table("events")
+        self.db.create_table("friction_found", fr.detect(self.db.table("friction_scope"), events,
+                                                         self.spec), temp=True, overwrite=True)
+        self.db.create_table("frictions", fr.named(self.db.table("friction_found"), spans, events),
                              overwrite=True)
-        self.con.execute("DROP TABLE IF EXISTS friction_scope")
+        for temp in ("friction_found", "friction_scope", "friction_spans"):
+            self.con.execute(f"DROP TABLE IF EXISTS {temp}").fetchall()
         set_meta(self.con, "frictions_fingerprint", key)
 
     def frictions(self, moment: str | None = None, *, kind: str | None = None) -> Table:

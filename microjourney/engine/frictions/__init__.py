@@ -27,8 +27,8 @@ from . import (
     uncertainty,
     waiting,
 )
-from .base import COLUMNS, Context
-from .scope import scope
+from .base import COLUMNS, DETECTED, Context
+from .scope import scope, spans
 
 #: The detectors, in the order their rows are reported.
 DETECTORS: tuple[ModuleType, ...] = (
@@ -46,21 +46,44 @@ DETECTORS: tuple[ModuleType, ...] = (
 )
 
 
-def detect(scope: Table, workspace: Workspace, events: Table) -> Table:
-    """Friction rows of every enabled detector over ``scope`` (``events``: the store's
-    events, where detectors read properties)."""
+def detect(scope: Table, events: Table, workspace: Workspace) -> Table:
+    """Rows of every enabled detector over ``scope`` (in the :data:`base.DETECTED` shape,
+    numbered by ``fid``); ``events`` is the store's events table, where detectors read
+    properties. :func:`named` turns them into friction rows."""
     ctx = Context(workspace, events)
     parts = [d.detect(scope, getattr(workspace.frictions, d.KIND), ctx) for d in DETECTORS
              if getattr(workspace.frictions, d.KIND).enabled]
     if not parts:
-        return scope.filter(ibis.literal(False)).select(
-            attempt_id="attempt_id", person="person", moment="moment", step="at_step",
-            kind=ibis.literal(""), version=ibis.literal(0, "int64"),
-            seconds_lost=ibis.literal(0.0), at_ms="t_ms", evidence=ibis.array(["event_id"]))
+        parts = [scope.filter(ibis.literal(False)).select(
+            attempt="attempt", moment="moment", step="at_step", kind=ibis.literal(""),
+            version=ibis.literal(0, "int64"), seconds_lost=ibis.literal(0.0), at_ms="t_ms",
+            evidence=ibis.array([scope.seq]))]
     out = parts[0]
     for p in parts[1:]:
         out = out.union(p)
-    return out.select(*COLUMNS)
+    out = out.select(*DETECTED)
+    return out.mutate(fid=ibis.row_number())
+
+
+def named(found: Table, spans: Table, events: Table) -> Table:
+    """Friction rows (:data:`base.COLUMNS`) from :func:`detect`'s (materialised) rows:
+    attempt ids, persons and event ids are looked up once, for the rows found, instead
+    of being carried through every detector. ``spans`` names the scope's attempts."""
+    ids = events.select(e_seq="seq", event_id="event_id")
+    # Most evidence is one event: a plain join. Longer evidence is unnested and collected
+    # again in its order.
+    one = found.filter(found.evidence.length() == 1)
+    one = one.inner_join(ids, one.evidence[0] == ids.e_seq)
+    one = one.select("fid", ids=ibis.array([one.event_id]).cast("array<!string>"))
+    many = found.filter(found.evidence.length() > 1).select("fid", "evidence")
+    many = many.unnest("evidence", offset="pos")
+    many = many.inner_join(ids, many.evidence == ids.e_seq)
+    many = many.group_by(e_fid="fid").aggregate(
+        ids=many.event_id.collect(order_by=many.pos).cast("array<!string>"))
+    e = one.rename(e_fid="fid").union(many)
+    a = spans.select(s_inner="inner", attempt_id="attempt_id", person="a_person")
+    f = found.inner_join(a, found.attempt == a.s_inner).inner_join(e, found.fid == e.e_fid)
+    return f.select(*COLUMNS[:-1], evidence=f.ids)
 
 
 def friction_stats(frictions: Table, attempts: Table) -> tuple[Table, Table]:
@@ -99,4 +122,4 @@ def friction_stats(frictions: Table, attempts: Table) -> tuple[Table, Table]:
     return kinds, moments
 
 
-__all__ = ["DETECTORS", "detect", "friction_stats", "scope"]
+__all__ = ["DETECTORS", "detect", "friction_stats", "named", "scope", "spans"]

@@ -13,6 +13,9 @@ from ..backend import json_text
 #: Columns of a friction row, in order.
 COLUMNS = ("attempt_id", "person", "moment", "step", "kind", "version", "seconds_lost", "at_ms",
            "evidence")
+#: What a detector returns: the attempt by its number in the scope and the evidence as
+#: event ``seq`` numbers; :func:`..detect` turns them into attempt and event ids once.
+DETECTED = ("attempt", "moment", "step", "kind", "version", "seconds_lost", "at_ms", "evidence")
 
 
 @dataclass(frozen=True)
@@ -40,13 +43,13 @@ class Context:
 
 def friction(t: Table, *, kind: str, version: int, seconds: Value, at_ms: Value,
              evidence: Value, step: Value | None = None) -> Table:
-    """Rows in the friction shape (``COLUMNS``)."""
+    """Rows in the shape detectors return (``DETECTED``); ``evidence`` holds ``seq`` numbers."""
     return t.select(
-        attempt_id=t.attempt_id, person=t.person, moment=t.moment,
+        attempt=t.attempt, moment=t.moment,
         step=(t.at_step if step is None else step).cast("int64"),
         kind=ibis.literal(kind), version=ibis.literal(version, "int64"),
         seconds_lost=seconds.cast("float64"), at_ms=at_ms.cast("int64"),
-        evidence=evidence.cast("array<string>"),
+        evidence=evidence.cast("array<int64>"),
     )
 
 
@@ -65,4 +68,5 @@ def capped(delta_ms: Value, cap_s: float) -> Value:
 
 
 def one(t: Table) -> Value:
-    return ibis.array([t.event_id])
+    """Evidence of one event: the row's own."""
+    return ibis.array([t.seq])

@@ -20,15 +20,15 @@ VERSION = 1
 def detect(s: Table, cfg: RageClick, ctx: Context) -> Table:
     c = ctx.properties(s.filter(s.event.isin(list(cfg.events))))
     c = c.mutate(x=number(c, cfg.x), y=number(c, cfg.y))
-    w = ibis.window(group_by="attempt_id", order_by=["t_ms", "seq"])
+    w = ibis.window(group_by="attempt", order_by=["t_ms", "seq"])
     dx, dy = c.x - c.x.lag().over(w), c.y - c.y.lag().over(w)
     near = ((dx * dx + dy * dy) <= cfg.distance ** 2) & ((c.t_ms - c.t_ms.lag().over(w)) <= ms(cfg.within))
     c = c.mutate(brk=ibis.ifelse(near.fill_null(False), 0, 1))
-    c = c.mutate(burst=c.brk.sum().over(ibis.window(group_by="attempt_id", order_by=["t_ms", "seq"],
+    c = c.mutate(burst=c.brk.sum().over(ibis.window(group_by="attempt", order_by=["t_ms", "seq"],
                                                     rows=(None, 0))))
-    g = c.group_by(["attempt_id", "person", "moment", "burst"]).aggregate(
+    g = c.group_by(["attempt", "moment", "burst"]).aggregate(
         n=c.count(), first_t=c.t_ms.min(), last_t=c.t_ms.max(), step=c.at_step.min(),
-        after=c.next_t.max(), ids=c.event_id.collect(order_by=[c.t_ms, c.seq]))
+        after=c.next_t.max(), ids=c.seq.collect(order_by=[c.t_ms, c.seq]))
     g = g.filter(g.n >= cfg.clicks)
     return friction(g, kind=KIND, version=VERSION, at_ms=g.first_t, evidence=g.ids, step=g.step,
                     seconds=capped(ibis.coalesce(g.after, g.last_t) - g.first_t, cfg.cap))

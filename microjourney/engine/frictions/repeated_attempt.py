@@ -18,9 +18,12 @@ VERSION = 1
 
 def detect(s: Table, cfg: RepeatedAttempt, ctx: Context) -> Table:
     r = s.filter(s.role.isin(["start", "step"]))
-    g = r.group_by(["attempt_id", "person", "moment", "step"]).aggregate(
+    # Most steps are done once: count first, collect evidence only for the repeated ones.
+    key = ["attempt", "moment", "step"]
+    n = r.group_by(key).aggregate(n=r.count())
+    r = r.semi_join(n.filter(n.n >= 2), key)
+    g = r.group_by(key).aggregate(
         n=r.count(), first_t=r.t_ms.min(), last_t=r.t_ms.max(),
-        ids=r.event_id.collect(order_by=[r.t_ms, r.seq]))
-    g = g.filter(g.n >= 2)
+        ids=r.seq.collect(order_by=[r.t_ms, r.seq]))
     return friction(g, kind=KIND, version=VERSION, seconds=capped(g.last_t - g.first_t, cfg.cap),
                     at_ms=g.last_t, evidence=g.ids, step=g.step)

@@ -20,9 +20,9 @@ VERSION = 1
 
 def detect(s: Table, cfg: RepeatedAuth, ctx: Context) -> Table:
     a = s.filter(s.event.isin(list(cfg.events)))
-    w = ibis.window(group_by=["attempt_id", "event"], order_by=["t_ms", "seq"])
-    a = a.mutate(n=ibis.row_number().over(w), first_id=a.event_id.first().over(w))
+    w = ibis.window(group_by=["attempt", "event"], order_by=["t_ms", "seq"])
+    a = a.mutate(n=ibis.row_number().over(w), first_id=a.seq.first().over(w))
     a = a.filter(a.n >= 1)
     return friction(a, kind=KIND, version=VERSION, at_ms=a.t_ms,
                     seconds=capped(a.t_ms - ibis.coalesce(a.prev_t, a.t_ms), cfg.cap),
-                    evidence=ibis.array([a.first_id, a.event_id]))
+                    evidence=ibis.array([a.first_id, a.seq]))

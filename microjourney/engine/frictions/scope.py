@@ -37,22 +37,21 @@ def spans(attempts: Table, settings: Table) -> Table:
         attempt_id=a.attempt_id, a_person=a.person, a_moment=a.moment, a_segment=a.segment,
         outcome=a.outcome, start_ms=start, end_ms=end,
         close_ms=ibis.ifelse(a.outcome.isin(FINISHED), end, end + a.timeout_ms),
-        inner=ibis.row_number().over(order_by=[start, ibis.desc(a.moment)]),
+        inner=ibis.row_number().over(order_by=[start, ibis.desc(a.moment), a.attempt_id]),
     )
 
 
-def scope(timeline: Table, events: Table, tagged: Table, attempts: Table,
-          settings: Table) -> Table:
-    """One row per (attempt, event) as described above.
+def scope(timeline: Table, tagged: Table, spans: Table) -> Table:
+    """One row per (attempt, event) as described above, the attempt by its ``inner``
+    number (``attempt``).
 
     ``timeline`` from :func:`..timeline.timeline`; ``tagged`` cut by
-    :func:`..attempts.segments`; ``settings`` from :func:`..contacts.moment_settings`
-    (the moments' timeouts); ``events`` gives each row its event id. Properties stay
-    out (detectors join them on the few rows they read: see ``Context.properties``).
-    Sorts, joins and groups run on integers (the attempt's ``inner`` number, ``seq``);
-    text columns are joined on last.
+    :func:`..attempts.segments`; ``spans`` from :func:`spans`. Sorts, joins and groups run
+    on numbers; long text (attempt ids, persons, event ids, properties) stays out of the
+    scope, which every detector reads: detectors join properties on the few rows they
+    look into (``Context.properties``) and report evidence as ``seq`` numbers.
     """
-    a = spans(attempts, settings)
+    a = spans
     r = attempt_rows(tagged)
     own = r.inner_join(a, [r.person == a.a_person, r.moment == a.a_moment,
                            r.segment == a.a_segment])
@@ -81,13 +80,12 @@ def scope(timeline: Table, events: Table, tagged: Table, attempts: Table,
     )
     tl = timeline.select(l_seq="seq", event="event", channel="channel", prev_t="prev_t",
                          next_t="next_t")
-    ev = events.select(e_seq="seq", event_id="event_id")
     s = rows.inner_join(tl, rows.o_seq == tl.l_seq)
-    s = s.inner_join(ev, s.o_seq == ev.e_seq)
-    s = s.inner_join(a, s.o_attempt == a.inner)
+    s = s.inner_join(a.select("inner", "a_moment", "outcome", "start_ms", "end_ms"),
+                     s.o_attempt == a.inner)
     return s.select(
-        "attempt_id", person="a_person", moment="a_moment", outcome="outcome",
-        start_ms="start_ms", end_ms="end_ms", seq="o_seq", event_id="event_id", event="event",
-        channel="channel", role="role", step="step", rank="rank",
-        t_ms="t_ms", prev_t="prev_t", next_t="next_t", at_step="at_step",
-        prev_step="prev_step", prev_own_t="prev_own_t", next_own_t="next_own_t")
+        attempt="o_attempt", moment="a_moment", outcome="outcome", start_ms="start_ms",
+        end_ms="end_ms", seq="o_seq", event="event", channel="channel", role="role",
+        step="step", rank="rank", t_ms="t_ms", prev_t="prev_t", next_t="next_t",
+        at_step="at_step", prev_step="prev_step", prev_own_t="prev_own_t",
+        next_own_t="next_own_t")

@@ -34,11 +34,11 @@ def detect(s: Table, cfg: TransferHold, ctx: Context) -> Table:
                      seconds=h.hold - cfg.hold_allowance)
 
     starts = s.role == "start"
-    g = s.group_by(["attempt_id", "person", "moment"]).aggregate(
+    g = s.group_by(["attempt", "moment"]).aggregate(
         start_t=s.start_ms.max(), last_t=s.end_ms.max(),
         assisted=(starts & s.channel.isin(list(CONVERSATION_CHANNELS))).any(),
         answer_t=s.t_ms.min(where=s.event.isin(list(cfg.answer_events))),
-        start_id=s.event_id.argmin(ibis.ifelse(starts, s.t_ms, None)))
+        start_id=s.seq.argmin(ibis.ifelse(starts, s.t_ms, None)))
     wait = ibis.coalesce(g.answer_t, g.last_t) - g.start_t
     g = g.filter(g.assisted & (wait > ms(cfg.answer_sla)))
     unanswered = friction(g, kind=KIND, version=VERSION, step=ibis.literal(0, "int64"),

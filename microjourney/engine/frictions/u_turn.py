@@ -24,13 +24,13 @@ def detect(s: Table, cfg: UTurn, ctx: Context) -> Table:
     back = s.filter(s.role.isin(["start", "step"]) & (s.step < s.prev_step))
     steps = friction(back, kind=KIND, version=VERSION, at_ms=back.t_ms,
                      seconds=capped(back.t_ms - back.prev_own_t, cfg.cap),
-                     evidence=ibis.array([back.event_id]), step=back.step)
+                     evidence=ibis.array([back.seq]), step=back.step)
     p = ctx.properties(s.filter(s.event.isin(list(cfg.page_events))))
     p = p.mutate(page=json_text(p.properties, cfg.page_key))
-    w = ibis.window(group_by="attempt_id", order_by=["t_ms", "seq"])
+    w = ibis.window(group_by="attempt", order_by=["t_ms", "seq"])
     p = p.mutate(p1=p.page.lag().over(w), p2=p.page.lag(2).over(w), t1=p.t_ms.lag().over(w),
-                 id1=p.event_id.lag().over(w))
+                 id1=p.seq.lag().over(w))
     p = p.filter((p.page == p.p2) & (p.page != p.p1) & ((p.t_ms - p.t1) <= ms(cfg.dwell)))
     pages = friction(p, kind=KIND, version=VERSION, at_ms=p.t_ms,
-                     seconds=(p.t_ms - p.t1) / 1000.0, evidence=ibis.array([p.id1, p.event_id]))
+                     seconds=(p.t_ms - p.t1) / 1000.0, evidence=ibis.array([p.id1, p.seq]))
     return steps.union(pages)

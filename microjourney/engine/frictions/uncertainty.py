@@ -19,15 +19,15 @@ VERSION = 1
 
 def detect(s: Table, cfg: Uncertainty, ctx: Context) -> Table:
     u = s.filter(s.event.isin(list(cfg.events)))
-    key = ["attempt_id", "event"]
+    key = ["attempt", "event"]
     w = ibis.window(group_by=key, order_by=["t_ms", "seq"])
     gap = u.t_ms - u.t_ms.lag().over(w)
     u = u.mutate(brk=ibis.ifelse((gap <= ms(cfg.within)).fill_null(False), 0, 1))
     u = u.mutate(series=u.brk.sum().over(ibis.window(group_by=key, order_by=["t_ms", "seq"],
                                                      rows=(None, 0))))
-    g = u.group_by(["attempt_id", "person", "moment", "event", "series"]).aggregate(
+    g = u.group_by(["attempt", "moment", "event", "series"]).aggregate(
         n=u.count(), first_t=u.t_ms.min(), last_t=u.t_ms.max(), step=u.at_step.min(),
-        ids=u.event_id.collect(order_by=[u.t_ms, u.seq]))
+        ids=u.seq.collect(order_by=[u.t_ms, u.seq]))
     g = g.filter(g.n >= cfg.checks)
     return friction(g, kind=KIND, version=VERSION, seconds=capped(g.last_t - g.first_t, cfg.cap),
                     at_ms=g.first_t, evidence=g.ids, step=g.step)

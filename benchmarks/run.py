@@ -344,8 +344,11 @@ def _stage_analysis_profile(data: Path, ws_dir: Path, clock: _Clock, explain: Pa
         with clock("refresh: identity (events + person)"):
             out["events"] = _materialise(ws, "_p", ws.events())
             ws.con.execute("DROP TABLE _p").fetchall()
-        with clock("refresh: tag all moments (incl. identity)"):
-            out["tagged_rows"] = _materialise(ws, "_tagged", engine.tag(ws.events(), ws.spec))
+        with clock("refresh: timeline (identity + person order)"):
+            _materialise(ws, "_timeline", engine.timeline(ws.events()))
+        with clock("refresh: tag and cut all moments (incl. identity)"):
+            tags = engine.segments(engine.tag(ws.events(), ws.spec))
+            out["tagged_rows"] = _materialise(ws, "_tagged", tags)
         with clock("refresh: attempts from materialised tags"):
             expr = engine.attempts(ws.db.table("_tagged"), ws.db.table("events"), as_of)
             out["attempts"] = _materialise(ws, "_a", expr)
@@ -360,7 +363,7 @@ def _stage_analysis_profile(data: Path, ws_dir: Path, clock: _Clock, explain: Pa
             m = ws.moments[first]
             q = engine.FunnelQuery(n_steps=len(m.funnel), window_ms=round(m.timeout * 1000))
             exprs = {
-                "tag": engine.tag(ws.events(), ws.spec),
+                "tag": engine.segments(engine.tag(ws.events(), ws.spec)),
                 "attempts": engine.attempts(tagged, ws.db.table("events"), as_of),
                 f"funnel_{first}": engine.funnel_stats(tagged.filter(tagged.moment == first), None, q),
             }
@@ -377,41 +380,43 @@ def _stage_analysis_profile(data: Path, ws_dir: Path, clock: _Clock, explain: Pa
 
 
 def _stage_frictions_profile(data: Path, ws_dir: Path, clock: _Clock, explain: Path | None) -> dict:
-    """Friction detection taken apart: the scope (every attempt's events with their neighbours)
-    materialised, each detector on it, then all detectors in one query and the summary."""
+    """Friction detection taken apart: the spans and the scope (every attempt's events with
+    their neighbours) materialised, each detector on it, then all detectors in one query, the
+    lookup of ids and the summary."""
     import ibis
 
     import microjourney as mj
     from microjourney import engine
     from microjourney.engine.frictions.base import Context
 
+    fr = engine.frictions
     out: dict = {"detectors": {}}
     with mj.open(ws_dir) as ws:
         ws.refresh()
-        with clock("frictions: identity (events + person)"):
-            _materialise(ws, "_p", ws.events())
-            ws.con.execute("DROP TABLE _p").fetchall()
-        scope = engine.frictions.scope(ws.events(), ws.db.table("tagged"), ws.db.table("attempts"),
-                                       engine.moment_settings(ws.spec))
-        with clock("frictions: scope (incl. identity)"):
+        events = ws.db.table("events")
+        with clock("frictions: spans"):
+            _materialise(ws, "_spans", fr.spans(ws.db.table("attempts"), engine.moment_settings(ws.spec)))
+        spans = ws.db.table("_spans")
+        scope = fr.scope(ws.db.table("timeline"), ws.db.table("tagged"), spans)
+        with clock("frictions: scope"):
             out["scope_rows"] = _materialise(ws, "friction_scope", scope)
         s = ws.db.table("friction_scope")
-        ctx = Context(ws.spec)
-        for d in engine.frictions.DETECTORS:
+        ctx = Context(ws.spec, events)
+        for d in fr.DETECTORS:
             cfg = getattr(ws.spec.frictions, d.KIND)
             if cfg.enabled:
                 with clock(f"frictions: detector {d.KIND}"):
                     out["detectors"][d.KIND] = _materialise(ws, "_f", d.detect(s, cfg, ctx))
-        found = engine.frictions.detect(s, ws.spec).order_by(["moment", "attempt_id", "at_ms", "kind"])
         with clock("frictions: all detectors, one query (as refresh)"):
-            out["frictions"] = _materialise(ws, "_f", found)
+            _materialise(ws, "_found", fr.detect(s, events, ws.spec))
+        with clock("frictions: ids looked up (named)"):
+            out["frictions"] = _materialise(ws, "_f", fr.named(ws.db.table("_found"), spans, events))
         with clock("frictions: summary statistics (friction_stats)"):
-            kinds, moments = engine.frictions.friction_stats(ws.db.table("_f"), ws.db.table("attempts"))
+            kinds, moments = fr.friction_stats(ws.db.table("_f"), ws.db.table("attempts"))
             kinds.to_pandas()
             moments.to_pandas()
         if explain:
             explain.mkdir(parents=True, exist_ok=True)
-            ws.db._run_pre_execute_hooks(scope)  # registers the in-memory timeouts table
             sql = ibis.to_sql(scope, dialect="duckdb")
             plan = ws.con.execute("EXPLAIN (ANALYZE, FORMAT json) " + sql).fetchall()[0][1]
             (explain / "friction_scope.sql").write_text(sql, encoding="utf-8")

@@ -9,7 +9,7 @@ import pytest
 
 from microjourney.errors import QueryError
 
-from .helpers import REALDATA, ev
+from .helpers import REALDATA, ev, write_events
 from .test_attempts import SPEC
 
 
@@ -65,6 +65,29 @@ def _independent(path):
         variants[names] += 1
         durations[names].append((evs[-1][0] - evs[0][0]).total_seconds())
     return edges, gaps, starts, ends, variants, durations
+
+
+def test_timeline_agrees_with_sorting_again_and_follows_new_events(make_ws, tmp_path):
+    ws = make_ws(SPEC, [
+        ev("10:00:00", "open", "a"), ev("10:00:10", "loaded", "a"), ev("10:00:40", "ok", "a"),
+        {**ev("10:00:05", "loaded"), "user_id": None, "anonymous_id": "anon-b"},
+        {**ev("10:00:00", "open", "b"), "anonymous_id": "anon-b"},
+    ])
+    # The whole-journey map reads the timeline; a period filter sorts the events again.
+    fast, slow = ws.process_map(), ws.process_map(since="2024-01-01")
+    for part in ("nodes", "edges", "starts", "ends"):
+        assert getattr(fast, part).to_pandas().sort_values(["name"] if part != "edges" else
+                                                           ["source", "target"]).to_dict("records") \
+            == getattr(slow, part).to_pandas().sort_values(["name"] if part != "edges" else
+                                                           ["source", "target"]).to_dict("records")
+    # b's anonymous `loaded` belongs to b, after b's `open`.
+    assert _as_dict(fast.edges, ["source", "target"], "count") == {
+        ("open", "loaded"): 2, ("loaded", "ok"): 1}
+    ws.ingest(write_events(tmp_path / "more.csv", [ev("10:01:00", "ok", "b")]))
+    assert _as_dict(ws.process_map().edges, ["source", "target"], "count") == {
+        ("open", "loaded"): 2, ("loaded", "ok"): 2}
+    v = ws.variants().to_pandas()
+    assert dict(zip(v.variant, v.cases, strict=True)) == {"open → loaded → ok": 2}
 
 
 def _check_log(make_ws, name):

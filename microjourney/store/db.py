@@ -7,8 +7,13 @@ Tables (all timestamps UTC)::
     quarantine  rejected rows: source, row number, field, reason, the raw row
     ingests     one row per ingest run: counts of accepted, duplicate, rejected rows
     meta        key/value: schema version, fingerprints of derived tables
+    timeline    derived: every event in person order with its neighbours (see
+                :mod:`microjourney.engine.timeline`), rebuilt when events change
+    tagged      derived: the events playing a role in a moment, cut into attempts
     attempts    derived (see :mod:`microjourney.engine.attempts`), rebuilt when the
                 events or the moment definitions change
+    frictions   derived (see :mod:`microjourney.engine.frictions`), rebuilt when events,
+                definitions, friction settings or detector versions change
 """
 
 from __future__ import annotations

@@ -426,6 +426,22 @@ def _stage_frictions_profile(data: Path, ws_dir: Path, clock: _Clock, explain: P
     return out
 
 
+#: Each stage's function, called with (data, workspace folder, clock, explain folder).
+STAGES = {
+    "floor": lambda d, w, c, x: _stage_floor(d, w, c, disk=False),
+    "floor_disk": lambda d, w, c, x: _stage_floor(d, w, c, disk=True),
+    "ingest": lambda d, w, c, x: _stage_ingest(d, w, c),
+    "analysis": lambda d, w, c, x: _stage_analysis(d, w, c),
+    "ingest_profile": lambda d, w, c, x: _stage_ingest_profile(d, w, c),
+    "analysis_profile": _stage_analysis_profile,
+    "frictions": lambda d, w, c, x: _stage_frictions(d, w, c),
+    "journey": lambda d, w, c, x: _stage_journey(d, w, c),
+    "pandas": lambda d, w, c, x: _stage_pandas(d, w, c),
+    "agreement": lambda d, w, c, x: _stage_agreement(d, w, c),
+    "frictions_profile": _stage_frictions_profile,
+}
+
+
 def child(stage: str, data: Path, ws_dir: Path, explain: Path | None) -> None:
     import duckdb  # noqa: F401 - imported before the baseline, as every stage needs it
 
@@ -444,26 +460,8 @@ def child(stage: str, data: Path, ws_dir: Path, explain: Path | None) -> None:
         n = int(os.environ["MJ_BENCH_EVENTS"])
         generate(n, data, seed=int(os.environ.get("MJ_BENCH_SEED", "1")))
         extra: dict = {"rows": n, "bytes": data.stat().st_size}
-    elif stage in ("floor", "floor_disk"):
-        extra = _stage_floor(data, ws_dir, clock, disk=stage == "floor_disk")
-    elif stage == "ingest":
-        extra = _stage_ingest(data, ws_dir, clock)
-    elif stage == "analysis":
-        extra = _stage_analysis(data, ws_dir, clock)
-    elif stage == "ingest_profile":
-        extra = _stage_ingest_profile(data, ws_dir, clock)
-    elif stage == "analysis_profile":
-        extra = _stage_analysis_profile(data, ws_dir, clock, explain)
-    elif stage == "frictions":
-        extra = _stage_frictions(data, ws_dir, clock)
-    elif stage == "journey":
-        extra = _stage_journey(data, ws_dir, clock)
-    elif stage == "pandas":
-        extra = _stage_pandas(data, ws_dir, clock)
-    elif stage == "agreement":
-        extra = _stage_agreement(data, ws_dir, clock)
-    elif stage == "frictions_profile":
-        extra = _stage_frictions_profile(data, ws_dir, clock, explain)
+    elif stage in STAGES:
+        extra = STAGES[stage](data, ws_dir, clock, explain)
     else:
         raise SystemExit(f"unknown stage {stage}")
     result = {

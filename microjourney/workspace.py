@@ -183,9 +183,9 @@ class Workspace:
         count, last = self.con.execute("SELECT count(*), max(seq) FROM events").fetchall()[0]
         return f"{DERIVED}:{count}:{last}"
 
-    def _fingerprint(self) -> str:
+    def _fingerprint(self, key: str) -> str:
         spec = self.spec.model_dump_json(include={"journeys"})
-        return hashlib.sha256(f"{self._events_key()}:{spec}".encode()).hexdigest()
+        return hashlib.sha256(f"{key}:{spec}".encode()).hexdigest()
 
     def as_of_ms(self) -> int:
         """The end of the data: the time of the last event (ms), which ages attempts."""
@@ -196,14 +196,15 @@ class Workspace:
         """Rebuild the attempts table if events or definitions changed; True if rebuilt."""
         if self._fresh and not force:
             return False
-        fp = self._fingerprint()
+        key = self._events_key()
+        fp = self._fingerprint(key)
         if not force and get_meta(self.con, "attempts_fingerprint") == fp:
             self._fresh = True
             return False
         if not self.spec.moments:
             raise QueryError(f"no moments defined yet: declare journeys and moments in "
                              f"{self.spec_path} (see docs/workspace.md)", code="query/no-moments")
-        self._refresh_timeline(force=force)
+        self._refresh_timeline(force=force, key=key)
         # Tag and cut once for all moments; attempts, funnels, paths and the friction scope
         # then read the small table.
         self.db.create_table("tagged", engine.segments(engine.tag(self.events(), self.spec)),
@@ -217,9 +218,10 @@ class Workspace:
         self._fresh = True
         return True
 
-    def _refresh_timeline(self, *, force: bool = False) -> None:
-        """Rebuild the timeline (every event in person order) if the events changed."""
-        key = self._events_key()
+    def _refresh_timeline(self, *, force: bool = False, key: str | None = None) -> None:
+        """Rebuild the timeline (every event in person order) if the events changed
+        (``key``: :meth:`_events_key`, when the caller has it)."""
+        key = key or self._events_key()
         if not force and get_meta(self.con, "timeline_fingerprint") == key:
             return
         self.db.create_table("timeline", engine.timeline(self.events()), overwrite=True)
@@ -342,12 +344,14 @@ class Workspace:
 
     def _case_rows(self, moment: str | None, by: str | None, channel: str | None = None,
                    since: str | None = None, until: str | None = None,
-                   outcome: str | None = None) -> Table:
-        """Rows (case, node, t_ms, seq, rank) for journey analytics: events or a moment's steps.
+                   outcome: str | None = None, *, follows: bool = False) -> Table:
+        """Rows (case, node, t_ms, seq, rank) for journey analytics: events or a moment's steps;
+        ``follows`` adds each row's successor in its case (see :func:`engine.follows`).
 
         Cases are persons for all events, attempts for a moment (unless ``by`` says). The
         filters keep events of one channel and of a period, and the attempts with one
-        outcome; attempts are cut before them."""
+        outcome; attempts are cut before them. All events by person, unfiltered, come from
+        the timeline, already in order."""
         by = by or ("person" if moment is None else "attempt")
         if by not in ("person", "attempt"):
             raise QueryError(f"unknown --by {by!r}; allowed: person, attempt", code="query/option")
@@ -359,10 +363,11 @@ class Workspace:
                 raise QueryError(f"{'--by attempt' if by == 'attempt' else '--outcome'} needs "
                                  "--moment: attempts belong to a moment", code="query/option")
             if not (channel or since or until):
-                return self._timeline_rows()
+                return self._timeline_rows(follows=follows)
             ev = _keep(self.events(), channel, since, until)
-            return ev.select(case=ev.person, node=ev.event, t_ms=engine.backend.epoch_ms(ev.timestamp),
+            rows = ev.select(case=ev.person, node=ev.event, t_ms=engine.backend.epoch_ms(ev.timestamp),
                              seq=ev.seq, rank=ibis.literal(0, "int64"))
+            return engine.follows(rows) if follows else rows
         m = self.moment(moment)
         rows = self._tagged(moment)
         if by == "attempt" or outcome is not None:
@@ -371,12 +376,8 @@ class Workspace:
             a = self.attempts(moment)
             a = a.filter(a.outcome == outcome).select(o_person="person", o_segment="segment")
             rows = rows.semi_join(a, [rows.person == a.o_person, rows.segment == a.o_segment])
-        if by == "attempt":
-            rows = _keep(rows, channel, since, until)
-            case = rows.person.concat(":", rows.segment.cast("string"))
-        else:
-            rows = _keep(rows, channel, since, until)
-            case = rows.person
+        rows = _keep(rows, channel, since, until)
+        case = rows.person.concat(":", rows.segment.cast("string")) if by == "attempt" else rows.person
         labels = m.step_labels
         node = ibis.cases(
             *((rows.step == k, label) for k, label in enumerate(labels)),
@@ -384,7 +385,8 @@ class Workspace:
               (("fail", m.fail), ("escalate", m.escalate)) if matcher is not None),
             else_=rows.role,
         )
-        return rows.select(case=case, node=node, t_ms=rows.t_ms, seq=rows.seq, rank=rows.rank)
+        rows = rows.select(case=case, node=node, t_ms=rows.t_ms, seq=rows.seq, rank=rows.rank)
+        return engine.follows(rows) if follows else rows
 
     def _timeline_rows(self, *, follows: bool = False) -> Table:
         """Case rows of all events by person from the timeline (already in person order;
@@ -403,10 +405,8 @@ class Workspace:
         """Directly-follows graph of all events per person, or of a moment's steps
         (per person or per attempt): node counts, edges with median/mean seconds, starts, ends.
         ``outcome`` keeps a moment's attempts with that outcome (``failed``...)."""
-        if moment is None and by in (None, "person") and not (channel or since or until or outcome):
-            return engine.process_map(self._timeline_rows(follows=True))
-        return engine.process_map(engine.follows(self._case_rows(moment, by, channel, since, until,
-                                                                 outcome)))
+        return engine.process_map(self._case_rows(moment, by, channel, since, until, outcome,
+                                                  follows=True))
 
     def variants(self, moment: str | None = None, *, by: str | None = None,
                  top: int | None = None, channel: str | None = None, since: str | None = None,

@@ -75,11 +75,12 @@ def test_timeline_agrees_with_sorting_again_and_follows_new_events(make_ws, tmp_
     ])
     # The whole-journey map reads the timeline; a period filter sorts the events again.
     fast, slow = ws.process_map(), ws.process_map(since="2024-01-01")
+    def records(pm, part):
+        key = ["source", "target"] if part == "edges" else ["name"]
+        return getattr(pm, part).to_pandas().sort_values(key).to_dict("records")
+
     for part in ("nodes", "edges", "starts", "ends"):
-        assert getattr(fast, part).to_pandas().sort_values(["name"] if part != "edges" else
-                                                           ["source", "target"]).to_dict("records") \
-            == getattr(slow, part).to_pandas().sort_values(["name"] if part != "edges" else
-                                                           ["source", "target"]).to_dict("records")
+        assert records(fast, part) == records(slow, part)
     # b's anonymous `loaded` belongs to b, after b's `open`.
     assert _as_dict(fast.edges, ["source", "target"], "count") == {
         ("open", "loaded"): 2, ("loaded", "ok"): 1}

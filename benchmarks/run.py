@@ -401,14 +401,14 @@ def _stage_frictions_profile(data: Path, ws_dir: Path, clock: _Clock, explain: P
         with clock("frictions: scope"):
             out["scope_rows"] = _materialise(ws, "friction_scope", scope)
         s = ws.db.table("friction_scope")
-        ctx = Context(ws.spec, events)
+        ctx = Context(ws.spec, events, ws.db.table("timeline"), spans)
         for d in fr.DETECTORS:
             cfg = getattr(ws.spec.frictions, d.KIND)
             if cfg.enabled:
                 with clock(f"frictions: detector {d.KIND}"):
                     out["detectors"][d.KIND] = _materialise(ws, "_f", d.detect(s, cfg, ctx))
         with clock("frictions: all detectors, one query (as refresh)"):
-            _materialise(ws, "_found", fr.detect(s, events, ws.spec))
+            _materialise(ws, "_found", fr.detect(s, ctx))
         with clock("frictions: ids looked up (named)"):
             out["frictions"] = _materialise(ws, "_f", fr.named(ws.db.table("_found"), spans, events))
         with clock("frictions: summary statistics (friction_stats)"):

@@ -36,7 +36,7 @@ STORE_DIR = ".microjourney"
 STORE_FILE = "store.duckdb"
 #: The layout of the derived tables (timeline, tagged, attempts, frictions); a store
 #: derived by another layout is rebuilt.
-DERIVED = 2
+DERIVED = 3
 
 TEMPLATE = """\
 # microjourney workspace: journeys group moments; a moment is a short, bounded
@@ -247,8 +247,9 @@ class Workspace:
                                                         self.db.table("tagged"), spans),
                              temp=True, overwrite=True)
         events = self.db.table("events")
-        self.db.create_table("friction_found", fr.detect(self.db.table("friction_scope"), events,
-                                                         self.spec), temp=True, overwrite=True)
+        ctx = fr.Context(self.spec, events, self.db.table("timeline"), spans)
+        self.db.create_table("friction_found", fr.detect(self.db.table("friction_scope"), ctx),
+                             temp=True, overwrite=True)
         self.db.create_table("frictions", fr.named(self.db.table("friction_found"), spans, events),
                              overwrite=True)
         for temp in ("friction_found", "friction_scope", "friction_spans"):

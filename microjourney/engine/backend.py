@@ -58,6 +58,17 @@ def list_select(values: Value, positions: Value) -> Value:
     return _list_select(values, positions)
 
 
+@ibis.udf.scalar.builtin(name="list_grade_up")
+def _grade_up(values: dt.Array(dt.int64)) -> dt.Array(dt.int64):  # type: ignore[valid-type]
+    """The 1-based positions that sort ``values`` (DuckDB ``list_grade_up``)."""
+
+
+def grade_up(values: Value) -> Value:
+    """The 1-based positions that would sort ``values``: with :func:`list_select`, lists
+    collected in any order are put in the order of a companion list."""
+    return _grade_up(values)
+
+
 def channel_bit(channel: Value) -> Value:
     """A channel as one bit, so a set of channels is a bit_or of them."""
     return ibis.cases(*((channel == c, 1 << i) for i, c in enumerate(CHANNELS)), else_=0).cast("int64")

@@ -101,5 +101,5 @@ def tag(events: Table, workspace: Workspace) -> Table:
     # Narrow rows: window sorts carry every column they are given.
     return joined.select(
         "person", "moment", "role", "step", "rank", "timeout_ms", "sla_s", "seq", "timestamp",
-        "channel", t_ms=epoch_ms(joined.timestamp), known=joined.user_id.notnull(),
+        "event", "channel", t_ms=epoch_ms(joined.timestamp), known=joined.user_id.notnull(),
     )

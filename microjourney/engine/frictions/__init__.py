@@ -13,7 +13,7 @@ from types import ModuleType
 import ibis
 from ibis.expr.types import Table
 
-from ...spec import Workspace
+from ..backend import grade_up, list_select
 from . import (
     cognitive_load,
     dead_click,
@@ -46,44 +46,52 @@ DETECTORS: tuple[ModuleType, ...] = (
 )
 
 
-def detect(scope: Table, events: Table, workspace: Workspace) -> Table:
-    """Rows of every enabled detector over ``scope`` (in the :data:`base.DETECTED` shape,
-    numbered by ``fid``); ``events`` is the store's events table, where detectors read
-    properties. :func:`named` turns them into friction rows."""
-    ctx = Context(workspace, events)
+def detect(scope: Table, ctx: Context) -> Table:
+    """Rows of every enabled detector over ``scope`` (in the :data:`base.DETECTED` shape);
+    ``ctx`` holds what detectors join on the rows they read. :func:`named` turns them
+    into friction rows."""
+    workspace = ctx.workspace
     parts = [d.detect(scope, getattr(workspace.frictions, d.KIND), ctx) for d in DETECTORS
              if getattr(workspace.frictions, d.KIND).enabled]
     if not parts:
         parts = [scope.filter(ibis.literal(False)).select(
-            attempt="attempt", moment="moment", step="at_step", kind=ibis.literal(""),
+            attempt="attempt", step="at_step", kind=ibis.literal(""),
             version=ibis.literal(0, "int64"), seconds_lost=ibis.literal(0.0), at_ms="t_ms",
             evidence=ibis.array([scope.seq]))]
     out = parts[0]
     for p in parts[1:]:
         out = out.union(p)
-    out = out.select(*DETECTED)
-    return out.mutate(fid=ibis.row_number())
+    return out.select(*DETECTED)
 
 
 def named(found: Table, spans: Table, events: Table) -> Table:
     """Friction rows (:data:`base.COLUMNS`) from :func:`detect`'s (materialised) rows:
-    attempt ids, persons and event ids are looked up once, for the rows found, instead
-    of being carried through every detector. ``spans`` names the scope's attempts."""
+    moments, attempt ids, persons and event ids are looked up once, for the rows found,
+    instead of being carried through every detector. ``spans`` names the scope's
+    attempts."""
     ids = events.select(e_seq="seq", event_id="event_id")
-    # Most evidence is one event: a plain join. Longer evidence is unnested and collected
-    # again in its order.
-    one = found.filter(found.evidence.length() == 1)
+    a = spans.select(s_inner="inner", attempt_id="attempt_id", person="a_person",
+                     moment="a_moment")
+    f = found.inner_join(a, found.attempt == a.s_inner)
+    # Most evidence is one event: a plain join.
+    one = f.filter(f.evidence.length() == 1)
     one = one.inner_join(ids, one.evidence[0] == ids.e_seq)
-    one = one.select("fid", ids=ibis.array([one.event_id]).cast("array<!string>"))
-    many = found.filter(found.evidence.length() > 1).select("fid", "evidence")
-    many = many.unnest("evidence", offset="pos")
-    many = many.inner_join(ids, many.evidence == ids.e_seq)
-    many = many.group_by(e_fid="fid").aggregate(
-        ids=many.event_id.collect(order_by=many.pos).cast("array<!string>"))
-    e = one.rename(e_fid="fid").union(many)
-    a = spans.select(s_inner="inner", attempt_id="attempt_id", person="a_person")
-    f = found.inner_join(a, found.attempt == a.s_inner).inner_join(e, found.fid == e.e_fid)
-    return f.select(*COLUMNS[:-1], evidence=f.ids)
+    one = one.select(*COLUMNS[:-1], evidence=ibis.array([one.event_id]).cast("array<!string>"))
+    # Longer evidence (a few rows): numbered, unnested, looked up and put back in order
+    # (the ids collected in any order, then picked by their positions' ranks: no sort
+    # inside the aggregate).
+    many = f.filter(f.evidence.length() > 1)
+    many = many.mutate(fid=ibis.row_number())
+    # Unnested in the select list, the seqs beside their positions (DuckDB unnests the
+    # two lists side by side): cheaper than a table unnest, a correlated join.
+    u = many.select("fid", evidence=many.evidence.unnest(),
+                    pos=ibis.range(0, many.evidence.length()).unnest())
+    u = u.inner_join(ids, u.evidence == ids.e_seq)
+    u = u.group_by(u_fid="fid").aggregate(ids=u.event_id.collect(), pos=u.pos.collect())
+    u = u.select("u_fid", ids=list_select(u.ids, grade_up(u.pos)))
+    many = many.inner_join(u, many.fid == u.u_fid)
+    many = many.select(*COLUMNS[:-1], evidence=many.ids.cast("array<!string>"))
+    return one.union(many)
 
 
 def friction_stats(frictions: Table, attempts: Table) -> tuple[Table, Table]:
@@ -122,4 +130,4 @@ def friction_stats(frictions: Table, attempts: Table) -> tuple[Table, Table]:
     return kinds, moments
 
 
-__all__ = ["DETECTORS", "detect", "friction_stats", "named", "scope", "spans"]
+__all__ = ["DETECTORS", "Context", "detect", "friction_stats", "named", "scope", "spans"]

@@ -14,23 +14,41 @@ from ..backend import json_text
 COLUMNS = ("attempt_id", "person", "moment", "step", "kind", "version", "seconds_lost", "at_ms",
            "evidence")
 #: What a detector returns: the attempt by its number in the scope and the evidence as
-#: event ``seq`` numbers; :func:`..detect` turns them into attempt and event ids once.
-DETECTED = ("attempt", "moment", "step", "kind", "version", "seconds_lost", "at_ms", "evidence")
+#: event ``seq`` numbers; :func:`..named` turns them into moments, attempt and event ids
+#: once.
+DETECTED = ("attempt", "step", "kind", "version", "seconds_lost", "at_ms", "evidence")
 
 
 @dataclass(frozen=True)
 class Context:
-    """What detectors may need besides the scope: the workspace, per-step SLAs and the
-    events' properties (``events``: the store's events table, by ``seq``)."""
+    """What detectors may need besides the scope, joined on the rows they look into:
+    the workspace and its per-step SLAs, the events' properties (``events``: the store's
+    events table), the person's neighbouring events (``timeline``) and the attempts
+    (``spans``, from :func:`.scope.spans`). The scope leaves them out because most
+    detectors read a few of its rows."""
 
     workspace: Workspace
     events: Table
+    timeline: Table
+    spans: Table
 
     def properties(self, t: Table) -> Table:
-        """``t`` (scope rows) with their events' ``properties``. The scope leaves the
-        JSON out, so that only the rows a detector looks into carry it."""
+        """``t`` (rows with ``seq``) with their events' ``properties`` (JSON)."""
         p = self.events.select(p_seq=self.events.seq, properties=self.events.properties)
         return t.inner_join(p, t.seq == p.p_seq).drop("p_seq")
+
+    def neighbours(self, t: Table) -> Table:
+        """``t`` (rows with ``seq``) with the times of the person's previous and next
+        event, any channel and any attempt (``prev_t``, ``next_t``; NULL at the ends)."""
+        n = self.timeline.select(n_seq="seq", prev_t="prev_t", next_t="next_t")
+        return t.inner_join(n, t.seq == n.n_seq).drop("n_seq")
+
+    def attempts(self, t: Table) -> Table:
+        """``t`` (rows with ``attempt``) with their attempt's ``moment``, ``outcome``,
+        ``start_ms`` and ``end_ms``."""
+        a = self.spans.select(s_inner="inner", moment="a_moment", outcome="outcome",
+                              start_ms="start_ms", end_ms="end_ms")
+        return t.inner_join(a, t.attempt == a.s_inner).drop("s_inner")
 
     def step_slas(self) -> Table:
         """(moment, step, sla_ms) for every step (or complete) with its own ``sla``."""
@@ -45,7 +63,7 @@ def friction(t: Table, *, kind: str, version: int, seconds: Value, at_ms: Value,
              evidence: Value, step: Value | None = None) -> Table:
     """Rows in the shape detectors return (``DETECTED``); ``evidence`` holds ``seq`` numbers."""
     return t.select(
-        attempt=t.attempt, moment=t.moment,
+        attempt=t.attempt,
         step=(t.at_step if step is None else step).cast("int64"),
         kind=ibis.literal(kind), version=ibis.literal(version, "int64"),
         seconds_lost=seconds.cast("float64"), at_ms=at_ms.cast("int64"),

@@ -24,7 +24,7 @@ def detect(s: Table, cfg: CognitiveLoad, ctx: Context) -> Table:
     f = f.filter((f.edits >= cfg.edits).fill_null(False) | (f.dwell_s >= cfg.dwell).fill_null(False))
     fields = friction(f, kind=KIND, version=VERSION, at_ms=f.t_ms, evidence=one(f),
                       seconds=ibis.greatest(f.dwell_s.fill_null(0) - cfg.expected, 0.0))
-    h = s.filter(s.event.isin(list(cfg.help_events)))
+    h = ctx.neighbours(s.filter(s.event.isin(list(cfg.help_events))))
     helps = friction(h, kind=KIND, version=VERSION, at_ms=h.t_ms, evidence=one(h),
                      seconds=capped(ibis.coalesce(h.next_t, h.t_ms) - h.t_ms, cfg.cap))
     return fields.union(helps)

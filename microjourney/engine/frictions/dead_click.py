@@ -20,7 +20,7 @@ VERSION = 1
 
 
 def detect(s: Table, cfg: DeadClick, ctx: Context) -> Table:
-    c = ctx.properties(s.filter(s.event.isin(list(cfg.events))))
+    c = ctx.attempts(ctx.neighbours(ctx.properties(s.filter(s.event.isin(list(cfg.events))))))
     gap = c.next_t - c.t_ms
     flagged = json_text(c.properties, cfg.flag) == "true"
     quiet = ibis.ifelse(c.next_t.isnull(), c.outcome != "in_progress", gap > ms(cfg.within))

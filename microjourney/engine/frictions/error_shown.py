@@ -30,7 +30,7 @@ def detect(s: Table, cfg: ErrorShown, ctx: Context) -> Table:
             p = predicate(ev.properties, Predicate(key=key, op="eq", value=value)).fill_null(False)
             bad = p if bad is None else bad | p
         hit = hit | s.seq.isin(ev.filter(bad).seq)
-    e = s.filter(hit)
+    e = ctx.attempts(s.filter(hit))
     recovered = ibis.coalesce(e.next_own_t, e.end_ms)
     return friction(e, kind=KIND, version=VERSION, at_ms=e.t_ms, evidence=one(e),
                     seconds=capped(recovered - e.t_ms, cfg.cap))

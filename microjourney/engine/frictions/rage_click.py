@@ -18,7 +18,7 @@ VERSION = 1
 
 
 def detect(s: Table, cfg: RageClick, ctx: Context) -> Table:
-    c = ctx.properties(s.filter(s.event.isin(list(cfg.events))))
+    c = ctx.neighbours(ctx.properties(s.filter(s.event.isin(list(cfg.events)))))
     c = c.mutate(x=number(c, cfg.x), y=number(c, cfg.y))
     w = ibis.window(group_by="attempt", order_by=["t_ms", "seq"])
     dx, dy = c.x - c.x.lag().over(w), c.y - c.y.lag().over(w)
@@ -26,7 +26,7 @@ def detect(s: Table, cfg: RageClick, ctx: Context) -> Table:
     c = c.mutate(brk=ibis.ifelse(near.fill_null(False), 0, 1))
     c = c.mutate(burst=c.brk.sum().over(ibis.window(group_by="attempt", order_by=["t_ms", "seq"],
                                                     rows=(None, 0))))
-    g = c.group_by(["attempt", "moment", "burst"]).aggregate(
+    g = c.group_by(["attempt", "burst"]).aggregate(
         n=c.count(), first_t=c.t_ms.min(), last_t=c.t_ms.max(), step=c.at_step.min(),
         after=c.next_t.max(), ids=c.seq.collect(order_by=[c.t_ms, c.seq]))
     g = g.filter(g.n >= cfg.clicks)

@@ -29,7 +29,7 @@ def detect(s: Table, cfg: RedundantInput, ctx: Context) -> Table:
     w = ibis.window(group_by=["attempt", "field"], order_by=["t_ms", "seq"])
     f = f.mutate(first_step=f.at_step.first().over(w), first_channel=f.channel.first().over(w),
                  first_id=f.seq.first().over(w))
-    f = f.filter((f.at_step > f.first_step) | (f.channel != f.first_channel))
+    f = ctx.neighbours(f.filter((f.at_step > f.first_step) | (f.channel != f.first_channel)))
     dwell = number(f, cfg.dwell_key) / 1000.0
     took = ibis.coalesce(dwell, capped(f.t_ms - ibis.coalesce(f.prev_t, f.t_ms), cfg.cap))
     return friction(f, kind=KIND, version=VERSION, at_ms=f.t_ms, seconds=took,

@@ -19,7 +19,7 @@ VERSION = 1
 def detect(s: Table, cfg: RepeatedAttempt, ctx: Context) -> Table:
     r = s.filter(s.role.isin(["start", "step"]))
     # Most steps are done once: count first, collect evidence only for the repeated ones.
-    key = ["attempt", "moment", "step"]
+    key = ["attempt", "step"]
     n = r.group_by(key).aggregate(n=r.count())
     r = r.semi_join(n.filter(n.n >= 2), key)
     g = r.group_by(key).aggregate(

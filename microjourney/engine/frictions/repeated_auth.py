@@ -22,7 +22,7 @@ def detect(s: Table, cfg: RepeatedAuth, ctx: Context) -> Table:
     a = s.filter(s.event.isin(list(cfg.events)))
     w = ibis.window(group_by=["attempt", "event"], order_by=["t_ms", "seq"])
     a = a.mutate(n=ibis.row_number().over(w), first_id=a.seq.first().over(w))
-    a = a.filter(a.n >= 1)
+    a = ctx.neighbours(a.filter(a.n >= 1))
     return friction(a, kind=KIND, version=VERSION, at_ms=a.t_ms,
                     seconds=capped(a.t_ms - ibis.coalesce(a.prev_t, a.t_ms), cfg.cap),
                     evidence=ibis.array([a.first_id, a.seq]))

@@ -10,9 +10,8 @@ events are:
   belongs to the one that started last (the innermost moment: a rage click while
   paying belongs to the payment, not to the week-long account opening around it).
 
-Per event the scope carries the person's previous and next event (any event, any
-attempt) and, within the attempt, the furthest step reached so far and the times of
-the attempt's own events before and after it.
+Per event the scope carries, within the attempt, the furthest step reached so far and
+the times of the attempt's own events before and after it.
 """
 
 from __future__ import annotations
@@ -43,28 +42,34 @@ def spans(attempts: Table, settings: Table) -> Table:
 
 def scope(timeline: Table, tagged: Table, spans: Table) -> Table:
     """One row per (attempt, event) as described above, the attempt by its ``inner``
-    number (``attempt``).
+    number (``attempt``)::
+
+        attempt, seq, event, channel, role, step, rank, t_ms,
+        at_step, prev_step, prev_own_t, next_own_t
 
     ``timeline`` from :func:`..timeline.timeline`; ``tagged`` cut by
     :func:`..attempts.segments`; ``spans`` from :func:`spans`. Sorts, joins and groups run
-    on numbers; long text (attempt ids, persons, event ids, properties) stays out of the
-    scope, which every detector reads: detectors join properties on the few rows they
-    look into (``Context.properties``) and report evidence as ``seq`` numbers.
+    on numbers and short names; whatever only some detectors read stays out of the scope,
+    which every detector reads: the attempt's moment and outcome, the person's neighbouring
+    events and the events' properties are joined on the few rows a detector looks into
+    (:class:`.base.Context`), and evidence is reported as ``seq`` numbers.
     """
     a = spans
     r = attempt_rows(tagged)
     own = r.inner_join(a, [r.person == a.a_person, r.moment == a.a_moment,
                            r.segment == a.a_segment])
     own = own.select(o_seq=own.seq, o_attempt=own.inner, role=own.role, step=own.step,
-                     rank=own.rank, t_ms=own.t_ms)
+                     rank=own.rank, t_ms=own.t_ms, event=own.event, channel=own.channel)
 
     # Every event inside a span: the innermost attempt takes it (a group-by, not a sort).
-    c = timeline.select("seq", "person", "t_ms")
+    # Its name and channel ride along, so the scope needs no join with the timeline.
+    c = timeline.select("seq", "person", "t_ms", "event", "channel")
     c = c.inner_join(a, [c.person == a.a_person, c.t_ms >= a.start_ms, c.t_ms <= a.close_ms])
-    c = c.group_by(o_seq=c.seq).aggregate(o_attempt=c.inner.max(), t_ms=c.t_ms.max())
+    c = c.group_by(o_seq=c.seq).aggregate(o_attempt=c.inner.max(), t_ms=c.t_ms.arbitrary(),
+                                          event=c.event.arbitrary(), channel=c.channel.arbitrary())
     c = c.anti_join(own, [c.o_seq == own.o_seq, c.o_attempt == own.o_attempt])
     c = c.select("o_seq", "o_attempt", role=ibis.null("string"), step=ibis.null("int64"),
-                 rank=ibis.null("int64"), t_ms="t_ms")
+                 rank=ibis.null("int64"), t_ms="t_ms", event="event", channel="channel")
     rows = own.union(c)
 
     order = [rows.t_ms, rows.o_seq, rows.rank]
@@ -72,20 +77,11 @@ def scope(timeline: Table, tagged: Table, spans: Table) -> Table:
     before = ibis.window(group_by="o_attempt", order_by=order, rows=(None, -1))
     after = ibis.window(group_by="o_attempt", order_by=order, rows=(1, None))
     own_t = ibis.ifelse(rows.role.notnull(), rows.t_ms, None)
-    rows = rows.mutate(
+    return rows.select(
+        attempt="o_attempt", seq="o_seq", event="event", channel="channel", role="role",
+        step="step", rank="rank", t_ms="t_ms",
         at_step=rows.step.max().over(upto).fill_null(0),
         prev_step=rows.step.max().over(before),
         prev_own_t=own_t.max().over(before),
         next_own_t=own_t.min().over(after),
     )
-    tl = timeline.select(l_seq="seq", event="event", channel="channel", prev_t="prev_t",
-                         next_t="next_t")
-    s = rows.inner_join(tl, rows.o_seq == tl.l_seq)
-    s = s.inner_join(a.select("inner", "a_moment", "outcome", "start_ms", "end_ms"),
-                     s.o_attempt == a.inner)
-    return s.select(
-        attempt="o_attempt", moment="a_moment", outcome="outcome", start_ms="start_ms",
-        end_ms="end_ms", seq="o_seq", event="event", channel="channel", role="role",
-        step="step", rank="rank", t_ms="t_ms", prev_t="prev_t", next_t="next_t",
-        at_step="at_step", prev_step="prev_step", prev_own_t="prev_own_t",
-        next_own_t="next_own_t")

@@ -23,7 +23,7 @@ VERSION = 1
 
 
 def detect(s: Table, cfg: TransferHold, ctx: Context) -> Table:
-    t = s.filter(s.event.isin(list(cfg.transfer_events)))
+    t = ctx.neighbours(s.filter(s.event.isin(list(cfg.transfer_events))))
     transfers = friction(t, kind=KIND, version=VERSION, at_ms=t.t_ms, evidence=one(t),
                          seconds=capped(ibis.coalesce(t.next_t, t.t_ms) - t.t_ms, cfg.cap))
 
@@ -33,14 +33,18 @@ def detect(s: Table, cfg: TransferHold, ctx: Context) -> Table:
     holds = friction(h, kind=KIND, version=VERSION, at_ms=h.t_ms, evidence=one(h),
                      seconds=h.hold - cfg.hold_allowance)
 
-    starts = s.role == "start"
-    g = s.group_by(["attempt", "moment"]).aggregate(
-        start_t=s.start_ms.max(), last_t=s.end_ms.max(),
-        assisted=(starts & s.channel.isin(list(CONVERSATION_CHANNELS))).any(),
-        answer_t=s.t_ms.min(where=s.event.isin(list(cfg.answer_events))),
-        start_id=s.seq.argmin(ibis.ifelse(starts, s.t_ms, None)))
+    # Attempts with a start in a conversation channel, then their first answer.
+    st = s.filter(s.role == "start")
+    g = st.group_by("attempt").aggregate(
+        assisted=st.channel.isin(list(CONVERSATION_CHANNELS)).any(),
+        start_id=st.seq.argmin(st.t_ms))
+    g = ctx.attempts(g.filter(g.assisted))
+    ans = s.filter(s.event.isin(list(cfg.answer_events)))
+    ans = ans.group_by(n_attempt=ans.attempt).aggregate(answer_t=ans.t_ms.min())
+    g = g.left_join(ans, g.attempt == ans.n_attempt)
+    g = g.select("attempt", "start_id", "answer_t", start_t=g.start_ms, last_t=g.end_ms)
     wait = ibis.coalesce(g.answer_t, g.last_t) - g.start_t
-    g = g.filter(g.assisted & (wait > ms(cfg.answer_sla)))
+    g = g.filter(wait > ms(cfg.answer_sla))
     unanswered = friction(g, kind=KIND, version=VERSION, step=ibis.literal(0, "int64"),
                           at_ms=g.start_t + ms(cfg.answer_sla), evidence=ibis.array([g.start_id]),
                           seconds=capped(wait - ms(cfg.answer_sla), cfg.cap))

@@ -25,7 +25,7 @@ def detect(s: Table, cfg: Uncertainty, ctx: Context) -> Table:
     u = u.mutate(brk=ibis.ifelse((gap <= ms(cfg.within)).fill_null(False), 0, 1))
     u = u.mutate(series=u.brk.sum().over(ibis.window(group_by=key, order_by=["t_ms", "seq"],
                                                      rows=(None, 0))))
-    g = u.group_by(["attempt", "moment", "event", "series"]).aggregate(
+    g = u.group_by(["attempt", "event", "series"]).aggregate(
         n=u.count(), first_t=u.t_ms.min(), last_t=u.t_ms.max(), step=u.at_step.min(),
         ids=u.seq.collect(order_by=[u.t_ms, u.seq]))
     g = g.filter(g.n >= cfg.checks)

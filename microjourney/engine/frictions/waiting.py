@@ -22,7 +22,7 @@ VERSION = 1
 
 def detect(s: Table, cfg: Waiting, ctx: Context) -> Table:
     first = s.role.isin(["step", "complete"]) & (s.step > s.prev_step.fill_null(-1))
-    o = s.filter(first & s.prev_own_t.notnull())
+    o = ctx.attempts(s.filter(first & s.prev_own_t.notnull()))
     o = o.mutate(latency=o.t_ms - o.prev_own_t)
     base = o.group_by(b_moment=o.moment, b_step=o.step).aggregate(
         baseline=o.latency.quantile(cfg.quantile))

@@ -412,7 +412,7 @@ def _stage_frictions_profile(data: Path, ws_dir: Path, clock: _Clock, explain: P
         with clock("frictions: ids looked up (named)"):
             out["frictions"] = _materialise(ws, "_f", fr.named(ws.db.table("_found"), spans, events))
         with clock("frictions: summary statistics (friction_stats)"):
-            kinds, moments = fr.friction_stats(ws.db.table("_f"), ws.db.table("attempts"))
+            kinds, moments = fr.friction_stats(ws.db.table("_found"), spans, ws.db.table("attempts"))
             kinds.to_pandas()
             moments.to_pandas()
         if explain:

@@ -250,8 +250,13 @@ class Workspace:
         ctx = fr.Context(self.spec, events, self.db.table("timeline"), spans)
         self.db.create_table("friction_found", fr.detect(self.db.table("friction_scope"), ctx),
                              temp=True, overwrite=True)
-        self.db.create_table("frictions", fr.named(self.db.table("friction_found"), spans, events),
-                             overwrite=True)
+        found = self.db.table("friction_found")
+        self.db.create_table("frictions", fr.named(found, spans, events), overwrite=True)
+        # The summary's sufficient statistics, kept beside the rows: small tables that
+        # reports and dashboards read.
+        kinds, moments = fr.friction_stats(found, spans, self.db.table("attempts"))
+        self.db.create_table("friction_kinds", kinds, overwrite=True)
+        self.db.create_table("friction_moments", moments, overwrite=True)
         for temp in ("friction_found", "friction_scope", "friction_spans"):
             self.con.execute(f"DROP TABLE IF EXISTS {temp}").fetchall()
         set_meta(self.con, "frictions_fingerprint", key)
@@ -282,14 +287,13 @@ class Workspace:
     def friction_summary(self, moment: str | None = None) -> tuple[Table, Table]:
         """Per moment (score, seconds per attempt, share affected) and per kind (ranked by
         seconds lost, with the impact on completion): ``(moments, kinds)``."""
-        found = self.frictions(moment)
-        attempts = self.attempts(moment)
-        kinds, moments = engine.frictions.friction_stats(found, attempts)
+        self.frictions(moment)
+        kinds, moments = self.db.table("friction_kinds"), self.db.table("friction_moments")
+        if moment is not None:
+            kinds, moments = kinds.filter(kinds.moment == moment), moments.filter(moments.moment == moment)
         m = moments.to_pandas()
         summary = friction_analysis.summary(m, self.spec)
         ranked = friction_analysis.ranked(kinds.to_pandas(), m, self.spec)
-        if moment is not None:
-            summary = summary[summary["moment"] == moment].reset_index(drop=True)
         return ibis.memtable(summary), ibis.memtable(ranked)
 
     def _tagged(self, moment: str) -> Table:

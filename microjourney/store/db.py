@@ -14,6 +14,9 @@ Tables (all timestamps UTC)::
                 events or the moment definitions change
     frictions   derived (see :mod:`microjourney.engine.frictions`), rebuilt when events,
                 definitions, friction settings or detector versions change
+    friction_kinds, friction_moments
+                derived with ``frictions``: the summary's sufficient statistics per
+                (moment, kind) and per moment
 """
 
 from __future__ import annotations

@@ -94,33 +94,39 @@ def named(found: Table, spans: Table, events: Table) -> Table:
     return one.union(many)
 
 
-def friction_stats(frictions: Table, attempts: Table) -> tuple[Table, Table]:
-    """Sufficient statistics: per (moment, kind) and per moment.
+def friction_stats(found: Table, spans: Table, attempts: Table) -> tuple[Table, Table]:
+    """Sufficient statistics from :func:`detect`'s rows: per (moment, kind) and per moment.
 
     Per kind: frictions, attempts affected, seconds lost, how many affected attempts
     finished and completed, and the same two counts over all attempts that reached the
     earliest step where the kind occurred (the comparison group: an attempt that never
     reached the payment form cannot have re-typed its card). Per moment: attempts,
     finished, completed, seconds spent in attempts, attempts with any friction, and
-    their friction seconds.
+    their friction seconds. Attempts are matched by their number in ``spans``, not by
+    their text ids.
     """
-    finished = (attempts.outcome != "in_progress").cast("int64")
-    completed = (attempts.outcome == "completed").cast("int64")
-    a = attempts.select(a_id=attempts.attempt_id, finished=finished, completed=completed)
-    per = frictions.group_by(["attempt_id", "moment", "kind"]).aggregate(
-        n=frictions.count(), seconds=frictions.seconds_lost.sum(), step=frictions.step.min())
-    per = per.inner_join(a, per.attempt_id == a.a_id)
+    a = spans.select(s_inner="inner", moment="a_moment",
+                     finished=(spans.outcome != "in_progress").cast("int64"),
+                     completed=(spans.outcome == "completed").cast("int64"))
+    per = found.group_by(["attempt", "kind"]).aggregate(
+        n=found.count(), seconds=found.seconds_lost.sum(), step=found.step.min())
+    per = per.inner_join(a, per.attempt == a.s_inner)
     kinds = per.group_by(["moment", "kind"]).aggregate(
         frictions=per.n.sum(), attempts=per.count(), seconds_lost=per.seconds.sum(),
         finished=per.finished.sum(), completed=per.completed.sum(), first_step=per.step.min())
-    r = attempts.select(r_moment=attempts.moment, furthest=attempts.furthest_step,
-                        r_finished=finished, r_completed=completed)
+    # Attempts counted per (moment, furthest step) first: the range join then meets a
+    # few rows per moment instead of every attempt.
+    finished = (attempts.outcome != "in_progress").cast("int64")
+    completed = (attempts.outcome == "completed").cast("int64")
+    r = attempts.mutate(r_finished=finished, r_completed=completed)
+    r = r.group_by(r_moment=r.moment, furthest=r.furthest_step).aggregate(
+        r_finished=r.r_finished.sum(), r_completed=r.r_completed.sum())
     reach = kinds.inner_join(r, [kinds.moment == r.r_moment, r.furthest >= kinds.first_step])
     reach = reach.group_by(["moment", "kind"]).aggregate(
         reached_finished=reach.r_finished.sum(), reached_completed=reach.r_completed.sum())
     kinds = kinds.inner_join(reach, ["moment", "kind"])
 
-    tot = per.group_by(["attempt_id", "moment"]).aggregate(seconds=per.seconds.sum())
+    tot = per.group_by(["attempt", "moment"]).aggregate(seconds=per.seconds.sum())
     tot = tot.group_by(f_moment=tot.moment).aggregate(affected=tot.count(),
                                                       friction_seconds=tot.seconds.sum())
     at = attempts.group_by("moment").aggregate(

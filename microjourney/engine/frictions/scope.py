@@ -26,18 +26,27 @@ FINISHED = ("completed", "failed", "escalated")
 
 
 def spans(attempts: Table, settings: Table) -> Table:
-    """Per attempt: start, last event and the end of its span (ms), and ``inner``, a
-    number that orders attempts from the outermost to the innermost (latest start; on a
-    tie, the first moment by name) and keys the attempt in the scope's sorts and joins."""
+    """Per attempt: start, last event and the end of its span (ms); ``inner``, a number
+    that orders attempts from the outermost to the innermost (latest start; on a tie, the
+    first moment by name) and keys the attempt in the scope's sorts and joins; and
+    ``alone``, true when no other span of the person overlaps it."""
     a = attempts.inner_join(settings, attempts.moment == settings.w_moment)
     end = epoch_ms(a.end_ts)
     start = epoch_ms(a.start_ts)
-    return a.select(
+    a = a.select(
         attempt_id=a.attempt_id, a_person=a.person, a_moment=a.moment, a_segment=a.segment,
         outcome=a.outcome, start_ms=start, end_ms=end,
         close_ms=ibis.ifelse(a.outcome.isin(FINISHED), end, end + a.timeout_ms),
         inner=ibis.row_number().over(order_by=[start, ibis.desc(a.moment), a.attempt_id]),
     )
+    # ``alone``: no other span of the person overlaps this one, so an event inside it
+    # belongs to it without comparing attempts (most spans: the scope groups only the
+    # events of overlapping ones).
+    w = ibis.window(group_by="a_person", order_by=["start_ms", "inner"])
+    before = ibis.window(group_by="a_person", order_by=["start_ms", "inner"], rows=(None, -1))
+    overlapped = (a.start_ms <= a.close_ms.max().over(before)).fill_null(False) | (
+        a.start_ms.lead().over(w) <= a.close_ms).fill_null(False)
+    return a.mutate(alone=~overlapped)
 
 
 def scope(timeline: Table, tagged: Table, spans: Table) -> Table:
@@ -61,12 +70,23 @@ def scope(timeline: Table, tagged: Table, spans: Table) -> Table:
     own = own.select(o_seq=own.seq, o_attempt=own.inner, role=own.role, step=own.step,
                      rank=own.rank, t_ms=own.t_ms, event=own.event, channel=own.channel)
 
-    # Every event inside a span: the innermost attempt takes it (a group-by, not a sort).
-    # Its name and channel ride along, so the scope needs no join with the timeline.
-    c = timeline.select("seq", "person", "t_ms", "event", "channel")
-    c = c.inner_join(a, [c.person == a.a_person, c.t_ms >= a.start_ms, c.t_ms <= a.close_ms])
-    c = c.group_by(o_seq=c.seq).aggregate(o_attempt=c.inner.max(), t_ms=c.t_ms.arbitrary(),
-                                          event=c.event.arbitrary(), channel=c.channel.arbitrary())
+    # Every event inside a span, with its name and channel (so the scope needs no join
+    # with the timeline). Inside a span that overlaps no other, it is that attempt's;
+    # where spans overlap, the innermost attempt takes it (a group-by, not a sort).
+    t = timeline.select("seq", "person", "t_ms", "event", "channel")
+
+    def inside(spans: Table) -> Table:
+        c = t.inner_join(spans, [t.person == spans.a_person, t.t_ms >= spans.start_ms,
+                                 t.t_ms <= spans.close_ms])
+        return c.select(o_seq=c.seq, o_attempt=c.inner, t_ms=c.t_ms, event=c.event,
+                        channel=c.channel)
+
+    alone = inside(a.filter(a.alone))
+    nested = inside(a.filter(~a.alone))
+    nested = nested.group_by("o_seq").aggregate(
+        o_attempt=nested.o_attempt.max(), t_ms=nested.t_ms.arbitrary(),
+        event=nested.event.arbitrary(), channel=nested.channel.arbitrary())
+    c = alone.union(nested)
     c = c.anti_join(own, [c.o_seq == own.o_seq, c.o_attempt == own.o_attempt])
     c = c.select("o_seq", "o_attempt", role=ibis.null("string"), step=ibis.null("int64"),
                  rank=ibis.null("int64"), t_ms="t_ms", event="event", channel="channel")

@@ -225,3 +225,47 @@ def test_two_factors_are_not_a_repeated_sign_in(make_ws):
         ev("10:00:02", "otp_verified", "a"), ev("10:00:03", "loaded", "a"), ev("10:00:04", "ok", "a"),
     ])
     assert found(ws, "repeated_auth") == []
+
+
+NESTED = PAY + """\
+  - name: onboarding
+    moments:
+      - name: open_account
+        start: {event: signup_started}
+        complete: {event: account_ready}
+        timeout: 7d
+"""
+
+
+def burst(t0, who, ids):
+    """Four clicks 0.3 s apart on one spot, listed latest first (so ingest order runs
+    against time order)."""
+    rows = [ev(f"{t0}.{300 * k:03d}", "click", who, event_id=i,
+               properties={"x": 100 + k, "y": 100, "selector": "#pay"}) for k, i in enumerate(ids)]
+    return rows[::-1]
+
+
+def test_events_go_to_the_innermost_attempt_and_evidence_keeps_time_order(make_ws):
+    ws = make_ws(NESTED, [
+        ev("09:00:00", "signup_started", "a"),
+        ev("10:00:00", "open", "a"),
+        *burst("10:00:01", "a", ["z1", "y2", "x3", "w4"]),  # inside both spans: the payment's
+        ev("10:00:06", "loaded", "a"),
+        ev("10:00:20", "card", "a", properties={"valid": True}),
+        ev("10:00:30", "ok", "a"),
+        *burst("10:05:00", "a", ["q1", "p2", "o3", "n4"]),  # after the payment: the account's
+        ev("11:00:00", "account_ready", "a"),
+        ev("10:00:00", "open", "b"),
+        *burst("10:00:02", "b", ["b1", "b2", "b3", "b4"]),  # one span alone
+        ev("10:00:09", "ok", "b"),
+    ])
+    rage = ws.frictions(kind="rage_click").to_pandas().sort_values(["person", "at_ms"])
+    assert [(r.person, r.moment, list(r.evidence)) for r in rage.itertuples()] == [
+        ("a", "pay", ["z1", "y2", "x3", "w4"]),
+        ("a", "open_account", ["q1", "p2", "o3", "n4"]),
+        ("b", "pay", ["b1", "b2", "b3", "b4"]),
+    ]
+    # The stored summary counts them per moment.
+    _, kinds = ws.friction_summary("open_account")
+    k = kinds.to_pandas().set_index("kind")
+    assert k.loc["rage_click", "frictions"] == 1 and k.loc["rage_click", "attempts"] == 1

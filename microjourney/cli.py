@@ -19,6 +19,7 @@ from rich.table import Table
 
 from . import workspace as ws_api
 from .errors import MicrojourneyError
+from .store.lake import export as export_lake
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Customer-experience analytics at the level of micro-moments.")
@@ -164,6 +165,21 @@ def _ingest_one(ws: ws_api.Workspace, path: Path, fmt: str | None, mapping: dict
         if result.rejected:
             out.print("  see `microjourney quarantine` for the rejected rows and why")
     return result
+
+
+@app.command()
+def export(lake: Annotated[Path, typer.Option("--lake", help="Lake folder (created if missing).")],
+           workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Write the events to a Parquet lake, one folder per UTC day, replacing the lake's copy
+    (layout: docs/lake.md)."""
+    with _open(workspace) as ws:
+        result = export_lake(ws.con, lake)
+    if as_json:
+        _print_json({"lake": str(result.lake), "tables": [t.__dict__ for t in result.tables]})
+        return
+    for t in result.tables:
+        out.print(f"{t.table}: {t.rows:,} rows, {t.days:,} days, {t.files:,} files in "
+                  f"{escape(str(result.lake / t.table))}")
 
 
 @app.command()

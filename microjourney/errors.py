@@ -7,6 +7,7 @@ and a message saying what is wrong and, where it helps, what is allowed::
     ├── SpecError                     spec/...      workspace file invalid (file:line)
     ├── WorkspaceError                workspace/... no workspace, already exists
     ├── IngestError                   ingest/...    a file cannot be read at all
+    ├── LakeError                     lake/...      a lake folder unusable, empty, a bad batch
     └── QueryError                    query/...     unknown moment, bad option value
 
 Row-level problems found while ingesting are *not* raised: the row goes to the
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "IngestError",
+    "LakeError",
     "MicrojourneyError",
     "QueryError",
     "SpecError",
@@ -84,6 +86,12 @@ class IngestError(MicrojourneyError):
     """A whole file cannot be ingested (unreadable, unknown format, bad mapping)."""
 
     code = "ingest/error"
+
+
+class LakeError(MicrojourneyError):
+    """The Parquet lake cannot be used: not a folder, not writable, no events, a bad batch."""
+
+    code = "lake/error"
 
 
 class QueryError(MicrojourneyError):

@@ -23,12 +23,15 @@ from .analysis import conformance as conformance_analysis
 from .analysis import frictions as friction_analysis
 from .analysis import funnel as funnel_analysis
 from .analysis import scorecard as scorecard_analysis
+from .engine.backend import epoch_ms
+from .engine.runtime import Runtime, Store
+from .engine.runtime import open_runtime as engine_runtime
 from .errors import QueryError, WorkspaceError
 from .identity import with_person
 from .ingest import readers
 from .spec import KINDS, Moment, load_workspace, parse_duration
 from .spec.model import Workspace as Spec
-from .store import connect, get_meta, set_meta, write_batch, write_parquet, write_rejects
+from .store import connect, write_batch, write_parquet, write_rejects
 
 SPEC_FILE = "microjourney.yaml"
 OUTCOMES = ("completed", "failed", "abandoned", "escalated", "in_progress")
@@ -36,7 +39,7 @@ STORE_DIR = ".microjourney"
 STORE_FILE = "store.duckdb"
 #: The layout of the derived tables (timeline, tagged, attempts, frictions); a store
 #: derived by another layout is rebuilt.
-DERIVED = 3
+DERIVED = 4
 
 TEMPLATE = """\
 # microjourney workspace: journeys group moments; a moment is a short, bounded
@@ -82,15 +85,19 @@ def init(directory: str | os.PathLike[str], *, name: str | None = None) -> Works
     return Workspace(root)
 
 
-def open(directory: str | os.PathLike[str] = ".") -> Workspace:  # noqa: A001 - the API's verb
-    """Open the workspace in ``directory``."""
-    return Workspace(Path(directory))
+def open(directory: str | os.PathLike[str] = ".", *, engine: str | None = None,  # noqa: A001
+         lake: str | os.PathLike[str] | None = None) -> Workspace:
+    """Open the workspace in ``directory``; analyses run on ``engine`` (duckdb | spark)
+    over ``lake`` (a folder written by ``export --lake``) when given, else as the
+    workspace's ``engine:`` section says (default: DuckDB over the workspace's store)."""
+    return Workspace(Path(directory), engine=engine, lake=lake)
 
 
 class Workspace:
     """A workspace: moment definitions, the event store, and the analyses over them."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, engine: str | None = None,
+                 lake: str | os.PathLike[str] | None = None) -> None:
         self.root = root
         self.spec_path = root / SPEC_FILE
         if not self.spec_path.is_file():
@@ -99,14 +106,29 @@ class Workspace:
                 f"`microjourney init {root}`", code="workspace/missing")
         self.spec: Spec = load_workspace(self.spec_path)
         self.con: duckdb.DuckDBPyConnection = connect(root / STORE_DIR / STORE_FILE)
-        self.db = ibis.duckdb.from_connection(self.con)
+        settings = self.spec.engine
+        lake = lake if lake is not None else (root / settings.lake if settings.lake else None)
+        try:
+            self.run: Runtime = engine_runtime(
+                self.con, engine=engine or settings.name, lake=lake,
+                memory_limit=settings.memory_limit, spark=settings.spark.model_dump())
+        except BaseException:
+            self.con.close()
+            raise
+        self.db = self.run.db
         # The store is written only through this object while it is open (DuckDB lets one
         # process write a file), so once checked, derived tables stay fresh until an ingest
         # or a reload.
         self._fresh = False
 
     def close(self) -> None:
+        self.run.close()
         self.con.close()
+
+    @property
+    def engine(self) -> str:
+        """The engine the analyses run on: ``duckdb`` or ``spark``."""
+        return self.run.name
 
     def __enter__(self) -> Workspace:
         return self
@@ -143,6 +165,10 @@ class Workspace:
         progress: Callable[[int], None] | None = None,
     ) -> IngestResult:
         """Load events from a file; bad rows go to quarantine, duplicates are skipped."""
+        if not isinstance(self.run, Store):
+            raise WorkspaceError("this workspace is open over a lake: ingest into its store (open it "
+                                 "without a lake), then `microjourney export --lake` again",
+                                 code="workspace/lake")
         fmt = format or readers.detect_format(path)
         source = Path(path).name
         self._fresh = False
@@ -173,15 +199,16 @@ class Workspace:
     # -- tables -------------------------------------------------------------
     def events(self) -> Table:
         """All events, with the ``person`` each belongs to."""
-        return with_person(self.db.table("events"))
+        return with_person(self.run.events())
 
     def quarantine(self) -> Table:
         return self.db.table("quarantine")
 
     def _events_key(self) -> str:
         """Changes whenever events are added (events are only ever appended)."""
-        count, last = self.con.execute("SELECT count(*), max(seq) FROM events").fetchall()[0]
-        return f"{DERIVED}:{count}:{last}"
+        e = self.run.events()
+        row = e.aggregate(n=e.count(), last=e.seq.max()).to_pyarrow().to_pylist()[0]
+        return f"{DERIVED}:{row['n']}:{row['last']}"
 
     def _fingerprint(self, key: str) -> str:
         spec = self.spec.model_dump_json(include={"journeys"})
@@ -189,8 +216,8 @@ class Workspace:
 
     def as_of_ms(self) -> int:
         """The end of the data: the time of the last event (ms), which ages attempts."""
-        (value,) = self.con.execute("SELECT epoch_ms(max(timestamp)) FROM events").fetchall()[0]
-        return int(value or 0)
+        e = self.run.events()
+        return int(self.run.value(epoch_ms(e.timestamp.max())) or 0)
 
     def refresh(self, *, force: bool = False) -> bool:
         """Rebuild the attempts table if events or definitions changed; True if rebuilt."""
@@ -198,7 +225,7 @@ class Workspace:
             return False
         key = self._events_key()
         fp = self._fingerprint(key)
-        if not force and get_meta(self.con, "attempts_fingerprint") == fp:
+        if not force and self.run.get_meta("attempts_fingerprint") == fp:
             self._fresh = True
             return False
         if not self.spec.moments:
@@ -207,14 +234,13 @@ class Workspace:
         self._refresh_timeline(force=force, key=key)
         # Tag and cut once for all moments; attempts, funnels, paths and the friction scope
         # then read the small table.
-        self.db.create_table("tagged", engine.segments(engine.tag(self.events(), self.spec)),
-                             overwrite=True)
+        self.run.save("tagged", engine.segments(engine.tag(self.events(), self.spec)))
         tagged = self.db.table("tagged")
-        expr = engine.attempts(tagged, self.db.table("events"), self.as_of_ms())
+        expr = engine.attempts(tagged, self.run.events(), self.as_of_ms())
         expr = engine.with_contacts(expr, tagged, engine.moment_settings(self.spec))
-        self.db.create_table("attempts", expr, overwrite=True)
+        self.run.save("attempts", expr)
         # Written after the table: a crash in between only means one more rebuild.
-        set_meta(self.con, "attempts_fingerprint", fp)
+        self.run.set_meta("attempts_fingerprint", fp)
         self._fresh = True
         return True
 
@@ -222,44 +248,39 @@ class Workspace:
         """Rebuild the timeline (every event in person order) if the events changed
         (``key``: :meth:`_events_key`, when the caller has it)."""
         key = key or self._events_key()
-        if not force and get_meta(self.con, "timeline_fingerprint") == key:
+        if not force and self.run.get_meta("timeline_fingerprint") == key:
             return
-        self.db.create_table("timeline", engine.timeline(self.events()), overwrite=True)
-        set_meta(self.con, "timeline_fingerprint", key)
+        self.run.save("timeline", engine.timeline(self.events()))
+        self.run.set_meta("timeline_fingerprint", key)
 
     def _refresh_frictions(self) -> None:
         """Detect frictions if events, definitions or detector settings changed."""
         self.refresh()
-        fp = get_meta(self.con, "attempts_fingerprint") or ""
+        fp = self.run.get_meta("attempts_fingerprint") or ""
         settings = self.spec.frictions.model_dump_json()
         versions = ",".join(f"{d.KIND}:{d.VERSION}" for d in engine.frictions.DETECTORS)
         key = hashlib.sha256(f"{fp}:{settings}:{versions}".encode()).hexdigest()
-        if get_meta(self.con, "frictions_fingerprint") == key:
+        if self.run.get_meta("frictions_fingerprint") == key:
             return
         fr = engine.frictions
         # The spans and the scope are read by every detector: computed once, kept in
         # memory only.
-        self.db.create_table("friction_spans", fr.spans(self.db.table("attempts"),
-                                                        engine.moment_settings(self.spec)),
-                             temp=True, overwrite=True)
-        spans = self.db.table("friction_spans")
-        self.db.create_table("friction_scope", fr.scope(self.db.table("timeline"),
-                                                        self.db.table("tagged"), spans),
-                             temp=True, overwrite=True)
-        events = self.db.table("events")
+        spans = self.run.save("friction_spans", fr.spans(self.db.table("attempts"),
+                                                         engine.moment_settings(self.spec)), temp=True)
+        scope = self.run.save("friction_scope", fr.scope(self.db.table("timeline"),
+                                                         self.db.table("tagged"), spans), temp=True)
+        events = self.run.events()
         ctx = fr.Context(self.spec, events, self.db.table("timeline"), spans)
-        self.db.create_table("friction_found", fr.detect(self.db.table("friction_scope"), ctx),
-                             temp=True, overwrite=True)
-        found = self.db.table("friction_found")
-        self.db.create_table("frictions", fr.named(found, spans, events), overwrite=True)
+        found = self.run.save("friction_found", fr.detect(scope, ctx), temp=True)
+        self.run.save("frictions", fr.named(found, spans, events))
         # The summary's sufficient statistics, kept beside the rows: small tables that
         # reports and dashboards read.
         kinds, moments = fr.friction_stats(found, spans, self.db.table("attempts"))
-        self.db.create_table("friction_kinds", kinds, overwrite=True)
-        self.db.create_table("friction_moments", moments, overwrite=True)
+        self.run.save("friction_kinds", kinds)
+        self.run.save("friction_moments", moments)
         for temp in ("friction_found", "friction_scope", "friction_spans"):
-            self.con.execute(f"DROP TABLE IF EXISTS {temp}").fetchall()
-        set_meta(self.con, "frictions_fingerprint", key)
+            self.run.drop(temp)
+        self.run.set_meta("frictions_fingerprint", key)
 
     def frictions(self, moment: str | None = None, *, kind: str | None = None) -> Table:
         """Friction rows: attempt, person, moment, step, kind, detector version, seconds

@@ -76,5 +76,5 @@ def test_no_values_formatted_into_sql():
         text = f.read_text(encoding="utf-8")
         for m in re.finditer(r"execute\(\s*f[\"']", text):
             line = text[: m.start()].count("\n") + 1
-            allowed = {"store/writer.py", "workspace.py"}
+            allowed = {"store/writer.py"}
             assert str(f.relative_to(PACKAGE)) in allowed, f"{f.name}:{line} formats SQL"

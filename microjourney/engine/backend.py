@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import ibis
 import ibis.expr.datatypes as dt
-from ibis.expr.types import Value
+import pyarrow as pa
+from ibis.expr.types import Table, Value
 
 from ..ingest.schema import CHANNELS
 
 
-@ibis.udf.scalar.builtin(name="epoch_ms")
-def _epoch_ms(ts: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ignore[valid-type]
-    """Milliseconds since 1970 (DuckDB ``epoch_ms``)."""
+@ibis.udf.scalar.builtin(name="epoch_us")
+def _epoch_us(ts: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ignore[valid-type]
+    """Microseconds since 1970 (DuckDB ``epoch_us``)."""
 
 
 @ibis.udf.scalar.builtin(name="json_extract_string")
@@ -24,8 +25,10 @@ def _json_text(doc: dt.JSON, path: str) -> str:  # type: ignore[valid-type]
 
 
 def epoch_ms(ts: Value) -> Value:
-    """A timestamp as integer milliseconds, so time arithmetic is exact and portable."""
-    return _epoch_ms(ts)
+    """A timestamp as integer milliseconds, so time arithmetic is exact and portable:
+    microseconds cut down to the millisecond on every backend (DuckDB's own ``epoch_ms``
+    rounds, Spark's ``unix_millis`` truncates)."""
+    return (_epoch_us(ts) // 1000).cast("int64")
 
 
 def json_path(key: str) -> str:
@@ -67,6 +70,14 @@ def grade_up(values: Value) -> Value:
     """The 1-based positions that would sort ``values``: with :func:`list_select`, lists
     collected in any order are put in the order of a companion list."""
     return _grade_up(values)
+
+
+def rows_table(rows: list[dict], schema: dict[str, str]) -> Table:
+    """A small literal table (role tables, settings) typed by ``schema``. Built through
+    Arrow, so an integer column with NULLs stays integer on every backend (from a list
+    of dicts, pandas would make it float, and Spark would read NULLs)."""
+    arrow = pa.Table.from_pylist(rows, schema=ibis.schema(schema).to_pyarrow())
+    return ibis.memtable(arrow)
 
 
 def channel_bit(channel: Value) -> Value:

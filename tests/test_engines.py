@@ -57,8 +57,11 @@ def same(a: pd.DataFrame, b: pd.DataFrame, what: str) -> None:
         elif pd.api.types.is_datetime64_any_dtype(x):
             assert (pd.to_datetime(x, utc=True) == pd.to_datetime(y, utc=True)).all(), f"{what}.{c}"
         else:
-            assert x.astype(object).where(x.notna(), None).tolist() == \
-                y.astype(object).where(y.notna(), None).tolist(), f"{what}.{c}"
+            xs = x.astype(object).where(x.notna(), None).tolist()
+            ys = y.astype(object).where(y.notna(), None).tolist()
+            # The first difference only: a diff of two long lists takes pytest minutes.
+            bad = next((i for i, (u, v) in enumerate(zip(xs, ys, strict=True)) if u != v), None)
+            assert bad is None, f"{what}.{c}, row {bad}: {xs[bad]!r} != {ys[bad]!r}"
 
 
 def analyses(ws: mj.Workspace) -> dict[str, pd.DataFrame]:

@@ -207,3 +207,22 @@ def test_cli_export_prints_the_counts(make_ws, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "microjourney", "export", "--lake", str(tmp_path / "file"),
                            "-w", str(ws.root)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "[lake/not-a-folder]" in proc.stderr and "file" in proc.stderr
+
+
+def test_cli_reads_a_lake_instead_of_the_store(make_ws, tmp_path):
+    ws = make_ws(rows=rows())
+    ws.close()
+    lake = tmp_path / "lake"
+    runner = CliRunner()
+    assert runner.invoke(app, ["export", "--lake", str(lake), "-w", str(ws.root)]).exit_code == 0
+    store = runner.invoke(app, ["scorecard", "--json", "-w", str(ws.root)])
+    over_lake = runner.invoke(app, ["--lake", str(lake), "scorecard", "--json", "-w", str(ws.root)])
+    assert store.exit_code == 0 and over_lake.exit_code == 0, over_lake.output
+    assert json.loads(over_lake.output) == json.loads(store.output)
+    assert sum(r["attempts"] for r in json.loads(store.output)) == 1
+    # Ingest writes the store, never the lake.
+    bad = runner.invoke(app, ["--lake", str(lake), "ingest", str(tmp_path / "x.csv"), "-w", str(ws.root)])
+    assert bad.exit_code != 0
+    proc = subprocess.run([sys.executable, "-m", "microjourney", "--engine", "trino", "scorecard",
+                           "-w", str(ws.root)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "[workspace/engine]" in proc.stderr

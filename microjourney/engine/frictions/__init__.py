@@ -81,7 +81,10 @@ def named(found: Table, spans: Table, events: Table) -> Table:
     # (the ids collected in any order, then picked by their positions' ranks: no sort
     # inside the aggregate).
     many = f.filter(f.evidence.length() > 1)
-    many = many.mutate(fid=ibis.row_number())
+    # A number per row, the same each time the rows are read (the number joins the
+    # looked-up ids back, and an engine may compute ``many`` once per reference).
+    many = many.mutate(fid=ibis.row_number().over(
+        order_by=["attempt", "kind", "at_ms", "step", "seconds_lost", "evidence"]))
     # The positions unnested in the select list (one generator, as Spark wants; cheaper
     # on DuckDB than a table unnest, which is a correlated join), each picking its seq.
     u = many.select("fid", "evidence", pos=ibis.range(0, many.evidence.length()).unnest())

@@ -37,7 +37,7 @@ def detect(s: Table, cfg: TransferHold, ctx: Context) -> Table:
     st = s.filter(s.role == "start")
     g = st.group_by("attempt").aggregate(
         assisted=st.channel.isin(list(CONVERSATION_CHANNELS)).any(),
-        start_id=st.seq.argmin(st.t_ms))
+        start_id=st.seq.first(order_by=[st.t_ms, st.seq]))
     g = ctx.attempts(g.filter(g.assisted))
     ans = s.filter(s.event.isin(list(cfg.answer_events)))
     ans = ans.group_by(n_attempt=ans.attempt).aggregate(answer_t=ans.t_ms.min())

@@ -59,7 +59,9 @@ RESULTS = HERE / "results.jsonl"
 MAIN_STAGES = ("floor", "floor_disk", "ingest", "analysis", "frictions", "journey")
 BASELINE_STAGES = ("pandas", "agreement")
 PROFILE_STAGES = ("ingest_profile", "analysis_profile", "frictions_profile")
-WS_STAGES = ("analysis", "frictions", "journey", "agreement", "analysis_profile", "frictions_profile")
+ENGINE_STAGES = ("lake", "spark")  # with --engines
+WS_STAGES = ("analysis", "frictions", "journey", "agreement", "analysis_profile", "frictions_profile",
+             *ENGINE_STAGES)
 INGEST_TARGET = 1_000_000  # events/s
 RATIO_TARGET = 3.0  # analysis / floor, and (frictions + journey) / floor
 PANDAS_TARGET = 10.0  # pandas / journey
@@ -426,6 +428,52 @@ def _stage_frictions_profile(data: Path, ws_dir: Path, clock: _Clock, explain: P
     return out
 
 
+def _whole_analysis(ws, clock: _Clock) -> dict:  # noqa: ANN001 - a workspace
+    """Every analysis from a fresh open: refresh, scorecard, funnels, frictions with their
+    summary, process map and variants."""
+    with clock("refresh (timeline, tags, attempts)"):
+        ws.refresh()
+    with clock("scorecard()"):
+        ws.scorecard().to_pandas()
+    with clock("funnel() x all moments"):
+        for m in ws.moments:
+            ws.funnel(m).to_pandas()
+    with clock("frictions + summary"):
+        n = int(ws.frictions().count().execute())
+        ws.friction_summary()
+    with clock("process map + variants"):
+        pm = ws.process_map()
+        for part in ("nodes", "edges", "starts", "ends"):
+            getattr(pm, part).to_pandas()
+        ws.variants().to_pandas()
+    return {"frictions": n}
+
+
+def _stage_lake(data: Path, ws_dir: Path, clock: _Clock) -> dict:
+    """``export --lake`` of the ingested store, then every analysis on DuckDB over the lake."""
+    import microjourney as mj
+    from microjourney.store import export
+
+    with mj.open(ws_dir) as ws, clock("export --lake"):
+        r = export(ws.con, ws_dir / "lake")
+    with mj.open(ws_dir, lake=ws_dir / "lake") as ws:
+        out = _whole_analysis(ws, clock)
+    return {**out, "lake_days": r["events"].days}
+
+
+def _stage_spark(data: Path, ws_dir: Path, clock: _Clock) -> dict:
+    """Every analysis on Spark in local mode over the lake the ``lake`` stage wrote (the
+    peak memory is the Python driver's; the JVM is a separate process)."""
+    import microjourney as mj
+
+    with clock("open (Spark session start)"):
+        ws = mj.open(ws_dir, engine="spark", lake=ws_dir / "lake")
+    try:
+        return _whole_analysis(ws, clock)
+    finally:
+        ws.close()
+
+
 #: Each stage's function, called with (data, workspace folder, clock, explain folder).
 STAGES = {
     "floor": lambda d, w, c, x: _stage_floor(d, w, c, disk=False),
@@ -439,6 +487,8 @@ STAGES = {
     "pandas": lambda d, w, c, x: _stage_pandas(d, w, c),
     "agreement": lambda d, w, c, x: _stage_agreement(d, w, c),
     "frictions_profile": _stage_frictions_profile,
+    "lake": lambda d, w, c, x: _stage_lake(d, w, c),
+    "spark": lambda d, w, c, x: _stage_spark(d, w, c),
 }
 
 
@@ -676,6 +726,14 @@ def report(res: dict) -> list[str]:
     if fp and fp.get("status") == "ok":
         for k, v in fp["parts"].items():
             part("profile " + k, v)
+    for stage, label in (("lake", "(f) DuckDB over the lake: every analysis"),
+                         ("spark", "(f) Spark local over the lake: every analysis")):
+        er = st.get(stage)
+        row(label, er, note="memory and CPU: the Python driver; the JVM counts as another process"
+            if stage == "spark" else "")
+        if er and er.get("status") == "ok":
+            for k, v in er["parts"].items():
+                part(k, v)
     pdr, p1m = st.get("pandas"), st.get("pandas_1m")
     row("pandas baseline (pandas_baseline.py)", pdr, note="" if p1m else t.get("pandas_note", ""))
     row("pandas baseline at 1M, for extrapolation", p1m, rate=False, note=t.get("pandas_note", ""))
@@ -751,6 +809,9 @@ def main(argv: list[str] | None = None) -> int:
                                                   "the generated file is cached there)")
     ap.add_argument("--quick", action="store_true", help="skip the diagnostic profile stages")
     ap.add_argument("--explain", action="store_true", help="write EXPLAIN ANALYZE plans (with profiles)")
+    ap.add_argument("--engines", action="store_true",
+                    help="also export a lake and run every analysis on DuckDB over it and on Spark "
+                         "in local mode (needs the spark extra and Java; slow)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run each main stage K times and report the median (default 1)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per stage (default 600)")
@@ -791,11 +852,14 @@ def main(argv: list[str] | None = None) -> int:
         if not data.exists():
             st["generate"] = run_stage("generate", data, work, args.timeout, events=n, seed=args.seed)
         stages = list(MAIN_STAGES) + list(BASELINE_STAGES) + ([] if args.quick else list(PROFILE_STAGES))
+        stages += list(ENGINE_STAGES) if args.engines else []
         for stage in stages:
             if stage == "agreement" and n > CHECK_MAX_EVENTS:
                 continue
             ws_dir = work / f"ws-{n}" if stage in ("ingest", *WS_STAGES) else work / f"ws-{n}-{stage}"
             if stage in WS_STAGES and st.get("ingest", {}).get("status") != "ok":
+                continue
+            if stage == "spark" and st.get("lake", {}).get("status") != "ok":
                 continue
             explain = (base / "plans" / str(n) if args.explain
                        and stage in ("analysis_profile", "frictions_profile") else None)

@@ -202,7 +202,8 @@ class Workspace:
         return with_person(self.run.events())
 
     def quarantine(self) -> Table:
-        return self.db.table("quarantine")
+        """Rejected rows, from the workspace's store (whatever engine runs the analyses)."""
+        return ibis.duckdb.from_connection(self.con).table("quarantine")
 
     def _events_key(self) -> str:
         """Changes whenever events are added (events are only ever appended)."""

@@ -452,10 +452,9 @@ def _whole_analysis(ws, clock: _Clock) -> dict:  # noqa: ANN001 - a workspace
 def _stage_lake(data: Path, ws_dir: Path, clock: _Clock) -> dict:
     """``export --lake`` of the ingested store, then every analysis on DuckDB over the lake."""
     import microjourney as mj
-    from microjourney.store import export
 
     with mj.open(ws_dir) as ws, clock("export --lake"):
-        r = export(ws.con, ws_dir / "lake")
+        r = ws.export_lake(ws_dir / "lake")
     with mj.open(ws_dir, lake=ws_dir / "lake") as ws:
         out = _whole_analysis(ws, clock)
     return {**out, "lake_days": r["events"].days}

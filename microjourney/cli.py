@@ -19,7 +19,6 @@ from rich.table import Table
 
 from . import workspace as ws_api
 from .errors import MicrojourneyError
-from .store.lake import export as export_lake
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Customer-experience analytics at the level of micro-moments.")
@@ -190,7 +189,7 @@ def export(lake: Annotated[Path, typer.Option("--lake", help="Lake folder (creat
     """Write the events to a Parquet lake, one folder per UTC day, replacing the lake's copy
     (layout: docs/lake.md)."""
     with _open(workspace) as ws:
-        result = export_lake(ws.con, lake)
+        result = ws.export_lake(lake)
     if as_json:
         _print_json({"lake": str(result.lake), "tables": [t.__dict__ for t in result.tables]})
         return

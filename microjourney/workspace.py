@@ -32,6 +32,8 @@ from .ingest import readers
 from .spec import KINDS, Moment, load_workspace, parse_duration
 from .spec.model import Workspace as Spec
 from .store import connect, write_batch, write_parquet, write_rejects
+from .store.lake import ExportResult
+from .store.lake import export as export_to_lake
 
 SPEC_FILE = "microjourney.yaml"
 OUTCOMES = ("completed", "failed", "abandoned", "escalated", "in_progress")
@@ -196,6 +198,10 @@ class Workspace:
         )
         return IngestResult(source, fmt, accepted, duplicates, rejected)
 
+    def export_lake(self, lake: str | os.PathLike[str]) -> ExportResult:
+        """Write the store's events to a Parquet lake (docs/lake.md), replacing its copy."""
+        return export_to_lake(self.con, lake)
+
     # -- tables -------------------------------------------------------------
     def events(self) -> Table:
         """All events, with the ``person`` each belongs to."""
@@ -218,7 +224,7 @@ class Workspace:
     def as_of_ms(self) -> int:
         """The end of the data: the time of the last event (ms), which ages attempts."""
         e = self.run.events()
-        return int(self.run.value(epoch_ms(e.timestamp.max())) or 0)
+        return int(epoch_ms(e.timestamp.max()).execute() or 0)
 
     def refresh(self, *, force: bool = False) -> bool:
         """Rebuild the attempts table if events or definitions changed; True if rebuilt."""

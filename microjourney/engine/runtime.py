@@ -35,11 +35,11 @@ class Runtime:
     name = "?"
     db: Any  # the Ibis backend
 
+    def __init__(self) -> None:
+        self._meta: dict[str, str] = {}  # fingerprints, for this session only
+
     def events(self) -> Table:
         return self.db.table("events")
-
-    def table(self, name: str) -> Table:
-        return self.db.table(name)
 
     def save(self, name: str, expr: Table, *, temp: bool = False) -> Table:
         """Materialise ``expr`` as table ``name`` (replacing it) and return it."""
@@ -49,10 +49,6 @@ class Runtime:
     def drop(self, name: str) -> None:
         self.db.drop_table(name, force=True)
 
-    def value(self, expr: Any) -> Any:
-        """A scalar expression's value."""
-        return expr.execute()
-
     def get_meta(self, key: str) -> str | None:
         return self._meta.get(key)
 
@@ -61,9 +57,6 @@ class Runtime:
 
     def close(self) -> None:
         pass
-
-    def __init__(self) -> None:
-        self._meta: dict[str, str] = {}
 
 
 class Store(Runtime):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import ibis
+import ibis.common.exceptions as com
 import sqlglot.expressions as sge
 from ibis.backends.sql.compilers.pyspark import PySparkCompiler
 from ibis.expr.types import Table
@@ -77,7 +78,8 @@ class Compiler(PySparkCompiler):
 
     def _keyed(self, arg, where, order_by):  # noqa: ANN001, ANN202 - sqlglot nodes
         if any(o.args.get("desc") for o in order_by):
-            raise NotImplementedError("descending order in an ordered aggregate")
+            # A struct list sorts ascending only; no engine expression orders otherwise.
+            raise com.UnsupportedOperationError("ordered aggregates on Spark sort ascending only")
         parts: list = []
         for i, o in enumerate(order_by):
             parts += [sge.convert(f"k{i}"), o.this]

@@ -214,6 +214,36 @@ class Engine(Frozen):
     spark: SparkSettings = SparkSettings()
 
 
+class Identity(Frozen):
+    """``identity``: how identifiers join into persons (docs/identity.md)."""
+
+    #: Identifiers shared across channels (``email``, ``phone``, ``chat_handle``) that join
+    #: the identifiers seen with the same value into one person.
+    keys: tuple[str, ...] = ()
+
+
+class Privacy(Frozen):
+    """``privacy``: consent and scrubbing on the way in (docs/privacy.md)."""
+
+    #: ``required``: events without analytics consent are counted, not stored.
+    consent: Literal["not_required", "required"] = "not_required"
+    #: Scrub e-mail addresses, phone numbers and card numbers from free text.
+    scrub: bool = True
+
+
+class Server(Frozen):
+    """``server``: the collector and HTTP API (docs/collector.md)."""
+
+    #: Origins allowed to call the API from a browser (``https://shop.example``).
+    cors_origins: tuple[str, ...] = ()
+    #: Largest request body accepted, in bytes (413 above it).
+    max_body: int = Field(1_000_000, gt=0)
+    #: Requests per second allowed per key (429 with Retry-After above it).
+    rate_limit: float = Field(2000.0, gt=0)
+    #: Burst above the rate allowed per key.
+    burst: int = Field(4000, gt=0)
+
+
 class Workspace(Frozen):
     """The whole ``microjourney.yaml``."""
 
@@ -222,6 +252,9 @@ class Workspace(Frozen):
     journeys: tuple[Journey, ...] = ()
     frictions: Frictions = Frictions()
     engine: Engine = Engine()
+    identity: Identity = Identity()
+    privacy: Privacy = Privacy()
+    server: Server = Server()
 
     @property
     def moments(self) -> dict[str, Moment]:

@@ -32,6 +32,9 @@ class BatchResult:
     accepted: int
     duplicates: int
     rejected: int
+    #: The rows found invalid, as (row, field, reason), ordered by row (``rejected`` counts
+    #: those newly quarantined: a row quarantined before is listed but not counted again).
+    rejects: tuple[tuple[int, str, str], ...] = ()
 
 
 def quote_ident(name: str) -> str:
@@ -316,11 +319,13 @@ def _write_direct(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, ob
     if accepted < total:  # duplicates or bad rows: find the bad ones (a second pass, rarely)
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _bad AS
                         SELECT row, field, reason FROM ({sql}) WHERE field IS NOT NULL""", params)
-        invalid = con.execute("SELECT count(*) FROM _bad").fetchall()[0][0]
+        rejects = _rejects(con, "_bad")
+        invalid = len(rejects)
         rejected = _quarantine(con, "_bad", source)
         con.execute("DROP TABLE _bad")
     con.execute("DROP TABLE IF EXISTS _seen")
-    return BatchResult(accepted=accepted, duplicates=total - accepted - invalid, rejected=rejected)
+    return BatchResult(accepted=accepted, duplicates=total - accepted - invalid, rejected=rejected,
+                       rejects=rejects if invalid else ())
 
 
 def _write_checked(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object],
@@ -328,13 +333,21 @@ def _write_checked(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, o
     """Ids derive from validated content: validate once into a table, then insert."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {sql}", params)
     rejected = _quarantine(con, "_checked", source)
+    rejects = _rejects(con, "_checked")
     valid, distinct = con.execute(
         "SELECT count(*), count(DISTINCT id) FROM _checked WHERE field IS NULL").fetchall()[0]
     seen = _stored(con, "SELECT id FROM _checked WHERE field IS NULL")
     accepted = _insert(con, "_checked", {}, source, seen=seen, once=valid > distinct)
     con.execute("DROP TABLE IF EXISTS _seen")
     con.execute("DROP TABLE _checked")
-    return BatchResult(accepted=accepted, duplicates=valid - accepted, rejected=rejected)
+    return BatchResult(accepted=accepted, duplicates=valid - accepted, rejected=rejected,
+                       rejects=rejects)
+
+
+def _rejects(con: duckdb.DuckDBPyConnection, bad: str) -> tuple[tuple[int, str, str], ...]:
+    """(row, field, reason) of the invalid rows of table ``bad``."""
+    return tuple(con.execute(
+        f"SELECT row, field, reason FROM {bad} WHERE field IS NOT NULL ORDER BY row").fetchall())
 
 
 def write_rejects(con: duckdb.DuckDBPyConnection, rejects: list, *, source: str) -> int:

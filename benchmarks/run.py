@@ -609,6 +609,21 @@ def _median_run(runs: list[dict]) -> dict:
     return chosen
 
 
+def _http_stage(events: int, timeout: float) -> dict:
+    """``collector.py`` in a child process: the server under a bounded loopback load."""
+    print(f"  http_ingest ({events:,} events)...", flush=True)
+    try:
+        done = subprocess.run([sys.executable, str(HERE / "collector.py"), "--events", str(events),
+                               "--no-record"], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"status": "timeout", "wall_s": timeout}
+    if done.returncode != 0:
+        return {"status": "error", "error": done.stderr.strip().splitlines()[-1:]}
+    out = json.loads(done.stdout)
+    return {"status": "ok" if not out["failures"] else "error",
+            "error": out.get("first_failure"), **out}
+
+
 def _generator_tag() -> str:
     return hashlib.sha256((HERE / "generate.py").read_bytes()).hexdigest()[:8]
 
@@ -733,6 +748,14 @@ def report(res: dict) -> list[str]:
         if er and er.get("status") == "ok":
             for k, v in er["parts"].items():
                 part(k, v)
+    ht = st.get("http_ingest")
+    if ht and ht.get("status") == "ok":
+        rows.append(("(g) HTTP ingest (serve, batches of 100)", f"{ht['wall_s']:.2f}", "",
+                     _fmt_rate(ht["events"], ht["wall_s"]), f"{ht['server_peak_mib']:.0f}",
+                     f"{ht['events']:,} events; p50 {ht['p50_ms']} ms, p99 {ht['p99_ms']} ms; DuckDB "
+                     f"insert floor {ht['floor_ratio']}x faster; target >= 100k/s, p99 < 100 ms"))
+    elif ht:
+        rows.append(("(g) HTTP ingest", "", "", "", "", f"{ht.get('status')}: {ht.get('error', '')}"))
     pdr, p1m = st.get("pandas"), st.get("pandas_1m")
     row("pandas baseline (pandas_baseline.py)", pdr, note="" if p1m else t.get("pandas_note", ""))
     row("pandas baseline at 1M, for extrapolation", p1m, rate=False, note=t.get("pandas_note", ""))
@@ -811,6 +834,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engines", action="store_true",
                     help="also export a lake and run every analysis on DuckDB over it and on Spark "
                          "in local mode (needs the spark extra and Java; slow)")
+    ap.add_argument("--http", type=int, default=0, metavar="N",
+                    help="also send N events to `microjourney serve` over loopback (collector.py)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run each main stage K times and report the median (default 1)")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per stage (default 600)")
@@ -889,6 +914,8 @@ def main(argv: list[str] | None = None) -> int:
                                                   events=1_000_000, seed=args.seed)
                 st["pandas_1m"] = run_stage("pandas", small, work / "ws-1m-pandas", args.pandas_timeout,
                                             quiet_wait=args.wait_quiet)
+        if args.http:
+            st["http_ingest"] = _http_stage(args.http, args.timeout)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

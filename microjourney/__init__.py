@@ -5,12 +5,14 @@
 >>> ws.scorecard().to_pandas()                 # doctest: +SKIP
 """
 
+from .client import Client
 from .errors import IngestError, MicrojourneyError, QueryError, SpecError, WorkspaceError
 from .workspace import IngestResult, Workspace, init, open
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Client",
     "IngestError",
     "IngestResult",
     "MicrojourneyError",

@@ -524,6 +524,37 @@ def _print_detectors(ws: ws_api.Workspace, as_json: bool) -> None:
 
 
 @app.command()
+def serve(host: Annotated[str, typer.Option(help="Address to listen on (keep 127.0.0.1 unless a "
+                                            "proxy in front needs another).")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8321,
+          workspace: WorkspaceOpt = Path(".")) -> None:
+    """Run the collector and HTTP API (docs/collector.md) until stopped; prints where it
+    listens. SIGTERM or Ctrl-C commits what is queued and closes the store."""
+    from .server import serve as run_server
+
+    def ready(url: str) -> None:
+        print(f"listening on {url}", flush=True)
+
+    run_server(workspace, host=host, port=port, ready=ready)
+
+
+@app.command()
+def keys(action: Annotated[str, typer.Argument(metavar="[rotate]", help="rotate: replace both keys "
+                                               "(the old ones stop working).")] = "show",
+         workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """The workspace's API keys: the write key (public, ingest only, for web pages and
+    apps) and the secret key (read and admin, for servers)."""
+    if action not in ("show", "rotate"):
+        raise MicrojourneyError(f"unknown action {action!r}; allowed: rotate", code="query/action")
+    k = ws_api.keys(workspace, rotate=action == "rotate")
+    if as_json:
+        print(json.dumps({"write_key": k.write_key, "secret_key": k.secret_key}))
+        return
+    out.print(f"write key:  {k.write_key}   (ingest only; may ship in web pages)")
+    out.print(f"secret key: {k.secret_key}   (read and admin; keep it on servers)")
+
+
+@app.command()
 def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder for the sample workspace.")]
          = Path("build/demo"),
          persons: Annotated[int, typer.Option(help="Customers to simulate.")] = 20_000,
@@ -562,6 +593,23 @@ def report(output: Annotated[Path | None, typer.Option("--output", "-o", help="W
     with _open(workspace) as ws:
         path = build_report(ws, output)
     out.print(f"report written: {path.resolve()}")
+
+
+@app.command()
+def forget(person: Annotated[str, typer.Argument(metavar="PERSON", help="A person id (the `person` "
+                                                 "column) or one of their user ids.")],
+           workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Erase a person: every stored row carrying their identifiers (events, identify/alias
+    calls, quarantined rows); derived tables are rebuilt. The log keeps counts only
+    (docs/identity.md)."""
+    with _open(workspace) as ws:
+        result = ws.forget(person)
+    if as_json:
+        _print_json({"erasure_id": result.erasure_id, "erased_at": result.erased_at,
+                     "counts": result.counts, "dropped": list(result.dropped)})
+        return
+    rows = ", ".join(f"{n:,} {table}" for table, n in result.counts.items())
+    out.print(f"erasure {result.erasure_id}: removed {rows} rows; derived tables will be rebuilt")
 
 
 if __name__ == "__main__":  # pragma: no cover

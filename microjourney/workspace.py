@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import ibis
+import pyarrow as pa
 from ibis.expr.types import Table
 
 from . import engine
@@ -27,11 +28,15 @@ from .engine.backend import epoch_ms
 from .engine.runtime import Runtime, Store
 from .engine.runtime import open_runtime as engine_runtime
 from .errors import QueryError, WorkspaceError
-from .identity import with_person
+from .identity import call_sightings, key_kind, resolve, sightings, with_person
 from .ingest import readers
 from .spec import KINDS, Moment, load_workspace, parse_duration
 from .spec.model import Workspace as Spec
 from .store import connect, write_batch, write_parquet, write_rejects
+from .store import keys as store_keys
+from .store.erasure import ErasureResult, erase
+from .store.identities import IdentityResult, write_calls
+from .store.keys import Keys
 from .store.lake import ExportResult
 from .store.lake import export as export_to_lake
 
@@ -42,6 +47,9 @@ STORE_FILE = "store.duckdb"
 #: The layout of the derived tables (timeline, tagged, attempts, frictions); a store
 #: derived by another layout is rebuilt.
 DERIVED = 4
+#: Derived tables (rebuilt from the stored ones); an erasure drops them all.
+DERIVED_TABLES = ("persons", "timeline", "tagged", "attempts", "frictions", "friction_kinds",
+                  "friction_moments")
 
 TEMPLATE = """\
 # microjourney workspace: journeys group moments; a moment is a short, bounded
@@ -69,10 +77,12 @@ class IngestResult:
     accepted: int
     duplicates: int
     rejected: int
+    #: Events not stored (nor quarantined) for lack of analytics consent (docs/privacy.md).
+    withheld: int = 0
 
     @property
     def rows(self) -> int:
-        return self.accepted + self.duplicates + self.rejected
+        return self.accepted + self.duplicates + self.rejected + self.withheld
 
 
 def init(directory: str | os.PathLike[str], *, name: str | None = None) -> Workspace:
@@ -93,6 +103,18 @@ def open(directory: str | os.PathLike[str] = ".", *, engine: str | None = None, 
     over ``lake`` (a folder written by ``export --lake``) when given, else as the
     workspace's ``engine:`` section says (default: DuckDB over the workspace's store)."""
     return Workspace(Path(directory), engine=engine, lake=lake)
+
+
+def keys(directory: str | os.PathLike[str] = ".", *, rotate: bool = False) -> Keys:
+    """The write and secret keys of the workspace in ``directory`` (made on first use;
+    ``rotate=True`` replaces both). Works while a server holds the store."""
+    root = Path(directory)
+    if not (root / SPEC_FILE).is_file():
+        raise WorkspaceError(f"no workspace in {root} (no {SPEC_FILE}); create one with "
+                             "`microjourney init`", code="workspace/missing")
+    (root / STORE_DIR).mkdir(exist_ok=True)
+    path = root / STORE_DIR / store_keys.FILE
+    return store_keys.rotate(path) if rotate else store_keys.keys(path)
 
 
 class Workspace:
@@ -175,37 +197,116 @@ class Workspace:
         source = Path(path).name
         self._fresh = False
         started = datetime.now().astimezone()
+        privacy = self.spec.privacy  # consent and scrubbing (docs/privacy.md)
+        private = {"consent_required": privacy.consent_required, "scrub": privacy.scrub}
         if fmt == "parquet":  # read by DuckDB itself: parallel, no copy through Python
             columns, schema = readers.parquet_columns(path, mapping)
             r = write_parquet(self.con, str(path), columns, schema, source=source, channel=channel,
-                              timezone=timezone, progress=progress)
-            accepted, duplicates, rejected = r.accepted, r.duplicates, r.rejected
+                              timezone=timezone, progress=progress, **private,
+                              scrub_except=privacy.scrub_except)
+            accepted, duplicates, rejected, withheld = r.accepted, r.duplicates, r.rejected, r.withheld
         else:
-            accepted = duplicates = rejected = 0
+            accepted = duplicates = rejected = withheld = 0
             for batch in readers.read(path, fmt, mapping=mapping):
-                rejected += write_rejects(self.con, batch.rejects, source=source)
+                rejected += write_rejects(self.con, batch.rejects, source=source, **private)
                 if batch.table.num_rows:
                     r = write_batch(self.con, batch.table, source=source, channel=channel,
-                                    timezone=timezone)
+                                    timezone=timezone, **private, scrub_except=privacy.scrub_except)
                     accepted += r.accepted
                     duplicates += r.duplicates
                     rejected += r.rejected
+                    withheld += r.withheld
                 if progress:
                     progress(batch.table.num_rows + len(batch.rejects))
         self.con.execute(
             "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, now())",
             [source, fmt, accepted, duplicates, rejected, started],
         )
-        return IngestResult(source, fmt, accepted, duplicates, rejected)
+        return IngestResult(source, fmt, accepted, duplicates, rejected, withheld)
 
     def export_lake(self, lake: str | os.PathLike[str]) -> ExportResult:
         """Write the store's events to a Parquet lake (docs/lake.md), replacing its copy."""
         return export_to_lake(self.con, lake)
 
+    def keys(self, *, rotate: bool = False) -> Keys:
+        """The workspace's write and secret keys for the HTTP API (made on first use);
+        ``rotate=True`` replaces both (docs/collector.md)."""
+        return keys(self.root, rotate=rotate)
+
     # -- tables -------------------------------------------------------------
     def events(self) -> Table:
-        """All events, with the ``person`` each belongs to."""
-        return with_person(self.run.events())
+        """All events, with the ``person`` each belongs to (identity stitching:
+        docs/identity.md)."""
+        return with_person(self.run.events(), self._persons())
+
+    def persons(self) -> Table:
+        """Every identifier with its person: ``kind`` (user, anonymous or a shared key's
+        name), ``identifier`` (key values normalised) and ``person``."""
+        return self._persons()
+
+    def _persons(self, key: str | None = None) -> Table:
+        """The identifier → person map (table ``persons``), rebuilt when the events, the
+        identify/alias calls or the identity keys change (``key``: :meth:`_events_key`)."""
+        key = key or self._events_key()
+        if self.run.get_meta("persons_fingerprint") != key:
+            keys = self.spec.identity.keys
+            calls = ibis.duckdb.from_connection(self.con).table("identities")
+            schema = pa.schema([("anonymous_id", pa.string()), ("user_id", pa.string()),
+                                ("previous_id", pa.string()), ("alias", pa.bool_()),
+                                *((f"k{i}", pa.string()) for i in range(len(keys))),
+                                ("ts", pa.timestamp("us", tz="UTC"))])
+            rows = pa.concat_tables(
+                t.select(*schema.names).to_pyarrow().cast(schema)
+                for t in (sightings(self.run.events(), keys), call_sightings(calls, keys)))
+            literal = ibis.memtable(resolve(rows, keys))
+            self.run.save("persons", literal)
+            # Ibis keeps a literal table registered until the process ends; this one holds
+            # identifiers, which an erasure must not leave behind.
+            name = literal.op().name
+            con = getattr(self.run, "con", None)
+            if isinstance(con, duckdb.DuckDBPyConnection):
+                con.unregister(name)
+            else:
+                self.run.drop(name)
+            self.run.set_meta("persons_fingerprint", key)
+        return self.db.table("persons")
+
+    def write_identities(self, calls: list[dict], *, source: str = "api") -> IdentityResult:
+        """Store identify/alias calls (see :func:`microjourney.store.identities.write_calls`);
+        idempotent by ``call_id``."""
+        self._store_only("write identify/alias calls")
+        self._fresh = False
+        return write_calls(self.con, calls, source=source)
+
+    def forget(self, person: str) -> ErasureResult:
+        """Erase a person (a person id, or one of their user ids): every row carrying one of
+        their identifiers leaves events, identities and quarantine; derived tables are
+        dropped and rebuilt on the next analysis. The erasure log keeps only an id, the
+        time and the rows removed per table. An unknown person is a QueryError."""
+        self._store_only("forget a person")
+        m = self._persons()
+        ids = m.filter(m.kind.isin(["user", "anonymous"]))
+        found = [r["person"] for r in ids.filter(
+            (ids.person == person) | ((ids.identifier == person) & (ids.kind == "user"))
+        ).select("person").distinct().to_pyarrow().to_pylist()]
+        if len(found) > 1:  # a person id that is also another person's user id: the person
+            found = [person]
+        if not found:
+            raise QueryError(f"no person {person!r}: give a person id (the `person` column of "
+                             "attempts) or a user id", code="query/person")
+        rows = m.filter(m.person == found[0]).select("kind", "identifier").to_pyarrow().to_pylist()
+        identifiers = [("id", r["identifier"], None) if r["kind"] in ("user", "anonymous")
+                       else (r["kind"], r["identifier"], key_kind(r["kind"])) for r in rows]
+        self._fresh = False
+        return erase(self.con, identifiers, drop=DERIVED_TABLES,
+                     forget_meta=[f"{t}_fingerprint" for t in ("persons", "timeline", "attempts",
+                                                                 "frictions")])
+
+    def _store_only(self, what: str) -> None:
+        if not isinstance(self.run, Store):
+            raise WorkspaceError(f"this workspace is open over a lake: {what} in its store (open it "
+                                 "without a lake), then `microjourney export --lake` again",
+                                 code="workspace/lake")
 
     def quarantine(self) -> Table:
         """Rejected rows, from the workspace's store (whatever engine runs the analyses)."""
@@ -215,7 +316,12 @@ class Workspace:
         """Changes whenever events are added (events are only ever appended)."""
         e = self.run.events()
         row = e.aggregate(n=e.count(), last=e.seq.max()).to_pyarrow().to_pylist()[0]
-        return f"{DERIVED}:{row['n']}:{row['last']}"
+        # Identify/alias calls and erasures (read from the store) and the identity keys
+        # change who is who, hence every derived table.
+        calls, last_call, erased = self.con.execute(
+            "SELECT count(*), max(seq), (SELECT count(*) FROM erasures) FROM identities").fetchall()[0]
+        keys = ",".join(self.spec.identity.keys)
+        return f"{DERIVED}:{row['n']}:{row['last']}:{calls}:{last_call}:{erased}:{keys}"
 
     def _fingerprint(self, key: str) -> str:
         spec = self.spec.model_dump_json(include={"journeys"})
@@ -257,7 +363,7 @@ class Workspace:
         key = key or self._events_key()
         if not force and self.run.get_meta("timeline_fingerprint") == key:
             return
-        self.run.save("timeline", engine.timeline(self.events()))
+        self.run.save("timeline", engine.timeline(with_person(self.run.events(), self._persons(key))))
         self.run.set_meta("timeline_fingerprint", key)
 
     def _refresh_frictions(self) -> None:

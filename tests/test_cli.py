@@ -34,7 +34,7 @@ def test_init_ingest_and_every_analysis(tmp_path):
 
     out = run("ingest", str(events), "--workspace", str(ws), "--json", cwd=tmp_path)
     assert json.loads(out.stdout) == [{"source": "events.csv", "format": "csv", "accepted": 6,
-                                       "duplicates": 0, "rejected": 1}]
+                                       "duplicates": 0, "rejected": 1, "withheld": 0}]
     text = run("ingest", str(events), "-w", str(ws), cwd=tmp_path).stdout
     assert "0 accepted, 6 duplicate, 0 rejected" in text
 

@@ -98,8 +98,8 @@ def test_reexport_is_idempotent_and_replaces(make_ws, tmp_path):
 def test_export_skips_tables_the_store_lacks_and_refuses_unknown_ones(make_ws, tmp_path):
     ws = make_ws(rows=rows())
     result = export(ws.con, tmp_path / "lake", tables=("events", "identities", "texts"))
-    assert [t.table for t in result.tables] == ["events"]
-    assert not (tmp_path / "lake" / "identities").exists()
+    assert [t.table for t in result.tables] == ["events", "identities"]  # the store has no texts
+    assert not (tmp_path / "lake" / "texts").exists()
     with pytest.raises(LakeError) as exc:
         export(ws.con, tmp_path / "lake", tables=("quarantine",))
     assert exc.value.code == "lake/unknown-table"

@@ -218,17 +218,36 @@ class Identity(Frozen):
     """``identity``: how identifiers join into persons (docs/identity.md)."""
 
     #: Identifiers shared across channels (``email``, ``phone``, ``chat_handle``) that join
-    #: the identifiers seen with the same value into one person.
+    #: the identifiers seen with the same value into one person. Read from events'
+    #: ``context.traits.<key>`` and identify calls' ``traits.<key>``; a name holding "mail"
+    #: is an e-mail (trimmed, lower-cased), one holding "phone" a phone (digits only).
     keys: tuple[str, ...] = ()
 
 
 class Privacy(Frozen):
     """``privacy``: consent and scrubbing on the way in (docs/privacy.md)."""
 
-    #: ``required``: events without analytics consent are counted, not stored.
+    #: ``required``: events without ``context.consent.analytics: true`` are counted, not stored.
     consent: Literal["not_required", "required"] = "not_required"
     #: Scrub e-mail addresses, phone numbers and card numbers from free text.
     scrub: bool = True
+    #: Paths in the stored JSON left unscrubbed (``properties.x`` or ``context.x.y``);
+    #: traits carry the identity keys (``email``, ``phone``) on purpose.
+    scrub_except: Annotated[tuple[str, ...], BeforeValidator(as_tuple)] = ("context.traits",)
+
+    @field_validator("scrub_except")
+    @classmethod
+    def _paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for path in value:
+            root, _, rest = path.partition(".")
+            if root not in ("properties", "context") or not rest or "" in rest.split("."):
+                raise ValueError(f"scrub_except: {path!r} is not a path like context.traits or "
+                                 "properties.note (dot-separated keys under properties or context)")
+        return value
+
+    @property
+    def consent_required(self) -> bool:
+        return self.consent == "required"
 
 
 class Server(Frozen):

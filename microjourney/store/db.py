@@ -17,6 +17,12 @@ Tables (all timestamps UTC)::
     friction_kinds, friction_moments
                 derived with ``frictions``: the summary's sufficient statistics per
                 (moment, kind) and per moment
+    identities  identify/alias calls (see :mod:`microjourney.store.identities`), unique by
+                ``call_id``; ``seq`` is their ingest order
+    erasures    the erasure log: an id, a time and rows removed per table; no personal data
+    persons     derived: every identifier (user and anonymous ids, shared key values) with
+                its person (see :mod:`microjourney.identity`), rebuilt when events or
+                identities change
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import duckdb
 
 from ..errors import WorkspaceError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -63,6 +69,25 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             finished_at TIMESTAMPTZ NOT NULL
         )""",
         "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+    ),
+    2: (
+        """CREATE TABLE identities (
+            call_id      VARCHAR NOT NULL,
+            seq          BIGINT NOT NULL,
+            kind         VARCHAR NOT NULL,
+            timestamp    TIMESTAMPTZ NOT NULL,
+            anonymous_id VARCHAR,
+            user_id      VARCHAR,
+            previous_id  VARCHAR,
+            traits       JSON,
+            source       VARCHAR NOT NULL,
+            received_at  TIMESTAMPTZ NOT NULL
+        )""",
+        """CREATE TABLE erasures (
+            erasure_id VARCHAR NOT NULL,
+            erased_at  TIMESTAMPTZ NOT NULL,
+            counts     JSON NOT NULL
+        )""",
     ),
 }
 

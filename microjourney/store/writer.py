@@ -7,24 +7,42 @@ at fault and the reason; a good row without an ``event_id`` gets one derived fro
 its content (and its occurrence, so two identical rows in one file stay two
 events); rows whose ``event_id`` is already stored are counted as duplicates and
 not written again. A committed batch is never lost when a later batch fails.
+
+Privacy (docs/privacy.md): with ``consent_required``, a row whose
+``context.consent.analytics`` is not JSON ``true`` is *withheld* before anything else —
+neither stored nor quarantined, only counted (``BatchResult.withheld`` and the ``meta`` key
+:data:`WITHHELD_KEY`). With ``scrub``, the properties and context that are stored, and the
+raw rows that are quarantined, have e-mail addresses, phone numbers and card numbers
+replaced (:mod:`microjourney.ingest.scrub`): an RE2 prefilter in the same SQL pass picks the
+few texts that may hold one, and only those go through the exact rules (a Python function
+over Arrow). Event ids derived from content hash the text as given, so turning scrubbing on
+or off does not change them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import duckdb
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..ingest.schema import CHANNELS, FIELDS, ROW
+from ..ingest.scrub import PREFILTER, scrub_json, scrub_text
 
 _TEXT_FIELDS = ("event_id", "event", "anonymous_id", "user_id", "channel", "session_id")
 # A date-time written with its offset ends in Z or ±hh[:mm] (looking at the end only is
 # much cheaper than matching the whole text); a bare date is not a date-time.
 _ZONED = r"([Zz]|[+-]\d\d(:?\d\d)?)$"
+#: Paths of the stored JSON left unscrubbed by default: identity keys are given as traits.
+SCRUB_EXCEPT: tuple[str, ...] = ("context.traits",)
+#: ``meta`` key counting the events withheld for lack of consent, over all ingests.
+WITHHELD_KEY = "consent_withheld"
+_UDF = "mj_scrub"
 
 
 @dataclass(frozen=True)
@@ -35,6 +53,8 @@ class BatchResult:
     #: The rows found invalid, as (row, field, reason), ordered by row (``rejected`` counts
     #: those newly quarantined: a row quarantined before is listed but not counted again).
     rejects: tuple[tuple[int, str, str], ...] = ()
+    #: Rows not stored (nor quarantined) for lack of analytics consent.
+    withheld: int = 0
 
 
 def quote_ident(name: str) -> str:
@@ -92,8 +112,8 @@ def _is_object(col: str) -> str:
     return f"({col} IS NULL OR (json_valid({col}) AND starts_with(ltrim({col}), '{{')))"
 
 
-def _checked_sql(schema: pa.Schema, *, derive_ids: bool = True) -> tuple[str, list[str]]:
-    """SQL typing and judging every raw row; ``id`` is the event id to store.
+def _checked_sql(schema: pa.Schema, *, derive_ids: bool = True, rel: str = "raw") -> tuple[str, list[str]]:
+    """SQL typing and judging every raw row of ``rel``; ``id`` is the event id to store.
 
     ``derive_ids=False`` (every row has an ``event_id``) skips the content hashing.
     """
@@ -140,7 +160,7 @@ def _checked_sql(schema: pa.Schema, *, derive_ids: bool = True) -> tuple[str, li
           {ts_text} AS ts_text, {ts} AS ts, {naive} AS ts_naive,
           {_json_text(schema, "properties")} AS properties, {_json_text(schema, "context")} AS context
           {", " + extras + " AS extras" if extras else ""}
-          FROM raw r
+          FROM {rel} r
         )
       )
     """
@@ -176,14 +196,29 @@ def write_batch(
     source: str,
     channel: str = "other",
     timezone: str | None = None,
+    dedupe: bool = True,
+    consent_required: bool = False,
+    scrub: bool = True,
+    scrub_except: tuple[str, ...] = SCRUB_EXCEPT,
 ) -> BatchResult:
-    """Validate an Arrow ``batch`` of raw rows and store it in one transaction."""
+    """Validate an Arrow ``batch`` of raw rows and store it in one transaction.
+
+    ``dedupe=False``: the caller knows every row has an ``event_id`` that is neither stored
+    nor repeated in the batch (the collector checks its own id index), so the rows are
+    written in one pass without looking up the stored ids.
+
+    ``consent_required``: withhold rows without ``context.consent.analytics: true``;
+    ``scrub``: scrub personal data from properties, context (but ``scrub_except``, dotted
+    paths such as ``context.traits``) and quarantined rows (docs/privacy.md).
+    """
     if ROW not in batch.schema.names:
         batch = batch.append_column(ROW, pa.array(range(1, batch.num_rows + 1), pa.int64()))
     con.register("raw", batch)
     try:
-        return _write(con, batch.schema, _needs_ids(batch), source=source, channel=channel,
-                      timezone=timezone)
+        derive = _needs_ids(batch)
+        return _write(con, batch.schema, derive, source=source, channel=channel,
+                      timezone=timezone, dedupe=dedupe or derive,
+                      privacy=_Privacy(consent_required, scrub, tuple(scrub_except)))
     finally:
         con.unregister("raw")
 
@@ -199,13 +234,18 @@ def write_parquet(
     timezone: str | None = None,
     batch_rows: int = 2_000_000,
     progress: Callable[[int], None] | None = None,
+    consent_required: bool = False,
+    scrub: bool = True,
+    scrub_except: tuple[str, ...] = SCRUB_EXCEPT,
 ) -> BatchResult:
     """Store a Parquet file read by DuckDB itself (parallel, no copy through Python).
 
     ``columns`` pairs each file column with its name as a raw field (after ``--map``);
     ``schema`` is the renamed schema. The file is taken in slices of ``batch_rows``
-    rows (DuckDB prunes row groups by row number), one transaction per slice.
+    rows (DuckDB prunes row groups by row number), one transaction per slice. Privacy
+    arguments as for :func:`write_batch`.
     """
+    privacy = _Privacy(consent_required, scrub, tuple(scrub_except))
     con.read_parquet(path, file_row_number=True).create_view("_parquet", replace=True)
     select = ", ".join(f"{quote_ident(src)} AS {quote_ident(dst)}" for src, dst in columns)
     total = con.execute("SELECT count(*) FROM _parquet").fetchall()[0][0]
@@ -231,9 +271,9 @@ def write_parquet(
                 "SELECT count(*) FROM raw WHERE event_id IS NULL OR CAST(event_id AS VARCHAR) = ''"
             ).fetchall()[0][0] > 0)
             r = _write(con, schema, needs, source=source, channel=channel, timezone=timezone,
-                       dedupe=not clean)
+                       dedupe=not clean, privacy=privacy)
             result = BatchResult(result.accepted + r.accepted, result.duplicates + r.duplicates,
-                                 result.rejected + r.rejected)
+                                 result.rejected + r.rejected, withheld=result.withheld + r.withheld)
             if progress:
                 progress(min(batch_rows, total - start))
     finally:
@@ -242,54 +282,139 @@ def write_parquet(
     return result
 
 
+@dataclass(frozen=True)
+class _Privacy:
+    consent_required: bool = False
+    scrub: bool = True
+    scrub_except: tuple[str, ...] = SCRUB_EXCEPT
+
+    def kept(self, root: str) -> list[str]:
+        """The paths under ``root`` (``properties``, ``context``) left unscrubbed, relative to it."""
+        return [p.partition(".")[2] for p in self.scrub_except if p.partition(".")[0] == root]
+
+
+@lru_cache(maxsize=64)
+def _kept_paths(kept: str) -> frozenset[tuple[str, ...]]:
+    return frozenset(tuple(p.split(".")) for p in orjson.loads(kept))
+
+
+def _scrub_arrow(texts: pa.Array, kept: pa.Array) -> pa.Array:
+    """The UDF :data:`_UDF` (text, kept paths as a JSON list): :func:`scrub_json` per row."""
+    return pa.array([None if t is None else scrub_json(t, _kept_paths(k or "[]"))
+                     for t, k in zip(texts.to_pylist(), kept.to_pylist(), strict=True)], pa.string())
+
+
+def _ensure_udf(con: duckdb.DuckDBPyConnection) -> None:
+    """Register the scrubbing UDF once per database (every cursor sees it); outside a transaction."""
+    try:
+        con.create_function(_UDF, _scrub_arrow, ["VARCHAR", "VARCHAR"], "VARCHAR", type="arrow",
+                            null_handling="special", side_effects=False)
+    except (duckdb.CatalogException, duckdb.NotImplementedException) as exc:
+        if "already" not in str(exc):  # registered before, by this connection or another cursor
+            raise
+
+
+def _scrubbed(col: str, root: str, privacy: _Privacy, params: dict[str, object]) -> str:
+    """SQL for the JSON text ``col`` scrubbed: the RE2 prefilter (looking past the kept paths)
+    picks the few texts that the exact rules (the UDF) look at; the others stay as they are."""
+    if not privacy.scrub:
+        return col
+    kept = privacy.kept(root)
+    params["scrub_pf"] = PREFILTER
+    params[f"scrub_{root}"] = orjson.dumps(kept).decode()
+    inner = col
+    for i, path in enumerate(kept):  # json_remove takes one path at a time
+        keys = ('"' + k.replace('"', '\\"') + '"' for k in path.split("."))
+        params[f"scrub_{root}_{i}"] = "$." + ".".join(keys)
+        inner = f"json_remove({inner}, CAST($scrub_{root}_{i} AS VARCHAR))"
+    past_kept = (f"WHEN NOT regexp_matches(CAST({inner} AS VARCHAR), $scrub_pf) THEN {col} "
+                 if kept else "")
+    return (f"CASE WHEN {col} IS NULL OR NOT regexp_matches({col}, $scrub_pf) THEN {col} {past_kept}"
+            f"ELSE {_UDF}({col}, $scrub_{root}) END")
+
+
+def _consented(schema: pa.Schema) -> str:
+    """SQL: the raw row ``r`` carries ``context.consent.analytics: true`` (a JSON boolean)."""
+    ctx = _json_text(schema, "context")
+    return (f"coalesce(CASE WHEN json_valid({ctx}) THEN "
+            f"CAST(json_extract({ctx}, '$.consent.analytics') AS VARCHAR) = 'true' END, false)")
+
+
 def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, *, source: str,
-           channel: str, timezone: str | None, dedupe: bool = True) -> BatchResult:
+           channel: str, timezone: str | None, dedupe: bool = True,
+           privacy: _Privacy = _Privacy()) -> BatchResult:
     """Validate the rows of the relation ``raw`` and store them in one transaction.
 
     ``dedupe=False`` says the caller knows no id of ``raw`` is stored or repeated.
     """
-    sql, extra_names = _checked_sql(schema, derive_ids=derive_ids)
+    if privacy.scrub:
+        _ensure_udf(con)
+    rel, withheld = "raw", 0
+    if privacy.consent_required:
+        ok = _consented(schema)
+        total, withheld = con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE NOT {ok}) FROM raw r").fetchall()[0]
+        if withheld:
+            rel = "_consented"
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {rel} AS SELECT * FROM raw r WHERE {ok}")
+    sql, extra_names = _checked_sql(schema, derive_ids=derive_ids, rel=rel)
     params: dict[str, object] = {"tz": timezone, "channel": channel}
     params.update({f"k{i}": n for i, n in enumerate(extra_names)})
     try:
         con.execute("BEGIN")
-        if derive_ids:
-            result = _write_checked(con, sql, params, source)
+        if withheld and withheld == total:
+            result = BatchResult(0, 0, 0)
+        elif derive_ids:
+            result = _write_checked(con, sql, params, source, rel=rel, privacy=privacy)
         else:
-            result = _write_direct(con, sql, params, source, dedupe=dedupe)
+            result = _write_direct(con, sql, params, source, dedupe=dedupe, rel=rel, privacy=privacy)
+        if withheld:
+            count_withheld(con, withheld)
+            result = replace(result, withheld=withheld)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        if rel != "raw":
+            con.execute(f"DROP VIEW IF EXISTS {rel}")
     return result
 
 
-def _quarantine(con: duckdb.DuckDBPyConnection, bad: str, source: str) -> int:
-    """Insert the rows of table ``bad`` (row, field, reason) into quarantine, once each."""
+def _quarantine(con: duckdb.DuckDBPyConnection, bad: str, source: str, *, rel: str = "raw",
+                privacy: _Privacy = _Privacy()) -> int:
+    """Insert the rows of table ``bad`` (row, field, reason) into quarantine, once each; the raw
+    row is scrubbed as a whole (identifiers and traits too)."""
+    params: dict[str, object] = {"source": source, "now": datetime.now(UTC)}
+    raw = _scrubbed("CAST(to_json(r) AS VARCHAR)", "raw", privacy, params)
     return con.execute(
         f"""INSERT INTO quarantine
-           SELECT $source, c.row, c.field, c.reason, to_json(r), $now
-           FROM {bad} c JOIN raw r ON r.__row = c.row
-           WHERE c.field IS NOT NULL AND NOT EXISTS (
+           SELECT $source, x.row, x.field, x.reason, x.raw, $now FROM (
+             SELECT c.row, c.field, c.reason, CAST({raw} AS JSON) AS raw
+             FROM {bad} c JOIN {rel} r ON r.__row = c.row WHERE c.field IS NOT NULL) x
+           WHERE NOT EXISTS (
              SELECT 1 FROM quarantine q
-             WHERE q.source = $source AND q.row = c.row AND q.raw = to_json(r))""",
-        {"source": source, "now": datetime.now(UTC)},
+             WHERE q.source = $source AND q.row = x.row AND q.raw = x.raw)""",
+        params,
     ).fetchall()[0][0]
 
 
 def _insert(con: duckdb.DuckDBPyConnection, rows: str, params: dict[str, object], source: str,
-            *, seen: bool, once: bool) -> int:
+            *, seen: bool, once: bool, privacy: _Privacy = _Privacy()) -> int:
     """Insert the valid rows of ``rows``; ``seen``: skip ids in ``_seen``; ``once``: first of equal ids."""
     base = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
     filters = "field IS NULL" + (" AND id NOT IN (SELECT id FROM _seen)" if seen else "")
     qualify = "QUALIFY row_number() OVER (PARTITION BY id ORDER BY row) = 1" if once else ""
+    params = {**params, "base": base, "source": source}
+    properties = _scrubbed("properties", "properties", privacy, params)
+    context = _scrubbed("context", "context", privacy, params)
     # Row numbers are increasing within a file, so base + row keeps the source order.
     return con.execute(
         f"""INSERT INTO events
            SELECT id, $base + row, ts, event, anonymous_id, user_id, channel, session_id,
-                  properties, context, $source
+                  {properties}, {context}, $source
            FROM {rows} WHERE {filters} {qualify}""",
-        {**params, "base": base, "source": source},
+        params,
     ).fetchall()[0][0]
 
 
@@ -305,23 +430,24 @@ def _stored(con: duckdb.DuckDBPyConnection, ids: str) -> bool:
 
 
 def _write_direct(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object],
-                  source: str, *, dedupe: bool) -> BatchResult:
+                  source: str, *, dedupe: bool, rel: str = "raw",
+                  privacy: _Privacy = _Privacy()) -> BatchResult:
     """Every row has an id: validate and insert in one pass (each row written once)."""
     if dedupe:
         total, distinct = con.execute(
-            "SELECT count(*), count(DISTINCT event_id) FROM raw").fetchall()[0]
-        seen = _stored(con, "SELECT event_id AS id FROM raw")
+            f"SELECT count(*), count(DISTINCT event_id) FROM {rel}").fetchall()[0]
+        seen = _stored(con, f"SELECT event_id AS id FROM {rel}")
     else:
-        (total,), distinct, seen = con.execute("SELECT count(*) FROM raw").fetchall()[0], 0, False
+        (total,), distinct, seen = con.execute(f"SELECT count(*) FROM {rel}").fetchall()[0], 0, False
         distinct = total
-    accepted = _insert(con, f"({sql})", params, source, seen=seen, once=distinct < total)
+    accepted = _insert(con, f"({sql})", params, source, seen=seen, once=distinct < total, privacy=privacy)
     invalid = rejected = 0
     if accepted < total:  # duplicates or bad rows: find the bad ones (a second pass, rarely)
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _bad AS
                         SELECT row, field, reason FROM ({sql}) WHERE field IS NOT NULL""", params)
         rejects = _rejects(con, "_bad")
         invalid = len(rejects)
-        rejected = _quarantine(con, "_bad", source)
+        rejected = _quarantine(con, "_bad", source, rel=rel, privacy=privacy)
         con.execute("DROP TABLE _bad")
     con.execute("DROP TABLE IF EXISTS _seen")
     return BatchResult(accepted=accepted, duplicates=total - accepted - invalid, rejected=rejected,
@@ -329,19 +455,26 @@ def _write_direct(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, ob
 
 
 def _write_checked(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object],
-                   source: str) -> BatchResult:
+                   source: str, *, rel: str = "raw", privacy: _Privacy = _Privacy()) -> BatchResult:
     """Ids derive from validated content: validate once into a table, then insert."""
     con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS {sql}", params)
-    rejected = _quarantine(con, "_checked", source)
+    rejected = _quarantine(con, "_checked", source, rel=rel, privacy=privacy)
     rejects = _rejects(con, "_checked")
     valid, distinct = con.execute(
         "SELECT count(*), count(DISTINCT id) FROM _checked WHERE field IS NULL").fetchall()[0]
     seen = _stored(con, "SELECT id FROM _checked WHERE field IS NULL")
-    accepted = _insert(con, "_checked", {}, source, seen=seen, once=valid > distinct)
+    accepted = _insert(con, "_checked", {}, source, seen=seen, once=valid > distinct, privacy=privacy)
     con.execute("DROP TABLE IF EXISTS _seen")
     con.execute("DROP TABLE _checked")
     return BatchResult(accepted=accepted, duplicates=valid - accepted, rejected=rejected,
                        rejects=rejects)
+
+
+def count_withheld(con: duckdb.DuckDBPyConnection, n: int) -> None:
+    """Add ``n`` events withheld for lack of consent to the running total in ``meta``."""
+    con.execute(f"""INSERT INTO meta VALUES ('{WITHHELD_KEY}', CAST($n AS VARCHAR))
+                    ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + $n
+                    AS VARCHAR)""", {"n": n})
 
 
 def _rejects(con: duckdb.DuckDBPyConnection, bad: str) -> tuple[tuple[int, str, str], ...]:
@@ -350,12 +483,23 @@ def _rejects(con: duckdb.DuckDBPyConnection, bad: str) -> tuple[tuple[int, str, 
         f"SELECT row, field, reason FROM {bad} WHERE field IS NOT NULL ORDER BY row").fetchall())
 
 
-def write_rejects(con: duckdb.DuckDBPyConnection, rejects: list, *, source: str) -> int:
-    """Quarantine rows a reader could not parse (``Reject`` records); idempotent."""
+def write_rejects(con: duckdb.DuckDBPyConnection, rejects: list, *, source: str,
+                  consent_required: bool = False, scrub: bool = True) -> int:
+    """Quarantine rows a reader could not parse (``Reject`` records); idempotent.
+
+    ``scrub``: the raw text is scrubbed as text; ``consent_required``: a row that could not be
+    read has no consent that can be read, so only its number and reason are kept (no raw text).
+    """
     if not rejects:
         return 0
     now = datetime.now(UTC)
-    rows = [(source, r.row, r.field, r.reason, r.raw, now) for r in rejects]
+
+    def raw(text: str | None) -> str | None:
+        if consent_required or text is None:
+            return None
+        return scrub_text(text) if scrub else text
+
+    rows = [(source, r.row, r.field, r.reason, raw(r.raw), now) for r in rejects]
     con.execute("BEGIN")
     con.execute("CREATE OR REPLACE TEMP TABLE _rejects (source VARCHAR, row BIGINT, field VARCHAR, "
                 "reason VARCHAR, raw VARCHAR, received_at TIMESTAMPTZ)")
@@ -364,7 +508,7 @@ def write_rejects(con: duckdb.DuckDBPyConnection, rejects: list, *, source: str)
         """INSERT INTO quarantine
            SELECT source, row, field, reason, to_json(raw), received_at FROM _rejects x
            WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source = x.source
-                             AND q.row = x.row AND q.raw = to_json(x.raw))"""
+                             AND q.row = x.row AND q.raw IS NOT DISTINCT FROM to_json(x.raw))"""
     ).fetchall()[0][0]
     con.execute("DROP TABLE _rejects")
     con.execute("COMMIT")

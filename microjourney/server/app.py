@@ -1,0 +1,287 @@
+"""The FastAPI app: collector, HTTP API, SDK, health; one JSON error envelope.
+
+Handlers stay thin: check the key, the size and the rate, parse the calls
+(:mod:`.calls`), hand them to the :class:`.collector.Collector` or to the workspace, and
+answer. Every error, whatever raised it, is answered as::
+
+    {"ok": false, "status": 401, "error": {"code": "auth/missing-key", "message": "..."}}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+
+from .. import __version__
+from ..errors import MicrojourneyError, QueryError
+from ..store.identities import write_calls
+from ..store.keys import FILE as KEY_FILE
+from ..store.keys import SECRET, KeyFile, Keys
+from .collector import Collector
+from .schema import openapi_components
+
+JSON = "application/json"
+log = logging.getLogger("microjourney.server")
+
+
+class ApiError(Exception):
+    """An error answered with the envelope (``status``, stable ``code``, message)."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
+
+
+def envelope(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return _json({"ok": False, "status": status, "error": {"code": code, "message": message}},
+                 status, headers)
+
+
+_HTTP_CODES = {400: "request/bad", 401: "auth/missing-key", 403: "auth/forbidden",
+               404: "request/not-found", 405: "request/method-not-allowed",
+               413: "request/too-large", 422: "request/invalid", 429: "request/rate-limited"}
+
+
+class RateLimit:
+    """A token bucket per key: ``rate`` requests a second, bursts up to ``burst``."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, key: str) -> float:
+        """0 when a request may pass now (and takes a token), else seconds to wait."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key, (float(self.burst), now))
+            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+
+
+def create_app(directory: str | Path = ".") -> FastAPI:
+    """The app for the workspace in ``directory`` (opened at start-up, closed at shutdown)."""
+    from .. import workspace as ws_api  # the API is the layer below this edge
+
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ws = ws_api.open(directory)
+        settings, privacy = ws.spec.server, ws.spec.privacy
+        state.update(
+            ws=ws, keys=KeyFile(ws.root / ws_api.STORE_DIR / KEY_FILE), lock=threading.Lock(),
+            limit=RateLimit(settings.rate_limit, settings.burst), max_body=settings.max_body,
+            origins=frozenset(settings.cors_origins),
+            collector=Collector(ws.con.cursor(), consent=privacy.consent_required,
+                                identities=write_calls,
+                                write={"scrub": privacy.scrub, "scrub_except": privacy.scrub_except}),
+        )
+        try:
+            yield
+        finally:
+            state["collector"].close()
+            ws.close()
+
+    app = FastAPI(title="microjourney", version=__version__, lifespan=lifespan,
+                  description="Collector and HTTP API of a microjourney workspace (docs/collector.md).")
+    app.add_middleware(CORSMiddleware, allow_origins=_origins(directory), allow_credentials=False,
+                       allow_methods=["GET", "POST", "DELETE"],
+                       allow_headers=["Authorization", "Content-Type"], max_age=600)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return envelope(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = _HTTP_CODES.get(exc.status_code, "request/error")
+        return envelope(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return envelope(422, "request/invalid", f"{where}: {first.get('msg', 'invalid request')}")
+
+    @app.exception_handler(QueryError)
+    async def _query_error(request: Request, exc: QueryError) -> Response:
+        missing = exc.code in ("query/person", "query/moment") or exc.message.startswith("unknown")
+        return envelope(404 if missing else 400, exc.code, exc.message)
+
+    @app.exception_handler(MicrojourneyError)
+    async def _mj_error(request: Request, exc: MicrojourneyError) -> Response:
+        return envelope(400, exc.code, exc.message)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return envelope(500, "server/error", f"internal error ({type(exc).__name__}); nothing in "
+                        "this request was acknowledged, retry it")
+
+    def _check_origin(request: Request) -> None:
+        origin = request.headers.get("origin")
+        if origin is None or origin in state["origins"]:
+            return
+        own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        if origin != own:
+            raise ApiError(403, "cors/origin", f"origin {origin} is not allowed; add it to "
+                           "server.cors_origins in microjourney.yaml")
+
+    def _authorise(request: Request, body_key: Any = None, *, need: str | None = None) -> str:
+        header = request.headers.get("authorization", "")
+        key = header[7:].strip() if header[:7].lower() == "bearer " else None
+        if key is None and isinstance(body_key, str):
+            key = body_key
+        if not key:
+            raise ApiError(401, "auth/missing-key", "no key: send Authorization: Bearer KEY "
+                           "(or \"key\" in the body)")
+        the_keys: Keys = state["keys"].current()
+        role = the_keys.role(key)
+        if role is None:
+            raise ApiError(401, "auth/bad-key", "the key is not this workspace's write or secret key")
+        if need == SECRET and role != SECRET:
+            raise ApiError(403, "auth/forbidden", "this endpoint needs the secret key; the write "
+                           "key may only send events")
+        wait = state["limit"].wait(key)
+        if wait:
+            raise ApiError(429, "request/rate-limited", f"more than {state['limit'].rate:g} requests "
+                           "a second with this key; retry later",
+                           {"Retry-After": str(max(1, int(wait + 0.999)))})
+        return role
+
+    async def _body(request: Request) -> bytes:
+        limit = state["max_body"]
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            raise ApiError(413, "request/too-large", f"the body has {length} bytes; at most {limit}")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, "request/too-large", f"the body has more than {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @app.get("/healthz", summary="Liveness: the server is up and its store open")
+    async def healthz() -> Response:
+        return _json({"ok": True, "version": __version__})
+
+    @app.post("/v1/batch", summary="Send track, page, identify and alias calls",
+              response_model=None, openapi_extra=_BATCH_DOC)
+    async def batch(request: Request) -> Response:
+        _check_origin(request)
+        if request.headers.get("authorization"):
+            _authorise(request)
+            raw = await _body(request)
+        else:  # the key is in the body (navigator.sendBeacon cannot set headers)
+            raw = await _body(request)
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise ApiError(400, "request/bad-json", f"the body is not JSON: {exc}") from None
+            _authorise(request, data.get("key") if isinstance(data, dict) else None)
+        # The body is taken apart with the others of its group commit, in the store.
+        answer = await asyncio.wrap_future(state["collector"].submit(raw))
+        if not answer["ok"]:
+            error = answer["error"]
+            raise ApiError(answer["status"], error["code"], error["message"])
+        return _json(answer)
+
+    async def _read(fn: Any) -> Any:
+        def locked() -> Any:
+            with state["lock"]:
+                return fn(state["ws"])
+        return await run_in_threadpool(locked)
+
+    @app.get("/v1/summary", summary="What the workspace holds (secret key)")
+    async def summary(request: Request) -> Response:
+        _authorise(request, need=SECRET)
+        data = await _read(lambda ws: ws.summary())
+        return _json({"ok": True, **data}, headers=None)
+
+    @app.get("/v1/collector", summary="What this server stored since it started (secret key)")
+    async def collector(request: Request) -> Response:
+        _authorise(request, need=SECRET)
+        return _json({"ok": True, **state["collector"].totals.__dict__})
+
+    @app.delete("/v1/persons/{person}", summary="Erase a person from every table (secret key)")
+    async def forget(person: str, request: Request) -> Response:
+        _authorise(request, need=SECRET)
+        result = await _read(lambda ws: ws.forget(person))
+        return _json({"ok": True, **_plain(result)})
+
+    @app.get("/sdk/microjourney.js", summary="The browser SDK", include_in_schema=False)
+    async def sdk() -> Response:
+        text = resources.files("microjourney").joinpath("sdk/microjourney.js").read_bytes()
+        return Response(text, media_type="text/javascript",
+                        headers={"Cache-Control": "public, max-age=300"})
+
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(openapi_components())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _plain(result: Any) -> dict[str, Any]:
+    if hasattr(result, "__dataclass_fields__"):
+        return {k: getattr(result, k) for k in result.__dataclass_fields__}
+    return dict(result)
+
+
+def _origins(directory: str | Path) -> list[str]:
+    """The CORS allow-list, read from the workspace file before the app starts."""
+    from ..spec.load import load_workspace
+    from ..workspace import SPEC_FILE
+
+    return list(load_workspace(Path(directory) / SPEC_FILE).server.cors_origins)
+
+
+_BATCH_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {JSON: {"schema": {"$ref": "#/components/schemas/BatchRequest"}}},
+    },
+    "responses": {
+        "200": {"description": "Stored (committed) calls and the rejected ones, with reasons",
+                "content": {JSON: {"schema": {"$ref": "#/components/schemas/BatchAnswer"}}}},
+        "400": {"description": "Not JSON, or not a batch",
+                "content": {JSON: {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}},
+        "401": {"description": "No key or a wrong key",
+                "content": {JSON: {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}},
+        "413": {"description": "Body or batch too large",
+                "content": {JSON: {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}},
+        "429": {"description": "Rate limit; see Retry-After",
+                "content": {JSON: {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}},
+    },
+}

@@ -1,0 +1,122 @@
+"""The calls of ``POST /v1/batch``: their shapes, and how each becomes a stored row.
+
+A batch is ``{"batch": [call, ...]}``; each call is an object with a ``type``
+(default ``track``):
+
+``track``     an event: the fields of file ingest (``event_id``, ``event``, ``timestamp``,
+              ``anonymous_id``/``user_id``, ``channel``, ``session_id``, ``properties``,
+              ``context``). The event is judged by the store's writer, exactly as a row of
+              a file is (same checks, same reasons).
+``page``      a page view: stored as the event ``page_viewed`` with a ``page`` property (the
+              call's ``name``, else ``properties.page``, else the path of ``properties.url``).
+``identify``  ``user_id`` (required), ``anonymous_id``, ``traits``, ``timestamp``.
+``alias``     ``previous_id`` and ``user_id`` (both required), ``timestamp``.
+
+The request bodies of one group commit are taken apart in DuckDB, all at once
+(:data:`SPLIT`, :data:`EVENTS`): no Python runs per event on the ingest path. Only what
+the writer cannot judge is checked here: that a body is a batch, that a call is an
+object of a known type, that identify/alias calls (few, checked in Python by
+:func:`identity_row`) carry their ids and a zoned timestamp. Every other value travels
+on as text, so the HTTP path and file ingest reject the same rows for the same reasons.
+A track or page call without ``event_id`` gets ``mj-`` and the MD5 of its JSON text: a
+client that retries the same request stores each call once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+TYPES = ("track", "page", "identify", "alias")
+#: Fields of a track (or page) call that become event fields; other keys are ignored.
+EVENT_FIELDS = ("event_id", "event", "timestamp", "anonymous_id", "user_id", "channel",
+                "session_id", "properties", "context")
+#: The largest batch accepted in one request.
+MAX_CALLS = 5000
+
+#: Bodies (``_http_bodies``: ``req``, ``body``) into calls: ``req, idx, call, shape, type``;
+#: ``_bad`` gets the requests whose body is not a batch, with the answer's status.
+SPLIT = f"""
+CREATE OR REPLACE TEMP TABLE _http_judged AS
+  SELECT req, body,
+    CASE WHEN NOT json_valid(body) THEN 'json'
+         WHEN json_type(body) <> 'OBJECT' OR coalesce(json_type(body, '$.batch'), '') <> 'ARRAY'
+           THEN 'batch'
+         WHEN json_array_length(body, '$.batch') > {MAX_CALLS} THEN 'size' END AS problem
+  FROM _http_bodies;
+CREATE OR REPLACE TEMP TABLE _http_calls AS
+  SELECT req, idx, call, json_type(call) AS shape,
+         CASE WHEN json_type(call) = 'OBJECT' THEN coalesce(call ->> '$.type', 'track') END AS type
+  FROM (SELECT req, unnest(range(CAST(json_array_length(body, '$.batch') AS BIGINT))) AS idx,
+               unnest(json_extract(body, '$.batch[*]')) AS call
+        FROM _http_judged WHERE problem IS NULL);
+"""
+
+#: Track and page calls as raw event rows (text, as a file reader gives them), plus
+#: ``req``, ``idx`` and ``consent`` (analytics consent given). Each call's JSON is parsed
+#: once for all its fields (a list of paths), not once per field.
+EVENTS = r"""
+SELECT req, idx,
+  coalesce(nullif(f[1], ''), 'mj-' || md5(CAST(call AS VARCHAR))) AS event_id,
+  CASE WHEN type = 'page' THEN 'page_viewed' ELSE f[2] END AS event,
+  f[3] AS timestamp, f[4] AS anonymous_id, f[5] AS user_id, f[6] AS channel, f[7] AS session_id,
+  CASE WHEN type <> 'page' THEN nullif(CAST(j[1] AS VARCHAR), 'null')
+       ELSE CAST(json_merge_patch(
+         CASE WHEN json_type(j[1]) = 'OBJECT' THEN j[1] ELSE '{}' END,
+         json_object('page', coalesce(f[8], f[9], CASE WHEN f[10] IS NOT NULL THEN coalesce(nullif(
+           regexp_extract(f[10], '^(?:[A-Za-z][A-Za-z0-9+.-]*:)?(?://[^/?#]*)?([^?#]*)', 1), ''),
+           '/') END))) AS VARCHAR) END AS properties,
+  nullif(CAST(j[2] AS VARCHAR), 'null') AS context,
+  coalesce(json_type(j[3]) = 'BOOLEAN' AND CAST(j[3] AS VARCHAR) = 'true', false) AS consent
+FROM (
+  SELECT req, idx, call, type,
+    json_extract_string(call, ['$.event_id', '$.event', '$.timestamp', '$.anonymous_id',
+      '$.user_id', '$.channel', '$.session_id', '$.name', '$.properties.page',
+      '$.properties.url']) AS f,
+    json_extract(call, ['$.properties', '$.context', '$.context.consent.analytics']) AS j
+  FROM _http_calls WHERE type IN ('track', 'page'))
+"""
+
+
+def derived_id(call: dict[str, Any]) -> str:
+    digest = hashlib.blake2b(orjson.dumps(call, option=orjson.OPT_SORT_KEYS), digest_size=16)
+    return "mj-" + digest.hexdigest()
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str) or len(value) <= 10:
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return ts if ts.tzinfo is not None else None
+
+
+def identity_row(call: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None, str]:
+    """An identify/alias call as the identity store keeps it, or (None, field, reason)."""
+    kind = call["type"]
+    need = ("user_id",) if kind == "identify" else ("previous_id", "user_id")
+    for name in need:
+        if not isinstance(call.get(name), str) or not call[name]:
+            return None, name, f"{kind} needs {name} (a non-empty string)"
+    anonymous = call.get("anonymous_id")
+    if anonymous is not None and not isinstance(anonymous, str):
+        return None, "anonymous_id", "anonymous_id is not a string"
+    traits = call.get("traits")
+    if traits is not None and not isinstance(traits, dict):
+        return None, "traits", "traits is not a JSON object"
+    ts = _timestamp(call.get("timestamp"))
+    if ts is None:
+        return None, "timestamp", (f"timestamp {call.get('timestamp')!r} is not an ISO 8601 "
+                                   "date-time with a time zone offset")
+    call_id = call.get("message_id") or call.get("event_id")
+    return {
+        "call_id": call_id if isinstance(call_id, str) and call_id else derived_id(call),
+        "kind": kind, "anonymous_id": anonymous or None, "user_id": call["user_id"],
+        "previous_id": call.get("previous_id") if kind == "alias" else None,
+        "traits": traits if kind == "identify" else None, "timestamp": ts,
+    }, None, ""

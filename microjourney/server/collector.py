@@ -1,0 +1,305 @@
+"""The collector's writer: group commit, acknowledged only after the commit.
+
+Request handlers check the key and the size and hand the body to :class:`Collector`,
+which owns the store connection in one thread. The thread takes every request waiting
+(up to ``max_bytes`` of bodies), takes their calls apart in DuckDB (:mod:`.calls`) and
+stores them together: the events in one transaction through the same writer as file
+ingest, identify/alias calls through the identity store.
+Each request's future is resolved only after the commit that holds its calls, so a 2xx
+answer means the calls are durable; if the commit fails, every request in it gets the
+error and the client retries (event ids make that safe).
+
+Duplicates are found without scanning the stored ids on every commit: an index of the
+64-bit hashes of every stored id (built once at start, 8 bytes an event) says which ids
+*may* be stored; only those are looked up in the store, exactly.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from hashlib import md5
+from typing import Any
+
+import duckdb
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from ..ingest.readers import Reject
+from ..ingest.schema import ROW
+from ..store.writer import count_withheld, write_batch, write_rejects
+from .calls import EVENT_FIELDS, EVENTS, MAX_CALLS, SPLIT, TYPES, identity_row
+
+SOURCE = "http"
+
+
+class IdIndex:
+    """The hashes of the stored event ids: which ids of a batch may already be stored."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        rows = con.execute("SELECT md5_number_lower(event_id) AS h FROM events").fetchnumpy()["h"]
+        self._sorted = np.sort(np.asarray(rows, dtype=np.uint64))
+        self._chunks: list[np.ndarray] = []
+
+    @staticmethod
+    def hashes(ids: list[str]) -> np.ndarray:
+        """The low 64 bits of each id's MD5, as DuckDB's ``md5_number_lower`` (which built
+        the index) gives them."""
+        return np.fromiter((int.from_bytes(md5(i.encode()).digest()[8:], "little") for i in ids),
+                           dtype=np.uint64, count=len(ids))
+
+    def maybe(self, hashes: np.ndarray) -> np.ndarray:
+        """True where a hash is in the index (the id may be stored)."""
+        found = np.zeros(len(hashes), dtype=bool)
+        for chunk in (self._sorted, *self._chunks):
+            if len(chunk):
+                at = np.minimum(np.searchsorted(chunk, hashes), len(chunk) - 1)
+                found |= chunk[at] == hashes
+        return found
+
+    def add(self, hashes: np.ndarray) -> None:
+        if len(hashes):
+            self._chunks.append(np.sort(hashes))
+        if len(self._chunks) > 16:
+            self._sorted = np.sort(np.concatenate([self._sorted, *self._chunks]))
+            self._chunks = []
+
+
+def _repeats(ids: pa.ChunkedArray, hashes: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """True for each id already seen earlier in ``order`` (by hash, then checked exactly)."""
+    _, first = np.unique(hashes[order], return_index=True)
+    again = np.ones(len(hashes), dtype=bool)
+    again[order[first]] = False
+    if again.any():  # the same hash: the same id, unless the hashes collide
+        where = np.flatnonzero(again)
+        firsts = dict(zip(hashes[order[first]].tolist(), order[first].tolist(), strict=True))
+        text = ids.to_pylist()
+        for i in where:
+            if text[i] != text[firsts[int(hashes[i])]]:
+                again[i] = False
+    return again
+
+
+@dataclass
+class _Job:
+    body: bytes
+    future: Future[dict[str, Any]]
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    accepted: int = 0
+    duplicates: int = 0
+    withheld: int = 0
+    problem: str | None = None
+
+
+#: A request whose body is not a batch: (status, code, message).
+PROBLEMS = {
+    "json": (400, "request/bad-json", "the body is not JSON"),
+    "batch": (400, "request/bad-batch", 'the body must be {"batch": [call, ...]}'),
+    "size": (413, "request/too-many-calls", f"more than {MAX_CALLS} calls in one request"),
+}
+
+
+@dataclass
+class Totals:
+    """What the collector stored since it started."""
+
+    requests: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    withheld: int = 0
+    commits: int = 0
+
+
+class Collector:
+    """Stores parsed requests in group commits, in its own thread (see the module doc).
+
+    ``identities``: stores identify/alias calls, ``(con, rows, source=...)``; ``consent``:
+    events without analytics consent are counted and not stored; ``write``: keyword
+    arguments for the event writer (e.g. privacy settings).
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, consent: bool = False,
+                 identities: Callable[..., Any] | None = None, max_bytes: int = 16_000_000,
+                 write: dict[str, Any] | None = None) -> None:
+        self._con = con
+        self._consent = consent
+        self._identities = identities
+        self._write = write or {}
+        self._max_bytes = max_bytes
+        self._queue: deque[_Job] = deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._index = IdIndex(con)
+        self.totals = Totals()
+        self._thread = threading.Thread(target=self._run, name="microjourney-collector", daemon=True)
+        self._thread.start()
+
+    def submit(self, body: bytes) -> Future[dict[str, Any]]:
+        """Queue one request's body; the future holds its answer once its calls are
+        committed (an answer with ``status`` is an error: the body was not a batch)."""
+        job = _Job(body, Future())
+        with self._cond:
+            if self._stopping:
+                raise RuntimeError("the collector is shutting down")
+            self._queue.append(job)
+            self._cond.notify()
+        return job.future
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Store everything queued, then stop the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        self._thread.join(timeout)
+
+    # -- the writer thread --------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue and self._stopping:
+                    return
+                jobs, size = [], 0
+                while self._queue and (not jobs or size < self._max_bytes):
+                    job = self._queue.popleft()
+                    jobs.append(job)
+                    size += len(job.body)
+            try:
+                self._commit(jobs)
+            except BaseException as exc:  # every request of the group learns it failed
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                continue
+            for job in jobs:
+                job.future.set_result(self._answer(job))
+
+    def _answer(self, job: _Job) -> dict[str, Any]:
+        self.totals.requests += 1
+        if job.problem is not None:
+            status, code, message = PROBLEMS[job.problem]
+            return {"ok": False, "status": status, "error": {"code": code, "message": message}}
+        self.totals.accepted += job.accepted
+        self.totals.duplicates += job.duplicates
+        self.totals.rejected += len(job.rejected)
+        self.totals.withheld += job.withheld
+        return {"ok": True, "accepted": job.accepted, "duplicates": job.duplicates,
+                "withheld": job.withheld,
+                "rejected": sorted(job.rejected, key=lambda r: r["index"])}
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        con = self._con
+        bodies = pa.table({"req": pa.array(range(len(jobs)), pa.int32()),
+                           "body": pa.array([j.body.decode("utf-8", "replace") for j in jobs],
+                                            pa.string())})
+        con.register("_http_bodies", bodies)
+        try:
+            for statement in SPLIT.split(";"):
+                if statement.strip():
+                    con.execute(statement)
+        finally:
+            con.unregister("_http_bodies")
+        for req, problem in con.execute(
+                "SELECT req, problem FROM _http_judged WHERE problem IS NOT NULL").fetchall():
+            jobs[req].problem = problem
+        quarantine = self._odd_http_calls(jobs) + self._identity_http_calls(jobs)
+        self._events(jobs)
+        if quarantine:
+            write_rejects(con, quarantine, source=f"{SOURCE} {datetime.now(UTC).isoformat()}")
+        con.execute("DROP TABLE _http_calls; DROP TABLE _http_judged")
+        self.totals.commits += 1
+
+    def _reject(self, job: _Job, index: int, name: str | None, reason: str) -> None:
+        job.rejected.append({"index": index, "field": name, "reason": reason})
+
+    def _odd_http_calls(self, jobs: list[_Job]) -> list[Reject]:
+        """Calls that are not objects of a known type: rejected here."""
+        out = []
+        types = ", ".join(TYPES)
+        for req, idx, call, shape, kind in self._con.execute(
+                "SELECT req, idx, CAST(call AS VARCHAR), shape, type FROM _http_calls WHERE shape <> "
+                "'OBJECT' OR type NOT IN ('track', 'page', 'identify', 'alias') ORDER BY req, idx"
+        ).fetchall():
+            name, reason = ((None, "a call is not a JSON object") if shape != "OBJECT" else
+                            ("type", f"unknown call type {kind!r}; allowed: {types}"))
+            self._reject(jobs[req], idx, name, reason)
+            out.append(Reject(row=idx + 1, reason=reason, raw=call, field=name))
+        return out
+
+    def _identity_http_calls(self, jobs: list[_Job]) -> list[Reject]:
+        """Identify and alias calls (few): checked here, stored by the identity store."""
+        rows, owners, out = [], [], []
+        for req, idx, call in self._con.execute(
+                "SELECT req, idx, CAST(call AS VARCHAR) FROM _http_calls "
+                "WHERE type IN ('identify', 'alias') ORDER BY req, idx").fetchall():
+            row, name, reason = identity_row(orjson.loads(call))
+            if self._identities is None:
+                row, name, reason = None, "type", "this server does not store identity calls"
+            if row is None:
+                self._reject(jobs[req], idx, name, reason)
+                out.append(Reject(row=idx + 1, reason=reason, raw=call, field=name))
+            else:
+                rows.append(row)
+                owners.append(jobs[req])
+        if rows:
+            known = {r[0] for r in self._con.execute(
+                "SELECT call_id FROM identities WHERE call_id IN (SELECT unnest($ids))",
+                {"ids": [r["call_id"] for r in rows]}).fetchall()}
+            for row, job in zip(rows, owners, strict=True):
+                if row["call_id"] in known:  # a retry: stored before, or earlier in this group
+                    job.duplicates += 1
+                else:
+                    job.accepted += 1
+                    known.add(row["call_id"])
+            self._identities(self._con, rows, source=SOURCE)
+        return out
+
+    def _events(self, jobs: list[_Job]) -> None:
+        """Track and page calls: withheld without consent, once per id, through the writer."""
+        con = self._con
+        ev = con.sql(f"SELECT *, md5_number_lower(event_id) AS h FROM ({EVENTS})").to_arrow_table()
+        if not ev.num_rows:
+            return
+        n = len(jobs)
+        req = ev.column("req").to_numpy()
+        idx = ev.column("idx").to_numpy()
+        hashes = ev.column("h").to_numpy()
+        again = _repeats(ev.column("event_id"), hashes, np.lexsort((idx, req)))
+        ok = (ev.column("consent").to_numpy(zero_copy_only=False) if self._consent
+              else np.ones(ev.num_rows, dtype=bool))
+        fresh = ok & ~again
+        stored = np.zeros(ev.num_rows, dtype=bool)
+        maybe = self._index.maybe(hashes) & fresh
+        if maybe.any():
+            ids = ev.column("event_id").filter(pa.array(maybe)).to_pylist()
+            found = {r[0] for r in con.execute(
+                "SELECT event_id FROM events WHERE event_id IN (SELECT unnest($ids))",
+                {"ids": ids}).fetchall()}
+            stored[np.flatnonzero(maybe)] = [i in found for i in ids]
+        keep = fresh & ~stored
+        for job, w, d in zip(jobs, np.bincount(req[~ok], minlength=n),
+                             np.bincount(req[ok & (again | stored)], minlength=n), strict=True):
+            job.withheld += int(w)
+            job.duplicates += int(d)
+        if not ok.all():
+            count_withheld(con, int((~ok).sum()))
+        if not keep.any():
+            return
+        raw = ev.filter(pa.array(keep)).select(list(EVENT_FIELDS))
+        raw = raw.append_column(ROW, pa.array(np.arange(1, raw.num_rows + 1), pa.int64()))
+        result = write_batch(con, raw, source=SOURCE, dedupe=False, **self._write)
+        good = np.ones(raw.num_rows, dtype=bool)
+        kept_req, kept_idx = req[keep], idx[keep]
+        for row, name, reason in result.rejects:
+            good[row - 1] = False
+            self._reject(jobs[kept_req[row - 1]], int(kept_idx[row - 1]), name, reason)
+        for job, a in zip(jobs, np.bincount(kept_req[good], minlength=n), strict=True):
+            job.accepted += int(a)
+        self._index.add(hashes[keep][good])

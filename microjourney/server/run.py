@@ -1,0 +1,37 @@
+"""Run the app with uvicorn: one process, graceful shutdown on SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+
+from .app import create_app
+
+
+class _Server(uvicorn.Server):
+    """Tells where it listens once it accepts requests (port 0 picks a free port)."""
+
+    def __init__(self, config: uvicorn.Config, ready: Callable[[str], None]) -> None:
+        super().__init__(config)
+        self._ready = ready
+
+    async def startup(self, sockets: list | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and self.servers:
+            host, port = self.servers[0].sockets[0].getsockname()[:2]
+            self._ready(f"http://{host}:{port}")
+
+
+def serve(directory: str | Path = ".", *, host: str = "127.0.0.1", port: int = 8321,
+          ready: Callable[[str], None] = print) -> None:
+    """Serve the workspace in ``directory`` until stopped; ``ready`` gets the base URL.
+
+    Stopping (SIGTERM, Ctrl-C) lets requests in flight finish, commits what the collector
+    holds and closes the store.
+    """
+    config = uvicorn.Config(create_app(directory), host=host, port=port, loop="uvloop",
+                            http="httptools", lifespan="on", access_log=False, log_level="warning",
+                            timeout_graceful_shutdown=30)
+    _Server(config, ready).run()

@@ -1,0 +1,120 @@
+"""The shapes of the HTTP API, for its OpenAPI document (docs/collector.md).
+
+The handlers do not parse requests with these models (per-event pydantic validation
+halves the collector's throughput); :mod:`.calls` and the store's writer judge each call.
+These models only describe the shapes, and a test keeps them in step with the handlers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..ingest.schema import CHANNELS
+
+Channel = Literal[CHANNELS]  # type: ignore[valid-type]
+
+
+class _Call(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    timestamp: str = Field(description="ISO 8601 date-time with a time zone offset",
+                           examples=["2026-11-22T10:15:30.250Z"])
+    anonymous_id: str | None = Field(None, description="The device's or visitor's id")
+    user_id: str | None = Field(None, description="The customer's id in your systems")
+
+
+class Track(_Call):
+    """An event; judged exactly like a row of an ingested file."""
+
+    type: Literal["track"] = "track"
+    event: str = Field(description="The event's name", examples=["payment_gateway_loaded"])
+    event_id: str | None = Field(None, description="Unique id chosen by the sender; a retried "
+                                 "call with the same id is stored once")
+    channel: Channel | None = Field(None, description="Where it happened (default: other)")
+    session_id: str | None = None
+    properties: dict[str, Any] | None = None
+    context: dict[str, Any] | None = Field(None, description="Device, page, traits and "
+                                           '`consent` (`{"analytics": true}`)')
+
+
+class Page(_Call):
+    """A page view, stored as the event ``page_viewed`` with a ``page`` property."""
+
+    type: Literal["page"]
+    name: str | None = Field(None, description="The page's name; default: properties.page, "
+                             "else the path of properties.url")
+    event_id: str | None = None
+    channel: Channel | None = None
+    session_id: str | None = None
+    properties: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+
+
+class Identify(_Call):
+    """Links ``anonymous_id`` to ``user_id``; ``traits`` may hold identity keys (e-mail...)."""
+
+    type: Literal["identify"]
+    user_id: str
+    traits: dict[str, Any] | None = None
+    message_id: str | None = Field(None, description="Unique id; a retried call is stored once")
+
+
+class Alias(_Call):
+    """Joins ``previous_id`` (an earlier user id) to ``user_id``."""
+
+    type: Literal["alias"]
+    previous_id: str
+    user_id: str
+    message_id: str | None = None
+
+
+class BatchRequest(BaseModel):
+    """``POST /v1/batch``: up to 5000 calls."""
+
+    batch: list[Track | Page | Identify | Alias] = Field(max_length=5000)
+    key: str | None = Field(None, description="The key, when no Authorization header can be "
+                            "sent (navigator.sendBeacon)")
+
+
+class Rejected(BaseModel):
+    index: int = Field(description="The call's place in the batch, from 0")
+    field: str | None = Field(description="The field at fault")
+    reason: str
+
+
+class BatchAnswer(BaseModel):
+    """Every accepted call is committed (durable) when this answer is sent."""
+
+    ok: Literal[True]
+    accepted: int
+    duplicates: int = Field(description="Calls whose id was stored before (retries)")
+    withheld: int = Field(description="Events not stored for lack of analytics consent")
+    rejected: list[Rejected] = Field(description="Calls refused, also kept in quarantine")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable code, e.g. auth/missing-key")
+    message: str
+
+
+class ErrorEnvelope(BaseModel):
+    """The shape of every error the API answers."""
+
+    ok: Literal[False]
+    status: int
+    error: ErrorDetail
+
+
+MODELS = (Track, Page, Identify, Alias, BatchRequest, Rejected, BatchAnswer, ErrorDetail,
+          ErrorEnvelope)
+
+
+def openapi_components() -> dict[str, Any]:
+    """JSON schemas of :data:`MODELS`, referring to each other under components."""
+    out: dict[str, Any] = {}
+    for model in MODELS:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        out.update(schema.pop("$defs", {}))
+        out[model.__name__] = schema
+    return out

@@ -1,0 +1,130 @@
+"""Erasure (the right to be forgotten): remove every stored row carrying a person's
+identifiers, in one transaction, and log the erasure without personal data.
+
+The caller (the workspace, which knows who is who) gives the person's identifiers as
+``(kind, identifier, norm)`` rows: kind ``id`` for user and anonymous ids, else the
+shared key's name with the normalisation of its values (``email``, ``phone``,
+``text``; see :mod:`microjourney.identity`). They are loaded as an Arrow table into the
+temporary table ``_forget``; each table in :data:`ERASABLE` names the SQL condition
+selecting its rows that carry one of them. **Adding a table that holds personal data
+is one line there.** Derived tables are dropped by name (the workspace rebuilds them).
+
+The log (``erasures``) keeps an erasure id, the time and the rows removed per table.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import duckdb
+import pyarrow as pa
+
+from .writer import quote_ident
+
+__all__ = ["ERASABLE", "ErasureResult", "erase"]
+
+
+def _norm(value: str) -> str:
+    """``value`` normalised as the identifier's key says (the SQL twin of
+    :func:`microjourney.identity.normalise`)."""
+    return (f"nullif(CASE f.norm WHEN 'email' THEN lower(trim({value})) "
+            f"WHEN 'phone' THEN regexp_replace({value}, '[^0-9]', '', 'g') ELSE trim({value}) END, '')")
+
+
+def _key(doc: str, under: str | None = "traits") -> str:
+    """``doc`` (JSON text) holds, as ``[under.]<key>``, one of the key values to forget."""
+    path = "'$.\"" + (under + "\".\"" if under else "") + "' || replace(f.kind, '\"', '\\\"') || '\"'"
+    value = f"CASE WHEN json_valid({doc}) THEN json_extract_string({doc}, {path}) END"
+    return f"(f.kind <> 'id' AND f.identifier = {_norm(value)})"
+
+
+def _ids(*columns: str) -> str:
+    return "(f.kind = 'id' AND f.identifier IN (" + ", ".join(columns) + "))"
+
+
+def _carries(*conditions: str) -> str:
+    return "EXISTS (SELECT 1 FROM _forget f WHERE " + " OR ".join(conditions) + ")"
+
+
+_RAW = "CAST(raw AS VARCHAR)"
+_RAW_CONTEXT = "json_extract_string(raw, '$.context')"
+_JSON_ID = "CAST(to_json(f.identifier) AS VARCHAR)"
+_JSON_JSON_ID = f"CAST(to_json({_JSON_ID}) AS VARCHAR)"
+
+#: Each table holding personal data, with the condition selecting the rows that carry an
+#: identifier of ``_forget`` (``f``). Quarantined rows are raw: their id fields, the key
+#: values in their context or traits, and any id or e-mail written anywhere in them.
+ERASABLE: dict[str, str] = {
+    "events": _carries(_ids("anonymous_id", "user_id"), _key("CAST(context AS VARCHAR)")),
+    "identities": _carries(_ids("anonymous_id", "user_id", "previous_id"),
+                           _key("CAST(traits AS VARCHAR)", None)),
+    "quarantine": _carries(
+        _ids("trim(raw->>'anonymous_id')", "trim(raw->>'user_id')", "trim(raw->>'previous_id')"),
+        _key(_RAW_CONTEXT), _key("json_extract_string(raw, '$.traits')", None),
+        # The id as a JSON string, or as one inside a JSON string (a raw line kept as text).
+        f"(f.kind = 'id' AND (contains({_RAW}, {_JSON_ID}) OR contains({_RAW}, "
+        f"substring({_JSON_JSON_ID}, 2, length({_JSON_JSON_ID}) - 2))))",
+        f"(f.norm = 'email' AND contains(lower({_RAW}), f.identifier))"),
+}
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    """One erasure: its id, time and the rows removed per table (no personal data)."""
+
+    erasure_id: str
+    erased_at: datetime
+    counts: dict[str, int] = field(default_factory=dict)
+    #: Derived tables dropped (rebuilt on the next analysis).
+    dropped: tuple[str, ...] = ()
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
+
+
+_FORGET = pa.schema([("kind", pa.string()), ("identifier", pa.string()), ("norm", pa.string())])
+
+
+def erase(con: duckdb.DuckDBPyConnection, identifiers: Iterable[tuple[str, str, str | None]], *,
+          drop: Sequence[str] = (), forget_meta: Sequence[str] = ()) -> ErasureResult:
+    """Delete the rows carrying ``identifiers`` from every table of :data:`ERASABLE` the
+    store has, drop the derived tables ``drop`` and the meta keys ``forget_meta``, log
+    the erasure; one transaction, then a checkpoint (deleted rows leave the write-ahead
+    log and the file's live blocks)."""
+    forget = pa.Table.from_pylist(
+        [{"kind": k, "identifier": i, "norm": n} for k, i, n in identifiers], schema=_FORGET)
+    present = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+    ).fetchall()}
+    counts: dict[str, int] = {}
+    con.register("_forget_rows", forget)
+    try:
+        con.execute("BEGIN")
+        try:
+            con.execute("CREATE OR REPLACE TEMP TABLE _forget AS SELECT * FROM _forget_rows")
+            # Statements are built from the constants above and quoted table names only.
+            for table, condition in ERASABLE.items():
+                if table in present:
+                    delete = "DELETE FROM " + quote_ident(table) + " WHERE " + condition
+                    counts[table] = int(con.execute(delete).fetchall()[0][0])
+            dropped = tuple(t for t in drop if t in present)
+            for table in dropped:
+                con.execute("DROP TABLE " + quote_ident(table))
+            for key in forget_meta:
+                con.execute("DELETE FROM meta WHERE key = ?", [key])
+            erasure_id, at = uuid.uuid4().hex, datetime.now(UTC)
+            con.execute("INSERT INTO erasures VALUES (?, ?, ?)", [erasure_id, at, json.dumps(counts)])
+            con.execute("DROP TABLE _forget")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.unregister("_forget_rows")
+    con.execute("CHECKPOINT")
+    return ErasureResult(erasure_id, at, counts, dropped)

@@ -1,0 +1,88 @@
+"""The workspace's API keys, in ``.microjourney/keys.json`` beside the store.
+
+A **write key** (``mjw_...``) may only send events: it is public, it ships in web pages
+with the browser SDK. A **secret key** (``mjs_...``) may also read and administer (erase a
+person); it stays on servers. Both are made on first use and replaced together by
+:func:`rotate`. They live in a file of their own (readable by its owner only), not in the
+store, so ``microjourney keys`` works while a server holds the store, and a running server
+picks up rotated keys within a second (:class:`KeyFile`): the old ones stop working.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+WRITE, SECRET = "write", "secret"
+FILE = "keys.json"
+
+
+@dataclass(frozen=True)
+class Keys:
+    write_key: str
+    secret_key: str
+
+    def role(self, key: str | None) -> str | None:
+        """``"secret"``, ``"write"`` or None for ``key`` (compared in constant time)."""
+        if not key:
+            return None
+        if hmac.compare_digest(key.encode(), self.secret_key.encode()):
+            return SECRET
+        if hmac.compare_digest(key.encode(), self.write_key.encode()):
+            return WRITE
+        return None
+
+
+def _save(path: Path, made: Keys) -> Keys:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(orjson.dumps({"write_key": made.write_key, "secret_key": made.secret_key}))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return made
+
+
+def _new() -> Keys:
+    return Keys("mjw_" + secrets.token_urlsafe(24), "mjs_" + secrets.token_urlsafe(32))
+
+
+def keys(path: Path) -> Keys:
+    """The keys in ``path``, made on first use."""
+    try:
+        data = orjson.loads(path.read_bytes())
+        return Keys(str(data["write_key"]), str(data["secret_key"]))
+    except FileNotFoundError:
+        return _save(path, _new())
+
+
+def rotate(path: Path) -> Keys:
+    """Replace both keys; the old ones stop working."""
+    return _save(path, _new())
+
+
+class KeyFile:
+    """The keys of ``path`` as a running server sees them: read again when the file
+    changes, looked at no more than once a second."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._keys = keys(path)
+        self._stamp = path.stat().st_mtime_ns
+        self._checked = time.monotonic()
+
+    def current(self) -> Keys:
+        now = time.monotonic()
+        if now - self._checked >= 1.0:
+            self._checked = now
+            stamp = self.path.stat().st_mtime_ns
+            if stamp != self._stamp:
+                self._keys, self._stamp = keys(self.path), stamp
+        return self._keys

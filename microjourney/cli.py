@@ -559,8 +559,13 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
          = Path("build/demo"),
          persons: Annotated[int, typer.Option(help="Customers to simulate.")] = 20_000,
          seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7) -> None:
-    """Build the sample workspace (a bank and shop), ingest it, analyse it, write the report."""
+    """Build the sample workspace (a bank and shop), ingest it, analyse it, write the report.
+
+    Web, app, email and SMS events are ingested from files; the contact centre's chat, voice
+    and agent events are sent through the collector (started on 127.0.0.1 for the while)
+    with the Python client."""
     from .demo import generate
+    from .demo.live import Collector
     from .report import build_report
 
     if (directory / ws_api.SPEC_FILE).exists():
@@ -568,10 +573,15 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
                                 "folder", code="workspace/exists")
     started = time.perf_counter()
     out.print(f"Generating a sample bank & shop in {directory} ({persons:,} customers)...")
-    files = generate(directory, persons=persons, seed=seed)
+    with Collector(directory) as collector:  # its process loads meanwhile, opens the store later
+        files = generate(directory, persons=persons, seed=seed)
+        for f in files.event_files:  # in order: the store numbers events as they arrive
+            if f == files.live:
+                _demo_send(directory, f, collector)
+            else:
+                with _open(directory) as ws:
+                    _ingest_one(ws, f, None, {}, "other", None, quiet=False)
     with _open(directory) as ws:
-        for f in files.event_files:
-            _ingest_one(ws, f, None, {}, "other", None, quiet=False)
         ws.refresh()
         out.print(f"{len(ws.moments)} moments in {len(ws.spec.journeys)} journeys analysed.")
         _print_scorecard(ws.scorecard().to_pandas(), None)
@@ -581,6 +591,15 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
     out.print(f"  microjourney funnel card_payment -w {directory}\n"
               f"  microjourney daily card_payment -w {directory}\n"
               f"  microjourney scorecard --by device -w {directory}")
+
+
+def _demo_send(directory: Path, events: Path, collector: Any) -> None:
+    """The demo's HTTP path: the collector holds the store meanwhile, so no workspace is open."""
+    from .demo.live import send
+
+    sent = send(directory, events, collector=collector)
+    out.print(f"Sent {sent.events:,} chat/voice/agent events through the collector ({sent.url}) "
+              f"in {sent.seconds:.1f}s")
 
 
 @app.command()

@@ -105,13 +105,19 @@ def open(directory: str | os.PathLike[str] = ".", *, engine: str | None = None, 
     return Workspace(Path(directory), engine=engine, lake=lake)
 
 
+def spec_file(directory: str | os.PathLike[str]) -> Path:
+    """The workspace file in ``directory``; an error when there is none."""
+    root = Path(directory)
+    if not (root / SPEC_FILE).is_file():
+        raise WorkspaceError(f"no workspace at {root.resolve()} (no {SPEC_FILE}); create one with "
+                             f"`microjourney init {root}`", code="workspace/missing")
+    return root / SPEC_FILE
+
+
 def keys(directory: str | os.PathLike[str] = ".", *, rotate: bool = False) -> Keys:
     """The write and secret keys of the workspace in ``directory`` (made on first use;
     ``rotate=True`` replaces both). Works while a server holds the store."""
-    root = Path(directory)
-    if not (root / SPEC_FILE).is_file():
-        raise WorkspaceError(f"no workspace in {root} (no {SPEC_FILE}); create one with "
-                             "`microjourney init`", code="workspace/missing")
+    root = spec_file(directory).parent
     (root / STORE_DIR).mkdir(exist_ok=True)
     path = root / STORE_DIR / store_keys.FILE
     return store_keys.rotate(path) if rotate else store_keys.keys(path)
@@ -123,11 +129,7 @@ class Workspace:
     def __init__(self, root: Path, *, engine: str | None = None,
                  lake: str | os.PathLike[str] | None = None) -> None:
         self.root = root
-        self.spec_path = root / SPEC_FILE
-        if not self.spec_path.is_file():
-            raise WorkspaceError(
-                f"no workspace at {root.resolve()} (no {SPEC_FILE}); create one with "
-                f"`microjourney init {root}`", code="workspace/missing")
+        self.spec_path = spec_file(root)
         self.spec: Spec = load_workspace(self.spec_path)
         self.con: duckdb.DuckDBPyConnection = connect(root / STORE_DIR / STORE_FILE)
         settings = self.spec.engine

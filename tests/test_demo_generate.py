@@ -30,8 +30,8 @@ MOMENT_KEYS = {"name", "title", "description", "intent", "start", "steps", "comp
                "escalate", "timeout", "sla", "owner", "problem", "target", "failure_cost",
                "contact_cost", "lifetime_value"}
 MATCHER_KEYS = {"event", "where", "channel", "sla"}
-FILE_CHANNELS = {"digital.parquet": {"web", "app"}, "contact_centre.csv": {"chat", "voice", "agent"},
-                 "notifications.jsonl": {"email", "sms"}}
+FILE_CHANNELS = {"digital.parquet": {"web", "app"}, "contact_centre_live.jsonl": {"chat", "voice", "agent"},
+                 "contact_centre.csv": {"chat", "voice", "agent"}, "notifications.jsonl": {"email", "sms"}}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def friction_events(workspace: dict[str, Any]) -> set[str]:
 
 
 def file_bytes(files: DemoFiles) -> list[bytes]:
-    return [p.read_bytes() for p in (files.workspace_yaml, *files.event_files, files.texts)]
+    return [p.read_bytes() for p in (files.workspace_yaml, *files.event_files, files.export, files.texts)]
 
 
 def test_public_surface() -> None:
@@ -93,15 +93,34 @@ def test_files_and_columns(small: DemoFiles) -> None:
     root = small.workspace_yaml.parent
     assert small.workspace_yaml == root / "microjourney.yaml"
     assert [p.relative_to(root).as_posix() for p in small.event_files] == [
-        "data/digital.parquet", "data/contact_centre.csv", "data/notifications.jsonl"]
+        "data/digital.parquet", "data/contact_centre_live.jsonl", "data/notifications.jsonl"]
+    assert small.live == small.event_files[1]
+    assert small.export == root / "data" / "contact_centre.csv"
     assert small.texts == root / "data" / "support_texts.csv"
     total = 0
-    for path in small.event_files:
+    for path in (*small.event_files, small.export):
         table = read_events(path)
         assert table.column_names == list(FIELDS)
         assert set(table.column("channel").to_pylist()) == FILE_CHANNELS[path.name]
-        total += table.num_rows
+        total += table.num_rows if path != small.export else 0
     assert total == small.events and small.persons == SMALL
+
+
+def test_the_export_holds_the_live_events_in_local_time(small: DemoFiles) -> None:
+    """The contact centre's events twice: sent live in UTC, exported in Central European
+    time across the summer-time change; the same ids, instants and fields."""
+    live, export = read_events(small.live), read_events(small.export)
+    assert live.num_rows == export.num_rows > 0
+    assert all(t.endswith("+00:00") for t in live.column("timestamp").to_pylist())
+    offsets = {t[-6:] for t in export.column("timestamp").to_pylist()}
+    assert offsets == {"+02:00", "+01:00"}  # summer time until 25 October, winter time after
+    same = duckdb.sql("""select count(*) from live l join export e using (event_id)
+        where l.timestamp::timestamptz = e.timestamp::timestamptz and l.event = e.event
+          and l.anonymous_id is not distinct from e.anonymous_id
+          and l.user_id is not distinct from e.user_id and l.channel = e.channel
+          and l.session_id = e.session_id and json(l.properties) = json(e.properties)
+          and json(l.context) = json(e.context)""").fetchall()[0][0]
+    assert same == live.num_rows
 
 
 def test_every_row_is_valid(small: DemoFiles) -> None:

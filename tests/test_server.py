@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -281,3 +283,10 @@ def test_a_person_is_erased_over_http_with_the_secret_key_only(served):
     assert (again.status_code, again.json()["error"]["code"]) == (404, "query/person")
     server.stop()
     assert stored(server.root, "SELECT user_id FROM events") == [("ben",)]
+
+
+def test_serving_a_folder_without_a_workspace_is_a_clear_error(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "microjourney", "serve", "-w", str(tmp_path), "--port", "0"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "[workspace/missing]" in done.stderr and "Traceback" not in done.stderr

@@ -1,13 +1,19 @@
-"""Generate the demo workspace: a workspace file, three event files and support texts.
+"""Generate the demo workspace: a workspace file, event files and support texts.
 
 >>> import tempfile
 >>> files = generate(tempfile.mkdtemp(), persons=300)
 >>> files.workspace_yaml.name, [p.name for p in files.event_files]
-('microjourney.yaml', ['digital.parquet', 'contact_centre.csv', 'notifications.jsonl'])
+('microjourney.yaml', ['digital.parquet', 'contact_centre_live.jsonl', 'notifications.jsonl'])
+>>> files.live == files.event_files[1], files.export.name
+(True, 'contact_centre.csv')
 
-Events come in the formats a real company has: web and app analytics as Parquet,
-the contact-centre export as CSV (in the centre's local time, Central European, with
-the summer-time change on 25 October), and email/SMS delivery logs as JSON Lines.
+Events come the ways a real company has them: web and app analytics as Parquet,
+email/SMS delivery logs as JSON Lines, and the contact centre's chat, voice and agent
+events twice: as the track calls its platform sends live to the collector
+(``contact_centre_live.jsonl``, UTC; ``microjourney demo`` sends them with the Python
+client) and as its nightly export (``contact_centre.csv``, the same events and ids in
+the centre's local time, Central European, with the summer-time change on 25 October).
+Ingesting the export after the live events adds nothing: the ids are the same.
 The same seed gives byte-identical files.
 """
 
@@ -30,12 +36,16 @@ from .moments import write_workspace
 from .texts import compose
 from .world import HOUR, SECOND, People, World, unique_hex
 
-#: (file name, channels) in ingest order.
+#: (file name, channels) of every event, once, in the demo's order.
 FILES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("digital.parquet", ("web", "app")),
-    ("contact_centre.csv", ("chat", "voice", "agent")),
+    ("contact_centre_live.jsonl", ("chat", "voice", "agent")),
     ("notifications.jsonl", ("email", "sms")),
 )
+#: The contact centre's events as its platform sends them to the collector (UTC).
+LIVE = "contact_centre_live.jsonl"
+#: The same events as the contact centre's export, in its local time (CET/CEST).
+EXPORT = "contact_centre.csv"
 MAX_TEXTS = 5_000
 
 
@@ -44,7 +54,9 @@ class DemoFiles:
     """What :func:`generate` wrote."""
 
     workspace_yaml: Path          # <dir>/microjourney.yaml
-    event_files: tuple[Path, ...]  # event files to ingest, in order
+    event_files: tuple[Path, ...]  # every event once, in order (each file can be ingested)
+    live: Path                    # the one of event_files the demo sends through the collector
+    export: Path                  # <dir>/data/contact_centre.csv: the live events again, local time
     texts: Path                   # <dir>/data/support_texts.csv
     persons: int
     events: int
@@ -75,18 +87,23 @@ def generate(directory: str | os.PathLike[str], *, persons: int = 20_000, seed: 
     for name, channels in FILES:
         rows = np.isin(cols["channel"], channels)
         part = {k: v[rows] for k, v in cols.items()}
-        local = name.endswith(".csv")
-        table = pa.table({
-            "event_id": part["event_id"], "timestamp": _iso(part["t"], local=local),
-            "event": part["event"], "anonymous_id": part["anon"], "user_id": part["user_id"],
-            "channel": part["channel"], "session_id": part["session"],
-            "properties": part["props"], "context": part["ctx"]},
-            schema=pa.schema([(f, pa.string()) for f in FIELDS]))
-        paths.append(_write(table, data / name))
+        paths.append(_write(_table(part), data / name))
+        if name == LIVE:
+            export = _write(_table(part, local=True), data / EXPORT)
     texts = _texts(w, said, data / "support_texts.csv")
     return DemoFiles(workspace_yaml=write_workspace(root / "microjourney.yaml"),
-                     event_files=tuple(paths), texts=texts, persons=persons,
-                     events=len(order))
+                     event_files=tuple(paths), live=data / LIVE, export=export, texts=texts,
+                     persons=persons, events=len(order))
+
+
+def _table(part: dict[str, np.ndarray], *, local: bool = False) -> pa.Table:
+    """Events as text columns; timestamps in UTC, or in the contact centre's local time."""
+    return pa.table({
+        "event_id": part["event_id"], "timestamp": _iso(part["t"], local=local),
+        "event": part["event"], "anonymous_id": part["anon"], "user_id": part["user_id"],
+        "channel": part["channel"], "session_id": part["session"],
+        "properties": part["props"], "context": part["ctx"]},
+        schema=pa.schema([(f, pa.string()) for f in FIELDS]))
 
 
 def _uuids(hexes: np.ndarray) -> list[str]:

@@ -262,9 +262,9 @@ def _plain(result: Any) -> dict[str, Any]:
 def _origins(directory: str | Path) -> list[str]:
     """The CORS allow-list, read from the workspace file before the app starts."""
     from ..spec.load import load_workspace
-    from ..workspace import SPEC_FILE
+    from ..workspace import spec_file
 
-    return list(load_workspace(Path(directory) / SPEC_FILE).server.cors_origins)
+    return list(load_workspace(spec_file(directory)).server.cors_origins)
 
 
 _BATCH_DOC: dict[str, Any] = {

@@ -38,10 +38,10 @@ EVENT_FIELDS = ("event_id", "event", "timestamp", "anonymous_id", "user_id", "ch
 MAX_CALLS = 5000
 
 #: Bodies (``_http_bodies``: ``req``, ``body``) into calls: ``req, idx, call, shape, type``;
-#: ``_bad`` gets the requests whose body is not a batch, with the answer's status.
+#: ``_http_judged`` says which bodies are not a batch (``problem``: json, batch, size).
 SPLIT = f"""
 CREATE OR REPLACE TEMP TABLE _http_judged AS
-  SELECT req, body,
+  SELECT req,
     CASE WHEN NOT json_valid(body) THEN 'json'
          WHEN json_type(body) <> 'OBJECT' OR coalesce(json_type(body, '$.batch'), '') <> 'ARRAY'
            THEN 'batch'
@@ -52,7 +52,7 @@ CREATE OR REPLACE TEMP TABLE _http_calls AS
          CASE WHEN json_type(call) = 'OBJECT' THEN coalesce(call ->> '$.type', 'track') END AS type
   FROM (SELECT req, unnest(range(CAST(json_array_length(body, '$.batch') AS BIGINT))) AS idx,
                unnest(json_extract(body, '$.batch[*]')) AS call
-        FROM _http_judged WHERE problem IS NULL);
+        FROM _http_bodies JOIN _http_judged USING (req) WHERE problem IS NULL);
 """
 
 #: Track and page calls as raw event rows (text, as a file reader gives them), plus

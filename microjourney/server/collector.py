@@ -209,7 +209,7 @@ class Collector:
         for req, problem in con.execute(
                 "SELECT req, problem FROM _http_judged WHERE problem IS NOT NULL").fetchall():
             jobs[req].problem = problem
-        quarantine = self._odd_http_calls(jobs) + self._identity_http_calls(jobs)
+        quarantine = self._odd_calls(jobs) + self._identity_calls(jobs)
         self._events(jobs)
         if quarantine:
             write_rejects(con, quarantine, source=f"{SOURCE} {datetime.now(UTC).isoformat()}")
@@ -219,7 +219,7 @@ class Collector:
     def _reject(self, job: _Job, index: int, name: str | None, reason: str) -> None:
         job.rejected.append({"index": index, "field": name, "reason": reason})
 
-    def _odd_http_calls(self, jobs: list[_Job]) -> list[Reject]:
+    def _odd_calls(self, jobs: list[_Job]) -> list[Reject]:
         """Calls that are not objects of a known type: rejected here."""
         out = []
         types = ", ".join(TYPES)
@@ -233,7 +233,7 @@ class Collector:
             out.append(Reject(row=idx + 1, reason=reason, raw=call, field=name))
         return out
 
-    def _identity_http_calls(self, jobs: list[_Job]) -> list[Reject]:
+    def _identity_calls(self, jobs: list[_Job]) -> list[Reject]:
         """Identify and alias calls (few): checked here, stored by the identity store."""
         rows, owners, out = [], [], []
         for req, idx, call in self._con.execute(

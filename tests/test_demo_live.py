@@ -1,0 +1,118 @@
+"""The demo's HTTP path: `microjourney demo` sends the contact centre's events through the
+collector with the Python client, and the store ends up as if every file had been ingested."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+import microjourney as mj
+from microjourney.demo.live import Collector, send
+from microjourney.errors import MicrojourneyError
+
+PERSONS = 400
+SENT = re.compile(r"Sent ([\d,]+) chat/voice/agent events through the collector "
+                  r"\((http://127\.0\.0\.1:\d+)\) in [\d.]+s")
+
+
+def lines(path: Path) -> int:
+    return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """`microjourney demo` on a small population, as a user runs it: its folder and output."""
+    root = tmp_path_factory.mktemp("demo") / "demo"
+    command = [sys.executable, "-m", "microjourney", "demo", str(root), "--persons", str(PERSONS)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return root, done.stdout
+
+
+def test_contact_centre_events_arrive_through_the_collector(demo: tuple[Path, str]) -> None:
+    root, out = demo
+    data = root / "data"
+    found = SENT.search(out.replace("\n", " "))
+    assert found, out
+    live = lines(data / "contact_centre_live.jsonl")
+    assert int(found[1].replace(",", "")) == live > 0
+    assert "contact_centre.csv" not in out  # the export is not ingested: nothing stored twice
+    expected = {"digital.parquet": pq.read_table(data / "digital.parquet").num_rows,
+                "http": live, "notifications.jsonl": lines(data / "notifications.jsonl")}
+    with mj.open(root) as ws:
+        rows = ws.con.execute("""select source, list(distinct channel order by channel), count(*),
+                                 count(distinct event_id) from events group by source""").fetchall()
+        by = {source: (channels, n, ids) for source, channels, n, ids in rows}
+        assert by == {"digital.parquet": (["app", "web"], expected["digital.parquet"],
+                                          expected["digital.parquet"]),
+                      "http": (["agent", "chat", "voice"], live, live),
+                      "notifications.jsonl": (["email", "sms"], expected["notifications.jsonl"],
+                                              expected["notifications.jsonl"])}
+        assert ws.con.execute("select count(*) from quarantine").fetchall()[0][0] == 0
+        # The contact centre's own export holds the same events (same ids): it adds nothing.
+        again = ws.ingest(data / "contact_centre.csv")
+    assert (again.accepted, again.duplicates, again.rejected) == (0, live, 0)
+
+
+def test_same_store_and_scorecard_as_ingesting_every_file(demo: tuple[Path, str], tmp_path: Path) -> None:
+    """Ingesting the same data from files (the export in local time for the contact centre)
+    stores the same events in the same order and gives the same scorecard."""
+    root, _ = demo
+    files = tmp_path / "files"
+    files.mkdir()
+    shutil.copy(root / "microjourney.yaml", files / "microjourney.yaml")
+    query = """select event_id, seq, epoch_ms(timestamp), event, anonymous_id, user_id, channel,
+               session_id, json(properties)::varchar, json(context)::varchar
+               from events order by seq"""
+    with mj.open(files) as ws:
+        for name in ("digital.parquet", "contact_centre.csv", "notifications.jsonl"):
+            ws.ingest(root / "data" / name)
+        want_events = ws.con.execute(query).fetchall()
+        want = ws.scorecard().to_pandas()
+    with mj.open(root) as ws:
+        got_events = ws.con.execute(query).fetchall()
+        got = ws.scorecard().to_pandas()
+    assert got_events == want_events
+    assert got.equals(want)
+
+
+def test_send_fails_unless_every_event_is_accepted(tmp_path: Path) -> None:
+    mj.init(tmp_path / "ws").close()
+    events = tmp_path / "events.jsonl"
+    good = {"event_id": "e1", "event": "chat_requested", "timestamp": "2026-09-01T10:00:00.000+00:00",
+            "anonymous_id": None, "user_id": "u1", "channel": "chat", "session_id": "s1",
+            "properties": {"topic": "card_payment"}, "context": {}}
+    naive = {**good, "event_id": "e2", "timestamp": "2026-09-01T10:00:01"}  # no offset
+    events.write_text(f"{json.dumps(good)}\n{json.dumps(naive)}\n", encoding="utf-8")
+    with pytest.raises(MicrojourneyError, match="accepted 1 of 2 events.*e2.*no time zone offset"):
+        send(tmp_path / "ws", events)
+    with mj.open(tmp_path / "ws") as ws:  # the collector stopped and let go of the store
+        assert ws.con.execute("select event_id, source from events").fetchall() == [("e1", "http")]
+
+
+def test_a_collector_that_cannot_start_is_a_clear_error(tmp_path: Path) -> None:
+    with Collector(tmp_path / "nothing", timeout=60) as server:
+        ended = r"(?s)did not start \(it ended with status 1\): .*microjou"  # no microjourney.yaml
+        with pytest.raises(MicrojourneyError, match=ended):
+            server.start()
+
+
+def test_the_collector_listens_on_loopback_only(tmp_path: Path) -> None:
+    mj.init(tmp_path / "ws").close()
+    with Collector(tmp_path / "ws") as server:
+        url = server.start()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
+        with mj.Client(url, mj.workspace.keys(tmp_path / "ws").write_key) as client:
+            client.track("chat_requested", user_id="u1", channel="chat")
+            assert client.flush().accepted == 1
+        server.stop()
+    with mj.open(tmp_path / "ws") as ws:
+        assert ws.con.execute("select count(*) from events").fetchall()[0][0] == 1
+

@@ -1,6 +1,7 @@
 """Timed benchmark of microjourney against the DuckDB floor, on N synthetic events.
 
-    python benchmarks/run.py --events 1000000 [--keep DIR] [--quick] [--explain]
+    python benchmarks/run.py --events 1000000 [--keep DIR] [--quick] [--explain] [--engines]
+                             [--http N]
 
 Generates the events (or reuses a cached file), then runs each stage in a fresh subprocess,
 so that peak memory (the process's RSS high-water mark, ``ru_maxrss``) is per stage:

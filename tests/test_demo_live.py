@@ -99,7 +99,7 @@ def test_send_fails_unless_every_event_is_accepted(tmp_path: Path) -> None:
 
 def test_a_collector_that_cannot_start_is_a_clear_error(tmp_path: Path) -> None:
     with Collector(tmp_path / "nothing", timeout=60) as server:
-        ended = r"(?s)did not start \(it ended with status 1\): .*microjou"  # no microjourney.yaml
+        ended = r"did not start \(it ended with status 2\): error \[workspace/missing\]: no workspace"
         with pytest.raises(MicrojourneyError, match=ended):
             server.start()
 

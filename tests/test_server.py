@@ -290,3 +290,16 @@ def test_serving_a_folder_without_a_workspace_is_a_clear_error(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "[workspace/missing]" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_without_consent_events_are_counted_not_stored_when_consent_is_required(tmp_path):
+    root = workspace(tmp_path / "ws", "privacy: {consent: required}\n")
+    k = keys(root)
+    yes = {"consent": {"analytics": True}}
+    batch = [track(1, context=yes), track(2), track(3, context={"consent": {"analytics": "true"}}),
+             track(4), track(4, context=yes)]  # a withheld call holds no id: its consented retry counts
+    with LiveServer(root) as server, server.client(k["write_key"]) as c:
+        body = c.post("/v1/batch", json={"batch": batch}).json()
+    assert (body["accepted"], body["withheld"], body["duplicates"]) == (2, 3, 0)
+    assert stored(root, "SELECT event_id FROM events ORDER BY event_id") == [("e1",), ("e4",)]
+    assert stored(root, "SELECT value FROM meta WHERE key = 'consent_withheld'") == [("3",)]

@@ -271,9 +271,14 @@ class Collector:
         req = ev.column("req").to_numpy()
         idx = ev.column("idx").to_numpy()
         hashes = ev.column("h").to_numpy()
-        again = _repeats(ev.column("event_id"), hashes, np.lexsort((idx, req)))
         ok = (ev.column("consent").to_numpy(zero_copy_only=False) if self._consent
               else np.ones(ev.num_rows, dtype=bool))
+        # Repeats among the events that may be stored (a withheld event holds no id).
+        again = np.zeros(ev.num_rows, dtype=bool)
+        if ok.any():
+            mine = np.flatnonzero(ok)
+            again[mine] = _repeats(ev.column("event_id").take(pa.array(mine)), hashes[mine],
+                                   np.lexsort((idx[mine], req[mine])))
         fresh = ok & ~again
         stored = np.zeros(ev.num_rows, dtype=bool)
         maybe = self._index.maybe(hashes) & fresh

@@ -527,6 +527,8 @@ def _print_detectors(ws: ws_api.Workspace, as_json: bool) -> None:
 def serve(host: Annotated[str, typer.Option(help="Address to listen on (keep 127.0.0.1 unless a "
                                             "proxy in front needs another).")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8321,
+          lake: Annotated[Path | None, typer.Option(help="Append events to this Parquet lake "
+                                                    "instead of the store (docs/lake.md).")] = None,
           workspace: WorkspaceOpt = Path(".")) -> None:
     """Run the collector and HTTP API (docs/collector.md) until stopped; prints where it
     listens. SIGTERM or Ctrl-C commits what is queued and closes the store."""
@@ -535,7 +537,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on (keep 127
     def ready(url: str) -> None:
         print(f"listening on {url}", flush=True)
 
-    run_server(workspace, host=host, port=port, ready=ready)
+    run_server(workspace, host=host, port=port, lake=lake or _engine.get("lake"), ready=ready)
 
 
 @app.command()

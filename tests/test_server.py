@@ -303,3 +303,40 @@ def test_without_consent_events_are_counted_not_stored_when_consent_is_required(
     assert (body["accepted"], body["withheld"], body["duplicates"]) == (2, 3, 0)
     assert stored(root, "SELECT event_id FROM events ORDER BY event_id") == [("e1",), ("e4",)]
     assert stored(root, "SELECT value FROM meta WHERE key = 'consent_withheld'") == [("3",)]
+
+
+def test_serve_lake_appends_acknowledged_events_to_the_lake(tmp_path):
+    """``serve --lake``: events go to Parquet files (fsynced before the answer), judged as in
+    the store; retries are found in the lake; rejected calls go to the store's quarantine;
+    after a SIGKILL and a restart the lake holds every acknowledged event once."""
+    root = workspace(tmp_path / "ws")
+    lake = tmp_path / "lake"
+    k = keys(root)
+    first = [track(i) for i in range(30)] + [track(99, channel="fax")]
+    cmd_server = subprocess.Popen([sys.executable, "-m", "microjourney", "serve", "-w", str(root),
+                                   "--port", "0", "--lake", str(lake)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    url = cmd_server.stdout.readline().split()[-1]
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {k['write_key']}"}) as c:
+        a = c.post("/v1/batch", json={"batch": first}).json()
+    cmd_server.kill()  # no graceful stop: what was acknowledged must already be in the lake
+    cmd_server.wait()
+    cmd_server.stdout.close()
+    assert (a["accepted"], [r["field"] for r in a["rejected"]]) == (30, ["channel"])
+    again = subprocess.Popen([sys.executable, "-m", "microjourney", "serve", "-w", str(root),
+                              "--port", "0", "--lake", str(lake)],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    url = again.stdout.readline().split()[-1]
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {k['write_key']}"}) as c:
+        b = c.post("/v1/batch", json={"batch": first[:10] + [track(40)]}).json()
+    again.terminate()
+    again.wait(60)
+    again.stdout.close()
+    assert (b["accepted"], b["duplicates"]) == (1, 10)
+    with mj.open(root, engine="duckdb", lake=lake) as ws:
+        events = ws.events().to_pyarrow()
+        assert sorted(events.column("event_id").to_pylist()) == sorted(
+            [f"e{i}" for i in range(30)] + ["e40"])
+        assert sorted(events.column("seq").to_pylist()) == list(range(1, 32))
+    assert stored(root, "SELECT count(*) FROM events") == [(0,)]
+    assert stored(root, "SELECT field FROM quarantine") == [("channel",)]

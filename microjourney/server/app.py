@@ -32,6 +32,7 @@ from ..errors import MicrojourneyError, QueryError
 from ..store.identities import write_calls
 from ..store.keys import FILE as KEY_FILE
 from ..store.keys import SECRET, KeyFile, Keys
+from ..store.lake import has_events
 from .collector import Collector
 from .schema import openapi_components
 
@@ -82,15 +83,19 @@ class RateLimit:
             return (1.0 - tokens) / self.rate
 
 
-def create_app(directory: str | Path = ".") -> FastAPI:
-    """The app for the workspace in ``directory`` (opened at start-up, closed at shutdown)."""
+def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -> FastAPI:
+    """The app for the workspace in ``directory`` (opened at start-up, closed at shutdown);
+    with ``lake``, events are appended to that Parquet lake instead of the store, and the
+    API's analyses read the lake."""
     from .. import workspace as ws_api  # the API is the layer below this edge
 
     state: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ws = ws_api.open(directory)
+        if lake is not None:
+            Path(lake).mkdir(parents=True, exist_ok=True)
+        ws = ws_api.open(directory, lake=lake if lake is not None and has_events(lake) else None)
         settings, privacy = ws.spec.server, ws.spec.privacy
         state.update(
             ws=ws, keys=KeyFile(ws.root / ws_api.STORE_DIR / KEY_FILE), lock=threading.Lock(),
@@ -98,7 +103,8 @@ def create_app(directory: str | Path = ".") -> FastAPI:
             origins=frozenset(settings.cors_origins),
             collector=Collector(ws.con.cursor(), consent=privacy.consent_required,
                                 identities=write_calls,
-                                write={"scrub": privacy.scrub, "scrub_except": privacy.scrub_except}),
+                                write={"scrub": privacy.scrub, "scrub_except": privacy.scrub_except},
+                                lake=Path(lake) if lake is not None else None),
         )
         try:
             yield

@@ -23,6 +23,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import md5
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -32,7 +33,9 @@ import pyarrow as pa
 
 from ..ingest.readers import Reject
 from ..ingest.schema import ROW
-from ..store.writer import count_withheld, write_batch, write_rejects
+from ..store.db import migrate
+from ..store.lake import append, has_events, read_events
+from ..store.writer import BatchResult, count_withheld, write_batch, write_rejects
 from .calls import EVENT_FIELDS, EVENTS, MAX_CALLS, SPLIT, TYPES, identity_row
 
 SOURCE = "http"
@@ -41,8 +44,8 @@ SOURCE = "http"
 class IdIndex:
     """The hashes of the stored event ids: which ids of a batch may already be stored."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        rows = con.execute("SELECT md5_number_lower(event_id) AS h FROM events").fetchnumpy()["h"]
+    def __init__(self, con: duckdb.DuckDBPyConnection, events: duckdb.DuckDBPyRelation) -> None:
+        rows = events.select("md5_number_lower(event_id) AS h").fetchnumpy()["h"]
         self._sorted = np.sort(np.asarray(rows, dtype=np.uint64))
         self._chunks: list[np.ndarray] = []
 
@@ -121,21 +124,33 @@ class Collector:
 
     ``identities``: stores identify/alias calls, ``(con, rows, source=...)``; ``consent``:
     events without analytics consent are counted and not stored; ``write``: keyword
-    arguments for the event writer (e.g. privacy settings).
+    arguments for the event writer (e.g. privacy settings); ``lake``: events go to this
+    Parquet lake (docs/lake.md) instead of the store: the writer judges them in a scratch
+    store in memory, the accepted ones are appended to the lake (fsynced before the answer)
+    and the rejected ones go to the store's quarantine, as in the store's case.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, consent: bool = False,
                  identities: Callable[..., Any] | None = None, max_bytes: int = 16_000_000,
-                 write: dict[str, Any] | None = None) -> None:
+                 write: dict[str, Any] | None = None, lake: Path | None = None) -> None:
         self._con = con
         self._consent = consent
         self._identities = identities
         self._write = write or {}
         self._max_bytes = max_bytes
+        self._lake = lake
+        if lake is None:
+            self._events_rel = con.sql("SELECT event_id, seq FROM events")
+        else:
+            self._scratch = duckdb.connect()
+            migrate(self._scratch)
+            self._events_rel = (read_events(con, lake) if has_events(lake) else
+                                con.sql("SELECT NULL::VARCHAR AS event_id, 0::BIGINT AS seq LIMIT 0"))
+            self._seq = self._events_rel.aggregate("coalesce(max(seq), 0)").fetchall()[0][0]
         self._queue: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._stopping = False
-        self._index = IdIndex(con)
+        self._index = IdIndex(con, self._events_rel)
         self.totals = Totals()
         self._thread = threading.Thread(target=self._run, name="microjourney-collector", daemon=True)
         self._thread.start()
@@ -284,9 +299,10 @@ class Collector:
         maybe = self._index.maybe(hashes) & fresh
         if maybe.any():
             ids = ev.column("event_id").filter(pa.array(maybe)).to_pylist()
-            found = {r[0] for r in con.execute(
-                "SELECT event_id FROM events WHERE event_id IN (SELECT unnest($ids))",
-                {"ids": ids}).fetchall()}
+            found = {r[0] for r in self._events_rel.filter(
+                duckdb.FunctionExpression("list_contains", duckdb.ConstantExpression(ids),
+                                          duckdb.ColumnExpression("event_id"))
+            ).select("event_id").fetchall()}
             stored[np.flatnonzero(maybe)] = [i in found for i in ids]
         keep = fresh & ~stored
         for job, w, d in zip(jobs, np.bincount(req[~ok], minlength=n),
@@ -299,7 +315,10 @@ class Collector:
             return
         raw = ev.filter(pa.array(keep)).select(list(EVENT_FIELDS))
         raw = raw.append_column(ROW, pa.array(np.arange(1, raw.num_rows + 1), pa.int64()))
-        result = write_batch(con, raw, source=SOURCE, dedupe=False, **self._write)
+        if self._lake is None:
+            result = write_batch(con, raw, source=SOURCE, dedupe=False, **self._write)
+        else:
+            result = self._to_lake(raw)
         good = np.ones(raw.num_rows, dtype=bool)
         kept_req, kept_idx = req[keep], idx[keep]
         for row, name, reason in result.rejects:
@@ -308,3 +327,25 @@ class Collector:
         for job, a in zip(jobs, np.bincount(kept_req[good], minlength=n), strict=True):
             job.accepted += int(a)
         self._index.add(hashes[keep][good])
+
+    def _to_lake(self, raw: pa.Table) -> BatchResult:
+        """Judge ``raw`` in the scratch store, append the accepted events to the lake, copy
+        the rejected rows to the store's quarantine; the scratch store is emptied."""
+        scratch = self._scratch
+        result = write_batch(scratch, raw, source=SOURCE, dedupe=False, **self._write)
+        try:
+            events = scratch.sql("SELECT * REPLACE (seq + $offset AS seq) FROM events ORDER BY seq",
+                                 params={"offset": self._seq}).to_arrow_table()
+            if events.num_rows:
+                append(self._lake, events)
+                self._seq += events.num_rows
+            bad = scratch.sql("SELECT * FROM quarantine").to_arrow_table()
+            if bad.num_rows:
+                self._con.register("_http_bad", bad)
+                try:
+                    self._con.execute("INSERT INTO quarantine SELECT * FROM _http_bad")
+                finally:
+                    self._con.unregister("_http_bad")
+        finally:
+            scratch.execute("DELETE FROM events; DELETE FROM quarantine")
+        return result

@@ -25,13 +25,14 @@ class _Server(uvicorn.Server):
 
 
 def serve(directory: str | Path = ".", *, host: str = "127.0.0.1", port: int = 8321,
-          ready: Callable[[str], None] = print) -> None:
-    """Serve the workspace in ``directory`` until stopped; ``ready`` gets the base URL.
+          lake: str | Path | None = None, ready: Callable[[str], None] = print) -> None:
+    """Serve the workspace in ``directory`` until stopped; ``ready`` gets the base URL;
+    ``lake``: the collector appends events to this Parquet lake instead of the store.
 
     Stopping (SIGTERM, Ctrl-C) lets requests in flight finish, commits what the collector
     holds and closes the store.
     """
-    config = uvicorn.Config(create_app(directory), host=host, port=port, loop="uvloop",
+    config = uvicorn.Config(create_app(directory, lake=lake), host=host, port=port, loop="uvloop",
                             http="httptools", lifespan="on", access_log=False, log_level="warning",
                             timeout_graceful_shutdown=30)
     _Server(config, ready).run()

@@ -219,6 +219,11 @@ def _events(table: pa.Table) -> pa.Table:
     return batch
 
 
+def has_events(lake: str | os.PathLike[str]) -> bool:
+    """Whether the lake holds any event file yet."""
+    return next(iter(Path(lake).glob("events/day=*/*.parquet")), None) is not None
+
+
 def events_glob(lake: str | os.PathLike[str]) -> str:
     """The glob matching every event file of the lake."""
     return str(Path(lake) / "events" / "day=*" / "*.parquet")

@@ -45,6 +45,10 @@ WITHHELD_KEY = "consent_withheld"
 _UDF = "mj_scrub"
 
 
+#: Batches up to this many rows are judged into memory once before they are filtered.
+_SMALL = 200_000
+
+
 @dataclass(frozen=True)
 class BatchResult:
     accepted: int
@@ -400,8 +404,13 @@ def _quarantine(con: duckdb.DuckDBPyConnection, bad: str, source: str, *, rel: s
 
 
 def _insert(con: duckdb.DuckDBPyConnection, rows: str, params: dict[str, object], source: str,
-            *, seen: bool, once: bool, privacy: _Privacy = _Privacy()) -> int:
-    """Insert the valid rows of ``rows``; ``seen``: skip ids in ``_seen``; ``once``: first of equal ids."""
+            *, seen: bool, once: bool, privacy: _Privacy = _Privacy(), judged: str | None = None) -> int:
+    """Insert the valid rows of ``rows``; ``seen``: skip ids in ``_seen``; ``once``: first of equal ids.
+
+    ``judged``: a query whose rows ``rows`` names, computed once (a materialised CTE) before
+    the rows are filtered. DuckDB otherwise folds the judging expressions into the filter and
+    evaluates the timestamp and JSON checks again for the output (2.9 against 1.3 µs a row).
+    """
     base = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
     filters = "field IS NULL" + (" AND id NOT IN (SELECT id FROM _seen)" if seen else "")
     qualify = "QUALIFY row_number() OVER (PARTITION BY id ORDER BY row) = 1" if once else ""
@@ -409,8 +418,9 @@ def _insert(con: duckdb.DuckDBPyConnection, rows: str, params: dict[str, object]
     properties = _scrubbed("properties", "properties", privacy, params)
     context = _scrubbed("context", "context", privacy, params)
     # Row numbers are increasing within a file, so base + row keeps the source order.
+    cte = f"WITH {rows} AS MATERIALIZED ({judged}) " if judged else ""
     return con.execute(
-        f"""INSERT INTO events
+        f"""INSERT INTO events {cte}
            SELECT id, $base + row, ts, event, anonymous_id, user_id, channel, session_id,
                   {properties}, {context}, $source
            FROM {rows} WHERE {filters} {qualify}""",
@@ -440,7 +450,11 @@ def _write_direct(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, ob
     else:
         (total,), distinct, seen = con.execute(f"SELECT count(*) FROM {rel}").fetchall()[0], 0, False
         distinct = total
-    accepted = _insert(con, f"({sql})", params, source, seen=seen, once=distinct < total, privacy=privacy)
+    # Small batches (the collector's groups) are judged once into memory, then filtered; large
+    # ones (file slices) stream through the filter without holding every judged row.
+    small = total <= _SMALL
+    accepted = _insert(con, "_judged" if small else f"({sql})", params, source, seen=seen,
+                       once=distinct < total, privacy=privacy, judged=sql if small else None)
     invalid = rejected = 0
     if accepted < total:  # duplicates or bad rows: find the bad ones (a second pass, rarely)
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _bad AS

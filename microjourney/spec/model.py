@@ -209,7 +209,8 @@ class Engine(Frozen):
     #: A lake folder (``microjourney export --lake``), relative to the workspace; none:
     #: the workspace's own store.
     lake: str | None = None
-    #: DuckDB's memory limit over a lake (``20GB``); past it DuckDB spills to disk.
+    #: DuckDB's memory limit (``20GB``), for the store and over a lake; past it DuckDB spills
+    #: to disk. Default: 60% of the machine's memory for the store.
     memory_limit: str | None = None
     spark: SparkSettings = SparkSettings()
 

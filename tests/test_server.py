@@ -142,6 +142,9 @@ def test_every_error_has_the_same_envelope(shared):
         assert body["status"] == a.status_code
         assert set(body["error"]) == {"code", "message"} and body["error"]["message"]
     assert [a.json()["error"]["code"] for a in answers[:2]] == ["request/bad-json", "request/bad-batch"]
+    with server.client(k["write_key"]) as c:
+        many = c.post("/v1/batch", json={"batch": [{}] * 5001})
+    assert (many.status_code, many.json()["error"]["code"]) == (413, "request/too-many-calls")
 
 
 def test_rotated_keys_replace_the_old_ones_while_serving(served):

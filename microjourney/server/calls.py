@@ -13,7 +13,7 @@ A batch is ``{"batch": [call, ...]}``; each call is an object with a ``type``
 ``alias``     ``previous_id`` and ``user_id`` (both required), ``timestamp``.
 
 The request bodies of one group commit are taken apart in DuckDB, all at once
-(:data:`SPLIT`, :data:`EVENTS`): no Python runs per event on the ingest path. Only what
+(:data:`PROBLEMS`, :data:`CALLS`, :data:`EVENTS`): no Python runs per event on the ingest path. Only what
 the writer cannot judge is checked here: that a body is a batch, that a call is an
 object of a known type, that identify/alias calls (few, checked in Python by
 :func:`identity_row`) carry their ids and a zoned timestamp. Every other value travels
@@ -37,22 +37,24 @@ EVENT_FIELDS = ("event_id", "event", "timestamp", "anonymous_id", "user_id", "ch
 #: The largest batch accepted in one request.
 MAX_CALLS = 5000
 
-#: Bodies (``_http_bodies``: ``req``, ``body``) into calls: ``req, idx, call, shape, type``;
-#: ``_http_judged`` says which bodies are not a batch (``problem``: json, batch, size).
-SPLIT = f"""
-CREATE OR REPLACE TEMP TABLE _http_judged AS
-  SELECT req,
-    CASE WHEN NOT json_valid(body) THEN 'json'
+#: Why a body (``_http_bodies``: ``req``, ``body``) is not a batch: ``json``, ``batch``
+#: or ``size`` (NULL: it is one).
+_PROBLEM = f"""CASE WHEN NOT json_valid(body) THEN 'json'
          WHEN json_type(body) <> 'OBJECT' OR coalesce(json_type(body, '$.batch'), '') <> 'ARRAY'
            THEN 'batch'
-         WHEN json_array_length(body, '$.batch') > {MAX_CALLS} THEN 'size' END AS problem
-  FROM _http_bodies;
-CREATE OR REPLACE TEMP TABLE _http_calls AS
-  SELECT req, idx, call, json_type(call) AS shape,
-         CASE WHEN json_type(call) = 'OBJECT' THEN coalesce(call ->> '$.type', 'track') END AS type
-  FROM (SELECT req, unnest(range(CAST(json_array_length(body, '$.batch') AS BIGINT))) AS idx,
-               unnest(json_extract(body, '$.batch[*]')) AS call
-        FROM _http_bodies JOIN _http_judged USING (req) WHERE problem IS NULL);
+         WHEN json_array_length(body, '$.batch') > {MAX_CALLS} THEN 'size' END"""
+#: The requests whose body is not a batch: ``req, problem``.
+PROBLEMS = f"SELECT req, problem FROM (SELECT req, {_PROBLEM} AS problem FROM _http_bodies) " \
+    "WHERE problem IS NOT NULL"
+#: The calls of the bodies that are batches: ``req, idx, call, shape, type``. Read once into
+#: Arrow, then registered as ``_http_calls`` for the queries below (no table is created:
+#: DDL costs more than the copy).
+CALLS = f"""
+SELECT req, idx, call, json_type(call) AS shape,
+       CASE WHEN json_type(call) = 'OBJECT' THEN coalesce(call ->> '$.type', 'track') END AS type
+FROM (SELECT req, unnest(range(CAST(json_array_length(body, '$.batch') AS BIGINT))) AS idx,
+             unnest(json_extract(body, '$.batch[*]')) AS call
+      FROM _http_bodies WHERE {_PROBLEM} IS NULL)
 """
 
 #: Track and page calls as raw event rows (text, as a file reader gives them), plus

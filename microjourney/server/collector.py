@@ -36,7 +36,7 @@ from ..ingest.schema import ROW
 from ..store.db import migrate
 from ..store.lake import append, has_events, read_events
 from ..store.writer import BatchResult, count_withheld, write_batch, write_rejects
-from .calls import EVENT_FIELDS, EVENTS, MAX_CALLS, SPLIT, TYPES, identity_row
+from .calls import CALLS, EVENT_FIELDS, EVENTS, MAX_CALLS, PROBLEMS, TYPES, identity_row
 
 SOURCE = "http"
 
@@ -100,7 +100,7 @@ class _Job:
 
 
 #: A request whose body is not a batch: (status, code, message).
-PROBLEMS = {
+ANSWERS = {
     "json": (400, "request/bad-json", "the body is not JSON"),
     "batch": (400, "request/bad-batch", 'the body must be {"batch": [call, ...]}'),
     "size": (413, "request/too-many-calls", f"more than {MAX_CALLS} calls in one request"),
@@ -199,7 +199,7 @@ class Collector:
     def _answer(self, job: _Job) -> dict[str, Any]:
         self.totals.requests += 1
         if job.problem is not None:
-            status, code, message = PROBLEMS[job.problem]
+            status, code, message = ANSWERS[job.problem]
             return {"ok": False, "status": status, "error": {"code": code, "message": message}}
         self.totals.accepted += job.accepted
         self.totals.duplicates += job.duplicates
@@ -216,19 +216,18 @@ class Collector:
                                             pa.string())})
         con.register("_http_bodies", bodies)
         try:
-            for statement in SPLIT.split(";"):
-                if statement.strip():
-                    con.execute(statement)
+            for req, problem in con.execute(PROBLEMS).fetchall():
+                jobs[req].problem = problem
+            con.register("_http_calls", con.sql(CALLS).to_arrow_table())
         finally:
             con.unregister("_http_bodies")
-        for req, problem in con.execute(
-                "SELECT req, problem FROM _http_judged WHERE problem IS NOT NULL").fetchall():
-            jobs[req].problem = problem
-        quarantine = self._odd_calls(jobs) + self._identity_calls(jobs)
-        self._events(jobs)
+        try:
+            quarantine = self._odd_calls(jobs) + self._identity_calls(jobs)
+            self._events(jobs)
+        finally:
+            con.unregister("_http_calls")
         if quarantine:
             write_rejects(con, quarantine, source=f"{SOURCE} {datetime.now(UTC).isoformat()}")
-        con.execute("DROP TABLE _http_calls; DROP TABLE _http_judged")
         self.totals.commits += 1
 
     def _reject(self, job: _Job, index: int, name: str | None, reason: str) -> None:

@@ -80,7 +80,7 @@ def test_a_batch_stores_the_good_calls_and_says_which_were_rejected(served):
     assert body["ok"] is True and body["accepted"] == 2 and body["duplicates"] == 0
     assert [(x["index"], x["field"]) for x in body["rejected"]] == [
         (1, "timestamp"), (3, "channel"), (4, "type"), (5, None), (6, "user_id")]
-    assert "no time zone offset" in body["rejected"][0]["reason"]
+    assert body["rejected"][0]["reason"].endswith("has no time zone offset (give one)")
     assert "unknown channel fax" in body["rejected"][1]["reason"]
     server.stop()
     rows = stored(server.root, "SELECT event_id, event, json_extract_string(properties, '$.page'), "

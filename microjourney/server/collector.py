@@ -322,6 +322,8 @@ class Collector:
         kept_req, kept_idx = req[keep], idx[keep]
         for row, name, reason in result.rejects:
             good[row - 1] = False
+            # The file writer's hint names an ingest option; a call can only carry the offset.
+            reason = reason.replace(" (give one, or ingest with --timezone)", " (give one)")
             self._reject(jobs[kept_req[row - 1]], int(kept_idx[row - 1]), name, reason)
         for job, a in zip(jobs, np.bincount(kept_req[good], minlength=n), strict=True):
             job.accepted += int(a)

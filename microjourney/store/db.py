@@ -28,6 +28,8 @@ Tables (all timestamps UTC)::
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -119,15 +121,26 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(rows[0][0]) if rows else 0
 
 
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One transaction around the block: committed when it ends, rolled back if it raises."""
+    con.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
     """Bring the store to :data:`SCHEMA_VERSION`, one transaction per step."""
     current = schema_version(con)
     for version in range(current + 1, SCHEMA_VERSION + 1):
-        con.execute("BEGIN")
-        for statement in _MIGRATIONS[version]:
-            con.execute(statement)
-        set_meta(con, "schema_version", str(version))
-        con.execute("COMMIT")
+        with transaction(con):
+            for statement in _MIGRATIONS[version]:
+                con.execute(statement)
+            set_meta(con, "schema_version", str(version))
 
 
 def get_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 
+from .db import transaction
 from .writer import quote_ident
 
 __all__ = ["ERASABLE", "ErasureResult", "erase"]
@@ -104,8 +105,7 @@ def erase(con: duckdb.DuckDBPyConnection, identifiers: Iterable[tuple[str, str, 
     counts: dict[str, int] = {}
     con.register("_forget_rows", forget)
     try:
-        con.execute("BEGIN")
-        try:
+        with transaction(con):
             con.execute("CREATE OR REPLACE TEMP TABLE _forget AS SELECT * FROM _forget_rows")
             # Statements are built from the constants above and quoted table names only.
             for table, condition in ERASABLE.items():
@@ -120,10 +120,6 @@ def erase(con: duckdb.DuckDBPyConnection, identifiers: Iterable[tuple[str, str, 
             erasure_id, at = uuid.uuid4().hex, datetime.now(UTC)
             con.execute("INSERT INTO erasures VALUES (?, ?, ?)", [erasure_id, at, json.dumps(counts)])
             con.execute("DROP TABLE _forget")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         con.unregister("_forget_rows")
     con.execute("CHECKPOINT")

@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from ..errors import IngestError
+from .db import transaction
 
 __all__ = ["KINDS", "IdentityResult", "write_calls"]
 
@@ -95,8 +96,7 @@ def write_calls(con: duckdb.DuckDBPyConnection, calls: Sequence[Mapping[str, Any
     batch = pa.Table.from_pylist(rows, schema=_SCHEMA)
     con.register("_calls", batch)
     try:
-        con.execute("BEGIN")
-        try:
+        with transaction(con):
             (accepted,) = con.execute(
                 """INSERT INTO identities
                    SELECT call_id,
@@ -107,10 +107,6 @@ def write_calls(con: duckdb.DuckDBPyConnection, calls: Sequence[Mapping[str, Any
                    WHERE NOT EXISTS (SELECT 1 FROM identities i WHERE i.call_id = c.call_id)
                      AND pos = (SELECT min(pos) FROM _calls d WHERE d.call_id = c.call_id)""",
                 {"source": source}).fetchall()[0]
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         con.unregister("_calls")
     return IdentityResult(int(accepted), len(rows) - int(accepted))

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 
 from ..ingest.schema import CHANNELS, FIELDS, ROW
 from ..ingest.scrub import PREFILTER, scrub_json, scrub_text
+from .db import transaction
 
 _TEXT_FIELDS = ("event_id", "event", "anonymous_id", "user_id", "channel", "session_id")
 # A date-time written with its offset ends in Z or ±hh[:mm] (looking at the end only is
@@ -365,20 +366,17 @@ def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, 
     params: dict[str, object] = {"tz": timezone, "channel": channel}
     params.update({f"k{i}": n for i, n in enumerate(extra_names)})
     try:
-        con.execute("BEGIN")
-        if withheld and withheld == total:
-            result = BatchResult(0, 0, 0)
-        elif derive_ids:
-            result = _write_checked(con, sql, params, source, rel=rel, privacy=privacy)
-        else:
-            result = _write_direct(con, sql, params, source, dedupe=dedupe, rel=rel, privacy=privacy)
-        if withheld:
-            count_withheld(con, withheld)
-            result = replace(result, withheld=withheld)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            if withheld and withheld == total:
+                result = BatchResult(0, 0, 0)
+            elif derive_ids:
+                result = _write_checked(con, sql, params, source, rel=rel, privacy=privacy)
+            else:
+                result = _write_direct(con, sql, params, source, dedupe=dedupe, rel=rel,
+                                       privacy=privacy)
+            if withheld:
+                count_withheld(con, withheld)
+                result = replace(result, withheld=withheld)
     finally:
         if rel != "raw":
             con.execute(f"DROP VIEW IF EXISTS {rel}")
@@ -514,16 +512,15 @@ def write_rejects(con: duckdb.DuckDBPyConnection, rejects: list, *, source: str,
         return scrub_text(text) if scrub else text
 
     rows = [(source, r.row, r.field, r.reason, raw(r.raw), now) for r in rejects]
-    con.execute("BEGIN")
-    con.execute("CREATE OR REPLACE TEMP TABLE _rejects (source VARCHAR, row BIGINT, field VARCHAR, "
-                "reason VARCHAR, raw VARCHAR, received_at TIMESTAMPTZ)")
-    con.executemany("INSERT INTO _rejects VALUES (?, ?, ?, ?, ?, ?)", rows)
-    n = con.execute(
-        """INSERT INTO quarantine
-           SELECT source, row, field, reason, to_json(raw), received_at FROM _rejects x
-           WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source = x.source
-                             AND q.row = x.row AND q.raw IS NOT DISTINCT FROM to_json(x.raw))"""
-    ).fetchall()[0][0]
-    con.execute("DROP TABLE _rejects")
-    con.execute("COMMIT")
+    with transaction(con):
+        con.execute("CREATE OR REPLACE TEMP TABLE _rejects (source VARCHAR, row BIGINT, field VARCHAR, "
+                    "reason VARCHAR, raw VARCHAR, received_at TIMESTAMPTZ)")
+        con.executemany("INSERT INTO _rejects VALUES (?, ?, ?, ?, ?, ?)", rows)
+        n = con.execute(
+            """INSERT INTO quarantine
+               SELECT source, row, field, reason, to_json(raw), received_at FROM _rejects x
+               WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source = x.source
+                                 AND q.row = x.row AND q.raw IS NOT DISTINCT FROM to_json(x.raw))"""
+        ).fetchall()[0][0]
+        con.execute("DROP TABLE _rejects")
     return n

@@ -11,6 +11,7 @@ Only the loopback address is ever used.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -79,11 +80,9 @@ class Collector:
         """Open the store and serve; returns the base URL once the collector accepts requests.
         Nothing else may hold the store meanwhile."""
         assert self._proc.stdin is not None
-        try:
+        with contextlib.suppress(BrokenPipeError):  # it has ended already: reported below
             self._proc.stdin.write("serve\n")
             self._proc.stdin.close()
-        except OSError:
-            pass  # it has ended: reported below
         deadline = time.monotonic() + self.timeout
         while (left := deadline - time.monotonic()) > 0:
             try:

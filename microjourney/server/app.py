@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -232,13 +233,13 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
     @app.get("/v1/collector", summary="What this server stored since it started (secret key)")
     async def collector(request: Request) -> Response:
         _authorise(request, need=SECRET)
-        return _json({"ok": True, **state["collector"].totals.__dict__})
+        return _json({"ok": True, **asdict(state["collector"].totals)})
 
     @app.delete("/v1/persons/{person}", summary="Erase a person from every table (secret key)")
     async def forget(person: str, request: Request) -> Response:
         _authorise(request, need=SECRET)
         result = await _read(lambda ws: ws.forget(person))
-        return _json({"ok": True, **_plain(result)})
+        return _json({"ok": True, **asdict(result)})
 
     @app.get("/sdk/microjourney.js", summary="The browser SDK", include_in_schema=False)
     async def sdk() -> Response:
@@ -257,12 +258,6 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-def _plain(result: Any) -> dict[str, Any]:
-    if hasattr(result, "__dataclass_fields__"):
-        return {k: getattr(result, k) for k in result.__dataclass_fields__}
-    return dict(result)
 
 
 def _origins(directory: str | Path) -> list[str]:

@@ -58,8 +58,8 @@ FROM (SELECT req, unnest(range(CAST(json_array_length(body, '$.batch') AS BIGINT
 """
 
 #: Track and page calls as raw event rows (text, as a file reader gives them), plus
-#: ``req``, ``idx`` and ``consent`` (analytics consent given). Each call's JSON is parsed
-#: once for all its fields (a list of paths), not once per field.
+#: ``req`` and ``idx``. Each call's JSON is parsed once for all its fields (a list of
+#: paths), not once per field.
 EVENTS = r"""
 SELECT req, idx,
   coalesce(nullif(f[1], ''), 'mj-' || md5(CAST(call AS VARCHAR))) AS event_id,
@@ -71,14 +71,13 @@ SELECT req, idx,
          json_object('page', coalesce(f[8], f[9], CASE WHEN f[10] IS NOT NULL THEN coalesce(nullif(
            regexp_extract(f[10], '^(?:[A-Za-z][A-Za-z0-9+.-]*:)?(?://[^/?#]*)?([^?#]*)', 1), ''),
            '/') END))) AS VARCHAR) END AS properties,
-  nullif(CAST(j[2] AS VARCHAR), 'null') AS context,
-  coalesce(json_type(j[3]) = 'BOOLEAN' AND CAST(j[3] AS VARCHAR) = 'true', false) AS consent
+  nullif(CAST(j[2] AS VARCHAR), 'null') AS context
 FROM (
   SELECT req, idx, call, type,
     json_extract_string(call, ['$.event_id', '$.event', '$.timestamp', '$.anonymous_id',
       '$.user_id', '$.channel', '$.session_id', '$.name', '$.properties.page',
       '$.properties.url']) AS f,
-    json_extract(call, ['$.properties', '$.context', '$.context.consent.analytics']) AS j
+    json_extract(call, ['$.properties', '$.context']) AS j
   FROM _http_calls WHERE type IN ('track', 'page'))
 """
 

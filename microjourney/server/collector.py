@@ -22,7 +22,6 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from hashlib import md5
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from ..ingest.readers import Reject
 from ..ingest.schema import ROW
 from ..store.db import migrate
 from ..store.lake import append, has_events, read_events
-from ..store.writer import BatchResult, count_withheld, write_batch, write_rejects
+from ..store.writer import BatchResult, consent_sql, count_withheld, write_batch, write_rejects
 from .calls import CALLS, EVENT_FIELDS, EVENTS, MAX_CALLS, PROBLEMS, TYPES, identity_row
 
 SOURCE = "http"
@@ -44,17 +43,10 @@ SOURCE = "http"
 class IdIndex:
     """The hashes of the stored event ids: which ids of a batch may already be stored."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, events: duckdb.DuckDBPyRelation) -> None:
+    def __init__(self, events: duckdb.DuckDBPyRelation) -> None:
         rows = events.select("md5_number_lower(event_id) AS h").fetchnumpy()["h"]
         self._sorted = np.sort(np.asarray(rows, dtype=np.uint64))
         self._chunks: list[np.ndarray] = []
-
-    @staticmethod
-    def hashes(ids: list[str]) -> np.ndarray:
-        """The low 64 bits of each id's MD5, as DuckDB's ``md5_number_lower`` (which built
-        the index) gives them."""
-        return np.fromiter((int.from_bytes(md5(i.encode()).digest()[8:], "little") for i in ids),
-                           dtype=np.uint64, count=len(ids))
 
     def maybe(self, hashes: np.ndarray) -> np.ndarray:
         """True where a hash is in the index (the id may be stored)."""
@@ -130,8 +122,8 @@ class Collector:
     and the rejected ones go to the store's quarantine, as in the store's case.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, consent: bool = False,
-                 identities: Callable[..., Any] | None = None, max_bytes: int = 16_000_000,
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, identities: Callable[..., Any],
+                 consent: bool = False, max_bytes: int = 16_000_000,
                  write: dict[str, Any] | None = None, lake: Path | None = None) -> None:
         self._con = con
         self._consent = consent
@@ -150,7 +142,7 @@ class Collector:
         self._queue: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._stopping = False
-        self._index = IdIndex(con, self._events_rel)
+        self._index = IdIndex(self._events_rel)
         self.totals = Totals()
         self._thread = threading.Thread(target=self._run, name="microjourney-collector", daemon=True)
         self._thread.start()
@@ -254,8 +246,6 @@ class Collector:
                 "SELECT req, idx, CAST(call AS VARCHAR) FROM _http_calls "
                 "WHERE type IN ('identify', 'alias') ORDER BY req, idx").fetchall():
             row, name, reason = identity_row(orjson.loads(call))
-            if self._identities is None:
-                row, name, reason = None, "type", "this server does not store identity calls"
             if row is None:
                 self._reject(jobs[req], idx, name, reason)
                 out.append(Reject(row=idx + 1, reason=reason, raw=call, field=name))
@@ -278,7 +268,8 @@ class Collector:
     def _events(self, jobs: list[_Job]) -> None:
         """Track and page calls: withheld without consent, once per id, through the writer."""
         con = self._con
-        ev = con.sql(f"SELECT *, md5_number_lower(event_id) AS h FROM ({EVENTS})").to_arrow_table()
+        ev = con.sql(f"SELECT *, md5_number_lower(event_id) AS h, {consent_sql('context')} AS consent "
+                     f"FROM ({EVENTS})").to_arrow_table()
         if not ev.num_rows:
             return
         n = len(jobs)

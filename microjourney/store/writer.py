@@ -338,11 +338,16 @@ def _scrubbed(col: str, root: str, privacy: _Privacy, params: dict[str, object])
             f"ELSE {_UDF}({col}, $scrub_{root}) END")
 
 
+def consent_sql(context: str) -> str:
+    """SQL: the JSON text ``context`` (an expression) grants analytics consent, that is
+    holds ``consent.analytics: true`` (a JSON boolean); the one rule every ingest path uses."""
+    return (f"coalesce(CASE WHEN json_valid({context}) THEN "
+            f"CAST(json_extract({context}, '$.consent.analytics') AS VARCHAR) = 'true' END, false)")
+
+
 def _consented(schema: pa.Schema) -> str:
-    """SQL: the raw row ``r`` carries ``context.consent.analytics: true`` (a JSON boolean)."""
-    ctx = _json_text(schema, "context")
-    return (f"coalesce(CASE WHEN json_valid({ctx}) THEN "
-            f"CAST(json_extract({ctx}, '$.consent.analytics') AS VARCHAR) = 'true' END, false)")
+    """SQL: the raw row ``r`` carries ``context.consent.analytics: true``."""
+    return consent_sql(_json_text(schema, "context"))
 
 
 def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, *, source: str,

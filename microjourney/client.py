@@ -14,6 +14,7 @@ redirects followed). Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -76,10 +77,8 @@ class _Retry(Exception):
 def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
-    try:
+    with contextlib.suppress(ValueError):  # seconds, else an HTTP date
         return max(0.0, float(value))
-    except ValueError:
-        pass
     try:
         return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
     except (TypeError, ValueError):

@@ -90,10 +90,8 @@ class Collector:
             except queue.Empty:
                 break
             if line is None:  # its output closed: it is ending
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     self._proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    pass
                 break
             if READY in line:
                 url = line.split(READY, 1)[1].strip()
@@ -125,10 +123,8 @@ class Collector:
                 proc.kill()
                 proc.wait()
         if proc.stdin is not None and not proc.stdin.closed:
-            try:
+            with contextlib.suppress(OSError):  # the pipe may be broken: the process has ended
                 proc.stdin.close()
-            except OSError:
-                pass
         code = proc.returncode
         tail = self._tail() if code not in (0, -signal.SIGTERM) else ""
         self._log.close()

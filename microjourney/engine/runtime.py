@@ -56,7 +56,8 @@ class Runtime:
         self._meta[key] = value
 
     def close(self) -> None:
-        pass
+        """Release what the runtime holds; the store's own connection is the workspace's,
+        so this base runtime holds nothing of its own."""
 
 
 class Store(Runtime):

@@ -415,7 +415,8 @@ def _stage_frictions_profile(data: Path, ws_dir: Path, clock: _Clock, explain: P
         with clock("frictions: ids looked up (named)"):
             out["frictions"] = _materialise(ws, "_f", fr.named(ws.db.table("_found"), spans, events))
         with clock("frictions: summary statistics (friction_stats)"):
-            kinds, moments = fr.friction_stats(ws.db.table("_found"), spans, ws.db.table("attempts"))
+            _materialise(ws, "_per", fr.per_attempt(ws.db.table("_found"), spans))
+            kinds, moments = fr.friction_stats(ws.db.table("_per"), ws.db.table("attempts"))
             kinds.to_pandas()
             moments.to_pandas()
         if explain:

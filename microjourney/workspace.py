@@ -393,10 +393,11 @@ class Workspace:
         self.run.save("frictions", fr.named(found, spans, events))
         # The summary's sufficient statistics, kept beside the rows: small tables that
         # reports and dashboards read.
-        kinds, moments = fr.friction_stats(found, spans, self.db.table("attempts"))
+        per = self.run.save("friction_per_attempt", fr.per_attempt(found, spans), temp=True)
+        kinds, moments = fr.friction_stats(per, self.db.table("attempts"))
         self.run.save("friction_kinds", kinds)
         self.run.save("friction_moments", moments)
-        for temp in ("friction_found", "friction_scope", "friction_spans"):
+        for temp in ("friction_per_attempt", "friction_found", "friction_scope", "friction_spans"):
             self.run.drop(temp)
         self.run.set_meta("frictions_fingerprint", key)
 

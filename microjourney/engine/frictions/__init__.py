@@ -81,39 +81,50 @@ def named(found: Table, spans: Table, events: Table) -> Table:
     # (the ids collected in any order, then picked by their positions' ranks: no sort
     # inside the aggregate).
     many = f.filter(f.evidence.length() > 1)
-    # A number per row, the same each time the rows are read (the number joins the
-    # looked-up ids back, and an engine may compute ``many`` once per reference).
+    # A number per row within its attempt, the same each time the rows are read (it
+    # joins the looked-up ids back, and an engine may compute ``many`` once per
+    # reference); numbered per attempt, the numbering sorts in parallel.
     many = many.mutate(fid=ibis.row_number().over(
-        order_by=["attempt", "kind", "at_ms", "step", "seconds_lost", "evidence"]))
+        group_by="attempt", order_by=["kind", "at_ms", "step", "seconds_lost", "evidence"]))
     # The positions unnested in the select list (one generator, as Spark wants; cheaper
     # on DuckDB than a table unnest, which is a correlated join), each picking its seq.
-    u = many.select("fid", "evidence", pos=ibis.range(0, many.evidence.length()).unnest())
-    u = u.select("fid", "pos", evidence=u.evidence[u.pos])
+    u = many.select("attempt", "fid", "evidence",
+                    pos=ibis.range(0, many.evidence.length()).unnest())
+    u = u.select("attempt", "fid", "pos", evidence=u.evidence[u.pos])
     u = u.inner_join(ids, u.evidence == ids.e_seq)
-    u = u.group_by(u_fid="fid").aggregate(ids=u.event_id.collect(), pos=u.pos.collect())
-    u = u.select("u_fid", ids=list_select(u.ids, grade_up(u.pos)))
-    many = many.inner_join(u, many.fid == u.u_fid)
+    u = u.group_by(u_attempt="attempt", u_fid="fid").aggregate(ids=u.event_id.collect(),
+                                                               pos=u.pos.collect())
+    u = u.select("u_attempt", "u_fid", ids=list_select(u.ids, grade_up(u.pos)))
+    many = many.inner_join(u, [many.attempt == u.u_attempt, many.fid == u.u_fid])
     many = many.select(*COLUMNS[:-1], evidence=many.ids.cast("array<!string>"))
     return one.union(many)
 
 
-def friction_stats(found: Table, spans: Table, attempts: Table) -> tuple[Table, Table]:
-    """Sufficient statistics from :func:`detect`'s rows: per (moment, kind) and per moment.
-
-    Per kind: frictions, attempts affected, seconds lost, how many affected attempts
-    finished and completed, and the same two counts over all attempts that reached the
-    earliest step where the kind occurred (the comparison group: an attempt that never
-    reached the payment form cannot have re-typed its card). Per moment: attempts,
-    finished, completed, seconds spent in attempts, attempts with any friction, and
-    their friction seconds. Attempts are matched by their number in ``spans``, not by
-    their text ids.
-    """
+def per_attempt(found: Table, spans: Table) -> Table:
+    """Per (attempt, kind) of :func:`detect`'s rows: frictions ``n``, ``seconds`` lost, the
+    earliest ``step``, and the attempt's ``moment``, ``finished`` and ``completed`` (0/1).
+    :func:`friction_stats` reads it several times: materialise it first."""
     a = spans.select(s_inner="inner", moment="a_moment",
                      finished=(spans.outcome != "in_progress").cast("int64"),
                      completed=(spans.outcome == "completed").cast("int64"))
     per = found.group_by(["attempt", "kind"]).aggregate(
         n=found.count(), seconds=found.seconds_lost.sum(), step=found.step.min())
     per = per.inner_join(a, per.attempt == a.s_inner)
+    return per.drop("s_inner")
+
+
+def friction_stats(per: Table, attempts: Table) -> tuple[Table, Table]:
+    """Sufficient statistics from :func:`per_attempt`'s rows: per (moment, kind) and per
+    moment.
+
+    Per kind: frictions, attempts affected, seconds lost, how many affected attempts
+    finished and completed, and the same two counts over all attempts that reached the
+    earliest step where the kind occurred (the comparison group: an attempt that never
+    reached the payment form cannot have re-typed its card). Per moment: attempts,
+    finished, completed, seconds spent in attempts, attempts with any friction, and
+    their friction seconds. Attempts are matched by their number in the spans, not by
+    their text ids.
+    """
     kinds = per.group_by(["moment", "kind"]).aggregate(
         frictions=per.n.sum(), attempts=per.count(), seconds_lost=per.seconds.sum(),
         finished=per.finished.sum(), completed=per.completed.sum(), first_step=per.step.min())
@@ -139,4 +150,4 @@ def friction_stats(found: Table, spans: Table, attempts: Table) -> tuple[Table, 
     return kinds, moments
 
 
-__all__ = ["DETECTORS", "Context", "detect", "friction_stats", "named", "scope", "spans"]
+__all__ = ["DETECTORS", "Context", "detect", "friction_stats", "named", "per_attempt", "scope", "spans"]

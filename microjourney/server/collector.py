@@ -35,7 +35,19 @@ from ..ingest.schema import ROW
 from ..store.db import migrate
 from ..store.lake import append, has_events, read_events
 from ..store.writer import BatchResult, consent_sql, count_withheld, write_batch, write_rejects
-from .calls import CALLS, EVENT_FIELDS, EVENTS, MAX_CALLS, PROBLEMS, TYPES, identity_row
+from .calls import (
+    CALLS,
+    EVENT_FIELDS,
+    EVENTS,
+    MAX_CALLS,
+    PROBLEMS,
+    TRACKS,
+    TYPES,
+    Track,
+    identity_row,
+    track_calls,
+    track_table,
+)
 
 SOURCE = "http"
 
@@ -84,6 +96,8 @@ def _repeats(ids: pa.ChunkedArray, hashes: np.ndarray, order: np.ndarray) -> np.
 class _Job:
     body: bytes
     future: Future[dict[str, Any]]
+    #: The body's calls when it takes the fast road (:func:`.calls.track_calls`).
+    tracks: list[Track] | None = None
     rejected: list[dict[str, Any]] = field(default_factory=list)
     accepted: int = 0
     duplicates: int = 0
@@ -150,7 +164,8 @@ class Collector:
     def submit(self, body: bytes) -> Future[dict[str, Any]]:
         """Queue one request's body; the future holds its answer once its calls are
         committed (an answer with ``status`` is an error: the body was not a batch)."""
-        job = _Job(body, Future())
+        # Decoded here, in the caller's thread: the writer thread only stores.
+        job = _Job(body, Future(), track_calls(body))
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the collector is shutting down")
@@ -203,21 +218,33 @@ class Collector:
 
     def _commit(self, jobs: list[_Job]) -> None:
         con = self._con
-        bodies = pa.table({"req": pa.array(range(len(jobs)), pa.int32()),
-                           "body": pa.array([j.body.decode("utf-8", "replace") for j in jobs],
-                                            pa.string())})
-        con.register("_http_bodies", bodies)
+        slow = [req for req, job in enumerate(jobs) if job.tracks is None]
+        quarantine: list[Reject] = []
+        if slow:  # taken apart in DuckDB
+            bodies = pa.table({"req": pa.array(slow, pa.int32()),
+                               "body": pa.array([jobs[r].body.decode("utf-8", "replace") for r in slow],
+                                                pa.string())})
+            con.register("_http_bodies", bodies)
+            try:
+                for req, problem in con.execute(PROBLEMS).fetchall():
+                    jobs[req].problem = problem
+                con.register("_http_calls", con.sql(CALLS).to_arrow_table())
+            finally:
+                con.unregister("_http_bodies")
+        tracks = [(req, job.tracks) for req, job in enumerate(jobs) if job.tracks]
+        if tracks:
+            con.register("_http_tracks", track_table(tracks))
         try:
-            for req, problem in con.execute(PROBLEMS).fetchall():
-                jobs[req].problem = problem
-            con.register("_http_calls", con.sql(CALLS).to_arrow_table())
+            if slow:
+                quarantine = self._odd_calls(jobs) + self._identity_calls(jobs)
+            parts = ([EVENTS] if slow else []) + ([TRACKS] if tracks else [])
+            if parts:
+                self._events(jobs, " UNION ALL ".join(f"({p})" for p in parts))
         finally:
-            con.unregister("_http_bodies")
-        try:
-            quarantine = self._odd_calls(jobs) + self._identity_calls(jobs)
-            self._events(jobs)
-        finally:
-            con.unregister("_http_calls")
+            if slow:
+                con.unregister("_http_calls")
+            if tracks:
+                con.unregister("_http_tracks")
         if quarantine:
             write_rejects(con, quarantine, source=f"{SOURCE} {datetime.now(UTC).isoformat()}")
         self.totals.commits += 1
@@ -265,11 +292,13 @@ class Collector:
             self._identities(self._con, rows, source=SOURCE)
         return out
 
-    def _events(self, jobs: list[_Job]) -> None:
-        """Track and page calls: withheld without consent, once per id, through the writer."""
+    def _events(self, jobs: list[_Job], rows: str) -> None:
+        """Track and page calls (the raw rows of the query ``rows``): withheld without
+        consent, once per id, through the writer."""
         con = self._con
-        ev = con.sql(f"SELECT *, md5_number_lower(event_id) AS h, {consent_sql('context')} AS consent "
-                     f"FROM ({EVENTS})").to_arrow_table()
+        consent = consent_sql("context") if self._consent else "true"
+        ev = con.sql(f"SELECT *, md5_number_lower(event_id) AS h, {consent} AS consent "
+                     f"FROM ({rows})").to_arrow_table()
         if not ev.num_rows:
             return
         n = len(jobs)
@@ -328,8 +357,8 @@ class Collector:
         try:
             events = scratch.sql("SELECT * REPLACE (seq + $offset AS seq) FROM events ORDER BY seq",
                                  params={"offset": self._seq}).to_arrow_table()
-            if events.num_rows:
-                append(self._lake, events)
+            if events.num_rows:  # con: on object storage, the id lookups see the new objects
+                append(self._lake, events, con=self._con)
                 self._seq += events.num_rows
             bad = scratch.sql("SELECT * FROM quarantine").to_arrow_table()
             if bad.num_rows:

@@ -98,9 +98,10 @@ def _options(
     engine: Annotated[str | None, typer.Option(
         help="Run the analyses on this engine: duckdb or spark (default: the workspace's "
              "engine section, else duckdb). See docs/scaling.md.")] = None,
-    lake: Annotated[Path | None, typer.Option(
-        help="Read events from this Parquet lake (written by `export --lake`) instead of "
-             "the workspace's store.")] = None,
+    lake: Annotated[str | None, typer.Option(
+        metavar="<path|url>",
+        help="Read events from this Parquet lake, a folder or an s3:// URL (written by "
+             "`export --lake`), instead of the workspace's store.")] = None,
 ) -> None:
     """Customer-experience analytics at the level of micro-moments."""
     _engine.update(engine=engine, lake=lake)
@@ -184,7 +185,8 @@ def _ingest_one(ws: ws_api.Workspace, path: Path, fmt: str | None, mapping: dict
 
 
 @app.command()
-def export(lake: Annotated[Path, typer.Option("--lake", help="Lake folder (created if missing).")],
+def export(lake: Annotated[str, typer.Option("--lake", metavar="<path|url>", help="Lake folder (created "
+                                             "if missing), or s3://bucket/prefix (docs/lake.md).")],
            workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Write the events to a Parquet lake, one folder per UTC day, replacing the lake's copy
     (layout: docs/lake.md)."""
@@ -195,7 +197,7 @@ def export(lake: Annotated[Path, typer.Option("--lake", help="Lake folder (creat
         return
     for t in result.tables:
         out.print(f"{t.table}: {t.rows:,} rows, {t.days:,} days, {t.files:,} files in "
-                  f"{escape(str(result.lake / t.table))}")
+                  f"{escape(f'{result.lake}/{t.table}')}")
 
 
 @app.command()
@@ -527,8 +529,9 @@ def _print_detectors(ws: ws_api.Workspace, as_json: bool) -> None:
 def serve(host: Annotated[str, typer.Option(help="Address to listen on (keep 127.0.0.1 unless a "
                                             "proxy in front needs another).")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8321,
-          lake: Annotated[Path | None, typer.Option(help="Append events to this Parquet lake "
-                                                    "instead of the store (docs/lake.md).")] = None,
+          lake: Annotated[str | None, typer.Option(metavar="<path|url>", help="Append events to this "
+                                                   "Parquet lake (a folder or an s3:// URL) instead of "
+                                                   "the store (docs/lake.md).")] = None,
           workspace: WorkspaceOpt = Path(".")) -> None:
     """Run the collector and HTTP API (docs/collector.md) until stopped; prints where it
     listens. SIGTERM or Ctrl-C commits what is queued and closes the store."""
@@ -537,7 +540,10 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on (keep 127
     def ready(url: str) -> None:
         print(f"listening on {url}", flush=True)
 
-    run_server(workspace, host=host, port=port, lake=lake or _engine.get("lake"), ready=ready)
+    lake = lake or _engine.get("lake")
+    if lake is not None:  # a lake out of reach fails here, with its code, not in the server's start-up
+        ws_api.check_lake(lake)
+    run_server(workspace, host=host, port=port, lake=lake, ready=ready)
 
 
 @app.command()

@@ -25,7 +25,7 @@ from .analysis import frictions as friction_analysis
 from .analysis import funnel as funnel_analysis
 from .analysis import scorecard as scorecard_analysis
 from .engine.backend import epoch_ms
-from .engine.runtime import Runtime, Store
+from .engine.runtime import ObjectLake, Runtime, Store
 from .engine.runtime import open_runtime as engine_runtime
 from .errors import QueryError, WorkspaceError
 from .identity import call_sightings, key_kind, resolve, sightings, with_person
@@ -37,7 +37,7 @@ from .store import keys as store_keys
 from .store.erasure import ErasureResult, erase
 from .store.identities import IdentityResult, write_calls
 from .store.keys import Keys
-from .store.lake import ExportResult
+from .store.lake import ExportResult, event_objects, has_events, locate
 from .store.lake import export as export_to_lake
 
 SPEC_FILE = "microjourney.yaml"
@@ -100,9 +100,15 @@ def init(directory: str | os.PathLike[str], *, name: str | None = None) -> Works
 def open(directory: str | os.PathLike[str] = ".", *, engine: str | None = None,  # noqa: A001
          lake: str | os.PathLike[str] | None = None) -> Workspace:
     """Open the workspace in ``directory``; analyses run on ``engine`` (duckdb | spark)
-    over ``lake`` (a folder written by ``export --lake``) when given, else as the
-    workspace's ``engine:`` section says (default: DuckDB over the workspace's store)."""
+    over ``lake`` (a folder or an ``s3://`` URL written by ``export --lake``) when given,
+    else as the workspace's ``engine:`` section says (default: DuckDB over the store)."""
     return Workspace(Path(directory), engine=engine, lake=lake)
+
+
+def check_lake(lake: str | os.PathLike[str]) -> None:
+    """For an ``s3://`` lake, a LakeError (with its code) unless its bucket answers with the
+    environment's settings (a folder is checked where it is used)."""
+    has_events(lake)
 
 
 def spec_file(directory: str | os.PathLike[str]) -> Path:
@@ -123,6 +129,23 @@ def keys(directory: str | os.PathLike[str] = ".", *, rotate: bool = False) -> Ke
     return store_keys.rotate(path) if rotate else store_keys.keys(path)
 
 
+def _configured_lake(root: Path, lake: str | None) -> str | Path | None:
+    """``engine.lake``: a URL as it is, a folder relative to the workspace."""
+    if not lake:
+        return None
+    return root / lake if locate(lake).local else lake
+
+
+def _engine_lake(lake: str | os.PathLike[str] | None) -> str | os.PathLike[str] | ObjectLake | None:
+    """What the engine reads: a folder as it is; for object storage, the current copy of the
+    events as the store lists it (the engine never looks at credentials itself)."""
+    if lake is None or (where := locate(lake)).local:
+        return lake
+    base, files = event_objects(where)
+    return ObjectLake(url=where.url, events=base, files=tuple(files), filesystem=where.fs,
+                      s3=dict(where.settings))
+
+
 class Workspace:
     """A workspace: moment definitions, the event store, and the analyses over them."""
 
@@ -136,10 +159,10 @@ class Workspace:
         # DuckDB's own default (80% of RAM) leaves too little for what it does not count
         # (Arrow results, Python): a 100M-event refresh was killed at 21.5 GB of 24.
         self.con.execute("SET memory_limit = ?", [settings.memory_limit or _memory_limit()])
-        lake = lake if lake is not None else (root / settings.lake if settings.lake else None)
+        lake = lake if lake is not None else _configured_lake(root, settings.lake)
         try:
             self.run: Runtime = engine_runtime(
-                self.con, engine=engine or settings.name, lake=lake,
+                self.con, engine=engine or settings.name, lake=_engine_lake(lake),
                 memory_limit=settings.memory_limit, spark=settings.spark.model_dump())
         except BaseException:
             self.con.close()
@@ -230,7 +253,8 @@ class Workspace:
         return IngestResult(source, fmt, accepted, duplicates, rejected, withheld)
 
     def export_lake(self, lake: str | os.PathLike[str]) -> ExportResult:
-        """Write the store's events to a Parquet lake (docs/lake.md), replacing its copy."""
+        """Write the store's events to a Parquet lake, a folder or an ``s3://`` URL
+        (docs/lake.md), replacing its copy."""
         return export_to_lake(self.con, lake)
 
     def keys(self, *, rotate: bool = False) -> Keys:

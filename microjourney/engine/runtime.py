@@ -11,16 +11,24 @@ expressions on every runtime; only this module and :mod:`.spark` know backends a
   derived tables live for the session and spill to a temporary folder.
 * :class:`.spark.LakeSpark` — PySpark over the same lake (local mode or a cluster):
   derived tables are cached in the Spark session.
+
+A lake is a folder, or an :class:`ObjectLake` on S3-compatible storage that the caller
+(the workspace) resolved through the store: the engine reads it, never locates it or
+looks at credentials.
 """
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import ibis
+import pyarrow as pa
+import pyarrow.dataset as ds
 from ibis.expr.types import Table
 
 from ..errors import WorkspaceError
@@ -80,6 +88,24 @@ class Store(Runtime):
         self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value]).fetchall()
 
 
+@dataclass(frozen=True)
+class ObjectLake:
+    """A lake on S3-compatible object storage, as the store resolved it.
+
+    ``url``: ``s3://bucket/prefix``; ``events``: ``bucket/prefix/...`` in ``filesystem``, the
+    prefix holding the current copy of the event files (``events``, or an export's staged
+    copy while it publishes), and ``files`` those files, as the store listed them;
+    ``filesystem``: a ``pyarrow.fs.S3FileSystem``; ``s3``: the endpoint, region and
+    credentials, for engines that reach the store themselves (Spark's s3a).
+    """
+
+    url: str
+    events: str
+    files: tuple[str, ...]
+    filesystem: Any
+    s3: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
 def lake_folder(lake: str | Path) -> Path:
     """The lake folder, checked: it must hold event files."""
     root = Path(lake)
@@ -95,9 +121,10 @@ class LakeDuckDB(Runtime):
 
     name = "duckdb"
 
-    def __init__(self, lake: str | Path, *, memory_limit: str | None = None) -> None:
+    def __init__(self, lake: str | Path | ObjectLake, *, memory_limit: str | None = None) -> None:
         super().__init__()
-        root = lake_folder(lake)
+        objects = _object_files(lake) if isinstance(lake, ObjectLake) else None
+        root = lake_folder(lake) if objects is None else None
         self.con = duckdb.connect()
         self._spill = tempfile.TemporaryDirectory(prefix="microjourney-spill-")
         self.con.execute("SET TimeZone = 'UTC'")
@@ -105,7 +132,11 @@ class LakeDuckDB(Runtime):
         if memory_limit:
             self.con.execute("SET memory_limit = ?", [memory_limit])
         self.db = ibis.duckdb.from_connection(self.con)
-        files = self.db.read_parquet(str(root / EVENTS_GLOB), hive_partitioning=True)
+        if objects is not None:  # DuckDB scans the pyarrow dataset: columns and filters pushed down
+            self.con.register("_lake_events", objects)
+            files = self.db.table("_lake_events")
+        else:
+            files = self.db.read_parquet(str(root / EVENTS_GLOB), hive_partitioning=True)
         # The store's types: JSON text back to JSON; the partition column dropped.
         events = files.drop("day").mutate(properties=files.properties.cast("json"),
                                           context=files.context.cast("json"))
@@ -121,9 +152,30 @@ class LakeDuckDB(Runtime):
         self._spill.cleanup()
 
 
-def open_runtime(con: duckdb.DuckDBPyConnection, *, engine: str, lake: str | Path | None,
+def check_objects(lake: ObjectLake) -> ObjectLake:
+    """The object-storage lake, checked: it must hold event files."""
+    if not lake.files:
+        raise WorkspaceError(f"no lake at {lake.url}: expected event files {lake.url}/{EVENTS_GLOB} "
+                             f"(write them with `microjourney export --lake {lake.url}`)",
+                             code="workspace/lake")
+    return lake
+
+
+def _object_files(lake: ObjectLake) -> ds.Dataset:
+    """The lake's event objects as a pyarrow dataset (``day`` from the hive folders)."""
+    check_objects(lake)
+    try:  # the files the store listed: no second listing; the schema from the first file
+        return ds.dataset(list(lake.files), filesystem=lake.filesystem, format="parquet",
+                          partition_base_dir=lake.events,
+                          partitioning=ds.partitioning(pa.schema([("day", pa.string())]), flavor="hive"))
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise WorkspaceError(f"cannot read the lake {lake.url}: {exc}", code="workspace/lake") from None
+
+
+def open_runtime(con: duckdb.DuckDBPyConnection, *, engine: str, lake: str | Path | ObjectLake | None,
                  memory_limit: str | None = None, spark: dict[str, Any] | None = None) -> Runtime:
-    """The runtime for ``engine`` (duckdb | spark) over ``lake`` (a folder; None: the store)."""
+    """The runtime for ``engine`` (duckdb | spark) over ``lake`` (a folder or an
+    :class:`ObjectLake`; None: the store)."""
     if engine not in ("duckdb", "spark"):
         raise WorkspaceError(f"unknown engine {engine!r}; engines: duckdb, spark",
                              code="workspace/engine")
@@ -140,4 +192,5 @@ def open_runtime(con: duckdb.DuckDBPyConnection, *, engine: str, lake: str | Pat
     return LakeDuckDB(lake, memory_limit=memory_limit)
 
 
-__all__ = ["EVENTS_GLOB", "LakeDuckDB", "Runtime", "Store", "lake_folder", "open_runtime"]
+__all__ = ["EVENTS_GLOB", "LakeDuckDB", "ObjectLake", "Runtime", "Store", "check_objects", "lake_folder",
+           "open_runtime"]

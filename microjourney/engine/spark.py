@@ -9,10 +9,17 @@ spilling to disk) and read as temporary views.
 
 Local mode binds to 127.0.0.1 and runs without the web UI; ``master`` and any Spark
 ``config`` come from the workspace (``engine.spark``) for a cluster.
+
+A lake on object storage (``s3://``) is read through Hadoop's s3a connector: the URL
+becomes ``s3a://``, and the endpoint, region and credentials the store found become
+``spark.hadoop.fs.s3a.*`` settings (:func:`s3a_config`; ``engine.spark.config`` wins). The
+connector (``hadoop-aws`` and its AWS SDK) is not part of PySpark: without it the engine
+stops with ``workspace/spark-s3a`` and says what to add.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +30,7 @@ from ibis.backends.sql.compilers.pyspark import PySparkCompiler
 from ibis.expr.types import Table
 
 from ..errors import WorkspaceError
-from .runtime import Runtime, lake_folder
+from .runtime import ObjectLake, Runtime, check_objects, lake_folder
 
 #: Session SQL functions with the names and meaning of the DuckDB builtins the engine uses.
 FUNCTIONS = (
@@ -50,6 +57,57 @@ LOCAL = {
     "spark.sql.session.timeZone": "UTC",
     "spark.sql.ansi.enabled": "false",
 }
+
+
+#: The class Spark loads for ``s3a://`` paths; it ships in Hadoop's hadoop-aws jar.
+S3A = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+
+
+def s3a_config(s3: Mapping[str, str]) -> dict[str, str]:
+    """Spark settings for Hadoop's s3a connector from the store's S3 ``endpoint``,
+    ``region`` and credentials (``access_key``, ``secret_key``, ``session_token``).
+
+    >>> config = s3a_config({"endpoint": "http://127.0.0.1:9000", "region": "us-east-1"})
+    >>> config["spark.hadoop.fs.s3a.path.style.access"], config["spark.hadoop.fs.s3a.connection.ssl.enabled"]
+    ('true', 'false')
+    """
+    hadoop = "spark.hadoop.fs.s3a."
+    out: dict[str, str] = {}
+    if s3.get("endpoint"):  # an S3-compatible store: its own host, paths not host names for buckets
+        out |= {hadoop + "endpoint": s3["endpoint"], hadoop + "path.style.access": "true",
+                hadoop + "connection.ssl.enabled": str(s3["endpoint"].startswith("https:")).lower()}
+    if s3.get("region"):
+        out[hadoop + "endpoint.region"] = s3["region"]
+    if s3.get("access_key") and s3.get("secret_key"):
+        out |= {hadoop + "access.key": s3["access_key"], hadoop + "secret.key": s3["secret_key"]}
+        provider = "SimpleAWSCredentialsProvider"
+        if s3.get("session_token"):
+            out[hadoop + "session.token"] = s3["session_token"]
+            provider = "TemporaryAWSCredentialsProvider"
+        out[hadoop + "aws.credentials.provider"] = f"org.apache.hadoop.fs.s3a.{provider}"
+    return out
+
+
+def s3a_url(lake: ObjectLake) -> str:
+    """The lake's event files as Spark reads them: ``s3a://bucket/prefix/events``."""
+    return f"s3a://{lake.events}"
+
+
+def require_s3a(spark: Any) -> None:
+    """A WorkspaceError naming what to install unless the session can load :data:`S3A`."""
+    jvm = spark.sparkContext._jvm
+    try:  # Spark's own loader sees --jars and spark.jars.packages too
+        loadable = bool(jvm.org.apache.spark.util.Utils.classIsLoadable(S3A))
+    except Exception:  # noqa: BLE001 - py4j's error for a JVM exception
+        loadable = False
+    if not loadable:
+        hadoop = jvm.org.apache.hadoop.util.VersionInfo.getVersion()
+        raise WorkspaceError(
+            f"the spark engine reads s3:// lakes through Hadoop's s3a connector, which this Spark "
+            f"cannot load ({S3A}): add `spark.jars.packages: org.apache.hadoop:hadoop-aws:{hadoop}` "
+            f"(the Hadoop version of this Spark) to engine.spark.config, or put hadoop-aws-{hadoop}.jar "
+            "and the AWS SDK bundle it names into Spark's jars folder (docs/scaling.md)",
+            code="workspace/spark-s3a") from None
 
 
 def session(master: str = "local[2]", config: dict[str, str] | None = None) -> Any:
@@ -123,18 +181,30 @@ class LakeSpark(Runtime):
 
     name = "spark"
 
-    def __init__(self, lake: str | Path, *, master: str = "local[2]",
+    def __init__(self, lake: str | Path | ObjectLake, *, master: str = "local[2]",
                  config: dict[str, str] | None = None) -> None:
         super().__init__()
-        root = lake_folder(lake)
-        self.spark = session(master, config)
+        if isinstance(lake, ObjectLake):
+            check_objects(lake)
+            path = s3a_url(lake)
+            s3a = {**s3a_config(lake.s3), **(config or {})}
+            self.spark = session(master, s3a)
+            require_s3a(self.spark)
+            # A session that existed already keeps its context's Hadoop settings; Spark reads
+            # files with the session's own settings laid over them, so set them there too.
+            for key, value in s3a.items():
+                if key.startswith("spark.hadoop.fs.s3a."):
+                    self.spark.conf.set(key.removeprefix("spark.hadoop."), value)
+        else:
+            path = str(lake_folder(lake) / "events")
+            self.spark = session(master, config)
         self.db = ibis.pyspark.connect(self.spark)
         self.db.compiler = Compiler()
         # Literal tables (role tables, settings) go to Spark through Arrow: Ibis 12 goes
         # through pandas, where an integer column with NULLs turns float and Spark then
         # reads every value as NULL.
         self.db._register_in_memory_table = self._register_literal_table
-        files = self.spark.read.parquet(str(root / "events"))
+        files = self.spark.read.parquet(path)
         files.drop("day").createOrReplaceTempView("events")
         self._frames: dict[str, Any] = {}
 
@@ -169,4 +239,4 @@ class LakeSpark(Runtime):
             self.drop(name)
 
 
-__all__ = ["FUNCTIONS", "LakeSpark", "session"]
+__all__ = ["FUNCTIONS", "S3A", "LakeSpark", "require_s3a", "s3a_config", "s3a_url", "session"]

@@ -206,13 +206,22 @@ class Engine(Frozen):
     """``engine``: which engine runs the analyses, over which data (docs/scaling.md)."""
 
     name: Literal["duckdb", "spark"] = "duckdb"
-    #: A lake folder (``microjourney export --lake``), relative to the workspace; none:
-    #: the workspace's own store.
+    #: A lake (``microjourney export --lake``): a folder, relative to the workspace, or an
+    #: ``s3://bucket/prefix`` URL (docs/lake.md); none: the workspace's own store.
     lake: str | None = None
     #: DuckDB's memory limit (``20GB``), for the store and over a lake; past it DuckDB spills
     #: to disk. Default: 60% of the machine's memory for the store.
     memory_limit: str | None = None
     spark: SparkSettings = SparkSettings()
+
+    @field_validator("lake")
+    @classmethod
+    def _lake(cls, value: str | None) -> str | None:
+        scheme, sep, rest = (value or "").partition("://")
+        if sep and (scheme.lower() not in ("s3", "s3a") or not rest.split("/")[0]):
+            raise ValueError(f"lake: {value!r} is not a folder or an s3://bucket/prefix URL "
+                             "(object storage is S3 or S3-compatible, docs/lake.md)")
+        return value
 
 
 class Identity(Frozen):

@@ -459,8 +459,6 @@ def test_spark_over_s3_without_the_s3a_connector_is_a_clear_error(make_ws, bucke
     assert "org.apache.hadoop:hadoop-aws:" in exc.value.message and "spark.jars.packages" in exc.value.message
 
 
-@pytest.mark.xfail(strict=True, reason="server/app.py makes the lake folder with Path(lake).mkdir() before "
-                   "the collector starts, which turns s3://b/p into a local folder ./s3:/b/p")
 def test_serve_lake_on_s3_makes_no_local_folder(tmp_path, bucket):
     root = tmp_path / "ws"
     mj.init(root).close()

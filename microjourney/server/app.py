@@ -33,7 +33,7 @@ from ..errors import MicrojourneyError, QueryError
 from ..store.identities import write_calls
 from ..store.keys import FILE as KEY_FILE
 from ..store.keys import SECRET, KeyFile, Keys
-from ..store.lake import has_events
+from ..store.lake import has_events, locate
 from .collector import Collector
 from .schema import openapi_components
 
@@ -94,7 +94,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if lake is not None:
+        if lake is not None and locate(lake).local:
             Path(lake).mkdir(parents=True, exist_ok=True)
         ws = ws_api.open(directory, lake=lake if lake is not None and has_events(lake) else None)
         settings, privacy = ws.spec.server, ws.spec.privacy
@@ -105,7 +105,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
             collector=Collector(ws.con.cursor(), consent=privacy.consent_required,
                                 identities=write_calls,
                                 write={"scrub": privacy.scrub, "scrub_except": privacy.scrub_except},
-                                lake=Path(lake) if lake is not None else None),
+                                lake=lake),
         )
         try:
             yield

@@ -138,7 +138,7 @@ class Collector:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, identities: Callable[..., Any],
                  consent: bool = False, max_bytes: int = 16_000_000,
-                 write: dict[str, Any] | None = None, lake: Path | None = None) -> None:
+                 write: dict[str, Any] | None = None, lake: str | Path | None = None) -> None:
         self._con = con
         self._consent = consent
         self._identities = identities
@@ -150,8 +150,10 @@ class Collector:
         else:
             self._scratch = duckdb.connect()
             migrate(self._scratch)
+            # An empty lake has nothing to read yet: the first append gives it events.
             self._events_rel = (read_events(con, lake) if has_events(lake) else
                                 con.sql("SELECT NULL::VARCHAR AS event_id, 0::BIGINT AS seq LIMIT 0"))
+            self._lake_read = has_events(lake)
             self._seq = self._events_rel.aggregate("coalesce(max(seq), 0)").fetchall()[0][0]
         self._queue: deque[_Job] = deque()
         self._cond = threading.Condition()
@@ -360,6 +362,9 @@ class Collector:
             if events.num_rows:  # con: on object storage, the id lookups see the new objects
                 append(self._lake, events, con=self._con)
                 self._seq += events.num_rows
+                if not self._lake_read:  # the lake was empty: read it from now on
+                    self._events_rel = read_events(self._con, self._lake)
+                    self._lake_read = True
             bad = scratch.sql("SELECT * FROM quarantine").to_arrow_table()
             if bad.num_rows:
                 self._con.register("_http_bad", bad)

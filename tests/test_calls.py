@@ -17,7 +17,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from microjourney.server.calls import CALLS, EVENTS, MAX_CALLS, TRACKS, track_calls, track_table
+from microjourney.server.calls import (
+    CALLS,
+    EVENTS,
+    MAX_CALLS,
+    TRACKS,
+    id_hashes,
+    track_calls,
+    track_table,
+)
 
 COLUMNS = "req, idx, event_id, event, timestamp, anonymous_id, user_id, channel, session_id, " \
     "properties, context"
@@ -35,7 +43,8 @@ def fast_rows(body: bytes) -> list[tuple]:
     calls = track_calls(body)
     assert calls is not None, body
     con = duckdb.connect()
-    con.register("_http_tracks", track_table([(0, calls)]))
+    rows = track_table(calls)
+    con.register("_http_tracks", rows.add_column(0, "req", pa.array([0] * rows.num_rows, pa.int32())))
     return con.execute(f"SELECT {COLUMNS} FROM ({TRACKS}) ORDER BY idx").fetchall()
 
 
@@ -107,3 +116,66 @@ def test_any_batch_of_track_calls_gives_the_same_rows_on_both_roads(calls: list[
         return
     assert orjson.loads(body)  # a valid body
     assert fast_rows(body) == slow_rows(body)
+
+
+def test_id_hashes_are_duckdbs() -> None:
+    ids = ["e-1", "", "é😀", "mj-0123456789abcdef", "x" * 300]
+    expected = duckdb.connect().execute(
+        "SELECT md5_number_lower(unnest($ids))", {"ids": ids}).fetchall()
+    assert id_hashes(ids).tolist() == [h for (h,) in expected]
+
+
+def _stored(bodies: list[bytes], tmp_path, name: str) -> list[tuple]:
+    import microjourney as mj
+    from microjourney.server.collector import Collector
+    from microjourney.store.identities import write_calls
+
+    root = tmp_path / name
+    mj.init(root).close()
+    with mj.open(root) as ws:
+        c = Collector(ws.con.cursor(), identities=write_calls)
+        for b in bodies:
+            c.submit(b).result(30)
+        c.close()
+        return ws.con.execute(
+            "SELECT event_id, seq, CAST(epoch_us(timestamp) AS BIGINT), event, anonymous_id, user_id, "
+            "channel, session_id, CAST(properties AS VARCHAR), CAST(context AS VARCHAR) "
+            "FROM events ORDER BY event_id"
+        ).fetchall()
+
+
+def test_the_store_holds_the_same_events_whichever_road_they_took(tmp_path) -> None:
+    calls = [
+        {"event_id": "a", "event": "click", "timestamp": "2026-01-02T03:04:05+01:00", "user_id": "u",
+         "channel": "web", "properties": {"x": 1.5, "s": "caf\u00e9", "l": [1, None]}},
+        {"event_id": "b", "event": "paid", "timestamp": "2026-01-02T03:04:06Z", "anonymous_id": "an",
+         "context": {"consent": {"analytics": True}}, "session_id": "s"},
+        {"event_id": "c", "event": "bad", "timestamp": "2026-01-02", "user_id": "u"},  # rejected
+    ]
+    fast = json.dumps({"batch": calls}, indent=2).encode()
+    assert track_calls(fast) is not None
+    # The same calls with an identify call: the whole body takes the DuckDB road.
+    slow = json.dumps({"batch": [*calls, {"type": "identify", "user_id": "u", "anonymous_id": "an",
+                                          "timestamp": "2026-01-02T03:04:05Z"}]}, indent=2).encode()
+    assert track_calls(slow) is None
+    rows = _stored([fast], tmp_path, "fast")
+    assert [r[0] for r in rows] == ["a", "b"]
+    assert rows == _stored([slow], tmp_path, "slow")
+
+
+def test_the_id_index_finds_every_stored_hash_and_few_others() -> None:
+    import numpy as np
+
+    from microjourney.server.collector import IdIndex
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE events AS SELECT 'e' || i AS event_id FROM range(5000) t(i)")
+    index = IdIndex(con.sql("SELECT event_id FROM events"))
+    stored = id_hashes([f"e{i}" for i in range(5000)])
+    later = id_hashes([f"n{i}" for i in range(3000)])
+    others = id_hashes([f"x{i}" for i in range(20000)])
+    assert index.maybe(stored).all() and not index.maybe(later).any()
+    for part in np.array_split(later, 20):  # more chunks than are kept apart
+        index.add(part)
+    assert index.maybe(later).all() and index.maybe(stored).all()
+    assert not index.maybe(others).any()  # 64-bit hashes: no false hit among these

@@ -23,7 +23,7 @@ client that retries the same request stores each call once.
 
 The common body, track calls that each carry an ``event_id`` and give every event field
 as a string (or null), takes a faster road (:func:`track_calls`, :data:`TRACKS`): it is
-decoded once by msgspec in the request handler and its columns are built in Python, with
+decoded by msgspec and its columns built in Python in the request handler, with
 ``properties`` and ``context`` kept as their JSON text, which DuckDB then writes back in
 the same normal form as :data:`EVENTS` does. The rows are the same either way, so every
 other body (page, identify or alias calls, a call without an id, a value of another
@@ -35,13 +35,17 @@ with its last value on the fast road, as in file ingest, and with its first in D
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import msgspec
+import numpy as np
 import orjson
 import pyarrow as pa
 from msgspec.structs import astuple
+
+from ..store.writer import normal_json
 
 TYPES = ("track", "page", "identify", "alias")
 #: Fields of a track (or page) call that become event fields; other keys are ignored.
@@ -129,14 +133,11 @@ def track_calls(body: bytes) -> list[Track] | None:
     return calls
 
 
-def track_table(groups: list[tuple[int, list[Track]]]) -> pa.Table:
-    """The raw rows of :func:`track_calls`' calls, ``(req, calls)`` per request: ``req``,
-    ``idx``, the event fields, and ``properties``/``context`` as the JSON text received
-    (``null`` when absent); :data:`TRACKS` puts the JSON in normal form."""
-    calls = [c for _, cs in groups for c in cs]
-    cols: dict[str, pa.Array] = {
-        "req": pa.array([r for r, cs in groups for _ in cs], pa.int32()),
-        "idx": pa.array([i for _, cs in groups for i in range(len(cs))], pa.int64())}
+def track_table(calls: list[Track]) -> pa.Table:
+    """The raw rows of one request's :func:`track_calls`: ``idx``, the event fields, and
+    ``properties``/``context`` as the JSON text received (``null`` when absent);
+    :data:`TRACKS` puts the JSON in normal form."""
+    cols: dict[str, pa.Array] = {"idx": pa.array(range(len(calls)), pa.int64())}
     # One tuple per call, turned into columns by zip (loops in C, not a lookup per value).
     columns = list(zip(*map(astuple, calls), strict=True)) or [()] * len(Track.__struct_fields__)
     for name, values in zip(Track.__struct_fields__, columns, strict=True):
@@ -144,15 +145,23 @@ def track_table(groups: list[tuple[int, list[Track]]]) -> pa.Table:
             cols[name] = pa.array(list(map(bytes, values)), pa.binary()).cast(pa.string())
         elif name != "type":
             cols[name] = pa.array(values, pa.string())
+    cols["h"] = pa.array(id_hashes(columns[0]))
     return pa.table(cols)
 
 
-#: :func:`track_table`'s rows (``_http_tracks``) as :data:`EVENTS` gives them: the JSON
-#: written back by DuckDB (the same text ``json_extract`` gives), JSON null as NULL.
-TRACKS = """
+def id_hashes(ids: Iterable[str]) -> np.ndarray:
+    """DuckDB's ``md5_number_lower`` of each id (the last 8 bytes of its MD5, little
+    endian), computed here so that the writer thread need not ask DuckDB."""
+    digests = b"".join(hashlib.md5(i.encode(), usedforsecurity=False).digest() for i in ids)
+    return np.frombuffer(digests, dtype="<u8")[1::2].astype(np.uint64)
+
+
+#: :func:`track_table`'s rows with ``req`` (``_http_tracks``) as :data:`EVENTS` gives them: the JSON
+#: written back by DuckDB (the same text ``json_extract`` gives), JSON null as NULL. The
+#: collector has the writer do the same (``write_batch(json_text=True)``) instead.
+TRACKS = f"""
 SELECT req, idx, event_id, event, timestamp, anonymous_id, user_id, channel, session_id,
-  nullif(CAST(json(properties) AS VARCHAR), 'null') AS properties,
-  nullif(CAST(json(context) AS VARCHAR), 'null') AS context
+  {normal_json("properties")} AS properties, {normal_json("context")} AS context
 FROM _http_tracks
 """
 

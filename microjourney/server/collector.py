@@ -41,37 +41,58 @@ from .calls import (
     EVENTS,
     MAX_CALLS,
     PROBLEMS,
-    TRACKS,
     TYPES,
-    Track,
     identity_row,
     track_calls,
     track_table,
 )
 
 SOURCE = "http"
+#: The raw rows :meth:`Collector._events` takes.
+_EVENT_ROWS = ["req", "idx", *EVENT_FIELDS, "h"]
 
 
 class IdIndex:
-    """The hashes of the stored event ids: which ids of a batch may already be stored."""
+    """The hashes of the stored event ids: which ids of a batch may already be stored.
+
+    A bitmap of 2**27 bits (16 MB) answers most ids at once (a bit not set: not stored);
+    only the few ids whose bit is set are searched for in the sorted hashes."""
+
+    _BITS = 27
 
     def __init__(self, events: duckdb.DuckDBPyRelation) -> None:
         rows = events.select("md5_number_lower(event_id) AS h").fetchnumpy()["h"]
+        self._bitmap = np.zeros(1 << (self._BITS - 3), dtype=np.uint8)
         self._sorted = np.sort(np.asarray(rows, dtype=np.uint64))
+        self._mark(self._sorted)
         self._chunks: list[np.ndarray] = []
+
+    def _slots(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        low = hashes & np.uint64((1 << self._BITS) - 1)
+        return (low >> np.uint64(3)).astype(np.intp), (low & np.uint64(7)).astype(np.uint8)
+
+    def _mark(self, hashes: np.ndarray) -> None:
+        byte, bit = self._slots(hashes)
+        np.bitwise_or.at(self._bitmap, byte, np.left_shift(np.uint8(1), bit))
 
     def maybe(self, hashes: np.ndarray) -> np.ndarray:
         """True where a hash is in the index (the id may be stored)."""
-        found = np.zeros(len(hashes), dtype=bool)
-        for chunk in (self._sorted, *self._chunks):
-            if len(chunk):
-                at = np.minimum(np.searchsorted(chunk, hashes), len(chunk) - 1)
-                found |= chunk[at] == hashes
+        byte, bit = self._slots(hashes)
+        found = ((self._bitmap[byte] >> bit) & 1).astype(bool)
+        if found.any():
+            hits = np.flatnonzero(found)
+            exact = np.zeros(len(hits), dtype=bool)
+            for chunk in (self._sorted, *self._chunks):
+                if len(chunk):
+                    at = np.minimum(np.searchsorted(chunk, hashes[hits]), len(chunk) - 1)
+                    exact |= chunk[at] == hashes[hits]
+            found[hits] = exact
         return found
 
     def add(self, hashes: np.ndarray) -> None:
         if len(hashes):
             self._chunks.append(np.sort(hashes))
+            self._mark(hashes)
         if len(self._chunks) > 16:
             self._sorted = np.sort(np.concatenate([self._sorted, *self._chunks]))
             self._chunks = []
@@ -96,8 +117,8 @@ def _repeats(ids: pa.ChunkedArray, hashes: np.ndarray, order: np.ndarray) -> np.
 class _Job:
     body: bytes
     future: Future[dict[str, Any]]
-    #: The body's calls when it takes the fast road (:func:`.calls.track_calls`).
-    tracks: list[Track] | None = None
+    #: The body's rows when it takes the fast road (:func:`.calls.track_table`).
+    tracks: pa.Table | None = None
     rejected: list[dict[str, Any]] = field(default_factory=list)
     accepted: int = 0
     duplicates: int = 0
@@ -147,6 +168,8 @@ class Collector:
         self._lake = lake
         if lake is None:
             self._events_rel = con.sql("SELECT event_id, seq FROM events")
+            # The largest seq stored, kept here from now on (the writer needs not ask).
+            self._seq = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
         else:
             self._scratch = duckdb.connect()
             migrate(self._scratch)
@@ -166,8 +189,10 @@ class Collector:
     def submit(self, body: bytes) -> Future[dict[str, Any]]:
         """Queue one request's body; the future holds its answer once its calls are
         committed (an answer with ``status`` is an error: the body was not a batch)."""
-        # Decoded here, in the caller's thread: the writer thread only stores.
-        job = _Job(body, Future(), track_calls(body))
+        # Decoded here, in the caller's thread (the request handler): the writer thread
+        # only stores.
+        calls = track_calls(body)
+        job = _Job(body, Future(), None if calls is None else track_table(calls))
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the collector is shutting down")
@@ -233,20 +258,24 @@ class Collector:
                 con.register("_http_calls", con.sql(CALLS).to_arrow_table())
             finally:
                 con.unregister("_http_bodies")
-        tracks = [(req, job.tracks) for req, job in enumerate(jobs) if job.tracks]
-        if tracks:
-            con.register("_http_tracks", track_table(tracks))
         try:
+            parts = []
             if slow:
                 quarantine = self._odd_calls(jobs) + self._identity_calls(jobs)
-            parts = ([EVENTS] if slow else []) + ([TRACKS] if tracks else [])
-            if parts:
-                self._events(jobs, " UNION ALL ".join(f"({p})" for p in parts))
+                parts.append(con.sql(f"SELECT *, md5_number_lower(event_id) AS h FROM ({EVENTS})")
+                             .to_arrow_table().select(_EVENT_ROWS))
         finally:
             if slow:
                 con.unregister("_http_calls")
-            if tracks:
-                con.unregister("_http_tracks")
+        tracks = [(req, job.tracks) for req, job in enumerate(jobs)
+                  if job.tracks is not None and job.tracks.num_rows]
+        if tracks:
+            rows = pa.concat_tables([t for _, t in tracks])
+            req = np.repeat(np.array([r for r, _ in tracks], np.int32), [t.num_rows for _, t in tracks])
+            rows = rows.add_column(0, "req", pa.array(req)).select(_EVENT_ROWS)
+            parts.append(rows.cast(parts[0].schema) if parts else rows)
+        if parts:
+            self._events(jobs, pa.concat_tables(parts) if len(parts) > 1 else parts[0])
         if quarantine:
             write_rejects(con, quarantine, source=f"{SOURCE} {datetime.now(UTC).isoformat()}")
         self.totals.commits += 1
@@ -294,21 +323,25 @@ class Collector:
             self._identities(self._con, rows, source=SOURCE)
         return out
 
-    def _events(self, jobs: list[_Job], rows: str) -> None:
-        """Track and page calls (the raw rows of the query ``rows``): withheld without
-        consent, once per id, through the writer."""
+    def _events(self, jobs: list[_Job], ev: pa.Table) -> None:
+        """Track and page calls (raw rows: ``req``, ``idx``, the event fields with JSON as
+        text, and ``h``, the id's hash): withheld without consent, once per id, through the
+        writer."""
         con = self._con
-        consent = consent_sql("context") if self._consent else "true"
-        ev = con.sql(f"SELECT *, md5_number_lower(event_id) AS h, {consent} AS consent "
-                     f"FROM ({rows})").to_arrow_table()
         if not ev.num_rows:
             return
         n = len(jobs)
         req = ev.column("req").to_numpy()
         idx = ev.column("idx").to_numpy()
         hashes = ev.column("h").to_numpy()
-        ok = (ev.column("consent").to_numpy(zero_copy_only=False) if self._consent
-              else np.ones(ev.num_rows, dtype=bool))
+        ok = np.ones(ev.num_rows, dtype=bool)
+        if self._consent:
+            con.register("_http_events", ev)
+            try:
+                ok = con.sql(f"SELECT {consent_sql('context')} AS ok FROM _http_events") \
+                    .to_arrow_table().column("ok").to_numpy(zero_copy_only=False)
+            finally:
+                con.unregister("_http_events")
         # Repeats among the events that may be stored (a withheld event holds no id).
         again = np.zeros(ev.num_rows, dtype=bool)
         if ok.any():
@@ -337,7 +370,9 @@ class Collector:
         raw = ev.filter(pa.array(keep)).select(list(EVENT_FIELDS))
         raw = raw.append_column(ROW, pa.array(np.arange(1, raw.num_rows + 1), pa.int64()))
         if self._lake is None:
-            result = write_batch(con, raw, source=SOURCE, dedupe=False, **self._write)
+            result = write_batch(con, raw, source=SOURCE, dedupe=False, json_text=True,
+                                 base_seq=self._seq, **self._write)
+            self._seq += raw.num_rows
         else:
             result = self._to_lake(raw)
         good = np.ones(raw.num_rows, dtype=bool)
@@ -355,7 +390,8 @@ class Collector:
         """Judge ``raw`` in the scratch store, append the accepted events to the lake, copy
         the rejected rows to the store's quarantine; the scratch store is emptied."""
         scratch = self._scratch
-        result = write_batch(scratch, raw, source=SOURCE, dedupe=False, **self._write)
+        result = write_batch(scratch, raw, source=SOURCE, dedupe=False, json_text=True,
+                             **self._write)
         try:
             events = scratch.sql("SELECT * REPLACE (seq + $offset AS seq) FROM events ORDER BY seq",
                                  params={"offset": self._seq}).to_arrow_table()

@@ -7,6 +7,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
+import pyarrow as pa
+
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 
 PAYMENT_YAML = """\
@@ -50,3 +52,29 @@ def ev(t: str, event: str, who: str = "u1", **extra: object) -> dict:
                  "channel": extra.pop("channel", "web")}
     row.update(extra)
     return row
+
+
+def rows() -> list[dict]:
+    return [
+        ev("10:00:00", "checkout_payment_opened", "a", anonymous_id="anon-a", session_id="s1",
+           properties={"amount": 12.5}, context={"device": "mobile"}),
+        ev("10:00:02", "payment_gateway_loaded", "a", channel="app"),
+        {**ev("00:00:00", "payment_succeeded", "b"), "timestamp": "2024-01-01T23:30:00-02:00"},
+        {**ev("00:00:00", "payment_failed", "c"), "timestamp": "2024-01-02T00:30:00+02:00"},
+    ]
+
+
+def store_table(con) -> pa.Table:
+    return con.sql("SELECT * FROM events ORDER BY seq").to_arrow_table()
+
+
+#: The collector tests' first timestamp.
+T0 = "2026-11-02T10:00:00"
+
+
+def track(i: int, **kw) -> dict:
+    call = {"type": "track", "event_id": f"e{i}", "event": "payment_gateway_loaded",
+            "timestamp": f"{T0}.{i % 1000:03d}Z", "user_id": f"u{i % 7}", "channel": "web",
+            "properties": {"x": i}}
+    call.update(kw)
+    return call

@@ -17,26 +17,12 @@ from microjourney.cli import app
 from microjourney.errors import LakeError
 from microjourney.store import append, events_glob, export, read_events
 
-from .helpers import ev
+from .helpers import ev, rows, store_table
 
 COLUMNS = ["event_id", "seq", "timestamp", "event", "anonymous_id", "user_id", "channel", "session_id",
            "properties", "context", "source"]
 ODD = {"quote": 'he said "hi" and \'bye\'', "lines": "one\ntwo\r\nthree\ttab", "back": "C:\\path\\",
        "unicode": "café – 東京 🙂", "nul": "a\u0000b", "nested": {"k": ["x", 1, None, True]}}
-
-
-def rows() -> list[dict]:
-    return [
-        ev("10:00:00", "checkout_payment_opened", "a", anonymous_id="anon-a", session_id="s1",
-           properties={"amount": 12.5}, context={"device": "mobile"}),
-        ev("10:00:02", "payment_gateway_loaded", "a", channel="app"),
-        {**ev("00:00:00", "payment_succeeded", "b"), "timestamp": "2024-01-01T23:30:00-02:00"},
-        {**ev("00:00:00", "payment_failed", "c"), "timestamp": "2024-01-02T00:30:00+02:00"},
-    ]
-
-
-def store_table(con) -> pa.Table:
-    return con.sql("SELECT * FROM events ORDER BY seq").to_arrow_table()
 
 
 def files(lake: Path) -> list[str]:

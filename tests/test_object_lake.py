@@ -36,13 +36,12 @@ from microjourney.store import append, export, read_events
 from microjourney.store import lake as lake_module
 from microjourney.store.lake import has_events, locate
 
-from .helpers import PAYMENT_YAML, ev, write_events
+from .helpers import PAYMENT_YAML, T0, rows, store_table, track, write_events
 
 moto_server = pytest.importorskip("moto.server", reason="moto[server] is a test dependency")
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "testing"
-T0 = "2026-11-02T10:00:00"
 
 
 def free_port() -> int:
@@ -95,20 +94,6 @@ def objects(endpoint: str, prefix: str) -> list[str]:
     """The keys under ``prefix`` (bucket/...), relative to it."""
     infos = s3(endpoint).get_file_info(pafs.FileSelector(prefix, recursive=True, allow_not_found=True))
     return sorted(i.path[len(prefix) + 1:] for i in infos if i.type == pafs.FileType.File)
-
-
-def rows() -> list[dict]:
-    return [
-        ev("10:00:00", "checkout_payment_opened", "a", anonymous_id="anon-a", session_id="s1",
-           properties={"amount": 12.5}, context={"device": "mobile"}),
-        ev("10:00:02", "payment_gateway_loaded", "a", channel="app"),
-        {**ev("00:00:00", "payment_succeeded", "b"), "timestamp": "2024-01-01T23:30:00-02:00"},
-        {**ev("00:00:00", "payment_failed", "c"), "timestamp": "2024-01-02T00:30:00+02:00"},
-    ]
-
-
-def store_table(con) -> pa.Table:
-    return con.sql("SELECT * FROM events ORDER BY seq").to_arrow_table()
 
 
 # -- export and reading back ---------------------------------------------------------
@@ -281,14 +266,6 @@ def test_engine_lake_in_the_workspace_file_may_be_an_s3_url(make_ws, bucket, tmp
 
 
 # -- the collector appending to s3 ---------------------------------------------------
-
-def track(i: int, **kw) -> dict:
-    call = {"type": "track", "event_id": f"e{i}", "event": "payment_gateway_loaded",
-            "timestamp": f"{T0}.{i % 1000:03d}Z", "user_id": f"u{i % 7}", "channel": "web",
-            "properties": {"x": i}}
-    call.update(kw)
-    return call
-
 
 def serve(root: Path, url: str, cwd: Path) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "microjourney", "serve", "-w", str(root), "--port", "0",

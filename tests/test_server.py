@@ -15,9 +15,8 @@ from hypothesis import HealthCheck, given, settings
 
 import microjourney as mj
 
+from .helpers import T0, track
 from .live_server import LiveServer
-
-T0 = "2026-11-02T10:00:00"
 
 
 def workspace(root: Path, yaml: str = "") -> Path:
@@ -35,14 +34,6 @@ def keys(root: Path) -> dict[str, str]:
 
 def Server(root: Path) -> LiveServer:  # noqa: N802 - reads as a constructor
     return LiveServer(root).start()
-
-
-def track(i: int, **kw) -> dict:
-    call = {"type": "track", "event_id": f"e{i}", "event": "payment_gateway_loaded",
-            "timestamp": f"{T0}.{i % 1000:03d}Z", "user_id": f"u{i % 7}", "channel": "web",
-            "properties": {"x": i}}
-    call.update(kw)
-    return call
 
 
 @pytest.fixture

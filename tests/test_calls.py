@@ -1,9 +1,9 @@
 """The collector's two roads for a batch give the same raw rows.
 
 A batch of track calls with ids is decoded in Python (``track_calls``, ``track_table``,
-``TRACKS``); every other body is taken apart in DuckDB (``CALLS``, ``EVENTS``). For the
-bodies the fast road takes, both must give exactly the same rows, so that the writer
-judges them alike.
+then ``TRACKS``: what the writer makes of them); every other body is taken apart in DuckDB
+(``CALLS``, ``EVENTS``). For the bodies the fast road takes, both must give exactly the
+same rows, so that the writer judges them alike.
 """
 
 from __future__ import annotations
@@ -21,12 +21,18 @@ from microjourney.server.calls import (
     CALLS,
     EVENTS,
     MAX_CALLS,
-    TRACKS,
     id_hashes,
     track_calls,
     track_table,
 )
+from microjourney.store.writer import normal_json
 
+#: The fast road's rows as the writer reads them (``write_batch(json_text=True)``).
+TRACKS = f"""
+SELECT req, idx, event_id, event, timestamp, anonymous_id, user_id, channel, session_id,
+  {normal_json("properties")} AS properties, {normal_json("context")} AS context
+FROM _http_tracks
+"""
 COLUMNS = "req, idx, event_id, event, timestamp, anonymous_id, user_id, channel, session_id, " \
     "properties, context"
 

@@ -22,14 +22,15 @@ A track or page call without ``event_id`` gets ``mj-`` and the MD5 of its JSON t
 client that retries the same request stores each call once.
 
 The common body, track calls that each carry an ``event_id`` and give every event field
-as a string (or null), takes a faster road (:func:`track_calls`, :data:`TRACKS`): it is
-decoded by msgspec and its columns built in Python in the request handler, with
-``properties`` and ``context`` kept as their JSON text, which DuckDB then writes back in
-the same normal form as :data:`EVENTS` does. The rows are the same either way, so every
-other body (page, identify or alias calls, a call without an id, a value of another
-type, a body that is not JSON) simply takes the road above (tests/test_calls.py holds
-the two to the same rows). One difference is left: a key given twice in one call counts
-with its last value on the fast road, as in file ingest, and with its first in DuckDB.
+as a string (or null), takes a faster road (:func:`track_calls`, :func:`track_table`):
+it is decoded by msgspec and its columns built in Python in the request handler, with
+``properties`` and ``context`` kept as their JSON text, which the writer puts in the same
+normal form as :data:`EVENTS` gives (``write_batch(json_text=True)``). The rows are the
+same either way, so every other body (page, identify or alias calls, a call without an
+id, a value of another type, a body that is not JSON) simply takes the road above
+(tests/test_calls.py holds the two to the same rows). One difference is left: a key given
+twice in one call counts with its last value on the fast road, as in file ingest, and with
+its first in DuckDB.
 """
 
 from __future__ import annotations
@@ -44,8 +45,6 @@ import numpy as np
 import orjson
 import pyarrow as pa
 from msgspec.structs import astuple
-
-from ..store.writer import normal_json
 
 TYPES = ("track", "page", "identify", "alias")
 #: Fields of a track (or page) call that become event fields; other keys are ignored.
@@ -135,8 +134,8 @@ def track_calls(body: bytes) -> list[Track] | None:
 
 def track_table(calls: list[Track]) -> pa.Table:
     """The raw rows of one request's :func:`track_calls`: ``idx``, the event fields, and
-    ``properties``/``context`` as the JSON text received (``null`` when absent);
-    :data:`TRACKS` puts the JSON in normal form."""
+    ``properties``/``context`` as the JSON text received (``null`` when absent), put
+    in normal form by the writer (``write_batch(json_text=True)``)."""
     cols: dict[str, pa.Array] = {"idx": pa.array(range(len(calls)), pa.int64())}
     # One tuple per call, turned into columns by zip (loops in C, not a lookup per value).
     columns = list(zip(*map(astuple, calls), strict=True)) or [()] * len(Track.__struct_fields__)
@@ -154,16 +153,6 @@ def id_hashes(ids: Iterable[str]) -> np.ndarray:
     endian), computed here so that the writer thread need not ask DuckDB."""
     digests = b"".join(hashlib.md5(i.encode(), usedforsecurity=False).digest() for i in ids)
     return np.frombuffer(digests, dtype="<u8")[1::2].astype(np.uint64)
-
-
-#: :func:`track_table`'s rows with ``req`` (``_http_tracks``) as :data:`EVENTS` gives them: the JSON
-#: written back by DuckDB (the same text ``json_extract`` gives), JSON null as NULL. The
-#: collector has the writer do the same (``write_batch(json_text=True)``) instead.
-TRACKS = f"""
-SELECT req, idx, event_id, event, timestamp, anonymous_id, user_id, channel, session_id,
-  {normal_json("properties")} AS properties, {normal_json("context")} AS context
-FROM _http_tracks
-"""
 
 
 def derived_id(call: dict[str, Any]) -> str:

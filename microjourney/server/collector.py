@@ -1,16 +1,17 @@
 """The collector's writer: group commit, acknowledged only after the commit.
 
-Request handlers check the key and the size and hand the body to :class:`Collector`,
-which owns the store connection in one thread. The thread takes every request waiting
-(up to ``max_bytes`` of bodies), takes their calls apart in DuckDB (:mod:`.calls`) and
-stores them together: the events in one transaction through the same writer as file
+Request handlers check the key and the size and hand the body to :class:`Collector`;
+a batch of track calls with ids is decoded there, in the handler (the fast road of
+:mod:`.calls`). The collector owns the store connection in one thread, which takes every
+request waiting (up to ``max_bytes`` of bodies), takes the other bodies apart in DuckDB,
+and stores them together: the events in one transaction through the same writer as file
 ingest, identify/alias calls through the identity store.
 Each request's future is resolved only after the commit that holds its calls, so a 2xx
 answer means the calls are durable; if the commit fails, every request in it gets the
 error and the client retries (event ids make that safe).
 
 Duplicates are found without scanning the stored ids on every commit: an index of the
-64-bit hashes of every stored id (built once at start, 8 bytes an event) says which ids
+64-bit hashes of every stored id (:class:`IdIndex`, built once at start) says which ids
 *may* be stored; only those are looked up in the store, exactly.
 """
 
@@ -48,6 +49,8 @@ from .calls import (
 )
 
 SOURCE = "http"
+#: The advice for a timestamp without an offset: a call can only carry the offset.
+NAIVE_HINT = "give one"
 #: The raw rows :meth:`Collector._events` takes.
 _EVENT_ROWS = ["req", "idx", *EVENT_FIELDS, "h"]
 
@@ -166,18 +169,17 @@ class Collector:
         self._write = write or {}
         self._max_bytes = max_bytes
         self._lake = lake
+        # An empty lake has nothing to read yet: the first append gives it events.
+        self._lake_read = lake is not None and has_events(lake)
         if lake is None:
             self._events_rel = con.sql("SELECT event_id, seq FROM events")
-            # The largest seq stored, kept here from now on (the writer needs not ask).
-            self._seq = con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
         else:
             self._scratch = duckdb.connect()
             migrate(self._scratch)
-            # An empty lake has nothing to read yet: the first append gives it events.
-            self._events_rel = (read_events(con, lake) if has_events(lake) else
+            self._events_rel = (read_events(con, lake) if self._lake_read else
                                 con.sql("SELECT NULL::VARCHAR AS event_id, 0::BIGINT AS seq LIMIT 0"))
-            self._lake_read = has_events(lake)
-            self._seq = self._events_rel.aggregate("coalesce(max(seq), 0)").fetchall()[0][0]
+        # The largest seq stored, kept here from now on (the writer need not ask).
+        self._seq = self._events_rel.aggregate("coalesce(max(seq), 0)").fetchall()[0][0]
         self._queue: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._stopping = False
@@ -244,29 +246,8 @@ class Collector:
                 "rejected": sorted(job.rejected, key=lambda r: r["index"])}
 
     def _commit(self, jobs: list[_Job]) -> None:
-        con = self._con
         slow = [req for req, job in enumerate(jobs) if job.tracks is None]
-        quarantine: list[Reject] = []
-        if slow:  # taken apart in DuckDB
-            bodies = pa.table({"req": pa.array(slow, pa.int32()),
-                               "body": pa.array([jobs[r].body.decode("utf-8", "replace") for r in slow],
-                                                pa.string())})
-            con.register("_http_bodies", bodies)
-            try:
-                for req, problem in con.execute(PROBLEMS).fetchall():
-                    jobs[req].problem = problem
-                con.register("_http_calls", con.sql(CALLS).to_arrow_table())
-            finally:
-                con.unregister("_http_bodies")
-        try:
-            parts = []
-            if slow:
-                quarantine = self._odd_calls(jobs) + self._identity_calls(jobs)
-                parts.append(con.sql(f"SELECT *, md5_number_lower(event_id) AS h FROM ({EVENTS})")
-                             .to_arrow_table().select(_EVENT_ROWS))
-        finally:
-            if slow:
-                con.unregister("_http_calls")
+        quarantine, parts = self._taken_apart(jobs, slow) if slow else ([], [])
         tracks = [(req, job.tracks) for req, job in enumerate(jobs)
                   if job.tracks is not None and job.tracks.num_rows]
         if tracks:
@@ -275,10 +256,32 @@ class Collector:
             rows = rows.add_column(0, "req", pa.array(req)).select(_EVENT_ROWS)
             parts.append(rows.cast(parts[0].schema) if parts else rows)
         if parts:
-            self._events(jobs, pa.concat_tables(parts) if len(parts) > 1 else parts[0])
+            self._events(jobs, pa.concat_tables(parts))
         if quarantine:
-            write_rejects(con, quarantine, source=f"{SOURCE} {datetime.now(UTC).isoformat()}")
+            write_rejects(self._con, quarantine, source=f"{SOURCE} {datetime.now(UTC).isoformat()}")
         self.totals.commits += 1
+
+    def _taken_apart(self, jobs: list[_Job], slow: list[int]) -> tuple[list[Reject], list[pa.Table]]:
+        """The bodies of ``jobs[slow]`` taken apart in DuckDB: odd and identity calls checked
+        (their rejects returned for quarantine, identity calls stored) and the event rows of
+        their track and page calls (in :data:`_EVENT_ROWS` order)."""
+        con = self._con
+        bodies = pa.table({"req": pa.array(slow, pa.int32()),
+                           "body": pa.array([jobs[r].body.decode("utf-8", "replace") for r in slow],
+                                            pa.string())})
+        con.register("_http_bodies", bodies)
+        try:
+            for req, problem in con.execute(PROBLEMS).fetchall():
+                jobs[req].problem = problem
+            con.register("_http_calls", con.sql(CALLS).to_arrow_table())
+        finally:
+            con.unregister("_http_bodies")
+        try:
+            quarantine = self._odd_calls(jobs) + self._identity_calls(jobs)
+            rows = con.sql(f"SELECT *, md5_number_lower(event_id) AS h FROM ({EVENTS})").to_arrow_table()
+        finally:
+            con.unregister("_http_calls")
+        return quarantine, [rows.select(_EVENT_ROWS)]
 
     def _reject(self, job: _Job, index: int, name: str | None, reason: str) -> None:
         job.rejected.append({"index": index, "field": name, "reason": reason})
@@ -371,7 +374,7 @@ class Collector:
         raw = raw.append_column(ROW, pa.array(np.arange(1, raw.num_rows + 1), pa.int64()))
         if self._lake is None:
             result = write_batch(con, raw, source=SOURCE, dedupe=False, json_text=True,
-                                 base_seq=self._seq, **self._write)
+                                 base_seq=self._seq, naive_hint=NAIVE_HINT, **self._write)
             self._seq += raw.num_rows
         else:
             result = self._to_lake(raw)
@@ -379,8 +382,6 @@ class Collector:
         kept_req, kept_idx = req[keep], idx[keep]
         for row, name, reason in result.rejects:
             good[row - 1] = False
-            # The file writer's hint names an ingest option; a call can only carry the offset.
-            reason = reason.replace(" (give one, or ingest with --timezone)", " (give one)")
             self._reject(jobs[kept_req[row - 1]], int(kept_idx[row - 1]), name, reason)
         for job, a in zip(jobs, np.bincount(kept_req[good], minlength=n), strict=True):
             job.accepted += int(a)
@@ -391,7 +392,7 @@ class Collector:
         the rejected rows to the store's quarantine; the scratch store is emptied."""
         scratch = self._scratch
         result = write_batch(scratch, raw, source=SOURCE, dedupe=False, json_text=True,
-                             **self._write)
+                             naive_hint=NAIVE_HINT, **self._write)
         try:
             events = scratch.sql("SELECT * REPLACE (seq + $offset AS seq) FROM events ORDER BY seq",
                                  params={"offset": self._seq}).to_arrow_table()

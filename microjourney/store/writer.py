@@ -21,6 +21,7 @@ or off does not change them.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -44,6 +45,10 @@ SCRUB_EXCEPT: tuple[str, ...] = ("context.traits",)
 #: ``meta`` key counting the events withheld for lack of consent, over all ingests.
 WITHHELD_KEY = "consent_withheld"
 _UDF = "mj_scrub"
+#: Connections known to have :data:`_UDF`.
+_WITH_UDF: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+#: The advice in the reason for a timestamp without an offset, in file ingest.
+NAIVE_HINT = "give one, or ingest with --timezone"
 
 
 #: Batches up to this many rows are judged into memory once before they are filtered.
@@ -144,7 +149,7 @@ def _checked_sql(schema: pa.Schema, *, derive_ids: bool = True, rel: str = "raw"
         WHEN 'timestamp' THEN CASE
           WHEN ts_text IS NULL THEN 'missing timestamp'
           WHEN ts_naive AND TRY_CAST(ts_text AS TIMESTAMP) IS NOT NULL THEN 'timestamp ' || ts_text
-            || ' has no time zone offset (give one, or ingest with --timezone)'
+            || ' has no time zone offset (' || $naive_hint || ')'
           ELSE 'timestamp ' || ts_text || ' is not an ISO 8601 date-time' END
         WHEN 'user_id' THEN 'neither anonymous_id nor user_id is given'
         WHEN 'channel' THEN 'unknown channel ' || channel || '; allowed: {", ".join(CHANNELS)}'
@@ -218,6 +223,7 @@ def write_batch(
     scrub_except: tuple[str, ...] = SCRUB_EXCEPT,
     json_text: bool = False,
     base_seq: int | None = None,
+    naive_hint: str = NAIVE_HINT,
 ) -> BatchResult:
     """Validate an Arrow ``batch`` of raw rows and store it in one transaction.
 
@@ -233,6 +239,7 @@ def write_batch(
     layout, stored in DuckDB's normal form (:func:`normal_json`; JSON ``null`` is NULL), as
     the collector's fast road hands them over. ``base_seq``: the largest ``seq`` stored, when
     the caller keeps count (the collector), instead of asking the store each batch.
+    ``naive_hint``: what the reason for a timestamp without an offset advises.
     """
     if ROW not in batch.schema.names:
         batch = batch.append_column(ROW, pa.array(range(1, batch.num_rows + 1), pa.int64()))
@@ -242,7 +249,7 @@ def write_batch(
         return _write(con, batch.schema, derive, source=source, channel=channel,
                       timezone=timezone, dedupe=dedupe or derive,
                       privacy=_Privacy(consent_required, scrub, tuple(scrub_except)),
-                      json_text=json_text, base_seq=base_seq)
+                      json_text=json_text, base_seq=base_seq, naive_hint=naive_hint)
     finally:
         con.unregister("raw")
 
@@ -329,13 +336,17 @@ def _scrub_arrow(texts: pa.Array, kept: pa.Array) -> pa.Array:
 
 
 def _ensure_udf(con: duckdb.DuckDBPyConnection) -> None:
-    """Register the scrubbing UDF once per database (every cursor sees it); outside a transaction."""
+    """Register the scrubbing UDF once per database (every cursor sees it); outside a transaction.
+    A connection seen before is not asked again (the collector writes through one, often)."""
+    if con in _WITH_UDF:
+        return
     try:
         con.create_function(_UDF, _scrub_arrow, ["VARCHAR", "VARCHAR"], "VARCHAR", type="arrow",
                             null_handling="special", side_effects=False)
     except (duckdb.CatalogException, duckdb.NotImplementedException) as exc:
         if "already" not in str(exc):  # registered before, by this connection or another cursor
             raise
+    _WITH_UDF.add(con)
 
 
 def _scrubbed(col: str, root: str, privacy: _Privacy, params: dict[str, object]) -> str:
@@ -372,7 +383,7 @@ def _consented(schema: pa.Schema) -> str:
 def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, *, source: str,
            channel: str, timezone: str | None, dedupe: bool = True,
            privacy: _Privacy = _Privacy(), json_text: bool = False,
-           base_seq: int | None = None) -> BatchResult:
+           base_seq: int | None = None, naive_hint: str = NAIVE_HINT) -> BatchResult:
     """Validate the rows of the relation ``raw`` and store them in one transaction.
 
     ``dedupe=False`` says the caller knows no id of ``raw`` is stored or repeated;
@@ -389,7 +400,7 @@ def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, 
             rel = "_consented"
             con.execute(f"CREATE OR REPLACE TEMP VIEW {rel} AS SELECT * FROM raw r WHERE {ok}")
     sql, extra_names = _checked_sql(schema, derive_ids=derive_ids, rel=rel, json_text=json_text)
-    params: dict[str, object] = {"tz": timezone, "channel": channel}
+    params: dict[str, object] = {"tz": timezone, "channel": channel, "naive_hint": naive_hint}
     params.update({f"k{i}": n for i, n in enumerate(extra_names)})
     try:
         with transaction(con):
@@ -476,8 +487,8 @@ def _write_direct(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, ob
             f"SELECT count(*), count(DISTINCT event_id) FROM {rel}").fetchall()[0]
         seen = _stored(con, f"SELECT event_id AS id FROM {rel}")
     else:
-        (total,), distinct, seen = con.execute(f"SELECT count(*) FROM {rel}").fetchall()[0], 0, False
-        distinct = total
+        (total,) = con.execute(f"SELECT count(*) FROM {rel}").fetchall()[0]
+        distinct, seen = total, False
     # Small batches (the collector's groups) are judged once into memory, then filtered; large
     # ones (file slices) stream through the filter without holding every judged row.
     small = total <= _SMALL

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from . import workspace as ws_api
 from .errors import MicrojourneyError
+from .store.lake import check as check_lake
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Customer-experience analytics at the level of micro-moments.")
@@ -542,7 +543,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on (keep 127
 
     lake = lake or _engine.get("lake")
     if lake is not None:  # a lake out of reach fails here, with its code, not in the server's start-up
-        ws_api.check_lake(lake)
+        check_lake(lake)
     run_server(workspace, host=host, port=port, lake=lake, ready=ready)
 
 

@@ -9,7 +9,7 @@ A batch that meets a network error, a 429 (``Retry-After`` is honoured) or a 5xx
 again, unchanged, after an exponential backoff: every call carries its ``event_id`` /
 ``message_id`` from the moment it is queued, so the collector stores it once however often
 it arrives. Only the host given is ever contacted (no proxies from the environment, no
-redirects followed). Standard library only.
+redirects followed). Only the standard library and orjson are used to send.
 """
 
 from __future__ import annotations

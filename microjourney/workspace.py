@@ -37,7 +37,7 @@ from .store import keys as store_keys
 from .store.erasure import ErasureResult, erase
 from .store.identities import IdentityResult, write_calls
 from .store.keys import Keys
-from .store.lake import ExportResult, event_objects, has_events, locate
+from .store.lake import ExportResult, event_objects, locate
 from .store.lake import export as export_to_lake
 
 SPEC_FILE = "microjourney.yaml"
@@ -105,12 +105,6 @@ def open(directory: str | os.PathLike[str] = ".", *, engine: str | None = None, 
     return Workspace(Path(directory), engine=engine, lake=lake)
 
 
-def check_lake(lake: str | os.PathLike[str]) -> None:
-    """For an ``s3://`` lake, a LakeError (with its code) unless its bucket answers with the
-    environment's settings (a folder is checked where it is used)."""
-    has_events(lake)
-
-
 def spec_file(directory: str | os.PathLike[str]) -> Path:
     """The workspace file in ``directory``; an error when there is none."""
     root = Path(directory)
@@ -158,12 +152,13 @@ class Workspace:
         settings = self.spec.engine
         # DuckDB's own default (80% of RAM) leaves too little for what it does not count
         # (Arrow results, Python): a 100M-event refresh was killed at 21.5 GB of 24.
-        self.con.execute("SET memory_limit = ?", [settings.memory_limit or _memory_limit()])
+        memory_limit = settings.memory_limit or _memory_limit()
+        self.con.execute("SET memory_limit = ?", [memory_limit])
         lake = lake if lake is not None else _configured_lake(root, settings.lake)
         try:
             self.run: Runtime = engine_runtime(
                 self.con, engine=engine or settings.name, lake=_engine_lake(lake),
-                memory_limit=settings.memory_limit, spark=settings.spark.model_dump())
+                memory_limit=memory_limit, spark=settings.spark.model_dump())
         except BaseException:
             self.con.close()
             raise
@@ -376,7 +371,8 @@ class Workspace:
         self._refresh_timeline(force=force, key=key)
         # Tag and cut once for all moments; attempts, funnels, paths and the friction scope
         # then read the small table.
-        self.run.save("tagged", engine.segments(engine.tag(self.events(), self.spec)))
+        events = with_person(self.run.events(), self._persons(key))
+        self.run.save("tagged", engine.segments(engine.tag(events, self.spec)))
         tagged = self.db.table("tagged")
         expr = engine.attempts(tagged, self.run.events(), self.as_of_ms())
         expr = engine.with_contacts(expr, tagged, engine.moment_settings(self.spec))

@@ -441,3 +441,15 @@ def test_persons_agree_on_spark_and_duckdb_over_a_lake(make_ws, tmp_path):
         with mj.open(ws.root, engine=engine, lake=tmp_path / "lake") as other:
             got = (person_map(other), persons_of_events(other), other.attempts().count().execute())
         assert got == expected, engine
+
+
+def test_forget_removes_key_values_that_linked_after_trimming_any_whitespace(make_ws):
+    """A key value counts after trimming spaces, tabs and newlines; erasure trims the same, so
+    every event carrying the forgotten person's e-mail goes (users are not merged by it)."""
+    ws = make_ws(KEYED_YAML, rows=[
+        ev("10:00:00", "a", "u1", context={"traits": {"email": "ann@x.io"}}),
+        ev("10:01:00", "b", "u2", context={"traits": {"email": "ann@x.io\t"}}),
+        ev("10:02:00", "c", "u3")])
+    assert set(persons_of_events(ws).values()) == {"u1", "u2", "u3"}
+    assert ws.forget("u1").counts["events"] == 2
+    assert set(persons_of_events(ws).values()) == {"u3"}

@@ -36,14 +36,14 @@ from .moments import write_workspace
 from .texts import compose
 from .world import HOUR, SECOND, People, World, unique_hex
 
+#: The contact centre's events as its platform sends them to the collector (UTC).
+LIVE = "contact_centre_live.jsonl"
 #: (file name, channels) of every event, once, in the demo's order.
 FILES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("digital.parquet", ("web", "app")),
-    ("contact_centre_live.jsonl", ("chat", "voice", "agent")),
+    (LIVE, ("chat", "voice", "agent")),
     ("notifications.jsonl", ("email", "sms")),
 )
-#: The contact centre's events as its platform sends them to the collector (UTC).
-LIVE = "contact_centre_live.jsonl"
 #: The same events as the contact centre's export, in its local time (CET/CEST).
 EXPORT = "contact_centre.csv"
 MAX_TEXTS = 5_000

@@ -174,7 +174,6 @@ def send(directory: str | os.PathLike[str], events: str | os.PathLike[str], *,
                         count += 1
             delivery = client.flush()
         seconds = time.perf_counter() - began
-        server.stop()
     if delivery.accepted != count or delivery.rejected:
         first = delivery.rejected[0] if delivery.rejected else None
         why = f"; first refused: {first.id}: {first.reason}" if first else ""

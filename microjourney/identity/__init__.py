@@ -216,19 +216,9 @@ def resolve(rows: pa.Table, keys: Sequence[str] = ()) -> pa.Table:
                     schema=PERSONS)
 
 
-def with_person(events: Table, persons: Table | None = None) -> Table:
+def with_person(events: Table, persons: Table) -> Table:
     """``events`` with a ``person`` column, from the identifier → person map ``persons``
-    (:func:`resolve`, materialised). Without a map, a person is the event's user id,
-    else the first user its anonymous id was seen with, else the anonymous id."""
-    if persons is None:
-        both = events.filter(events.anonymous_id.notnull() & events.user_id.notnull())
-        links = both.group_by(linked_anonymous_id=both.anonymous_id).aggregate(
-            linked_user=both.user_id.first(order_by=[both.timestamp, both.user_id])
-        )
-        joined = events.left_join(links, events.anonymous_id == links.linked_anonymous_id)
-        return joined.mutate(
-            person=ibis.coalesce(joined.user_id, joined.linked_user, joined.anonymous_id)
-        ).drop("linked_anonymous_id", "linked_user")
+    (:func:`resolve`, materialised)."""
     ids = persons.filter(persons.kind.isin(_ID_KINDS)).select(
         _pid=persons.identifier, _person=persons.person)
     key = ibis.coalesce(events.user_id, events.anonymous_id)

@@ -29,11 +29,17 @@ from .writer import quote_ident
 __all__ = ["ERASABLE", "ErasureResult", "erase"]
 
 
+#: The characters trimmed from key values: those Ibis's ``strip()`` trims, as
+#: :func:`microjourney.identity.normalise` does (space, tab, newlines, vertical tab, form feed).
+_SPACE = "' \t\n\r' || chr(11) || chr(12)"
+
+
 def _norm(value: str) -> str:
     """``value`` normalised as the identifier's key says (the SQL twin of
     :func:`microjourney.identity.normalise`)."""
-    return (f"nullif(CASE f.norm WHEN 'email' THEN lower(trim({value})) "
-            f"WHEN 'phone' THEN regexp_replace({value}, '[^0-9]', '', 'g') ELSE trim({value}) END, '')")
+    return (f"nullif(CASE f.norm WHEN 'email' THEN lower(trim({value}, {_SPACE})) "
+            f"WHEN 'phone' THEN regexp_replace({value}, '[^0-9]', '', 'g') "
+            f"ELSE trim({value}, {_SPACE}) END, '')")
 
 
 def _key(doc: str, under: str | None = "traits") -> str:

@@ -450,6 +450,14 @@ def _snapshot(where: Location, table: str = "events") -> tuple[str, list[str]]:
                     code="lake/busy")
 
 
+def check(lake: str | os.PathLike[str] | Location) -> None:
+    """For object storage, a LakeError (with its code) unless the lake's bucket answers with
+    the environment's settings: one request. A folder is checked where it is used."""
+    where = locate(lake)
+    if not where.local:
+        _bucket(where, "read")
+
+
 def _bucket(where: Location, doing: str) -> None:
     """A LakeError unless the lake's bucket exists and answers."""
     with _remote(where, doing):

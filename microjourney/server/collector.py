@@ -314,16 +314,13 @@ class Collector:
                 rows.append(row)
                 owners.append(jobs[req])
         if rows:
-            known = {r[0] for r in self._con.execute(
-                "SELECT call_id FROM identities WHERE call_id IN (SELECT unnest($ids))",
-                {"ids": [r["call_id"] for r in rows]}).fetchall()}
+            new = set(self._identities(self._con, rows, source=SOURCE).stored)
             for row, job in zip(rows, owners, strict=True):
-                if row["call_id"] in known:  # a retry: stored before, or earlier in this group
-                    job.duplicates += 1
-                else:
+                if row["call_id"] in new:  # the first of the group with an id stored now
                     job.accepted += 1
-                    known.add(row["call_id"])
-            self._identities(self._con, rows, source=SOURCE)
+                    new.discard(row["call_id"])
+                else:  # a retry: stored before, or earlier in this group
+                    job.duplicates += 1
         return out
 
     def _events(self, jobs: list[_Job], ev: pa.Table) -> None:

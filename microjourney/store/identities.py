@@ -40,6 +40,8 @@ class IdentityResult:
 
     accepted: int
     duplicates: int
+    #: The ids of the calls stored now.
+    stored: frozenset[str] = frozenset()
 
 
 def _text(call: Mapping[str, Any], name: str) -> str | None:
@@ -97,16 +99,17 @@ def write_calls(con: duckdb.DuckDBPyConnection, calls: Sequence[Mapping[str, Any
     con.register("_calls", batch)
     try:
         with transaction(con):
-            (accepted,) = con.execute(
+            stored = frozenset(r[0] for r in con.execute(
                 """INSERT INTO identities
                    SELECT call_id,
                           (SELECT coalesce(max(seq), 0) FROM identities) + row_number() OVER (ORDER BY pos),
                           kind, timestamp, anonymous_id, user_id, previous_id, CAST(traits AS JSON),
                           $source, now()
-                   FROM _calls c
-                   WHERE NOT EXISTS (SELECT 1 FROM identities i WHERE i.call_id = c.call_id)
-                     AND pos = (SELECT min(pos) FROM _calls d WHERE d.call_id = c.call_id)""",
-                {"source": source}).fetchall()[0]
+                   FROM (SELECT * FROM _calls c
+                         WHERE NOT EXISTS (SELECT 1 FROM identities i WHERE i.call_id = c.call_id)
+                         QUALIFY row_number() OVER (PARTITION BY call_id ORDER BY pos) = 1)
+                   RETURNING call_id""",
+                {"source": source}).fetchall())
     finally:
         con.unregister("_calls")
-    return IdentityResult(int(accepted), len(rows) - int(accepted))
+    return IdentityResult(len(stored), len(rows) - len(stored), stored)

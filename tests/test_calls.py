@@ -1,9 +1,11 @@
-"""The collector's two roads for a batch give the same raw rows.
+"""The collector's roads for a batch give the same rows.
 
 A batch of track calls with ids is decoded in Python (``track_calls``, ``track_table``,
 then ``TRACKS``: what the writer makes of them); every other body is taken apart in DuckDB
 (``CALLS``, ``EVENTS``). For the bodies the fast road takes, both must give exactly the
-same rows, so that the writer judges them alike.
+same rows, so that the writer judges them alike. A fast body whose calls are all plain is
+judged in Python (``plain_table``) and stored by ``write_plain``: the stored rows must be
+the ones the writer stores.
 """
 
 from __future__ import annotations
@@ -17,15 +19,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from microjourney.ingest.schema import CHANNELS, ROW
 from microjourney.server.calls import (
     CALLS,
+    EVENT_FIELDS,
     EVENTS,
     MAX_CALLS,
     id_hashes,
+    plain_table,
     track_calls,
     track_table,
 )
-from microjourney.store.writer import normal_json
+from microjourney.store.db import migrate
+from microjourney.store.writer import normal_json, write_batch, write_plain
 
 #: The fast road's rows as the writer reads them (``write_batch(json_text=True)``).
 TRACKS = f"""
@@ -185,3 +191,135 @@ def test_the_id_index_finds_every_stored_hash_and_few_others() -> None:
         index.add(part)
     assert index.maybe(later).all() and index.maybe(stored).all()
     assert not index.maybe(others).any()  # 64-bit hashes: no false hit among these
+
+
+def test_the_index_keeps_finding_hashes_added_to_an_empty_store() -> None:
+    import numpy as np
+
+    from microjourney.server.collector import IdIndex
+
+    index = IdIndex(duckdb.connect().sql("SELECT 'x' AS event_id LIMIT 0"))
+    added = id_hashes([f"a{i}" for i in range(6400)])
+    for i, part in enumerate(np.array_split(added, 64)):  # merges of every kind on the way
+        index.add(part)
+        assert index.maybe(added[: (i + 1) * 100]).all()
+    assert not index.maybe(id_hashes([f"b{i}" for i in range(5000)])).any()
+
+
+# -- the plain road ------------------------------------------------------------------------
+
+def _track(**fields) -> bytes:
+    call = {"event_id": "p1", "event": "click", "timestamp": "2026-01-02T03:04:05.5+01:00",
+            "user_id": "u", **fields}
+    return json.dumps({"batch": [call]}).encode()
+
+
+PLAIN = [
+    _track(),
+    _track(timestamp="2026-01-02 03:04:05Z", channel="chat", properties={"x": [1, 2.50, "é"]}),
+    _track(user_id="", anonymous_id="a", channel="", session_id="", context=None),
+    _track(properties=None, context={"consent": {"analytics": True}}),
+]
+NOT_PLAIN = [
+    _track(event=""),  # rejected by the writer: it says why
+    _track(user_id=None),
+    _track(channel="fax"),
+    _track(properties=[1]),
+    _track(context="text"),
+    _track(timestamp="2026-01-02T03:04:05"),  # no offset
+    _track(timestamp="2026-01-02"),
+    _track(timestamp=" 2026-01-02T03:04:05Z"),  # valid, but not of the plain form
+    _track(timestamp="2026-01-02T03:04:05.1234567Z"),
+    _track(timestamp="2026-02-30T03:04:05Z"),  # the plain form, but no such day
+    _track(timestamp="2026-01-02T03:04:05+0100"),
+]
+
+
+@pytest.mark.parametrize("body", PLAIN)
+def test_plain_calls_are_judged_in_python(body: bytes) -> None:
+    assert plain_table(track_calls(body)) is not None
+
+
+@pytest.mark.parametrize("body", NOT_PLAIN)
+def test_other_calls_are_judged_by_the_writer(body: bytes) -> None:
+    calls = track_calls(body)
+    assert calls is not None and plain_table(calls) is None
+
+
+def _written(rows: pa.Table, plain: bool) -> list[tuple]:
+    con = duckdb.connect()
+    migrate(con)
+    if plain:
+        write_plain(con, rows.select(list(EVENT_FIELDS)), source="http", base_seq=7)
+    else:
+        raw = rows.select(list(EVENT_FIELDS))
+        raw = raw.append_column(ROW, pa.array(range(1, raw.num_rows + 1), pa.int64()))
+        result = write_batch(con, raw, source="http", dedupe=False, json_text=True, base_seq=7)
+        assert result.rejected == 0, result.rejects  # a plain call is one the writer accepts
+    return con.execute(
+        "SELECT event_id, seq, CAST(epoch_us(timestamp) AS BIGINT), event, anonymous_id, user_id, "
+        "channel, session_id, CAST(properties AS VARCHAR), CAST(context AS VARCHAR), source "
+        "FROM events ORDER BY seq").fetchall()
+
+
+def _stamp(y: int, mo: int, d: int, sep: str, h: int, mi: int, s: int, frac: str, off: str) -> str:
+    return f"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}:{s:02d}{frac}{off}"
+
+
+def _stamps(wide: bool) -> st.SearchStrategy[str]:
+    """Timestamps of the plain form; ``wide``: many of them impossible (month 13, hour 24,
+    offset +25:61)."""
+    def n(low: int, high: int, over: int) -> st.SearchStrategy[int]:
+        return st.integers(0 if wide else low, high + over if wide else high)
+    offset = st.builds(lambda sign, hh, mm: f"{sign}{hh:02d}:{mm:02d}", st.sampled_from("+-"),
+                       n(0, 23, 2), n(0, 59, 2))
+    return st.builds(
+        _stamp, n(1, 9999, 0), n(1, 12, 1), n(1, 28, 4), st.sampled_from("T "), n(0, 23, 2),
+        n(0, 59, 2), n(0, 59, 2),
+        st.one_of(st.just(""), st.text("0123456789", min_size=1, max_size=6).map(lambda f: "." + f)),
+        st.one_of(st.just("Z"), offset))
+
+
+_id = st.one_of(st.none(), st.just(""), st.text(max_size=6))
+_object = st.one_of(st.none(), st.dictionaries(st.text(max_size=5), _json, max_size=3))
+_plainish = st.fixed_dictionaries(
+    {"event_id": st.text(min_size=1, max_size=8), "event": st.text(min_size=1, max_size=6),
+     "timestamp": st.one_of(_stamps(False), _stamps(True)), "anonymous_id": _id,
+     "user_id": st.text(min_size=1, max_size=6),
+     "channel": st.one_of(st.none(), st.just(""), st.sampled_from(CHANNELS)),
+     "session_id": _id, "properties": _object, "context": _object})
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calls=st.lists(_plainish, min_size=1, max_size=3, unique_by=lambda c: c["event_id"]),
+       indent=st.booleans())
+def test_the_plain_road_stores_what_the_writer_stores(calls: list[dict], indent: bool) -> None:
+    body = json.dumps({"batch": calls}, indent=1 if indent else None, ensure_ascii=indent).encode(
+        "utf-8", "surrogatepass")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    tracks = track_calls(body)
+    assert tracks is not None
+    plain = plain_table(tracks)
+    if plain is None:
+        return
+    assert _written(plain, plain=True) == _written(track_table(tracks), plain=False)
+
+
+def test_the_store_holds_the_same_events_from_the_plain_road(tmp_path) -> None:
+    calls = [
+        {"event_id": "a", "event": "click", "timestamp": "2026-01-02T03:04:05.123+01:00", "user_id": "u",
+         "channel": "web", "properties": {"x": 1.50, "note": "mail me: ann@example.com"}},
+        {"event_id": "b", "event": "paid", "timestamp": "2026-01-02T03:04:06Z", "anonymous_id": "an",
+         "context": {"traits": {"email": "ann@example.com"}, "ip": "+44 20 7946 0958"}},
+    ]
+    plain = json.dumps({"batch": calls}).encode()
+    assert plain_table(track_calls(plain)) is not None
+    slow = json.dumps({"batch": [*calls, {"type": "identify", "user_id": "u", "anonymous_id": "an",
+                                          "timestamp": "2026-01-02T03:04:05Z"}]}).encode()
+    rows = _stored([plain], tmp_path, "plain")
+    assert [r[0] for r in rows] == ["a", "b"]
+    assert "[email]" in rows[0][8] and "[phone]" in rows[1][9] and "ann@example.com" in rows[1][9]
+    assert rows == _stored([slow], tmp_path, "slow")

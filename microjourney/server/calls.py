@@ -36,6 +36,7 @@ its first in DuckDB.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -45,6 +46,8 @@ import numpy as np
 import orjson
 import pyarrow as pa
 from msgspec.structs import astuple
+
+from ..ingest.schema import CHANNELS
 
 TYPES = ("track", "page", "identify", "alias")
 #: Fields of a track (or page) call that become event fields; other keys are ignored.
@@ -146,6 +149,56 @@ def track_table(calls: list[Track]) -> pa.Table:
             cols[name] = pa.array(values, pa.string())
     cols["h"] = pa.array(id_hashes(columns[0]))
     return pa.table(cols)
+
+
+#: A timestamp the plain road takes: RFC 3339 with seconds, at most 6 decimals and an offset
+#: (Arrow's parse of these equals DuckDB's: tests/test_calls.py); any other goes to the writer.
+_PLAIN_TS = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
+_CHANNELS = frozenset(CHANNELS)
+#: The plain road's timestamps, as the events table keeps them.
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+def _object_or_null(text: bytes) -> bool:
+    return text[:1] == b"{" or text == b"null"
+
+
+def plain_table(calls: list[Track], channel: str = "other") -> pa.Table | None:
+    """The rows of one request's :func:`track_calls` judged and typed here, when every call is
+    *plain* (else None: the writer judges them, :func:`track_table`): an event name, a user or
+    anonymous id, a known channel (or none: ``channel``), properties and context that are
+    objects or null, and a timestamp of the plain form (:data:`_PLAIN_TS`) that parses.
+    A plain call is one the writer would accept; its row is the one the writer would store:
+    empty text is missing, the timestamp is an instant (``TIMESTAMP``), and ``properties``/
+    ``context`` are the JSON text received, put in normal form (and scrubbed) by
+    :func:`~microjourney.store.writer.write_plain`. Columns as :func:`track_table` gives."""
+    columns = list(zip(*map(astuple, calls), strict=True))
+    if not columns:
+        return None
+    ids, _, events, stamps, anonymous, users, channels, sessions, props, contexts = columns
+    props = list(map(bytes, props))
+    contexts = list(map(bytes, contexts))
+    if not (all(events) and all(a or u for a, u in zip(anonymous, users, strict=True))
+            and all(not c or c in _CHANNELS for c in channels)
+            and all(t is not None and _PLAIN_TS.fullmatch(t) for t in stamps)
+            and all(map(_object_or_null, props)) and all(map(_object_or_null, contexts))):
+        return None
+    try:
+        instants = pa.array(stamps, pa.string()).cast(TIMESTAMP)
+    except pa.ArrowInvalid:  # a date that does not exist, say: the writer says why
+        return None
+    text = pa.string()
+    return pa.table({
+        "idx": pa.array(range(len(ids)), pa.int64()), "event_id": pa.array(ids, text),
+        "event": pa.array(events, text), "timestamp": instants,
+        "anonymous_id": pa.array([a or None for a in anonymous], text),
+        "user_id": pa.array([u or None for u in users], text),
+        "channel": pa.array([c or channel for c in channels], text),
+        "session_id": pa.array([s or None for s in sessions], text),
+        "properties": pa.array(props, pa.binary()).cast(text),
+        "context": pa.array(contexts, pa.binary()).cast(text),
+        "h": pa.array(id_hashes(ids)),
+    })
 
 
 def id_hashes(ids: Iterable[str]) -> np.ndarray:

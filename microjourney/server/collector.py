@@ -35,7 +35,14 @@ from ..ingest.readers import Reject
 from ..ingest.schema import ROW
 from ..store.db import migrate
 from ..store.lake import append, has_events, read_events
-from ..store.writer import BatchResult, consent_sql, count_withheld, write_batch, write_rejects
+from ..store.writer import (
+    BatchResult,
+    consent_sql,
+    count_withheld,
+    write_batch,
+    write_plain,
+    write_rejects,
+)
 from .calls import (
     CALLS,
     EVENT_FIELDS,
@@ -44,6 +51,7 @@ from .calls import (
     PROBLEMS,
     TYPES,
     identity_row,
+    plain_table,
     track_calls,
     track_table,
 )
@@ -96,8 +104,11 @@ class IdIndex:
         if len(hashes):
             self._chunks.append(np.sort(hashes))
             self._mark(hashes)
-        if len(self._chunks) > 16:
-            self._sorted = np.sort(np.concatenate([self._sorted, *self._chunks]))
+        if len(self._chunks) > 16:  # merged into one chunk: a timsort of sorted runs is a merge
+            self._chunks = [np.sort(np.concatenate(self._chunks), kind="stable")]
+        if sum(map(len, self._chunks)) > len(self._sorted) // 8:
+            # Into the stored hashes only now and then: merging them costs their size.
+            self._sorted = np.sort(np.concatenate([self._sorted, *self._chunks]), kind="stable")
             self._chunks = []
 
 
@@ -120,8 +131,10 @@ def _repeats(ids: pa.ChunkedArray, hashes: np.ndarray, order: np.ndarray) -> np.
 class _Job:
     body: bytes
     future: Future[dict[str, Any]]
-    #: The body's rows when it takes the fast road (:func:`.calls.track_table`).
+    #: The body's rows when it takes the fast road (:func:`.calls.track_table`), or, when
+    #: ``plain``, its rows judged and typed already (:func:`.calls.plain_table`).
     tracks: pa.Table | None = None
+    plain: bool = False
     rejected: list[dict[str, Any]] = field(default_factory=list)
     accepted: int = 0
     duplicates: int = 0
@@ -169,6 +182,9 @@ class Collector:
         self._write = write or {}
         self._max_bytes = max_bytes
         self._lake = lake
+        # Plain calls are judged in the request handler and stored in one statement; with a
+        # lake, or when consent must be read from the context, the writer judges every call.
+        self._plain = lake is None and not consent
         # An empty lake has nothing to read yet: the first append gives it events.
         self._lake_read = lake is not None and has_events(lake)
         if lake is None:
@@ -194,7 +210,11 @@ class Collector:
         # Decoded here, in the caller's thread (the request handler): the writer thread
         # only stores.
         calls = track_calls(body)
-        job = _Job(body, Future(), None if calls is None else track_table(calls))
+        plain = plain_table(calls) if calls is not None and self._plain else None
+        if plain is not None:
+            job = _Job(body, Future(), plain, plain=True)
+        else:
+            job = _Job(body, Future(), None if calls is None else track_table(calls))
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the collector is shutting down")
@@ -248,13 +268,18 @@ class Collector:
     def _commit(self, jobs: list[_Job]) -> None:
         slow = [req for req, job in enumerate(jobs) if job.tracks is None]
         quarantine, parts = self._taken_apart(jobs, slow) if slow else ([], [])
-        tracks = [(req, job.tracks) for req, job in enumerate(jobs)
-                  if job.tracks is not None and job.tracks.num_rows]
-        if tracks:
-            rows = pa.concat_tables([t for _, t in tracks])
-            req = np.repeat(np.array([r for r, _ in tracks], np.int32), [t.num_rows for _, t in tracks])
-            rows = rows.add_column(0, "req", pa.array(req)).select(_EVENT_ROWS)
-            parts.append(rows.cast(parts[0].schema) if parts else rows)
+        for plain in (True, False):
+            tracks = [(req, job.tracks) for req, job in enumerate(jobs)
+                      if job.tracks is not None and job.tracks.num_rows and job.plain is plain]
+            if tracks:
+                rows = pa.concat_tables([t for _, t in tracks])
+                req = np.repeat(np.array([r for r, _ in tracks], np.int32),
+                                [t.num_rows for _, t in tracks])
+                rows = rows.add_column(0, "req", pa.array(req)).select(_EVENT_ROWS)
+                if plain:  # stored first, on its own: a repeat in the rest is found stored
+                    self._events(jobs, rows, plain=True)
+                else:
+                    parts.append(rows.cast(parts[0].schema) if parts else rows)
         if parts:
             self._events(jobs, pa.concat_tables(parts))
         if quarantine:
@@ -323,10 +348,10 @@ class Collector:
                     job.duplicates += 1
         return out
 
-    def _events(self, jobs: list[_Job], ev: pa.Table) -> None:
+    def _events(self, jobs: list[_Job], ev: pa.Table, plain: bool = False) -> None:
         """Track and page calls (raw rows: ``req``, ``idx``, the event fields with JSON as
         text, and ``h``, the id's hash): withheld without consent, once per id, through the
-        writer."""
+        writer; ``plain``: the rows are judged and typed already (:func:`.calls.plain_table`)."""
         con = self._con
         if not ev.num_rows:
             return
@@ -367,13 +392,19 @@ class Collector:
             count_withheld(con, int((~ok).sum()))
         if not keep.any():
             return
-        raw = ev.filter(pa.array(keep)).select(list(EVENT_FIELDS))
-        raw = raw.append_column(ROW, pa.array(np.arange(1, raw.num_rows + 1), pa.int64()))
-        if self._lake is None:
+        raw = ev.filter(pa.array(keep)).select(list(EVENT_FIELDS)) if not keep.all() else \
+            ev.select(list(EVENT_FIELDS))
+        if plain:
+            write_plain(con, raw, source=SOURCE, base_seq=self._seq, **self._write)
+            self._seq += raw.num_rows
+            result = BatchResult(raw.num_rows, 0, 0)
+        elif self._lake is None:
+            raw = raw.append_column(ROW, pa.array(np.arange(1, raw.num_rows + 1), pa.int64()))
             result = write_batch(con, raw, source=SOURCE, dedupe=False, json_text=True,
                                  base_seq=self._seq, naive_hint=NAIVE_HINT, **self._write)
             self._seq += raw.num_rows
         else:
+            raw = raw.append_column(ROW, pa.array(np.arange(1, raw.num_rows + 1), pa.int64()))
             result = self._to_lake(raw)
         good = np.ones(raw.num_rows, dtype=bool)
         kept_req, kept_idx = req[keep], idx[keep]

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 import duckdb
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -245,11 +246,13 @@ def write_batch(
         batch = batch.append_column(ROW, pa.array(range(1, batch.num_rows + 1), pa.int64()))
     con.register("raw", batch)
     try:
-        derive = _needs_ids(batch)
+        # dedupe=False: the caller vouches for every id (the collector), so none is derived.
+        derive = dedupe and _needs_ids(batch)
         return _write(con, batch.schema, derive, source=source, channel=channel,
-                      timezone=timezone, dedupe=dedupe or derive,
+                      timezone=timezone, dedupe=dedupe,
                       privacy=_Privacy(consent_required, scrub, tuple(scrub_except)),
-                      json_text=json_text, base_seq=base_seq, naive_hint=naive_hint)
+                      json_text=json_text, base_seq=base_seq, naive_hint=naive_hint,
+                      rows=batch.num_rows)
     finally:
         con.unregister("raw")
 
@@ -383,11 +386,13 @@ def _consented(schema: pa.Schema) -> str:
 def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, *, source: str,
            channel: str, timezone: str | None, dedupe: bool = True,
            privacy: _Privacy = _Privacy(), json_text: bool = False,
-           base_seq: int | None = None, naive_hint: str = NAIVE_HINT) -> BatchResult:
+           base_seq: int | None = None, naive_hint: str = NAIVE_HINT,
+           rows: int | None = None) -> BatchResult:
     """Validate the rows of the relation ``raw`` and store them in one transaction.
 
     ``dedupe=False`` says the caller knows no id of ``raw`` is stored or repeated;
-    ``json_text``, ``base_seq``: see :func:`write_batch`.
+    ``json_text``, ``base_seq``: see :func:`write_batch`; ``rows``: how many rows ``raw``
+    has, when the caller knows (else counted).
     """
     if privacy.scrub:
         _ensure_udf(con)
@@ -396,6 +401,7 @@ def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, 
         ok = _consented(schema)
         total, withheld = con.execute(
             f"SELECT count(*), count(*) FILTER (WHERE NOT {ok}) FROM raw r").fetchall()[0]
+        rows = total - withheld
         if withheld:
             rel = "_consented"
             con.execute(f"CREATE OR REPLACE TEMP VIEW {rel} AS SELECT * FROM raw r WHERE {ok}")
@@ -411,7 +417,7 @@ def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, 
                                         base_seq=base_seq)
             else:
                 result = _write_direct(con, sql, params, source, dedupe=dedupe, rel=rel,
-                                       privacy=privacy, base_seq=base_seq)
+                                       privacy=privacy, base_seq=base_seq, rows=rows)
             if withheld:
                 count_withheld(con, withheld)
                 result = replace(result, withheld=withheld)
@@ -480,14 +486,16 @@ def _stored(con: duckdb.DuckDBPyConnection, ids: str) -> bool:
 
 def _write_direct(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object],
                   source: str, *, dedupe: bool, rel: str = "raw",
-                  privacy: _Privacy = _Privacy(), base_seq: int | None = None) -> BatchResult:
-    """Every row has an id: validate and insert in one pass (each row written once)."""
+                  privacy: _Privacy = _Privacy(), base_seq: int | None = None,
+                  rows: int | None = None) -> BatchResult:
+    """Every row has an id: validate and insert in one pass (each row written once).
+    ``rows``: how many rows ``rel`` has, when known."""
     if dedupe:
         total, distinct = con.execute(
             f"SELECT count(*), count(DISTINCT event_id) FROM {rel}").fetchall()[0]
         seen = _stored(con, f"SELECT event_id AS id FROM {rel}")
-    else:
-        (total,) = con.execute(f"SELECT count(*) FROM {rel}").fetchall()[0]
+    else:  # the collector's group commit: every statement saved counts
+        total = rows if rows is not None else con.execute(f"SELECT count(*) FROM {rel}").fetchall()[0][0]
         distinct, seen = total, False
     # Small batches (the collector's groups) are judged once into memory, then filtered; large
     # ones (file slices) stream through the filter without holding every judged row.
@@ -503,7 +511,8 @@ def _write_direct(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, ob
         invalid = len(rejects)
         rejected = _quarantine(con, "_bad", source, rel=rel, privacy=privacy)
         con.execute("DROP TABLE _bad")
-    con.execute("DROP TABLE IF EXISTS _seen")
+    if dedupe:
+        con.execute("DROP TABLE IF EXISTS _seen")
     return BatchResult(accepted=accepted, duplicates=total - accepted - invalid, rejected=rejected,
                        rejects=rejects if invalid else ())
 
@@ -524,6 +533,38 @@ def _write_checked(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, o
     con.execute("DROP TABLE _checked")
     return BatchResult(accepted=accepted, duplicates=valid - accepted, rejected=rejected,
                        rejects=rejects)
+
+
+def write_plain(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, source: str, base_seq: int,
+                scrub: bool = True, scrub_except: tuple[str, ...] = SCRUB_EXCEPT) -> int:
+    """Store rows judged and typed by the caller (the collector's plain road,
+    :func:`microjourney.server.calls.plain_table`) in one statement, its own transaction;
+    ``seq`` follows ``base_seq`` in row order. ``properties`` and ``context`` (JSON text) are
+    put in normal form and scrubbed as :func:`write_batch` does, so the stored rows are the
+    ones it would store. Every row is stored: the caller vouches that none is invalid, stored
+    or repeated. Returns the number stored.
+    """
+    privacy = _Privacy(False, scrub, tuple(scrub_except))
+    if privacy.scrub:
+        _ensure_udf(con)
+    params: dict[str, object] = {"source": source}
+    properties = _scrubbed("properties", "properties", privacy, params)
+    context = _scrubbed("context", "context", privacy, params)
+    seq = pa.array(np.arange(base_seq + 1, base_seq + rows.num_rows + 1, dtype=np.int64))
+    # One chunk: DuckDB scans a table of many small chunks (one per request) much slower.
+    con.register("_plain", rows.append_column("seq", seq).combine_chunks())
+    try:
+        # One statement: planning is most of its cost at the sizes of a group commit.
+        return con.execute(
+            f"""INSERT INTO events
+               SELECT event_id, seq, timestamp, event, anonymous_id,
+                      user_id, channel, session_id, {properties}, {context}, $source
+               FROM (SELECT * REPLACE ({normal_json("properties")} AS properties,
+                                       {normal_json("context")} AS context) FROM _plain)""",
+            params,
+        ).fetchall()[0][0]
+    finally:
+        con.unregister("_plain")
 
 
 def count_withheld(con: duckdb.DuckDBPyConnection, n: int) -> None:

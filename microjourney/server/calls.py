@@ -135,20 +135,40 @@ def track_calls(body: bytes) -> list[Track] | None:
     return calls
 
 
-def track_table(calls: list[Track]) -> pa.Table:
-    """The raw rows of one request's :func:`track_calls`: ``idx``, the event fields, and
-    ``properties``/``context`` as the JSON text received (``null`` when absent), put
-    in normal form by the writer (``write_batch(json_text=True)``)."""
-    cols: dict[str, pa.Array] = {"idx": pa.array(range(len(calls)), pa.int64())}
+def track_columns(calls: list[Track]) -> dict[str, list]:
+    """The values of :func:`track_calls` by field (``properties``/``context`` as the JSON bytes
+    received, ``null`` when absent): what :func:`track_table` and :func:`plain_table` build from."""
     # One tuple per call, turned into columns by zip (loops in C, not a lookup per value).
     columns = list(zip(*map(astuple, calls), strict=True)) or [()] * len(Track.__struct_fields__)
-    for name, values in zip(Track.__struct_fields__, columns, strict=True):
-        if name in ("properties", "context"):
-            cols[name] = pa.array(list(map(bytes, values)), pa.binary()).cast(pa.string())
-        elif name != "type":
-            cols[name] = pa.array(values, pa.string())
-    cols["h"] = pa.array(id_hashes(columns[0]))
-    return pa.table(cols)
+    values = dict(zip(Track.__struct_fields__, map(list, columns), strict=True))
+    values["properties"] = list(map(bytes, values["properties"]))
+    values["context"] = list(map(bytes, values["context"]))
+    return values
+
+
+def _common(values: dict[str, list]) -> dict[str, pa.Array]:
+    """The columns both tables share: ``idx``, the id, the JSON as text and ``h``."""
+    return {"idx": pa.array(range(len(values["event_id"])), pa.int64()),
+            "event_id": pa.array(values["event_id"], pa.string()),
+            "properties": pa.array(values["properties"], pa.binary()).cast(pa.string()),
+            "context": pa.array(values["context"], pa.binary()).cast(pa.string()),
+            "h": pa.array(id_hashes(values["event_id"]))}
+
+
+def _table(cols: dict[str, pa.Array]) -> pa.Table:
+    return pa.table({name: cols[name] for name in ("idx", *EVENT_FIELDS, "h")})
+
+
+def track_table(calls: list[Track], values: dict[str, list] | None = None) -> pa.Table:
+    """The raw rows of one request's :func:`track_calls`: ``idx``, the event fields, and
+    ``properties``/``context`` as the JSON text received (``null`` when absent), put
+    in normal form by the writer (``write_batch(json_text=True)``). ``values``: the calls'
+    :func:`track_columns`, when the caller has them."""
+    values = track_columns(calls) if values is None else values
+    cols = _common(values)
+    for name in ("event", "timestamp", "anonymous_id", "user_id", "channel", "session_id"):
+        cols[name] = pa.array(values[name], pa.string())
+    return _table(cols)
 
 
 #: A timestamp the plain road takes: RFC 3339 with seconds, at most 6 decimals and an offset
@@ -163,7 +183,8 @@ def _object_or_null(text: bytes) -> bool:
     return text[:1] == b"{" or text == b"null"
 
 
-def plain_table(calls: list[Track], channel: str = "other") -> pa.Table | None:
+def plain_table(calls: list[Track], values: dict[str, list] | None = None,
+                channel: str = "other") -> pa.Table | None:
     """The rows of one request's :func:`track_calls` judged and typed here, when every call is
     *plain* (else None: the writer judges them, :func:`track_table`): an event name, a user or
     anonymous id, a known channel (or none: ``channel``), properties and context that are
@@ -171,33 +192,27 @@ def plain_table(calls: list[Track], channel: str = "other") -> pa.Table | None:
     A plain call is one the writer would accept; its row is the one the writer would store:
     empty text is missing, the timestamp is an instant (``TIMESTAMP``), and ``properties``/
     ``context`` are the JSON text received, put in normal form (and scrubbed) by
-    :func:`~microjourney.store.writer.write_plain`. Columns as :func:`track_table` gives."""
-    columns = list(zip(*map(astuple, calls), strict=True))
-    if not columns:
+    :func:`~microjourney.store.writer.write_plain`. Columns as :func:`track_table` gives;
+    ``values`` as there."""
+    if not calls:
         return None
-    ids, _, events, stamps, anonymous, users, channels, sessions, props, contexts = columns
-    props = list(map(bytes, props))
-    contexts = list(map(bytes, contexts))
-    if not (all(events) and all(a or u for a, u in zip(anonymous, users, strict=True))
-            and all(not c or c in _CHANNELS for c in channels)
-            and all(t is not None and _PLAIN_TS.fullmatch(t) for t in stamps)
-            and all(map(_object_or_null, props)) and all(map(_object_or_null, contexts))):
+    v = track_columns(calls) if values is None else values
+    if not (all(v["event"]) and all(a or u for a, u in zip(v["anonymous_id"], v["user_id"], strict=True))
+            and all(not c or c in _CHANNELS for c in v["channel"])
+            and all(t is not None and _PLAIN_TS.fullmatch(t) for t in v["timestamp"])
+            and all(map(_object_or_null, v["properties"])) and all(map(_object_or_null, v["context"]))):
         return None
     try:
-        instants = pa.array(stamps, pa.string()).cast(TIMESTAMP)
+        instants = pa.array(v["timestamp"], pa.string()).cast(TIMESTAMP)
     except pa.ArrowInvalid:  # a date that does not exist, say: the writer says why
         return None
     text = pa.string()
-    return pa.table({
-        "idx": pa.array(range(len(ids)), pa.int64()), "event_id": pa.array(ids, text),
-        "event": pa.array(events, text), "timestamp": instants,
-        "anonymous_id": pa.array([a or None for a in anonymous], text),
-        "user_id": pa.array([u or None for u in users], text),
-        "channel": pa.array([c or channel for c in channels], text),
-        "session_id": pa.array([s or None for s in sessions], text),
-        "properties": pa.array(props, pa.binary()).cast(text),
-        "context": pa.array(contexts, pa.binary()).cast(text),
-        "h": pa.array(id_hashes(ids)),
+    return _table({
+        **_common(v), "event": pa.array(v["event"], text), "timestamp": instants,
+        "anonymous_id": pa.array([a or None for a in v["anonymous_id"]], text),
+        "user_id": pa.array([u or None for u in v["user_id"]], text),
+        "channel": pa.array([c or channel for c in v["channel"]], text),
+        "session_id": pa.array([s or None for s in v["session_id"]], text),
     })
 
 

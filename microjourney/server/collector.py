@@ -53,6 +53,7 @@ from .calls import (
     identity_row,
     plain_table,
     track_calls,
+    track_columns,
     track_table,
 )
 
@@ -210,11 +211,13 @@ class Collector:
         # Decoded here, in the caller's thread (the request handler): the writer thread
         # only stores.
         calls = track_calls(body)
-        plain = plain_table(calls) if calls is not None and self._plain else None
-        if plain is not None:
-            job = _Job(body, Future(), plain, plain=True)
+        if calls is None:
+            job = _Job(body, Future())
         else:
-            job = _Job(body, Future(), None if calls is None else track_table(calls))
+            values = track_columns(calls)
+            plain = plain_table(calls, values) if self._plain else None
+            job = (_Job(body, Future(), plain, plain=True) if plain is not None
+                   else _Job(body, Future(), track_table(calls, values)))
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the collector is shutting down")
@@ -392,20 +395,19 @@ class Collector:
             count_withheld(con, int((~ok).sum()))
         if not keep.any():
             return
-        raw = ev.filter(pa.array(keep)).select(list(EVENT_FIELDS)) if not keep.all() else \
-            ev.select(list(EVENT_FIELDS))
+        raw = (ev if keep.all() else ev.filter(pa.array(keep))).select(list(EVENT_FIELDS))
         if plain:
             write_plain(con, raw, source=SOURCE, base_seq=self._seq, **self._write)
             self._seq += raw.num_rows
             result = BatchResult(raw.num_rows, 0, 0)
-        elif self._lake is None:
-            raw = raw.append_column(ROW, pa.array(np.arange(1, raw.num_rows + 1), pa.int64()))
-            result = write_batch(con, raw, source=SOURCE, dedupe=False, json_text=True,
-                                 base_seq=self._seq, naive_hint=NAIVE_HINT, **self._write)
-            self._seq += raw.num_rows
         else:
             raw = raw.append_column(ROW, pa.array(np.arange(1, raw.num_rows + 1), pa.int64()))
-            result = self._to_lake(raw)
+            if self._lake is not None:
+                result = self._to_lake(raw)
+            else:
+                result = write_batch(con, raw, source=SOURCE, dedupe=False, json_text=True,
+                                     base_seq=self._seq, naive_hint=NAIVE_HINT, **self._write)
+                self._seq += raw.num_rows
         good = np.ones(raw.num_rows, dtype=bool)
         kept_req, kept_idx = req[keep], idx[keep]
         for row, name, reason in result.rejects:

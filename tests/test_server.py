@@ -138,6 +138,39 @@ def test_every_error_has_the_same_envelope(shared):
     assert (many.status_code, many.json()["error"]["code"]) == (413, "request/too-many-calls")
 
 
+def test_the_lean_road_answers_as_the_app_does(shared):
+    """A back-end's request (key in the header, no Origin) is answered by the app's lean road;
+    the key in the body, or an Origin, takes the framework's: the answers are the same."""
+    server, k = shared
+    key = k["write_key"]
+
+    def both(batch_of):  # ids of their own for each road
+        lean = c.post("/v1/batch", json=batch_of(9000), headers={"Authorization": f"Bearer {key}"})
+        app = c.post("/v1/batch", json={**batch_of(9100), "key": key})
+        return lean, app
+
+    with server.client() as c:
+        answers = [
+            both(lambda base: {"batch": [track(base + 1), track(base + 2, channel="fax"), 7]}),
+            both(lambda base: {"batch": [track(base + 3)] * 2}),
+            both(lambda base: {"calls": []}),
+            both(lambda base: {"batch": [{}] * 5001}),
+        ]
+        # A body without a length, larger than the limit, is refused while it is read.
+        chunked = c.post("/v1/batch", content=iter([b'{"batch": [' + b" " * 600_000] * 2),
+                         headers={"Authorization": f"Bearer {key}"})
+    for lean, app in answers:
+        assert lean.status_code == app.status_code
+        assert lean.headers["content-type"] == app.headers["content-type"] == "application/json"
+        assert int(lean.headers["content-length"]) == len(lean.content)
+        assert lean.json() == app.json()
+    assert [a.status_code for a, _ in answers] == [200, 200, 400, 413]
+    assert (answers[0][0].json()["accepted"], len(answers[0][0].json()["rejected"])) == (1, 2)
+    assert (answers[1][0].json()["accepted"], answers[1][0].json()["duplicates"]) == (1, 1)
+    assert "content-length" not in chunked.request.headers
+    assert (chunked.status_code, chunked.json()["error"]["code"]) == (413, "request/too-large")
+
+
 def test_rotated_keys_replace_the_old_ones_while_serving(served):
     server, k = served
     new = mj.workspace.keys(server.root, rotate=True)

@@ -61,15 +61,21 @@ _SEPS = re.compile(r"[^0-9]+")
 #: An RE2 pattern (DuckDB ``regexp_matches``) matching every text that a rule above could
 #: change, and few others: ``@``/``%40``; ``+`` and 8 digits; ``(`` and 9 digits; 3-3-4
 #: digits; ``0[1-9]`` and 7 more digits or 13 digits starting with 2-6, either not glued to
-#: what comes before. Texts it does not match are not looked at again.
+#: what comes before. Texts it does not match are not looked at again. It is also run on
+#: JSON text in DuckDB's normal form, where a control character before a number is an
+#: escape (``\n``, ``\u001F``): that does not glue the number either.
 PREFILTER = (
     r"@|%40"
     r"|\+\(?\d(?:[ .()-]{0,2}\d){7}"
     r"|\(\d(?:[ .()-]{0,2}\d){8}"
     r"|\d{3}[ .-]\d{3}[ .-]\d{4}"
-    r"|(?:^|[^\w.,/+-])(?:0[1-9](?:[ .-]?\d){7}|[2-6](?:[ -]?\d){12})"
+    r"|(?:^|[^\w.,/+-]|\\[bfnrt]|\\u00[01][0-9A-Fa-f])(?:0[1-9](?:[ .-]?\d){7}|[2-6](?:[ -]?\d){12})"
 )
 _PREFILTER = re.compile(PREFILTER)
+#: :data:`PREFILTER` for JSON as received (UTF-8 bytes, any layout): any ``\u`` escape may
+#: hide a character a rule looks at, so a text with one is looked at too. A body it does not
+#: match has nothing to scrub anywhere in it.
+RECEIVED = re.compile(PREFILTER.encode() + rb"|\\u")
 
 
 def luhn_ok(digits: str) -> bool:

@@ -17,6 +17,7 @@ from microjourney.ingest.scrub import (
     PREFILTER,
     RECEIVED,
     luhn_ok,
+    may_hold_personal_data,
     scrub_json,
     scrub_text,
     scrub_texts,
@@ -126,14 +127,17 @@ def test_prefilters_find_every_json_text_the_rules_change():
                          "WHERE NOT regexp_matches(CAST(json(t) AS VARCHAR), $p)",
                          {"t": encoded, "p": PREFILTER}).fetchall()
     assert missed == []
-    assert [t for t in encoded if not RECEIVED.search(t.encode())] == []
+    assert con.execute("SELECT t FROM unnest($t) AS x(t) WHERE NOT regexp_matches(t, $p)",
+                       {"t": encoded, "p": RECEIVED}).fetchall() == []
+    assert [t for t in encoded if not may_hold_personal_data([b"{}", t.encode()])] == []
     # A number after an escaped line break is scrubbed by the store, as after a space.
     assert con.execute("SELECT regexp_matches(CAST(json($t) AS VARCHAR), $p)",
                        {"t": json.dumps({"k": "x\n06 12 34 56 78"}), "p": PREFILTER}).fetchall() == [(True,)]
-    # A body of plain events has nothing RECEIVED looks at.
-    plain = json.dumps({"batch": [{"event_id": "e-1", "timestamp": "2026-11-01T10:00:05.123+01:00",
-                                   "properties": {"page": "/pay", "ms": 1704103205000, "v": "5.2.1"}}]})
-    assert not RECEIVED.search(plain.encode())
+    # The properties of plain events have nothing RECEIVED looks at.
+    plain = json.dumps({"page": "/pay", "ms": 1704103205000, "v": "5.2.1", "x": 919, "ok": True,
+                        "at": "2026-11-01T10:00:05.123+01:00", "id": "0a772f2c-456c-4f6b-a410-5ea1e410e08e"})
+    assert con.execute("SELECT regexp_matches($t, $p)", {"t": plain, "p": RECEIVED}).fetchall() == [(False,)]
+    assert not may_hold_personal_data([plain.encode(), b"null"])
 
 
 def test_json_is_scrubbed_at_any_depth_and_kept_paths_stay():

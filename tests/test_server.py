@@ -171,6 +171,20 @@ def test_the_lean_road_answers_as_the_app_does(shared):
     assert (chunked.status_code, chunked.json()["error"]["code"]) == (413, "request/too-large")
 
 
+def test_answered_events_are_read_at_once_though_journaled(served):
+    """Plain events are answered once journaled; the API still reads every one answered."""
+    server, k = served
+    with server.client(k["write_key"]) as c:
+        for first in range(0, 1000, 100):
+            assert c.post("/v1/batch", json={"batch": [track(i) for i in range(first, first + 100)]}
+                          ).json()["accepted"] == 100
+        summary = c.get("/v1/summary", headers={"Authorization": f"Bearer {k['secret_key']}"}).json()
+    assert summary["events"] == 1000
+    server.stop()
+    journal = server.root / ".microjourney" / "journal"
+    assert journal.is_dir() and not list(journal.glob("*"))  # all stored, then emptied
+
+
 def test_rotated_keys_replace_the_old_ones_while_serving(served):
     server, k = served
     new = mj.workspace.keys(server.root, rotate=True)

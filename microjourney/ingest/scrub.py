@@ -72,10 +72,43 @@ PREFILTER = (
     r"|(?:^|[^\w.,/+-]|\\[bfnrt]|\\u00[01][0-9A-Fa-f])(?:0[1-9](?:[ .-]?\d){7}|[2-6](?:[ -]?\d){12})"
 )
 _PREFILTER = re.compile(PREFILTER)
-#: :data:`PREFILTER` for JSON as received (UTF-8 bytes, any layout): any ``\u`` escape may
-#: hide a character a rule looks at, so a text with one is looked at too. A body it does not
-#: match has nothing to scrub anywhere in it.
-RECEIVED = re.compile(PREFILTER.encode() + rb"|\\u")
+#: :data:`PREFILTER` for JSON text as received (any layout; an RE2 pattern): any ``\u``
+#: escape may hide a character a rule looks at, so a text with one is looked at too. A JSON
+#: text it does not match has nothing to scrub.
+RECEIVED = PREFILTER + r"|\\u"
+
+# Digits and "+" as "0", the separators of a number dropped: a number a rule could change
+# becomes a run of at least nine "0".
+_NUMBERS = bytes.maketrans(b"0123456789+", b"0" * 11)
+#: The stretches of JSON text a number a rule could change lies in.
+_SPAN = re.compile(rb"[0-9+(][0-9 .()+-]{8,}")
+
+
+def may_hold_personal_data(texts: Iterable[bytes]) -> bool:
+    r"""False only when no rule could change any of the JSON ``texts`` (UTF-8, as received,
+    any layout). True when one holds ``@``, ``%40`` or a ``\u`` escape (which may hide any
+    character), or a stretch of digits and `` .()+-`` with a ``+`` and eight digits, nine
+    digits and something else, or thirteen digits from 2 to 6: what an e-mail address, a
+    phone number or a card number needs. Coarser than :data:`RECEIVED` and much quicker in
+    Python: a few microseconds for a request's texts.
+
+    >>> may_hold_personal_data([b'{"page":"/pay","ms":1704103205000,"at":"2026-11-01T10:00:05+01:00"}'])
+    False
+    >>> may_hold_personal_data([b'{"note":"call 06 12 34 56 78"}']), may_hold_personal_data([b'"\\u0040"'])
+    (True, True)
+    """
+    joined = b"\x00".join(texts)
+    if b"@" in joined or b"%40" in joined or b"\\u" in joined:
+        return True
+    if b"000000000" not in joined.translate(_NUMBERS, b" .()-"):
+        return False
+    for m in _SPAN.finditer(joined):
+        span = m.group()
+        digits = len(span.translate(None, b" .()+-"))
+        if ((digits >= 8 and b"+" in span) or (digits >= 9 and digits < len(span))
+                or (digits >= 13 and span[:1] in b"23456")):
+            return True
+    return False
 
 
 def luhn_ok(digits: str) -> bool:

@@ -39,6 +39,8 @@ from .collector import Collector
 from .schema import openapi_components
 
 JSON = "application/json"
+#: The collector's journal, in the workspace's store folder (store/journal.py).
+JOURNAL_DIR = "journal"
 log = logging.getLogger("microjourney.server")
 
 
@@ -114,7 +116,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
             collector=Collector(ws.con.cursor(), consent=privacy.consent_required,
                                 identities=write_calls,
                                 write={"scrub": privacy.scrub, "scrub_except": privacy.scrub_except},
-                                lake=lake),
+                                lake=lake, journal=ws.root / ws_api.STORE_DIR / JOURNAL_DIR),
         )
         try:
             yield
@@ -279,6 +281,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
     async def _read(fn: Any) -> Any:
         def locked() -> Any:
             with state["lock"]:
+                state["collector"].drain()  # every answered event is read (or erased)
                 return fn(state["ws"])
         return await run_in_threadpool(locked)
 

@@ -17,7 +17,9 @@ Duplicates are found without scanning the stored ids on every commit: an index o
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -30,10 +32,13 @@ import duckdb
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..ingest.readers import Reject
 from ..ingest.schema import ROW
+from ..ingest.scrub import may_hold_personal_data
 from ..store.db import migrate
+from ..store.journal import Journal
 from ..store.lake import append, has_events, read_events
 from ..store.writer import (
     BatchResult,
@@ -57,7 +62,13 @@ from .calls import (
     track_table,
 )
 
+log = logging.getLogger("microjourney.server")
+
 SOURCE = "http"
+#: Journaled events not yet stored, at most: beyond it, answers wait for the storing thread.
+MAX_UNSTORED = 400_000
+#: Journaled events stored in one insert, at most.
+MAX_INSERT = 100_000
 #: The advice for a timestamp without an offset: a call can only carry the offset.
 NAIVE_HINT = "give one"
 #: The raw rows :meth:`Collector._events` takes.
@@ -136,6 +147,9 @@ class _Job:
     #: ``plain``, its rows judged and typed already (:func:`.calls.plain_table`).
     tracks: pa.Table | None = None
     plain: bool = False
+    #: Its properties and context hold nothing the scrubbing rules could change
+    #: (:func:`~..ingest.scrub.may_hold_personal_data`).
+    clean: bool = False
     rejected: list[dict[str, Any]] = field(default_factory=list)
     accepted: int = 0
     duplicates: int = 0
@@ -176,7 +190,8 @@ class Collector:
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, identities: Callable[..., Any],
                  consent: bool = False, max_bytes: int = 16_000_000,
-                 write: dict[str, Any] | None = None, lake: str | Path | None = None) -> None:
+                 write: dict[str, Any] | None = None, lake: str | Path | None = None,
+                 journal: str | Path | None = None) -> None:
         self._con = con
         self._consent = consent
         self._identities = identities
@@ -186,6 +201,11 @@ class Collector:
         # Plain calls are judged in the request handler and stored in one statement; with a
         # lake, or when consent must be read from the context, the writer judges every call.
         self._plain = lake is None and not consent
+        # Plain events with nothing to scrub are journaled, answered, then stored by a thread
+        # of their own (store/journal.py); what a crash left in the journal is stored first.
+        self._journal = Journal(journal) if journal is not None and self._plain else None
+        if self._journal is not None:
+            self._store_journaled()
         # An empty lake has nothing to read yet: the first append gives it events.
         self._lake_read = lake is not None and has_events(lake)
         if lake is None:
@@ -202,8 +222,18 @@ class Collector:
         self._stopping = False
         self._index = IdIndex(self._events_rel)
         self.totals = Totals()
+        # Journaled groups waiting for the storing thread, and how far it got (seq).
+        self._unstored: deque[pa.Table] = deque()
+        self._journaled = self._stored = self._seq
+        self._store_error: BaseException | None = None
+        self._store_cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="microjourney-collector", daemon=True)
         self._thread.start()
+        self._storer: threading.Thread | None = None
+        if self._journal is not None:
+            self._storer = threading.Thread(target=self._store_run, args=(con.cursor(),),
+                                            name="microjourney-store", daemon=True)
+            self._storer.start()
 
     def submit(self, body: bytes) -> Future[dict[str, Any]]:
         """Queue one request's body; the future holds its answer once its calls are
@@ -216,8 +246,9 @@ class Collector:
         else:
             values = track_columns(calls)
             plain = plain_table(calls, values) if self._plain else None
-            job = (_Job(body, Future(), plain, plain=True) if plain is not None
-                   else _Job(body, Future(), track_table(calls, values)))
+            job = (_Job(body, Future(), plain, plain=True,
+                        clean=not may_hold_personal_data(values["properties"] + values["context"]))
+                   if plain is not None else _Job(body, Future(), track_table(calls, values)))
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the collector is shutting down")
@@ -226,11 +257,92 @@ class Collector:
         return job.future
 
     def close(self, timeout: float = 30.0) -> None:
-        """Store everything queued, then stop the thread."""
+        """Store everything queued and journaled, then stop the threads."""
         with self._cond:
             self._stopping = True
             self._cond.notify()
         self._thread.join(timeout)
+        if self._storer is not None:
+            with self._store_cond:
+                self._store_cond.notify_all()
+            self._storer.join(timeout)
+            if not self._storer.is_alive() and self._stored == self._journaled:
+                self._journal.clear()
+
+    def drain(self) -> None:
+        """Return once every event answered so far is in the events table (the API reads it,
+        erasure deletes from it); raises the storing thread's error if it cannot store."""
+        with self._store_cond:
+            target = self._journaled
+            while self._stored < target:
+                if self._store_error is not None:
+                    raise self._store_error
+                self._store_cond.wait(0.1)
+
+    # -- the storing thread: journaled events into the events table ---------
+    def _store_journaled(self) -> None:
+        """Store what the journal holds and the store does not (after a crash); empty it."""
+        stored = self._con.sql("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
+        for rows in self._journal.read():
+            rows = rows.filter(pc.greater(rows.column("seq"), stored))
+            if rows.num_rows:
+                write_plain(self._con, rows, source=SOURCE, scrub=False)
+                stored = rows.column("seq")[-1].as_py()
+        self._journal.clear()
+
+    def _store_run(self, con: duckdb.DuckDBPyConnection) -> None:
+        while True:
+            with self._store_cond:
+                while not self._unstored and not self._stopping:
+                    self._store_cond.wait()
+                if not self._unstored:
+                    return
+                groups, n = [], 0
+                for group in self._unstored:  # a bounded insert: drain() waits for it
+                    groups.append(group)
+                    n += group.num_rows
+                    if n >= MAX_INSERT:
+                        break
+            rows = pa.concat_tables(groups)
+            try:  # journaled rows are plain and have nothing to scrub
+                write_plain(con, rows, source=SOURCE, scrub=False)
+            except Exception as exc:  # kept journaled; answers wait, the API is told
+                log.error("storing journaled events failed; retrying", exc_info=exc)
+                with self._store_cond:
+                    self._store_error = exc
+                    self._store_cond.notify_all()
+                time.sleep(0.5)
+                continue
+            last = rows.column("seq")[-1].as_py()
+            with self._store_cond:
+                for _ in groups:
+                    self._unstored.popleft()
+                self._stored, self._store_error = last, None
+                self._store_cond.notify_all()
+            self._journal.stored(last)
+
+    def _to_scrub(self, jobs: list[_Job], req: np.ndarray) -> np.ndarray:
+        """True for the rows (of requests ``req``) the writer must store itself: all of them
+        without a journal, else those of requests that may hold personal data (``clean``)."""
+        if self._journal is None:
+            return np.ones(len(req), dtype=bool)
+        if not self._write.get("scrub", True):
+            return np.zeros(len(req), dtype=bool)
+        return ~np.array([job.clean for job in jobs], dtype=bool)[req]
+
+    def _to_journal(self, rows: pa.Table) -> None:
+        """Journal a group of plain events (synced before their requests are answered) and
+        hand it to the storing thread; waits while too many are not stored yet."""
+        with self._store_cond:
+            while self._journaled - self._stored > MAX_UNSTORED:
+                if self._store_error is not None:
+                    raise self._store_error
+                self._store_cond.wait(0.1)
+        self._journal.append(rows)
+        with self._store_cond:
+            self._unstored.append(rows)
+            self._journaled = rows.column("seq")[-1].as_py()
+            self._store_cond.notify_all()
 
     # -- the writer thread --------------------------------------------------
     def _run(self) -> None:
@@ -354,7 +466,8 @@ class Collector:
     def _events(self, jobs: list[_Job], ev: pa.Table, plain: bool = False) -> None:
         """Track and page calls (raw rows: ``req``, ``idx``, the event fields with JSON as
         text, and ``h``, the id's hash): withheld without consent, once per id, through the
-        writer; ``plain``: the rows are judged and typed already (:func:`.calls.plain_table`)."""
+        writer; ``plain``: the rows are judged and typed already (:func:`.calls.plain_table`);
+        those with nothing to scrub are journaled, when there is a journal."""
         con = self._con
         if not ev.num_rows:
             return
@@ -380,6 +493,7 @@ class Collector:
         stored = np.zeros(ev.num_rows, dtype=bool)
         maybe = self._index.maybe(hashes) & fresh
         if maybe.any():
+            self.drain()  # the ids journaled are looked up in the events table
             ids = ev.column("event_id").filter(pa.array(maybe)).to_pylist()
             found = {r[0] for r in self._events_rel.filter(
                 duckdb.FunctionExpression("list_contains", duckdb.ConstantExpression(ids),
@@ -397,7 +511,12 @@ class Collector:
             return
         raw = (ev if keep.all() else ev.filter(pa.array(keep))).select(list(EVENT_FIELDS))
         if plain:
-            write_plain(con, raw, source=SOURCE, base_seq=self._seq, **self._write)
+            raw = raw.append_column("seq", pa.array(np.arange(self._seq + 1, self._seq + raw.num_rows + 1)))
+            scrub = self._to_scrub(jobs, req[keep])
+            if scrub.any():
+                write_plain(con, raw.filter(pa.array(scrub)), source=SOURCE, **self._write)
+            if not scrub.all():
+                self._to_journal(raw.filter(pa.array(~scrub)) if scrub.any() else raw)
             self._seq += raw.num_rows
             result = BatchResult(raw.num_rows, 0, 0)
         else:

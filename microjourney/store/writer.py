@@ -535,11 +535,13 @@ def _write_checked(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, o
                        rejects=rejects)
 
 
-def write_plain(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, source: str, base_seq: int,
-                scrub: bool = True, scrub_except: tuple[str, ...] = SCRUB_EXCEPT) -> int:
+def write_plain(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, source: str,
+                base_seq: int | None = None, scrub: bool = True,
+                scrub_except: tuple[str, ...] = SCRUB_EXCEPT) -> int:
     """Store rows judged and typed by the caller (the collector's plain road,
     :func:`microjourney.server.calls.plain_table`) in one statement, its own transaction;
-    ``seq`` follows ``base_seq`` in row order. ``properties`` and ``context`` (JSON text) are
+    ``seq`` follows ``base_seq`` in row order, or is the rows' own ``seq`` column (``base_seq``
+    None). ``properties`` and ``context`` (JSON text) are
     put in normal form and scrubbed as :func:`write_batch` does, so the stored rows are the
     ones it would store. Every row is stored: the caller vouches that none is invalid, stored
     or repeated. Returns the number stored.
@@ -550,9 +552,11 @@ def write_plain(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, source: str, 
     params: dict[str, object] = {"source": source}
     properties = _scrubbed("properties", "properties", privacy, params)
     context = _scrubbed("context", "context", privacy, params)
-    seq = pa.array(np.arange(base_seq + 1, base_seq + rows.num_rows + 1, dtype=np.int64))
+    if base_seq is not None:
+        rows = rows.append_column("seq", pa.array(np.arange(base_seq + 1, base_seq + rows.num_rows + 1,
+                                                            dtype=np.int64)))
     # One chunk: DuckDB scans a table of many small chunks (one per request) much slower.
-    con.register("_plain", rows.append_column("seq", seq).combine_chunks())
+    con.register("_plain", rows.combine_chunks())
     try:
         # One statement: planning is most of its cost at the sizes of a group commit.
         return con.execute(

@@ -1,0 +1,130 @@
+"""The collector's journal: events acknowledged before they reach the events table.
+
+The collector appends each group of plain events with nothing to scrub to the journal and
+syncs it to disk before it answers their requests; a second thread then stores them in the
+events table, many groups in one insert. A commit of the events table costs milliseconds of
+planning and, now and then, a checkpoint of hundreds; an append to the journal costs a
+write and an ``fdatasync``. When the collector starts, the events journaled but not stored
+(the process was killed) are stored first, then the journal is emptied.
+
+The journal is a folder of segments, each an Arrow IPC stream: the schema, then one record
+batch message per group, in ``seq`` order. A segment is named by its first ``seq``; a new
+one is started when the current one is large, and a segment whose events are all stored is
+deleted. A message cut short by a crash (its group was never acknowledged) ends the
+segment when it is read back.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+
+#: The columns of a journaled event: what :func:`~microjourney.store.writer.write_plain` stores.
+SCHEMA = pa.schema([
+    ("event_id", pa.string()), ("event", pa.string()), ("timestamp", pa.timestamp("us", tz="UTC")),
+    ("anonymous_id", pa.string()), ("user_id", pa.string()), ("channel", pa.string()),
+    ("session_id", pa.string()), ("properties", pa.string()), ("context", pa.string()),
+    ("seq", pa.int64()),
+])
+SUFFIX = ".arrows"
+
+
+class Journal:
+    """Append groups of events (:data:`SCHEMA`), durable on return; read back what is left."""
+
+    def __init__(self, directory: str | os.PathLike[str], *, segment_bytes: int = 64 << 20) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._segment_bytes = segment_bytes
+        self._fd: int | None = None
+        self._size = 0
+        #: Segments written and closed, with the last seq each holds.
+        self._closed: list[tuple[Path, int]] = []
+        self._current: Path | None = None
+        self._last = 0
+        self._lock = threading.Lock()  # the writer closes segments, the storing thread deletes them
+
+    def segments(self) -> list[Path]:
+        """The segments on disk, oldest first."""
+        return sorted(self.directory.glob(f"*{SUFFIX}"))
+
+    def read(self) -> Iterator[pa.Table]:
+        """Every whole group in the journal, in order (a group cut short ends its segment)."""
+        for path in self.segments():
+            try:
+                reader = pa.ipc.open_stream(pa.memory_map(str(path)))
+            except (pa.ArrowInvalid, OSError):  # not even the schema was written
+                continue
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                except (pa.ArrowInvalid, OSError):  # the message a crash cut short
+                    break
+                yield pa.Table.from_batches([batch])
+
+    def append(self, rows: pa.Table) -> None:
+        """Append one group (its ``seq`` increasing) and sync it to disk."""
+        if not rows.num_rows:
+            return
+        rows = rows.select(SCHEMA.names).cast(SCHEMA)
+        if self._fd is None or self._size >= self._segment_bytes:
+            self._start(int(rows.column("seq")[0].as_py()))
+        data = b"".join(batch.serialize().to_pybytes() for batch in rows.to_batches())
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+            os.fdatasync(self._fd)
+        except OSError:
+            # Not acknowledged: cut the segment back to its last whole group, or end it, so
+            # that no later group follows a broken one.
+            try:
+                os.ftruncate(self._fd, self._size)
+            except OSError:
+                self._close_segment()
+            raise
+        self._size += len(data)
+        self._last = int(rows.column("seq")[-1].as_py())
+
+    def _start(self, first_seq: int) -> None:
+        self._close_segment()
+        self._current = self.directory / f"{first_seq:020d}{SUFFIX}"
+        self._fd = os.open(self._current, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        header = SCHEMA.serialize().to_pybytes()
+        os.write(self._fd, header)
+        os.fsync(self._fd)
+        self._size = len(header)
+        # The new file's name must survive a crash too.
+        folder = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+    def _close_segment(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            with self._lock:
+                self._closed.append((self._current, self._last))
+            self._fd = None
+
+    def stored(self, seq: int) -> None:
+        """Every event up to ``seq`` is in the events table: delete the closed segments that
+        hold nothing after it."""
+        with self._lock:
+            while self._closed and self._closed[0][1] <= seq:
+                self._closed.pop(0)[0].unlink(missing_ok=True)
+
+    def clear(self) -> None:
+        """Close the current segment and delete every segment (all of them are stored)."""
+        self._close_segment()
+        with self._lock:
+            self._closed.clear()
+        for path in self.segments():
+            path.unlink()

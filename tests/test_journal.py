@@ -1,0 +1,82 @@
+"""The collector's journal: events answered before they are in the events table."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pyarrow as pa
+
+import microjourney as mj
+from microjourney.server.calls import EVENT_FIELDS, plain_table, track_calls
+from microjourney.server.collector import Collector
+from microjourney.store.identities import write_calls
+from microjourney.store.journal import Journal
+from microjourney.store.writer import write_plain
+
+from .helpers import track
+
+
+def _rows(first: int, n: int) -> pa.Table:
+    """``n`` plain events e<first>.. with seq first+1.., as the collector journals them."""
+    body = json.dumps({"batch": [track(i) for i in range(first, first + n)]}).encode()
+    rows = plain_table(track_calls(body)).select(list(EVENT_FIELDS))
+    return rows.append_column("seq", pa.array(range(first + 1, first + n + 1), pa.int64()))
+
+
+def test_the_journal_gives_back_whole_groups_and_ends_at_one_cut_short(tmp_path):
+    journal = Journal(tmp_path / "j", segment_bytes=3000)
+    for first in range(0, 60, 10):
+        journal.append(_rows(first, 10))
+    segments = journal.segments()
+    assert len(segments) > 2  # small segments: a new one after each large group
+    assert [t.column("seq")[0].as_py() for t in journal.read()] == list(range(1, 61, 10))
+    # A crash in the middle of the last append: its group was never answered.
+    os.truncate(segments[-1], os.path.getsize(segments[-1]) - 10)
+    got = pa.concat_tables(journal.read())
+    assert got.column("seq").to_pylist() == list(range(1, 51))
+    assert got.column("event_id").to_pylist() == [f"e{i}" for i in range(50)]
+    # Segments whose events are all stored are deleted (not the one being written).
+    journal.stored(30)
+    left = journal.segments()
+    assert left and all(int(p.stem) > 20 for p in left)
+    journal.clear()
+    assert journal.segments() == []
+
+
+def test_events_journaled_and_not_stored_are_stored_once_at_start(tmp_path):
+    """What a killed server answered but had not stored yet is stored when it starts again;
+    what it had stored is not stored twice."""
+    root = tmp_path / "ws"
+    mj.init(root).close()
+    journal_dir = root / "journal"
+    with mj.open(root) as ws:
+        write_plain(ws.con, _rows(0, 30), source="http")  # the storing thread got this far
+        journal = Journal(journal_dir)
+        for first in (0, 30, 60):
+            journal.append(_rows(first, 30))
+        del journal  # killed: nothing closed, nothing deleted
+        c = Collector(ws.con.cursor(), identities=write_calls, journal=journal_dir)
+        assert list(journal_dir.glob("*")) == []  # stored, then emptied
+        # The ids of the journal are known: sent again, they are duplicates.
+        again = c.submit(json.dumps({"batch": [track(i) for i in (5, 45, 89, 90)]}).encode()).result(30)
+        c.close()
+        assert (again["accepted"], again["duplicates"]) == (1, 3)
+        assert ws.con.execute("SELECT count(*), count(DISTINCT event_id), min(seq), max(seq), "
+                              "count(DISTINCT seq) FROM events").fetchall() == [(91, 91, 1, 91, 91)]
+
+
+def test_answers_wait_while_the_journal_is_behind_and_drain_reads_all(tmp_path):
+    """Many groups journaled in a row: every answered event is readable after drain(), and
+    after close() the journal is empty."""
+    root = tmp_path / "ws"
+    mj.init(root).close()
+    with mj.open(root) as ws:
+        c = Collector(ws.con.cursor(), identities=write_calls, journal=root / "journal")
+        futures = [c.submit(json.dumps({"batch": [track(i) for i in range(k, k + 50)]}).encode())
+                   for k in range(0, 2000, 50)]
+        assert sum(f.result(30)["accepted"] for f in futures) == 2000
+        c.drain()
+        assert ws.con.execute("SELECT count(*) FROM events").fetchall() == [(2000,)]
+        c.close()
+        assert list((root / "journal").glob("*")) == []

@@ -52,18 +52,20 @@ def test_events_journaled_and_not_stored_are_stored_once_at_start(tmp_path):
     journal_dir = root / "journal"
     with mj.open(root) as ws:
         write_plain(ws.con, _rows(0, 30), source="http")  # the storing thread got this far
+        # Events that may hold personal data are stored at once, after journaled ones.
+        write_plain(ws.con, _rows(60, 30), source="http")
         journal = Journal(journal_dir)
-        for first in (0, 30, 60):
+        for first in (0, 30, 90):
             journal.append(_rows(first, 30))
         del journal  # killed: nothing closed, nothing deleted
         c = Collector(ws.con.cursor(), identities=write_calls, journal=journal_dir)
         assert list(journal_dir.glob("*")) == []  # stored, then emptied
         # The ids of the journal are known: sent again, they are duplicates.
-        again = c.submit(json.dumps({"batch": [track(i) for i in (5, 45, 89, 90)]}).encode()).result(30)
+        again = c.submit(json.dumps({"batch": [track(i) for i in (5, 45, 119, 120)]}).encode()).result(30)
         c.close()
         assert (again["accepted"], again["duplicates"]) == (1, 3)
         assert ws.con.execute("SELECT count(*), count(DISTINCT event_id), min(seq), max(seq), "
-                              "count(DISTINCT seq) FROM events").fetchall() == [(91, 91, 1, 91, 91)]
+                              "count(DISTINCT seq) FROM events").fetchall() == [(121, 121, 1, 121, 121)]
 
 
 def test_answers_wait_while_the_journal_is_behind_and_drain_reads_all(tmp_path):

@@ -10,6 +10,10 @@ Each request's future is resolved only after the commit that holds its calls, so
 answer means the calls are durable; if the commit fails, every request in it gets the
 error and the client retries (event ids make that safe).
 
+Plain events with nothing to scrub are not stored before the answer: they are appended to
+the journal (:mod:`..store.journal`, synced to disk), answered, and stored by a second
+thread, many groups at once; whatever reads the store first waits for it (:meth:`Collector.drain`).
+
 Duplicates are found without scanning the stored ids on every commit: an index of the
 64-bit hashes of every stored id (:class:`IdIndex`, built once at start) says which ids
 *may* be stored; only those are looked up in the store, exactly.
@@ -282,12 +286,17 @@ class Collector:
     # -- the storing thread: journaled events into the events table ---------
     def _store_journaled(self) -> None:
         """Store what the journal holds and the store does not (after a crash); empty it."""
-        stored = self._con.sql("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
-        for rows in self._journal.read():
-            rows = rows.filter(pc.greater(rows.column("seq"), stored))
+        groups = list(self._journal.read())
+        if groups:
+            rows = pa.concat_tables(groups)
+            seq = rows.column("seq")
+            # By seq, not "after the largest stored": events that may hold personal data are
+            # stored at once, so they can follow journaled events not stored yet.
+            stored = self._con.execute("SELECT seq FROM events WHERE seq BETWEEN $lo AND $hi", {
+                "lo": pc.min(seq).as_py(), "hi": pc.max(seq).as_py()}).fetchnumpy()["seq"]
+            rows = rows.filter(pa.array(~np.isin(seq.to_numpy(), stored)))
             if rows.num_rows:
                 write_plain(self._con, rows, source=SOURCE, scrub=False)
-                stored = rows.column("seq")[-1].as_py()
         self._journal.clear()
 
     def _store_run(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -512,12 +521,12 @@ class Collector:
         raw = (ev if keep.all() else ev.filter(pa.array(keep))).select(list(EVENT_FIELDS))
         if plain:
             raw = raw.append_column("seq", pa.array(np.arange(self._seq + 1, self._seq + raw.num_rows + 1)))
+            self._seq += raw.num_rows  # taken even if this fails: a seq is never given twice
             scrub = self._to_scrub(jobs, req[keep])
             if scrub.any():
                 write_plain(con, raw.filter(pa.array(scrub)), source=SOURCE, **self._write)
             if not scrub.all():
                 self._to_journal(raw.filter(pa.array(~scrub)) if scrub.any() else raw)
-            self._seq += raw.num_rows
             result = BatchResult(raw.num_rows, 0, 0)
         else:
             raw = raw.append_column(ROW, pa.array(np.arange(1, raw.num_rows + 1), pa.int64()))

@@ -253,7 +253,9 @@ def _written(rows: pa.Table, plain: bool, scrub: bool = True) -> list[tuple]:
     con = duckdb.connect()
     migrate(con)
     if plain:
-        write_plain(con, rows.select(list(EVENT_FIELDS)), source="http", base_seq=7, scrub=scrub)
+        seq = pa.array(range(8, rows.num_rows + 8), pa.int64())
+        write_plain(con, rows.select(list(EVENT_FIELDS)).append_column("seq", seq), source="http",
+                    scrub=scrub)
     else:
         raw = rows.select(list(EVENT_FIELDS))
         raw = raw.append_column(ROW, pa.array(range(1, raw.num_rows + 1), pa.int64()))

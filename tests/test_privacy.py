@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from microjourney.ingest import scrub
 from microjourney.ingest.scrub import (
     PREFILTER,
-    RECEIVED,
     luhn_ok,
     may_hold_personal_data,
     scrub_json,
@@ -107,6 +106,11 @@ def test_prefilter_finds_every_text_the_rules_change():
               "1704103205000", "192.168.1.20", "https://shop.example/p/123?x=1", '{"ms":873,"x":919}']
     assert con.execute("SELECT count(*) FROM unnest($t) AS x(t) WHERE regexp_matches(t, $p)",
                        {"t": common, "p": PREFILTER}).fetchall()[0][0] == 0
+
+
+#: The prefilter for JSON as received (any layout): any \u escape may hide a character a rule
+#: looks at, so a text with one is looked at too.
+RECEIVED = PREFILTER + r"|\\u"
 
 
 def test_prefilters_find_every_json_text_the_rules_change():

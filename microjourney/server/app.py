@@ -27,6 +27,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from .. import __version__
@@ -51,6 +52,9 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
+    def envelope(self) -> dict[str, Any]:
+        return _error(self.status, self.code, self.message)
+
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
@@ -62,6 +66,33 @@ def _error(status: int, code: str, message: str) -> dict[str, Any]:
 
 def envelope(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     return _json(_error(status, code, message), status, headers)
+
+
+def _bearer(header: str) -> str | None:
+    """The key of an ``Authorization: Bearer KEY`` header's value (None: not a bearer key)."""
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
+
+
+async def _read_body(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+    """The whole body from its ``chunks``; 413 once it grows beyond ``limit`` bytes."""
+    parts, size = [], 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "request/too-large", f"the body has more than {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def _received(receive: Receive) -> AsyncIterator[bytes]:
+    """The body chunks of an ASGI request (as ``Request.stream`` gives them)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
 
 
 def _crashed(exc: BaseException) -> dict[str, Any]:
@@ -132,7 +163,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
-        return envelope(exc.status, exc.code, exc.message, exc.headers)
+        return _json(exc.envelope(), exc.status, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -169,8 +200,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
                            "server.cors_origins in microjourney.yaml")
 
     def _authorise(request: Request, body_key: Any = None, *, need: str | None = None) -> str:
-        header = request.headers.get("authorization", "")
-        key = header[7:].strip() if header[:7].lower() == "bearer " else None
+        key = _bearer(request.headers.get("authorization", ""))
         if key is None and isinstance(body_key, str):
             key = body_key
         if not key:
@@ -190,21 +220,12 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
                            {"Retry-After": str(max(1, int(wait + 0.999)))})
         return role
 
-    def _too_large(limit: int) -> ApiError:
-        return ApiError(413, "request/too-large", f"the body has more than {limit} bytes")
-
     async def _body(request: Request) -> bytes:
         limit = state["max_body"]
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             raise ApiError(413, "request/too-large", f"the body has {length} bytes; at most {limit}")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await _read_body(request.stream(), limit)
 
     async def lean_batch(scope: Scope, receive: Receive, send: Send) -> bool:
         """``POST /v1/batch`` from a back-end (a bearer key, no ``Origin``), answered without
@@ -222,30 +243,21 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
                 length = value
             elif name == b"origin":
                 return False
-        if auth is None or auth[:7].lower() != b"bearer ":
-            return False
-        key = auth[7:].decode("latin-1").strip()
+        key = _bearer(auth.decode("latin-1")) if auth is not None else None
         limit = state["max_body"]
         if (not key or state["keys"].current().role(key) is None
                 or (length is not None and (not length.isdigit() or int(length) > limit))
                 or state["limit"].wait(key)):
             return False
-        chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return True
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                exc = _too_large(limit)
-                await _send(send, exc.status, _error(exc.status, exc.code, exc.message))
-                return True
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
         try:
-            answer = await asyncio.wrap_future(state["collector"].submit(b"".join(chunks)))
+            raw = await _read_body(_received(receive), limit)
+        except ApiError as exc:
+            await _send(send, exc.status, exc.envelope())
+            return True
+        except ClientDisconnect:
+            return True
+        try:
+            answer = await asyncio.wrap_future(state["collector"].submit(raw))
         except Exception as exc:
             log.error("POST /v1/batch failed", exc_info=exc)
             await _send(send, 500, _crashed(exc))

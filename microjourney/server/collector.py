@@ -151,9 +151,9 @@ class _Job:
     #: ``plain``, its rows judged and typed already (:func:`.calls.plain_table`).
     tracks: pa.Table | None = None
     plain: bool = False
-    #: Its properties and context hold nothing the scrubbing rules could change
-    #: (:func:`~..ingest.scrub.may_hold_personal_data`).
-    clean: bool = False
+    #: Its events go to the journal: there is one, and their properties and context hold
+    #: nothing to scrub (:func:`~..ingest.scrub.may_hold_personal_data`).
+    journal: bool = False
     rejected: list[dict[str, Any]] = field(default_factory=list)
     accepted: int = 0
     duplicates: int = 0
@@ -250,8 +250,9 @@ class Collector:
         else:
             values = track_columns(calls)
             plain = plain_table(calls, values) if self._plain else None
-            job = (_Job(body, Future(), plain, plain=True,
-                        clean=not may_hold_personal_data(values["properties"] + values["context"]))
+            job = (_Job(body, Future(), plain, plain=True, journal=self._journal is not None and not (
+                        self._write.get("scrub", True)
+                        and may_hold_personal_data(values["properties"] + values["context"])))
                    if plain is not None else _Job(body, Future(), track_table(calls, values)))
         with self._cond:
             if self._stopping:
@@ -329,15 +330,6 @@ class Collector:
                 self._stored, self._store_error = last, None
                 self._store_cond.notify_all()
             self._journal.stored(last)
-
-    def _to_scrub(self, jobs: list[_Job], req: np.ndarray) -> np.ndarray:
-        """True for the rows (of requests ``req``) the writer must store itself: all of them
-        without a journal, else those of requests that may hold personal data (``clean``)."""
-        if self._journal is None:
-            return np.ones(len(req), dtype=bool)
-        if not self._write.get("scrub", True):
-            return np.zeros(len(req), dtype=bool)
-        return ~np.array([job.clean for job in jobs], dtype=bool)[req]
 
     def _to_journal(self, rows: pa.Table) -> None:
         """Journal a group of plain events (synced before their requests are answered) and
@@ -522,11 +514,11 @@ class Collector:
         if plain:
             raw = raw.append_column("seq", pa.array(np.arange(self._seq + 1, self._seq + raw.num_rows + 1)))
             self._seq += raw.num_rows  # taken even if this fails: a seq is never given twice
-            scrub = self._to_scrub(jobs, req[keep])
-            if scrub.any():
-                write_plain(con, raw.filter(pa.array(scrub)), source=SOURCE, **self._write)
-            if not scrub.all():
-                self._to_journal(raw.filter(pa.array(~scrub)) if scrub.any() else raw)
+            now = ~np.array([job.journal for job in jobs], dtype=bool)[req[keep]]
+            if now.any():  # stored before the answer (no journal, or maybe personal data)
+                write_plain(con, raw.filter(pa.array(now)), source=SOURCE, **self._write)
+            if not now.all():
+                self._to_journal(raw.filter(pa.array(~now)) if now.any() else raw)
             result = BatchResult(raw.num_rows, 0, 0)
         else:
             raw = raw.append_column(ROW, pa.array(np.arange(1, raw.num_rows + 1), pa.int64()))

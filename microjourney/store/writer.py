@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 import duckdb
-import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -535,15 +534,13 @@ def _write_checked(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, o
                        rejects=rejects)
 
 
-def write_plain(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, source: str,
-                base_seq: int | None = None, scrub: bool = True,
+def write_plain(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, source: str, scrub: bool = True,
                 scrub_except: tuple[str, ...] = SCRUB_EXCEPT) -> int:
     """Store rows judged and typed by the caller (the collector's plain road,
-    :func:`microjourney.server.calls.plain_table`) in one statement, its own transaction;
-    ``seq`` follows ``base_seq`` in row order, or is the rows' own ``seq`` column (``base_seq``
-    None). ``properties`` and ``context`` (JSON text) are
-    put in normal form and scrubbed as :func:`write_batch` does, so the stored rows are the
-    ones it would store. Every row is stored: the caller vouches that none is invalid, stored
+    :func:`microjourney.server.calls.plain_table`), with the ``seq`` the caller gave each, in
+    one statement, its own transaction. ``properties`` and ``context`` (JSON text) are put in
+    normal form and scrubbed as :func:`write_batch` does, so the stored rows are the ones it
+    would store. Every row is stored: the caller vouches that none is invalid, stored
     or repeated. Returns the number stored.
     """
     privacy = _Privacy(False, scrub, tuple(scrub_except))
@@ -552,9 +549,6 @@ def write_plain(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, source: str,
     params: dict[str, object] = {"source": source}
     properties = _scrubbed("properties", "properties", privacy, params)
     context = _scrubbed("context", "context", privacy, params)
-    if base_seq is not None:
-        rows = rows.append_column("seq", pa.array(np.arange(base_seq + 1, base_seq + rows.num_rows + 1,
-                                                            dtype=np.int64)))
     # One chunk: DuckDB scans a table of many small chunks (one per request) much slower.
     con.register("_plain", rows.combine_chunks())
     try:

@@ -27,9 +27,11 @@ from microjourney.server.calls import (
     EVENTS,
     MAX_CALLS,
     id_hashes,
+    plain_rows,
     plain_table,
     track_calls,
     track_columns,
+    track_rows,
     track_table,
 )
 from microjourney.store.db import migrate
@@ -132,11 +134,15 @@ def test_any_batch_of_track_calls_gives_the_same_rows_on_both_roads(calls: list[
     assert fast_rows(body) == slow_rows(body)
 
 
-def test_id_hashes_are_duckdbs() -> None:
-    ids = ["e-1", "", "é😀", "mj-0123456789abcdef", "x" * 300]
-    expected = duckdb.connect().execute(
-        "SELECT md5_number_lower(unnest($ids))", {"ids": ids}).fetchall()
-    assert id_hashes(ids).tolist() == [h for (h,) in expected]
+def test_the_index_built_from_the_store_knows_the_ids_hashed_in_python() -> None:
+    from microjourney.server.collector import IdIndex
+
+    ids = ["e-1", "", "é😀", "mj-0123456789abcdef", "x" * 300, "a\x00b"]
+    con = duckdb.connect()
+    con.execute("CREATE TABLE events AS SELECT unnest($ids) AS event_id", {"ids": ids})
+    index = IdIndex(con.sql("SELECT event_id FROM events"))
+    assert index.maybe(id_hashes(list(ids))).all()
+    assert not index.maybe(id_hashes(["e-2", " ", "é", "a"])).any()
 
 
 def _stored(bodies: list[bytes], tmp_path, name: str, journal: bool = False) -> list[tuple]:
@@ -247,6 +253,20 @@ def test_plain_calls_are_judged_in_python(body: bytes) -> None:
 def test_other_calls_are_judged_by_the_writer(body: bytes) -> None:
     calls = track_calls(body)
     assert calls is not None and plain_table(calls) is None
+
+
+def test_a_group_takes_the_plain_road_request_by_request() -> None:
+    two = json.dumps({"batch": [json.loads(PLAIN[0])["batch"][0],
+                                {**json.loads(PLAIN[0])["batch"][0], "event_id": "p2", "event": ""}]})
+    bodies = [PLAIN[0], NOT_PLAIN[2], PLAIN[1], two.encode(), NOT_PLAIN[9], PLAIN[2]]
+    calls = [track_calls(b) for b in bodies]
+    rows, plain = plain_rows(track_rows(track_columns([c for cs in calls for c in cs])),
+                             [len(c) for c in calls])
+    assert plain.tolist() == [True, False, True, False, False, True]  # fax; "" in one of two; Feb 30
+    alone = pa.concat_tables([plain_table(calls[i]) for i in (0, 2, 5)]).drop_columns(["idx"])
+    assert rows.to_pylist() == alone.to_pylist()
+    assert rows.column("channel").to_pylist() == ["other", "chat", "other"]
+    assert rows.column("user_id").to_pylist() == ["u", "u", None]
 
 
 def _written(rows: pa.Table, plain: bool, scrub: bool = True) -> list[tuple]:

@@ -22,8 +22,10 @@ A track or page call without ``event_id`` gets ``mj-`` and the MD5 of its JSON t
 client that retries the same request stores each call once.
 
 The common body, track calls that each carry an ``event_id`` and give every event field
-as a string (or null), takes a faster road (:func:`track_calls`, :func:`track_table`):
-it is decoded by msgspec and its columns built in Python in the request handler, with
+as a string (or null), takes a faster road (:func:`track_calls`, :func:`track_columns`,
+:func:`track_rows`): it is decoded by msgspec into lists of values in the request handler,
+and the collector builds the rows of many requests at once (Arrow arrays, and the checks of
+:func:`plain_rows` as Arrow compute functions: no Python runs per value there), with
 ``properties`` and ``context`` kept as their JSON text, which the writer puts in the same
 normal form as :data:`EVENTS` gives (``write_batch(json_text=True)``). The rows are the
 same either way, so every other body (page, identify or alias calls, a call without an
@@ -36,16 +38,16 @@ its first in DuckDB.
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 import msgspec
 import numpy as np
 import orjson
 import pyarrow as pa
-from msgspec.structs import astuple
+import pyarrow.compute as pc
 
 from ..ingest.schema import CHANNELS
 
@@ -137,90 +139,112 @@ def track_calls(body: bytes) -> list[Track] | None:
 
 def track_columns(calls: list[Track]) -> dict[str, list]:
     """The values of :func:`track_calls` by field (``properties``/``context`` as the JSON bytes
-    received, ``null`` when absent): what :func:`track_table` and :func:`plain_table` build from."""
-    # One tuple per call, turned into columns by zip (loops in C, not a lookup per value).
-    columns = list(zip(*map(astuple, calls), strict=True)) or [()] * len(Track.__struct_fields__)
-    values = dict(zip(Track.__struct_fields__, map(list, columns), strict=True))
+    received, ``null`` when absent): what :func:`track_rows` builds from. ``calls`` may be
+    the calls of many requests, one after the other."""
+    values = {name: list(map(attrgetter(name), calls)) for name in Track.__struct_fields__}
     values["properties"] = list(map(bytes, values["properties"]))
     values["context"] = list(map(bytes, values["context"]))
     return values
 
 
-def _common(values: dict[str, list]) -> dict[str, pa.Array]:
-    """The columns both tables share: ``idx``, the id, the JSON as text and ``h``."""
-    return {"idx": pa.array(range(len(values["event_id"])), pa.int64()),
-            "event_id": pa.array(values["event_id"], pa.string()),
-            "properties": pa.array(values["properties"], pa.binary()).cast(pa.string()),
-            "context": pa.array(values["context"], pa.binary()).cast(pa.string()),
-            "h": pa.array(id_hashes(values["event_id"]))}
+def track_rows(values: dict[str, list]) -> pa.Table:
+    """The raw rows of :func:`track_columns`: the event fields as text (``properties``/
+    ``context`` as the JSON text received, ``null`` when absent, put in normal form by the
+    writer: ``write_batch(json_text=True)``) and ``h``, the id's hash (:func:`id_hashes`)."""
+    text = pa.string()
+    cols = {name: pa.array(values[name], text) for name in EVENT_FIELDS[:7]}
+    for name in ("properties", "context"):
+        cols[name] = pa.array(values[name], pa.binary()).cast(text)
+    cols["h"] = pa.array(id_hashes(values["event_id"]))
+    return pa.table(cols)
 
 
-def _table(cols: dict[str, pa.Array]) -> pa.Table:
-    return pa.table({name: cols[name] for name in ("idx", *EVENT_FIELDS, "h")})
-
-
-def track_table(calls: list[Track], values: dict[str, list] | None = None) -> pa.Table:
-    """The raw rows of one request's :func:`track_calls`: ``idx``, the event fields, and
-    ``properties``/``context`` as the JSON text received (``null`` when absent), put
-    in normal form by the writer (``write_batch(json_text=True)``). ``values``: the calls'
-    :func:`track_columns`, when the caller has them."""
-    values = track_columns(calls) if values is None else values
-    cols = _common(values)
-    for name in ("event", "timestamp", "anonymous_id", "user_id", "channel", "session_id"):
-        cols[name] = pa.array(values[name], pa.string())
-    return _table(cols)
+def track_table(calls: list[Track]) -> pa.Table:
+    """The raw rows of one request's :func:`track_calls` (:func:`track_rows`), with ``idx``,
+    each call's place in the batch."""
+    rows = track_rows(track_columns(calls))
+    return rows.add_column(0, "idx", pa.array(range(rows.num_rows), pa.int64()))
 
 
 #: A timestamp the plain road takes: RFC 3339 with seconds, at most 6 decimals and an offset
 #: (Arrow's parse of these equals DuckDB's: tests/test_calls.py); any other goes to the writer.
-_PLAIN_TS = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
-_CHANNELS = frozenset(CHANNELS)
+PLAIN_TS = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+            r"(Z|[+-][0-9]{2}:[0-9]{2})$")
+#: A channel the plain road takes: a known one, or none (stored as ``other``).
+_CHANNELS = pa.array(["", *CHANNELS])
 #: The plain road's timestamps, as the events table keeps them.
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+_NULL = pa.scalar(None, pa.string())
 
 
-def _object_or_null(text: bytes) -> bool:
-    return text[:1] == b"{" or text == b"null"
+def _given(col: pa.Array) -> pa.Array:
+    return pc.fill_null(pc.not_equal(col, ""), False)
 
 
-def plain_table(calls: list[Track], values: dict[str, list] | None = None,
-                channel: str = "other") -> pa.Table | None:
-    """The rows of one request's :func:`track_calls` judged and typed here, when every call is
-    *plain* (else None: the writer judges them, :func:`track_table`): an event name, a user or
-    anonymous id, a known channel (or none: ``channel``), properties and context that are
-    objects or null, and a timestamp of the plain form (:data:`_PLAIN_TS`) that parses.
-    A plain call is one the writer would accept; its row is the one the writer would store:
-    empty text is missing, the timestamp is an instant (``TIMESTAMP``), and ``properties``/
-    ``context`` are the JSON text received, put in normal form (and scrubbed) by
-    :func:`~microjourney.store.writer.write_plain`. Columns as :func:`track_table` gives;
-    ``values`` as there."""
+def _object_or_null(col: pa.Array) -> pa.Array:
+    return pc.or_(pc.starts_with(col, "{"), pc.equal(col, "null"))
+
+
+def _missing_as_null(col: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(col, ""), _NULL, col)
+
+
+def plain_rows(rows: pa.Table, sizes: Sequence[int]) -> tuple[pa.Table, np.ndarray]:
+    """The rows of the requests whose calls are all *plain*, judged and typed here, and which
+    requests those are. ``rows``: :func:`track_rows` (and any other columns) of requests of
+    ``sizes`` calls, one after the other.
+
+    A plain call has an event name, a user or anonymous id, a known channel (or none),
+    properties and context that are objects or null, and a timestamp of the plain form
+    (:data:`PLAIN_TS`) that parses: one the writer would accept. Its row is the one the writer
+    would store: empty text is missing, a missing channel is ``other``, the timestamp is an
+    instant (:data:`TIMESTAMP`), and ``properties``/``context`` are the JSON text received,
+    put in normal form (and scrubbed) by :func:`~microjourney.store.writer.write_plain`.
+    The other requests' calls go to the writer, which says what is wrong."""
+    col = rows.column
+    ok = pc.and_(pc.and_(_given(col("event")), pc.or_(_given(col("anonymous_id")), _given(col("user_id")))),
+                 pc.and_(pc.is_in(pc.fill_null(col("channel"), ""), value_set=_CHANNELS),
+                         pc.fill_null(pc.match_substring_regex(col("timestamp"), PLAIN_TS), False)))
+    ok = pc.and_(ok, pc.and_(_object_or_null(col("properties")), _object_or_null(col("context"))))
+    owner = np.repeat(np.arange(len(sizes)), sizes)
+    plain = np.bincount(owner[~ok.to_numpy(zero_copy_only=False)], minlength=len(sizes)) == 0
+    while True:
+        mask = pa.array(plain[owner])
+        try:
+            instants = col("timestamp").filter(mask).cast(TIMESTAMP)
+            break
+        except pa.ArrowInvalid:  # a day that does not exist, say: its request goes to the writer
+            plain &= [_parses(col("timestamp").filter(pa.array(owner == r))) for r in range(len(sizes))]
+    kept = rows.filter(mask)
+    typed = {"timestamp": instants, "channel": pc.coalesce(_missing_as_null(kept.column("channel")), "other")}
+    for name in ("anonymous_id", "user_id", "session_id"):
+        typed[name] = _missing_as_null(kept.column(name))
+    for name, column in typed.items():
+        kept = kept.set_column(kept.schema.get_field_index(name), name, column)
+    return kept, plain
+
+
+def _parses(timestamps: pa.ChunkedArray) -> bool:
+    try:
+        timestamps.cast(TIMESTAMP)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def plain_table(calls: list[Track]) -> pa.Table | None:
+    """One request's :func:`track_table` judged and typed (:func:`plain_rows`), or None when
+    one of its calls is not plain."""
     if not calls:
         return None
-    v = track_columns(calls) if values is None else values
-    if not (all(v["event"]) and all(a or u for a, u in zip(v["anonymous_id"], v["user_id"], strict=True))
-            and all(not c or c in _CHANNELS for c in v["channel"])
-            and all(t is not None and _PLAIN_TS.fullmatch(t) for t in v["timestamp"])
-            and all(map(_object_or_null, v["properties"])) and all(map(_object_or_null, v["context"]))):
-        return None
-    try:
-        instants = pa.array(v["timestamp"], pa.string()).cast(TIMESTAMP)
-    except pa.ArrowInvalid:  # a date that does not exist, say: the writer says why
-        return None
-    text = pa.string()
-    return _table({
-        **_common(v), "event": pa.array(v["event"], text), "timestamp": instants,
-        "anonymous_id": pa.array([a or None for a in v["anonymous_id"]], text),
-        "user_id": pa.array([u or None for u in v["user_id"]], text),
-        "channel": pa.array([c or channel for c in v["channel"]], text),
-        "session_id": pa.array([s or None for s in v["session_id"]], text),
-    })
+    rows, plain = plain_rows(track_table(calls), [len(calls)])
+    return rows if plain[0] else None
 
 
-def id_hashes(ids: Iterable[str]) -> np.ndarray:
-    """DuckDB's ``md5_number_lower`` of each id (the last 8 bytes of its MD5, little
-    endian), computed here so that the writer thread need not ask DuckDB."""
-    digests = b"".join(hashlib.md5(i.encode(), usedforsecurity=False).digest() for i in ids)
-    return np.frombuffer(digests, dtype="<u8")[1::2].astype(np.uint64)
+def id_hashes(ids: list[str]) -> np.ndarray:
+    """A 64-bit hash of each id (Python's, the same for the same text within a process:
+    the collector's index of stored ids is built at start)."""
+    return np.fromiter(map(hash, ids), np.int64, len(ids)).view(np.uint64)
 
 
 def derived_id(call: dict[str, Any]) -> str:

@@ -1,10 +1,10 @@
 """The collector's writer: group commit, acknowledged only after the commit.
 
 Request handlers check the key and the size and hand the body to :class:`Collector`;
-a batch of track calls with ids is decoded there, in the handler (the fast road of
-:mod:`.calls`). The collector owns the store connection in one thread, which takes every
-request waiting (up to ``max_bytes`` of bodies), takes the other bodies apart in DuckDB,
-and stores them together: the events in one transaction through the same writer as file
+a batch of track calls with ids is decoded there, in the handler, into lists of values
+(the fast road of :mod:`.calls`). The collector owns the store connection in one thread,
+which takes every request waiting (up to ``max_bytes`` of bodies), builds the rows of the
+decoded ones at once, takes the other bodies apart in DuckDB, and stores them together: the events in one transaction through the same writer as file
 ingest, identify/alias calls through the identity store.
 Each request's future is resolved only after the commit that holds its calls, so a 2xx
 answer means the calls are durable; if the commit fails, every request in it gets the
@@ -29,6 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,12 @@ from .calls import (
     MAX_CALLS,
     PROBLEMS,
     TYPES,
+    id_hashes,
     identity_row,
-    plain_table,
+    plain_rows,
     track_calls,
     track_columns,
-    track_table,
+    track_rows,
 )
 
 log = logging.getLogger("microjourney.server")
@@ -88,9 +90,10 @@ class IdIndex:
     _BITS = 27
 
     def __init__(self, events: duckdb.DuckDBPyRelation) -> None:
-        rows = events.select("md5_number_lower(event_id) AS h").fetchnumpy()["h"]
+        hashes = [id_hashes(batch.column(0).to_pylist())
+                  for batch in events.select("event_id").to_arrow_reader(1_000_000)]
         self._bitmap = np.zeros(1 << (self._BITS - 3), dtype=np.uint8)
-        self._sorted = np.sort(np.asarray(rows, dtype=np.uint64))
+        self._sorted = np.sort(np.concatenate([np.zeros(0, np.uint64), *hashes]))
         self._mark(self._sorted)
         self._chunks: list[np.ndarray] = []
 
@@ -147,10 +150,10 @@ def _repeats(ids: pa.ChunkedArray, hashes: np.ndarray, order: np.ndarray) -> np.
 class _Job:
     body: bytes
     future: Future[dict[str, Any]]
-    #: The body's rows when it takes the fast road (:func:`.calls.track_table`), or, when
-    #: ``plain``, its rows judged and typed already (:func:`.calls.plain_table`).
-    tracks: pa.Table | None = None
-    plain: bool = False
+    #: The values of the body's calls by field when it takes the fast road
+    #: (:func:`.calls.track_columns`).
+    values: dict[str, list] | None = None
+    calls: int = 0
     #: Its events go to the journal: there is one, and their properties and context hold
     #: nothing to scrub (:func:`~..ingest.scrub.may_hold_personal_data`).
     journal: bool = False
@@ -242,18 +245,11 @@ class Collector:
     def submit(self, body: bytes) -> Future[dict[str, Any]]:
         """Queue one request's body; the future holds its answer once its calls are
         committed (an answer with ``status`` is an error: the body was not a batch)."""
-        # Decoded here, in the caller's thread (the request handler): the writer thread
-        # only stores.
+        # Decoded here, in the caller's thread (the request handler); the writer thread
+        # builds the rows of its whole group at once.
         calls = track_calls(body)
-        if calls is None:
-            job = _Job(body, Future())
-        else:
-            values = track_columns(calls)
-            plain = plain_table(calls, values) if self._plain else None
-            job = (_Job(body, Future(), plain, plain=True, journal=self._journal is not None and not (
-                        self._write.get("scrub", True)
-                        and may_hold_personal_data(values["properties"] + values["context"])))
-                   if plain is not None else _Job(body, Future(), track_table(calls, values)))
+        job = (_Job(body, Future()) if calls is None else
+               _Job(body, Future(), track_columns(calls), len(calls)))
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the collector is shutting down")
@@ -382,20 +378,12 @@ class Collector:
                 "rejected": sorted(job.rejected, key=lambda r: r["index"])}
 
     def _commit(self, jobs: list[_Job]) -> None:
-        slow = [req for req, job in enumerate(jobs) if job.tracks is None]
+        slow = [req for req, job in enumerate(jobs) if job.values is None]
         quarantine, parts = self._taken_apart(jobs, slow) if slow else ([], [])
-        for plain in (True, False):
-            tracks = [(req, job.tracks) for req, job in enumerate(jobs)
-                      if job.tracks is not None and job.tracks.num_rows and job.plain is plain]
-            if tracks:
-                rows = pa.concat_tables([t for _, t in tracks])
-                req = np.repeat(np.array([r for r, _ in tracks], np.int32),
-                                [t.num_rows for _, t in tracks])
-                rows = rows.add_column(0, "req", pa.array(req)).select(_EVENT_ROWS)
-                if plain:  # stored first, on its own: a repeat in the rest is found stored
-                    self._events(jobs, rows, plain=True)
-                else:
-                    parts.append(rows.cast(parts[0].schema) if parts else rows)
+        fast = [req for req, job in enumerate(jobs) if job.calls]
+        if fast:
+            rows = self._tracks(jobs, fast)
+            parts.append(rows.cast(parts[0].schema) if parts else rows)
         if parts:
             self._events(jobs, pa.concat_tables(parts))
         if quarantine:
@@ -419,10 +407,38 @@ class Collector:
             con.unregister("_http_bodies")
         try:
             quarantine = self._odd_calls(jobs) + self._identity_calls(jobs)
-            rows = con.sql(f"SELECT *, md5_number_lower(event_id) AS h FROM ({EVENTS})").to_arrow_table()
+            rows = con.sql(EVENTS).to_arrow_table()
         finally:
             con.unregister("_http_calls")
+        rows = rows.append_column("h", pa.array(id_hashes(rows.column("event_id").to_pylist())))
         return quarantine, [rows.select(_EVENT_ROWS)]
+
+    def _tracks(self, jobs: list[_Job], fast: list[int]) -> pa.Table:
+        """The rows of the fast road's requests ``jobs[fast]``, built at once (raw rows, in
+        :data:`_EVENT_ROWS` order); those of plain requests are judged and stored here, the
+        others returned for the writer."""
+        sizes = [jobs[r].calls for r in fast]
+        values = {name: list(chain.from_iterable(jobs[r].values[name] for r in fast))
+                  for name in EVENT_FIELDS}
+        req = np.repeat(np.array(fast, np.int32), sizes)
+        starts = np.cumsum(sizes) - sizes
+        rows = track_rows(values)
+        rows = rows.add_column(0, "req", pa.array(req)).add_column(
+            1, "idx", pa.array(np.arange(len(req)) - np.repeat(starts, sizes))).select(_EVENT_ROWS)
+        if not self._plain:
+            return rows
+        judged, plain = plain_rows(rows, sizes)
+        if plain.any():
+            if self._journal is not None:  # journaled: plain, and nothing to scrub
+                scrub = self._write.get("scrub", True)
+                for r, start, size in zip(np.array(fast)[plain], starts[plain], np.array(sizes)[plain],
+                                          strict=True):
+                    end = start + size
+                    jobs[r].journal = not (scrub and may_hold_personal_data(
+                        values["properties"][start:end] + values["context"][start:end]))
+            # Stored first, on their own: a repeat in the rest is then found stored.
+            self._events(jobs, judged, plain=True)
+        return rows if not plain.any() else rows.filter(pa.array(~np.repeat(plain, sizes)))
 
     def _reject(self, job: _Job, index: int, name: str | None, reason: str) -> None:
         job.rejected.append({"index": index, "field": name, "reason": reason})
@@ -467,7 +483,7 @@ class Collector:
     def _events(self, jobs: list[_Job], ev: pa.Table, plain: bool = False) -> None:
         """Track and page calls (raw rows: ``req``, ``idx``, the event fields with JSON as
         text, and ``h``, the id's hash): withheld without consent, once per id, through the
-        writer; ``plain``: the rows are judged and typed already (:func:`.calls.plain_table`);
+        writer; ``plain``: the rows are judged and typed already (:func:`.calls.plain_rows`);
         those with nothing to scrub are journaled, when there is a journal."""
         con = self._con
         if not ev.num_rows:

@@ -29,6 +29,7 @@ from microjourney.server.calls import (
     id_hashes,
     plain_rows,
     plain_table,
+    plain_values,
     track_calls,
     track_columns,
     track_rows,
@@ -256,15 +257,16 @@ def test_other_calls_are_judged_by_the_writer(body: bytes) -> None:
 
 
 def test_a_group_takes_the_plain_road_request_by_request() -> None:
-    two = json.dumps({"batch": [json.loads(PLAIN[0])["batch"][0],
-                                {**json.loads(PLAIN[0])["batch"][0], "event_id": "p2", "event": ""}]})
-    bodies = [PLAIN[0], NOT_PLAIN[2], PLAIN[1], two.encode(), NOT_PLAIN[9], PLAIN[2]]
-    calls = [track_calls(b) for b in bodies]
-    rows, plain = plain_rows(track_rows(track_columns([c for cs in calls for c in cs])),
-                             [len(c) for c in calls])
-    assert plain.tolist() == [True, False, True, False, False, True]  # fax; "" in one of two; Feb 30
-    alone = pa.concat_tables([plain_table(calls[i]) for i in (0, 2, 5)]).drop_columns(["idx"])
-    assert rows.to_pylist() == alone.to_pylist()
+    call = json.loads(PLAIN[0])["batch"][0]
+    two = json.dumps({"batch": [call, {**call, "event_id": "p2", "timestamp": "2026-01-02"}]}).encode()
+    bodies = [PLAIN[0], NOT_PLAIN[9], PLAIN[1], two, NOT_PLAIN[7], PLAIN[2]]
+    values = [plain_values(track_columns(track_calls(b))) for b in bodies]
+    assert None not in values  # the timestamps are checked with the group's
+    rows, plain = plain_rows(track_rows({n: [x for v in values for x in v[n]] for n in EVENT_FIELDS}),
+                             [1, 1, 1, 2, 1, 1])
+    assert plain.tolist() == [True, False, True, False, False, True]  # Feb 30; a date; a space
+    alone = pa.concat_tables([plain_table(track_calls(bodies[i])) for i in (0, 2, 5)])
+    assert rows.to_pylist() == alone.drop_columns(["idx"]).to_pylist()
     assert rows.column("channel").to_pylist() == ["other", "chat", "other"]
     assert rows.column("user_id").to_pylist() == ["u", "u", None]
 

@@ -150,11 +150,10 @@ def track_columns(calls: list[Track]) -> dict[str, list]:
 def track_rows(values: dict[str, list]) -> pa.Table:
     """The raw rows of :func:`track_columns`: the event fields as text (``properties``/
     ``context`` as the JSON text received, ``null`` when absent, put in normal form by the
-    writer: ``write_batch(json_text=True)``) and ``h``, the id's hash (:func:`id_hashes`)."""
+    writer: ``write_batch(json_text=True)``) and ``h``, the id's hash (:func:`id_hashes`).
+    Python objects become Arrow arrays here, holding the GIL: no compute function runs."""
     text = pa.string()
-    cols = {name: pa.array(values[name], text) for name in EVENT_FIELDS[:7]}
-    for name in ("properties", "context"):
-        cols[name] = pa.array(values[name], pa.binary()).cast(text)
+    cols = {name: pa.array(values[name], text) for name in EVENT_FIELDS}  # bytes checked as UTF-8
     cols["h"] = pa.array(id_hashes(values["event_id"]))
     return pa.table(cols)
 
@@ -170,58 +169,53 @@ def track_table(calls: list[Track]) -> pa.Table:
 #: (Arrow's parse of these equals DuckDB's: tests/test_calls.py); any other goes to the writer.
 PLAIN_TS = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
             r"(Z|[+-][0-9]{2}:[0-9]{2})$")
-#: A channel the plain road takes: a known one, or none (stored as ``other``).
-_CHANNELS = pa.array(["", *CHANNELS])
+_CHANNELS = frozenset(CHANNELS)
+#: How JSON objects and null begin (the text is valid JSON: msgspec read it).
+_OBJECT_OR_NULL = frozenset((b"{", b"n"))
 #: The plain road's timestamps, as the events table keeps them.
 TIMESTAMP = pa.timestamp("us", tz="UTC")
-_NULL = pa.scalar(None, pa.string())
 
 
-def _given(col: pa.Array) -> pa.Array:
-    return pc.fill_null(pc.not_equal(col, ""), False)
-
-
-def _object_or_null(col: pa.Array) -> pa.Array:
-    return pc.or_(pc.starts_with(col, "{"), pc.equal(col, "null"))
-
-
-def _missing_as_null(col: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(col, ""), _NULL, col)
+def plain_values(values: dict[str, list], channel: str = "other") -> dict[str, list] | None:
+    """One request's :func:`track_columns` typed as the plain road stores them, when each of its
+    calls has an event name, a user or anonymous id, a known channel (or none), properties and
+    context that are objects or null, and a timestamp; else None (the writer judges them and
+    says what is wrong). Empty text is missing and a missing channel is ``channel``. The
+    timestamps are checked, with the rest of a group, by :func:`plain_rows`."""
+    anonymous, user, channels = values["anonymous_id"], values["user_id"], values["channel"]
+    if not (all(values["event"]) and all(a or u for a, u in zip(anonymous, user, strict=True))
+            and all(not c or c in _CHANNELS for c in channels) and None not in values["timestamp"]
+            and {t[:1] for t in values["properties"]} <= _OBJECT_OR_NULL
+            and {t[:1] for t in values["context"]} <= _OBJECT_OR_NULL):
+        return None
+    return {**values, "anonymous_id": [a or None for a in anonymous], "user_id": [u or None for u in user],
+            "channel": [c or channel for c in channels],
+            "session_id": [s or None for s in values["session_id"]]}
 
 
 def plain_rows(rows: pa.Table, sizes: Sequence[int]) -> tuple[pa.Table, np.ndarray]:
-    """The rows of the requests whose calls are all *plain*, judged and typed here, and which
-    requests those are. ``rows``: :func:`track_rows` (and any other columns) of requests of
-    ``sizes`` calls, one after the other.
+    """The rows of the requests whose timestamps all have the plain form (:data:`PLAIN_TS`)
+    and parse, with the timestamps as instants (:data:`TIMESTAMP`), and which requests those
+    are. ``rows``: the :func:`track_rows` (and any other columns) of :func:`plain_values`
+    of requests of ``sizes`` calls, one after the other.
 
-    A plain call has an event name, a user or anonymous id, a known channel (or none),
-    properties and context that are objects or null, and a timestamp of the plain form
-    (:data:`PLAIN_TS`) that parses: one the writer would accept. Its row is the one the writer
-    would store: empty text is missing, a missing channel is ``other``, the timestamp is an
-    instant (:data:`TIMESTAMP`), and ``properties``/``context`` are the JSON text received,
-    put in normal form (and scrubbed) by :func:`~microjourney.store.writer.write_plain`.
-    The other requests' calls go to the writer, which says what is wrong."""
-    col = rows.column
-    ok = pc.and_(pc.and_(_given(col("event")), pc.or_(_given(col("anonymous_id")), _given(col("user_id")))),
-                 pc.and_(pc.is_in(pc.fill_null(col("channel"), ""), value_set=_CHANNELS),
-                         pc.fill_null(pc.match_substring_regex(col("timestamp"), PLAIN_TS), False)))
-    ok = pc.and_(ok, pc.and_(_object_or_null(col("properties")), _object_or_null(col("context"))))
+    A call that passes both is *plain*: one the writer would accept, and its row is the one
+    the writer would store once ``properties``/``context``, the JSON text received, are put
+    in normal form (and scrubbed) by :func:`~microjourney.store.writer.write_plain`.
+    Two compute functions for the group when all are plain: each lets another thread take
+    the GIL, which the collector's thread then waits to get back."""
+    timestamps = rows.column("timestamp")
     owner = np.repeat(np.arange(len(sizes)), sizes)
-    plain = np.bincount(owner[~ok.to_numpy(zero_copy_only=False)], minlength=len(sizes)) == 0
-    while True:
-        mask = pa.array(plain[owner])
-        try:
-            instants = col("timestamp").filter(mask).cast(TIMESTAMP)
-            break
-        except pa.ArrowInvalid:  # a day that does not exist, say: its request goes to the writer
-            plain &= [_parses(col("timestamp").filter(pa.array(owner == r))) for r in range(len(sizes))]
-    kept = rows.filter(mask)
-    typed = {"timestamp": instants, "channel": pc.coalesce(_missing_as_null(kept.column("channel")), "other")}
-    for name in ("anonymous_id", "user_id", "session_id"):
-        typed[name] = _missing_as_null(kept.column(name))
-    for name, column in typed.items():
-        kept = kept.set_column(kept.schema.get_field_index(name), name, column)
-    return kept, plain
+    ok = pc.match_substring_regex(timestamps, PLAIN_TS).to_numpy(zero_copy_only=False)
+    plain = np.bincount(owner[~ok], minlength=len(sizes)) == 0
+    kept = rows if plain.all() else rows.filter(pa.array(plain[owner]))
+    try:
+        instants = kept.column("timestamp").cast(TIMESTAMP)
+    except pa.ArrowInvalid:  # a day that does not exist, say: its request goes to the writer
+        plain &= [_parses(timestamps.filter(pa.array(owner == r))) for r in range(len(sizes))]
+        kept = rows.filter(pa.array(plain[owner]))
+        instants = kept.column("timestamp").cast(TIMESTAMP)
+    return kept.set_column(kept.schema.get_field_index("timestamp"), "timestamp", instants), plain
 
 
 def _parses(timestamps: pa.ChunkedArray) -> bool:
@@ -233,12 +227,13 @@ def _parses(timestamps: pa.ChunkedArray) -> bool:
 
 
 def plain_table(calls: list[Track]) -> pa.Table | None:
-    """One request's :func:`track_table` judged and typed (:func:`plain_rows`), or None when
-    one of its calls is not plain."""
-    if not calls:
+    """One request's rows judged and typed by the plain road (:func:`plain_values`,
+    :func:`plain_rows`, with ``idx``), or None when one of its calls is not plain."""
+    values = plain_values(track_columns(calls)) if calls else None
+    if values is None:
         return None
-    rows, plain = plain_rows(track_table(calls), [len(calls)])
-    return rows if plain[0] else None
+    rows, plain = plain_rows(track_rows(values), [len(calls)])
+    return rows.add_column(0, "idx", pa.array(range(rows.num_rows), pa.int64())) if plain[0] else None
 
 
 def id_hashes(ids: list[str]) -> np.ndarray:

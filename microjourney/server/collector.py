@@ -4,8 +4,9 @@ Request handlers check the key and the size and hand the body to :class:`Collect
 a batch of track calls with ids is decoded there, in the handler, into lists of values
 (the fast road of :mod:`.calls`). The collector owns the store connection in one thread,
 which takes every request waiting (up to ``max_bytes`` of bodies), builds the rows of the
-decoded ones at once, takes the other bodies apart in DuckDB, and stores them together: the events in one transaction through the same writer as file
-ingest, identify/alias calls through the identity store.
+decoded ones at once, takes the other bodies apart in DuckDB, and stores them together:
+the events in one transaction through the same writer as file ingest, identify/alias calls
+through the identity store.
 Each request's future is resolved only after the commit that holds its calls, so a 2xx
 answer means the calls are durable; if the commit fails, every request in it gets the
 error and the client retries (event ids make that safe).
@@ -63,6 +64,7 @@ from .calls import (
     id_hashes,
     identity_row,
     plain_rows,
+    plain_values,
     track_calls,
     track_columns,
     track_rows,
@@ -75,6 +77,9 @@ SOURCE = "http"
 MAX_UNSTORED = 400_000
 #: Journaled events stored in one insert, at most.
 MAX_INSERT = 100_000
+#: The store's checkpoint threshold while the collector journals (DuckDB's default is 16MB;
+#: docs/benchmarks.md, "HTTP ingest").
+CHECKPOINT = "256MB"
 #: The advice for a timestamp without an offset: a call can only carry the offset.
 NAIVE_HINT = "give one"
 #: The raw rows :meth:`Collector._events` takes.
@@ -154,6 +159,9 @@ class _Job:
     #: (:func:`.calls.track_columns`).
     values: dict[str, list] | None = None
     calls: int = 0
+    #: The same typed for the plain road, when every call may be plain
+    #: (:func:`.calls.plain_values`; the timestamps are checked with the group's).
+    typed: dict[str, list] | None = None
     #: Its events go to the journal: there is one, and their properties and context hold
     #: nothing to scrub (:func:`~..ingest.scrub.may_hold_personal_data`).
     journal: bool = False
@@ -212,6 +220,8 @@ class Collector:
         # of their own (store/journal.py); what a crash left in the journal is stored first.
         self._journal = Journal(journal) if journal is not None and self._plain else None
         if self._journal is not None:
+            # Inserts off the answer path: fewer, larger checkpoints store events twice as fast.
+            con.execute(f"SET checkpoint_threshold = '{CHECKPOINT}'")
             self._store_journaled()
         # An empty lake has nothing to read yet: the first append gives it events.
         self._lake_read = lake is not None and has_events(lake)
@@ -248,8 +258,15 @@ class Collector:
         # Decoded here, in the caller's thread (the request handler); the writer thread
         # builds the rows of its whole group at once.
         calls = track_calls(body)
-        job = (_Job(body, Future()) if calls is None else
-               _Job(body, Future(), track_columns(calls), len(calls)))
+        if calls is None:
+            job = _Job(body, Future())
+        else:
+            values = track_columns(calls)
+            typed = plain_values(values) if self._plain and calls else None
+            job = _Job(body, Future(), values, len(calls), typed, journal=(
+                typed is not None and self._journal is not None and not (
+                    self._write.get("scrub", True)
+                    and may_hold_personal_data(values["properties"] + values["context"]))))
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the collector is shutting down")
@@ -381,8 +398,8 @@ class Collector:
         slow = [req for req, job in enumerate(jobs) if job.values is None]
         quarantine, parts = self._taken_apart(jobs, slow) if slow else ([], [])
         fast = [req for req, job in enumerate(jobs) if job.calls]
-        if fast:
-            rows = self._tracks(jobs, fast)
+        rows = self._tracks(jobs, fast) if fast else None
+        if rows is not None:
             parts.append(rows.cast(parts[0].schema) if parts else rows)
         if parts:
             self._events(jobs, pa.concat_tables(parts))
@@ -413,32 +430,31 @@ class Collector:
         rows = rows.append_column("h", pa.array(id_hashes(rows.column("event_id").to_pylist())))
         return quarantine, [rows.select(_EVENT_ROWS)]
 
-    def _tracks(self, jobs: list[_Job], fast: list[int]) -> pa.Table:
-        """The rows of the fast road's requests ``jobs[fast]``, built at once (raw rows, in
-        :data:`_EVENT_ROWS` order); those of plain requests are judged and stored here, the
-        others returned for the writer."""
-        sizes = [jobs[r].calls for r in fast]
-        values = {name: list(chain.from_iterable(jobs[r].values[name] for r in fast))
-                  for name in EVENT_FIELDS}
-        req = np.repeat(np.array(fast, np.int32), sizes)
-        starts = np.cumsum(sizes) - sizes
-        rows = track_rows(values)
-        rows = rows.add_column(0, "req", pa.array(req)).add_column(
-            1, "idx", pa.array(np.arange(len(req)) - np.repeat(starts, sizes))).select(_EVENT_ROWS)
-        if not self._plain:
-            return rows
-        judged, plain = plain_rows(rows, sizes)
-        if plain.any():
-            if self._journal is not None:  # journaled: plain, and nothing to scrub
-                scrub = self._write.get("scrub", True)
-                for r, start, size in zip(np.array(fast)[plain], starts[plain], np.array(sizes)[plain],
-                                          strict=True):
-                    end = start + size
-                    jobs[r].journal = not (scrub and may_hold_personal_data(
-                        values["properties"][start:end] + values["context"][start:end]))
-            # Stored first, on their own: a repeat in the rest is then found stored.
-            self._events(jobs, judged, plain=True)
-        return rows if not plain.any() else rows.filter(pa.array(~np.repeat(plain, sizes)))
+    def _tracks(self, jobs: list[_Job], fast: list[int]) -> pa.Table | None:
+        """The rows of the fast road's requests ``jobs[fast]``, built at once: those of plain
+        requests are judged and stored here, the others returned for the writer (raw rows, in
+        :data:`_EVENT_ROWS` order)."""
+        maybe = [r for r in fast if jobs[r].typed is not None]
+        if maybe:
+            judged, plain = plain_rows(self._rows(jobs, maybe, typed=True), [jobs[r].calls for r in maybe])
+            if plain.any():  # stored first, on their own: a repeat in the rest is then found stored
+                self._events(jobs, judged, plain=True)
+            if not plain.all():  # the writer says what is wrong
+                fast = sorted({*fast} - {r for r, p in zip(maybe, plain, strict=True) if p})
+            else:
+                fast = [r for r in fast if jobs[r].typed is None]
+        return self._rows(jobs, fast) if fast else None
+
+    @staticmethod
+    def _rows(jobs: list[_Job], reqs: list[int], typed: bool = False) -> pa.Table:
+        """The rows of ``jobs[reqs]`` (their values, or typed values) with ``req`` and ``idx``."""
+        sizes = [jobs[r].calls for r in reqs]
+        parts = [jobs[r].typed if typed else jobs[r].values for r in reqs]
+        rows = track_rows({name: list(chain.from_iterable(p[name] for p in parts)) for name in EVENT_FIELDS})
+        req = np.repeat(np.array(reqs, np.int32), sizes)
+        idx = np.arange(len(req)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        rows = rows.add_column(0, "req", pa.array(req)).add_column(1, "idx", pa.array(idx))
+        return rows.select(_EVENT_ROWS)
 
     def _reject(self, job: _Job, index: int, name: str | None, reason: str) -> None:
         job.rejected.append({"index": index, "field": name, "reason": reason})

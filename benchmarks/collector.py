@@ -5,9 +5,11 @@
 Starts ``microjourney serve`` on a fresh workspace (127.0.0.1, a free port), then sends
 ``--events`` track events in batches of ``--batch`` over ``--connections`` keep-alive
 connections from one asyncio process (the load generator shares the machine's cores with
-the server). Every request must be answered 200 with all its events accepted. Prints
-events/s, request latency (p50, p99, max), the server's peak memory, and the DuckDB floor:
-the same events inserted as one Arrow table into a DuckDB file, in the same run.
+the server). Every request must be answered 200 with all its events accepted, and the store
+must then hold each event once. Prints events/s answered, request latency (p50, p99, max),
+the server's peak memory, events/s stored (until the stopped server has stored every
+answered event: the journal's last events are stored after their answer), and the DuckDB
+floor: the same events inserted as one Arrow table into a DuckDB file, in the same run.
 """
 
 from __future__ import annotations
@@ -150,8 +152,20 @@ def main() -> None:
             result = asyncio.run(load(host, int(port), key, args.events, args.batch, args.connections))
             result["server_peak_mib"] = round(peak_kib(server.pid) / 1024)
         finally:
+            # A graceful stop stores whatever the journal still holds: until then, not all
+            # answered events are in the events table.
+            stop = time.perf_counter()
             server.send_signal(signal.SIGTERM)
             server.wait(60)
+        stored_s = result["wall_s"] + time.perf_counter() - stop
+        result["stored_events_per_s"] = round(args.events / stored_s)
+        import duckdb
+        with duckdb.connect(str(ws / ".microjourney" / "store.duckdb"), read_only=True) as con:
+            rows, ids = con.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchall()[0]
+            result["stored"] = ids
+            if rows != args.events or ids != args.events:
+                result["failures"] += 1
+                result["first_failure"] = result["first_failure"] or "the store does not hold each event once"
         result["floor_events_per_s"] = round(floor(min(args.events, 1_000_000), args.batch, Path(tmp)))
     result["floor_ratio"] = round(result["floor_events_per_s"] / result["events_per_s"], 2)
     result.update(batch=args.batch, connections=args.connections, note=args.note,

@@ -79,7 +79,7 @@ MAX_UNSTORED = 400_000
 MAX_INSERT = 100_000
 #: The store's checkpoint threshold while the collector journals (DuckDB's default is 16MB;
 #: docs/benchmarks.md, "HTTP ingest").
-CHECKPOINT = "256MB"
+CHECKPOINT = "SET checkpoint_threshold = '256MiB'"
 #: The advice for a timestamp without an offset: a call can only carry the offset.
 NAIVE_HINT = "give one"
 #: The raw rows :meth:`Collector._events` takes.
@@ -221,7 +221,7 @@ class Collector:
         self._journal = Journal(journal) if journal is not None and self._plain else None
         if self._journal is not None:
             # Inserts off the answer path: fewer, larger checkpoints store events twice as fast.
-            con.execute(f"SET checkpoint_threshold = '{CHECKPOINT}'")
+            con.execute(CHECKPOINT)
             self._store_journaled()
         # An empty lake has nothing to read yet: the first append gives it events.
         self._lake_read = lake is not None and has_events(lake)

@@ -161,7 +161,9 @@ def main() -> None:
         stored_s = result["wall_s"] + time.perf_counter() - stop
         result["stored_events_per_s"] = round(args.events / stored_s)
         import duckdb
-        with duckdb.connect(str(ws / ".microjourney" / "store.duckdb"), read_only=True) as con:
+
+        from microjourney.workspace import STORE_DIR, STORE_FILE
+        with duckdb.connect(str(ws / STORE_DIR / STORE_FILE), read_only=True) as con:
             rows, ids = con.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchall()[0]
             result["stored"] = ids
             if rows != args.events or ids != args.events:

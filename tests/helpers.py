@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from microjourney.server.calls import plain_rows, plain_values, track_columns, track_rows
+
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 
 PAYMENT_YAML = """\
@@ -78,3 +80,20 @@ def track(i: int, **kw) -> dict:
             "properties": {"x": i}}
     call.update(kw)
     return call
+
+
+def track_table(calls: list) -> pa.Table:
+    """The fast road's raw rows of one request's ``track_calls``, with ``idx`` (each call's
+    place in the batch), as the collector builds them for a group."""
+    rows = track_rows(track_columns(calls))
+    return rows.add_column(0, "idx", pa.array(range(rows.num_rows), pa.int64()))
+
+
+def plain_table(calls: list) -> pa.Table | None:
+    """One request's rows judged and typed by the plain road (``plain_values``, then
+    ``plain_rows``), with ``idx``; None when one of its calls is not plain."""
+    values = plain_values(track_columns(calls)) if calls else None
+    if values is None:
+        return None
+    rows, plain = plain_rows(track_rows(values), [len(calls)])
+    return rows.add_column(0, "idx", pa.array(range(rows.num_rows), pa.int64())) if plain[0] else None

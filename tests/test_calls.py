@@ -1,7 +1,7 @@
 """The collector's roads for a batch give the same rows.
 
-A batch of track calls with ids is decoded in Python (``track_calls``, ``track_table``,
-then ``TRACKS``: what the writer makes of them); every other body is taken apart in DuckDB
+A batch of track calls with ids is decoded in Python (``track_calls``, ``track_table`` of
+tests/helpers.py, then ``TRACKS``: what the writer makes of them); every other body is taken apart in DuckDB
 (``CALLS``, ``EVENTS``). For the bodies the fast road takes, both must give exactly the
 same rows, so that the writer judges them alike. A fast body whose calls are all plain is
 judged in Python (``plain_table``) and stored by ``write_plain``: the stored rows must be
@@ -28,15 +28,15 @@ from microjourney.server.calls import (
     MAX_CALLS,
     id_hashes,
     plain_rows,
-    plain_table,
     plain_values,
     track_calls,
     track_columns,
     track_rows,
-    track_table,
 )
 from microjourney.store.db import migrate
 from microjourney.store.writer import normal_json, write_batch, write_plain
+
+from .helpers import plain_table, track_table
 
 #: The fast road's rows as the writer reads them (``write_batch(json_text=True)``).
 TRACKS = f"""

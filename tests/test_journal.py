@@ -8,13 +8,13 @@ import os
 import pyarrow as pa
 
 import microjourney as mj
-from microjourney.server.calls import EVENT_FIELDS, plain_table, track_calls
+from microjourney.server.calls import EVENT_FIELDS, track_calls
 from microjourney.server.collector import Collector
 from microjourney.store.identities import write_calls
 from microjourney.store.journal import Journal
 from microjourney.store.writer import write_plain
 
-from .helpers import track
+from .helpers import plain_table, track
 
 
 def _rows(first: int, n: int) -> pa.Table:

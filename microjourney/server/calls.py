@@ -22,13 +22,13 @@ A track or page call without ``event_id`` gets ``mj-`` and the MD5 of its JSON t
 client that retries the same request stores each call once.
 
 The common body, track calls that each carry an ``event_id`` and give every event field
-as a string (or null), takes a faster road (:func:`track_calls`, :func:`track_columns`,
-:func:`track_rows`): it is decoded by msgspec into lists of values in the request handler,
-and the collector builds the rows of many requests at once (Arrow arrays, and the checks of
-:func:`plain_rows` as Arrow compute functions: no Python runs per value there), with
-``properties`` and ``context`` kept as their JSON text, which the writer puts in the same
-normal form as :data:`EVENTS` gives (``write_batch(json_text=True)``). The rows are the
-same either way, so every other body (page, identify or alias calls, a call without an
+as a string (or null), takes a faster road: it is decoded by msgspec into lists of values
+in the request handler (:func:`track_calls`, :func:`track_columns`), and the collector
+builds the rows of many requests at once (:func:`track_rows`); plain calls are judged on
+the way (:func:`plain_values` per call in the handler, :func:`plain_rows` for the group's
+timestamps). ``properties`` and ``context`` stay the JSON text received, which the writer
+puts in the same normal form as :data:`EVENTS` gives (``write_batch(json_text=True)``).
+The rows are the same either way, so every other body (page, identify or alias calls, a call without an
 id, a value of another type, a body that is not JSON) simply takes the road above
 (tests/test_calls.py holds the two to the same rows). One difference is left: a key given
 twice in one call counts with its last value on the fast road, as in file ingest, and with
@@ -141,7 +141,7 @@ def track_columns(calls: list[Track]) -> dict[str, list]:
     """The values of :func:`track_calls` by field (``properties``/``context`` as the JSON bytes
     received, ``null`` when absent): what :func:`track_rows` builds from. ``calls`` may be
     the calls of many requests, one after the other."""
-    values = {name: list(map(attrgetter(name), calls)) for name in Track.__struct_fields__}
+    values = {name: list(map(attrgetter(name), calls)) for name in EVENT_FIELDS}
     values["properties"] = list(map(bytes, values["properties"]))
     values["context"] = list(map(bytes, values["context"]))
     return values
@@ -156,13 +156,6 @@ def track_rows(values: dict[str, list]) -> pa.Table:
     cols = {name: pa.array(values[name], text) for name in EVENT_FIELDS}  # bytes checked as UTF-8
     cols["h"] = pa.array(id_hashes(values["event_id"]))
     return pa.table(cols)
-
-
-def track_table(calls: list[Track]) -> pa.Table:
-    """The raw rows of one request's :func:`track_calls` (:func:`track_rows`), with ``idx``,
-    each call's place in the batch."""
-    rows = track_rows(track_columns(calls))
-    return rows.add_column(0, "idx", pa.array(range(rows.num_rows), pa.int64()))
 
 
 #: A timestamp the plain road takes: RFC 3339 with seconds, at most 6 decimals and an offset
@@ -224,16 +217,6 @@ def _parses(timestamps: pa.ChunkedArray) -> bool:
     except pa.ArrowInvalid:
         return False
     return True
-
-
-def plain_table(calls: list[Track]) -> pa.Table | None:
-    """One request's rows judged and typed by the plain road (:func:`plain_values`,
-    :func:`plain_rows`, with ``idx``), or None when one of its calls is not plain."""
-    values = plain_values(track_columns(calls)) if calls else None
-    if values is None:
-        return None
-    rows, plain = plain_rows(track_rows(values), [len(calls)])
-    return rows.add_column(0, "idx", pa.array(range(rows.num_rows), pa.int64())) if plain[0] else None
 
 
 def id_hashes(ids: list[str]) -> np.ndarray:

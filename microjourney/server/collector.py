@@ -79,7 +79,7 @@ MAX_UNSTORED = 400_000
 MAX_INSERT = 100_000
 #: The store's checkpoint threshold while the collector journals (DuckDB's default is 16MB;
 #: docs/benchmarks.md, "HTTP ingest").
-CHECKPOINT = "SET checkpoint_threshold = '256MiB'"
+CHECKPOINT = "256MiB"
 #: The advice for a timestamp without an offset: a call can only carry the offset.
 NAIVE_HINT = "give one"
 #: The raw rows :meth:`Collector._events` takes.
@@ -158,7 +158,6 @@ class _Job:
     #: The values of the body's calls by field when it takes the fast road
     #: (:func:`.calls.track_columns`).
     values: dict[str, list] | None = None
-    calls: int = 0
     #: The same typed for the plain road, when every call may be plain
     #: (:func:`.calls.plain_values`; the timestamps are checked with the group's).
     typed: dict[str, list] | None = None
@@ -170,6 +169,11 @@ class _Job:
     duplicates: int = 0
     withheld: int = 0
     problem: str | None = None
+
+    @property
+    def calls(self) -> int:
+        """How many calls the fast road took from the body."""
+        return 0 if self.values is None else len(self.values["event_id"])
 
 
 #: A request whose body is not a batch: (status, code, message).
@@ -221,7 +225,7 @@ class Collector:
         self._journal = Journal(journal) if journal is not None and self._plain else None
         if self._journal is not None:
             # Inserts off the answer path: fewer, larger checkpoints store events twice as fast.
-            con.execute(CHECKPOINT)
+            con.execute("SET checkpoint_threshold = ?", [CHECKPOINT])
             self._store_journaled()
         # An empty lake has nothing to read yet: the first append gives it events.
         self._lake_read = lake is not None and has_events(lake)
@@ -263,7 +267,7 @@ class Collector:
         else:
             values = track_columns(calls)
             typed = plain_values(values) if self._plain and calls else None
-            job = _Job(body, Future(), values, len(calls), typed, journal=(
+            job = _Job(body, Future(), values, typed, journal=(
                 typed is not None and self._journal is not None and not (
                     self._write.get("scrub", True)
                     and may_hold_personal_data(values["properties"] + values["context"]))))
@@ -439,10 +443,8 @@ class Collector:
             judged, plain = plain_rows(self._rows(jobs, maybe, typed=True), [jobs[r].calls for r in maybe])
             if plain.any():  # stored first, on their own: a repeat in the rest is then found stored
                 self._events(jobs, judged, plain=True)
-            if not plain.all():  # the writer says what is wrong
-                fast = sorted({*fast} - {r for r, p in zip(maybe, plain, strict=True) if p})
-            else:
-                fast = [r for r in fast if jobs[r].typed is None]
+            done = {r for r, p in zip(maybe, plain, strict=True) if p}
+            fast = [r for r in fast if r not in done]  # the writer says what is wrong with these
         return self._rows(jobs, fast) if fast else None
 
     @staticmethod

@@ -537,7 +537,7 @@ def _write_checked(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, o
 def write_plain(con: duckdb.DuckDBPyConnection, rows: pa.Table, *, source: str, scrub: bool = True,
                 scrub_except: tuple[str, ...] = SCRUB_EXCEPT) -> int:
     """Store rows judged and typed by the caller (the collector's plain road,
-    :func:`microjourney.server.calls.plain_table`), with the ``seq`` the caller gave each, in
+    :func:`microjourney.server.calls.plain_rows`), with the ``seq`` the caller gave each, in
     one statement, its own transaction. ``properties`` and ``context`` (JSON text) are put in
     normal form and scrubbed as :func:`write_batch` does, so the stored rows are the ones it
     would store. Every row is stored: the caller vouches that none is invalid, stored

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
 import pyarrow as pa
+import pytest
 
 import microjourney as mj
 from microjourney.server.calls import EVENT_FIELDS, track_calls
@@ -42,6 +44,63 @@ def test_the_journal_gives_back_whole_groups_and_ends_at_one_cut_short(tmp_path)
     assert left and all(int(p.stem) > 20 for p in left)
     journal.clear()
     assert journal.segments() == []
+
+
+def test_one_sync_covers_every_group_written_before_it(tmp_path):
+    """Groups written from one thread while another syncs, across many segments: each sync
+    returns once its group is on disk, and every group reads back whole and in order."""
+    journal = Journal(tmp_path / "j", segment_bytes=4000)
+    tickets = [journal.write(_rows(first, 10)) for first in range(0, 30, 10)]
+    assert tickets == sorted(tickets) and len(set(tickets)) == 3
+    journal.sync(tickets[-1])  # the last one covers the two before it
+    journal.sync(tickets[0])
+    stop = threading.Event()
+    synced: list[int] = []
+
+    def syncing() -> None:
+        while not stop.is_set():
+            ticket = tickets[-1]  # the last group written so far
+            journal.sync(ticket)
+            synced.append(ticket)
+
+    thread = threading.Thread(target=syncing)
+    thread.start()
+    try:
+        for first in range(30, 600, 10):
+            tickets.append(journal.write(_rows(first, 10)))
+    finally:
+        stop.set()
+        thread.join()
+    journal.sync(tickets[-1])
+    assert len(journal.segments()) > 10 and synced
+    got = pa.concat_tables(journal.read())
+    assert got.column("seq").to_pylist() == list(range(1, 601))
+    journal.clear()
+    assert journal.segments() == []
+
+
+def test_a_failed_sync_fails_its_groups_and_the_next_group_starts_a_segment(tmp_path, monkeypatch):
+    """fdatasync failing (a disk error, injected here) fails every group it covered, now and
+    when asked again; the next group goes to a new segment and syncs."""
+    journal = Journal(tmp_path / "j")
+    first = journal.write(_rows(0, 10))
+    journal.sync(first)
+    second = journal.write(_rows(10, 10))
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "fdatasync", failing)
+        with pytest.raises(OSError):
+            journal.sync(second)
+    with pytest.raises(OSError, match="could not be synced"):
+        journal.sync(second)
+    journal.sync(first)  # synced before the failure
+    third = journal.write(_rows(20, 10))
+    journal.sync(third)
+    assert len(journal.segments()) == 2
+    assert [t.column("seq")[0].as_py() for t in journal.read()] == [1, 11, 21]
 
 
 def test_events_journaled_and_not_stored_are_stored_once_at_start(tmp_path):

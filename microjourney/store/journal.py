@@ -12,6 +12,13 @@ batch message per group, in ``seq`` order. A segment is named by its first ``seq
 one is started when the current one is large, and a segment whose events are all stored is
 deleted. A message cut short by a crash (its group was never acknowledged) ends the
 segment when it is read back.
+
+Writing and syncing are apart, so that one ``fdatasync`` covers every group written
+before it (a group commit of the journal): :meth:`Journal.write` returns a ticket, and
+:meth:`Journal.sync` returns once the journal is on disk up to that ticket, or raises if
+the sync that covered it failed. A segment whose sync failed is written no further (after
+a failed ``fdatasync`` Linux may report later ones as good though pages were lost); the
+next group starts a new one.
 """
 
 from __future__ import annotations
@@ -34,7 +41,9 @@ SUFFIX = ".arrows"
 
 
 class Journal:
-    """Append groups of events (:data:`SCHEMA`), durable on return; read back what is left."""
+    """Append groups of events (:data:`SCHEMA`); durable once synced; read back what is left.
+
+    One thread writes (the collector, holding its commit lock); any thread may sync."""
 
     def __init__(self, directory: str | os.PathLike[str], *, segment_bytes: int = 64 << 20) -> None:
         self.directory = Path(directory)
@@ -46,7 +55,14 @@ class Journal:
         self._closed: list[tuple[Path, int]] = []
         self._current: Path | None = None
         self._last = 0
-        self._lock = threading.Lock()  # the writer closes segments, the storing thread deletes them
+        # Tickets: bytes written since the journal was opened, over every segment.
+        self._written = self._synced = 0
+        #: The tickets (low, high] of syncs that failed.
+        self._failed: list[tuple[int, int]] = []
+        #: Descriptors of segments left, not synced since their last write.
+        self._left: list[int] = []
+        self._lock = threading.Lock()  # the state above; the storing thread deletes segments
+        self._sync_lock = threading.Lock()  # one fdatasync at a time
 
     def segments(self) -> list[Path]:
         """The segments on disk, oldest first."""
@@ -70,30 +86,70 @@ class Journal:
 
     def append(self, rows: pa.Table) -> None:
         """Append one group (its ``seq`` increasing) and sync it to disk."""
+        self.sync(self.write(rows))
+
+    def write(self, rows: pa.Table) -> int:
+        """Write one group (its ``seq`` increasing), not synced yet: the ticket to sync to."""
         if not rows.num_rows:
-            return
+            return self._written
         rows = rows.select(SCHEMA.names).cast(SCHEMA)
-        if self._fd is None or self._size >= self._segment_bytes:
-            self._start(int(rows.column("seq")[0].as_py()))
         data = b"".join(batch.serialize().to_pybytes() for batch in rows.to_batches())
-        try:
-            written = 0
-            while written < len(data):
-                written += os.write(self._fd, data[written:])
-            os.fdatasync(self._fd)
-        except OSError:
-            # Not acknowledged: cut the segment back to its last whole group, or end it, so
-            # that no later group follows a broken one.
+        with self._lock:
+            if self._fd is None or self._size >= self._segment_bytes:
+                self._start(int(rows.column("seq")[0].as_py()))
             try:
-                os.ftruncate(self._fd, self._size)
+                written = 0
+                while written < len(data):
+                    written += os.write(self._fd, data[written:])
             except OSError:
-                self._close_segment()
-            raise
-        self._size += len(data)
-        self._last = int(rows.column("seq")[-1].as_py())
+                # Not acknowledged: cut the segment back to its last whole group, or end it,
+                # so that no later group follows a broken one.
+                try:
+                    os.ftruncate(self._fd, self._size)
+                except OSError:
+                    self._leave_segment()
+                raise
+            self._size += len(data)
+            self._written += len(data)
+            self._last = int(rows.column("seq")[-1].as_py())
+            return self._written
+
+    def sync(self, ticket: int) -> None:
+        """Return once everything written up to ``ticket`` is on disk; raise ``OSError`` if
+        the sync that covered it failed."""
+        with self._sync_lock:
+            self._check(ticket)
+            if ticket <= self._synced:
+                return
+            with self._lock:
+                fds = [*self._left, *([] if self._fd is None else [self._fd])]
+                upto = self._written
+            try:
+                for fd in fds:
+                    os.fdatasync(fd)
+            except OSError:
+                with self._lock:  # what the failed sync covered, and every write since
+                    self._failed.append((self._synced, self._written))
+                    self._leave_segment()
+                    self._close_left(list(self._left))
+                    self._synced = self._written
+                raise
+            with self._lock:
+                self._close_left(fds)
+                self._synced = upto
+
+    def _check(self, ticket: int) -> None:
+        for low, high in self._failed:
+            if low < ticket <= high:
+                raise OSError(f"the journal could not be synced to disk ({self.directory})")
+
+    def _close_left(self, fds: list[int]) -> None:
+        for fd in [fd for fd in self._left if fd in fds]:
+            self._left.remove(fd)
+            os.close(fd)
 
     def _start(self, first_seq: int) -> None:
-        self._close_segment()
+        self._leave_segment()
         self._current = self.directory / f"{first_seq:020d}{SUFFIX}"
         self._fd = os.open(self._current, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
         header = SCHEMA.serialize().to_pybytes()
@@ -107,11 +163,12 @@ class Journal:
         finally:
             os.close(folder)
 
-    def _close_segment(self) -> None:
+    def _leave_segment(self) -> None:
+        """Write no more to the current segment; its descriptor is closed once synced.
+        Holding ``_lock``."""
         if self._fd is not None:
-            os.close(self._fd)
-            with self._lock:
-                self._closed.append((self._current, self._last))
+            self._left.append(self._fd)
+            self._closed.append((self._current, self._last))
             self._fd = None
 
     def stored(self, seq: int) -> None:
@@ -122,9 +179,10 @@ class Journal:
                 self._closed.pop(0)[0].unlink(missing_ok=True)
 
     def clear(self) -> None:
-        """Close the current segment and delete every segment (all of them are stored)."""
-        self._close_segment()
-        with self._lock:
+        """Close every segment and delete them all (all of them are stored)."""
+        with self._sync_lock, self._lock:
+            self._leave_segment()
+            self._close_left(list(self._left))
             self._closed.clear()
         for path in self.segments():
             path.unlink()

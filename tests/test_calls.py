@@ -136,7 +136,7 @@ def test_any_batch_of_track_calls_gives_the_same_rows_on_both_roads(calls: list[
 
 
 def test_the_index_built_from_the_store_knows_the_ids_hashed_in_python() -> None:
-    from microjourney.server.collector import IdIndex
+    from microjourney.server.ids import IdIndex
 
     ids = ["e-1", "", "é😀", "mj-0123456789abcdef", "x" * 300, "a\x00b"]
     con = duckdb.connect()
@@ -188,7 +188,7 @@ def test_the_store_holds_the_same_events_whichever_road_they_took(tmp_path) -> N
 def test_the_id_index_finds_every_stored_hash_and_few_others() -> None:
     import numpy as np
 
-    from microjourney.server.collector import IdIndex
+    from microjourney.server.ids import IdIndex
 
     con = duckdb.connect()
     con.execute("CREATE TABLE events AS SELECT 'e' || i AS event_id FROM range(5000) t(i)")
@@ -206,7 +206,7 @@ def test_the_id_index_finds_every_stored_hash_and_few_others() -> None:
 def test_the_index_keeps_finding_hashes_added_to_an_empty_store() -> None:
     import numpy as np
 
-    from microjourney.server.collector import IdIndex
+    from microjourney.server.ids import IdIndex
 
     index = IdIndex(duckdb.connect().sql("SELECT 'x' AS event_id LIMIT 0"))
     added = id_hashes([f"a{i}" for i in range(6400)])

@@ -9,7 +9,6 @@ answer. Every error, whatever raised it, is answered as::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -257,7 +256,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
         except ClientDisconnect:
             return True
         try:
-            answer = await asyncio.wrap_future(state["collector"].submit(raw))
+            answer = await state["collector"].collect(raw)
         except Exception as exc:
             log.error("POST /v1/batch failed", exc_info=exc)
             await _send(send, 500, _crashed(exc))
@@ -284,7 +283,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
                 raise ApiError(400, "request/bad-json", f"the body is not JSON: {exc}") from None
             _authorise(request, data.get("key") if isinstance(data, dict) else None)
         # The body is taken apart with the others of its group commit, in the store.
-        answer = await asyncio.wrap_future(state["collector"].submit(raw))
+        answer = await state["collector"].collect(raw)
         if not answer["ok"]:
             error = answer["error"]
             raise ApiError(answer["status"], error["code"], error["message"])

@@ -14,20 +14,28 @@ error and the client retries (event ids make that safe).
 Plain events with nothing to scrub are not stored before the answer: they are appended to
 the journal (:mod:`..store.journal`, synced to disk), answered, and stored by a second
 thread, many groups at once; whatever reads the store first waits for it (:meth:`Collector.drain`).
+Requests of such events are committed in the event loop itself (:meth:`Collector.collect`):
+the loop builds their rows and writes them to the journal, and a thread only syncs it, so
+that one thread runs Python on the answer path instead of two passing the GIL to each
+other (docs/benchmarks.md, "HTTP ingest"). The loop never waits for the collector's
+thread: when that thread is committing, or a request needs the store (an id that may be
+stored, a call the writer must judge), the request is handed to the thread.
 
 Duplicates are found without scanning the stored ids on every commit (:mod:`.ids`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -85,7 +93,7 @@ NAIVE_HINT = "give one"
 _EVENT_ROWS = ["req", "idx", *EVENT_FIELDS, "h"]
 
 
-@dataclass
+@dataclass(eq=False)
 class _Job:
     body: bytes
     future: Future[dict[str, Any]]
@@ -98,6 +106,11 @@ class _Job:
     #: Its events go to the journal: there is one, and their properties and context hold
     #: nothing to scrub (:func:`~..ingest.scrub.may_hold_personal_data`).
     journal: bool = False
+    #: In the event loop (:meth:`Collector.collect`): its answer, or None once the request
+    #: is handed to the collector's thread (then ``future`` holds it).
+    waiter: asyncio.Future[dict[str, Any] | None] | None = None
+    #: Its answer, once its events are journaled and until the journal is synced.
+    answer: dict[str, Any] | None = None
     rejected: list[dict[str, Any]] = field(default_factory=list)
     accepted: int = 0
     duplicates: int = 0
@@ -174,6 +187,13 @@ class Collector:
         self._seq = self._events_rel.aggregate("coalesce(max(seq), 0)").fetchall()[0][0]
         self._queue: deque[_Job] = deque()
         self._cond = threading.Condition()
+        # Held while a group is committed: by the collector's thread, or by the event loop,
+        # which never waits for it (:meth:`_flush`).
+        self._commit_lock = threading.Lock()
+        self._pending: list[_Job] = []  # the event loop's requests for its next group
+        self._ticket = 0  # the journal's ticket of the last group written
+        self._syncer = (None if self._journal is None else
+                        ThreadPoolExecutor(1, thread_name_prefix="microjourney-journal"))
         self._stopping = False
         self._index = IdIndex(self._events_rel)
         self.totals = Totals()
@@ -191,20 +211,44 @@ class Collector:
             self._storer.start()
 
     def submit(self, body: bytes) -> Future[dict[str, Any]]:
-        """Queue one request's body; the future holds its answer once its calls are
-        committed (an answer with ``status`` is an error: the body was not a batch)."""
-        # Decoded here, in the caller's thread (the request handler); the writer thread
-        # builds the rows of its whole group at once.
+        """Queue one request's body for the collector's thread; the future holds its answer
+        once its calls are committed (an answer with ``status`` is an error: the body was not
+        a batch)."""
+        return self._enqueue(self._job(body))
+
+    async def collect(self, body: bytes) -> dict[str, Any]:
+        """The answer to one request's body once its calls are committed, as :meth:`submit`;
+        called in the event loop, which commits plain requests itself (see the module doc).
+
+        The requests that arrive in one turn of the loop are committed together at the
+        start of the next (:meth:`_flush`)."""
+        job = self._job(body)
+        if job.journal:
+            job.waiter = asyncio.get_running_loop().create_future()
+            self._pending.append(job)
+            if len(self._pending) == 1:
+                job.waiter.get_loop().call_soon(self._flush)
+            answer = await job.waiter
+            if answer is not None:
+                return answer
+        else:
+            self._enqueue(job)
+        return await asyncio.wrap_future(job.future)
+
+    def _job(self, body: bytes) -> _Job:
+        # Decoded here, in the caller's thread (the request handler); the rows are built for
+        # a whole group at once.
         calls = track_calls(body)
         if calls is None:
-            job = _Job(body, Future())
-        else:
-            values = track_columns(calls)
-            typed = plain_values(values) if self._plain and calls else None
-            job = _Job(body, Future(), values, typed, journal=(
-                typed is not None and self._journal is not None and not (
-                    self._write.get("scrub", True)
-                    and may_hold_personal_data(values["properties"] + values["context"]))))
+            return _Job(body, Future())
+        values = track_columns(calls)
+        typed = plain_values(values) if self._plain and calls else None
+        return _Job(body, Future(), values, typed, journal=(
+            typed is not None and self._journal is not None and not (
+                self._write.get("scrub", True)
+                and may_hold_personal_data(values["properties"] + values["context"]))))
+
+    def _enqueue(self, job: _Job) -> Future[dict[str, Any]]:
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the collector is shutting down")
@@ -213,11 +257,16 @@ class Collector:
         return job.future
 
     def close(self, timeout: float = 30.0) -> None:
-        """Store everything queued and journaled, then stop the threads."""
+        """Store everything queued and journaled, then stop the threads; requests that come
+        later get an error."""
         with self._cond:
             self._stopping = True
             self._cond.notify()
         self._thread.join(timeout)
+        with self._commit_lock:  # the event loop commits nothing from now on
+            pass
+        if self._syncer is not None:  # the syncs the event loop asked for
+            self._syncer.shutdown(wait=True)
         if self._storer is not None:
             with self._store_cond:
                 self._store_cond.notify_all()
@@ -282,19 +331,82 @@ class Collector:
                 self._store_cond.notify_all()
             self._journal.stored(last)
 
-    def _to_journal(self, rows: pa.Table) -> None:
-        """Journal a group of plain events (synced before their requests are answered) and
-        hand it to the storing thread; waits while too many are not stored yet."""
-        with self._store_cond:
-            while self._journaled - self._stored > MAX_UNSTORED:
-                if self._store_error is not None:
-                    raise self._store_error
-                self._store_cond.wait(0.1)
-        self._journal.append(rows)
+    def _to_journal(self, rows: pa.Table, wait: bool = True) -> None:
+        """Journal a group of plain events and hand it to the storing thread; ``wait``: wait
+        while too many are not stored yet, and for the sync (else the caller syncs to
+        ``_ticket`` before it answers)."""
+        if wait:
+            with self._store_cond:
+                while self._behind():
+                    if self._store_error is not None:
+                        raise self._store_error
+                    self._store_cond.wait(0.1)
+        self._ticket = self._journal.write(rows)
         with self._store_cond:
             self._unstored.append(rows)
             self._journaled = rows.column("seq")[-1].as_py()
             self._store_cond.notify_all()
+        if wait:
+            self._journal.sync(self._ticket)
+
+    def _behind(self) -> bool:
+        """Too many journaled events are not stored yet."""
+        return self._journaled - self._stored > MAX_UNSTORED
+
+    # -- the event loop's commits -------------------------------------------
+    def _flush(self) -> None:
+        """Commit the event loop's pending requests, if the collector's thread is not
+        committing: their events are journaled, and they are answered once a thread has
+        synced the journal. Requests it cannot commit without waiting go to the thread."""
+        jobs, self._pending = self._pending, []
+        handed = jobs
+        if self._store_error is None and not self._behind() and self._commit_lock.acquire(blocking=False):
+            try:
+                if not self._stopping:
+                    handed = self._journal_now(jobs)
+            except BaseException as exc:  # every request of the group learns it failed
+                handed = []
+                for job in jobs:
+                    if not job.waiter.done():
+                        job.waiter.set_exception(exc)
+            finally:
+                self._commit_lock.release()
+        for job in handed:
+            try:
+                self._enqueue(job)
+            except RuntimeError as exc:  # shutting down
+                if not job.waiter.done():
+                    job.waiter.set_exception(exc)
+                continue
+            if not job.waiter.done():
+                job.waiter.set_result(None)
+
+    def _journal_now(self, jobs: list[_Job]) -> list[_Job]:
+        """Journal the events of ``jobs`` (holding the commit lock) and sync in a thread;
+        returns the jobs for the collector's thread: those with a call that is not plain, or
+        all of them when an id may be stored (the store is read once the journal is)."""
+        judged, plain = plain_rows(self._rows(jobs, list(range(len(jobs))), typed=True),
+                                   [job.calls for job in jobs])
+        if plain.any() and not self._events(jobs, judged, plain=True, wait=False):
+            return jobs
+        done = [job for job, p in zip(jobs, plain, strict=True) if p]
+        for job in done:
+            job.answer = self._answer(job)
+        if done:  # answered once synced (inside the lock: close() stops the syncer after it)
+            synced = jobs[0].waiter.get_loop().run_in_executor(self._syncer, self._journal.sync, self._ticket)
+            synced.add_done_callback(partial(self._synced, done))
+        return [job for job, p in zip(jobs, plain, strict=True) if not p]
+
+    @staticmethod
+    def _synced(jobs: list[_Job], synced: asyncio.Future[None]) -> None:
+        failed = synced.exception()
+        for job in jobs:
+            if job.waiter.done():  # the client went away
+                continue
+            if failed is not None:
+                job.waiter.set_exception(failed)
+            else:
+                job.waiter.set_result(job.answer)
 
     # -- the writer thread --------------------------------------------------
     def _run(self) -> None:
@@ -309,15 +421,17 @@ class Collector:
                     job = self._queue.popleft()
                     jobs.append(job)
                     size += len(job.body)
-            try:
-                self._commit(jobs)
-            except BaseException as exc:  # every request of the group learns it failed
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-                continue
-            for job in jobs:
-                job.future.set_result(self._answer(job))
+            with self._commit_lock:
+                try:
+                    self._commit(jobs)
+                except BaseException as exc:  # every request of the group learns it failed
+                    for job in jobs:
+                        if not job.future.done():
+                            job.future.set_exception(exc)
+                    continue
+                answers = [self._answer(job) for job in jobs]
+            for job, answer in zip(jobs, answers, strict=True):
+                job.future.set_result(answer)
 
     def _answer(self, job: _Job) -> dict[str, Any]:
         self.totals.requests += 1
@@ -432,14 +546,16 @@ class Collector:
                     job.duplicates += 1
         return out
 
-    def _events(self, jobs: list[_Job], ev: pa.Table, plain: bool = False) -> None:
+    def _events(self, jobs: list[_Job], ev: pa.Table, plain: bool = False, wait: bool = True) -> bool:
         """Track and page calls (raw rows: ``req``, ``idx``, the event fields with JSON as
         text, and ``h``, the id's hash): withheld without consent, once per id, through the
         writer; ``plain``: the rows are judged and typed already (:func:`.calls.plain_rows`);
-        those with nothing to scrub are journaled, when there is a journal."""
+        those with nothing to scrub are journaled, when there is a journal. Not ``wait``: in
+        the event loop, which must not wait for the storing thread; returns False, having
+        done nothing, if an id may be stored (the store would be read once the journal is)."""
         con = self._con
         if not ev.num_rows:
-            return
+            return True
         n = len(jobs)
         req = ev.column("req").to_numpy()
         idx = ev.column("idx").to_numpy()
@@ -462,6 +578,8 @@ class Collector:
         stored = np.zeros(ev.num_rows, dtype=bool)
         maybe = self._index.maybe(hashes) & fresh
         if maybe.any():
+            if not wait:
+                return False
             self.drain()  # the ids journaled are looked up in the events table
             ids = ev.column("event_id").filter(pa.array(maybe)).to_pylist()
             found = {r[0] for r in self._events_rel.filter(
@@ -477,7 +595,7 @@ class Collector:
         if not ok.all():
             count_withheld(con, int((~ok).sum()))
         if not keep.any():
-            return
+            return True
         raw = (ev if keep.all() else ev.filter(pa.array(keep))).select(list(EVENT_FIELDS))
         if plain:
             raw = raw.append_column("seq", pa.array(np.arange(self._seq + 1, self._seq + raw.num_rows + 1)))
@@ -486,7 +604,7 @@ class Collector:
             if now.any():  # stored before the answer (no journal, or maybe personal data)
                 write_plain(con, raw.filter(pa.array(now)), source=SOURCE, **self._write)
             if not now.all():
-                self._to_journal(raw.filter(pa.array(~now)) if now.any() else raw)
+                self._to_journal(raw.filter(pa.array(~now)) if now.any() else raw, wait)
             result = BatchResult(raw.num_rows, 0, 0)
         else:
             raw = raw.append_column(ROW, pa.array(np.arange(1, raw.num_rows + 1), pa.int64()))
@@ -504,6 +622,7 @@ class Collector:
         for job, a in zip(jobs, np.bincount(kept_req[good], minlength=n), strict=True):
             job.accepted += int(a)
         self._index.add(hashes[keep][good])
+        return True
 
     def _to_lake(self, raw: pa.Table) -> BatchResult:
         """Judge ``raw`` in the scratch store, append the accepted events to the lake, copy

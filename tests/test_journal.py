@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import threading
@@ -145,3 +146,66 @@ def test_answers_wait_while_the_journal_is_behind_and_drain_reads_all(tmp_path):
         assert ws.con.execute("SELECT count(*) FROM events").fetchall() == [(2000,)]
         c.close()
         assert list((root / "journal").glob("*")) == []
+
+
+def test_the_event_loop_commits_plain_requests_and_hands_the_others_to_the_thread(tmp_path):
+    """Plain requests arriving in one turn of the event loop are committed there, in one
+    group; a request with a call the writer must judge, a retry (an id that may be stored)
+    and requests arriving while the collector's thread holds the commit are handed to the
+    thread; every answer is the one the thread would give."""
+    root = tmp_path / "ws"
+    mj.init(root).close()
+
+    def body(calls: list[dict]) -> bytes:
+        return json.dumps({"batch": calls}).encode()
+
+    with mj.open(root) as ws:
+        c = Collector(ws.con.cursor(), identities=write_calls, journal=root / "journal")
+
+        async def send(bodies: list[bytes]) -> list[dict]:
+            return await asyncio.gather(*(c.collect(b) for b in bodies))
+
+        plain = [body([track(i) for i in range(k, k + 20)]) for k in range(0, 200, 20)]
+        answers = asyncio.run(send(plain))
+        assert [a["accepted"] for a in answers] == [20] * 10
+        assert (c.totals.commits, c.totals.loop_commits) == (1, 1)
+        # A date with no offset: the writer says what is wrong; the other request is plain.
+        bad = body([track(500), track(501, timestamp="2026-01-02")])
+        answers = asyncio.run(send([bad, body([track(600)])]))
+        assert answers[0]["accepted"] == 1
+        (rejected,) = answers[0]["rejected"]
+        assert (rejected["index"], rejected["field"]) == (1, "timestamp") and "offset" in rejected["reason"]
+        assert answers[1]["accepted"] == 1
+        assert (c.totals.commits, c.totals.loop_commits) == (3, 2)
+        # Retried: the ids may be stored, so the thread looks them up once the journal is stored.
+        answers = asyncio.run(send(plain[:3]))
+        assert [(a["accepted"], a["duplicates"]) for a in answers] == [(0, 20)] * 3
+        assert c.totals.loop_commits == 2
+        # While the thread commits, the loop does not wait for it: the requests go to the thread.
+        later = [body([track(i) for i in range(k, k + 20)]) for k in range(1000, 1100, 20)]
+
+        async def while_busy() -> list[dict]:
+            c._commit_lock.acquire()
+            tasks = [asyncio.ensure_future(c.collect(b)) for b in later]
+            await asyncio.sleep(0.2)
+            assert not any(t.done() for t in tasks)
+            c._commit_lock.release()
+            return await asyncio.gather(*tasks)
+
+        assert [a["accepted"] for a in asyncio.run(while_busy())] == [20] * 5
+        assert c.totals.loop_commits == 2
+        # A client that goes away before its answer: the others are answered all the same.
+        gone = [body([track(i) for i in range(k, k + 10)]) for k in (2000, 2010)]
+
+        async def one_gone() -> dict:
+            tasks = [asyncio.ensure_future(c.collect(b)) for b in gone]
+            await asyncio.sleep(0)
+            tasks[0].cancel()
+            return await tasks[1]
+
+        assert asyncio.run(one_gone())["accepted"] == 10
+        c.close()
+        assert ws.con.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchall() \
+            == [(322, 322)]
+        assert list((root / "journal").glob("*")) == []
+        assert c.totals.accepted == 322 and c.totals.duplicates == 60

@@ -140,7 +140,9 @@ class Totals:
     duplicates: int = 0
     rejected: int = 0
     withheld: int = 0
+    #: Groups committed, and how many of them in the event loop (:meth:`Collector.collect`).
     commits: int = 0
+    loop_commits: int = 0
 
 
 class Collector:
@@ -393,6 +395,8 @@ class Collector:
         for job in done:
             job.answer = self._answer(job)
         if done:  # answered once synced (inside the lock: close() stops the syncer after it)
+            self.totals.commits += 1
+            self.totals.loop_commits += 1
             synced = jobs[0].waiter.get_loop().run_in_executor(self._syncer, self._journal.sync, self._ticket)
             synced.add_done_callback(partial(self._synced, done))
         return [job for job, p in zip(jobs, plain, strict=True) if not p]

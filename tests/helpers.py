@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from microjourney.server.calls import plain_rows, plain_values, track_columns, track_rows
+from microjourney.server.calls import plain_rows, track_columns, track_rows
 
 REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata"
 
@@ -90,10 +90,10 @@ def track_table(calls: list) -> pa.Table:
 
 
 def plain_table(calls: list) -> pa.Table | None:
-    """One request's rows judged and typed by the plain road (``plain_values``, then
-    ``plain_rows``), with ``idx``; None when one of its calls is not plain."""
-    values = plain_values(track_columns(calls)) if calls else None
-    if values is None:
+    """One request's rows judged and typed by the plain road (``plain_rows``), with
+    ``idx``; None when one of its calls is not plain."""
+    if not calls:
         return None
-    rows, plain = plain_rows(track_rows(values), [len(calls)])
+    values = track_columns(calls)
+    rows, plain = plain_rows(values, track_rows(values), [len(calls)])
     return rows.add_column(0, "idx", pa.array(range(rows.num_rows), pa.int64())) if plain[0] else None

@@ -28,7 +28,6 @@ from microjourney.server.calls import (
     MAX_CALLS,
     id_hashes,
     plain_rows,
-    plain_values,
     track_calls,
     track_columns,
     track_rows,
@@ -259,16 +258,17 @@ def test_other_calls_are_judged_by_the_writer(body: bytes) -> None:
 def test_a_group_takes_the_plain_road_request_by_request() -> None:
     call = json.loads(PLAIN[0])["batch"][0]
     two = json.dumps({"batch": [call, {**call, "event_id": "p2", "timestamp": "2026-01-02"}]}).encode()
-    bodies = [PLAIN[0], NOT_PLAIN[9], PLAIN[1], two, NOT_PLAIN[7], PLAIN[2]]
-    values = [plain_values(track_columns(track_calls(b))) for b in bodies]
-    assert None not in values  # the timestamps are checked with the group's
-    rows, plain = plain_rows(track_rows({n: [x for v in values for x in v[n]] for n in EVENT_FIELDS}),
-                             [1, 1, 1, 2, 1, 1])
-    assert plain.tolist() == [True, False, True, False, False, True]  # Feb 30; a date; a space
-    alone = pa.concat_tables([plain_table(track_calls(bodies[i])) for i in (0, 2, 5)])
+    bodies = [PLAIN[0], NOT_PLAIN[9], PLAIN[1], two, NOT_PLAIN[7], PLAIN[2], NOT_PLAIN[2], NOT_PLAIN[1],
+              NOT_PLAIN[3], PLAIN[3]]
+    values = track_columns([call for b in bodies for call in track_calls(b)])
+    rows, plain = plain_rows(values, track_rows(values), [1, 1, 1, 2, 1, 1, 1, 1, 1, 1])
+    # Feb 30; a date; a space; a channel; no id; properties not an object
+    assert plain.tolist() == [True, False, True, False, False, True, False, False, False, True]
+    alone = pa.concat_tables([plain_table(track_calls(bodies[i])) for i in (0, 2, 5, 9)])
     assert rows.to_pylist() == alone.drop_columns(["idx"]).to_pylist()
-    assert rows.column("channel").to_pylist() == ["other", "chat", "other"]
-    assert rows.column("user_id").to_pylist() == ["u", "u", None]
+    assert rows.column("channel").to_pylist() == ["other", "chat", "other", "other"]
+    assert rows.column("user_id").to_pylist() == ["u", "u", None, "u"]
+    assert rows.column("session_id").to_pylist() == [None] * 4
 
 
 def _written(rows: pa.Table, plain: bool, scrub: bool = True) -> list[tuple]:

@@ -23,11 +23,11 @@ client that retries the same request stores each call once.
 
 The common body, track calls that each carry an ``event_id`` and give every event field
 as a string (or null), takes a faster road: it is decoded by msgspec into lists of values
-in the request handler (:func:`track_calls`, :func:`track_columns`), and the collector
-builds the rows of many requests at once (:func:`track_rows`); plain calls are judged on
-the way (:func:`plain_values` per call in the handler, :func:`plain_rows` for the group's
-timestamps). ``properties`` and ``context`` stay the JSON text received, which the writer
-puts in the same normal form as :data:`EVENTS` gives (``write_batch(json_text=True)``).
+in the request handler (:func:`track_calls`), and the collector takes the values of many
+requests at once (:func:`track_columns`, :func:`track_rows`); plain calls are judged on the
+way, for the whole group (:func:`plain_rows`). ``properties`` and ``context`` stay the
+JSON text received, which the writer puts in the same normal form as :data:`EVENTS` gives
+(``write_batch(json_text=True)``).
 The rows are the same either way, so every other body (page, identify or alias calls, a call without an
 id, a value of another type, a body that is not JSON) simply takes the road above
 (tests/test_calls.py holds the two to the same rows). One difference is left: a key given
@@ -40,7 +40,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
@@ -50,6 +50,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..ingest.schema import CHANNELS
+from ..ingest.scrub import may_hold_personal_data
 
 TYPES = ("track", "page", "identify", "alias")
 #: Fields of a track (or page) call that become event fields; other keys are ignored.
@@ -162,45 +163,55 @@ def track_rows(values: dict[str, list]) -> pa.Table:
 #: (Arrow's parse of these equals DuckDB's: tests/test_calls.py); any other goes to the writer.
 PLAIN_TS = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
             r"(Z|[+-][0-9]{2}:[0-9]{2})$")
-_CHANNELS = frozenset(CHANNELS)
+_CHANNEL_OR_NONE = frozenset((*CHANNELS, "", None))
 #: How JSON objects and null begin (the text is valid JSON: msgspec read it).
-_OBJECT_OR_NULL = frozenset((b"{", b"n"))
+_OBJECT_OR_NULL = frozenset(b"{n")
+_NULL = pa.scalar(None, pa.string())
 #: The plain road's timestamps, as the events table keeps them.
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
-def plain_values(values: dict[str, list], channel: str = "other") -> dict[str, list] | None:
-    """One request's :func:`track_columns` typed as the plain road stores them, when each of its
-    calls has an event name, a user or anonymous id, a known channel (or none), properties and
-    context that are objects or null, and a timestamp; else None (the writer judges them and
-    says what is wrong). Empty text is missing and a missing channel is ``channel``. The
-    timestamps are checked, with the rest of a group, by :func:`plain_rows`."""
-    anonymous, user, channels = values["anonymous_id"], values["user_id"], values["channel"]
-    if not (all(values["event"]) and all(a or u for a, u in zip(anonymous, user, strict=True))
-            and all(not c or c in _CHANNELS for c in channels) and None not in values["timestamp"]
-            and {t[:1] for t in values["properties"]} <= _OBJECT_OR_NULL
-            and {t[:1] for t in values["context"]} <= _OBJECT_OR_NULL):
-        return None
-    return {**values, "anonymous_id": [a or None for a in anonymous], "user_id": [u or None for u in user],
-            "channel": [c or channel for c in channels],
-            "session_id": [s or None for s in values["session_id"]]}
+def plain_calls(values: dict[str, list], sizes: Sequence[int]) -> np.ndarray:
+    """Which requests (of ``sizes`` calls, one after the other in ``values``, their
+    :func:`track_columns`) have only calls with an event name, a user or anonymous id, a
+    known channel (or none), properties and context that are objects or null, and a
+    timestamp; the others go to the writer, which says what is wrong. The timestamps' form
+    is checked by :func:`plain_rows`. The group is checked at once, with loops that run in
+    C; request by request only when something in it fails."""
+    if _plain(values):
+        return np.ones(len(sizes), dtype=bool)
+    ends = np.cumsum(sizes)
+    return np.array([_plain({name: v[end - n:end] for name, v in values.items()})
+                     for n, end in zip(sizes, ends.tolist(), strict=True)], dtype=bool)
 
 
-def plain_rows(rows: pa.Table, sizes: Sequence[int]) -> tuple[pa.Table, np.ndarray]:
-    """The rows of the requests whose timestamps all have the plain form (:data:`PLAIN_TS`)
-    and parse, with the timestamps as instants (:data:`TIMESTAMP`), and which requests those
-    are. ``rows``: the :func:`track_rows` (and any other columns) of :func:`plain_values`
-    of requests of ``sizes`` calls, one after the other.
+def _plain(values: dict[str, list]) -> bool:
+    n = len(values["event_id"])
+    return bool(
+        all(values["event"]) and None not in values["timestamp"]
+        and set(values["channel"]) <= _CHANNEL_OR_NONE
+        and set(map(itemgetter(0), values["properties"])) <= _OBJECT_OR_NULL
+        and set(map(itemgetter(0), values["context"])) <= _OBJECT_OR_NULL
+        and (np.fromiter(map(bool, values["anonymous_id"]), bool, n)
+             | np.fromiter(map(bool, values["user_id"]), bool, n)).all())
 
-    A call that passes both is *plain*: one the writer would accept, and its row is the one
-    the writer would store once ``properties``/``context``, the JSON text received, are put
-    in normal form (and scrubbed) by :func:`~microjourney.store.writer.write_plain`.
-    Two compute functions for the group when all are plain: each lets another thread take
-    the GIL, which the collector's thread then waits to get back."""
+
+def plain_rows(values: dict[str, list], rows: pa.Table, sizes: Sequence[int]) -> tuple[pa.Table, np.ndarray]:
+    """The rows of the plain requests, typed as the plain road stores them, and which
+    requests those are. ``rows``: the :func:`track_rows` of ``values`` (and any other
+    columns) of requests of ``sizes`` calls, one after the other.
+
+    A request is plain when :func:`plain_calls` says so and its timestamps all have the
+    plain form (:data:`PLAIN_TS`) and parse. A plain call is one the writer would accept,
+    and its row is the one the writer would store once ``properties``/``context``, the JSON
+    text received, are put in normal form (and scrubbed) by
+    :func:`~microjourney.store.writer.write_plain`: the timestamps are instants
+    (:data:`TIMESTAMP`), empty ids are missing, and a missing channel is ``other``."""
+    plain = plain_calls(values, sizes)
     timestamps = rows.column("timestamp")
     owner = np.repeat(np.arange(len(sizes)), sizes)
-    ok = pc.match_substring_regex(timestamps, PLAIN_TS).to_numpy(zero_copy_only=False)
-    plain = np.bincount(owner[~ok], minlength=len(sizes)) == 0
+    ok = pc.fill_null(pc.match_substring_regex(timestamps, PLAIN_TS), False).to_numpy(zero_copy_only=False)
+    plain &= np.bincount(owner[~ok], minlength=len(sizes)) == 0
     kept = rows if plain.all() else rows.filter(pa.array(plain[owner]))
     try:
         instants = kept.column("timestamp").cast(TIMESTAMP)
@@ -208,7 +219,31 @@ def plain_rows(rows: pa.Table, sizes: Sequence[int]) -> tuple[pa.Table, np.ndarr
         plain &= [_parses(timestamps.filter(pa.array(owner == r))) for r in range(len(sizes))]
         kept = rows.filter(pa.array(plain[owner]))
         instants = kept.column("timestamp").cast(TIMESTAMP)
-    return kept.set_column(kept.schema.get_field_index("timestamp"), "timestamp", instants), plain
+    kept = kept.set_column(kept.schema.get_field_index("timestamp"), "timestamp", instants)
+    for name in ("anonymous_id", "user_id", "session_id"):
+        if "" in values[name]:
+            kept = _replace(kept, name, pc.if_else(pc.equal(kept.column(name), ""), _NULL, kept.column(name)))
+    if None in values["channel"] or "" in values["channel"]:
+        channel = kept.column("channel")
+        channel = pc.fill_null(pc.if_else(pc.equal(channel, ""), _NULL, channel), "other")
+        kept = _replace(kept, "channel", channel)
+    return kept, plain
+
+
+def _replace(rows: pa.Table, name: str, column: pa.ChunkedArray) -> pa.Table:
+    return rows.set_column(rows.schema.get_field_index(name), name, column)
+
+
+def personal_requests(values: dict[str, list], sizes: Sequence[int]) -> np.ndarray:
+    """Which requests' properties or context may hold personal data
+    (:func:`~microjourney.ingest.scrub.may_hold_personal_data`); the group is looked at once,
+    request by request only if it may."""
+    if not may_hold_personal_data(values["properties"] + values["context"]):
+        return np.zeros(len(sizes), dtype=bool)
+    props, context = values["properties"], values["context"]
+    ends = np.cumsum(sizes).tolist()
+    return np.array([may_hold_personal_data(props[end - n:end] + context[end - n:end])
+                     for n, end in zip(sizes, ends, strict=True)], dtype=bool)
 
 
 def _parses(timestamps: pa.ChunkedArray) -> bool:

@@ -1,10 +1,10 @@
 """The collector's writer: group commit, acknowledged only after the commit.
 
 Request handlers check the key and the size and hand the body to :class:`Collector`;
-a batch of track calls with ids is decoded there, in the handler, into lists of values
-(the fast road of :mod:`.calls`). The collector owns the store connection in one thread,
-which takes every request waiting (up to ``max_bytes`` of bodies), builds the rows of the
-decoded ones at once, takes the other bodies apart in DuckDB, and stores them together:
+a batch of track calls with ids is decoded there, in the handler (the fast road of
+:mod:`.calls`). The collector owns the store connection in one thread, which takes every
+request waiting (up to ``max_bytes`` of bodies), builds and judges the rows of the decoded
+ones at once, takes the other bodies apart in DuckDB, and stores them together:
 the events in one transaction through the same writer as file ingest, identify/alias calls
 through the identity store.
 Each request's future is resolved only after the commit that holds its calls, so a 2xx
@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,7 +48,6 @@ import pyarrow.compute as pc
 
 from ..ingest.readers import Reject
 from ..ingest.schema import ROW
-from ..ingest.scrub import may_hold_personal_data
 from ..store.db import migrate
 from ..store.journal import Journal
 from ..store.lake import append, has_events, read_events
@@ -67,10 +66,11 @@ from .calls import (
     MAX_CALLS,
     PROBLEMS,
     TYPES,
+    Track,
     id_hashes,
     identity_row,
+    personal_requests,
     plain_rows,
-    plain_values,
     track_calls,
     track_columns,
     track_rows,
@@ -97,14 +97,10 @@ _EVENT_ROWS = ["req", "idx", *EVENT_FIELDS, "h"]
 class _Job:
     body: bytes
     future: Future[dict[str, Any]]
-    #: The values of the body's calls by field when it takes the fast road
-    #: (:func:`.calls.track_columns`).
-    values: dict[str, list] | None = None
-    #: The same typed for the plain road, when every call may be plain
-    #: (:func:`.calls.plain_values`; the timestamps are checked with the group's).
-    typed: dict[str, list] | None = None
-    #: Its events go to the journal: there is one, and their properties and context hold
-    #: nothing to scrub (:func:`~..ingest.scrub.may_hold_personal_data`).
+    #: The body's calls when it takes the fast road (:func:`.calls.track_calls`).
+    tracks: list[Track] | None = None
+    #: Set when its group is judged: its calls are plain, there is a journal, and their
+    #: properties and context hold nothing to scrub (:func:`.calls.personal_requests`).
     journal: bool = False
     #: In the event loop (:meth:`Collector.collect`): its answer, or None once the request
     #: is handed to the collector's thread (then ``future`` holds it).
@@ -120,7 +116,7 @@ class _Job:
     @property
     def calls(self) -> int:
         """How many calls the fast road took from the body."""
-        return 0 if self.values is None else len(self.values["event_id"])
+        return 0 if self.tracks is None else len(self.tracks)
 
 
 #: A request whose body is not a batch: (status, code, message).
@@ -216,7 +212,7 @@ class Collector:
         """Queue one request's body for the collector's thread; the future holds its answer
         once its calls are committed (an answer with ``status`` is an error: the body was not
         a batch)."""
-        return self._enqueue(self._job(body))
+        return self._enqueue(_Job(body, Future(), track_calls(body)))
 
     async def collect(self, body: bytes) -> dict[str, Any]:
         """The answer to one request's body once its calls are committed, as :meth:`submit`;
@@ -224,8 +220,8 @@ class Collector:
 
         The requests that arrive in one turn of the loop are committed together at the
         start of the next (:meth:`_flush`)."""
-        job = self._job(body)
-        if job.journal:
+        job = _Job(body, Future(), track_calls(body))
+        if job.tracks and self._journal is not None:
             job.waiter = asyncio.get_running_loop().create_future()
             self._pending.append(job)
             if len(self._pending) == 1:
@@ -236,19 +232,6 @@ class Collector:
         else:
             self._enqueue(job)
         return await asyncio.wrap_future(job.future)
-
-    def _job(self, body: bytes) -> _Job:
-        # Decoded here, in the caller's thread (the request handler); the rows are built for
-        # a whole group at once.
-        calls = track_calls(body)
-        if calls is None:
-            return _Job(body, Future())
-        values = track_columns(calls)
-        typed = plain_values(values) if self._plain and calls else None
-        return _Job(body, Future(), values, typed, journal=(
-            typed is not None and self._journal is not None and not (
-                self._write.get("scrub", True)
-                and may_hold_personal_data(values["properties"] + values["context"]))))
 
     def _enqueue(self, job: _Job) -> Future[dict[str, Any]]:
         with self._cond:
@@ -387,11 +370,15 @@ class Collector:
         """Journal the events of ``jobs`` (holding the commit lock) and sync in a thread;
         returns the jobs for the collector's thread: those with a call that is not plain, or
         all of them when an id may be stored (the store is read once the journal is)."""
-        judged, plain = plain_rows(self._rows(jobs, list(range(len(jobs))), typed=True),
-                                   [job.calls for job in jobs])
-        if plain.any() and not self._events(jobs, judged, plain=True, wait=False):
-            return jobs
-        done = [job for job, p in zip(jobs, plain, strict=True) if p]
+        values, rows, sizes = self._group(jobs, list(range(len(jobs))))
+        judged, plain = plain_rows(values, rows, sizes)
+        journal = self._judged(jobs, range(len(jobs)), values, sizes, plain)
+        if journal.any():
+            if not journal[plain].all():  # the rest is stored before its answer, by the thread
+                judged = judged.filter(pa.array(journal[judged.column("req").to_numpy()]))
+            if not self._events(jobs, judged, plain=True, wait=False):
+                return jobs
+        done = [job for job, j in zip(jobs, journal, strict=True) if j]
         for job in done:
             job.answer = self._answer(job)
         if done:  # answered once synced (inside the lock: close() stops the syncer after it)
@@ -399,7 +386,7 @@ class Collector:
             self.totals.loop_commits += 1
             synced = jobs[0].waiter.get_loop().run_in_executor(self._syncer, self._journal.sync, self._ticket)
             synced.add_done_callback(partial(self._synced, done))
-        return [job for job, p in zip(jobs, plain, strict=True) if not p]
+        return [job for job, j in zip(jobs, journal, strict=True) if not j]
 
     @staticmethod
     def _synced(jobs: list[_Job], synced: asyncio.Future[None]) -> None:
@@ -451,7 +438,7 @@ class Collector:
                 "rejected": sorted(job.rejected, key=lambda r: r["index"])}
 
     def _commit(self, jobs: list[_Job]) -> None:
-        slow = [req for req, job in enumerate(jobs) if job.values is None]
+        slow = [req for req, job in enumerate(jobs) if job.tracks is None]
         quarantine, parts = self._taken_apart(jobs, slow) if slow else ([], [])
         fast = [req for req, job in enumerate(jobs) if job.calls]
         rows = self._tracks(jobs, fast) if fast else None
@@ -490,25 +477,38 @@ class Collector:
         """The rows of the fast road's requests ``jobs[fast]``, built at once: those of plain
         requests are judged and stored here, the others returned for the writer (raw rows, in
         :data:`_EVENT_ROWS` order)."""
-        maybe = [r for r in fast if jobs[r].typed is not None]
-        if maybe:
-            judged, plain = plain_rows(self._rows(jobs, maybe, typed=True), [jobs[r].calls for r in maybe])
-            if plain.any():  # stored first, on their own: a repeat in the rest is then found stored
-                self._events(jobs, judged, plain=True)
-            done = {r for r, p in zip(maybe, plain, strict=True) if p}
-            fast = [r for r in fast if r not in done]  # the writer says what is wrong with these
-        return self._rows(jobs, fast) if fast else None
+        values, rows, sizes = self._group(jobs, fast)
+        if not self._plain:
+            return rows
+        judged, plain = plain_rows(values, rows, sizes)
+        self._judged(jobs, fast, values, sizes, plain)
+        if plain.any():  # stored first, on their own: a repeat in the rest is then found stored
+            self._events(jobs, judged, plain=True)
+        if plain.all():
+            return None
+        return rows.filter(pa.array(np.repeat(~plain, sizes)))  # the writer says what is wrong
 
     @staticmethod
-    def _rows(jobs: list[_Job], reqs: list[int], typed: bool = False) -> pa.Table:
-        """The rows of ``jobs[reqs]`` (their values, or typed values) with ``req`` and ``idx``."""
+    def _group(jobs: list[_Job], reqs: list[int]) -> tuple[dict[str, list], pa.Table, list[int]]:
+        """The values of the calls of ``jobs[reqs]`` by field, their raw rows (in
+        :data:`_EVENT_ROWS` order) and how many calls each request has."""
         sizes = [jobs[r].calls for r in reqs]
-        parts = [jobs[r].typed if typed else jobs[r].values for r in reqs]
-        rows = track_rows({name: list(chain.from_iterable(p[name] for p in parts)) for name in EVENT_FIELDS})
+        values = track_columns(list(chain.from_iterable(jobs[r].tracks for r in reqs)))
         req = np.repeat(np.array(reqs, np.int32), sizes)
         idx = np.arange(len(req)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        rows = rows.add_column(0, "req", pa.array(req)).add_column(1, "idx", pa.array(idx))
-        return rows.select(_EVENT_ROWS)
+        rows = track_rows(values).add_column(0, "req", pa.array(req)).add_column(1, "idx", pa.array(idx))
+        return values, rows.select(_EVENT_ROWS), sizes
+
+    def _judged(self, jobs: list[_Job], reqs: Iterable[int], values: dict[str, list], sizes: list[int],
+                plain: np.ndarray) -> np.ndarray:
+        """Which of ``jobs[reqs]``, whose ``plain`` requests are judged, go to the journal
+        (also set on each job)."""
+        journal = plain if self._journal is not None else np.zeros(len(sizes), dtype=bool)
+        if journal.any() and self._write.get("scrub", True):
+            journal = journal & ~personal_requests(values, sizes)
+        for r, j in zip(reqs, journal.tolist(), strict=True):
+            jobs[r].journal = j
+        return journal
 
     def _reject(self, job: _Job, index: int, name: str | None, reason: str) -> None:
         job.rejected.append({"index": index, "field": name, "reason": reason})

@@ -255,6 +255,13 @@ def test_other_calls_are_judged_by_the_writer(body: bytes) -> None:
     assert calls is not None and plain_table(calls) is None
 
 
+def test_decoded_calls_are_not_tracked_by_the_garbage_collector() -> None:
+    import gc
+
+    calls = track_calls(PLAIN[0])
+    assert calls and not any(gc.is_tracked(c) for c in calls)
+
+
 def test_a_group_takes_the_plain_road_request_by_request() -> None:
     call = json.loads(PLAIN[0])["batch"][0]
     two = json.dumps({"batch": [call, {**call, "event_id": "p2", "timestamp": "2026-01-02"}]}).encode()

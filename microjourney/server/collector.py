@@ -368,8 +368,9 @@ class Collector:
 
     def _journal_now(self, jobs: list[_Job]) -> list[_Job]:
         """Journal the events of ``jobs`` (holding the commit lock) and sync in a thread;
-        returns the jobs for the collector's thread: those with a call that is not plain, or
-        all of them when an id may be stored (the store is read once the journal is)."""
+        returns the jobs for the collector's thread: those with a call that is not plain or
+        with something to scrub (stored before their answer), or all of them when an id may
+        be stored (the store is read once the journal is)."""
         values, rows, sizes = self._group(jobs, list(range(len(jobs))))
         judged, plain = plain_rows(values, rows, sizes)
         journal = self._judged(jobs, range(len(jobs)), values, sizes, plain)

@@ -218,3 +218,42 @@ def test_the_event_loop_commits_plain_requests_and_hands_the_others_to_the_threa
             == [(324, 324)]
         assert list((root / "journal").glob("*")) == []
         assert c.totals.accepted == 324 and c.totals.duplicates == 60
+
+
+def test_when_the_journal_is_behind_the_event_loop_hands_its_requests_to_the_thread(tmp_path, monkeypatch):
+    """Back-pressure: with too many journaled events not stored yet, the loop does not wait
+    for the storing thread; it hands its requests to the collector's thread, which waits,
+    and every request is answered once the storing thread goes on."""
+    from microjourney.server import collector as collector_module
+
+    gate = threading.Event()  # holds the storing thread back until the test opens it
+
+    def held(*args, **kwargs):
+        gate.wait(30)
+        return write_plain(*args, **kwargs)
+
+    monkeypatch.setattr(collector_module, "MAX_UNSTORED", 50)
+    monkeypatch.setattr(collector_module, "write_plain", held)
+    root = tmp_path / "ws"
+    mj.init(root).close()
+    with mj.open(root) as ws:
+        c = Collector(ws.con.cursor(), identities=write_calls, journal=root / "journal")
+
+        def bodies(first: int) -> list[bytes]:
+            return [json.dumps({"batch": [track(i) for i in range(k, k + 40)]}).encode()
+                    for k in range(first, first + 200, 40)]
+
+        async def run() -> list[dict]:
+            answers = await asyncio.gather(*(c.collect(b) for b in bodies(0)))  # journaled
+            later = [asyncio.ensure_future(c.collect(b)) for b in bodies(200)]
+            await asyncio.sleep(0.3)
+            assert not any(t.done() for t in later)  # 200 journaled, none stored: behind
+            assert (c.totals.commits, c.totals.loop_commits) == (1, 1)
+            gate.set()
+            return answers + await asyncio.gather(*later)
+
+        assert [a["accepted"] for a in asyncio.run(run())] == [40] * 10
+        assert (c.totals.commits, c.totals.loop_commits) == (2, 1)
+        c.close()
+        assert ws.con.execute("SELECT count(*), count(DISTINCT event_id) FROM events").fetchall() \
+            == [(400, 400)]

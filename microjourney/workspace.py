@@ -155,10 +155,10 @@ class Workspace:
         memory_limit = settings.memory_limit or _memory_limit()
         self.con.execute("SET memory_limit = ?", [memory_limit])
         lake = lake if lake is not None else _configured_lake(root, settings.lake)
+        self._runtime_settings = {"memory_limit": memory_limit, "spark": settings.spark.model_dump()}
         try:
-            self.run: Runtime = engine_runtime(
-                self.con, engine=engine or settings.name, lake=_engine_lake(lake),
-                memory_limit=memory_limit, spark=settings.spark.model_dump())
+            self.run: Runtime = engine_runtime(self.con, engine=engine or settings.name,
+                                               lake=_engine_lake(lake), **self._runtime_settings)
         except BaseException:
             self.con.close()
             raise
@@ -171,6 +171,19 @@ class Workspace:
     def close(self) -> None:
         self.run.close()
         self.con.close()
+
+    def read_lake(self, lake: str | os.PathLike[str]) -> None:
+        """Read the events of ``lake`` as they are now, with the same engine.
+
+        For what appends to a lake while the workspace is open (``microjourney serve
+        --lake``): an object-storage lake is listed once per runtime (a folder is listed
+        again by every query), and a lake that held no events when the workspace opened
+        was not read at all. Derived tables are rebuilt when next needed."""
+        run = engine_runtime(self.con, engine=self.run.name, lake=_engine_lake(lake),
+                             **self._runtime_settings)
+        self.run.close()
+        self.run, self.db = run, run.db
+        self._fresh = False
 
     @property
     def engine(self) -> str:

@@ -306,8 +306,12 @@ def test_serve_lake_on_s3_acknowledges_only_stored_objects_and_finds_retries(tmp
             assert len(new) == 1 and new[0].startswith("events/day=2026-11-02/append-"), new
             table = ds.dataset(f"{bucket}/lake/{new[0]}", filesystem=s3(endpoint)).to_table()
             assert sorted(table["event_id"].to_pylist()) == sorted(f"e{i}" for i in range(1, 31))
+            admin = {"Authorization": f"Bearer {k.secret_key}"}
+            # The API reads the objects appended since the server started.
+            assert c.get("/v1/summary", headers=admin).json()["events"] == 31
             # Retries within the same server session are duplicates, not new events.
             b = c.post("/v1/batch", json={"batch": first[:10] + [track(0), track(40)]}).json()
+            assert c.get("/v1/summary", headers=admin).json()["events"] == 32
     finally:
         stop(proc, kill=True)  # no graceful stop: what was acknowledged is already stored
     assert (a["accepted"], [r["field"] for r in a["rejected"]]) == (30, ["channel"])

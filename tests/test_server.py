@@ -362,11 +362,14 @@ def test_serve_lake_appends_acknowledged_events_to_the_lake(tmp_path):
         a = c.post("/v1/batch", json={"batch": first}).json()
         # The lake was empty when the server started: a retry is still found in it.
         retry = c.post("/v1/batch", json={"batch": first[:5]}).json()
+        # ... and the API reads the lake, not the (empty) store.
+        summary = c.get("/v1/summary", headers={"Authorization": f"Bearer {k['secret_key']}"}).json()
     cmd_server.kill()  # no graceful stop: what was acknowledged must already be in the lake
     cmd_server.wait()
     cmd_server.stdout.close()
     assert (a["accepted"], [r["field"] for r in a["rejected"]]) == (30, ["channel"])
     assert (retry["accepted"], retry["duplicates"]) == (0, 5)
+    assert summary["events"] == 30, summary
     again = subprocess.Popen([sys.executable, "-m", "microjourney", "serve", "-w", str(root),
                               "--port", "0", "--lake", str(lake)],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -140,7 +140,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
         ws = ws_api.open(directory, lake=lake if lake is not None and has_events(lake) else None)
         settings, privacy = ws.spec.server, ws.spec.privacy
         state.update(
-            ws=ws, keys=KeyFile(ws.root / ws_api.STORE_DIR / KEY_FILE), lock=threading.Lock(),
+            ws=ws, keys=KeyFile(ws.root / ws_api.STORE_DIR / KEY_FILE), lock=threading.Lock(), lake_read=0,
             limit=RateLimit(settings.rate_limit, settings.burst), max_body=settings.max_body,
             origins=frozenset(settings.cors_origins),
             collector=Collector(ws.con.cursor(), consent=privacy.consent_required,
@@ -292,7 +292,12 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
     async def _read(fn: Any) -> Any:
         def locked() -> Any:
             with state["lock"]:
-                state["collector"].drain()  # every answered event is read (or erased)
+                collector = state["collector"]
+                collector.drain()  # every answered event is read (or erased)
+                if lake is not None and collector.totals.accepted != state["lake_read"]:
+                    # The collector appended to the lake: read it as it is now.
+                    state["lake_read"] = collector.totals.accepted
+                    state["ws"].read_lake(lake)
                 return fn(state["ws"])
         return await run_in_threadpool(locked)
 

@@ -368,17 +368,23 @@ class Collector:
 
     def _journal_now(self, jobs: list[_Job]) -> list[_Job]:
         """Journal the events of ``jobs`` (holding the commit lock) and sync in a thread;
-        returns the jobs for the collector's thread: those with a call that is not plain or
-        with something to scrub (stored before their answer), or all of them when an id may
-        be stored (the store is read once the journal is)."""
+        returns the jobs for the collector's thread: those with a call that is not plain,
+        with something to scrub (stored before their answer), or with an id that may be
+        stored (looked up in the store once the journal is stored, which the loop cannot
+        wait for)."""
         values, rows, sizes = self._group(jobs, list(range(len(jobs))))
         judged, plain = plain_rows(values, rows, sizes)
         journal = self._judged(jobs, range(len(jobs)), values, sizes, plain)
         if journal.any():
-            if not journal[plain].all():  # the rest is stored before its answer, by the thread
-                judged = judged.filter(pa.array(journal[judged.column("req").to_numpy()]))
-            if not self._events(jobs, judged, plain=True, wait=False):
-                return jobs
+            owner = judged.column("req").to_numpy()
+            maybe = self._index.maybe(judged.column("h").to_numpy())
+            if maybe.any():
+                journal = journal.copy()
+                journal[owner[maybe]] = False
+            if not journal[plain].all():
+                judged = judged.filter(pa.array(journal[owner]))
+            if journal.any():
+                self._events(jobs, judged, plain=True, wait=False)
         done = [job for job, j in zip(jobs, journal, strict=True) if j]
         for job in done:
             job.answer = self._answer(job)
@@ -551,16 +557,16 @@ class Collector:
                     job.duplicates += 1
         return out
 
-    def _events(self, jobs: list[_Job], ev: pa.Table, plain: bool = False, wait: bool = True) -> bool:
+    def _events(self, jobs: list[_Job], ev: pa.Table, plain: bool = False, wait: bool = True) -> None:
         """Track and page calls (raw rows: ``req``, ``idx``, the event fields with JSON as
         text, and ``h``, the id's hash): withheld without consent, once per id, through the
         writer; ``plain``: the rows are judged and typed already (:func:`.calls.plain_rows`);
         those with nothing to scrub are journaled, when there is a journal. Not ``wait``: in
-        the event loop, which must not wait for the storing thread; returns False, having
-        done nothing, if an id may be stored (the store would be read once the journal is)."""
+        the event loop, which does not wait for the storing thread (see :meth:`_to_journal`;
+        no id of ``ev`` may be stored)."""
         con = self._con
         if not ev.num_rows:
-            return True
+            return
         n = len(jobs)
         req = ev.column("req").to_numpy()
         idx = ev.column("idx").to_numpy()
@@ -583,8 +589,6 @@ class Collector:
         stored = np.zeros(ev.num_rows, dtype=bool)
         maybe = self._index.maybe(hashes) & fresh
         if maybe.any():
-            if not wait:
-                return False
             self.drain()  # the ids journaled are looked up in the events table
             ids = ev.column("event_id").filter(pa.array(maybe)).to_pylist()
             found = {r[0] for r in self._events_rel.filter(
@@ -600,7 +604,7 @@ class Collector:
         if not ok.all():
             count_withheld(con, int((~ok).sum()))
         if not keep.any():
-            return True
+            return
         raw = (ev if keep.all() else ev.filter(pa.array(keep))).select(list(EVENT_FIELDS))
         if plain:
             raw = raw.append_column("seq", pa.array(np.arange(self._seq + 1, self._seq + raw.num_rows + 1)))
@@ -627,7 +631,6 @@ class Collector:
         for job, a in zip(jobs, np.bincount(kept_req[good], minlength=n), strict=True):
             job.accepted += int(a)
         self._index.add(hashes[keep][good])
-        return True
 
     def _to_lake(self, raw: pa.Table) -> BatchResult:
         """Judge ``raw`` in the scratch store, append the accepted events to the lake, copy

@@ -27,10 +27,10 @@ in the request handler (:func:`track_calls`), and the collector takes the values
 requests at once (:func:`track_columns`, :func:`track_rows`); plain calls are judged on the
 way, for the whole group (:func:`plain_rows`). ``properties`` and ``context`` stay the
 JSON text received, which the writer puts in the same normal form as :data:`EVENTS` gives
-(``write_batch(json_text=True)``).
-The rows are the same either way, so every other body (page, identify or alias calls, a call without an
-id, a value of another type, a body that is not JSON) simply takes the road above
-(tests/test_calls.py holds the two to the same rows). One difference is left: a key given
+(``write_batch(json_text=True)``). The rows are the same either way, so every other body
+(page, identify or alias calls, a call without an id, a value of another type, a body that
+is not JSON) simply takes the road above (tests/test_calls.py holds the two to the same
+rows). One difference is left: a key given
 twice in one call counts with its last value on the fast road, as in file ingest, and with
 its first in DuckDB.
 """
@@ -38,7 +38,7 @@ its first in DuckDB.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from operator import attrgetter, itemgetter
 from typing import Any
@@ -182,11 +182,18 @@ def plain_calls(values: dict[str, list], sizes: Sequence[int]) -> np.ndarray:
     timestamp; the others go to the writer, which says what is wrong. The timestamps' form
     is checked by :func:`plain_rows`. The group is checked at once, with loops that run in
     C; request by request only when something in it fails."""
-    if _plain(values):
-        return np.ones(len(sizes), dtype=bool)
-    ends = np.cumsum(sizes)
-    return np.array([_plain({name: v[end - n:end] for name, v in values.items()})
-                     for n, end in zip(sizes, ends.tolist(), strict=True)], dtype=bool)
+    return _per_request(_plain, values, sizes, settled=True)
+
+
+def _per_request(test: Callable[[dict[str, list]], bool], values: dict[str, list], sizes: Sequence[int],
+                 *, settled: bool) -> np.ndarray:
+    """``test`` of each request's values (requests of ``sizes`` calls, one after the other):
+    the whole group is tested first; when that gives ``settled``, so does each request."""
+    if test(values) == settled:
+        return np.full(len(sizes), settled)
+    ends = np.cumsum(sizes).tolist()
+    return np.array([test({name: v[end - n:end] for name, v in values.items()})
+                     for n, end in zip(sizes, ends, strict=True)], dtype=bool)
 
 
 def _plain(values: dict[str, list]) -> bool:
@@ -242,12 +249,9 @@ def personal_requests(values: dict[str, list], sizes: Sequence[int]) -> np.ndarr
     """Which requests' properties or context may hold personal data
     (:func:`~microjourney.ingest.scrub.may_hold_personal_data`); the group is looked at once,
     request by request only if it may."""
-    if not may_hold_personal_data(values["properties"] + values["context"]):
-        return np.zeros(len(sizes), dtype=bool)
-    props, context = values["properties"], values["context"]
-    ends = np.cumsum(sizes).tolist()
-    return np.array([may_hold_personal_data(props[end - n:end] + context[end - n:end])
-                     for n, end in zip(sizes, ends, strict=True)], dtype=bool)
+    texts = {"properties": values["properties"], "context": values["context"]}
+    return _per_request(lambda v: may_hold_personal_data(v["properties"] + v["context"]), texts, sizes,
+                        settled=False)
 
 
 def _parses(timestamps: pa.ChunkedArray) -> bool:

@@ -31,7 +31,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -99,9 +99,6 @@ class _Job:
     future: Future[dict[str, Any]]
     #: The body's calls when it takes the fast road (:func:`.calls.track_calls`).
     tracks: list[Track] | None = None
-    #: Set when its group is judged: its calls are plain, there is a journal, and their
-    #: properties and context hold nothing to scrub (:func:`.calls.personal_requests`).
-    journal: bool = False
     #: In the event loop (:meth:`Collector.collect`): its answer, or None once the request
     #: is handed to the collector's thread (then ``future`` holds it).
     waiter: asyncio.Future[dict[str, Any] | None] | None = None
@@ -372,9 +369,7 @@ class Collector:
         with something to scrub (stored before their answer), or with an id that may be
         stored (looked up in the store once the journal is stored, which the loop cannot
         wait for)."""
-        values, rows, sizes = self._group(jobs, list(range(len(jobs))))
-        judged, plain = plain_rows(values, rows, sizes)
-        journal = self._judged(jobs, range(len(jobs)), values, sizes, plain)
+        _, judged, plain, journal = self._judge(jobs, list(range(len(jobs))))
         if journal.any():
             owner = judged.column("req").to_numpy()
             maybe = self._index.maybe(judged.column("h").to_numpy())
@@ -384,7 +379,7 @@ class Collector:
             if not journal[plain].all():
                 judged = judged.filter(pa.array(journal[owner]))
             if journal.any():
-                self._events(jobs, judged, plain=True, wait=False)
+                self._events(jobs, judged, journal=journal, wait=False)
         done = [job for job, j in zip(jobs, journal, strict=True) if j]
         for job in done:
             job.answer = self._answer(job)
@@ -484,38 +479,37 @@ class Collector:
         """The rows of the fast road's requests ``jobs[fast]``, built at once: those of plain
         requests are judged and stored here, the others returned for the writer (raw rows, in
         :data:`_EVENT_ROWS` order)."""
-        values, rows, sizes = self._group(jobs, fast)
-        if not self._plain:
+        rows, judged, plain, journal = self._judge(jobs, fast)
+        if not plain.any():  # the writer judges them all
             return rows
-        judged, plain = plain_rows(values, rows, sizes)
-        self._judged(jobs, fast, values, sizes, plain)
-        if plain.any():  # stored first, on their own: a repeat in the rest is then found stored
-            self._events(jobs, judged, plain=True)
+        # Stored first, on their own: a repeat in the rest is then found stored.
+        journaled = np.zeros(len(jobs), dtype=bool)
+        journaled[fast] = journal
+        self._events(jobs, judged, journal=journaled)
         if plain.all():
             return None
+        sizes = [jobs[r].calls for r in fast]
         return rows.filter(pa.array(np.repeat(~plain, sizes)))  # the writer says what is wrong
 
-    @staticmethod
-    def _group(jobs: list[_Job], reqs: list[int]) -> tuple[dict[str, list], pa.Table, list[int]]:
-        """The values of the calls of ``jobs[reqs]`` by field, their raw rows (in
-        :data:`_EVENT_ROWS` order) and how many calls each request has."""
+    def _judge(self, jobs: list[_Job], reqs: list[int]) -> tuple[pa.Table, pa.Table, np.ndarray, np.ndarray]:
+        """The calls of the fast road's requests ``jobs[reqs]``, built and judged at once:
+        their raw rows (in :data:`_EVENT_ROWS` order), the rows of the plain ones typed
+        (:func:`.calls.plain_rows`; none without the plain road), and by request whether it
+        is plain and whether it may be journaled (plain, a journal, and nothing to scrub)."""
         sizes = [jobs[r].calls for r in reqs]
         values = track_columns(list(chain.from_iterable(jobs[r].tracks for r in reqs)))
         req = np.repeat(np.array(reqs, np.int32), sizes)
         idx = np.arange(len(req)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         rows = track_rows(values).add_column(0, "req", pa.array(req)).add_column(1, "idx", pa.array(idx))
-        return values, rows.select(_EVENT_ROWS), sizes
-
-    def _judged(self, jobs: list[_Job], reqs: Iterable[int], values: dict[str, list], sizes: list[int],
-                plain: np.ndarray) -> np.ndarray:
-        """Which of ``jobs[reqs]``, whose ``plain`` requests are judged, go to the journal
-        (also set on each job)."""
-        journal = plain if self._journal is not None else np.zeros(len(sizes), dtype=bool)
+        rows = rows.select(_EVENT_ROWS)
+        if not self._plain:
+            none = np.zeros(len(reqs), dtype=bool)
+            return rows, rows.slice(0, 0), none, none
+        judged, plain = plain_rows(values, rows, sizes)
+        journal = plain if self._journal is not None else np.zeros(len(reqs), dtype=bool)
         if journal.any() and self._write.get("scrub", True):
             journal = journal & ~personal_requests(values, sizes)
-        for r, j in zip(reqs, journal.tolist(), strict=True):
-            jobs[r].journal = j
-        return journal
+        return rows, judged, plain, journal
 
     def _reject(self, job: _Job, index: int, name: str | None, reason: str) -> None:
         job.rejected.append({"index": index, "field": name, "reason": reason})
@@ -557,11 +551,13 @@ class Collector:
                     job.duplicates += 1
         return out
 
-    def _events(self, jobs: list[_Job], ev: pa.Table, plain: bool = False, wait: bool = True) -> None:
+    def _events(self, jobs: list[_Job], ev: pa.Table, journal: np.ndarray | None = None,
+                wait: bool = True) -> None:
         """Track and page calls (raw rows: ``req``, ``idx``, the event fields with JSON as
         text, and ``h``, the id's hash): withheld without consent, once per id, through the
-        writer; ``plain``: the rows are judged and typed already (:func:`.calls.plain_rows`);
-        those with nothing to scrub are journaled, when there is a journal. Not ``wait``: in
+        writer. With ``journal`` (by request in ``jobs``), the rows are plain, judged and typed
+        already (:func:`.calls.plain_rows`): those of the requests it marks are journaled, the
+        others stored before the answer (:func:`~..store.writer.write_plain`). Not ``wait``: in
         the event loop, which does not wait for the storing thread (see :meth:`_to_journal`;
         no id of ``ev`` may be stored)."""
         con = self._con
@@ -606,10 +602,10 @@ class Collector:
         if not keep.any():
             return
         raw = (ev if keep.all() else ev.filter(pa.array(keep))).select(list(EVENT_FIELDS))
-        if plain:
+        if journal is not None:
             raw = raw.append_column("seq", pa.array(np.arange(self._seq + 1, self._seq + raw.num_rows + 1)))
             self._seq += raw.num_rows  # taken even if this fails: a seq is never given twice
-            now = ~np.array([job.journal for job in jobs], dtype=bool)[req[keep]]
+            now = ~journal[req[keep]]
             if now.any():  # stored before the answer (no journal, or maybe personal data)
                 write_plain(con, raw.filter(pa.array(now)), source=SOURCE, **self._write)
             if not now.all():

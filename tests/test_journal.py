@@ -30,7 +30,7 @@ def _rows(first: int, n: int) -> pa.Table:
 def test_the_journal_gives_back_whole_groups_and_ends_at_one_cut_short(tmp_path):
     journal = Journal(tmp_path / "j", segment_bytes=3000)
     for first in range(0, 60, 10):
-        journal.append(_rows(first, 10))
+        journal.sync(journal.write(_rows(first, 10)))
     segments = journal.segments()
     assert len(segments) > 2  # small segments: a new one after each large group
     assert [t.column("seq")[0].as_py() for t in journal.read()] == list(range(1, 61, 10))
@@ -116,7 +116,7 @@ def test_events_journaled_and_not_stored_are_stored_once_at_start(tmp_path):
         write_plain(ws.con, _rows(60, 30), source="http")
         journal = Journal(journal_dir)
         for first in (0, 30, 90):
-            journal.append(_rows(first, 30))
+            journal.sync(journal.write(_rows(first, 30)))
         del journal  # killed: nothing closed, nothing deleted
         c = Collector(ws.con.cursor(), identities=write_calls, journal=journal_dir)
         assert list(journal_dir.glob("*")) == []  # stored, then emptied

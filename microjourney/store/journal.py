@@ -84,10 +84,6 @@ class Journal:
                     break
                 yield pa.Table.from_batches([batch])
 
-    def append(self, rows: pa.Table) -> None:
-        """Append one group (its ``seq`` increasing) and sync it to disk."""
-        self.sync(self.write(rows))
-
     def write(self, rows: pa.Table) -> int:
         """Write one group (its ``seq`` increasing), not synced yet: the ticket to sync to."""
         if not rows.num_rows:

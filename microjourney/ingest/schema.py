@@ -36,3 +36,14 @@ REQUIRED: tuple[str, ...] = ("timestamp", "event")
 
 #: Column carrying the source row number through a reader.
 ROW = "__row"
+
+#: The range of instants an event may carry (docs/workspace.md, "Timestamps"), the same for
+#: files and HTTP: from 1970-01-01T00:00:00Z (``EARLIEST``) to the time the event arrives
+#: plus ``FUTURE_TOLERANCE`` (clocks that run ahead). Outside it an event is rejected with a
+#: reason, so nothing stored can break a read (Python and Arrow reach only the year 9999).
+EARLIEST = "1970-01-01T00:00:00Z"
+#: How far past its arrival an event's timestamp may lie, in seconds: one day.
+FUTURE_TOLERANCE = 86_400
+#: The largest UTC offset a timestamp may carry, in minutes: ±14:00 (UTC+14 is the furthest
+#: zone in use, UTC−12 the furthest behind). Larger offsets are rejected, not shifted.
+MAX_OFFSET_MINUTES = 14 * 60

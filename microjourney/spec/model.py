@@ -260,6 +260,19 @@ class Privacy(Frozen):
         return self.consent == "required"
 
 
+class Ingest(Frozen):
+    """``ingest``: what one file may hold before it is refused or cut (docs/workspace.md).
+
+    Bounds time and memory whatever a file holds (a compressed bomb, one endless line)."""
+
+    #: The longest line (JSON Lines) or record (CSV) read, in bytes; a longer one is
+    #: quarantined, cut to its first kilobytes, with its length in the reason.
+    max_line_bytes: int = Field(1_048_576, gt=0)
+    #: The most bytes read from one file after decompression; past it the file's remaining
+    #: rows are not read, and the ingest says so (the rows before it are kept).
+    max_file_bytes: int = Field(64 * 2**30, gt=0)
+
+
 class Server(Frozen):
     """``server``: the collector and HTTP API (docs/collector.md)."""
 
@@ -284,6 +297,7 @@ class Workspace(Frozen):
     identity: Identity = Identity()
     privacy: Privacy = Privacy()
     server: Server = Server()
+    ingest: Ingest = Ingest()
 
     @property
     def moments(self) -> dict[str, Moment]:

@@ -48,12 +48,12 @@ import pyarrow.compute as pc
 
 from ..ingest.readers import Reject
 from ..ingest.schema import ROW
+from ..store.consent import consent_sql
 from ..store.db import migrate
 from ..store.journal import Journal
 from ..store.lake import append, has_events, read_events
 from ..store.writer import (
     BatchResult,
-    consent_sql,
     count_withheld,
     write_batch,
     write_plain,

@@ -34,6 +34,7 @@ import pyarrow.compute as pc
 
 from ..ingest.schema import CHANNELS, FIELDS, ROW
 from ..ingest.scrub import PREFILTER, scrub_json, scrub_text
+from .consent import consent_sql
 from .db import transaction
 
 _TEXT_FIELDS = ("event_id", "event", "anonymous_id", "user_id", "channel", "session_id")
@@ -368,13 +369,6 @@ def _scrubbed(col: str, root: str, privacy: _Privacy, params: dict[str, object])
                  if kept else "")
     return (f"CASE WHEN {col} IS NULL OR NOT regexp_matches({col}, $scrub_pf) THEN {col} {past_kept}"
             f"ELSE {_UDF}({col}, $scrub_{root}) END")
-
-
-def consent_sql(context: str) -> str:
-    """SQL: the JSON text ``context`` (an expression) grants analytics consent, that is
-    holds ``consent.analytics: true`` (a JSON boolean); the one rule every ingest path uses."""
-    return (f"coalesce(CASE WHEN json_valid({context}) THEN "
-            f"CAST(json_extract({context}, '$.consent.analytics') AS VARCHAR) = 'true' END, false)")
 
 
 def _consented(schema: pa.Schema) -> str:

@@ -28,6 +28,8 @@ Tables (all timestamps UTC)::
 from __future__ import annotations
 
 import os
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,8 +37,14 @@ from pathlib import Path
 import duckdb
 
 from ..errors import WorkspaceError
+from .private import FILE_MODE, make_dir, narrow, narrow_umask
 
 SCHEMA_VERSION = 2
+#: Seconds :func:`connect` waits for a store another process holds, unless
+#: ``MICROJOURNEY_LOCK_WAIT`` says otherwise.
+LOCK_WAIT = 10.0
+LOCK_WAIT_VAR = "MICROJOURNEY_LOCK_WAIT"
+_PID = re.compile(r"\(PID (\d+)\)")
 
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -95,20 +103,72 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 
 
 def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open (creating and migrating if needed) the store at ``path``."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" not in str(exc).lower():
-            raise
-        raise WorkspaceError(f"the store {path} is in use by another process; close it (or wait "
-                             f"for it to finish) and try again ({str(exc).splitlines()[0]})",
-                             code="workspace/locked") from None
+    """Open (creating and migrating if needed) the store at ``path``.
+
+    The store is created ``0600`` in a folder created ``0700`` (:mod:`.private`). While
+    another process holds it, this waits up to :func:`lock_wait` seconds (retrying with
+    back-off), then raises :class:`WorkspaceError` (``workspace/locked``) naming that process.
+    """
+    path = Path(path)
+    make_dir(path.parent)
+    con = _open(path, read_only)
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
         migrate(con)
+        for own in (path, path.with_name(path.name + ".wal")):
+            narrow(own, FILE_MODE)  # a store made by an earlier version may be wider
     return con
+
+
+def lock_wait() -> float:
+    """How long :func:`connect` waits for a store held by another process, in seconds:
+    ``MICROJOURNEY_LOCK_WAIT`` (default :data:`LOCK_WAIT`; 0 fails at once)."""
+    text = os.environ.get(LOCK_WAIT_VAR, "").strip()
+    if not text:
+        return LOCK_WAIT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86_400:
+        raise WorkspaceError(f"{LOCK_WAIT_VAR}={text!r} is not a number of seconds from 0 to 86400",
+                             code="workspace/lock-wait")
+    return seconds
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """Connect, waiting with back-off while another process holds the store."""
+    wait = lock_wait()
+    deadline = time.monotonic() + wait
+    pause = 0.05
+    while True:
+        try:
+            with narrow_umask():  # DuckDB creates the file with its own mode
+                return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkspaceError(_locked(path, str(exc), wait), code="workspace/locked") from None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 1.0)
+
+
+def _locked(path: Path, error: str, waited: float) -> str:
+    """What to tell a user whose store another process holds: which process, what to do."""
+    found = _PID.search(error)
+    pid = int(found[1]) if found else None
+    holder = f"process {pid}" if pid else "another process"
+    try:  # the holder's command line says whether it is a server (Linux only)
+        serving = pid is not None and "serve" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        serving = False
+    advice = ("it is a server (`microjourney serve`): use its HTTP API meanwhile, or stop it"
+              if serving else "if it is a server (`microjourney serve`), use its HTTP API or stop "
+              "it; otherwise wait for that command to finish")
+    return (f"the store {path} is held by {holder}; waited {waited:g} s ({LOCK_WAIT_VAR}) for it. "
+            f"{advice[0].upper()}{advice[1:]}, then try again")
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from .private import FILE_MODE, make_dir
+
 #: The columns of a journaled event: what :func:`~microjourney.store.writer.write_plain` stores.
 SCHEMA = pa.schema([
     ("event_id", pa.string()), ("event", pa.string()), ("timestamp", pa.timestamp("us", tz="UTC")),
@@ -46,8 +48,7 @@ class Journal:
     One thread writes (the collector, holding its commit lock); any thread may sync."""
 
     def __init__(self, directory: str | os.PathLike[str], *, segment_bytes: int = 64 << 20) -> None:
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory = make_dir(Path(directory))
         self._segment_bytes = segment_bytes
         self._fd: int | None = None
         self._size = 0
@@ -147,7 +148,9 @@ class Journal:
     def _start(self, first_seq: int) -> None:
         self._leave_segment()
         self._current = self.directory / f"{first_seq:020d}{SUFFIX}"
-        self._fd = os.open(self._current, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o600)
+        self._fd = os.open(self._current, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, FILE_MODE)
+        # The mode applies only to a new file: one left under this name keeps its own.
+        os.fchmod(self._fd, FILE_MODE)
         header = SCHEMA.serialize().to_pybytes()
         os.write(self._fd, header)
         os.fsync(self._fd)

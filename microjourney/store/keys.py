@@ -11,13 +11,14 @@ picks up rotated keys within a second (:class:`KeyFile`): the old ones stop work
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
+
+from .private import DIR_MODE, FILE_MODE, make_dir, narrow, write_atomic
 
 WRITE, SECRET = "write", "secret"
 FILE = "keys.json"
@@ -40,13 +41,10 @@ class Keys:
 
 
 def _save(path: Path, made: Keys) -> Keys:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(orjson.dumps({"write_key": made.write_key, "secret_key": made.secret_key}))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    # A new temporary file each time (exclusive, 0600), renamed over the keys: a file left
+    # under any name by a crash or by someone else never lends the keys its mode.
+    make_dir(path.parent)
+    write_atomic(path, orjson.dumps({"write_key": made.write_key, "secret_key": made.secret_key}))
     return made
 
 
@@ -58,9 +56,11 @@ def keys(path: Path) -> Keys:
     """The keys in ``path``, made on first use."""
     try:
         data = orjson.loads(path.read_bytes())
-        return Keys(str(data["write_key"]), str(data["secret_key"]))
     except FileNotFoundError:
         return _save(path, _new())
+    narrow(path.parent, DIR_MODE)  # keys written by an earlier version may be wider
+    narrow(path, FILE_MODE)
+    return Keys(str(data["write_key"]), str(data["secret_key"]))
 
 
 def rotate(path: Path) -> Keys:

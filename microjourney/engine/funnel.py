@@ -20,18 +20,24 @@ How: each funnel event gets its position ``pos`` in that order; for each step k 
 window function gives, at every event, the position of the next event matching
 step k. A try is then followed step by step with one equality join per step on
 (person, pos) — exact for any number of steps (unlike the running-minimum shortcut,
-which miscounts funnels of four or more steps) and portable to every backend.
+which miscounts funnels of four or more steps) and portable to every backend. The
+joins form one flat chain and sums and unions over steps are balanced trees, so the
+SQL stays shallow for the longest funnel a workspace allows (``spec.types.MAX_STEPS``).
 """
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import ibis
 from ibis.expr.types import Table
 
 from .backend import epoch_ms
 
+T = TypeVar("T")
 ORDERS = ("ordered", "strict", "unordered")
 PER = ("person", "attempt")
 
@@ -42,6 +48,15 @@ class FunnelQuery:
     order: str = "ordered"
     window_ms: int = 1_800_000
     per: str = "person"
+
+
+def _balanced(items: list[T], combine: Callable[[T, T], T]) -> T:
+    """``items`` combined pairwise as a balanced tree: nested log2(n) deep, not n deep
+    (a left-deep sum or union of 60 terms overflows the SQL generator's recursion)."""
+    while len(items) > 1:
+        pairs = [combine(items[i], items[i + 1]) for i in range(0, len(items) - 1, 2)]
+        items = pairs + items[len(items) - len(items) % 2:]
+    return items[0]
 
 
 def _funnel_events(tagged: Table, n: int) -> Table:
@@ -59,26 +74,37 @@ def _positions(t: Table) -> Table:
 
 
 def _follow(tries: Table, lookup: Table, q: FunnelQuery, strict: bool) -> Table:
-    """Follow every try step by step; adds ``t{k}`` (time of step k, or NULL)."""
+    """Follow every try step by step; adds ``t{k}`` (time of step k, or NULL) and ``reached``.
+
+    One flat chain of left joins, the join for step k keyed on what the join for step
+    k-1 found: SQL one level deep whatever the number of steps (a join per step nested
+    in the one before overflowed the SQL generator's recursion near 50 steps)."""
     n = q.n_steps
+    chain = tries
+    prev = None
     for k in range(1, n):
-        cols = {"l_person": lookup.person, "l_pos": lookup.pos, "l_t": lookup.t_ms}
+        cols = {"person": lookup.person, "pos": lookup.pos, "t": lookup.t_ms}
         if strict:
-            cols["l_ok"] = lookup[f"m{k}"]
+            cols["ok"] = lookup[f"m{k}"]
         elif k + 1 < n:
-            cols["l_next"] = lookup[f"nxt{k + 1}"]
-        right = lookup.select(**cols)
-        j = tries.left_join(right, (tries.person == right.l_person) & (tries.cand == right.l_pos))
-        ok = j.l_t.notnull() & (j.l_t - j.t0 <= q.window_ms)
-        if strict:
-            ok = ok & j.l_ok.fill_null(False)
-            nxt = j.l_pos + 1
-        else:
-            nxt = j.l_next if k + 1 < n else ibis.null("int64")
-        tries = j.mutate(**{f"t{k}": ibis.ifelse(ok, j.l_t, None)},
-                         cand=ibis.ifelse(ok, nxt, None)).drop(*cols)
-    reached = sum((tries[f"t{k}"].notnull().cast("int64") for k in range(1, n)), ibis.literal(1))
-    return tries.mutate(reached=reached)
+            cols["nxt"] = lookup[f"nxt{k + 1}"]
+        link = lookup.select(**{f"l{k}_{c}": v for c, v in cols.items()})
+        pos, t = link[f"l{k}_pos"], link[f"l{k}_t"]
+        if strict:  # the very next event of the person, and it must match step k
+            want = (tries.p0 if prev is None else prev[f"l{k - 1}_pos"]) + 1
+            cond = link[f"l{k}_ok"]
+        else:  # the next event matching step k after the step before
+            want = tries.cand if prev is None else prev[f"l{k - 1}_nxt"]
+            cond = ibis.literal(True)
+        on = [tries.person == link[f"l{k}_person"], pos == want, t - tries.t0 <= q.window_ms, cond]
+        chain = chain.left_join(link, on)
+        prev = link
+    steps = {f"t{k}": chain[f"l{k}_t"] for k in range(1, n)}
+    # A try stops at the first step it misses: reached is one more than its last step found.
+    reached = ibis.cases(*((chain[f"l{k}_t"].notnull(), k + 1) for k in range(n - 1, 0, -1)),
+                         else_=1) if n > 1 else ibis.literal(1)
+    return chain.select(person=tries.person, p0=tries.p0, t0=tries.t0, **steps,
+                        reached=reached.cast("int64"))
 
 
 def _ordered_tries(f: Table, q: FunnelQuery) -> Table:
@@ -113,7 +139,7 @@ def _unordered_tries(f: Table, q: FunnelQuery) -> Table:
     n = q.n_steps
     t = f.mutate(**{f"n{j}": ibis.ifelse(f[f"m{j}"], f.t_ms, None).min().over(w) for j in range(n)})
     inside = {j: t[f"n{j}"].notnull() & (t[f"n{j}"] - t.t_ms <= q.window_ms) for j in range(n)}
-    reached = sum((inside[j].cast("int64") for j in range(n)), ibis.literal(0))
+    reached = _balanced([inside[j].cast("int64") for j in range(n)], operator.add)
     return t.select(person=t.person, p0=t.pos, t0=t.t_ms, reached=reached,
                     **{f"n{j}": ibis.ifelse(inside[j], t[f"n{j}"], None) for j in range(n)})
 
@@ -146,9 +172,9 @@ def funnel_stats(tagged: Table, events: Table | None, q: FunnelQuery) -> Table:
                    .median() for k in range(1, q.n_steps)}
         return units.aggregate(**counts, **medians)
     # Unordered: the k-th distinct step done, whatever it was; time from the one before.
-    long = ibis.union(*(units.select(unit=units.person.concat(":", units.p0.cast("string")),
-                                     j=ibis.literal(j), t=units[f"n{j}"])
-                        for j in range(q.n_steps)))
+    long = _balanced([units.select(unit=units.person.concat(":", units.p0.cast("string")),
+                                   j=ibis.literal(j), t=units[f"n{j}"]) for j in range(q.n_steps)],
+                     ibis.union)
     long = long.filter(long.t.notnull())
     w = ibis.window(group_by=long.unit, order_by=[long.t, long.j])
     long = long.mutate(k=ibis.row_number().over(w), gap=long.t - long.t.lag().over(w))

@@ -39,13 +39,16 @@ from ibis.expr.types import Table, Value
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["PERSONS", "call_sightings", "key_kind", "normalise", "resolve", "sightings", "trait",
-           "with_person"]
+__all__ = ["BLANKS", "PERSONS", "call_sightings", "id_node", "key_kind", "normalise", "resolve",
+           "sightings", "trait", "with_person"]
 
 #: The schema of the identifier → person map (``kind``: ``user``, ``anonymous`` or a key name).
 PERSONS = pa.schema([("kind", pa.string()), ("identifier", pa.string()), ("person", pa.string())])
 
 _ID_KINDS = ("user", "anonymous")
+#: What trimming takes off an id or a key value: the characters Ibis's ``strip()`` trims
+#: on DuckDB and Spark (space, tab, line feed, carriage return, vertical tab, form feed).
+BLANKS = " \t\n\r\x0b\x0c"
 
 
 @ibis.udf.scalar.builtin(name="json_extract_string")
@@ -76,6 +79,14 @@ def normalise(value: Value, key: str) -> Value:
     else:
         text = text.strip()
     return text.nullif("")
+
+
+def id_node(ids: pa.Array) -> pa.Array:
+    """User and anonymous ids as they link: trimmed of :data:`BLANKS` (``" u-42 "`` is
+    ``u-42``), unless nothing else is left. Ids are stored as given; the map keeps every
+    spelling seen, so events still join it exactly."""
+    trimmed = pc.utf8_trim(ids, characters=BLANKS)
+    return pc.if_else(pc.equal(trimmed, ""), ids, trimmed)
 
 
 def trait(doc: Value, key: str, *, under: str | None = "traits") -> Value:
@@ -147,7 +158,8 @@ def resolve(rows: pa.Table, keys: Sequence[str] = ()) -> pa.Table:
     def node(kind: int, values: pa.Array) -> pa.Array:
         return pc.binary_join_element_wise(prefixes[kind], values.cast(pa.string()), "")
 
-    anon, user, prev = (node(0, _column(rows, c)) for c in ("anonymous_id", "user_id", "previous_id"))
+    raw_ids = [_column(rows, c).cast(pa.string()) for c in ("anonymous_id", "user_id", "previous_id")]
+    anon, user, prev = (node(0, id_node(ids)) for ids in raw_ids)
     main = pc.coalesce(user, anon)
     alias_flag = (_column(rows, "alias").fill_null(False) if "alias" in rows.column_names
                   else pa.array(np.zeros(rows.num_rows, bool)))
@@ -212,8 +224,15 @@ def resolve(rows: pa.Table, keys: Sequence[str] = ()) -> pa.Table:
 
     kinds = np.array([None, *names.values()], dtype=object)[kind_of]
     kinds = np.where(kind_of == 0, np.where(is_user, _ID_KINDS[0], _ID_KINDS[1]), kinds)
-    return pa.table([pa.array(kinds, pa.string()), value, pa.array(person, pa.string())],
-                    schema=PERSONS)
+    # Key values are listed as they link; ids in every spelling seen, each with its node's
+    # person, so that events (ids stored as given) join the map exactly.
+    spelled = pc.unique(pa.concat_arrays(raw_ids).drop_null())
+    of_node = pc.index_in(node(0, id_node(spelled)), nodes).to_numpy(zero_copy_only=False)
+    keyed = np.flatnonzero(kind_of != 0)
+    return pa.table([
+        pa.array(np.concatenate([kinds[keyed], kinds[of_node]]), pa.string()),
+        pa.concat_arrays([value.take(pa.array(keyed, pa.int64())), spelled]),
+        pa.array(np.concatenate([person[keyed], person[of_node]]), pa.string())], schema=PERSONS)
 
 
 def with_person(events: Table, persons: Table) -> Table:

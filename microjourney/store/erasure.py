@@ -26,12 +26,19 @@ import pyarrow as pa
 from .db import transaction
 from .writer import quote_ident
 
-__all__ = ["ERASABLE", "ErasureResult", "erase"]
+__all__ = ["ERASABLE", "ErasureResult", "erase", "id_norm"]
 
 
-#: The characters trimmed from key values: those Ibis's ``strip()`` trims, as
-#: :func:`microjourney.identity.normalise` does (space, tab, newlines, vertical tab, form feed).
+#: The characters trimmed from ids and key values: those Ibis's ``strip()`` trims, as
+#: :func:`microjourney.identity.normalise` and :func:`~microjourney.identity.id_node` do
+#: (space, tab, newlines, vertical tab, form feed); ``tests/test_identity.py`` holds them equal.
 _SPACE = "' \t\n\r' || chr(11) || chr(12)"
+
+
+def id_norm(value: str) -> str:
+    """SQL: the id ``value`` as it links (the twin of :func:`microjourney.identity.id_node`):
+    trimmed, unless nothing but spaces is left."""
+    return f"coalesce(nullif(trim({value}, {_SPACE}), ''), {value})"
 
 
 def _norm(value: str) -> str:
@@ -50,7 +57,8 @@ def _key(doc: str, under: str | None = "traits") -> str:
 
 
 def _ids(*columns: str) -> str:
-    return "(f.kind = 'id' AND f.identifier IN (" + ", ".join(columns) + "))"
+    """One of ``columns`` holds an id to forget, compared as linking compares ids."""
+    return "(f.kind = 'id' AND f.id IN (" + ", ".join(id_norm(c) for c in columns) + "))"
 
 
 def _carries(*conditions: str) -> str:
@@ -61,20 +69,27 @@ _RAW = "CAST(raw AS VARCHAR)"
 _RAW_CONTEXT = "json_extract_string(raw, '$.context')"
 _JSON_ID = "CAST(to_json(f.identifier) AS VARCHAR)"
 _JSON_JSON_ID = f"CAST(to_json({_JSON_ID}) AS VARCHAR)"
+# Blanks around an id inside a JSON string of the raw text: whitespace, or its escapes
+# (``\t``, ``\n``..., doubled when the raw line is kept as a JSON string).
+_BLANKS = "'(?:\\s|\\\\+[tnrfv]|\\\\+u00(?:0[9abcd]|20))*'"
+_PADDED_ID = (f"regexp_matches({_RAW}, '\\\\*\"' || {_BLANKS} || regexp_escape(f.id) || {_BLANKS} "
+              "|| '\\\\*\"')")
 
 #: Each table holding personal data, with the condition selecting the rows that carry an
-#: identifier of ``_forget`` (``f``). Quarantined rows are raw: their id fields, the key
-#: values in their context or traits, and any id or e-mail written anywhere in them.
+#: identifier of ``_forget`` (``f``). Ids are compared trimmed, as linking compares them
+#: (``f.id``), so an id stored with spaces around it goes with the person. Quarantined rows
+#: are raw: their id fields, the key values in their context or traits, and any id (with
+#: blanks around it or not) or e-mail written anywhere in them as a JSON string.
 ERASABLE: dict[str, str] = {
     "events": _carries(_ids("anonymous_id", "user_id"), _key("CAST(context AS VARCHAR)")),
     "identities": _carries(_ids("anonymous_id", "user_id", "previous_id"),
                            _key("CAST(traits AS VARCHAR)", None)),
     "quarantine": _carries(
-        _ids("trim(raw->>'anonymous_id')", "trim(raw->>'user_id')", "trim(raw->>'previous_id')"),
+        _ids("raw->>'anonymous_id'", "raw->>'user_id'", "raw->>'previous_id'"),
         _key(_RAW_CONTEXT), _key("json_extract_string(raw, '$.traits')", None),
         # The id as a JSON string, or as one inside a JSON string (a raw line kept as text).
         f"(f.kind = 'id' AND (contains({_RAW}, {_JSON_ID}) OR contains({_RAW}, "
-        f"substring({_JSON_JSON_ID}, 2, length({_JSON_JSON_ID}) - 2))))",
+        f"substring({_JSON_JSON_ID}, 2, length({_JSON_JSON_ID}) - 2)) OR {_PADDED_ID}))",
         f"(f.norm = 'email' AND contains(lower({_RAW}), f.identifier))"),
 }
 
@@ -112,7 +127,9 @@ def erase(con: duckdb.DuckDBPyConnection, identifiers: Iterable[tuple[str, str, 
     con.register("_forget_rows", forget)
     try:
         with transaction(con):
-            con.execute("CREATE OR REPLACE TEMP TABLE _forget AS SELECT * FROM _forget_rows")
+            # ``id``: an id as it links (trimmed), what every table's condition compares.
+            con.execute("CREATE OR REPLACE TEMP TABLE _forget AS SELECT *, CASE kind WHEN 'id' "
+                        "THEN " + id_norm("identifier") + " END AS id FROM _forget_rows")
             # Statements are built from the constants above and quoted table names only.
             for table, condition in ERASABLE.items():
                 if table in present:

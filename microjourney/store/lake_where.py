@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from ..errors import LakeError
-from .private import DIR_MODE
+from .private import DIR_MODE, narrow
 
 #: Tables a lake may hold, in export order; those missing from the store are skipped.
 TABLES: tuple[str, ...] = ("events", "identities", "responses", "texts")
@@ -216,7 +216,8 @@ def _bucket(where: Location, doing: str) -> None:
 # -- local folders -------------------------------------------------------------------
 
 def _folder(lake: Path) -> Path:
-    """The lake folder, created if missing, or a LakeError saying why it cannot be."""
+    """The lake folder, created if missing and made ``0700``, or a LakeError saying why it
+    cannot be."""
     root = _not_a_file(lake)
     try:
         _make_dir(root)
@@ -225,6 +226,7 @@ def _folder(lake: Path) -> Path:
                         code="lake/not-writable") from None
     if not os.access(root, os.W_OK | os.X_OK):
         raise LakeError(f"the lake folder {root} is not writable", code="lake/not-writable")
+    narrow(root, DIR_MODE)  # it holds events, whoever made it (``serve --lake`` makes it first)
     return root
 
 

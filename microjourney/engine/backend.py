@@ -32,8 +32,18 @@ def epoch_ms(ts: Value) -> Value:
 
 
 def json_path(key: str) -> str:
-    """The JSON path of a top-level member, quoted so any key (``org:resource``) works."""
-    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """The path of a top-level member as a JSON Pointer (RFC 6901), so any key works:
+    ``org:resource``, ``it's``, ``a.b``, ``$.a[0]``, a newline, even the empty key.
+
+    A pointer, not a ``$."key"`` path: sqlglot re-renders ``$`` paths given to
+    ``json_extract_string`` and writes quotes, backslashes and newlines in the key
+    unescaped (a key holding ``'`` made malformed SQL); it leaves pointers as they are,
+    a plain string literal.
+
+    >>> json_path("org:resource"), json_path("a/b~c")
+    ('/org:resource', '/a~1b~0c')
+    """
+    return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
 def json_text(doc: Value, key: str) -> Value:

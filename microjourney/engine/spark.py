@@ -36,11 +36,14 @@ from .runtime import ObjectLake, Runtime, check_objects, lake_folder
 FUNCTIONS = (
     "CREATE OR REPLACE TEMPORARY FUNCTION epoch_us(ts TIMESTAMP) RETURNS BIGINT "
     "RETURN unix_micros(ts)",
-    # The engine writes DuckDB paths, $."key"; Spark reads the same member as $['key'].
-    # (Keys holding quotes or backslashes are read on DuckDB only.)
+    # The engine names a top-level member by a JSON Pointer, /key (~1 for /, ~0 for ~);
+    # the key, decoded, is looked up in the object read as a map: exact for any key
+    # (get_json_object's $['key'] cannot hold a key with ']). Identity still writes
+    # $."key" paths (keys without backslashes, \" for a quote): read those too.
     "CREATE OR REPLACE TEMPORARY FUNCTION json_extract_string(doc STRING, path STRING) "
-    "RETURNS STRING RETURN get_json_object(doc, concat('$[', char(39), "
-    "substr(path, 4, length(path) - 4), char(39), ']'))",
+    "RETURNS STRING RETURN from_json(doc, 'MAP<STRING, STRING>')[CASE WHEN left(path, 1) = '/' "
+    "THEN replace(replace(substr(path, 2), '~1', '/'), '~0', '~') "
+    "ELSE replace(substr(path, 4, length(path) - 4), '\\\\\"', '\"') END]",
     "CREATE OR REPLACE TEMPORARY FUNCTION list_select(v ARRAY<STRING>, p ARRAY<BIGINT>) "
     "RETURNS ARRAY<STRING> RETURN transform(p, i -> element_at(v, CAST(i AS INT)))",
     "CREATE OR REPLACE TEMPORARY FUNCTION list_grade_up(v ARRAY<BIGINT>) RETURNS ARRAY<BIGINT> "
@@ -126,6 +129,9 @@ def session(master: str = "local[2]", config: dict[str, str] | None = None) -> A
     spark.sparkContext.setLogLevel("ERROR")
     for sql in FUNCTIONS:
         spark.sql(sql)
+    # json_extract_string reads an object as a map: a key given twice keeps its last
+    # value, as JSON parsers do, instead of failing the query.
+    spark.conf.set("spark.sql.mapKeyDedupPolicy", "LAST_WIN")
     return spark
 
 

@@ -5,11 +5,18 @@ Handlers stay thin: check the key, the size and the rate, parse the calls
 answer. Every error, whatever raised it, is answered as::
 
     {"ok": false, "status": 401, "error": {"code": "auth/missing-key", "message": "..."}}
+
+The log never holds a request's body or values: an unexpected failure is logged as its
+code, the kind of exception and a reference (``ref``) that the answer also gives, without
+its message or traceback (both may quote what a client sent).
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
+import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -39,6 +46,11 @@ from .collector import Collector
 from .schema import openapi_components
 
 JSON = "application/json"
+#: Seconds a request's body may stall between two chunks (a client that sends its headers
+#: and then nothing, or a byte now and then, holds no more than this): answered 408.
+BODY_IDLE = 15.0
+#: Headers a browser may read on the API's answers (the SDK honours Retry-After after a 429).
+EXPOSED = ["Retry-After"]
 #: The collector's journal, in the workspace's store folder (store/journal.py).
 JOURNAL_DIR = "journal"
 log = logging.getLogger("microjourney.server")
@@ -72,10 +84,20 @@ def _bearer(header: str) -> str | None:
     return header[7:].strip() if header[:7].lower() == "bearer " else None
 
 
-async def _read_body(chunks: AsyncIterator[bytes], limit: int) -> bytes:
-    """The whole body from its ``chunks``; 413 once it grows beyond ``limit`` bytes."""
+async def _read_body(chunks: AsyncIterator[bytes], limit: int, idle: float = BODY_IDLE) -> bytes:
+    """The whole body from its ``chunks``; 413 once it grows beyond ``limit`` bytes, 408 when
+    no chunk comes for ``idle`` seconds."""
     parts, size = [], 0
-    async for chunk in chunks:
+    stream = aiter(chunks)
+    while True:
+        try:
+            async with asyncio.timeout(idle):
+                chunk = await anext(stream)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise ApiError(408, "request/timeout", f"no part of the body came for {idle:g} seconds",
+                           {"Connection": "close"}) from None
         size += len(chunk)
         if size > limit:
             raise ApiError(413, "request/too-large", f"the body has more than {limit} bytes")
@@ -94,9 +116,40 @@ async def _received(receive: Receive) -> AsyncIterator[bytes]:
             return
 
 
-def _crashed(exc: BaseException) -> dict[str, Any]:
-    return _error(500, "server/error", f"internal error ({type(exc).__name__}); nothing in this "
-                  "request was acknowledged, retry it")
+def _crashed(exc: BaseException, method: str, route: str) -> dict[str, Any]:
+    """The answer to an unexpected failure, logged as a reference and the exception's kind
+    only (its message, like a traceback, may quote the request)."""
+    ref = secrets.token_hex(6)
+    log.error("server/error ref=%s %s %s %s", ref, method, route, type(exc).__name__)
+    return _error(500, "server/error", f"internal error (ref {ref}); nothing in this request "
+                  "was acknowledged, retry it")
+
+
+def own_origins(url: str) -> set[str]:
+    """The origins of a server listening at ``url`` (``http://host:port``): a page it serves
+    (the API's docs) sends one of these; ``localhost`` too when the host is a loopback one."""
+    origins = {url}
+    host, _, port = url.removeprefix("http://").rpartition(":")
+    if host in ("127.0.0.1", "[::1]", "::1", "localhost"):
+        origins |= {f"http://localhost:{port}", f"http://127.0.0.1:{port}"}
+    return origins
+
+
+class _Cors(CORSMiddleware):
+    """Starlette's CORS, with the envelope for a refused preflight (not its plain text)."""
+
+    def preflight_response(self, request_headers: Any) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        failures = bytes(response.body).decode().removeprefix("Disallowed CORS ").split(", ")
+        headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+        if "origin" in failures:
+            return envelope(403, "cors/origin", f"origin {request_headers['origin']} is not allowed; "
+                            "add it to server.cors_origins in microjourney.yaml", headers)
+        return envelope(400, "cors/preflight", f"the preflight asks for a {' and '.join(failures)} "
+                        "that is not allowed (methods GET, POST, DELETE; headers Authorization, "
+                        "Content-Type)", headers)
 
 
 _HTTP_CODES = {400: "request/bad", 401: "auth/missing-key", 403: "auth/forbidden",
@@ -140,7 +193,8 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
         ws = ws_api.open(directory, lake=lake if lake is not None and has_events(lake) else None)
         settings, privacy = ws.spec.server, ws.spec.privacy
         state.update(
-            ws=ws, keys=KeyFile(ws.root / ws_api.STORE_DIR / KEY_FILE), lock=threading.Lock(), lake_read=0,
+            keys_failed=0.0, ws=ws, keys=KeyFile(ws.root / ws_api.STORE_DIR / KEY_FILE),
+            lock=threading.Lock(), lake_read=0,
             limit=RateLimit(settings.rate_limit, settings.burst), max_body=settings.max_body,
             origins=frozenset(settings.cors_origins),
             collector=Collector(ws.con.cursor(), consent=privacy.consent_required,
@@ -156,9 +210,10 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
 
     app = _App(title="microjourney", version=__version__, lifespan=lifespan,
                   description="Collector and HTTP API of a microjourney workspace (docs/collector.md).")
-    app.add_middleware(CORSMiddleware, allow_origins=_origins(directory), allow_credentials=False,
+    app.add_middleware(_Cors, allow_origins=_origins(directory), allow_credentials=False,
                        allow_methods=["GET", "POST", "DELETE"],
-                       allow_headers=["Authorization", "Content-Type"], max_age=600)
+                       allow_headers=["Authorization", "Content-Type"], expose_headers=EXPOSED,
+                       max_age=600)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
@@ -186,17 +241,31 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
-        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
-        return _json(_crashed(exc), 500)
+        route = getattr(request.scope.get("route"), "path", "?")  # the path may name a person
+        return _json(_crashed(exc, request.method, route), 500)
 
     def _check_origin(request: Request) -> None:
+        # Only the origins configured and the server's own (where it listens: app.listening),
+        # never one derived from the Host header, which a DNS-rebinding page controls.
         origin = request.headers.get("origin")
-        if origin is None or origin in state["origins"]:
+        if origin is None or origin in state["origins"] or origin in app.own:
             return
-        own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-        if origin != own:
-            raise ApiError(403, "cors/origin", f"origin {origin} is not allowed; add it to "
-                           "server.cors_origins in microjourney.yaml")
+        raise ApiError(403, "cors/origin", f"origin {origin} is not allowed; add it to "
+                       "server.cors_origins in microjourney.yaml")
+
+    def _keys() -> Keys:
+        """The keys as the key file holds them; 503 while it cannot be read (removed, say):
+        no key is accepted then, and clients retry."""
+        now = time.monotonic()
+        if now - state["keys_failed"] < 1.0:  # the file is looked at once a second at most
+            raise _no_keys()
+        try:
+            return state["keys"].current()
+        except (OSError, ValueError, KeyError):
+            if not state["keys_failed"]:
+                log.error("server/keys-unavailable %s", KEY_FILE)
+            state["keys_failed"] = now
+            raise _no_keys() from None
 
     def _authorise(request: Request, body_key: Any = None, *, need: str | None = None) -> str:
         key = _bearer(request.headers.get("authorization", ""))
@@ -205,8 +274,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
         if not key:
             raise ApiError(401, "auth/missing-key", "no key: send Authorization: Bearer KEY "
                            "(or \"key\" in the body)")
-        the_keys: Keys = state["keys"].current()
-        role = the_keys.role(key)
+        role = _keys().role(key)
         if role is None:
             raise ApiError(401, "auth/bad-key", "the key is not this workspace's write or secret key")
         if need == SECRET and role != SECRET:
@@ -244,7 +312,11 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
                 return False
         key = _bearer(auth.decode("latin-1")) if auth is not None else None
         limit = state["max_body"]
-        if (not key or state["keys"].current().role(key) is None
+        try:
+            role = _keys().role(key) if key else None
+        except ApiError:
+            return False
+        if (role is None
                 or (length is not None and (not length.isdigit() or int(length) > limit))
                 or state["limit"].wait(key)):
             return False
@@ -258,8 +330,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
         try:
             answer = await state["collector"].collect(raw)
         except Exception as exc:
-            log.error("POST /v1/batch failed", exc_info=exc)
-            await _send(send, 500, _crashed(exc))
+            await _send(send, 500, _crashed(exc, "POST", "/v1/batch"))
             return True
         await _send(send, 200 if answer["ok"] else answer["status"], answer)
         return True
@@ -318,11 +389,16 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
         result = await _read(lambda ws: ws.forget(person))
         return _json({"ok": True, **asdict(result)})
 
-    @app.get("/sdk/microjourney.js", summary="The browser SDK", include_in_schema=False)
-    async def sdk() -> Response:
-        text = resources.files("microjourney").joinpath("sdk/microjourney.js").read_bytes()
-        return Response(text, media_type="text/javascript",
-                        headers={"Cache-Control": "public, max-age=300"})
+    sdk_text = resources.files("microjourney").joinpath("sdk/microjourney.js").read_bytes()
+    sdk_headers = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff",
+                   "ETag": f'"{hashlib.sha256(sdk_text).hexdigest()[:20]}"'}
+
+    @app.api_route("/sdk/microjourney.js", methods=["GET", "HEAD"], summary="The browser SDK",
+                   include_in_schema=False)
+    async def sdk(request: Request) -> Response:
+        if _matches(request.headers.get("if-none-match", ""), sdk_headers["ETag"]):
+            return Response(status_code=304, headers=sdk_headers)
+        return Response(sdk_text, media_type="text/javascript", headers=sdk_headers)
 
     original = app.openapi
 
@@ -338,17 +414,41 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
     return app
 
 
+def _no_keys() -> ApiError:
+    return ApiError(503, "server/keys-unavailable", f"the key file ({KEY_FILE}) cannot be read; no "
+                    "key is accepted until it can (`microjourney keys` makes one)", {"Retry-After": "5"})
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """``If-None-Match`` names ``etag`` (weakly: W/ ignored) or is ``*``."""
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return etag in tags or "*" in tags
+
+
 class _App(FastAPI):
     """The app, with a lean road for the collector's common request (``lean``, set by
     :func:`create_app`): tried first, it says whether it answered."""
 
     lean: Callable[[Scope, Receive, Send], Awaitable[bool]] | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The server's own origins (:meth:`listening`), allowed beside server.cors_origins.
+        self.own: set[str] = set()
+
+    def listening(self, url: str) -> None:
+        """The server listens at ``url``: pages it serves may send their origin."""
+        self.own |= own_origins(url)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (self.lean is not None and scope["type"] == "http" and scope["path"] == "/v1/batch"
-                and scope["method"] == "POST" and await self.lean(scope, receive, send)):
-            return
-        await super().__call__(scope, receive, send)
+        try:
+            if (self.lean is not None and scope["type"] == "http" and scope["path"] == "/v1/batch"
+                    and scope["method"] == "POST" and await self.lean(scope, receive, send)):
+                return
+            await super().__call__(scope, receive, send)
+        except Exception:  # answered and logged (_crash); uvicorn would log the traceback
+            if scope["type"] != "http":
+                raise
 
 
 async def _send(send: Send, status: int, data: dict[str, Any]) -> None:

@@ -4,22 +4,27 @@ Request handlers check the key and the size and hand the body to :class:`Collect
 a batch of track calls with ids is decoded there, in the handler (the fast road of
 :mod:`.calls`). The collector owns the store connection in one thread, which takes every
 request waiting (up to ``max_bytes`` of bodies), builds and judges the rows of the decoded
-ones at once, takes the other bodies apart in DuckDB, and stores them together:
-the events in one transaction through the same writer as file ingest, identify/alias calls
-through the identity store.
+ones at once, takes the other bodies apart in DuckDB (:mod:`.apart`), and stores them
+together: the events in one transaction through the same writer as file ingest,
+identify/alias calls through the identity store.
 Each request's future is resolved only after the commit that holds its calls, so a 2xx
-answer means the calls are durable; if the commit fails, every request in it gets the
-error and the client retries (event ids make that safe).
+answer means the calls are durable.
+
+Every request is judged alone: when a group fails, its requests are committed again one by
+one, so that a request nothing can store (:data:`.jobs.ANSWERS`, ``unstorable``) is answered
+400 and the others are stored; only a failure of the server itself (the disk, the store:
+:data:`SERVER_ERRORS`) fails a request as an error of the server. The log names the
+failure's kind and a reference, never a value of the request.
 
 Plain events with nothing to scrub are not stored before the answer: they are appended to
 the journal (:mod:`..store.journal`, synced to disk), answered, and stored by a second
-thread, many groups at once; whatever reads the store first waits for it (:meth:`Collector.drain`).
-Requests of such events are committed in the event loop itself (:meth:`Collector.collect`):
-the loop builds their rows and writes them to the journal, and a thread only syncs it, so
-that one thread runs Python on the answer path instead of two passing the GIL to each
-other (docs/benchmarks.md, "HTTP ingest"). The loop never waits for the collector's
-thread: when that thread is committing, or a request needs the store (an id that may be
-stored, a call the writer must judge), the request is handed to the thread.
+thread, many groups at once (:mod:`.storing`); whatever reads the store first waits for it
+(:meth:`Collector.drain`). Requests of such events are committed in the event loop itself
+(:meth:`Collector.collect`): the loop builds their rows and writes them to the journal, and
+a thread only syncs it, so that one thread runs Python on the answer path instead of two
+passing the GIL to each other (docs/benchmarks.md, "HTTP ingest"). The loop never waits for
+the collector's thread: when that thread is committing, or a request needs the store (an id
+that may be stored, a call the writer must judge), the request is handed to the thread.
 
 Duplicates are found without scanning the stored ids on every commit (:mod:`.ids`).
 """
@@ -28,12 +33,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from itertools import chain
@@ -42,33 +46,16 @@ from typing import Any
 
 import duckdb
 import numpy as np
-import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from ..ingest.readers import Reject
 from ..ingest.schema import ROW
-from ..store.consent import consent_sql
 from ..store.db import migrate
 from ..store.journal import Journal
 from ..store.lake import append, has_events, read_events
-from ..store.writer import (
-    BatchResult,
-    count_withheld,
-    write_batch,
-    write_plain,
-    write_rejects,
-)
+from ..store.writer import BatchResult, count_withheld, write_batch, write_plain, write_rejects
+from .apart import EVENT_ROWS, consented, file_contexts, take_apart
 from .calls import (
-    CALLS,
     EVENT_FIELDS,
-    EVENTS,
-    MAX_CALLS,
-    PROBLEMS,
-    TYPES,
-    Track,
-    id_hashes,
-    identity_row,
     personal_requests,
     plain_rows,
     track_calls,
@@ -76,73 +63,27 @@ from .calls import (
     track_rows,
 )
 from .ids import IdIndex, repeats
+from .jobs import Job, Totals, answer
+from .storing import SOURCE, Storer, store_left_over
 
 log = logging.getLogger("microjourney.server")
 
-SOURCE = "http"
-#: Journaled events not yet stored, at most: beyond it, answers wait for the storing thread.
-MAX_UNSTORED = 400_000
-#: Journaled events stored in one insert, at most.
-MAX_INSERT = 100_000
 #: The store's checkpoint threshold while the collector journals (DuckDB's default is 16MB;
 #: docs/benchmarks.md, "HTTP ingest").
 CHECKPOINT = "256MiB"
 #: The advice for a timestamp without an offset: a call can only carry the offset.
 NAIVE_HINT = "give one"
-#: The raw rows :meth:`Collector._events` takes.
-_EVENT_ROWS = ["req", "idx", *EVENT_FIELDS, "h"]
-
-
-@dataclass(eq=False)
-class _Job:
-    body: bytes
-    future: Future[dict[str, Any]]
-    #: The body's calls when it takes the fast road (:func:`.calls.track_calls`).
-    tracks: list[Track] | None = None
-    #: In the event loop (:meth:`Collector.collect`): its answer, or None once the request
-    #: is handed to the collector's thread (then ``future`` holds it).
-    waiter: asyncio.Future[dict[str, Any] | None] | None = None
-    #: Its answer, once its events are journaled and until the journal is synced.
-    answer: dict[str, Any] | None = None
-    rejected: list[dict[str, Any]] = field(default_factory=list)
-    accepted: int = 0
-    duplicates: int = 0
-    withheld: int = 0
-    problem: str | None = None
-
-    @property
-    def calls(self) -> int:
-        """How many calls the fast road took from the body."""
-        return 0 if self.tracks is None else len(self.tracks)
-
-
-#: A request whose body is not a batch: (status, code, message).
-ANSWERS = {
-    "json": (400, "request/bad-json", "the body is not JSON"),
-    "batch": (400, "request/bad-batch", 'the body must be {"batch": [call, ...]}'),
-    "size": (413, "request/too-many-calls", f"more than {MAX_CALLS} calls in one request"),
-}
-
-
-@dataclass
-class Totals:
-    """What the collector stored since it started."""
-
-    requests: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    withheld: int = 0
-    #: Groups committed, and how many of them in the event loop (:meth:`Collector.collect`).
-    commits: int = 0
-    loop_commits: int = 0
+#: Failures of the server, not of a request: a request failing alone with one of these is
+#: answered as the server's error (500), any other failure as its own (400).
+SERVER_ERRORS = (OSError, MemoryError, duckdb.IOException, duckdb.FatalException,
+                 duckdb.OutOfMemoryException, duckdb.TransactionException)
 
 
 class Collector:
     """Stores parsed requests in group commits, in its own thread (see the module doc).
 
     ``identities``: stores identify/alias calls, ``(con, rows, source=...)``; ``consent``:
-    events without analytics consent are counted and not stored; ``write``: keyword
+    calls without analytics consent are counted and not stored; ``write``: keyword
     arguments for the event writer (e.g. privacy settings); ``lake``: events go to this
     Parquet lake (docs/lake.md) instead of the store: the writer judges them in a scratch
     store in memory, the accepted ones are appended to the lake (fsynced before the answer)
@@ -168,7 +109,7 @@ class Collector:
         if self._journal is not None:
             # Inserts off the answer path: fewer, larger checkpoints store events twice as fast.
             con.execute("SET checkpoint_threshold = ?", [CHECKPOINT])
-            self._store_journaled()
+            store_left_over(con, self._journal)
         # An empty lake has nothing to read yet: the first append gives it events.
         self._lake_read = lake is not None and has_events(lake)
         if lake is None:
@@ -180,36 +121,28 @@ class Collector:
                                 con.sql("SELECT NULL::VARCHAR AS event_id, 0::BIGINT AS seq LIMIT 0"))
         # The largest seq stored, kept here from now on (the writer need not ask).
         self._seq = self._events_rel.aggregate("coalesce(max(seq), 0)").fetchall()[0][0]
-        self._queue: deque[_Job] = deque()
+        self._queue: deque[Job] = deque()
         self._cond = threading.Condition()
         # Held while a group is committed: by the collector's thread, or by the event loop,
         # which never waits for it (:meth:`_flush`).
         self._commit_lock = threading.Lock()
-        self._pending: list[_Job] = []  # the event loop's requests for its next group
+        self._pending: list[Job] = []  # the event loop's requests for its next group
         self._ticket = 0  # the journal's ticket of the last group written
         self._syncer = (None if self._journal is None else
                         ThreadPoolExecutor(1, thread_name_prefix="microjourney-journal"))
         self._stopping = False
         self._index = IdIndex(self._events_rel)
         self.totals = Totals()
-        # Journaled groups waiting for the storing thread, and how far it got (seq).
-        self._unstored: deque[pa.Table] = deque()
-        self._journaled = self._stored = self._seq
-        self._store_error: BaseException | None = None
-        self._store_cond = threading.Condition()
+        self._storer = (None if self._journal is None else
+                        Storer(con.cursor(), self._journal, self._seq))
         self._thread = threading.Thread(target=self._run, name="microjourney-collector", daemon=True)
         self._thread.start()
-        self._storer: threading.Thread | None = None
-        if self._journal is not None:
-            self._storer = threading.Thread(target=self._store_run, args=(con.cursor(),),
-                                            name="microjourney-store", daemon=True)
-            self._storer.start()
 
     def submit(self, body: bytes) -> Future[dict[str, Any]]:
         """Queue one request's body for the collector's thread; the future holds its answer
         once its calls are committed (an answer with ``status`` is an error: the body was not
         a batch)."""
-        return self._enqueue(_Job(body, Future(), track_calls(body)))
+        return self._enqueue(Job(body, Future(), track_calls(body)))
 
     async def collect(self, body: bytes) -> dict[str, Any]:
         """The answer to one request's body once its calls are committed, as :meth:`submit`;
@@ -217,20 +150,20 @@ class Collector:
 
         The requests that arrive in one turn of the loop are committed together at the
         start of the next (:meth:`_flush`)."""
-        job = _Job(body, Future(), track_calls(body))
+        job = Job(body, Future(), track_calls(body))
         if job.tracks and self._journal is not None:
             job.waiter = asyncio.get_running_loop().create_future()
             self._pending.append(job)
             if len(self._pending) == 1:
                 job.waiter.get_loop().call_soon(self._flush)
-            answer = await job.waiter
-            if answer is not None:
-                return answer
+            answered = await job.waiter
+            if answered is not None:
+                return answered
         else:
             self._enqueue(job)
         return await asyncio.wrap_future(job.future)
 
-    def _enqueue(self, job: _Job) -> Future[dict[str, Any]]:
+    def _enqueue(self, job: Job) -> Future[dict[str, Any]]:
         with self._cond:
             if self._stopping:
                 raise RuntimeError("the collector is shutting down")
@@ -250,107 +183,31 @@ class Collector:
         if self._syncer is not None:  # the syncs the event loop asked for
             self._syncer.shutdown(wait=True)
         if self._storer is not None:
-            with self._store_cond:
-                self._store_cond.notify_all()
-            self._storer.join(timeout)
-            if not self._storer.is_alive() and self._stored == self._journaled:
-                self._journal.clear()
+            self._storer.close(timeout)
 
     def drain(self) -> None:
         """Return once every event answered so far is in the events table (the API reads it,
         erasure deletes from it); raises the storing thread's error if it cannot store."""
-        with self._store_cond:
-            target = self._journaled
-            while self._stored < target:
-                if self._store_error is not None:
-                    raise self._store_error
-                self._store_cond.wait(0.1)
-
-    # -- the storing thread: journaled events into the events table ---------
-    def _store_journaled(self) -> None:
-        """Store what the journal holds and the store does not (after a crash); empty it."""
-        groups = list(self._journal.read())
-        if groups:
-            rows = pa.concat_tables(groups)
-            seq = rows.column("seq")
-            # By seq, not "after the largest stored": events that may hold personal data are
-            # stored at once, so they can follow journaled events not stored yet.
-            stored = self._con.execute("SELECT seq FROM events WHERE seq BETWEEN $lo AND $hi", {
-                "lo": pc.min(seq).as_py(), "hi": pc.max(seq).as_py()}).fetchnumpy()["seq"]
-            rows = rows.filter(pa.array(~np.isin(seq.to_numpy(), stored)))
-            if rows.num_rows:
-                write_plain(self._con, rows, source=SOURCE, scrub=False)
-        self._journal.clear()
-
-    def _store_run(self, con: duckdb.DuckDBPyConnection) -> None:
-        while True:
-            with self._store_cond:
-                while not self._unstored and not self._stopping:
-                    self._store_cond.wait()
-                if not self._unstored:
-                    return
-                groups, n = [], 0
-                for group in self._unstored:  # a bounded insert: drain() waits for it
-                    groups.append(group)
-                    n += group.num_rows
-                    if n >= MAX_INSERT:
-                        break
-            rows = pa.concat_tables(groups)
-            try:  # journaled rows are plain and have nothing to scrub
-                write_plain(con, rows, source=SOURCE, scrub=False)
-            except Exception as exc:  # kept journaled; answers wait, the API is told
-                log.error("storing journaled events failed; retrying", exc_info=exc)
-                with self._store_cond:
-                    self._store_error = exc
-                    self._store_cond.notify_all()
-                time.sleep(0.5)
-                continue
-            last = rows.column("seq")[-1].as_py()
-            with self._store_cond:
-                for _ in groups:
-                    self._unstored.popleft()
-                self._stored, self._store_error = last, None
-                self._store_cond.notify_all()
-            self._journal.stored(last)
-
-    def _to_journal(self, rows: pa.Table, wait: bool = True) -> None:
-        """Journal a group of plain events and hand it to the storing thread; ``wait``: wait
-        while too many are not stored yet, and for the sync (else the caller syncs to
-        ``_ticket`` before it answers)."""
-        if wait:
-            with self._store_cond:
-                while self._behind():
-                    if self._store_error is not None:
-                        raise self._store_error
-                    self._store_cond.wait(0.1)
-        self._ticket = self._journal.write(rows)
-        with self._store_cond:
-            self._unstored.append(rows)
-            self._journaled = rows.column("seq")[-1].as_py()
-            self._store_cond.notify_all()
-        if wait:
-            self._journal.sync(self._ticket)
-
-    def _behind(self) -> bool:
-        """Too many journaled events are not stored yet."""
-        return self._journaled - self._stored > MAX_UNSTORED
+        if self._storer is not None:
+            self._storer.drain()
 
     # -- the event loop's commits -------------------------------------------
     def _flush(self) -> None:
         """Commit the event loop's pending requests, if the collector's thread is not
         committing: their events are journaled, and they are answered once a thread has
-        synced the journal. Requests it cannot commit without waiting go to the thread."""
+        synced the journal. Requests it cannot commit without waiting go to the thread, and
+        so do all of them when the group fails (the thread judges them one by one)."""
         jobs, self._pending = self._pending, []
         handed = jobs
-        if self._store_error is None and not self._behind() and self._commit_lock.acquire(blocking=False):
+        storer = self._storer
+        if storer.error is None and not storer.behind() and self._commit_lock.acquire(blocking=False):
             try:
                 if not self._stopping:
                     handed = self._journal_now(jobs)
-            except BaseException as exc:  # every request of the group learns it failed
-                handed = []
+            except Exception:  # nothing answered yet: the thread commits them again
                 for job in jobs:
-                    if not job.waiter.done():
-                        job.waiter.set_exception(exc)
+                    job.restart()
+                    job.answer = None
             finally:
                 self._commit_lock.release()
         for job in handed:
@@ -363,7 +220,7 @@ class Collector:
             if not job.waiter.done():
                 job.waiter.set_result(None)
 
-    def _journal_now(self, jobs: list[_Job]) -> list[_Job]:
+    def _journal_now(self, jobs: list[Job]) -> list[Job]:
         """Journal the events of ``jobs`` (holding the commit lock) and sync in a thread;
         returns the jobs for the collector's thread: those with a call that is not plain,
         with something to scrub (stored before their answer), or with an id that may be
@@ -382,7 +239,7 @@ class Collector:
                 self._events(jobs, judged, journal=journal, wait=False)
         done = [job for job, j in zip(jobs, journal, strict=True) if j]
         for job in done:
-            job.answer = self._answer(job)
+            job.answer = answer(job, self.totals)
         if done:  # answered once synced (inside the lock: close() stops the syncer after it)
             self.totals.commits += 1
             self.totals.loop_commits += 1
@@ -391,7 +248,7 @@ class Collector:
         return [job for job, j in zip(jobs, journal, strict=True) if not j]
 
     @staticmethod
-    def _synced(jobs: list[_Job], synced: asyncio.Future[None]) -> None:
+    def _synced(jobs: list[Job], synced: asyncio.Future[None]) -> None:
         failed = synced.exception()
         for job in jobs:
             if job.waiter.done():  # the client went away
@@ -415,33 +272,52 @@ class Collector:
                     jobs.append(job)
                     size += len(job.body)
             with self._commit_lock:
-                try:
-                    self._commit(jobs)
-                except BaseException as exc:  # every request of the group learns it failed
-                    for job in jobs:
-                        if not job.future.done():
-                            job.future.set_exception(exc)
-                    continue
-                answers = [self._answer(job) for job in jobs]
-            for job, answer in zip(jobs, answers, strict=True):
-                job.future.set_result(answer)
+                answers = self._commit_apart(jobs)
+            for job, answered in zip(jobs, answers, strict=True):
+                if isinstance(answered, BaseException):
+                    job.future.set_exception(answered)
+                else:
+                    job.future.set_result(answered)
 
-    def _answer(self, job: _Job) -> dict[str, Any]:
-        self.totals.requests += 1
-        if job.problem is not None:
-            status, code, message = ANSWERS[job.problem]
-            return {"ok": False, "status": status, "error": {"code": code, "message": message}}
-        self.totals.accepted += job.accepted
-        self.totals.duplicates += job.duplicates
-        self.totals.rejected += len(job.rejected)
-        self.totals.withheld += job.withheld
-        return {"ok": True, "accepted": job.accepted, "duplicates": job.duplicates,
-                "withheld": job.withheld,
-                "rejected": sorted(job.rejected, key=lambda r: r["index"])}
+    def _commit_apart(self, jobs: list[Job]) -> list[dict[str, Any] | BaseException]:
+        """Commit ``jobs`` as one group; when it fails, each request alone (see the module
+        doc). Their answers, or the server's error of those the server failed."""
+        try:
+            self._commit(jobs)
+            return [answer(job, self.totals) for job in jobs]
+        except BaseException as exc:
+            if len(jobs) == 1:
+                return [self._failed(jobs[0], exc)]
+        out: list[dict[str, Any] | BaseException] = []
+        for job in jobs:
+            job.restart()  # what the failed group counted; what it stored is found stored
+            try:
+                self._commit([job])
+            except BaseException as exc:
+                out.append(self._failed(job, exc))
+            else:
+                out.append(answer(job, self.totals))
+        return out
 
-    def _commit(self, jobs: list[_Job]) -> None:
+    def _failed(self, job: Job, exc: BaseException) -> dict[str, Any] | BaseException:
+        """The answer to a request whose commit failed on its own: the server's error, or
+        ``unstorable``. The log holds a reference and the failure's kind, not its message
+        (it may quote a value of the request)."""
+        ref = secrets.token_hex(6)
+        if isinstance(exc, SERVER_ERRORS) or not isinstance(exc, Exception):
+            log.error("collector/commit-failed ref=%s %s", ref, type(exc).__name__)
+            return exc
+        log.warning("request/unprocessable ref=%s %s", ref, type(exc).__name__)
+        job.problem, job.detail = "unstorable", f"ref {ref}"
+        return answer(job, self.totals)
+
+    def _commit(self, jobs: list[Job]) -> None:
         slow = [req for req, job in enumerate(jobs) if job.tracks is None]
-        quarantine, parts = self._taken_apart(jobs, slow) if slow else ([], [])
+        quarantine, parts = [], []
+        if slow:
+            quarantine, rows = take_apart(self._con, jobs, slow, identities=self._identities,
+                                          consent=self._consent)
+            parts.append(rows)
         fast = [req for req, job in enumerate(jobs) if job.calls]
         rows = self._tracks(jobs, fast) if fast else None
         if rows is not None:
@@ -452,33 +328,10 @@ class Collector:
             write_rejects(self._con, quarantine, source=f"{SOURCE} {datetime.now(UTC).isoformat()}")
         self.totals.commits += 1
 
-    def _taken_apart(self, jobs: list[_Job], slow: list[int]) -> tuple[list[Reject], list[pa.Table]]:
-        """The bodies of ``jobs[slow]`` taken apart in DuckDB: odd and identity calls checked
-        (their rejects returned for quarantine, identity calls stored) and the event rows of
-        their track and page calls (in :data:`_EVENT_ROWS` order)."""
-        con = self._con
-        bodies = pa.table({"req": pa.array(slow, pa.int32()),
-                           "body": pa.array([jobs[r].body.decode("utf-8", "replace") for r in slow],
-                                            pa.string())})
-        con.register("_http_bodies", bodies)
-        try:
-            for req, problem in con.execute(PROBLEMS).fetchall():
-                jobs[req].problem = problem
-            con.register("_http_calls", con.sql(CALLS).to_arrow_table())
-        finally:
-            con.unregister("_http_bodies")
-        try:
-            quarantine = self._odd_calls(jobs) + self._identity_calls(jobs)
-            rows = con.sql(EVENTS).to_arrow_table()
-        finally:
-            con.unregister("_http_calls")
-        rows = rows.append_column("h", pa.array(id_hashes(rows.column("event_id").to_pylist())))
-        return quarantine, [rows.select(_EVENT_ROWS)]
-
-    def _tracks(self, jobs: list[_Job], fast: list[int]) -> pa.Table | None:
+    def _tracks(self, jobs: list[Job], fast: list[int]) -> pa.Table | None:
         """The rows of the fast road's requests ``jobs[fast]``, built at once: those of plain
         requests are judged and stored here, the others returned for the writer (raw rows, in
-        :data:`_EVENT_ROWS` order)."""
+        :data:`.apart.EVENT_ROWS` order)."""
         rows, judged, plain, journal = self._judge(jobs, fast)
         if not plain.any():  # the writer judges them all
             return rows
@@ -491,9 +344,9 @@ class Collector:
         sizes = [jobs[r].calls for r in fast]
         return rows.filter(pa.array(np.repeat(~plain, sizes)))  # the writer says what is wrong
 
-    def _judge(self, jobs: list[_Job], reqs: list[int]) -> tuple[pa.Table, pa.Table, np.ndarray, np.ndarray]:
+    def _judge(self, jobs: list[Job], reqs: list[int]) -> tuple[pa.Table, pa.Table, np.ndarray, np.ndarray]:
         """The calls of the fast road's requests ``jobs[reqs]``, built and judged at once:
-        their raw rows (in :data:`_EVENT_ROWS` order), the rows of the plain ones typed
+        their raw rows (in :data:`.apart.EVENT_ROWS` order), the rows of the plain ones typed
         (:func:`.calls.plain_rows`; none without the plain road), and by request whether it
         is plain and whether it may be journaled (plain, a journal, and nothing to scrub)."""
         sizes = [jobs[r].calls for r in reqs]
@@ -501,7 +354,7 @@ class Collector:
         req = np.repeat(np.array(reqs, np.int32), sizes)
         idx = np.arange(len(req)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         rows = track_rows(values).add_column(0, "req", pa.array(req)).add_column(1, "idx", pa.array(idx))
-        rows = rows.select(_EVENT_ROWS)
+        rows = rows.select(EVENT_ROWS)
         if not self._plain:
             none = np.zeros(len(reqs), dtype=bool)
             return rows, rows.slice(0, 0), none, none
@@ -511,54 +364,14 @@ class Collector:
             journal = journal & ~personal_requests(values, sizes)
         return rows, judged, plain, journal
 
-    def _reject(self, job: _Job, index: int, name: str | None, reason: str) -> None:
-        job.rejected.append({"index": index, "field": name, "reason": reason})
-
-    def _odd_calls(self, jobs: list[_Job]) -> list[Reject]:
-        """Calls that are not objects of a known type: rejected here."""
-        out = []
-        types = ", ".join(TYPES)
-        for req, idx, call, shape, kind in self._con.execute(
-                "SELECT req, idx, CAST(call AS VARCHAR), shape, type FROM _http_calls WHERE shape <> "
-                "'OBJECT' OR type NOT IN ('track', 'page', 'identify', 'alias') ORDER BY req, idx"
-        ).fetchall():
-            name, reason = ((None, "a call is not a JSON object") if shape != "OBJECT" else
-                            ("type", f"unknown call type {kind!r}; allowed: {types}"))
-            self._reject(jobs[req], idx, name, reason)
-            out.append(Reject(row=idx + 1, reason=reason, raw=call, field=name))
-        return out
-
-    def _identity_calls(self, jobs: list[_Job]) -> list[Reject]:
-        """Identify and alias calls (few): checked here, stored by the identity store."""
-        rows, owners, out = [], [], []
-        for req, idx, call in self._con.execute(
-                "SELECT req, idx, CAST(call AS VARCHAR) FROM _http_calls "
-                "WHERE type IN ('identify', 'alias') ORDER BY req, idx").fetchall():
-            row, name, reason = identity_row(orjson.loads(call))
-            if row is None:
-                self._reject(jobs[req], idx, name, reason)
-                out.append(Reject(row=idx + 1, reason=reason, raw=call, field=name))
-            else:
-                rows.append(row)
-                owners.append(jobs[req])
-        if rows:
-            new = set(self._identities(self._con, rows, source=SOURCE).stored)
-            for row, job in zip(rows, owners, strict=True):
-                if row["call_id"] in new:  # the first of the group with an id stored now
-                    job.accepted += 1
-                    new.discard(row["call_id"])
-                else:  # a retry: stored before, or earlier in this group
-                    job.duplicates += 1
-        return out
-
-    def _events(self, jobs: list[_Job], ev: pa.Table, journal: np.ndarray | None = None,
+    def _events(self, jobs: list[Job], ev: pa.Table, journal: np.ndarray | None = None,
                 wait: bool = True) -> None:
         """Track and page calls (raw rows: ``req``, ``idx``, the event fields with JSON as
         text, and ``h``, the id's hash): withheld without consent, once per id, through the
         writer. With ``journal`` (by request in ``jobs``), the rows are plain, judged and typed
         already (:func:`.calls.plain_rows`): those of the requests it marks are journaled, the
         others stored before the answer (:func:`~..store.writer.write_plain`). Not ``wait``: in
-        the event loop, which does not wait for the storing thread (see :meth:`_to_journal`;
+        the event loop, which does not wait for the storing thread (see :meth:`.Storer.write`;
         no id of ``ev`` may be stored)."""
         con = self._con
         if not ev.num_rows:
@@ -568,13 +381,8 @@ class Collector:
         idx = ev.column("idx").to_numpy()
         hashes = ev.column("h").to_numpy()
         ok = np.ones(ev.num_rows, dtype=bool)
-        if self._consent:
-            con.register("_http_events", ev)
-            try:
-                ok = con.sql(f"SELECT {consent_sql('context')} AS ok FROM _http_events") \
-                    .to_arrow_table().column("ok").to_numpy(zero_copy_only=False)
-            finally:
-                con.unregister("_http_events")
+        if self._consent:  # the context as file ingest gives it: the same verdict
+            ok = consented(con, file_contexts(ev.column("context").to_pylist()))
         # Repeats among the events that may be stored (a withheld event holds no id).
         again = np.zeros(ev.num_rows, dtype=bool)
         if ok.any():
@@ -609,7 +417,7 @@ class Collector:
             if now.any():  # stored before the answer (no journal, or maybe personal data)
                 write_plain(con, raw.filter(pa.array(now)), source=SOURCE, **self._write)
             if not now.all():
-                self._to_journal(raw.filter(pa.array(~now)) if now.any() else raw, wait)
+                self._ticket = self._storer.write(raw.filter(pa.array(~now)) if now.any() else raw, wait)
             result = BatchResult(raw.num_rows, 0, 0)
         else:
             raw = raw.append_column(ROW, pa.array(np.arange(1, raw.num_rows + 1), pa.int64()))
@@ -623,11 +431,10 @@ class Collector:
         kept_req, kept_idx = req[keep], idx[keep]
         for row, name, reason in result.rejects:
             good[row - 1] = False
-            self._reject(jobs[kept_req[row - 1]], int(kept_idx[row - 1]), name, reason)
+            jobs[kept_req[row - 1]].reject(int(kept_idx[row - 1]), name, reason)
         for job, a in zip(jobs, np.bincount(kept_req[good], minlength=n), strict=True):
             job.accepted += int(a)
         self._index.add(hashes[keep][good])
-
     def _to_lake(self, raw: pa.Table) -> BatchResult:
         """Judge ``raw`` in the scratch store, append the accepted events to the lake, copy
         the rejected rows to the store's quarantine; the scratch store is emptied."""

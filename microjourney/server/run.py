@@ -40,7 +40,14 @@ def serve(directory: str | Path = ".", *, host: str = "127.0.0.1", port: int = 8
     # statement); with Python's default 5 ms switch interval each of those waits behind the
     # request loop. 0.5 ms gave 4-10% more events/s (docs/benchmarks.md, "HTTP ingest").
     sys.setswitchinterval(SWITCH_INTERVAL)
-    config = uvicorn.Config(create_app(directory, lake=lake), host=host, port=port, loop="uvloop",
+    app = create_app(directory, lake=lake)
+
+    def listening(url: str) -> None:
+        app.listening(url)  # its own origin: pages it serves may call the API
+        ready(url)
+
+    # Access logs stay off: a path may name a person (DELETE /v1/persons/{person}).
+    config = uvicorn.Config(app, host=host, port=port, loop="uvloop",
                             http="httptools", lifespan="on", access_log=False, log_level="warning",
                             timeout_graceful_shutdown=30)
-    _Server(config, ready).run()
+    _Server(config, listening).run()

@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 
 import microjourney as mj
 from microjourney.errors import IngestError, QueryError, WorkspaceError
-from microjourney.identity import resolve
+from microjourney.identity import BLANKS, id_node, resolve
 from microjourney.store import connect
 from microjourney.store.db import _MIGRATIONS, SCHEMA_VERSION, schema_version
+from microjourney.store.erasure import id_norm
 from microjourney.store.identities import write_calls
 
 from .helpers import PAYMENT_YAML, ev, write_events
@@ -453,3 +454,36 @@ def test_forget_removes_key_values_that_linked_after_trimming_any_whitespace(mak
     assert set(persons_of_events(ws).values()) == {"u1", "u2", "u3"}
     assert ws.forget("u1").counts["events"] == 2
     assert set(persons_of_events(ws).values()) == {"u3"}
+
+
+# -- ids as they link, and as erasure compares them -------------------------------------
+
+
+def test_ids_link_trimmed_and_the_map_keeps_every_spelling(make_ws):
+    ws = make_ws(rows=[ev("10:00:00", "a", "u1"), ev("10:01:00", "b", " u1\t"), ev("10:02:00", "c", "u2")])
+    ws.write_identities([identify("i1", "10:03:00", anonymous_id="a1 ", user_id="\nu1")])
+    m = person_map(ws)
+    assert m == {("user", "u1"): "u1", ("user", " u1\t"): "u1", ("user", "\nu1"): "u1",
+                 ("anonymous", "a1 "): "u1", ("user", "u2"): "u2"}
+    assert sorted(persons_of_events(ws).values()) == ["u1", "u1", "u2"]
+
+
+_BLANKS = st.sampled_from([*BLANKS, "\u00a0", "\u2003", "x", "-"])
+
+
+_PADDED = st.tuples(st.text(_BLANKS, max_size=4), st.text(max_size=4),
+                    st.text(_BLANKS, max_size=3)).map("".join)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_PADDED, min_size=1, max_size=20))
+def test_erasure_compares_ids_exactly_as_linking_does(ids):
+    """``erasure.id_norm`` (SQL, what erasure compares) gives what ``identity.id_node`` (Arrow,
+    what linking links) gives, for ids padded with every blank and with look-alikes."""
+    ids = [i for i in ids if i]  # the writer stores no empty id
+    con = duckdb.connect()
+    try:
+        got = [r[0] for r in con.execute(f"SELECT {id_norm('x')} FROM unnest(?) AS t(x)", [ids]).fetchall()]
+    finally:
+        con.close()
+    assert got == id_node(pa.array(ids, pa.string())).to_pylist()

@@ -30,6 +30,7 @@ from .engine.runtime import open_runtime as engine_runtime
 from .errors import QueryError, WorkspaceError
 from .identity import call_sightings, key_kind, resolve, sightings, with_person
 from .ingest import readers
+from .ingest.lines import Limits
 from .spec import KINDS, Moment, load_workspace, parse_duration
 from .spec.model import Workspace as Spec
 from .store import connect, write_batch, write_parquet, write_rejects
@@ -243,7 +244,8 @@ class Workspace:
             accepted, duplicates, rejected, withheld = r.accepted, r.duplicates, r.rejected, r.withheld
         else:
             accepted = duplicates = rejected = withheld = 0
-            for batch in readers.read(path, fmt, mapping=mapping):
+            limits = Limits(self.spec.ingest.max_line_bytes, self.spec.ingest.max_file_bytes)
+            for batch in readers.read(path, fmt, mapping=mapping, limits=limits):
                 rejected += write_rejects(self.con, batch.rejects, source=source, **private)
                 if batch.table.num_rows:
                     r = write_batch(self.con, batch.table, source=source, channel=channel,

@@ -2,41 +2,33 @@
 
 All readers keep the source order and number rows from 1 (``__row``), so events at
 the same instant keep their order and a rejected row can be found again. Columns
-that are not event fields travel on and become properties in the store.
+that are not event fields travel on and become properties in the store. CSV and JSON Lines
+are read through :mod:`microjourney.ingest.lines`, in bounded memory whatever a file holds.
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
-import io
+import itertools
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import IngestError
+from .lines import Chunk, Limits, Reject, chunks, cut
 from .schema import FIELDS, ROW
 
 FORMATS = ("csv", "jsonl", "parquet", "xes")
 
 #: Process-mining column names (XES keys as CSV headers) and the field each fills.
 PROCESS_MINING = {"case:concept:name": "user_id", "concept:name": "event", "time:timestamp": "timestamp"}
-
-
-@dataclass(frozen=True)
-class Reject:
-    """A row a reader could not read as a row at all (bad JSON, wrong column count)."""
-
-    row: int
-    reason: str
-    raw: str
-    field: str | None = None
 
 
 @dataclass
@@ -59,10 +51,16 @@ def detect_format(path: str | os.PathLike[str]) -> str:
 
 
 def read(path: str | os.PathLike[str], fmt: str | None = None, *,
-         mapping: Mapping[str, str] | None = None, batch_size: int = 1_000_000) -> Iterator[Batch]:
+         mapping: Mapping[str, str] | None = None, batch_size: int = 1_000_000,
+         limits: Limits = Limits()) -> Iterator[Batch]:
     """Yield raw batches from ``path``, renamed by ``mapping`` (field → source column).
 
-    CSV, JSON Lines and XES; Parquet is read by the store itself (:func:`parquet_columns`)."""
+    CSV, JSON Lines and XES; Parquet is read by the store itself (:func:`parquet_columns`).
+    Memory stays bounded whatever the file holds (``limits``: docs/workspace.md, "Ingest
+    limits"): a batch holds at most ``batch_size`` rows and :data:`BATCH_BYTES` of text; a line
+    longer than ``limits.max_line_bytes`` or not valid UTF-8 is a reject; past
+    ``limits.max_file_bytes`` the batches read so far are yielded, then an
+    :class:`IngestError` (code ``ingest/too-large``) says how much was read."""
     p = Path(path)
     if not p.is_file():
         raise IngestError(f"{p}: no such file", code="ingest/missing")
@@ -70,9 +68,9 @@ def read(path: str | os.PathLike[str], fmt: str | None = None, *,
     if fmt not in FORMATS:
         raise IngestError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}", code="ingest/format")
     if fmt == "csv":
-        batches: Iterator[Batch] = _csv(p, batch_size)
+        batches: Iterator[Batch] = _csv(p, batch_size, limits)
     elif fmt == "jsonl":
-        batches = _jsonl(p, batch_size, mapping or {})
+        batches = _jsonl(p, batch_size, mapping or {}, limits)
         mapping = {}  # applied per object, before extra keys join the properties
     elif fmt == "parquet":
         raise IngestError(f"{p}: Parquet is read by the store itself; use parquet_columns()",
@@ -80,7 +78,7 @@ def read(path: str | os.PathLike[str], fmt: str | None = None, *,
     else:
         from .xes import read_xes
 
-        batches = (Batch(t) for t in read_xes(p, batch_size=batch_size))
+        batches = (Batch(t) for t in read_xes(p, batch_size=batch_size, limits=limits))
     first = True
     for batch in batches:
         if first:
@@ -136,66 +134,155 @@ def parquet_columns(path: str | os.PathLike[str],
     return list(zip(schema.names, renamed.names, strict=True)), renamed
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    raw = gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")  # noqa: SIM115
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+#: A batch holds at most this many bytes of source text, besides ``batch_size`` rows.
+BATCH_BYTES = 128 * 2**20
 
 
-def _csv(path: Path, batch_size: int) -> Iterator[Batch]:
+def _too_large(path: Path, limits: Limits, last: int) -> IngestError:
+    """The error that ends a file cut at ``limits.max_file_bytes`` (its rows before are kept)."""
+    return IngestError(
+        f"{path}: stopped reading after {limits.max_file_bytes:,} bytes (ingest.max_file_bytes, "
+        f"counted after decompression): lines 1 to {last:,} were read and ingested, the rest of "
+        "the file was not; raise ingest.max_file_bytes in microjourney.yaml to read it all",
+        code="ingest/too-large")
+
+
+def _csv(path: Path, batch_size: int, limits: Limits) -> Iterator[Batch]:
     delimiter = "\t" if path.name.lower().removesuffix(".gz").endswith(".tsv") else ","
-    with _open_text(path) as fh:
-        header = next(csv.reader(fh, delimiter=delimiter), None)
-    if not header:
-        raise IngestError(f"{path}: the CSV file is empty (no header row)", code="ingest/empty")
-    names = [h.strip() for h in header]
+    parts = chunks(path, limits)
+    names, first = _header(path, parts, delimiter, limits)
+    tables: list[pa.Table] = []
     rejects: list[Reject] = []
+    rows = size = last = 0
+    stopped = False
+    for chunk in itertools.chain([first] if first else [], parts):
+        rejects.extend(chunk.rejects)
+        if len(chunk.numbers):
+            table, bad = _csv_chunk(chunk, names, delimiter)
+            tables.append(table)
+            rejects.extend(bad)
+            rows, size, last = rows + table.num_rows, size + len(chunk.data), int(chunk.numbers[-1])
+        stopped = stopped or chunk.stopped
+        if rows >= batch_size or size >= BATCH_BYTES:
+            yield Batch(_concat(tables, names), rejects)
+            tables, rejects, rows, size = [], [], 0, 0
+    if tables or rejects or not last:
+        yield Batch(_concat(tables, names), rejects)
+    if stopped:
+        raise _too_large(path, limits, last)
+
+
+def _header(path: Path, parts: Iterator[Chunk], delimiter: str,
+            limits: Limits) -> tuple[list[str], Chunk | None]:
+    """The column names (line 1) and what is left of the chunk that held them."""
+    for chunk in parts:
+        if chunk.rejects and chunk.rejects[0].row == 1:
+            reason = chunk.rejects[0].reason.removeprefix("line 1: ")
+            raise IngestError(f"{path}:1: the CSV header cannot be read: {reason}", code="ingest/header")
+        if not len(chunk.numbers):
+            continue
+        end = chunk.data.index(b"\n")
+        # Header cells may be as long as a line may be (the csv module's own limit is 128 kB).
+        csv.field_size_limit(max(csv.field_size_limit(), limits.max_line_bytes))
+        try:
+            header = next(csv.reader([chunk.data[:end].decode().rstrip("\r")], delimiter=delimiter), [])
+        except csv.Error as exc:
+            raise IngestError(f"{path}:1: the CSV header cannot be read: {exc}",
+                              code="ingest/header") from None
+        if not any(h.strip() for h in header):
+            break
+        rest = Chunk(chunk.data[end + 1:], chunk.numbers[1:], chunk.rejects, chunk.stopped)
+        return [h.strip() for h in header], rest
+    raise IngestError(f"{path}: the CSV file is empty (no header row)", code="ingest/empty")
+
+
+def _csv_chunk(chunk: Chunk, names: list[str], delimiter: str) -> tuple[pa.Table, list[Reject]]:
+    """Parse the lines of ``chunk`` (no header); rows keep their line number less one."""
+    data = np.frombuffer(chunk.data, np.uint8)
+    ends = np.flatnonzero(data == 10)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - starts - (data[np.maximum(ends - 1, 0)] == 13)
+    lines = chunk.numbers[lengths > 0]  # Arrow skips empty lines and counts only the others
+    rejects: list[Reject] = []
+    dropped: list[int] = []
 
     def invalid(row: pacsv.InvalidRow) -> str:
-        line = row.number if row.number is not None else 0
-        rejects.append(Reject(row=line - 1, raw=row.text,
+        at = (row.number or 0) - 1
+        line = int(lines[at]) if 0 <= at < len(lines) else 0
+        dropped.append(at)
+        rejects.append(Reject(row=line - 1, raw=cut(row.text.encode()),
                               reason=f"line {line}: expected {row.expected_columns} columns, "
                                      f"found {row.actual_columns}"))
         return "skip"
 
     try:
         table = pacsv.read_csv(
-            pa.input_stream(str(path), compression="detect"),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),
+            pa.BufferReader(chunk.data),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=False,
+                                           block_size=max(len(chunk.data) + 1, 2**20)),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=invalid),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
                                                  strings_can_be_null=True, null_values=[""]),
         )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise IngestError(f"{path}: not a readable CSV file ({exc})", code="ingest/unreadable") from None
-    # Data rows are numbered 1.. in file order; rows skipped as invalid keep their number.
-    skipped = sorted(r.row for r in rejects)
-    rows, nxt, k = [], 1, 0
-    for _ in range(table.num_rows):
-        while k < len(skipped) and skipped[k] == nxt:
-            nxt, k = nxt + 1, k + 1
-        rows.append(nxt)
-        nxt += 1
-    table = table.append_column(ROW, pa.array(rows, pa.int64()))
-    for offset in range(0, max(table.num_rows, 1), batch_size):
-        yield Batch(table.slice(offset, batch_size), rejects if offset == 0 else [])
+    except pa.ArrowInvalid:
+        return _csv_lines(chunk, names, delimiter)
+    rows = np.delete(lines, dropped)
+    if len(rows) != table.num_rows:  # a lone carriage return inside a line: Arrow saw more lines
+        return _csv_lines(chunk, names, delimiter)
+    return table.append_column(ROW, pa.array(rows - 1, pa.int64())), rejects
 
 
-def _jsonl(path: Path, batch_size: int, mapping: Mapping[str, str]) -> Iterator[Batch]:
+def _csv_lines(chunk: Chunk, names: list[str], delimiter: str) -> tuple[pa.Table, list[Reject]]:
+    """The slow road for a chunk Arrow could not parse: line by line with the csv module."""
+    cols: list[list[str | None]] = [[] for _ in names]
+    rows: list[int] = []
+    rejects: list[Reject] = []
+    for number, line in zip(chunk.numbers.tolist(), chunk.data.split(b"\n"), strict=False):
+        text = line.decode().rstrip("\r")
+        if not text:
+            continue
+        try:
+            cells = next(csv.reader([text], delimiter=delimiter))
+        except csv.Error as exc:
+            rejects.append(Reject(number - 1, f"line {number}: not a CSV record ({exc})", cut(line)))
+            continue
+        if len(cells) != len(names):
+            rejects.append(Reject(number - 1, f"line {number}: expected {len(names)} columns, "
+                                              f"found {len(cells)}", cut(line)))
+            continue
+        for col, cell in zip(cols, cells, strict=True):
+            col.append(cell or None)
+        rows.append(number - 1)
+    arrays = [pa.array(c, pa.string()) for c in cols] + [pa.array(rows, pa.int64())]
+    return pa.Table.from_arrays(arrays, names=[*names, ROW]), rejects
+
+
+def _concat(tables: list[pa.Table], names: list[str]) -> pa.Table:
+    if tables:
+        return pa.concat_tables(tables)
+    return pa.table({**{n: pa.array([], pa.string()) for n in names}, ROW: pa.array([], pa.int64())})
+
+
+def _jsonl(path: Path, batch_size: int, mapping: Mapping[str, str], limits: Limits) -> Iterator[Batch]:
     _check_mapping(path, list(mapping.values()), mapping)
     by_source = {src: dst for dst, src in mapping.items()}
     rows: list[dict[str, object]] = []
     rejects: list[Reject] = []
-    with _open_text(path) as fh:
-        for number, line in enumerate(fh, start=1):
+    size = last = 0
+    stopped = False
+    for chunk in chunks(path, limits):
+        rejects.extend(chunk.rejects)
+        stopped = stopped or chunk.stopped
+        for number, line in zip(chunk.numbers.tolist(), chunk.data.split(b"\n"), strict=False):
             if not line.strip():
                 continue
             try:
                 obj = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
-                rejects.append(Reject(number, f"line {number}: not valid JSON ({exc})", line.strip()))
+                rejects.append(Reject(number, f"line {number}: not valid JSON ({exc})", cut(line.strip())))
                 continue
             if not isinstance(obj, dict):
-                rejects.append(Reject(number, f"line {number}: not a JSON object", line.strip()))
+                rejects.append(Reject(number, f"line {number}: not a JSON object", cut(line.strip())))
                 continue
             if by_source:
                 obj = {by_source.get(k, k if k not in mapping else f"source:{k}"): v
@@ -205,10 +292,17 @@ def _jsonl(path: Path, batch_size: int, mapping: Mapping[str, str]) -> Iterator[
             rows.append(row)
             if len(rows) >= batch_size:
                 yield Batch(_jsonl_table(rows), rejects)
-                rows, rejects = [], []
+                rows, rejects, size = [], [], 0
+        if len(chunk.numbers):
+            last = int(chunk.numbers[-1])
+        size += len(chunk.data)
+        if size >= BATCH_BYTES:
+            yield Batch(_jsonl_table(rows), rejects)
+            rows, rejects, size = [], [], 0
     if rows or rejects:
         yield Batch(_jsonl_table(rows), rejects)
-
+    if stopped:
+        raise _too_large(path, limits, last)
 
 def _json_row(obj: dict[str, object]) -> dict[str, object]:
     """One JSON object → text fields; keys that are not event fields join the properties."""

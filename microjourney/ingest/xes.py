@@ -23,6 +23,11 @@ with a reason. Only a file that cannot be read as an XES log at all raises
 A ``log``, ``trace`` or ``event`` element where XES allows none (inside an
 attribute, say) is skipped with its content rather than taken for data.
 
+Memory stays bounded whatever the file holds (docs/workspace.md, "Ingest limits"): reading
+stops with an :class:`IngestError` once ``limits.max_file_bytes`` have been read after
+decompression, or when ``limits.max_line_bytes`` are read without an element ending (one
+endless attribute or text), after the rows before were yielded.
+
 Trace attributes are taken from the trace's attribute elements that come before
 its events, which is the order the XES schema prescribes; that is what lets an
 event be emitted the moment it ends instead of holding a whole trace.
@@ -46,6 +51,7 @@ import orjson
 import pyarrow as pa
 
 from microjourney.errors import IngestError
+from microjourney.ingest.lines import Limits
 from microjourney.ingest.schema import FIELDS, ROW
 
 __all__ = ["SCHEMA", "read_xes"]
@@ -75,19 +81,21 @@ _MISPLACED = "?"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def read_xes(path: str | os.PathLike, *, batch_size: int = 100_000) -> Iterator[pa.Table]:
+def read_xes(path: str | os.PathLike, *, batch_size: int = 100_000,
+             limits: Limits = Limits()) -> Iterator[pa.Table]:
     """Yield batches of raw event rows from an XES log.
 
     Each batch has the columns of :data:`SCHEMA` and at most ``batch_size`` rows;
     a log without events yields no batch. Raises :class:`IngestError` naming the
     file (and line) when it cannot be opened, is not well-formed XML, or its root
     element is not ``log``; an error late in the file surfaces after the batches
-    before it were yielded.
+    before it were yielded (so does going past ``limits``, see the module's docstring).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     path = Path(path)
-    with _open(path) as stream:
+    with _open(path) as raw:
+        stream = _Counted(raw, limits)
         tables = _parse(stream, path, batch_size)
         while True:
             with _gc_paused():
@@ -105,6 +113,8 @@ def _next_table(tables: Iterator[pa.Table], path: Path) -> pa.Table | None:
         line, column = exc.position
         reason = ErrorString(exc.code) or str(exc)  # the bare reason; we format the place
         raise IngestError(f"{path}:{line}:{column}: not well-formed XML: {reason}", code=_UNREADABLE) from exc
+    except _TooMuch as exc:
+        raise IngestError(f"{path}: {exc}", code="ingest/too-large") from None
     except (OSError, EOFError) as exc:
         # A corrupt or truncated gzip stream only shows up while reading.
         raise IngestError(f"{path}: cannot read XES log: {exc}", code=_UNREADABLE) from exc
@@ -141,6 +151,37 @@ def _open(path: Path) -> io.BufferedIOBase:
         raise IngestError(f"{path}: cannot open XES log: {exc.strerror or exc}", code=code) from exc
 
 
+class _TooMuch(Exception):
+    """Reading went past a limit; the message says which and where."""
+
+
+class _Counted(io.RawIOBase):
+    """The decompressed stream, counting what the parser reads: past ``max_file_bytes`` in
+    all, or ``max_line_bytes`` since an element last ended (:attr:`mark`), it stops."""
+
+    def __init__(self, stream: io.BufferedIOBase, limits: Limits) -> None:
+        self._stream, self._limits = stream, limits
+        self.total = 0
+        #: ``total`` when an element last ended (set by the parser).
+        self.mark = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.total += len(data)
+        if self.total > self._limits.max_file_bytes:
+            raise _TooMuch(f"stopped reading after {self._limits.max_file_bytes:,} bytes "
+                           "(ingest.max_file_bytes, counted after decompression); the events "
+                           "before that point were read and ingested, the rest was not")
+        if self.total - self.mark > self._limits.max_line_bytes + len(data):
+            raise _TooMuch(f"no element ends in the {self.total - self.mark:,} bytes after byte "
+                           f"{self.mark:,} (ingest.max_line_bytes is {self._limits.max_line_bytes:,}); "
+                           "the events before were read and ingested, the rest was not")
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+
 class _Batch:
     """Column lists for the rows of one output table."""
 
@@ -156,6 +197,10 @@ class _Batch:
 
     def __len__(self) -> int:
         return len(self.row)
+
+    def clear(self) -> None:
+        """Empty the batch once its table has been made."""
+        self.__init__()  # type: ignore[misc]
 
     def add(self, event: dict[str, Any], case_id: str | None, row: int) -> None:
         """Append one finished event, given as its attributes by key."""
@@ -181,7 +226,18 @@ class _Batch:
         return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
-def _parse(stream: io.BufferedIOBase, path: Path, batch_size: int) -> Iterator[pa.Table]:
+def _parse(stream: _Counted, path: Path, batch_size: int) -> Iterator[pa.Table]:
+    """The iterparse loop (:func:`_rows`); on going past a limit, the rows read so far first."""
+    batch = _Batch()
+    try:
+        yield from _rows(stream, path, batch_size, batch)
+    except _TooMuch:
+        if len(batch):
+            yield batch.table()
+        raise
+
+
+def _rows(stream: _Counted, path: Path, batch_size: int, batch: _Batch) -> Iterator[pa.Table]:
     """The iterparse loop: track element nesting and emit a row at each event's end.
 
     This loop runs for every element of the file, so it is written for speed: the
@@ -194,7 +250,7 @@ def _parse(stream: io.BufferedIOBase, path: Path, batch_size: int) -> Iterator[p
     case_id: str | None = None
     case_props: dict[str, Any] = {}
     event: dict[str, Any] | None = None  # attributes of the open event, by key
-    batch, ordinal = _Batch(), 0
+    ordinal = 0
 
     for action, elem in ET.iterparse(stream, events=("start", "end")):
         if action == "start":
@@ -231,6 +287,7 @@ def _parse(stream: io.BufferedIOBase, path: Path, batch_size: int) -> Iterator[p
                 kinds[-1] = _MISPLACED
             continue
 
+        stream.mark = stream.total
         kind = kinds.pop()
         parent = kinds[-1]
         if parent == "trace" or parent == "log":
@@ -245,7 +302,7 @@ def _parse(stream: io.BufferedIOBase, path: Path, batch_size: int) -> Iterator[p
                 event = None
                 if len(batch) >= batch_size:
                     yield batch.table()
-                    batch = _Batch()
+                    batch.clear()
             # The element just closed has been used: drop it (and its subtree) from
             # its parent so that memory stays flat however long the log or trace is.
             del (trace if parent == "trace" else log)[:]

@@ -1,4 +1,14 @@
-"""Load ``microjourney.yaml`` so that every problem points at file:line:column."""
+"""Load ``microjourney.yaml`` so that every problem points at file:line:column.
+
+Safely, whatever the file holds: it is read only up to :data:`.types.MAX_FILE_BYTES`,
+decoded as UTF-8 (a bad byte is reported at its line), and screened event by event
+before anything is built: nesting deeper than :data:`.types.MAX_DEPTH`, more than
+:data:`.types.MAX_VALUES` values once aliases are expanded (an alias bomb), an alias
+inside its own anchor, and tags other than YAML's plain ones are refused there. Only
+then is the file composed into nodes and turned into Python values, with the place of
+each value kept for messages. The model's own limits (steps per moment, moments per
+workspace...) are pydantic constraints, checked before any analysis.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +22,16 @@ from pydantic import ValidationError
 from ..errors import SpecError, SpecProblem
 from .frictions import Frictions
 from .model import Journey, Matcher, Moment, Target, Workspace
+from .types import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES
 
 Loc = tuple[str | int, ...]
+
+#: libyaml's parser when PyYAML has it (fast, and never recursive), else PyYAML's own.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+#: Explicit tags allowed: YAML's plain types. Any other (``!!python/object``...) is refused.
+_TAGS = frozenset({"!"} | {f"tag:yaml.org,2002:{t}"
+                           for t in ("str", "int", "float", "bool", "null", "seq", "map")})
 
 #: The keys allowed at each kind of place, for "unknown key" messages.
 _KEYS = {
@@ -28,30 +46,101 @@ _KEYS = {
 }
 
 
-def _build(node: yaml.Node, loc: Loc, marks: dict[Loc, yaml.Mark], file: str,
-           problems: list[SpecProblem]) -> Any:
-    """Turn a composed YAML node into Python values, recording where each value sits."""
-    marks[loc] = node.start_mark
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = yaml.SafeLoader.construct_object(_LOADER, key_node, deep=True)
-            if key in out:
-                problems.append(_problem(file, key_node.start_mark, loc + (key,),
-                                         f"key {key!r} is given twice"))
-            out[key] = _build(value_node, loc + (key,), marks, file, problems)
-            # Point at the key of a nested block, at the value of a scalar; keep the
-            # key's own place too, for "unknown key" messages.
-            marks[("key",) + loc + (key,)] = key_node.start_mark
-            if isinstance(value_node, yaml.MappingNode | yaml.SequenceNode):
-                marks[loc + (key,)] = key_node.start_mark
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(v, loc + (i,), marks, file, problems) for i, v in enumerate(node.value)]
-    return yaml.SafeLoader.construct_object(_LOADER, node, deep=True)
+class _Builder:
+    """Turns a composed YAML node into Python values, recording where each value sits."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.marks: dict[Loc, yaml.Mark] = {}
+        self.problems: list[SpecProblem] = []
+        # A constructor per file: it caches what it built, node by node.
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def scalar(self, node: yaml.Node, loc: Loc) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:  # a date like 2024-13-45
+            self.problems.append(_problem(self.file, node.start_mark, loc,
+                                          f"{node.value!r} is not a valid value: {exc}"))
+            return node.value
+
+    def build(self, node: yaml.Node, loc: Loc) -> Any:
+        """The value of ``node``; nesting and size were bounded by :func:`_screen`."""
+        self.marks[loc] = node.start_mark
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.problems.append(_problem(self.file, key_node.start_mark, loc,
+                                                  "a key must be a plain name, not a list or mapping"))
+                    continue
+                key = self.scalar(key_node, loc)
+                if key in out:
+                    self.problems.append(_problem(self.file, key_node.start_mark, loc + (key,),
+                                                  f"key {key!r} is given twice"))
+                out[key] = self.build(value_node, loc + (key,))
+                # Point at the key of a nested block, at the value of a scalar; keep the
+                # key's own place too, for "unknown key" messages.
+                self.marks[("key",) + loc + (key,)] = key_node.start_mark
+                if isinstance(value_node, yaml.MappingNode | yaml.SequenceNode):
+                    self.marks[loc + (key,)] = key_node.start_mark
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(v, loc + (i,)) for i, v in enumerate(node.value)]
+        return self.scalar(node, loc)
 
 
-_LOADER = yaml.SafeLoader("")
+def _screen(text: str, file: str) -> None:
+    """Refuse, before anything is built, what would make building slow, huge or deep.
+
+    One pass over the parser's events, keeping for each anchor how many values it
+    expands to and how deep it nests, so an alias counts as everything it stands for."""
+    anchors: dict[str, tuple[int, int]] = {}
+    open_: list[list[Any]] = []  # [anchor, values, depth below] of each open list/mapping
+    total = 0
+
+    def refuse(event: yaml.Event, message: str) -> SpecError:
+        return SpecError([_problem(file, event.start_mark, (), message)])
+
+    for event in yaml.parse(text, Loader=_Loader):
+        tag = getattr(event, "tag", None)
+        if tag is not None and tag not in _TAGS:
+            raise refuse(event, f"the YAML tag {tag!r} is not allowed (plain values, lists and "
+                                "mappings only)")
+        if isinstance(event, yaml.CollectionStartEvent):
+            open_.append([event.anchor, 1, 0])
+            total += 1
+            if len(open_) > MAX_DEPTH:
+                raise refuse(event, f"lists and mappings nest more than {MAX_DEPTH} deep")
+            continue
+        if isinstance(event, yaml.CollectionEndEvent):
+            anchor, size, below = open_.pop()
+            depth = below + 1
+            if anchor is not None:
+                anchors[anchor] = (size, depth)
+        elif isinstance(event, yaml.AliasEvent):
+            if event.anchor not in anchors:
+                if any(o[0] == event.anchor for o in open_):
+                    raise refuse(event, f"the alias *{event.anchor} sits inside its own anchor")
+                continue  # an undefined alias: composing says so
+            size, depth = anchors[event.anchor]
+            total += size
+        elif isinstance(event, yaml.ScalarEvent):
+            size, depth = 1, 0
+            total += 1
+            if event.anchor is not None:
+                anchors[event.anchor] = (1, 0)
+        else:
+            continue
+        if total > MAX_VALUES:
+            raise refuse(event, f"the file holds more than {MAX_VALUES:,} values once its aliases "
+                                "are expanded")
+        if len(open_) + depth > MAX_DEPTH:
+            raise refuse(event, f"lists and mappings nest more than {MAX_DEPTH} deep once its "
+                                "aliases are expanded")
+        if open_:
+            open_[-1][1] += size
+            open_[-1][2] = max(open_[-1][2], depth)
 
 
 def _problem(file: str, mark: yaml.Mark | None, loc: Loc, message: str) -> SpecProblem:
@@ -106,6 +195,10 @@ def _translate(err: dict[str, Any], file: str, marks: dict[Loc, yaml.Mark]) -> S
         return _problem(file, marks.get(("key",) + loc) or _mark_for(loc, marks), loc, msg)
     elif kind == "missing":
         msg = f"missing required key {loc[-1]!r}"
+    elif kind == "too_long":
+        ctx = err.get("ctx", {})
+        msg = (f"{loc[-1]}: {ctx.get('actual_length')} items; the limit is "
+               f"{ctx.get('max_length')} (docs/workspace.md, Limits)")
     else:
         msg = err["msg"].removeprefix("Value error, ")
         if kind == "literal_error" and loc:
@@ -115,17 +208,25 @@ def _translate(err: dict[str, Any], file: str, marks: dict[Loc, yaml.Mark]) -> S
 
 def parse_workspace(text: str, file: str = "microjourney.yaml") -> Workspace:
     """Validate workspace YAML text; raise :class:`SpecError` listing every problem."""
+    if len(text) > MAX_FILE_BYTES // 4 and len(text.encode("utf-8", "replace")) > MAX_FILE_BYTES:
+        raise SpecError([_too_big(file)])
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _screen(text, file)
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids, by position
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise SpecError([SpecProblem(file, line, column, "", f"not valid YAML: {exc.reason} "
+                                     f"(character #x{exc.character:04x})")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc)
         raise SpecError([_problem(file, mark, (), f"not valid YAML: {reason}")]) from None
     if root is None:
         return Workspace()
-    marks: dict[Loc, yaml.Mark] = {}
-    problems: list[SpecProblem] = []
-    data = _build(root, (), marks, file, problems)
+    builder = _Builder(file)
+    data = builder.build(root, ())
+    marks, problems = builder.marks, builder.problems
     if not isinstance(data, dict):
         raise SpecError([_problem(file, root.start_mark, (),
                                   "the workspace file must be a mapping with 'journeys'")])
@@ -169,6 +270,27 @@ def _duplicates(data: dict[str, Any], file: str, marks: dict[Loc, yaml.Mark]) ->
 
 
 def load_workspace(path: str | os.PathLike[str]) -> Workspace:
-    """Read and validate a workspace file."""
+    """Read and validate a workspace file (at most :data:`.types.MAX_FILE_BYTES` of it)."""
     p = Path(path)
-    return parse_workspace(p.read_text(encoding="utf-8"), file=str(p))
+    with p.open("rb") as fh:
+        data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise SpecError([_too_big(str(p))])
+    return parse_workspace(_decode(data, str(p)), file=str(p))
+
+
+def _too_big(file: str) -> SpecProblem:
+    return SpecProblem(file, None, None, "", f"the workspace file is larger than "
+                                             f"{MAX_FILE_BYTES:,} bytes, the limit")
+
+
+def _decode(data: bytes, file: str) -> str:
+    """UTF-8 text (a byte-order mark dropped); a byte that is not UTF-8 is reported at
+    its line and column (counted in bytes)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError([SpecProblem(file, line, column, "", f"not UTF-8: byte 0x{data[exc.start]:02x} "
+                                     "cannot be read (save the file as UTF-8)")]) from None

@@ -14,9 +14,24 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from ..ingest.schema import CHANNELS
 from .frictions import Frictions
-from .types import Frozen, Names, Seconds, as_tuple
+from .types import (
+    MAX_EVENTS,
+    MAX_IDENTITY_KEYS,
+    MAX_JOURNEYS,
+    MAX_KEY_CHARS,
+    MAX_LIST,
+    MAX_MOMENTS,
+    MAX_PATHS,
+    MAX_PREDICATES,
+    MAX_STEPS,
+    Frozen,
+    Names,
+    Seconds,
+    as_tuple,
+)
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+_UNSAFE_KEY = re.compile(r"['\\\x00-\x1f\x7f]")
 Operator = Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"]
 Intent = Literal["learn", "decide", "act"]
 TargetMetric = Literal[
@@ -46,9 +61,10 @@ def _check_name(value: str, what: str) -> str:
 
 
 class Predicate(Frozen):
-    """A test on one event property: ``properties[key] <op> value``."""
+    """A test on one event property: ``properties[key] <op> value``. Any key works
+    (``org:resource``, ``it's``): it reaches SQL inside an escaped string literal."""
 
-    key: str
+    key: str = Field(max_length=MAX_KEY_CHARS)
     op: Operator
     value: Any
 
@@ -58,6 +74,8 @@ class Predicate(Frozen):
         if self.op in ("in", "not_in"):
             if not isinstance(v, list | tuple) or not v:
                 raise ValueError(f"'{self.op}' takes a non-empty list of values")
+            if len(v) > MAX_LIST:
+                raise ValueError(f"'{self.op}' takes at most {MAX_LIST:,} values, got {len(v):,}")
             if any(not isinstance(x, str | int | float | bool) for x in v):
                 raise ValueError(f"'{self.op}' values must be strings, numbers or booleans")
         elif self.op in ("gt", "gte", "lt", "lte"):
@@ -100,8 +118,9 @@ def _predicates(where: Any) -> Any:
 class Matcher(Frozen):
     """Which events play a role: event name(s), optional property tests and channels."""
 
-    event: Names = Field(min_length=1)
-    where: Annotated[tuple[Predicate, ...], BeforeValidator(_predicates)] = ()
+    event: Names = Field(min_length=1, max_length=MAX_EVENTS)
+    where: Annotated[tuple[Predicate, ...], BeforeValidator(_predicates),
+                     Field(max_length=MAX_PREDICATES)] = ()
     channel: Annotated[tuple[str, ...] | None, BeforeValidator(as_tuple)] = None
     name: str | None = None
     #: On a step (or ``complete``): the longest this step should take after the one before;
@@ -146,7 +165,7 @@ class Moment(Frozen):
     description: str | None = None
     intent: Intent | None = None
     start: Matcher
-    steps: tuple[Matcher, ...] = ()
+    steps: tuple[Matcher, ...] = Field((), max_length=MAX_STEPS)
     complete: Matcher
     fail: Matcher | None = None
     escalate: Matcher | None = None
@@ -187,7 +206,7 @@ class Journey(Frozen):
     name: str
     title: str | None = None
     description: str | None = None
-    moments: tuple[Moment, ...] = Field(min_length=1)
+    moments: tuple[Moment, ...] = Field(min_length=1, max_length=MAX_MOMENTS)
 
     @field_validator("name")
     @classmethod
@@ -231,7 +250,18 @@ class Identity(Frozen):
     #: the identifiers seen with the same value into one person. Read from events'
     #: ``context.traits.<key>`` and identify calls' ``traits.<key>``; a name holding "mail"
     #: is an e-mail (trimmed, lower-cased), one holding "phone" a phone (digits only).
-    keys: tuple[str, ...] = ()
+    keys: tuple[str, ...] = Field((), max_length=MAX_IDENTITY_KEYS)
+
+    @field_validator("keys")
+    @classmethod
+    def _plain(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Identity reads keys through $."key" paths that sqlglot writes back unescaped:
+        # a quote, a backslash or a control character there would break the SQL.
+        for key in value:
+            if not key or len(key) > MAX_KEY_CHARS or _UNSAFE_KEY.search(key):
+                raise ValueError(f"identity key {key!r} must be 1 to {MAX_KEY_CHARS} characters "
+                                 "without quotes ('), backslashes or control characters")
+        return value
 
 
 class Privacy(Frozen):
@@ -243,7 +273,8 @@ class Privacy(Frozen):
     scrub: bool = True
     #: Paths in the stored JSON left unscrubbed (``properties.x`` or ``context.x.y``);
     #: traits carry the identity keys (``email``, ``phone``) on purpose.
-    scrub_except: Annotated[tuple[str, ...], BeforeValidator(as_tuple)] = ("context.traits",)
+    scrub_except: Annotated[tuple[str, ...], BeforeValidator(as_tuple),
+                            Field(max_length=MAX_PATHS)] = ("context.traits",)
 
     @field_validator("scrub_except")
     @classmethod
@@ -291,13 +322,21 @@ class Workspace(Frozen):
 
     name: str = "microjourney workspace"
     description: str | None = None
-    journeys: tuple[Journey, ...] = ()
+    journeys: tuple[Journey, ...] = Field((), max_length=MAX_JOURNEYS)
     frictions: Frictions = Frictions()
     engine: Engine = Engine()
     identity: Identity = Identity()
     privacy: Privacy = Privacy()
     server: Server = Server()
     ingest: Ingest = Ingest()
+
+    @field_validator("journeys")
+    @classmethod
+    def _few_moments(cls, value: tuple[Journey, ...]) -> tuple[Journey, ...]:
+        n = sum(len(j.moments) for j in value)
+        if n > MAX_MOMENTS:
+            raise ValueError(f"a workspace holds at most {MAX_MOMENTS:,} moments, this one {n:,}")
+        return value
 
     @property
     def moments(self) -> dict[str, Moment]:

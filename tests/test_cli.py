@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,9 +11,11 @@ from pathlib import Path
 from .helpers import PAYMENT_YAML, ev, write_events
 
 
-def run(*args: str, cwd: Path, ok: bool = True) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path, ok: bool = True,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([sys.executable, "-m", "microjourney", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          env=None if env is None else {**os.environ, **env})
     if ok:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -95,6 +98,6 @@ def test_store_in_use_is_a_clear_error(tmp_path):
 
     (tmp_path / "microjourney.yaml").write_text(PAYMENT_YAML)
     with mj.open(tmp_path):
-        busy = run("scorecard", cwd=tmp_path, ok=False)
+        busy = run("scorecard", cwd=tmp_path, ok=False, env={"MICROJOURNEY_LOCK_WAIT": "0"})
     assert busy.returncode == 2 and "error [workspace/locked]: the store" in busy.stderr
     assert "Traceback" not in busy.stderr

@@ -84,22 +84,23 @@ def too_long(number: int, length: int, limits: Limits) -> Reject:
                           f"({limits.max_line_bytes:,}); kept its first {RAW_BYTES:,} bytes", "")
 
 
-def chunks(path: Path, limits: Limits) -> Iterator[Chunk]:
-    """The good lines of ``path`` in chunks, bad ones as rejects (see the module's docstring)."""
+def chunks(path: Path, limits: Limits, read_bytes: int = READ_BYTES) -> Iterator[Chunk]:
+    """The good lines of ``path`` in chunks, bad ones as rejects (see the module's docstring);
+    ``read_bytes``: how much is read at a time."""
     with open_bytes(path) as stream:
         try:
-            yield from _chunks(stream, limits)
+            yield from _chunks(stream, limits, read_bytes)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:  # a corrupt or truncated gzip stream
             raise IngestError(f"{path}: cannot read the file ({exc})", code="ingest/unreadable") from None
 
 
-def _chunks(stream: io.BufferedIOBase, limits: Limits) -> Iterator[Chunk]:
+def _chunks(stream: io.BufferedIOBase, limits: Limits, read_bytes: int) -> Iterator[Chunk]:
     pending = b""  # the unfinished last line, never longer than max_line_bytes
     number = 1  # the number of the line ``pending`` starts
     skipping: tuple[int, bytes, int] | None = None  # an overlong line: number, head, length so far
     total = 0
     while True:
-        data = stream.read(READ_BYTES)
+        data = stream.read(read_bytes)
         stopped = bool(data) and total + len(data) > limits.max_file_bytes
         if stopped:
             data = data[: max(0, limits.max_file_bytes - total)]

@@ -12,7 +12,7 @@ import csv
 import itertools
 import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -156,7 +156,8 @@ def _csv(path: Path, batch_size: int, limits: Limits) -> Iterator[Batch]:
     rows = size = last = 0
     stopped = False
     for chunk in itertools.chain([first] if first else [], parts):
-        rejects.extend(chunk.rejects)
+        # A CSV row is numbered from the first line after the header (its line less one).
+        rejects.extend(replace(r, row=r.row - 1) for r in chunk.rejects)
         if len(chunk.numbers):
             table, bad = _csv_chunk(chunk, names, delimiter)
             tables.append(table)

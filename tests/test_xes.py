@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 import pytest
 
 from microjourney.errors import IngestError
+from microjourney.ingest.lines import Limits
 from microjourney.ingest.schema import FIELDS, ROW
 from microjourney.ingest.xes import SCHEMA, read_xes
 
@@ -256,6 +257,35 @@ def test_missing_file(tmp_path):
 def test_batch_size_must_be_positive(tmp_path, log_text):
     with pytest.raises(ValueError):
         list(read_xes(_write(tmp_path, log_text), batch_size=0))
+
+
+def _events(n: int, *, value: str = "x") -> str:
+    events = "".join(f'<event><string key="concept:name" value="e{i}"/><string key="note" value="{value}"/>'
+                     f'<date key="time:timestamp" value="2024-01-01T10:00:00Z"/></event>' for i in range(n))
+    return f'<log><trace><string key="concept:name" value="c"/>{events}</trace></log>'
+
+
+def test_past_max_file_bytes_the_events_before_are_yielded_then_an_error(tmp_path):
+    path = _write(tmp_path, _events(2000), gz=True)
+    got: list[pa.Table] = []
+    with pytest.raises(IngestError, match=r"stopped reading after 50,000 bytes \(ingest") as info:
+        got.extend(read_xes(path, batch_size=100, limits=Limits(max_file_bytes=50_000)))
+    assert info.value.code == "ingest/too-large"
+    rows = pa.concat_tables(got).column("event").to_pylist()
+    # Every event that ended within the first 50,000 bytes, in order, and none after.
+    assert 0 < len(rows) < 2000 and rows == [f"e{i}" for i in range(len(rows))]
+    assert len(rows) * 140 < 50_000
+
+
+def test_an_element_that_never_ends_stops_reading(tmp_path):
+    path = _write(tmp_path, _events(3) + "<!-- " + "x" * 300_000)
+    with pytest.raises(IngestError, match=r"no element ends in the [\d,]+ bytes after byte") as info:
+        list(read_xes(path, limits=Limits(max_line_bytes=100_000)))
+    assert info.value.code == "ingest/too-large"
+    long_value = _write(tmp_path, _events(2, value="v" * 300_000), name="long.xes")
+    with pytest.raises(IngestError, match="ingest.max_line_bytes is 100,000"):
+        list(read_xes(long_value, limits=Limits(max_line_bytes=100_000)))
+    assert len(_rows(long_value, limits=Limits(max_line_bytes=400_000))) == 2
 
 
 # --- real logs -------------------------------------------------------------------------

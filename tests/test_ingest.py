@@ -219,3 +219,27 @@ def test_parquet_without_some_ids(make_ws, tmp_path):
     assert ws.ingest(path).duplicates == 3
     ids = [r[0] for r in ws.con.execute("SELECT event_id FROM events ORDER BY seq").fetchall()]
     assert ids[0] == "x1" and ids[1] != ids[2] and ids[1].startswith("mj-")
+
+
+def test_csv_crlf_bom_blank_lines_keep_their_row_numbers(make_ws, tmp_path):
+    ws = make_ws()
+    path = tmp_path / "e.csv"
+    path.write_bytes(b"\xef\xbb\xbftimestamp,event,user_id\r\n2024-01-01T10:00:00Z,a,u\r\n\r\n"
+                     b"2024-01-01T10:00:01Z,b\r\n2024-01-01T10:00:02Z,c,\xff\r\n2024-01-01T10:00:03Z,d,u\r\n")
+    r = ws.ingest(path)
+    assert (r.accepted, r.rejected) == (2, 2)
+    assert [x[0] for x in stored(ws)] == ["a", "d"]
+    assert ws.con.execute("SELECT row, reason FROM quarantine ORDER BY row").fetchall() == [
+        (3, "line 4: expected 3 columns, found 2"),
+        (4, "line 5: not valid UTF-8 (byte 0xff at column 24: invalid start byte)")]
+    assert ws.con.execute("SELECT max(seq) - min(seq) FROM events").fetchall()[0][0] == 4  # rows 1 and 5
+
+
+def test_jsonl_string_properties_and_context_are_read_as_the_json_they_hold(make_ws, tmp_path):
+    """As tools that export JSON columns as text write them (DuckDB, pandas)."""
+    ws = make_ws()
+    path = tmp_path / "e.jsonl"
+    path.write_text(json.dumps({**ev("10:00:00", "a"), "properties": json.dumps({"n": 1}),
+                                "context": json.dumps({"os": "x"})}) + "\n")
+    assert ws.ingest(path).accepted == 1
+    assert stored(ws, "properties ->> 'n', context ->> 'os'") == [("1", "x")]

@@ -178,10 +178,11 @@ class RateLimit:
             return (1.0 - tokens) / self.rate
 
 
-def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -> FastAPI:
+def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
+               body_idle: float = BODY_IDLE) -> FastAPI:
     """The app for the workspace in ``directory`` (opened at start-up, closed at shutdown);
     with ``lake``, events are appended to that Parquet lake instead of the store, and the
-    API's analyses read the lake."""
+    API's analyses read the lake. ``body_idle``: seconds a body may stall (408 after)."""
     from .. import workspace as ws_api  # the API is the layer below this edge
 
     state: dict[str, Any] = {}
@@ -292,7 +293,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             raise ApiError(413, "request/too-large", f"the body has {length} bytes; at most {limit}")
-        return await _read_body(request.stream(), limit)
+        return await _read_body(request.stream(), limit, body_idle)
 
     async def lean_batch(scope: Scope, receive: Receive, send: Send) -> bool:
         """``POST /v1/batch`` from a back-end (a bearer key, no ``Origin``), answered without
@@ -321,7 +322,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None) -
                 or state["limit"].wait(key)):
             return False
         try:
-            raw = await _read_body(_received(receive), limit)
+            raw = await _read_body(_received(receive), limit, body_idle)
         except ApiError as exc:
             await _send(send, exc.status, exc.envelope())
             return True

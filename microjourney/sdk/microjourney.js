@@ -51,6 +51,14 @@
     return el.getAttribute('name') || el.id || selector(el);
   }
 
+  // Retry-After (seconds, or an HTTP date) in ms, at most 10 minutes; 0 when absent or unreadable.
+  // The collector exposes it to pages (Access-Control-Expose-Headers), after a 429 or a 503.
+  function waitFor(value) {
+    if (!value) return 0;
+    const seconds = /^\s*\d+\s*$/.test(value) ? Number(value) : (Date.parse(value) - Date.now()) / 1000;
+    return seconds > 0 ? Math.min(seconds, 600) * 1000 : 0;
+  }
+
   function cut(text, n) {
     text = String(text == null ? '' : text);
     return text.length > n ? text.slice(0, n) : text;
@@ -194,7 +202,7 @@
             const body = await res.json().catch(() => ({}));
             if (body.rejected && body.rejected.length) console.warn('microjourney: rejected', body.rejected);
           } else if (res.status === 429 || res.status >= 500) {
-            retryAfter = Number(res.headers.get('Retry-After')) * 1000 || 0;
+            retryAfter = waitFor(res.headers.get('Retry-After'));
           } else {
             console.warn(`microjourney: batch refused (${res.status})`, await res.text().catch(() => ''));
           }

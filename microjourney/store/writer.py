@@ -1,23 +1,20 @@
 """Validate raw rows and write them to the store: one transaction per batch.
 
-Every reader hands over Arrow batches of raw rows (see
-:mod:`microjourney.ingest.schema`). Here, in one SQL pass per batch
-(:mod:`microjourney.store.judge`), each row is typed and checked; a bad row goes to ``quarantine`` with its row number, the field
-at fault and the reason; a good row without an ``event_id`` gets one derived from
-its content (and its occurrence, so two identical rows in one file stay two
-events); rows whose ``event_id`` is already stored are counted as duplicates and
-not written again. A committed batch is never lost when a later batch fails. The
-quarantine's rows are bounded (:mod:`microjourney.store.quarantine`).
+Every reader hands over Arrow batches of raw rows (see :mod:`microjourney.ingest.schema`).
+Here, in one SQL pass per batch (:mod:`microjourney.store.judge`), each row is typed and
+checked; a bad row goes to ``quarantine`` (:mod:`microjourney.store.quarantine`, bounded)
+with its row number, the field at fault and the reason; a good row without an ``event_id``
+gets one derived from its content (and its occurrence, so two identical rows in one file
+stay two events); rows whose ``event_id`` is already stored are counted as duplicates and
+not written again. A committed batch is never lost when a later batch fails.
 
-Privacy (docs/privacy.md): with ``consent_required``, a row whose
-``context.consent.analytics`` is not JSON ``true`` is *withheld* before anything else —
+Privacy (docs/privacy.md): with ``consent_required``, a row whose context does not grant
+analytics consent (:mod:`microjourney.store.consent`) is *withheld* before anything else —
 neither stored nor quarantined, only counted (``BatchResult.withheld`` and the ``meta`` key
 :data:`WITHHELD_KEY`). With ``scrub``, the properties and context that are stored, and the
 raw rows that are quarantined, have e-mail addresses, phone numbers and card numbers
-replaced (:mod:`microjourney.ingest.scrub`): an RE2 prefilter in the same SQL pass picks the
-few texts that may hold one, and only those go through the exact rules (a Python function
-over Arrow; :mod:`microjourney.store.scrubbing`). Event ids derived from content hash the text as given, so turning scrubbing on
-or off does not change them.
+replaced (:mod:`microjourney.store.scrubbing`). Event ids derived from content hash the
+text as given, so turning scrubbing on or off does not change them.
 """
 
 from __future__ import annotations

@@ -241,6 +241,14 @@ NOT_PLAIN = [
     _track(timestamp="2026-01-02T03:04:05.1234567Z"),
     _track(timestamp="2026-02-30T03:04:05Z"),  # the plain form, but no such day
     _track(timestamp="2026-01-02T03:04:05+0100"),
+    # Outside the range events may carry (ingest.schema): never taken by the plain road.
+    _track(timestamp="2026-01-02T03:04:05+14:30"),
+    _track(timestamp="2026-01-02T03:04:05-15:00"),
+    _track(timestamp="2026-01-02T03:04:05+05:60"),
+    _track(timestamp="1969-12-31T23:59:59.999999Z"),
+    _track(timestamp="0000-01-01T00:00:00Z"),
+    _track(timestamp="9999-12-31T23:59:59Z"),
+    _track(timestamp="2100-01-01T00:00:00Z"),
 ]
 
 
@@ -253,6 +261,25 @@ def test_plain_calls_are_judged_in_python(body: bytes) -> None:
 def test_other_calls_are_judged_by_the_writer(body: bytes) -> None:
     calls = track_calls(body)
     assert calls is not None and plain_table(calls) is None
+
+
+def test_the_plain_road_takes_the_edges_of_the_range_and_sends_the_rest_to_the_writer() -> None:
+    """In one group, a request with a timestamp outside the range goes to the writer whole;
+    the requests beside it stay plain, and so do the range's edges (1970, +14:00, a clock
+    a little ahead)."""
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC) + timedelta(hours=23)).isoformat(timespec="seconds")
+    edges = ["1970-01-01T00:00:00Z", "2026-01-02T03:04:05+14:00", "2026-01-02T03:04:05-14:00", soon]
+    requests = [[{"event_id": f"r{r}c{i}", "event": "click", "timestamp": ts, "user_id": "u"}
+                 for i, ts in enumerate(timestamps)]
+                for r, timestamps in enumerate([edges, [edges[0], "1969-12-31T23:59:59Z"], edges[1:],
+                                                ["2026-01-02T03:04:05+14:01"]])]
+    calls = track_calls(json.dumps({"batch": [c for request in requests for c in request]}).encode())
+    values = track_columns(calls)
+    rows, plain = plain_rows(values, track_rows(values), [len(r) for r in requests])
+    assert plain.tolist() == [True, False, True, False]
+    assert rows.column("event_id").to_pylist() == [c["event_id"] for r in (0, 2) for c in requests[r]]
 
 
 def test_decoded_calls_are_not_tracked_by_the_garbage_collector() -> None:

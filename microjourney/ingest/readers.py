@@ -305,21 +305,31 @@ def _jsonl(path: Path, batch_size: int, mapping: Mapping[str, str], limits: Limi
     if stopped:
         raise _too_large(path, limits, last)
 
+_FIELD_SET = frozenset(FIELDS)
+
+
 def _json_row(obj: dict[str, object]) -> dict[str, object]:
-    """One JSON object → text fields; keys that are not event fields join the properties."""
+    """One JSON object → text fields; keys that are not event fields join the properties
+    (unless ``properties`` is given as something other than an object). One pass over the
+    object's keys: this runs for every line of a file."""
     row: dict[str, object] = {}
-    extras = {k: v for k, v in obj.items() if k not in FIELDS}
-    props = obj.get("properties")
-    if extras and (props is None or isinstance(props, dict)):
-        obj = {**obj, "properties": {**extras, **(props or {})}}
-    for key in FIELDS:
-        value = obj.get(key)
-        if isinstance(value, dict | list):
+    extras: dict[str, object] = {}
+    for key, value in obj.items():
+        if key not in _FIELD_SET:
+            extras[key] = value
+        elif value is None:
+            continue
+        elif type(value) is str:
+            row[key] = value  # a JSON string in properties or context is the JSON text it holds
+        elif isinstance(value, dict | list):
             row[key] = orjson.dumps(value).decode()  # properties, context travel as JSON text
         elif isinstance(value, bool):
-            row[key] = str(value).lower()
-        elif value is not None:
+            row[key] = "true" if value else "false"
+        else:
             row[key] = str(value)
+    props = obj.get("properties")
+    if extras and (props is None or isinstance(props, dict)):
+        row["properties"] = orjson.dumps({**extras, **(props or {})}).decode()
     return row
 
 

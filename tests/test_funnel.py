@@ -335,3 +335,31 @@ def test_engine_matches_reference(scenario):
     assert got.counts == list(expected.counts)
     want = [None if m is None else pytest.approx(m / 1000, abs=1e-9) for m in expected.medians_ms]
     assert got.medians_s == want
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_longest_allowed_funnel_matches_reference(tmp_path, order):
+    # A moment at the step limit (start, MAX_STEPS steps, complete): 50 steps crashed
+    # with RecursionError when each step's join was nested in the one before.
+    import random
+
+    from microjourney.spec.types import MAX_STEPS
+
+    steps = [f"s{i}" for i in range(MAX_STEPS + 2)]
+    rng = random.Random(7)
+    triples: list[tuple[str, float, str]] = []
+    for person in range(12):
+        t = 0.0
+        for i in range(len(steps)):
+            if person % 3 == 1 and rng.random() < 0.04:  # some stop early
+                break
+            t += rng.choice([0.0, 0.5, 3.0])
+            odd = person % 3 == 2 and rng.random() < 0.05  # some go out of order
+            name = rng.choice(steps) if odd else steps[i]
+            triples.append((f"u{person}", t, name))
+            if rng.random() < 0.03:
+                triples.append((f"u{person}", t, "noise"))
+    ws = write_workspace(tmp_path, steps, [Ev(t, e, user=p) for p, t, e in triples])
+    got = run_funnel(ws, order=order)
+    assert (got.counts, got.medians_s) == ref_counts(triples, steps, order=order)
+    assert got.counts[-1] > 0

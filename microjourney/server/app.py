@@ -13,10 +13,8 @@ its message or traceback (both may quote what a client sent).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import secrets
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,7 +30,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
@@ -43,139 +40,31 @@ from ..store.keys import FILE as KEY_FILE
 from ..store.keys import SECRET, KeyFile, Keys
 from ..store.lake import has_events, locate
 from .collector import Collector
+from .guards import (
+    BODY_IDLE,
+    EXPOSED,
+    HTTP_CODES,
+    JSON,
+    ApiError,
+    Cors,
+    RateLimit,
+    bearer,
+    crashed,
+    envelope,
+    json_response,
+    matches,
+    no_keys,
+    own_origins,
+    read_body,
+    received,
+    send_json,
+)
 from .schema import openapi_components
 
-JSON = "application/json"
-#: Seconds a request's body may stall between two chunks (a client that sends its headers
-#: and then nothing, or a byte now and then, holds no more than this): answered 408.
-BODY_IDLE = 15.0
-#: Headers a browser may read on the API's answers (the SDK honours Retry-After after a 429).
-EXPOSED = ["Retry-After"]
 #: The collector's journal, in the workspace's store folder (store/journal.py).
 JOURNAL_DIR = "journal"
 log = logging.getLogger("microjourney.server")
 
-
-class ApiError(Exception):
-    """An error answered with the envelope (``status``, stable ``code``, message)."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
-
-    def envelope(self) -> dict[str, Any]:
-        return _error(self.status, self.code, self.message)
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
-
-
-def _error(status: int, code: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "status": status, "error": {"code": code, "message": message}}
-
-
-def envelope(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    return _json(_error(status, code, message), status, headers)
-
-
-def _bearer(header: str) -> str | None:
-    """The key of an ``Authorization: Bearer KEY`` header's value (None: not a bearer key)."""
-    return header[7:].strip() if header[:7].lower() == "bearer " else None
-
-
-async def _read_body(chunks: AsyncIterator[bytes], limit: int, idle: float = BODY_IDLE) -> bytes:
-    """The whole body from its ``chunks``; 413 once it grows beyond ``limit`` bytes, 408 when
-    no chunk comes for ``idle`` seconds."""
-    parts, size = [], 0
-    stream = aiter(chunks)
-    while True:
-        try:
-            async with asyncio.timeout(idle):
-                chunk = await anext(stream)
-        except StopAsyncIteration:
-            break
-        except TimeoutError:
-            raise ApiError(408, "request/timeout", f"no part of the body came for {idle:g} seconds",
-                           {"Connection": "close"}) from None
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "request/too-large", f"the body has more than {limit} bytes")
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-async def _received(receive: Receive) -> AsyncIterator[bytes]:
-    """The body chunks of an ASGI request (as ``Request.stream`` gives them)."""
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect
-        yield message.get("body", b"")
-        if not message.get("more_body", False):
-            return
-
-
-def _crashed(exc: BaseException, method: str, route: str) -> dict[str, Any]:
-    """The answer to an unexpected failure, logged as a reference and the exception's kind
-    only (its message, like a traceback, may quote the request)."""
-    ref = secrets.token_hex(6)
-    log.error("server/error ref=%s %s %s %s", ref, method, route, type(exc).__name__)
-    return _error(500, "server/error", f"internal error (ref {ref}); nothing in this request "
-                  "was acknowledged, retry it")
-
-
-def own_origins(url: str) -> set[str]:
-    """The origins of a server listening at ``url`` (``http://host:port``): a page it serves
-    (the API's docs) sends one of these; ``localhost`` too when the host is a loopback one."""
-    origins = {url}
-    host, _, port = url.removeprefix("http://").rpartition(":")
-    if host in ("127.0.0.1", "[::1]", "::1", "localhost"):
-        origins |= {f"http://localhost:{port}", f"http://127.0.0.1:{port}"}
-    return origins
-
-
-class _Cors(CORSMiddleware):
-    """Starlette's CORS, with the envelope for a refused preflight (not its plain text)."""
-
-    def preflight_response(self, request_headers: Any) -> Response:
-        response = super().preflight_response(request_headers)
-        if response.status_code < 400:
-            return response
-        failures = bytes(response.body).decode().removeprefix("Disallowed CORS ").split(", ")
-        headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
-        if "origin" in failures:
-            return envelope(403, "cors/origin", f"origin {request_headers['origin']} is not allowed; "
-                            "add it to server.cors_origins in microjourney.yaml", headers)
-        return envelope(400, "cors/preflight", f"the preflight asks for a {' and '.join(failures)} "
-                        "that is not allowed (methods GET, POST, DELETE; headers Authorization, "
-                        "Content-Type)", headers)
-
-
-_HTTP_CODES = {400: "request/bad", 401: "auth/missing-key", 403: "auth/forbidden",
-               404: "request/not-found", 405: "request/method-not-allowed",
-               413: "request/too-large", 422: "request/invalid", 429: "request/rate-limited"}
-
-
-class RateLimit:
-    """A token bucket per key: ``rate`` requests a second, bursts up to ``burst``."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate, self.burst = rate, burst
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def wait(self, key: str) -> float:
-        """0 when a request may pass now (and takes a token), else seconds to wait."""
-        now = time.monotonic()
-        with self._lock:
-            tokens, last = self._buckets.get(key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / self.rate
 
 
 def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
@@ -211,18 +100,18 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
 
     app = _App(title="microjourney", version=__version__, lifespan=lifespan,
                   description="Collector and HTTP API of a microjourney workspace (docs/collector.md).")
-    app.add_middleware(_Cors, allow_origins=_origins(directory), allow_credentials=False,
+    app.add_middleware(Cors, allow_origins=_origins(directory), allow_credentials=False,
                        allow_methods=["GET", "POST", "DELETE"],
                        allow_headers=["Authorization", "Content-Type"], expose_headers=EXPOSED,
                        max_age=600)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
-        return _json(exc.envelope(), exc.status, exc.headers)
+        return json_response(exc.envelope(), exc.status, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        code = _HTTP_CODES.get(exc.status_code, "request/error")
+        code = HTTP_CODES.get(exc.status_code, "request/error")
         return envelope(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
@@ -243,7 +132,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
         route = getattr(request.scope.get("route"), "path", "?")  # the path may name a person
-        return _json(_crashed(exc, request.method, route), 500)
+        return json_response(crashed(exc, request.method, route), 500)
 
     def _check_origin(request: Request) -> None:
         # Only the origins configured and the server's own (where it listens: app.listening),
@@ -259,17 +148,19 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         no key is accepted then, and clients retry."""
         now = time.monotonic()
         if now - state["keys_failed"] < 1.0:  # the file is looked at once a second at most
-            raise _no_keys()
+            raise no_keys()
         try:
-            return state["keys"].current()
+            current = state["keys"].current()
         except (OSError, ValueError, KeyError):
             if not state["keys_failed"]:
                 log.error("server/keys-unavailable %s", KEY_FILE)
             state["keys_failed"] = now
-            raise _no_keys() from None
+            raise no_keys() from None
+        state["keys_failed"] = 0.0  # readable again: a later failure is logged again
+        return current
 
     def _authorise(request: Request, body_key: Any = None, *, need: str | None = None) -> str:
-        key = _bearer(request.headers.get("authorization", ""))
+        key = bearer(request.headers.get("authorization", ""))
         if key is None and isinstance(body_key, str):
             key = body_key
         if not key:
@@ -293,7 +184,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             raise ApiError(413, "request/too-large", f"the body has {length} bytes; at most {limit}")
-        return await _read_body(request.stream(), limit, body_idle)
+        return await read_body(request.stream(), limit, body_idle)
 
     async def lean_batch(scope: Scope, receive: Receive, send: Send) -> bool:
         """``POST /v1/batch`` from a back-end (a bearer key, no ``Origin``), answered without
@@ -311,7 +202,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
                 length = value
             elif name == b"origin":
                 return False
-        key = _bearer(auth.decode("latin-1")) if auth is not None else None
+        key = bearer(auth.decode("latin-1")) if auth is not None else None
         limit = state["max_body"]
         try:
             role = _keys().role(key) if key else None
@@ -322,23 +213,23 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
                 or state["limit"].wait(key)):
             return False
         try:
-            raw = await _read_body(_received(receive), limit, body_idle)
+            raw = await read_body(received(receive), limit, body_idle)
         except ApiError as exc:
-            await _send(send, exc.status, exc.envelope())
+            await send_json(send, exc.status, exc.envelope())
             return True
         except ClientDisconnect:
             return True
         try:
             answer = await state["collector"].collect(raw)
         except Exception as exc:
-            await _send(send, 500, _crashed(exc, "POST", "/v1/batch"))
+            await send_json(send, 500, crashed(exc, "POST", "/v1/batch"))
             return True
-        await _send(send, 200 if answer["ok"] else answer["status"], answer)
+        await send_json(send, 200 if answer["ok"] else answer["status"], answer)
         return True
 
     @app.get("/healthz", summary="Liveness: the server is up and its store open")
     async def healthz() -> Response:
-        return _json({"ok": True, "version": __version__})
+        return json_response({"ok": True, "version": __version__})
 
     @app.post("/v1/batch", summary="Send track, page, identify and alias calls",
               response_model=None, openapi_extra=_BATCH_DOC)
@@ -359,7 +250,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         if not answer["ok"]:
             error = answer["error"]
             raise ApiError(answer["status"], error["code"], error["message"])
-        return _json(answer)
+        return json_response(answer)
 
     async def _read(fn: Any) -> Any:
         def locked() -> Any:
@@ -377,18 +268,18 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
     async def summary(request: Request) -> Response:
         _authorise(request, need=SECRET)
         data = await _read(lambda ws: ws.summary())
-        return _json({"ok": True, **data}, headers=None)
+        return json_response({"ok": True, **data}, headers=None)
 
     @app.get("/v1/collector", summary="What this server stored since it started (secret key)")
     async def collector(request: Request) -> Response:
         _authorise(request, need=SECRET)
-        return _json({"ok": True, **asdict(state["collector"].totals)})
+        return json_response({"ok": True, **asdict(state["collector"].totals)})
 
     @app.delete("/v1/persons/{person}", summary="Erase a person from every table (secret key)")
     async def forget(person: str, request: Request) -> Response:
         _authorise(request, need=SECRET)
         result = await _read(lambda ws: ws.forget(person))
-        return _json({"ok": True, **asdict(result)})
+        return json_response({"ok": True, **asdict(result)})
 
     sdk_text = resources.files("microjourney").joinpath("sdk/microjourney.js").read_bytes()
     sdk_headers = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff",
@@ -397,7 +288,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
     @app.api_route("/sdk/microjourney.js", methods=["GET", "HEAD"], summary="The browser SDK",
                    include_in_schema=False)
     async def sdk(request: Request) -> Response:
-        if _matches(request.headers.get("if-none-match", ""), sdk_headers["ETag"]):
+        if matches(request.headers.get("if-none-match", ""), sdk_headers["ETag"]):
             return Response(status_code=304, headers=sdk_headers)
         return Response(sdk_text, media_type="text/javascript", headers=sdk_headers)
 
@@ -413,17 +304,6 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
     app.openapi = openapi  # type: ignore[method-assign]
     app.lean = lean_batch
     return app
-
-
-def _no_keys() -> ApiError:
-    return ApiError(503, "server/keys-unavailable", f"the key file ({KEY_FILE}) cannot be read; no "
-                    "key is accepted until it can (`microjourney keys` makes one)", {"Retry-After": "5"})
-
-
-def _matches(if_none_match: str, etag: str) -> bool:
-    """``If-None-Match`` names ``etag`` (weakly: W/ ignored) or is ``*``."""
-    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-    return etag in tags or "*" in tags
 
 
 class _App(FastAPI):
@@ -450,14 +330,6 @@ class _App(FastAPI):
         except Exception:  # answered and logged (_crash); uvicorn would log the traceback
             if scope["type"] != "http":
                 raise
-
-
-async def _send(send: Send, status: int, data: dict[str, Any]) -> None:
-    """Answer ``data`` as JSON, with the headers the app's responses have."""
-    body = orjson.dumps(data)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", JSON.encode())]})
-    await send({"type": "http.response.body", "body": body})
 
 
 def _origins(directory: str | Path) -> list[str]:

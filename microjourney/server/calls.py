@@ -239,12 +239,12 @@ def plain_rows(values: dict[str, list], rows: pa.Table, sizes: Sequence[int]) ->
         kept = rows.filter(pa.array(plain[owner]))
         instants = kept.column("timestamp").cast(TIMESTAMP)
     # In microseconds since 1970 (year 0 parses, and Python's datetime cannot hold it).
-    micros = instants.cast(pa.int64())
     early = int(_EARLIEST.timestamp() * 1_000_000)
     late = int((time.time() + FUTURE_TOLERANCE) * 1_000_000)
-    span = pc.min_max(micros)
-    if kept.num_rows and (span["min"].as_py() < early or span["max"].as_py() > late):
+    span = pc.min_max(instants)  # one call for the group; row by row only when one is outside
+    if kept.num_rows and (span["min"].value < early or span["max"].value > late):
         # Outside the range events may carry (ingest.schema): the writer rejects it, with a reason.
+        micros = instants.cast(pa.int64())
         outside = pc.or_(pc.less(micros, early), pc.greater(micros, late))
         kept_owner = owner[plain[owner]]
         plain[np.unique(kept_owner[outside.to_numpy(zero_copy_only=False)])] = False

@@ -17,7 +17,9 @@ from microjourney.ingest.scrub import (
     PREFILTER,
     luhn_ok,
     may_hold_personal_data,
+    scrub_emails,
     scrub_json,
+    scrub_numbers,
     scrub_text,
     scrub_texts,
     scrub_value,
@@ -28,14 +30,20 @@ from microjourney.store.writer import WITHHELD_KEY
 from .helpers import PAYMENT_YAML, ev, write_events
 
 EMAILS = ["jane.doe@example.com", "o.hara+tag@mail.example.co.uk", "ann_b-99@sub.example-shop.de",
-          "jürgen@müller.de", "john%40example.com", "UPPER@EXAMPLE.ORG"]
+          "jürgen@müller.de", "john%40example.com", "UPPER@EXAMPLE.ORG", "o'brien@example.ie",
+          "o’neill@example.ie"]
 PHONES = ["+44 20 7946 0958", "+1 (415) 555-2671", "+4915112345678", "+33 6 12 34 56 78",
           "+44 (0) 20 7946 0958", "+33.1.23.45.67.89", "(415) 555-2671", "415-555-2671", "415.555.2671",
-          "020 7946 0958", "06 12 34 56 78", "030 12345678", "01.23.45.67.89", "07700 900123"]
+          "020 7946 0958", "06 12 34 56 78", "030 12345678", "01.23.45.67.89", "07700 900123",
+          "0044 20 7946 0958", "0033 6 12 34 56 78", "001 415 555 2671", "%2B44 20 7946 0958",
+          "%2B4915112345678", "%2B44%2020%207946%200958", "020%207946%200958",
+          "06\u00a012\u00a034\u00a056\u00a078", "+33\u202f6\u202f12\u202f34\u202f56\u202f78"]
 # Published test card numbers (Visa, Mastercard, Amex, Discover, Diners, JCB), in the usual groupings.
 CARDS = ["4111 1111 1111 1111", "4111-1111-1111-1111", "4111111111111111", "5555 5555 5555 4444",
          "378282246310005", "3782 822463 10005", "6011111111111117", "30569309025904", "3530111333300000",
-         "4222222222222"]
+         "4222222222222", "4111\u00a01111\u00a01111\u00a01111", "4111\u202f1111\u202f1111\u202f1111",
+         "4111\u20071111\u20071111\u20071111", "4111\t1111\t1111\t1111", "4111  1111  1111  1111",
+         "4111 - 1111 - 1111 - 1111", "5555 -5555- 5555 4444"]
 KEPT = [
     "2024-01-01T10:00:05+01:00", "2024-01-01T10:00:05.123456789Z", "2024-01-01 10:00:05",
     "10:00:05.123456789", "2024-01-01", "01-02-2024 10:00", "01.02.2024", "20240101100005",
@@ -46,6 +54,8 @@ KEPT = [
     "4111111111111112", "4111 1111 1111 1112", "1704103205", "1704103205000", "1704103205000000",
     "0012345678", "4155552671", "+01:00", "+0100", "@handle", "user@localhost", "a@b.c",
     "12 4111 1111 1111 1111", "05.123456789", "ISBN 978-3-16-148410-0", "#a.help-link", "x=919&y=211",
+    "0012345678", "00 44 20 7946 0958", "00.15.30 12.12.2024", "2024\t01\t01", "1\u00a0234\u00a0567,89",
+    "4111\t1111\t1111\t1112", "it's 5 o'clock", "'@handle'", "%2B01:00", "100%20off", "p%2F4111111111111111",
 ]
 
 
@@ -85,7 +95,25 @@ def test_mixed_text_and_doctests():
     text = "Jane <jane@example.com>, +44 20 7946 0958, paid 4111 1111 1111 1111 on 2024-01-01 (ORD-77)"
     assert scrub_text(text) == "Jane <[email]>, [phone], paid [card] on 2024-01-01 (ORD-77)"
     assert scrub_texts(["mail a@b.io", None]) == ["mail [email]", None]
-    assert doctest.testmod(scrub).failed == 0
+    for module in (scrub, scrub.mail, scrub.number, scrub.prefilter, scrub.text, scrub.walk):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+def _rules(text: str) -> str:
+    """The rules without the prefilter that scrub_text asks first, to test the prefilter."""
+    return scrub_numbers(scrub_emails(text))
+
+
+#: Pieces of text near the edges of the rules: digits, joiners (raw, percent-encoded), "+",
+#: "00", "(", glue before and after, "@" and "%40", quotes.
+FRAGMENTS = [*"0123456789" * 8, " ", " ", "  ", "-", " - ", ".", "(", ")", "+", "@", "%40", "a", "x", "e",
+             ":", "/", ",", "'", "\t", "\u00a0", "\u202f", "\u2007", "%2B", "%20", "%3A", "00", "0044",
+             "4111"]
+
+
+def _texts(rng: random.Random, count: int) -> list[str]:
+    return ["".join(rng.choice(FRAGMENTS) for _ in range(rng.randint(6, 24))) for _ in range(count)]
 
 
 def test_prefilter_finds_every_text_the_rules_change():
@@ -93,9 +121,11 @@ def test_prefilter_finds_every_text_the_rules_change():
     rng = random.Random(7)
     alphabet = "0123456789" * 4 + "  --..()+@%4a:/,xe"
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(8, 30))) for _ in range(6000)]
+    texts += _texts(rng, 6000)
     texts += EMAILS + PHONES + CARDS + [f"{a} {b}" for a, b in zip(KEPT, CARDS * 5, strict=False)]
-    changed = [t for t in texts if scrub_text(t) != t]
-    assert len(changed) > 50
+    changed = [t for t in texts if _rules(t) != t]
+    assert len(changed) > 250
+    assert [t for t in changed if scrub_text(t) != _rules(t)] == []
     con = duckdb.connect()
     missed = con.execute("SELECT t FROM unnest($t) AS x(t) WHERE NOT regexp_matches(t, $p)",
                          {"t": changed, "p": PREFILTER}).fetchall()
@@ -120,10 +150,14 @@ def test_prefilters_find_every_json_text_the_rules_change():
     rng = random.Random(11)
     alphabet = "0123456789" * 4 + "  --..()+@%4a:/,xe" + "\n\t\u00a0\u00e9\u2028\"\\\x01"
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(8, 30))) for _ in range(4000)]
+    texts += _texts(rng, 4000)
     texts += [f"{sep}{pii}" for sep in ("x\n", "\t", "\u00a0", "\x1f", '"', "\\") for pii in PHONES + CARDS]
     values = [{"k": t} for t in texts] + [{t: 1} for t in texts[:500]] + [[t] for t in EMAILS]
-    changed = [v for v in values if scrub_value(v) != v]
-    assert len(changed) > 100
+    strings = [[x for x in ([*v, *v.values()] if isinstance(v, dict) else v) if isinstance(x, str)]
+               for v in values]
+    changed = [v for v, texts in zip(values, strings, strict=True) if any(_rules(t) != t for t in texts)]
+    assert len(changed) > 300
+    assert [v for v in changed if scrub_value(v) == v] == []
     encoded = [json.dumps(v, ensure_ascii=ascii_only, separators=seps) for v in changed
                for ascii_only in (True, False) for seps in ((",", ":"), (", ", ": "))]
     con = duckdb.connect()

@@ -38,13 +38,15 @@ PREFILTER = (
 )
 _PREFILTER = re.compile(PREFILTER)
 
-# Digits and "+" as "0"; what may join the digits of a number dropped (blanks, dashes, dots,
-# parentheses, a JSON "\t", the UTF-8 bytes of no-break spaces): a number a rule could change
-# becomes a run of at least nine "0".
-_NUMBERS = bytes.maketrans(b"0123456789+", b"0" * 11)
+# Digits, "+" and the characters of "%2B" as "0"; what may join the digits of a number dropped
+# (blanks, dashes, dots, parentheses, a JSON "\t", the UTF-8 bytes of no-break spaces): a
+# number a rule could change becomes a run of at least nine "0".
+_NUMBERS = bytes.maketrans(b"0123456789+%Bb", b"0" * 14)
 _JOINERS = b" .()-\t\\t\xc2\xa0\xe2\x80\x87\xaf"
-#: The stretches of JSON text (as received) a number a rule could change lies in.
-_SPAN = re.compile(rb"[0-9+(](?:[0-9 .()+\t-]|\\t|\xc2\xa0|\xe2\x80[\x87\xaf]){8,}")
+#: The stretches of JSON text (as received, "%2B" and "%20" decoded) a number a rule could
+#: change lies in. One class of bytes, not alternatives (the bytes of "\t" and of the no-break
+#: spaces one by one): several times quicker, and only more stretches are looked at.
+_SPAN = re.compile(rb"[0-9+(][0-9 .()+\t\\t\xc2\xa0\xe2\x80\x87\xaf-]{8,}")
 _DIGITS = b"0123456789"
 
 
@@ -75,10 +77,10 @@ def may_hold_personal_data(texts: Iterable[bytes]) -> bool:
     joined = b"\x00".join(texts)
     if b"@" in joined or b"%40" in joined or b"\\u" in joined:
         return True
-    if b"%2" in joined:
-        joined = joined.replace(b"%20", b" ").replace(b"%2B", b"+").replace(b"%2b", b"+")
     if b"000000000" not in joined.translate(_NUMBERS, _JOINERS):
         return False
+    if b"%2" in joined:
+        joined = joined.replace(b"%20", b" ").replace(b"%2B", b"+").replace(b"%2b", b"+")
     for m in _SPAN.finditer(joined):
         span = m.group()
         digits = len(span) - len(span.translate(None, _DIGITS))

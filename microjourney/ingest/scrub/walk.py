@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from .prefilter import may_be_personal
 from .text import scrub_text
 
 Paths = frozenset[tuple[str, ...]]
@@ -80,7 +81,7 @@ def _string(token: str, scrub: bool) -> tuple[str, bool]:
     """A string token, scrubbed (re-encoded only when it changed)."""
     if not scrub:
         return token, False
-    text = json.loads(token)
+    text = json.loads(token) if "\\" in token else token[1:-1]
     new = scrub_text(text)
     if new == text:
         return token, False
@@ -95,6 +96,8 @@ def _string(token: str, scrub: bool) -> tuple[str, bool]:
 def _walk(text: str, keep: Paths) -> str | None:
     """JSON ``text`` scrubbed token by token (any depth, compact when changed); ``None`` when
     ``text`` is not JSON."""
+    if "\\u" not in text and not may_be_personal(text):
+        return text  # no rule could change it, JSON or not (the prefilter reads JSON escapes)
     prefixes = _prefixes(keep)
     out: list[str] = []
     stack: list[tuple[str, tuple[str, ...] | None]] = []  # open containers: ("{" or "[", path)
@@ -120,7 +123,7 @@ def _walk(text: str, keep: Paths) -> str | None:
                 elif string is None:
                     return None
                 else:
-                    key = json.loads(string)
+                    key = json.loads(string) if "\\" in string else string[1:-1]
                     token, new = _string(string, kept_at < 0)
                     out.append(token)
                     changed = changed or new

@@ -38,12 +38,10 @@ FUNCTIONS = (
     "RETURN unix_micros(ts)",
     # The engine names a top-level member by a JSON Pointer, /key (~1 for /, ~0 for ~);
     # the key, decoded, is looked up in the object read as a map: exact for any key
-    # (get_json_object's $['key'] cannot hold a key with ']). Identity still writes
-    # $."key" paths (keys without backslashes, \" for a quote): read those too.
+    # (get_json_object's $['key'] cannot hold a key with ']).
     "CREATE OR REPLACE TEMPORARY FUNCTION json_extract_string(doc STRING, path STRING) "
-    "RETURNS STRING RETURN from_json(doc, 'MAP<STRING, STRING>')[CASE WHEN left(path, 1) = '/' "
-    "THEN replace(replace(substr(path, 2), '~1', '/'), '~0', '~') "
-    "ELSE replace(substr(path, 4, length(path) - 4), '\\\\\"', '\"') END]",
+    "RETURNS STRING RETURN from_json(doc, 'MAP<STRING, STRING>')"
+    "[replace(replace(substr(path, 2), '~1', '/'), '~0', '~')]",
     "CREATE OR REPLACE TEMPORARY FUNCTION list_select(v ARRAY<STRING>, p ARRAY<BIGINT>) "
     "RETURNS ARRAY<STRING> RETURN transform(p, i -> element_at(v, CAST(i AS INT)))",
     "CREATE OR REPLACE TEMPORARY FUNCTION list_grade_up(v ARRAY<BIGINT>) RETURNS ARRAY<BIGINT> "

@@ -57,7 +57,9 @@ def _member(doc: str, path: str) -> str:  # type: ignore[empty-body]
 
 
 def _path(key: str) -> str:
-    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A top-level member as a JSON Pointer (``/key``, ``~1`` for ``/``, ``~0`` for ``~``),
+    as the engine names members (``engine.backend.json_path``): any key works."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
 
 
 def key_kind(key: str) -> str:

@@ -31,7 +31,6 @@ from .types import (
 )
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
-_UNSAFE_KEY = re.compile(r"['\\\x00-\x1f\x7f]")
 Operator = Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"]
 Intent = Literal["learn", "decide", "act"]
 TargetMetric = Literal[
@@ -255,12 +254,10 @@ class Identity(Frozen):
     @field_validator("keys")
     @classmethod
     def _plain(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        # Identity reads keys through $."key" paths that sqlglot writes back unescaped:
-        # a quote, a backslash or a control character there would break the SQL.
+        # Any key: identity names members by JSON Pointer, which SQL takes as a plain literal.
         for key in value:
-            if not key or len(key) > MAX_KEY_CHARS or _UNSAFE_KEY.search(key):
-                raise ValueError(f"identity key {key!r} must be 1 to {MAX_KEY_CHARS} characters "
-                                 "without quotes ('), backslashes or control characters")
+            if not key or len(key) > MAX_KEY_CHARS:
+                raise ValueError(f"identity key {key!r} must be 1 to {MAX_KEY_CHARS} characters")
         return value
 
 

@@ -51,7 +51,9 @@ def _norm(value: str) -> str:
 
 def _key(doc: str, under: str | None = "traits") -> str:
     """``doc`` (JSON text) holds, as ``[under.]<key>``, one of the key values to forget."""
-    path = "'$.\"" + (under + "\".\"" if under else "") + "' || replace(f.kind, '\"', '\\\"') || '\"'"
+    # A JSON Pointer (/traits/<key>, ~1 for /, ~0 for ~): any key name works.
+    path = ("'/" + (under + "/" if under else "")
+            + "' || replace(replace(f.kind, '~', '~0'), '/', '~1')")
     value = f"CASE WHEN json_valid({doc}) THEN json_extract_string({doc}, {path}) END"
     return f"(f.kind <> 'id' AND f.identifier = {_norm(value)})"
 

@@ -136,8 +136,8 @@ def test_friction_settings_naming_any_key(tmp_path):
 
 
 def test_identity_keys(tmp_path):
-    # Keys identity can read join two anonymous visitors sharing a value.
-    plain = ["org:resource", "with space", "semi;colon", "$dollar", "ünï", "a/b", 'say "hi"']
+    # Any key joins two anonymous visitors sharing a value (quotes, backslashes, SQL...).
+    plain = [k for k in KEYS if k]
     spec = {"identity": {"keys": plain},
             "journeys": [{"name": "j", "moments": [moment("m", {"event": "b"})]}]}
     rows = []
@@ -152,14 +152,6 @@ def test_identity_keys(tmp_path):
         assert people[f"x{i}"] == people[f"y{i}"], plain[i]
     assert people.nunique() == len(plain)
     ws.close()
-    # Keys it cannot read yet are refused at file:line, naming the key.
-    root = tmp_path / "bad"
-    root.mkdir()
-    (root / "microjourney.yaml").write_text('identity:\n  keys: [email, "it\'s"]\n', encoding="utf-8")
-    with pytest.raises(mj.SpecError) as info:
-        mj.open(root)
-    assert str(info.value.problems[0]).startswith(
-        f"{root / 'microjourney.yaml'}:2:3: identity key \"it's\" must be")
 
 
 def test_scrub_except_paths_with_any_key(tmp_path):
@@ -189,11 +181,6 @@ def test_spark_reads_every_key():
                         "json_extract_string(:doc, '/n') AS n",
                         args={"doc": doc, "path": json_path(key)}).collect()[0]
         assert (row.v, row.n) == ("v", "1.5"), key
-    # Identity's paths ($."key", a quote escaped) are read too.
-    doc = json.dumps({'say "hi"': "v"})
-    row = spark.sql("SELECT json_extract_string(:doc, :path) AS v",
-                    args={"doc": doc, "path": '$."say \\"hi\\""'}).collect()[0]
-    assert row.v == "v"
 
 
 def test_spec_refuses_keys_the_store_cannot_spell(tmp_path):

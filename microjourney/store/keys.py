@@ -52,15 +52,20 @@ def _new() -> Keys:
     return Keys("mjw_" + secrets.token_urlsafe(24), "mjs_" + secrets.token_urlsafe(32))
 
 
-def keys(path: Path) -> Keys:
-    """The keys in ``path``, made on first use."""
-    try:
-        data = orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        return _save(path, _new())
+def _read(path: Path) -> Keys:
+    """The keys in ``path``; raises ``OSError`` (no file), ``ValueError`` or ``KeyError``."""
+    data = orjson.loads(path.read_bytes())
     narrow(path.parent, DIR_MODE)  # keys written by an earlier version may be wider
     narrow(path, FILE_MODE)
     return Keys(str(data["write_key"]), str(data["secret_key"]))
+
+
+def keys(path: Path) -> Keys:
+    """The keys in ``path``, made on first use."""
+    try:
+        return _read(path)
+    except FileNotFoundError:
+        return _save(path, _new())
 
 
 def rotate(path: Path) -> Keys:
@@ -79,10 +84,13 @@ class KeyFile:
         self._checked = time.monotonic()
 
     def current(self) -> Keys:
+        """The keys, read again if the file changed. A missing or unreadable file raises
+        (``OSError``, ``ValueError``, ``KeyError``) and is looked at again on the next call:
+        a server answers 503 then, it does not make new keys nor keep the removed ones."""
         now = time.monotonic()
         if now - self._checked >= 1.0:
-            self._checked = now
             stamp = self.path.stat().st_mtime_ns
             if stamp != self._stamp:
-                self._keys, self._stamp = keys(self.path), stamp
+                self._keys, self._stamp = _read(self.path), stamp
+            self._checked = now
         return self._keys

@@ -220,14 +220,6 @@ def _keep(rows: Table, channel: str | None, since: str | None, until: str | None
     return rows
 
 
-#: Columns the scorecard computes: a property key named like one cannot be its breakdown.
-_SCORECARD_COLUMNS = frozenset({
-    "journey", "completion_rate", "completion_ci", "failure_rate", "abandonment_rate",
-    "escalation_rate", "repeat_contact_rate", "self_service_rate",
-    "authenticated_self_service_rate", "retry_rate", "sla_met_rate", "target_metric",
-    "target_value", "on_target"})
-
-
 def _breakdown(a: Table, by: str) -> tuple[Table, str]:
     """Group attempts by a column (channel, outcome...) or a start-event property/context key.
 
@@ -235,7 +227,8 @@ def _breakdown(a: Table, by: str) -> tuple[Table, str]:
     like a column of the attempts or the scorecard, which would overwrite it."""
     if by in ("channel", "outcome", "channels", "retries", "furthest_step"):
         return a, by
-    if by in {*a.columns, *engine.outcome_counts(a, ["moment"]).columns, *_SCORECARD_COLUMNS}:
+    if by in {*a.columns, *engine.outcome_counts(a, ["moment"]).columns, "journey",
+              *scorecard_analysis.COLUMNS}:
         raise QueryError(f"--by {by!r}: a property named like a scorecard column cannot be a "
                          "breakdown; allowed columns: channel, outcome, channels, retries, "
                          "furthest_step", code="query/option")

@@ -34,6 +34,15 @@ def _with_rates(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+#: The scorecard's columns after the moment, the journey and the breakdown keys.
+COLUMNS = ("attempts", "persons", "completed", "failed", "abandoned", "escalated", "in_progress",
+           "completion_rate", "completion_ci", "failure_rate", "abandonment_rate", "escalations",
+           "escalation_rate", "contacts", "repeat_contacts", "repeat_contact_rate",
+           "self_service_rate", "authenticated_self_service_rate", "retry_rate",
+           "duration_median_s", "duration_p90_s", "sla_s", "sla_met_rate", "target_metric",
+           "target_value", "on_target")
+
+
 def scorecard(stats: pd.DataFrame, spec: Workspace, keys: list[str]) -> pd.DataFrame:
     """One row per moment (and breakdown group), every defined moment present."""
     moments = spec.moments
@@ -54,14 +63,7 @@ def scorecard(stats: pd.DataFrame, spec: Workspace, keys: list[str]) -> pd.DataF
                                                            strict=True)]
     order = {m: i for i, m in enumerate(moments)}
     df = df.sort_values(by=keys, key=lambda s: s.map(order) if s.name == "moment" else s)
-    columns = [*keys[:1], "journey", *keys[1:], "attempts", "persons", "completed", "failed",
-               "abandoned", "escalated", "in_progress", "completion_rate", "completion_ci",
-               "failure_rate", "abandonment_rate", "escalations", "escalation_rate", "contacts",
-               "repeat_contacts", "repeat_contact_rate", "self_service_rate",
-               "authenticated_self_service_rate", "retry_rate",
-               "duration_median_s", "duration_p90_s", "sla_s", "sla_met_rate",
-               "target_metric", "target_value", "on_target"]
-    return df[columns].reset_index(drop=True)
+    return df[[*keys[:1], "journey", *keys[1:], *COLUMNS]].reset_index(drop=True)
 
 
 def _on_target(row: dict[str, object], target: object) -> bool | None:

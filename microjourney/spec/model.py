@@ -281,10 +281,8 @@ class Privacy(Frozen):
             if root not in ("properties", "context") or not rest or "" in rest.split("."):
                 raise ValueError(f"scrub_except: {path!r} is not a path like context.traits or "
                                  "properties.note (dot-separated keys under properties or context)")
-            if "\\" in path or len(path) > 4 * MAX_KEY_CHARS:
-                # The writer spells these paths for DuckDB with quotes escaped, not backslashes.
-                raise ValueError(f"scrub_except: {path!r} holds a backslash or is over "
-                                 f"{4 * MAX_KEY_CHARS} characters")
+            if len(path) > 4 * MAX_KEY_CHARS:
+                raise ValueError(f"scrub_except: {path!r} is over {4 * MAX_KEY_CHARS} characters")
         return value
 
     @property

@@ -74,8 +74,9 @@ def scrubbed(col: str, root: str, privacy: Privacy, params: dict[str, object]) -
     params[f"scrub_{root}"] = orjson.dumps(kept).decode()
     inner = col
     for i, path in enumerate(kept):  # json_remove takes one path at a time
-        keys = ('"' + k.replace('"', '\\"') + '"' for k in path.split("."))
-        params[f"scrub_{root}_{i}"] = "$." + ".".join(keys)
+        # A JSON Pointer (/a/b, ~1 for /, ~0 for ~): any key, quotes and backslashes included.
+        params[f"scrub_{root}_{i}"] = "".join(
+            "/" + k.replace("~", "~0").replace("/", "~1") for k in path.split("."))
         inner = f"json_remove({inner}, CAST($scrub_{root}_{i} AS VARCHAR))"
     past_kept = (f"WHEN NOT regexp_matches(CAST({inner} AS VARCHAR), $scrub_pf) THEN {col} "
                  if kept else "")

@@ -39,7 +39,7 @@ import duckdb
 from ..errors import WorkspaceError
 from .private import FILE_MODE, make_dir, narrow, narrow_umask
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Seconds :func:`connect` waits for a store another process holds, unless
 #: ``MICROJOURNEY_LOCK_WAIT`` says otherwise.
 LOCK_WAIT = 10.0
@@ -98,6 +98,27 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             erased_at  TIMESTAMPTZ NOT NULL,
             counts     JSON NOT NULL
         )""",
+    ),
+    # Stores written before the edges were hardened: a quarantined line kept as a bare JSON
+    # string (a deep one broke every read of the quarantine) becomes {"text": ...}, cut to
+    # 4,096 characters as new rows are; events outside the timestamp range (1970 to arrival
+    # plus a day: later than now plus a day was later at arrival too) move to quarantine.
+    3: (
+        """UPDATE quarantine SET raw = json_object('text', left(raw ->> '$', 4096))
+           WHERE json_type(raw) = 'VARCHAR'""",
+        """INSERT INTO quarantine
+           SELECT source, NULL, 'timestamp',
+                  'timestamp ' || CAST(timestamp AS VARCHAR) || ' is outside 1970-01-01 to arrival '
+                  || 'plus one day (moved from events when the store was upgraded)',
+                  json_object('event_id', event_id, 'event', event, 'timestamp',
+                              CAST(timestamp AS VARCHAR), 'anonymous_id', anonymous_id,
+                              'user_id', user_id, 'channel', channel, 'session_id', session_id),
+                  now()
+           FROM events
+           WHERE timestamp < TIMESTAMPTZ '1970-01-01 00:00:00+00'
+              OR timestamp > now() + INTERVAL 1 DAY""",
+        """DELETE FROM events WHERE timestamp < TIMESTAMPTZ '1970-01-01 00:00:00+00'
+              OR timestamp > now() + INTERVAL 1 DAY""",
     ),
 }
 

@@ -349,3 +349,34 @@ def test_consent_verdicts_are_the_same_for_files_and_the_collector(make_ws, tmp_
     by_http = {x[0] for x in http.con.execute("SELECT event_id FROM events").fetchall()}
     assert by_file == by_http == {f"c{i}" for i, ok in enumerate(expected) if ok}
     assert r.withheld == n - 4
+
+
+def test_a_store_written_before_the_limits_is_upgraded_and_reads_again(tmp_path):
+    # A version-2 store holding what the old code let in: a deep line quarantined as a bare
+    # JSON string, and events outside the timestamp range.
+    root = _workspace(tmp_path)
+    path = tmp_path / "good.jsonl"
+    path.write_text(json.dumps(_good(1)) + "\n")
+    with mj.open(root) as ws:
+        assert ws.ingest(path).accepted == 1
+        con = ws.con
+        con.execute("INSERT INTO quarantine VALUES ('old.jsonl', 1, NULL, 'not JSON', ?, now())",
+                    [json.dumps("[" * 100_000)])
+        for i, ts in enumerate(["275760-09-13 00:00:00+00", "1900-01-01 00:00:00+00"]):
+            con.execute("INSERT INTO events SELECT ?, 100 + ?, CAST(? AS TIMESTAMPTZ), 'a', NULL, "
+                        "'u-old', 'web', NULL, NULL, NULL, 'old.jsonl'", [f"old{i}", i, ts])
+        con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    with mj.open(root) as ws:
+        summary = ws.summary()
+        assert summary["events"] == 1 and summary["quarantined"] == 3
+        assert summary["period"][0].startswith("2024-01-01")
+        moved = ws.con.execute("SELECT reason, raw ->> '$.user_id' FROM quarantine "
+                               "WHERE field = 'timestamp' ORDER BY reason").fetchall()
+        assert [u for _, u in moved] == ["u-old", "u-old"]
+        assert all("outside 1970-01-01 to arrival plus one day" in r for r, _ in moved)
+        (text,) = ws.con.execute("SELECT raw ->> '$.text' FROM quarantine "
+                                 "WHERE source = 'old.jsonl' AND reason = 'not JSON'").fetchall()[0]
+        assert len(text) == RAW_CHARS
+    res = CliRunner().invoke(app, ["quarantine", "--json", "-w", str(root)], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["total"] == 3

@@ -24,7 +24,7 @@ from .analysis import frictions as friction_analysis
 from .engine.backend import epoch_ms
 from .engine.runtime import ObjectLake, Runtime, Store
 from .engine.runtime import open_runtime as engine_runtime
-from .errors import QueryError, WorkspaceError
+from .errors import IngestError, QueryError, WorkspaceError
 from .identity import call_sightings, key_kind, resolve, sightings, with_person
 from .ingest import readers
 from .ingest.lines import Limits
@@ -231,7 +231,7 @@ class Workspace(Analyses):
         fmt = format or readers.detect_format(path)
         source = Path(path).name
         self._fresh = False
-        started = datetime.now().astimezone()
+        started, stopped = datetime.now().astimezone(), None
         privacy = self.spec.privacy  # consent and scrubbing (docs/privacy.md)
         private = {"consent_required": privacy.consent_required, "scrub": privacy.scrub}
         if fmt == "parquet":  # read by DuckDB itself: parallel, no copy through Python
@@ -243,21 +243,27 @@ class Workspace(Analyses):
         else:
             accepted = duplicates = rejected = withheld = 0
             limits = Limits(self.spec.ingest.max_line_bytes, self.spec.ingest.max_file_bytes)
-            for batch in readers.read(path, fmt, mapping=mapping, limits=limits):
-                rejected += write_rejects(self.con, batch.rejects, source=source, **private)
-                if batch.table.num_rows:
-                    r = write_batch(self.con, batch.table, source=source, channel=channel,
-                                    timezone=timezone, **private, scrub_except=privacy.scrub_except)
-                    accepted += r.accepted
-                    duplicates += r.duplicates
-                    rejected += r.rejected
-                    withheld += r.withheld
-                if progress:
-                    progress(batch.table.num_rows + len(batch.rejects))
-        self.con.execute(
-            "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, now())",
-            [source, fmt, accepted, duplicates, rejected, started],
-        )
+            try:
+                for batch in readers.read(path, fmt, mapping=mapping, limits=limits):
+                    rejected += write_rejects(self.con, batch.rejects, source=source, **private)
+                    if batch.table.num_rows:
+                        r = write_batch(self.con, batch.table, source=source, channel=channel,
+                                        timezone=timezone, **private,
+                                        scrub_except=privacy.scrub_except)
+                        accepted += r.accepted
+                        duplicates += r.duplicates
+                        rejected += r.rejected
+                        withheld += r.withheld
+                    if progress:
+                        progress(batch.table.num_rows + len(batch.rejects))
+            except IngestError as exc:
+                if exc.code != "ingest/too-large":
+                    raise
+                stopped = exc  # the rows before the limit are stored: logged, then the error
+        self.con.execute("INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, now())",
+                         [source, fmt, accepted, duplicates, rejected, started])
+        if stopped:
+            raise stopped
         return IngestResult(source, fmt, accepted, duplicates, rejected, withheld)
 
     def export_lake(self, lake: str | os.PathLike[str]) -> ExportResult:

@@ -127,6 +127,8 @@ def test_past_max_file_bytes_reading_stops_and_says_what_was_kept(tmp_path):
         assert err.value.code == "ingest/too-large"
         kept = int(str(err.value).split("lines 1 to ")[1].split()[0].replace(",", ""))
         stored = ws.con.execute("SELECT count(*) FROM events").fetchall()[0][0]
+        logged = ws.con.execute("SELECT source, accepted FROM ingests").fetchall()
+    assert logged == [("e.jsonl.gz", stored)]  # the ingest of the kept rows is logged
     # Every whole line within the first 100,000 bytes, none after.
     read = sum(len(line) + 1 for line in lines[:kept])
     assert stored == kept and read <= 100_000 < read + len(lines[kept]) + 1

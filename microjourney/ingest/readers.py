@@ -288,7 +288,7 @@ def _jsonl(path: Path, batch_size: int, mapping: Mapping[str, str], limits: Limi
             if by_source:
                 obj = {by_source.get(k, k if k not in mapping else f"source:{k}"): v
                        for k, v in obj.items()}
-            row = _json_row(obj)
+            row = json_row(obj)
             row[ROW] = number
             rows.append(row)
             if len(rows) >= batch_size:
@@ -308,7 +308,7 @@ def _jsonl(path: Path, batch_size: int, mapping: Mapping[str, str], limits: Limi
 _FIELD_SET = frozenset(FIELDS)
 
 
-def _json_row(obj: dict[str, object]) -> dict[str, object]:
+def json_row(obj: dict[str, object]) -> dict[str, object]:
     """One JSON object → text fields; keys that are not event fields join the properties
     (unless ``properties`` is given as something other than an object). One pass over the
     object's keys: this runs for every line of a file."""

@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from ..ingest.readers import Reject, _json_row
+from ..ingest.readers import Reject, json_row
 from ..store.consent import consent_sql
 from ..store.writer import count_withheld
 from .calls import CALLS, EVENT_FIELDS, EVENTS, PROBLEMS, TYPES, id_hashes, identity_row
@@ -37,7 +37,7 @@ def file_context(value: Any) -> str | None:
     """A call's ``context`` (a parsed JSON value) as file ingest hands it to the consent
     rule (``ingest.readers``: an object as its JSON text, a string as itself), so that the
     same context gets the same verdict on both paths."""
-    return _json_row({"context": value}).get("context")
+    return json_row({"context": value}).get("context")
 
 
 def file_contexts(texts: Sequence[bytes | str | None]) -> list[str | None]:

@@ -117,7 +117,7 @@ def keys(directory: str | os.PathLike[str] = ".", *, rotate: bool = False) -> Ke
     """The write and secret keys of the workspace in ``directory`` (made on first use;
     ``rotate=True`` replaces both). Works while a server holds the store."""
     root = spec_file(directory).parent
-    (root / STORE_DIR).mkdir(exist_ok=True)
+    (root / STORE_DIR).mkdir(mode=0o700, exist_ok=True)
     path = root / STORE_DIR / store_keys.FILE
     return store_keys.rotate(path) if rotate else store_keys.keys(path)
 

@@ -79,7 +79,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if lake is not None and locate(lake).local:
-            Path(lake).mkdir(parents=True, exist_ok=True)
+            Path(lake).mkdir(mode=0o700, parents=True, exist_ok=True)
         ws = ws_api.open(directory, lake=lake if lake is not None and has_events(lake) else None)
         settings, privacy = ws.spec.server, ws.spec.privacy
         state.update(

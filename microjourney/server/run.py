@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -40,6 +41,9 @@ def serve(directory: str | Path = ".", *, host: str = "127.0.0.1", port: int = 8
     # statement); with Python's default 5 ms switch interval each of those waits behind the
     # request loop. 0.5 ms gave 4-10% more events/s (docs/benchmarks.md, "HTTP ingest").
     sys.setswitchinterval(SWITCH_INTERVAL)
+    # Everything a server writes holds events or keys (the store and the write-ahead log
+    # DuckDB makes anew after each checkpoint, the journal, lake files): owner only.
+    os.umask(os.umask(0o077) | 0o077)
     app = create_app(directory, lake=lake)
 
     def listening(url: str) -> None:

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from ..errors import IngestError
 from .lines import Chunk, Limits, Reject, chunks, cut
+from .records import records
 from .schema import FIELDS, ROW
 
 FORMATS = ("csv", "jsonl", "parquet", "xes")
@@ -155,11 +156,13 @@ def _csv(path: Path, batch_size: int, limits: Limits) -> Iterator[Batch]:
     rejects: list[Reject] = []
     rows = size = last = 0
     stopped = False
-    for chunk in itertools.chain([first] if first else [], parts):
+    for whole in records(itertools.chain([first] if first else [], parts), limits):
+        chunk = whole.chunk
         # A CSV row is numbered from the first line after the header (its line less one).
         rejects.extend(replace(r, row=r.row - 1) for r in chunk.rejects)
         if len(chunk.numbers):
-            table, bad = _csv_chunk(chunk, names, delimiter)
+            table, bad = (_csv_lines(chunk, names, delimiter, whole.joined) if whole.multiline
+                          else _csv_chunk(chunk, names, delimiter))
             tables.append(table)
             rejects.extend(bad)
             rows, size, last = rows + table.num_rows, size + len(chunk.data), int(chunk.numbers[-1])
@@ -233,12 +236,15 @@ def _csv_chunk(chunk: Chunk, names: list[str], delimiter: str) -> tuple[pa.Table
     return table.append_column(ROW, pa.array(rows - 1, pa.int64())), rejects
 
 
-def _csv_lines(chunk: Chunk, names: list[str], delimiter: str) -> tuple[pa.Table, list[Reject]]:
-    """The slow road for a chunk Arrow could not parse: line by line with the csv module."""
+def _csv_lines(chunk: Chunk, names: list[str], delimiter: str,
+               joined: np.ndarray | None = None) -> tuple[pa.Table, list[Reject]]:
+    """The slow road for a chunk Arrow could not parse, or whose records span lines
+    (``joined``: see :class:`~microjourney.ingest.records.Records`): record by record with
+    the csv module."""
     cols: list[list[str | None]] = [[] for _ in names]
     rows: list[int] = []
     rejects: list[Reject] = []
-    for number, line in zip(chunk.numbers.tolist(), chunk.data.split(b"\n"), strict=False):
+    for number, line in _joined(chunk, joined):
         text = line.decode().rstrip("\r")
         if not text:
             continue
@@ -256,6 +262,20 @@ def _csv_lines(chunk: Chunk, names: list[str], delimiter: str) -> tuple[pa.Table
         rows.append(number - 1)
     arrays = [pa.array(c, pa.string()) for c in cols] + [pa.array(rows, pa.int64())]
     return pa.Table.from_arrays(arrays, names=[*names, ROW]), rejects
+
+
+def _joined(chunk: Chunk, joined: np.ndarray | None) -> Iterator[tuple[int, bytes]]:
+    """(number of its first line, text) of each record of ``chunk``: its lines, or lines
+    joined where ``joined`` says a quoted field goes on."""
+    lines = chunk.data.split(b"\n")
+    if joined is None or not joined.any():
+        yield from zip(chunk.numbers.tolist(), lines, strict=False)
+        return
+    start = 0
+    for i, goes_on in enumerate(joined.tolist()):
+        if not goes_on:
+            yield int(chunk.numbers[start]), b"\n".join(lines[start:i + 1])
+            start = i + 1
 
 
 def _concat(tables: list[pa.Table], names: list[str]) -> pa.Table:

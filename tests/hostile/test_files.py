@@ -34,6 +34,7 @@ import microjourney as mj
 from microjourney.cli import app
 from microjourney.errors import IngestError
 from microjourney.ingest.lines import RAW_BYTES, Limits, chunks
+from microjourney.ingest.records import records
 from microjourney.store.quarantine import RAW_CHARS
 from microjourney.store.writer import write_batch
 
@@ -382,3 +383,67 @@ def test_a_store_written_before_the_limits_is_upgraded_and_reads_again(tmp_path)
     res = CliRunner().invoke(app, ["quarantine", "--json", "-w", str(root)], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
     assert json.loads(res.output)["total"] == 3
+
+
+# -- CSV records that span lines ------------------------------------------------------
+
+FIELD_TEXT = st.text(alphabet=['a', 'é', ' ', ',', '"', '\n', 'x'], max_size=12)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(FIELD_TEXT, min_size=3, max_size=3), min_size=1, max_size=25),
+       read=st.integers(1, 64))
+def test_csv_records_with_line_breaks_are_whole_at_any_read_size(tmp_path, rows, read):
+    """Quoted fields may hold line breaks: whatever the read size, records are handed over
+    whole, numbered by their first line, and parse to the rows written."""
+    path = tmp_path / "r.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(rows)
+    got, rejected = [], []
+    for whole in records(chunks(path, Limits(), read_bytes=read), Limits()):
+        rejected += whole.chunk.rejects
+        lines = whole.chunk.data.split(b"\n")
+        start = 0
+        for i, goes_on in enumerate(whole.joined.tolist()):
+            if not goes_on:
+                got.append((int(whole.chunk.numbers[start]), b"\n".join(lines[start:i + 1])))
+                start = i + 1
+    assert rejected == []
+    assert [next(csv.reader([text.decode()])) for _, text in got] == rows
+    starts = [1]
+    for r in rows[:-1]:  # each record starts after the line breaks the rows before it hold
+        starts.append(starts[-1] + 1 + sum(f.count("\n") for f in r))
+    assert [n for n, _ in got] == starts
+
+
+def test_csv_notes_with_line_breaks_are_ingested_across_reads(make_ws, tmp_path):
+    ws = make_ws()
+    path = tmp_path / "notes.csv"
+    n = 60_000  # about 6 MB: records cross the reader's 4 MiB reads
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh, lineterminator="\n")
+        out.writerow(["event_id", "timestamp", "event", "user_id", "channel", "note"])
+        for i in range(n):
+            note = f'called back, "line" {i}\nsecond line\r\nthird' if i % 3 == 0 else f"plain {i}"
+            out.writerow([f"e{i}", "2024-01-01T10:00:00Z", "a", f"u{i % 50}", "web", note])
+    r = ws.ingest(path)
+    assert (r.accepted, r.rejected) == (n, 0)
+    got = dict(ws.con.execute("SELECT event_id, properties ->> '$.note' FROM events "
+                              "WHERE event_id IN ('e0', 'e1', 'e59997')").fetchall())
+    assert got == {"e0": 'called back, "line" 0\nsecond line\r\nthird', "e1": "plain 1",
+                   "e59997": 'called back, "line" 59997\nsecond line\r\nthird'}
+
+
+@pytest.mark.parametrize("limit", [MiB, 300])
+def test_a_stray_quote_costs_its_line_only(tmp_path, limit):
+    root = _workspace(tmp_path, f"ingest: {{max_line_bytes: {limit}}}\n")
+    path = tmp_path / "stray.csv"
+    lines = ["timestamp,event,user_id,channel"]
+    lines += [f'2024-01-01T10:00:{i:02d}Z,{"b" if i == 3 else "a"},u{i},web' for i in range(40)]
+    lines[4] = '2024-01-01T10:00:03Z,b"roken,u3,web'  # one quote, never closed
+    path.write_text("\n".join(lines) + "\n")
+    with mj.open(root) as ws:
+        r = ws.ingest(path)
+        (reason,) = ws.con.execute("SELECT reason FROM quarantine").fetchall()[0]
+    assert (r.accepted, r.rejected) == (39, 1)
+    assert reason.startswith("line 5: a quoted field opened on this line is not closed")

@@ -19,6 +19,7 @@ import yaml
 import microjourney as mj
 import microjourney.demo as demo
 from microjourney.demo import DemoFiles, generate
+from microjourney.demo.generate import BROKEN
 from microjourney.ingest.schema import CHANNELS, FIELDS
 from microjourney.spec.frictions import KINDS, Frictions
 from microjourney.spec.load import load_workspace
@@ -54,8 +55,13 @@ def read_events(path: Path) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=pa.schema([(f, pa.string()) for f in FIELDS]))
 
 
+def first_sent(files: DemoFiles) -> list[Path]:
+    """The event files of first deliveries (not the replay, which sends some again)."""
+    return [p for p in files.event_files if p != files.replay]
+
+
 def all_events(files: DemoFiles) -> pa.Table:
-    return pa.concat_tables([read_events(p).select(list(FIELDS)) for p in files.event_files])
+    return pa.concat_tables([read_events(p).select(list(FIELDS)) for p in first_sent(files)])
 
 
 def matchers(workspace: dict[str, Any]) -> list[dict[str, Any]]:
@@ -93,17 +99,35 @@ def test_files_and_columns(small: DemoFiles) -> None:
     root = small.workspace_yaml.parent
     assert small.workspace_yaml == root / "microjourney.yaml"
     assert [p.relative_to(root).as_posix() for p in small.event_files] == [
-        "data/digital.parquet", "data/contact_centre_live.jsonl", "data/notifications.jsonl"]
+        "data/digital.parquet", "data/contact_centre_live.jsonl", "data/notifications.jsonl",
+        "data/sms_gateway_replay.jsonl"]
+    assert small.replay == small.event_files[-1]
     assert small.live == small.event_files[1]
     assert small.export == root / "data" / "contact_centre.csv"
     assert small.texts == root / "data" / "support_texts.csv"
     total = 0
-    for path in (*small.event_files, small.export):
+    for path in (*first_sent(small), small.export):
         table = read_events(path)
         assert table.column_names == list(FIELDS)
         assert set(table.column("channel").to_pylist()) == FILE_CHANNELS[path.name]
         total += table.num_rows if path != small.export else 0
     assert total == small.events and small.persons == SMALL
+
+
+def test_the_replay_sends_deliveries_again_and_holds_the_broken_lines(small: DemoFiles) -> None:
+    sent = {json.loads(line)["event_id"]: line for line in
+            (small.event_files[2]).read_bytes().splitlines()}
+    lines = small.replay.read_bytes().splitlines()
+    again = [line for line in lines if line in sent.values()]
+    broken = [line for line in lines if line not in sent.values()]
+    assert len(again) == 40 and len(set(again)) == 40
+    assert len(broken) == len(BROKEN)
+    assert b"\xfc" in broken[0] and not broken[0].isascii()  # Latin-1, not UTF-8
+    with pytest.raises(ValueError):
+        json.loads(broken[1])  # cut
+    stamps = [json.loads(line)["timestamp"] for line in broken[2:]]
+    assert stamps == [how for _, how in BROKEN[2:]]
+    assert all(json.loads(line.decode("latin-1"))["event_id"] not in sent for line in broken[:1])
 
 
 def test_the_export_holds_the_live_events_in_local_time(small: DemoFiles) -> None:
@@ -425,7 +449,7 @@ def analysed(small: DemoFiles, tmp_path_factory: pytest.TempPathFactory
     root = tmp_path_factory.mktemp("analysed")
     shutil.copy(small.workspace_yaml, root / "microjourney.yaml")
     with mj.open(root) as ws:
-        for path in small.event_files:
+        for path in first_sent(small):
             ws.ingest(path)
         attempts = ws.attempts().select("person", "moment", "start_ts", "end_ts",
                                         "outcome").to_pyarrow()

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import microjourney as mj
+from microjourney.demo.generate import BROKEN
 from microjourney.demo.live import Collector, send
 from microjourney.errors import MicrojourneyError
 
@@ -44,6 +45,9 @@ def test_contact_centre_events_arrive_through_the_collector(demo: tuple[Path, st
     live = lines(data / "contact_centre_live.jsonl")
     assert int(found[1].replace(",", "")) == live > 0
     assert "contact_centre.csv" not in out  # the export is not ingested: nothing stored twice
+    assert (f"sms_gateway_replay.jsonl: 0 accepted, 40 duplicate, {len(BROKEN)} rejected"
+            in out.replace("\n", " ")), out
+    assert "see `microjourney quarantine` for the rejected rows and why" in out
     expected = {"digital.parquet": pq.read_table(data / "digital.parquet").num_rows,
                 "http": live, "notifications.jsonl": lines(data / "notifications.jsonl")}
     with mj.open(root) as ws:
@@ -55,7 +59,13 @@ def test_contact_centre_events_arrive_through_the_collector(demo: tuple[Path, st
                       "http": (["agent", "chat", "voice"], live, live),
                       "notifications.jsonl": (["email", "sms"], expected["notifications.jsonl"],
                                               expected["notifications.jsonl"])}
-        assert ws.con.execute("select count(*) from quarantine").fetchall()[0][0] == 0
+        # The SMS gateway's replay: its deliveries are stored already, its broken lines are
+        # quarantined with their reasons.
+        reasons = ws.con.execute("select source, reason from quarantine order by row").fetchall()
+        assert [source for source, _ in reasons] == ["sms_gateway_replay.jsonl"] * len(BROKEN)
+        assert [r.split(" ")[0] for _, r in reasons] == ["line", "line", "timestamp", "timestamp",
+                                                       "timestamp"]
+        assert "not valid UTF-8" in reasons[0][1] and "offset beyond ±14:00" in reasons[3][1]
         # The contact centre's own export holds the same events (same ids): it adds nothing.
         again = ws.ingest(data / "contact_centre.csv")
     assert (again.accepted, again.duplicates, again.rejected) == (0, live, 0)

@@ -2,8 +2,9 @@
 
 >>> import tempfile
 >>> files = generate(tempfile.mkdtemp(), persons=300)
->>> files.workspace_yaml.name, [p.name for p in files.event_files]
-('microjourney.yaml', ['digital.parquet', 'contact_centre_live.jsonl', 'notifications.jsonl'])
+>>> files.workspace_yaml.name, [p.name for p in files.event_files]  # doctest: +NORMALIZE_WHITESPACE
+('microjourney.yaml', ['digital.parquet', 'contact_centre_live.jsonl', 'notifications.jsonl',
+                       'sms_gateway_replay.jsonl'])
 >>> files.live == files.event_files[1], files.export.name
 (True, 'contact_centre.csv')
 
@@ -14,7 +15,9 @@ events twice: as the track calls its platform sends live to the collector
 client) and as its nightly export (``contact_centre.csv``, the same events and ids in
 the centre's local time, Central European, with the summer-time change on 25 October).
 Ingesting the export after the live events adds nothing: the ids are the same.
-The same seed gives byte-identical files.
+After an outage the SMS gateway replays deliveries (``sms_gateway_replay.jsonl``): the same
+ids again, which add nothing, and the lines its bad night wrote, which the quarantine
+keeps with their reasons. The same seed gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -44,6 +47,17 @@ FILES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (LIVE, ("chat", "voice", "agent")),
     ("notifications.jsonl", ("email", "sms")),
 )
+#: The SMS gateway's replay after an outage: 40 deliveries sent again, and the broken lines
+#: of its bad night (:data:`BROKEN`); ingested last.
+REPLAY = "sms_gateway_replay.jsonl"
+#: The broken lines of the replay, as (why, how a delivery line is spoiled).
+BROKEN: tuple[tuple[str, str], ...] = (
+    ("a name in Latin-1, not UTF-8", "latin1"),
+    ("a line cut by the crash", "cut"),
+    ("a device clock reset to 1969", "1969-12-31T23:59:59.000+00:00"),
+    ("an offset of 99 hours", "2026-10-01T08:00:00.000+99:00"),
+    ("a clock 73 years ahead", "2099-10-01T08:00:00.000+00:00"),
+)
 #: The same events as the contact centre's export, in its local time (CET/CEST).
 EXPORT = "contact_centre.csv"
 MAX_TEXTS = 5_000
@@ -54,6 +68,7 @@ class DemoFiles:
     """What :func:`generate` wrote."""
 
     workspace_yaml: Path          # <dir>/microjourney.yaml
+    replay: Path                  # <dir>/data/sms_gateway_replay.jsonl, the last event file
     event_files: tuple[Path, ...]  # every event once, in order (each file can be ingested)
     live: Path                    # the one of event_files the demo sends through the collector
     export: Path                  # <dir>/data/contact_centre.csv: the live events again, local time
@@ -90,8 +105,9 @@ def generate(directory: str | os.PathLike[str], *, persons: int = 20_000, seed: 
         paths.append(_write(_table(part), data / name))
         if name == LIVE:
             export = _write(_table(part, local=True), data / EXPORT)
+    paths.append(_replay(paths[-1], data / REPLAY))
     texts = _texts(w, said, data / "support_texts.csv")
-    return DemoFiles(workspace_yaml=write_workspace(root / "microjourney.yaml"),
+    return DemoFiles(workspace_yaml=write_workspace(root / "microjourney.yaml"), replay=paths[-1],
                      event_files=tuple(paths), live=data / LIVE, export=export, texts=texts,
                      persons=persons, events=len(order))
 
@@ -150,6 +166,32 @@ def _write(table: pa.Table, path: Path) -> Path:
                 head = json.dumps(row, separators=(",", ":"))[:-1]
                 out.write(f'{head},"properties":{props},"context":{ctx}}}\n')
     return path
+
+
+def _replay(deliveries: Path, path: Path, resent: int = 40) -> Path:
+    """``resent`` lines of ``deliveries`` (evenly spread) again, with the :data:`BROKEN` lines
+    (deliveries with new ids, spoiled) spread among them."""
+    lines = deliveries.read_bytes().splitlines()
+    out = lines[:: max(1, len(lines) // resent)][:resent]
+    for k in reversed(range(len(BROKEN))):
+        at = (k + 1) * len(out) // (len(BROKEN) + 1)
+        out.insert(at, _spoil(out[at], k))
+    path.write_bytes(b"\n".join(out) + b"\n")
+    return path
+
+
+def _spoil(line: bytes, k: int) -> bytes:
+    """Delivery ``line`` with a new id, spoiled as :data:`BROKEN` ``k`` says."""
+    row = json.loads(line)
+    row["event_id"] = f"replay-broken-{k + 1}"
+    how = BROKEN[k][1]
+    if how == "latin1":
+        row["properties"] = {**row["properties"], "recipient_name": "Müller"}
+        return json.dumps(row, ensure_ascii=False).encode("latin-1")
+    if how == "cut":
+        return json.dumps(row).encode()[:60]
+    row["timestamp"] = how
+    return json.dumps(row).encode()
 
 
 def _texts(w: World, said: contact.Texts, path: Path) -> Path:

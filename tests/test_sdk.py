@@ -11,6 +11,9 @@ import functools
 import json
 import signal
 import threading
+import time
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -68,7 +71,7 @@ class _Quiet(SimpleHTTPRequestHandler):
 class Site:
     """A test page server on its own origin, and a workspace whose collector allows that origin."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, server: str = "") -> None:
         self.pages = tmp / "pages"
         self.pages.mkdir()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0),
@@ -77,7 +80,8 @@ class Site:
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
         self.root = tmp / "ws"
-        self.keys = make_workspace(self.root, server=f'{{cors_origins: ["{self.origin}"]}}',
+        more = f", {server}" if server else ""  # further settings of the `server:` section
+        self.keys = make_workspace(self.root, server=f'{{cors_origins: ["{self.origin}"]{more}}}',
                                    journeys=JOURNEYS)
         self.collector = LiveServer(self.root).start()
 
@@ -289,3 +293,71 @@ def test_other_origins_are_refused(site, tab):
     assert [b["ok"] for b in tab.evaluate("JSON.parse(localStorage.getItem('test_beacons'))")] == [True]
     tab.wait_for_timeout(500)
     assert site.events() == []
+
+
+# The SDK's own back-off before its first retry: 500 ms +-25 % (microjourney.js, _retry).
+SDK_FIRST_BACKOFF_MS = 625
+
+
+@pytest.fixture
+def limited_site(tmp_path: Path) -> Iterator[Site]:
+    """One request every 2 s per key and no burst beyond it: once another client of the key
+    has taken the token, the page's flush is answered 429 with Retry-After: 2."""
+    s = Site(tmp_path, server="rate_limit: 0.5, burst: 1")
+    yield s
+    s.close()
+
+
+def test_retry_after_is_honoured(limited_site, tab):
+    # The page is on another origin than the collector: the SDK reads Retry-After only
+    # because CORS exposes it (Access-Control-Expose-Headers).
+    site = limited_site
+    posts, finished = [], []
+    tab.on("request", lambda r: r.method == "POST" and "/v1/batch" in r.url and posts.append(r))
+    tab.on("requestfinished", lambda r: r.method == "POST" and "/v1/batch" in r.url
+           and finished.append(r))
+    tab.on("requestfailed", lambda r: r.method == "POST" and "/v1/batch" in r.url
+           and finished.append(r))
+    open_page(tab, site.page("limited.html", "mj.init({host: 'COLLECTOR', key: 'KEY', "
+                                             "flushInterval: 600000});"))
+    tab.evaluate("mj.track('checkout_done', {total: 12})")
+    ids = tab.evaluate("mj._queue.map(c => c.event_id)")  # the page view and the track
+    assert len(ids) == 2 and posts == []
+    backend_id = str(uuid.uuid4())
+    with site.collector.client(site.keys["write_key"]) as http:
+        taken = http.post("/v1/batch", json={"batch": [{
+            "event": "from_the_backend", "event_id": backend_id, "anonymous_id": "backend-1",
+            "timestamp": "2026-01-05T10:00:00+00:00"}]})
+    assert taken.status_code == 200 and taken.json()["accepted"] == 1, taken.text
+    tab.evaluate("mj.flush()")  # resolves once the retry is scheduled
+    tab.wait_for_function("mj._queue.length === 0 && !mj._flushing && !mj._retryTimer",
+                          timeout=15_000)
+    deadline = time.monotonic() + 10
+    while len(finished) < len(posts) and time.monotonic() < deadline:
+        tab.wait_for_timeout(50)  # Playwright's events arrive while it is called
+
+    assert len(posts) >= 2 and posts[0].response().status == 429
+    refused, retry = posts[:2]
+    # What the page saw: the server's Retry-After, exposed to it by CORS.
+    headers = refused.response().headers
+    assert headers["access-control-allow-origin"] == site.origin
+    assert "retry-after" in headers["access-control-expose-headers"].lower().split(", ")
+    retry_after_ms = int(headers["retry-after"]) * 1000
+    assert retry_after_ms > SDK_FIRST_BACKOFF_MS
+    # The retry came no earlier than Retry-After after the 429 arrived (so not after the
+    # SDK's own back-off), and not much later either.
+    assert refused.timing["responseEnd"] > 0 and retry.timing["startTime"] > 0
+    answered = refused.timing["startTime"] + refused.timing["responseEnd"]
+    waited = retry.timing["startTime"] - answered
+    # (20 ms for the browser's wall clock, which startTime is read from)
+    assert retry_after_ms - 20 <= waited < retry_after_ms + 5000, (waited, retry_after_ms)
+    assert [p.response().status for p in posts] == [429, 200]  # one retry, and it was accepted
+    # The same batch, the same event ids; the refused attempt stored nothing.
+    assert [c["event_id"] for c in refused.post_data_json["batch"]] == ids
+    assert [c["event_id"] for c in retry.post_data_json["batch"]] == ids
+    assert retry.response().json()["accepted"] == 2 and retry.response().json()["duplicates"] == 0
+    assert tab.warnings == []
+
+    events = site.events()
+    assert Counter(e["event_id"] for e in events) == Counter([*ids, backend_id])  # each once
+    assert sorted(e["event"] for e in events) == ["checkout_done", "from_the_backend", "page_viewed"]

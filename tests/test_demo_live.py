@@ -4,6 +4,7 @@ collector with the Python client, and the store ends up as if every file had bee
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -69,6 +70,18 @@ def test_contact_centre_events_arrive_through_the_collector(demo: tuple[Path, st
         # The contact centre's own export holds the same events (same ids): it adds nothing.
         again = ws.ingest(data / "contact_centre.csv")
     assert (again.accepted, again.duplicates, again.rejected) == (0, live, 0)
+    # What `microjourney quarantine` shows a newcomer: the replay's lines in file order, a
+    # missing field blank (not "nan"), each raw row as a value.
+    table = subprocess.run([sys.executable, "-m", "microjourney", "quarantine", "-w", str(root)],
+                           capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    rows = [line.split("│")[1:4] for line in table.stdout.splitlines() if "sms_gateway" in line]
+    assert [int(n) for _, n, _ in rows] == sorted(int(n) for _, n, _ in rows) and len(rows) == len(BROKEN)
+    assert "nan" not in table.stdout and [f.strip() for _, _, f in rows][:2] == ["", ""]
+    listed = json.loads(subprocess.run([sys.executable, "-m", "microjourney", "quarantine", "--json",
+                                        "-w", str(root)], capture_output=True, text=True,
+                                       timeout=120, check=True).stdout)
+    assert listed["total"] == len(BROKEN) and listed["rows"][0]["field"] is None
+    assert listed["rows"][2]["raw"]["event_id"] == "replay-broken-3"
 
 
 def test_same_store_and_scorecard_as_ingesting_every_file(demo: tuple[Path, str], tmp_path: Path) -> None:

@@ -1,0 +1,265 @@
+"""Commands that make, fill, serve and administer a workspace: init, check, ingest, export,
+quarantine, serve, keys, demo, report, forget."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .. import workspace as ws_api
+from ..errors import MicrojourneyError
+from ..store.lake import check as check_lake
+from .common import (
+    JsonOpt,
+    WorkspaceOpt,
+    _engine,
+    _jsonable,
+    _open,
+    _print_json,
+    _print_scorecard,
+    app,
+    err,
+    out,
+)
+
+
+@app.command()
+def init(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder for the workspace.")]
+         = Path("."),
+         name: Annotated[str | None, typer.Option(help="Workspace name.")] = None) -> None:
+    """Create a workspace: microjourney.yaml and .microjourney/ with its store."""
+    ws = ws_api.init(directory, name=name)
+    ws.close()
+    out.print(f"Created workspace in {directory}: edit {directory / ws_api.SPEC_FILE} to declare "
+              "moments, then `microjourney ingest FILE`.")
+
+
+@app.command()
+def check(workspace: WorkspaceOpt = Path(".")) -> None:
+    """Validate microjourney.yaml and list its journeys and moments."""
+    with _open(workspace) as ws:
+        for j in ws.spec.journeys:
+            out.print(f"{j.name}: {', '.join(m.name for m in j.moments)}")
+        out.print(f"ok: {len(ws.spec.journeys)} journeys, {len(ws.moments)} moments")
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(metavar="FILE...",
+                                                help="Event files (CSV, JSON Lines, Parquet, XES).")],
+    format: Annotated[str | None, typer.Option("--format", help="csv | jsonl | parquet | xes "
+                                               "(default: from the file name).")] = None,
+    map: Annotated[list[str] | None, typer.Option("--map", help="FIELD=COLUMN: take an event field "
+                                                   "from another column. Repeatable.")] = None,
+    channel: Annotated[str, typer.Option(help="Channel for rows that have none.")] = "other",
+    timezone: Annotated[str | None, typer.Option(help="Zone for timestamps written without one, "
+                                                 "e.g. UTC or Europe/Amsterdam.")] = None,
+    workspace: WorkspaceOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Load events; bad rows go to quarantine with their row and reason."""
+    mapping = _mapping(map or [])
+    results = []
+    with _open(workspace) as ws:
+        for f in files:
+            results.append(_ingest_one(ws, f, format, mapping, channel, timezone, quiet=as_json))
+    if as_json:
+        _print_json([r.__dict__ for r in results])
+
+
+def _mapping(pairs: list[str]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or not field or not column:
+            raise typer.BadParameter(f"{pair!r}: write FIELD=COLUMN, e.g. user_id=customer",
+                                     param_hint="--map")
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
+def _ingest_one(ws: ws_api.Workspace, path: Path, fmt: str | None, mapping: dict[str, str],
+                channel: str, timezone: str | None, *, quiet: bool) -> ws_api.IngestResult:
+    started = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=quiet or not err.is_terminal) as progress:
+        task = progress.add_task(f"ingest {path.name}", total=None)
+        result = ws.ingest(path, format=fmt, mapping=mapping, channel=channel, timezone=timezone,
+                           progress=lambda n: progress.advance(task, n))
+    if not quiet:
+        secs = time.perf_counter() - started
+        out.print(f"{path.name}: {result.accepted:,} accepted, {result.duplicates:,} duplicate, "
+                  f"{result.rejected:,} rejected ({result.rows / max(secs, 1e-9):,.0f} rows/s)")
+        if result.rejected:
+            out.print("  see `microjourney quarantine` for the rejected rows and why")
+    return result
+
+
+@app.command()
+def export(lake: Annotated[str, typer.Option("--lake", metavar="<path|url>", help="Lake folder (created "
+                                             "if missing), or s3://bucket/prefix (docs/lake.md).")],
+           workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Write the events to a Parquet lake, one folder per UTC day, replacing the lake's copy
+    (layout: docs/lake.md)."""
+    with _open(workspace) as ws:
+        result = ws.export_lake(lake)
+    if as_json:
+        _print_json({"lake": str(result.lake), "tables": [t.__dict__ for t in result.tables]})
+        return
+    for t in result.tables:
+        out.print(f"{t.table}: {t.rows:,} rows, {t.days:,} days, {t.files:,} files in "
+                  f"{escape(f'{result.lake}/{t.table}')}")
+
+
+@app.command()
+def quarantine(limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+               workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Rejected rows: source file, row number, field and reason."""
+    with _open(workspace) as ws:
+        q = ws.quarantine()
+        total = q.count().to_pyarrow().as_py()
+        # Newest first; within an ingest (the same second) by file and row, whichever check
+        # rejected the row. Read through Arrow: a missing row or field stays missing.
+        newest = q.received_at.truncate("s").desc()
+        rows = q.order_by([newest, q.source, q.row]).limit(limit).to_pyarrow().to_pylist()
+    if as_json:
+        _print_json({"total": total, "rows": [_jsonable({**r, "raw": _raw(r["raw"])}) for r in rows]})
+        return
+    table = Table(title=f"quarantine: {total:,} rows")
+    for c in ("source", "row", "field", "reason"):
+        table.add_column(c)
+    for r in rows:
+        table.add_row(escape(r["source"]), "" if r["row"] is None else str(r["row"]),
+                      escape(r["field"] or ""), escape(r["reason"]))
+    out.print(table)
+
+
+def _raw(text: str | None) -> Any:
+    """A quarantined row's raw JSON (at most 4,096 characters) as a value, or as the text
+    itself when it does not parse (cut, or nested deeper than a parser goes)."""
+    try:
+        return None if text is None else json.loads(text)
+    except (ValueError, RecursionError):
+        return text
+
+
+@app.command()
+def serve(host: Annotated[str, typer.Option(help="Address to listen on (keep 127.0.0.1 unless a "
+                                            "proxy in front needs another).")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8321,
+          lake: Annotated[str | None, typer.Option(metavar="<path|url>", help="Append events to this "
+                                                   "Parquet lake (a folder or an s3:// URL) instead of "
+                                                   "the store (docs/lake.md).")] = None,
+          workspace: WorkspaceOpt = Path(".")) -> None:
+    """Run the collector and HTTP API (docs/collector.md) until stopped; prints where it
+    listens. SIGTERM or Ctrl-C commits what is queued and closes the store."""
+    from ..server import serve as run_server
+
+    def ready(url: str) -> None:
+        print(f"listening on {url}", flush=True)
+
+    lake = lake or _engine.get("lake")
+    if lake is not None:  # a lake out of reach fails here, with its code, not in the server's start-up
+        check_lake(lake)
+    run_server(workspace, host=host, port=port, lake=lake, ready=ready)
+
+
+@app.command()
+def keys(action: Annotated[str, typer.Argument(metavar="[rotate]", help="rotate: replace both keys "
+                                               "(the old ones stop working).")] = "show",
+         workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """The workspace's API keys: the write key (public, ingest only, for web pages and
+    apps) and the secret key (read and admin, for servers)."""
+    if action not in ("show", "rotate"):
+        raise MicrojourneyError(f"unknown action {action!r}; allowed: rotate", code="query/action")
+    k = ws_api.keys(workspace, rotate=action == "rotate")
+    if as_json:
+        print(json.dumps({"write_key": k.write_key, "secret_key": k.secret_key}))
+        return
+    out.print(f"write key:  {k.write_key}   (ingest only; may ship in web pages)")
+    out.print(f"secret key: {k.secret_key}   (read and admin; keep it on servers)")
+
+
+@app.command()
+def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder for the sample workspace.")]
+         = Path("build/demo"),
+         persons: Annotated[int, typer.Option(help="Customers to simulate.")] = 20_000,
+         seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 7) -> None:
+    """Build the sample workspace (a bank and shop), ingest it, analyse it, write the report.
+
+    Web, app, email and SMS events are ingested from files; the contact centre's chat, voice
+    and agent events are sent through the collector (started on 127.0.0.1 for the while)
+    with the Python client."""
+    from ..demo import generate
+    from ..demo.live import Collector
+    from ..report import build_report
+
+    if (directory / ws_api.SPEC_FILE).exists():
+        raise MicrojourneyError(f"{directory} already holds a workspace; remove it or pick another "
+                                "folder", code="workspace/exists")
+    started = time.perf_counter()
+    out.print(f"Generating a sample bank & shop in {directory} ({persons:,} customers)...")
+    with Collector(directory) as collector:  # its process loads meanwhile, opens the store later
+        files = generate(directory, persons=persons, seed=seed)
+        for f in files.event_files:  # in order: the store numbers events as they arrive
+            if f == files.live:
+                _demo_send(directory, f, collector)
+            else:
+                with _open(directory) as ws:
+                    _ingest_one(ws, f, None, {}, "other", None, quiet=False)
+    with _open(directory) as ws:
+        ws.refresh()
+        out.print(f"{len(ws.moments)} moments in {len(ws.spec.journeys)} journeys analysed.")
+        _print_scorecard(ws.scorecard().to_pandas(), None)
+        path = build_report(ws)
+    out.print(f"\nDone in {time.perf_counter() - started:.0f}s. Open the report: {path.resolve()}")
+    out.print("Explore further (in the project's .venv: `. .venv/bin/activate`), e.g.:")
+    out.print(f"  microjourney funnel card_payment -w {directory}\n"
+              f"  microjourney daily card_payment -w {directory}\n"
+              f"  microjourney scorecard --by device -w {directory}")
+
+
+def _demo_send(directory: Path, events: Path, collector: Any) -> None:
+    """The demo's HTTP path: the collector holds the store meanwhile, so no workspace is open."""
+    from ..demo.live import send
+
+    sent = send(directory, events, collector=collector)
+    out.print(f"Sent {sent.events:,} chat/voice/agent events through the collector ({sent.url}) "
+              f"in {sent.seconds:.1f}s")
+
+
+@app.command()
+def report(output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write it.",
+                                                       show_default="WORKSPACE/report.html")] = None,
+           workspace: WorkspaceOpt = Path(".")) -> None:
+    """Write the self-contained HTML report (scorecards, funnels, daily trends)."""
+    from ..report import build_report
+
+    with _open(workspace) as ws:
+        path = build_report(ws, output)
+    out.print(f"report written: {path.resolve()}")
+
+
+@app.command()
+def forget(person: Annotated[str, typer.Argument(metavar="PERSON", help="A person id (the `person` "
+                                                 "column) or one of their user ids.")],
+           workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Erase a person: every stored row carrying their identifiers (events, identify/alias
+    calls, quarantined rows); derived tables are rebuilt. The log keeps counts only
+    (docs/identity.md)."""
+    with _open(workspace) as ws:
+        result = ws.forget(person)
+    if as_json:
+        _print_json({"erasure_id": result.erasure_id, "erased_at": result.erased_at,
+                     "counts": result.counts, "dropped": list(result.dropped)})
+        return
+    rows = ", ".join(f"{n:,} {table}" for table, n in result.counts.items())
+    out.print(f"erasure {result.erasure_id}: removed {rows} rows; derived tables will be rebuilt")

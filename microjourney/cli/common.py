@@ -1,0 +1,132 @@
+"""What every command shares: the app, the consoles, common options, JSON and number
+formatting, opening the workspace, and the entry point."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .. import workspace as ws_api
+from ..errors import MicrojourneyError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Customer-experience analytics at the level of micro-moments.")
+# Piped output (scripts, CI logs) gets room for a full table rather than Rich's 80 columns.
+out = Console(highlight=False, width=None if Console().is_terminal else 160)
+err = Console(stderr=True, highlight=False)
+
+WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder.",
+                                            show_default="current directory")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def main() -> None:
+    """Entry point: run the app, turning product errors into one clear line."""
+    try:
+        app(standalone_mode=False)
+    except MicrojourneyError as exc:
+        err.print(f"[bold red]error[/] {escape(f'[{exc.code}]')}: {escape(exc.message)}",
+                  soft_wrap=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: bad option values, missing arguments
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show()
+        sys.exit(getattr(exc, "exit_code", 2))
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values: NaN, NaT and NA become null, times ISO text, arrays lists."""
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        return _jsonable(value.tolist())
+    if value is None or isinstance(value, str | bool):
+        return value
+    if pd.isna(value):
+        return None
+    if isinstance(value, datetime | date | pd.Timestamp):
+        return value.isoformat()
+    return value
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [_jsonable(r) for r in df.to_dict("records")]
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(_jsonable(data), indent=2, ensure_ascii=False) + "\n")
+
+
+def _pct(v: Any) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v * 100:.1f}%"
+
+
+def _secs(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    for size, unit, limit in ((1, "s", 120), (60, "m", 120 * 60), (3600, "h", 48 * 3600)):
+        if v < limit:
+            return f"{v / size:.0f}{unit}" if unit == "s" else f"{v / size:.1f}{unit}"
+    return f"{v / 86400:.1f}d"
+
+
+#: The engine options given before the command (``microjourney --engine spark ...``).
+_engine: dict[str, Any] = {}
+
+
+@app.callback()
+def _options(
+    engine: Annotated[str | None, typer.Option(
+        help="Run the analyses on this engine: duckdb or spark (default: the workspace's "
+             "engine section, else duckdb). See docs/scaling.md.")] = None,
+    lake: Annotated[str | None, typer.Option(
+        metavar="<path|url>",
+        help="Read events from this Parquet lake, a folder or an s3:// URL (written by "
+             "`export --lake`), instead of the workspace's store.")] = None,
+) -> None:
+    """Customer-experience analytics at the level of micro-moments."""
+    _engine.update(engine=engine, lake=lake)
+
+
+def _open(workspace: Path) -> ws_api.Workspace:
+    return ws_api.open(workspace, engine=_engine.get("engine"), lake=_engine.get("lake"))
+
+
+def _print_scorecard(df: pd.DataFrame, by: str | None) -> None:
+    table = Table(title="Moment scorecard")
+    cols = ["moment", *([by] if by else []), "attempts", "persons", "completion [95% CI]", "target",
+            "failed", "abandoned", "escalated", "repeat contact", "self-service", "median", "p90",
+            "SLA", "SLA met"]
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("moment", by) else "right")
+    for r in df.to_dict("records"):
+        lo, hi = r["completion_ci"] if r["completion_ci"] is not None else (None, None)
+        target = "–"
+        if r["target_metric"]:
+            mark = {True: "met", False: "missed", None: "?"}[r["on_target"]]
+            target = f"{r['target_metric'].replace('_rate', '')} {r['target_value']:g} {mark}"
+        table.add_row(r["moment"], *([str(r[by])] if by else []), f"{r['attempts']:,}",
+                      f"{r['persons']:,}", f"{_pct(r['completion_rate'])} [{_pct(lo)}–{_pct(hi)}]",
+                      target, _pct(r["failure_rate"]), _pct(r["abandonment_rate"]),
+                      _pct(r["escalation_rate"]), _pct(r["repeat_contact_rate"]),
+                      _pct(r["self_service_rate"]), _secs(r["duration_median_s"]),
+                      _secs(r["duration_p90_s"]), _secs(r["sla_s"]), _pct(r["sla_met_rate"]))
+    out.print(table)

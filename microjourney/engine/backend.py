@@ -11,7 +11,7 @@ import ibis.expr.datatypes as dt
 import pyarrow as pa
 from ibis.expr.types import Table, Value
 
-from ..ingest.schema import CHANNELS
+from ..ingest.schema import CHANNELS, json_pointer
 
 
 @ibis.udf.scalar.builtin(name="epoch_us")
@@ -32,18 +32,12 @@ def epoch_ms(ts: Value) -> Value:
 
 
 def json_path(key: str) -> str:
-    """The path of a top-level member as a JSON Pointer (RFC 6901), so any key works:
-    ``org:resource``, ``it's``, ``a.b``, ``$.a[0]``, a newline, even the empty key.
-
-    A pointer, not a ``$."key"`` path: sqlglot re-renders ``$`` paths given to
-    ``json_extract_string`` and writes quotes, backslashes and newlines in the key
-    unescaped (a key holding ``'`` made malformed SQL); it leaves pointers as they are,
-    a plain string literal.
+    """The path of a top-level member: its JSON Pointer (:func:`~microjourney.ingest.schema.json_pointer`).
 
     >>> json_path("org:resource"), json_path("a/b~c")
     ('/org:resource', '/a~1b~0c')
     """
-    return "/" + key.replace("~", "~0").replace("/", "~1")
+    return json_pointer(key)
 
 
 def json_text(doc: Value, key: str) -> Value:

@@ -47,3 +47,16 @@ FUTURE_TOLERANCE = 86_400
 #: The largest UTC offset a timestamp may carry, in minutes: ±14:00 (UTC+14 is the furthest
 #: zone in use, UTC−12 the furthest behind). Larger offsets are rejected, not shifted.
 MAX_OFFSET_MINUTES = 14 * 60
+
+
+def json_pointer(*keys: str) -> str:
+    """The JSON Pointer (RFC 6901) of a member of ``properties`` or ``context``: ``/key`` (or
+    ``/key/inner`` for nested ones), ``~1`` for ``/`` and ``~0`` for ``~``. Members reach SQL
+    only so, as a string literal or a bound value, so any key works: quotes, backslashes,
+    newlines, ``$.a[0]``, even the empty key (sqlglot writes ``$."key"`` paths back
+    unescaped).
+
+    >>> json_pointer("org:resource"), json_pointer("a/b~c"), json_pointer("traits", "e-mail")
+    ('/org:resource', '/a~1b~0c', '/traits/e-mail')
+    """
+    return "".join("/" + key.replace("~", "~0").replace("/", "~1") for key in keys)

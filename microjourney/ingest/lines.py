@@ -62,14 +62,17 @@ class Chunk:
     stopped: bool = False
 
 
-def open_bytes(path: Path) -> io.BufferedIOBase:
-    """``path`` as a stream of bytes, decompressed as it is read when it is gzipped."""
+def open_bytes(path: Path, what: str = "the file") -> io.BufferedIOBase:
+    """``path`` as a stream of bytes, decompressed as it is read when it starts with the gzip
+    magic (the content is sniffed, not the suffix: files are often gzipped without being
+    renamed, and vice versa). ``what``: what the error calls the file."""
     try:
         with open(path, "rb") as probe:
             gzipped = probe.read(2) == _GZIP_MAGIC
         return gzip.open(path, "rb") if gzipped else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
-        raise IngestError(f"{path}: cannot open ({exc.strerror or exc})", code="ingest/unreadable") from None
+        code = "ingest/missing" if isinstance(exc, FileNotFoundError) else "ingest/unreadable"
+        raise IngestError(f"{path}: cannot open {what}: {exc.strerror or exc}", code=code) from None
 
 
 def cut(raw: bytes) -> str:

@@ -36,7 +36,6 @@ event be emitted the moment it ends instead of holding a whole trace.
 from __future__ import annotations
 
 import gc
-import gzip
 import io
 import math
 import os
@@ -51,15 +50,13 @@ import orjson
 import pyarrow as pa
 
 from microjourney.errors import IngestError
-from microjourney.ingest.lines import Limits
+from microjourney.ingest.lines import Limits, open_bytes
 from microjourney.ingest.schema import FIELDS, ROW
 
 __all__ = ["SCHEMA", "read_xes"]
 
 #: Arrow schema of every batch :func:`read_xes` yields.
 SCHEMA = pa.schema([pa.field(name, pa.string()) for name in FIELDS] + [pa.field(ROW, pa.int64())])
-
-_GZIP_MAGIC = b"\x1f\x8b"
 
 #: Error code for a file that is there but cannot be read as an XES log (as the other readers).
 _UNREADABLE = "ingest/unreadable"
@@ -94,7 +91,7 @@ def read_xes(path: str | os.PathLike, *, batch_size: int = 100_000,
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     path = Path(path)
-    with _open(path) as raw:
+    with open_bytes(path, "XES log") as raw:
         stream = _Counted(raw, limits)
         tables = _parse(stream, path, batch_size)
         while True:
@@ -136,19 +133,6 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _open(path: Path) -> io.BufferedIOBase:
-    """Open ``path`` for reading, decompressing when it starts with the gzip magic."""
-    # Sniff the content rather than trusting the suffix: .xes files are often gzipped
-    # without being renamed, and vice versa.
-    try:
-        with open(path, "rb") as probe:
-            gzipped = probe.read(2) == _GZIP_MAGIC
-        return gzip.open(path, "rb") if gzipped else open(path, "rb")
-    except OSError as exc:
-        code = "ingest/missing" if isinstance(exc, FileNotFoundError) else _UNREADABLE
-        raise IngestError(f"{path}: cannot open XES log: {exc.strerror or exc}", code=code) from exc
 
 
 class _TooMuch(Exception):

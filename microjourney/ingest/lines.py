@@ -81,10 +81,10 @@ def cut(raw: bytes) -> str:
         else raw.decode("utf-8", "replace")
 
 
-def too_long(number: int, length: int, limits: Limits) -> Reject:
-    """The reject for a line of ``length`` bytes over the limit (its text is added by the caller)."""
+def _too_long(number: int, head: bytes, length: int, limits: Limits) -> Reject:
+    """The reject for line ``number``, ``length`` bytes long (over the limit), starting ``head``."""
     return Reject(number, f"line {number}: {length:,} bytes long, over ingest.max_line_bytes "
-                          f"({limits.max_line_bytes:,}); kept its first {RAW_BYTES:,} bytes", "")
+                          f"({limits.max_line_bytes:,}); kept its first {RAW_BYTES:,} bytes", cut(head))
 
 
 def chunks(path: Path, limits: Limits, read_bytes: int = READ_BYTES) -> Iterator[Chunk]:
@@ -122,7 +122,7 @@ def _chunks(stream: io.BufferedIOBase, limits: Limits, read_bytes: int) -> Itera
                     yield Chunk(b"", np.empty(0, np.int64), stopped=True)
                     return
                 continue
-            rejects.append(_long(line, head, length + end, limits))
+            rejects.append(_too_long(line, head, length + end, limits))
             skipping, data, number = None, data[end + 1:], line + 1
         last = data.rfind(b"\n")
         if last < 0:
@@ -140,14 +140,9 @@ def _chunks(stream: io.BufferedIOBase, limits: Limits, read_bytes: int) -> Itera
         if stopped:
             return
     if skipping is not None:
-        yield Chunk(b"", np.empty(0, np.int64), [_long(*skipping, limits)])
+        yield Chunk(b"", np.empty(0, np.int64), [_too_long(*skipping, limits)])
     elif pending:
         yield _good(pending + b"\n", number, limits)
-
-
-def _long(number: int, head: bytes, length: int, limits: Limits) -> Reject:
-    r = too_long(number, length, limits)
-    return Reject(r.row, r.reason, cut(head))
 
 
 def _good(done: bytes, number: int, limits: Limits) -> Chunk:
@@ -166,8 +161,7 @@ def _good(done: bytes, number: int, limits: Limits) -> Chunk:
     for i in bad:
         keep[i] = False
         line = done[starts[i]:ends[i]]
-        r = too_long(int(numbers[i]), len(line), limits)
-        rejects.append(Reject(r.row, r.reason, cut(line)))
+        rejects.append(_too_long(int(numbers[i]), line, len(line), limits))
     for i in np.flatnonzero(keep):
         line = done[starts[i]:ends[i]]
         try:

@@ -149,6 +149,7 @@ def test_deep_json_is_scrubbed_without_recursion(worker):
     ("'jane@example.com'", "'[email]'"),
     ("tél. 06\u00a012\u00a034\u00a056\u00a078", "tél. [phone]"),
     ("020 7946 0958\t06 12 34 56 78", "[phone]\t[phone]"),  # two numbers a tab apart stay two
+    ("204 555 2671 up 50%", "[phone] up 50%"),  # a "%" at the end is not a "%20" at the start
 ])
 def test_new_formats_are_scrubbed(text, scrubbed):
     assert scrub_text(text) == scrubbed

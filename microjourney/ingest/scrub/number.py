@@ -129,7 +129,7 @@ def _run(text: str, start: int, end: int) -> tuple[int, int] | None:
         end += 1
     elif _GLUED_AFTER.match(text, end):
         return None
-    if text.startswith("%", start - 1) and text.startswith("20", start) and end > start + 2 \
+    if start and text.startswith("%20", start - 1) and end > start + 2 \
             and text[start + 2] in "0123456789(":
         start += 2  # the region starts inside a "%20": the number starts after it
     if _free(text, start):

@@ -25,14 +25,14 @@ def _prefixes(keep: Paths) -> Paths:
     return frozenset(p[:i] for p in keep for i in range(len(p) + 1))
 
 
-def _scrub(value: Any, keep: Paths, path: tuple[str, ...] = ()) -> tuple[Any, bool]:
+def _scrub(value: Any, keep: Paths) -> tuple[Any, bool]:
     """``value`` scrubbed, and whether anything changed (no deep comparison afterwards)."""
     prefixes = _prefixes(keep)
     top: list[Any] = [None]
     changed = False
     # (container to fill, slot, value, its path while it may lead to a kept path, else None)
     work: list[tuple[Any, Any, Any, tuple[str, ...] | None]] = [
-        (top, 0, value, path if path in prefixes else None)]
+        (top, 0, value, () if () in prefixes else None)]
     while work:
         holder, slot, v, p = work.pop()
         if p is not None and p in keep:
@@ -58,7 +58,7 @@ def _scrub(value: Any, keep: Paths, path: tuple[str, ...] = ()) -> tuple[Any, bo
     return top[0], changed
 
 
-def scrub_value(value: Any, keep: Paths = frozenset(), path: tuple[str, ...] = ()) -> Any:
+def scrub_value(value: Any, keep: Paths = frozenset()) -> Any:
     """A JSON value with every string (and object key) scrubbed, at any depth; the values at
     the paths in ``keep`` (tuples of keys from the root) are left as they are.
 
@@ -66,7 +66,7 @@ def scrub_value(value: Any, keep: Paths = frozenset(), path: tuple[str, ...] = (
     ...             frozenset({("traits",)}))
     {'note': 'call [phone]', 'traits': {'email': 'a@b.io'}, 'n': [1, '[email]']}
     """
-    return _scrub(value, keep, path)[0]
+    return _scrub(value, keep)[0]
 
 
 # One JSON token after optional white space: a string, a punctuation mark, or a scalar.

@@ -18,7 +18,6 @@ from .calls import MAX_CALLS, Track
 #: A request whose body is not a batch (or cannot be read): (status, code, message).
 ANSWERS = {
     "json": (400, "request/bad-json", "the body is not JSON"),
-    "encoding": (400, "request/bad-encoding", "the body is not UTF-8 text"),
     "batch": (400, "request/bad-batch", 'the body must be {"batch": [call, ...]}'),
     "size": (413, "request/too-many-calls", f"more than {MAX_CALLS} calls in one request"),
     # A request that failed on its own while the rest of its group was stored: something

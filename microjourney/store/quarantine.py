@@ -25,8 +25,12 @@ from .scrubbing import Privacy, scrubbed
 RAW_CHARS = 4096
 
 
-def _cut_note(length: int) -> str:
-    return f"; the raw row ({length:,} characters) is kept cut to its first {RAW_CHARS:,}"
+def _noted(reason: str, size: str) -> str:
+    """SQL: ``reason``, saying the raw text was cut when its length ``size`` is over
+    ``$raw_chars`` (bound to :data:`RAW_CHARS`)."""
+    return (f"{reason} || CASE WHEN {size} > $raw_chars THEN '; the raw row (' "
+            f"|| format('{{:,}}', {size}) || ' characters) is kept cut to its first ' "
+            f"|| format('{{:,}}', $raw_chars) ELSE '' END")
 
 
 def quarantine_sql(bad: str, rel: str, privacy: Privacy, params: dict[str, object]) -> str:
@@ -36,9 +40,7 @@ def quarantine_sql(bad: str, rel: str, privacy: Privacy, params: dict[str, objec
     params.update(now=datetime.now(UTC), raw_chars=RAW_CHARS)
     raw = scrubbed("CAST(to_json(r) AS VARCHAR)", "raw", privacy, params)
     return f"""INSERT INTO quarantine
-           SELECT $source, row, field, reason || CASE WHEN size > $raw_chars THEN '; the raw row ('
-               || format('{{:,}}', size) || ' characters) is kept cut to its first '
-               || format('{{:,}}', $raw_chars) ELSE '' END, kept, $now
+           SELECT $source, row, field, {_noted("reason", "size")}, kept, $now
            FROM (
              SELECT *, CASE WHEN size > $raw_chars THEN json_object('text', left(raw, $raw_chars))
                             ELSE CAST(raw AS JSON) END AS kept
@@ -61,26 +63,26 @@ def write_rejects(con: duckdb.DuckDBPyConnection, rejects: list[Reject], *, sour
         return 0
     now = datetime.now(UTC)
 
-    def row(r: Reject) -> tuple[object, ...]:
-        if consent_required or r.raw is None:
-            return (source, r.row, r.field, r.reason, None, now)
-        text = scrub_text(r.raw) if scrub else r.raw
-        if len(text) > RAW_CHARS:
-            return (source, r.row, r.field, r.reason + _cut_note(len(text)), text[:RAW_CHARS], now)
-        return (source, r.row, r.field, r.reason, text, now)
+    def raw(text: str | None) -> str | None:
+        if consent_required or text is None:
+            return None
+        return scrub_text(text) if scrub else text
 
-    rows = [row(r) for r in rejects]
+    rows = [(source, r.row, r.field, r.reason, raw(r.raw), now) for r in rejects]
     with transaction(con):
         con.execute("CREATE OR REPLACE TEMP TABLE _rejects (source VARCHAR, row BIGINT, field VARCHAR, "
                     "reason VARCHAR, raw VARCHAR, received_at TIMESTAMPTZ)")
         con.executemany("INSERT INTO _rejects VALUES (?, ?, ?, ?, ?, ?)", rows)
         n = con.execute(
-            """INSERT INTO quarantine
-               SELECT source, row, field, reason, raw, received_at
-               FROM (SELECT * REPLACE (CASE WHEN raw IS NOT NULL THEN json_object('text', raw) END AS raw)
-                     FROM _rejects) x
+            f"""INSERT INTO quarantine
+               SELECT * FROM (
+                 SELECT source, row, field, {_noted("reason", "coalesce(length(raw), 0)")},
+                        CASE WHEN raw IS NOT NULL THEN json_object('text', left(raw, $raw_chars)) END,
+                        received_at
+                 FROM _rejects) x (source, row, field, reason, raw, received_at)
                WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source = x.source
-                                 AND q.row = x.row AND q.raw IS NOT DISTINCT FROM x.raw)"""
+                                 AND q.row = x.row AND q.raw IS NOT DISTINCT FROM x.raw)""",
+            {"raw_chars": RAW_CHARS},
         ).fetchall()[0][0]
         con.execute("DROP TABLE _rejects")
     return n

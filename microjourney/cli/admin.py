@@ -20,7 +20,6 @@ from .common import (
     JsonOpt,
     WorkspaceOpt,
     _engine,
-    _jsonable,
     _open,
     _print_json,
     _print_scorecard,
@@ -131,7 +130,7 @@ def quarantine(limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
         newest = q.received_at.truncate("s").desc()
         rows = q.order_by([newest, q.source, q.row]).limit(limit).to_pyarrow().to_pylist()
     if as_json:
-        _print_json({"total": total, "rows": [_jsonable({**r, "raw": _raw(r["raw"])}) for r in rows]})
+        _print_json({"total": total, "rows": [{**r, "raw": _raw(r["raw"])} for r in rows]})
         return
     table = Table(title=f"quarantine: {total:,} rows")
     for c in ("source", "row", "field", "reason"):

@@ -38,7 +38,6 @@ from .store.keys import Keys
 from .store.lake import ExportResult, event_objects, locate
 from .store.lake import export as export_to_lake
 from .workspace_analyses import Analyses
-from .workspace_analyses import _duration as _duration  # the CLI parses --window with it
 
 SPEC_FILE = "microjourney.yaml"
 STORE_DIR = ".microjourney"

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import workspace as ws_api
+from ..workspace_analyses import _duration
 from .common import (
     JsonOpt,
     WorkspaceOpt,
@@ -58,7 +59,7 @@ def funnel(
     with _open(workspace) as ws:
         m = ws.moment(moment)
         steps = ws.funnel(moment, order=order, window=window, per=per).to_pandas()
-        window_s = m.timeout if window is None else ws_api._duration(window)
+        window_s = m.timeout if window is None else _duration(window)
     if as_json:
         _print_json({"moment": moment, "order": order, "per": per, "window_s": window_s,
                      "steps": _records(steps.drop(columns=["step"]))})

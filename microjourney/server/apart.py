@@ -27,8 +27,8 @@ from ..store.consent import consent_sql
 from ..store.writer import count_withheld
 from .calls import CALLS, EVENT_FIELDS, EVENTS, PROBLEMS, TYPES, id_hashes, identity_row
 from .jobs import Job
+from .storing import SOURCE
 
-SOURCE = "http"
 #: The raw rows :meth:`.Collector._events` takes.
 EVENT_ROWS = ["req", "idx", *EVENT_FIELDS, "h"]
 

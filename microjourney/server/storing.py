@@ -25,6 +25,7 @@ from ..store.writer import write_plain
 
 log = logging.getLogger("microjourney.server")
 
+#: The source the collector's writes record (events, identities, quarantine).
 SOURCE = "http"
 #: Journaled events not yet stored, at most: beyond it, answers wait for the storing thread.
 MAX_UNSTORED = 400_000

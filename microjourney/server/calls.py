@@ -299,15 +299,14 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def timestamp_problem(ts: datetime, now: datetime | None = None) -> str | None:
+def _timestamp_problem(ts: datetime) -> str | None:
     """Why the zoned ``ts`` is outside what an event may carry (``ingest.schema``: offset
-    within ±14:00, from 1970 to ``now`` plus a day), or None."""
-    offset = ts.utcoffset()
-    if offset is not None and abs(offset) > timedelta(minutes=MAX_OFFSET_MINUTES):
+    within ±14:00, from 1970 to now plus a day), or None."""
+    if abs(ts.utcoffset()) > timedelta(minutes=MAX_OFFSET_MINUTES):  # type: ignore[arg-type]
         return f"the offset {ts.isoformat()[-6:]} is beyond ±14:00"
     if ts < _EARLIEST:
         return f"the instant is before {EARLIEST}"
-    if ts > (now or datetime.now(UTC)) + timedelta(seconds=FUTURE_TOLERANCE):
+    if ts > datetime.now(UTC) + timedelta(seconds=FUTURE_TOLERANCE):
         return f"the instant is more than {FUTURE_TOLERANCE // 3600} hours after its arrival"
     return None
 
@@ -322,7 +321,7 @@ def _timestamp(value: Any) -> tuple[datetime | None, str]:
             pass
     if ts is None or ts.tzinfo is None:
         return None, f"timestamp {_shown(value)} is not an ISO 8601 date-time with a time zone offset"
-    problem = timestamp_problem(ts)
+    problem = _timestamp_problem(ts)
     return (None, f"timestamp {_shown(value)}: {problem}") if problem else (ts, "")
 
 

@@ -115,9 +115,7 @@ def spec_file(directory: str | os.PathLike[str]) -> Path:
 def keys(directory: str | os.PathLike[str] = ".", *, rotate: bool = False) -> Keys:
     """The write and secret keys of the workspace in ``directory`` (made on first use;
     ``rotate=True`` replaces both). Works while a server holds the store."""
-    root = spec_file(directory).parent
-    (root / STORE_DIR).mkdir(mode=0o700, exist_ok=True)
-    path = root / STORE_DIR / store_keys.FILE
+    path = spec_file(directory).parent / STORE_DIR / store_keys.FILE  # store.keys makes the folder
     return store_keys.rotate(path) if rotate else store_keys.keys(path)
 
 

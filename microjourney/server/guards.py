@@ -41,19 +41,20 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
     def envelope(self) -> dict[str, Any]:
-        return _error(self.status, self.code, self.message)
+        return error_body(self.status, self.code, self.message)
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
 
 
-def _error(status: int, code: str, message: str) -> dict[str, Any]:
+def error_body(status: int, code: str, message: str) -> dict[str, Any]:
+    """The envelope of an error, as every answer of the API and the collector gives it."""
     return {"ok": False, "status": status, "error": {"code": code, "message": message}}
 
 
 def envelope(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
-    return json_response(_error(status, code, message), status, headers)
+    return json_response(error_body(status, code, message), status, headers)
 
 
 def bearer(header: str) -> str | None:
@@ -98,7 +99,7 @@ def crashed(exc: BaseException, method: str, route: str) -> dict[str, Any]:
     only (its message, like a traceback, may quote the request)."""
     ref = secrets.token_hex(6)
     log.error("server/error ref=%s %s %s %s", ref, method, route, type(exc).__name__)
-    return _error(500, "server/error", f"internal error (ref {ref}); nothing in this request "
+    return error_body(500, "server/error", f"internal error (ref {ref}); nothing in this request "
                   "was acknowledged, retry it")
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .calls import MAX_CALLS, Track
+from .guards import error_body
 
 #: A request whose body is not a batch (or cannot be read): (status, code, message).
 ANSWERS = {
@@ -80,8 +81,7 @@ def error(problem: str, detail: str = "") -> dict[str, Any]:
     """The answer to a request with ``problem`` (a key of :data:`ANSWERS`); ``detail`` says
     where, when known."""
     status, code, message = ANSWERS[problem]
-    return {"ok": False, "status": status,
-            "error": {"code": code, "message": f"{message} ({detail})" if detail else message}}
+    return error_body(status, code, f"{message} ({detail})" if detail else message)
 
 
 def answer(job: Job, totals: Totals) -> dict[str, Any]:

@@ -92,11 +92,11 @@ def _follow(tries: Table, lookup: Table, q: FunnelQuery, strict: bool) -> Table:
         pos, t = link[f"l{k}_pos"], link[f"l{k}_t"]
         if strict:  # the very next event of the person, and it must match step k
             want = (tries.p0 if prev is None else prev[f"l{k - 1}_pos"]) + 1
-            cond = link[f"l{k}_ok"]
         else:  # the next event matching step k after the step before
             want = tries.cand if prev is None else prev[f"l{k - 1}_nxt"]
-            cond = ibis.literal(True)
-        on = [tries.person == link[f"l{k}_person"], pos == want, t - tries.t0 <= q.window_ms, cond]
+        on = [tries.person == link[f"l{k}_person"], pos == want, t - tries.t0 <= q.window_ms]
+        if strict:
+            on.append(link[f"l{k}_ok"])
         chain = chain.left_join(link, on)
         prev = link
     steps = {f"t{k}": chain[f"l{k}_t"] for k in range(1, n)}

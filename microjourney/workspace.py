@@ -487,7 +487,6 @@ class Workspace(Analyses):
         return t if moment is None else t.filter(t.moment == moment)
 
 
-
 def _memory_limit(share: float = 0.6) -> str:
     """``share`` of the machine's memory, as a DuckDB memory limit."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

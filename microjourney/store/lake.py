@@ -286,5 +286,3 @@ def _delete_prefix(where: Location, prefix: str) -> None:
     # nothing there is nothing to delete.
     with suppress(FileNotFoundError):
         where.fs.delete_dir(prefix)
-
-

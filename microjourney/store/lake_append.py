@@ -114,5 +114,3 @@ def _events(table: pa.Table) -> pa.Table:
         raise LakeError(f"an event batch has missing values in {', '.join(nulls)}",
                         code="lake/bad-batch")
     return batch
-
-

@@ -70,14 +70,12 @@ def read_events(con: duckdb.DuckDBPyConnection,
     return con.sql(_READ_EVENTS, params=[events_glob(root)])
 
 
-
 def check(lake: str | os.PathLike[str] | Location) -> None:
     """For object storage, a LakeError (with its code) unless the lake's bucket answers with
     the environment's settings: one request. A folder is checked where it is used."""
     where = locate(lake)
     if not where.local:
         _bucket(where, "read")
-
 
 
 def _view(where: Location) -> str:
@@ -94,5 +92,3 @@ def _register(con: duckdb.DuckDBPyConnection, where: Location, base: str, files:
     con.register(view + "_files", pa.table({"path": pa.array(files, pa.string()),
                                             "base": pa.array([base] * len(files), pa.string())}))
     return view
-
-

@@ -48,7 +48,6 @@ _S3_ERRORS = (
 )
 
 
-
 @dataclass(frozen=True)
 class Location:
     """Where a lake is: a folder (``fs`` is None) or ``bucket/prefix`` on S3 (``fs``).
@@ -210,7 +209,6 @@ def _bucket(where: Location, doing: str) -> None:
         raise LakeError(f"cannot {doing} the lake {where.url}: the bucket {where.bucket} does not exist "
                         f"at {where.settings.get('endpoint', 'AWS S3')}; create it first (microjourney "
                         "creates no buckets)", code="lake/no-bucket")
-
 
 
 # -- local folders -------------------------------------------------------------------

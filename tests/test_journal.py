@@ -225,7 +225,7 @@ def test_when_the_journal_is_behind_the_event_loop_hands_its_requests_to_the_thr
     """Back-pressure: with too many journaled events not stored yet, the loop does not wait
     for the storing thread; it hands its requests to the collector's thread, which waits,
     and every request is answered once the storing thread goes on."""
-    from microjourney.server import storing as collector_module
+    from microjourney.server import storing
 
     gate = threading.Event()  # holds the storing thread back until the test opens it
 
@@ -233,8 +233,8 @@ def test_when_the_journal_is_behind_the_event_loop_hands_its_requests_to_the_thr
         gate.wait(30)
         return write_plain(*args, **kwargs)
 
-    monkeypatch.setattr(collector_module, "MAX_UNSTORED", 50)
-    monkeypatch.setattr(collector_module, "write_plain", held)
+    monkeypatch.setattr(storing, "MAX_UNSTORED", 50)
+    monkeypatch.setattr(storing, "write_plain", held)
     root = tmp_path / "ws"
     mj.init(root).close()
     with mj.open(root) as ws:

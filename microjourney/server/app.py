@@ -66,7 +66,6 @@ JOURNAL_DIR = "journal"
 log = logging.getLogger("microjourney.server")
 
 
-
 def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
                body_idle: float = BODY_IDLE) -> FastAPI:
     """The app for the workspace in ``directory`` (opened at start-up, closed at shutdown);

@@ -435,6 +435,7 @@ class Collector:
         for job, a in zip(jobs, np.bincount(kept_req[good], minlength=n), strict=True):
             job.accepted += int(a)
         self._index.add(hashes[keep][good])
+
     def _to_lake(self, raw: pa.Table) -> BatchResult:
         """Judge ``raw`` in the scratch store, append the accepted events to the lake, copy
         the rejected rows to the store's quarantine; the scratch store is emptied."""

@@ -131,8 +131,8 @@ class Cors(CORSMiddleware):
 
 
 HTTP_CODES = {400: "request/bad", 401: "auth/missing-key", 403: "auth/forbidden",
-               404: "request/not-found", 405: "request/method-not-allowed",
-               413: "request/too-large", 422: "request/invalid", 429: "request/rate-limited"}
+              404: "request/not-found", 405: "request/method-not-allowed",
+              413: "request/too-large", 422: "request/invalid", 429: "request/rate-limited"}
 
 
 class RateLimit:
@@ -156,8 +156,8 @@ class RateLimit:
             return (1.0 - tokens) / self.rate
 
 
-
 def no_keys() -> ApiError:
+    """The answer while the key file cannot be read: 503, retried by clients."""
     return ApiError(503, "server/keys-unavailable", f"the key file ({KEY_FILE}) cannot be read; no "
                     "key is accepted until it can (`microjourney keys` makes one)", {"Retry-After": "5"})
 

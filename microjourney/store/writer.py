@@ -186,13 +186,13 @@ def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, 
         ensure_udf(con)
     rel, withheld = "raw", 0
     if privacy.consent_required:
-        ok = _consented(schema)
-        total, withheld = con.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE NOT {ok}) FROM raw r").fetchall()[0]
-        rows = total - withheld
-        if withheld:
-            rel = "_consented"
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {rel} AS SELECT * FROM raw r WHERE {ok}")
+        # A table, not a view: the consent rule parses each context several times over, and
+        # the writer reads its relation more than once (counts, stored ids, judging, quarantine).
+        rel = "_consented"
+        total = rows if rows is not None else con.execute("SELECT count(*) FROM raw").fetchall()[0][0]
+        rows = con.execute(f"CREATE OR REPLACE TEMP TABLE {rel} AS "
+                           f"SELECT * FROM raw r WHERE {_consented(schema)}").fetchall()[0][0]
+        withheld = total - rows
     sql, extra_names = checked_sql(schema, derive_ids=derive_ids, rel=rel, given_json=json_text)
     values = judging_params(timezone=timezone, channel=channel, naive_hint=naive_hint)
     values.update({f"k{i}": n for i, n in enumerate(extra_names)})
@@ -211,7 +211,7 @@ def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, 
                 result = replace(result, withheld=withheld)
     finally:
         if rel != "raw":
-            con.execute(f"DROP VIEW IF EXISTS {rel}")
+            con.execute(f"DROP TABLE IF EXISTS {rel}")
     return result
 
 

@@ -119,11 +119,12 @@ def _identity_calls(con: duckdb.DuckDBPyConnection, jobs: list[Job], identities:
         "WHERE type IN ('identify', 'alias') ORDER BY req, idx").fetchall()]
     if consent and calls:
         ok = consented(con, [file_context(call.get("context")) for *_, call in calls])
-        for req, *_ in (c for c, yes in zip(calls, ok, strict=True) if not yes):
-            jobs[req].withheld += 1
+        for (req, *_), yes in zip(calls, ok, strict=True):
+            if not yes:
+                jobs[req].withheld += 1
         if not ok.all():
             count_withheld(con, int((~ok).sum()))
-        calls = [c for c, yes in zip(calls, ok, strict=True) if yes]
+            calls = [c for c, yes in zip(calls, ok, strict=True) if yes]
     rows, owners, out = [], [], []
     for req, idx, text, call in calls:
         row, name, reason = identity_row(call)

@@ -87,6 +87,14 @@ def _too_long(number: int, head: bytes, length: int, limits: Limits) -> Reject:
                           f"({limits.max_line_bytes:,}); kept its first {RAW_BYTES:,} bytes", cut(head))
 
 
+def stopped_reading(limits: Limits, kept: str) -> str:
+    """Why a file cut at ``limits.max_file_bytes`` ends in an error; ``kept``: what of it was
+    read and ingested (``lines 1 to 935``)."""
+    return (f"stopped reading after {limits.max_file_bytes:,} bytes (ingest.max_file_bytes, "
+            f"counted after decompression): {kept} were read and ingested, the rest of the file "
+            "was not; raise ingest.max_file_bytes in microjourney.yaml to read it all")
+
+
 def chunks(path: Path, limits: Limits, read_bytes: int = READ_BYTES) -> Iterator[Chunk]:
     """The good lines of ``path`` in chunks, bad ones as rejects (see the module's docstring);
     ``read_bytes``: how much is read at a time."""

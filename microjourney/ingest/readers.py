@@ -22,7 +22,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..errors import IngestError
-from .lines import Chunk, Limits, Reject, chunks, cut
+from .lines import Chunk, Limits, Reject, chunks, cut, stopped_reading
 from .records import records
 from .schema import FIELDS, ROW
 
@@ -141,11 +141,7 @@ BATCH_BYTES = 128 * 2**20
 
 def _too_large(path: Path, limits: Limits, last: int) -> IngestError:
     """The error that ends a file cut at ``limits.max_file_bytes`` (its rows before are kept)."""
-    return IngestError(
-        f"{path}: stopped reading after {limits.max_file_bytes:,} bytes (ingest.max_file_bytes, "
-        f"counted after decompression): lines 1 to {last:,} were read and ingested, the rest of "
-        "the file was not; raise ingest.max_file_bytes in microjourney.yaml to read it all",
-        code="ingest/too-large")
+    return IngestError(f"{path}: {stopped_reading(limits, f'lines 1 to {last:,}')}", code="ingest/too-large")
 
 
 def _csv(path: Path, batch_size: int, limits: Limits) -> Iterator[Batch]:

@@ -50,7 +50,7 @@ import orjson
 import pyarrow as pa
 
 from microjourney.errors import IngestError
-from microjourney.ingest.lines import Limits, open_bytes
+from microjourney.ingest.lines import Limits, open_bytes, stopped_reading
 from microjourney.ingest.schema import FIELDS, ROW
 
 __all__ = ["SCHEMA", "read_xes"]
@@ -153,9 +153,7 @@ class _Counted(io.RawIOBase):
         data = self._stream.read(size)
         self.total += len(data)
         if self.total > self._limits.max_file_bytes:
-            raise _TooMuch(f"stopped reading after {self._limits.max_file_bytes:,} bytes "
-                           "(ingest.max_file_bytes, counted after decompression); the events "
-                           "before that point were read and ingested, the rest was not")
+            raise _TooMuch(stopped_reading(self._limits, "the events before that point"))
         if self.total - self.mark > self._limits.max_line_bytes + len(data):
             raise _TooMuch(f"no element ends in the {self.total - self.mark:,} bytes after byte "
                            f"{self.mark:,} (ingest.max_line_bytes is {self._limits.max_line_bytes:,}); "

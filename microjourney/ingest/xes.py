@@ -168,6 +168,10 @@ class _Batch:
     """Column lists for the rows of one output table."""
 
     def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        """Empty the batch (once its table has been made)."""
         # Filled column-wise: building Arrow arrays from per-column lists is several
         # times cheaper than transposing row tuples.
         self.event_id: list[str | None] = []
@@ -179,10 +183,6 @@ class _Batch:
 
     def __len__(self) -> int:
         return len(self.row)
-
-    def clear(self) -> None:
-        """Empty the batch once its table has been made."""
-        self.__init__()  # type: ignore[misc]
 
     def add(self, event: dict[str, Any], case_id: str | None, row: int) -> None:
         """Append one finished event, given as its attributes by key."""

@@ -31,13 +31,6 @@ class Records:
         return bool(self.joined.any())
 
 
-def _unclosed(carry: Chunk, why: str) -> Reject:
-    number = int(carry.numbers[0])
-    first = carry.data[: carry.data.find(b"\n") + 1]
-    return Reject(number, f"line {number}: a quoted field opened on this line {why}; the line is "
-                          f"left out and the lines after it are read as records again", cut(first))
-
-
 def _group(part: Chunk) -> tuple[Records, Chunk | None]:
     """The whole records of ``part`` and the lines of a record still open at its end."""
     data = np.frombuffer(part.data, np.uint8)
@@ -55,7 +48,11 @@ def _group(part: Chunk) -> tuple[Records, Chunk | None]:
 def _reread(carry: Chunk, why: str, stopped: bool) -> Chunk:
     """``carry`` without the line that opened its quote (rejected): its other lines, again."""
     at = carry.data.find(b"\n") + 1
-    return Chunk(carry.data[at:], carry.numbers[1:], [_unclosed(carry, why)], stopped)
+    number = int(carry.numbers[0])
+    unclosed = Reject(number, f"line {number}: a quoted field opened on this line {why}; the line "
+                              "is left out and the lines after it are read as records again",
+                      cut(carry.data[:at]))
+    return Chunk(carry.data[at:], carry.numbers[1:], [unclosed], stopped)
 
 
 def records(parts: Iterator[Chunk], limits: Limits) -> Iterator[Records]:

@@ -5,7 +5,7 @@ rows with the typed fields, the field at fault (``field``, NULL for a good row) 
 is needed, the reason. Every file format and the collector's calls go through it, so they
 reject the same things with the same reasons. Column names from files are quoted
 identifiers; values (time zone, channel, the timestamp range) are bound parameters
-(:func:`params`).
+(:func:`judging_params`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def params(*, timezone: str | None, channel: str, naive_hint: str = NAIVE_HINT,
+def judging_params(*, timezone: str | None, channel: str, naive_hint: str = NAIVE_HINT,
            arrival: datetime | None = None) -> dict[str, object]:
     """The parameters :func:`checked_sql` binds: the time zone of times without an offset, the
     default channel, and the range a timestamp must lie in (docs/workspace.md, "Timestamps"):
@@ -59,7 +59,7 @@ def normal_json(col: str) -> str:
     return f"nullif(CAST(json({col}) AS VARCHAR), 'null')"
 
 
-def json_text(schema: pa.Schema, name: str, *, given: bool = False) -> str:
+def field_json(schema: pa.Schema, name: str, *, given: bool = False) -> str:
     """SQL: the field ``name`` of the raw row ``r`` as JSON text. ``given``: the column holds
     valid JSON texts (the collector's calls); a JSON string stands for the text it holds, as
     a file's cell does (:mod:`microjourney.store.consent`), anything else is put in normal form."""
@@ -119,7 +119,7 @@ def checked_sql(schema: pa.Schema, *, derive_ids: bool = True, rel: str = "raw",
     that become properties (bound as ``$k0``, ``$k1``...).
 
     ``derive_ids=False`` (every row has an ``event_id``) skips the content hashing;
-    ``given_json``: ``properties`` and ``context`` hold valid JSON texts (:func:`json_text`).
+    ``given_json``: ``properties`` and ``context`` hold valid JSON texts (:func:`field_json`).
     """
     ts_text, ts, naive, offset = _timestamp(schema)
     extras, extra_names = _extras(schema)
@@ -166,8 +166,8 @@ def checked_sql(schema: pa.Schema, *, derive_ids: bool = True, rel: str = "raw",
           SELECT r.{quote_ident(ROW)} AS row,
           {cols},
           {ts_text} AS ts_text, {ts} AS ts, {naive} AS ts_naive, {offset} AS ts_offset,
-          {json_text(schema, "properties", given=given_json)} AS properties,
-          {json_text(schema, "context", given=given_json)} AS context
+          {field_json(schema, "properties", given=given_json)} AS properties,
+          {field_json(schema, "context", given=given_json)} AS context
           {", " + extras + " AS extras" if extras else ""}
           FROM {rel} r
         )

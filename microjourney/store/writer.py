@@ -29,8 +29,7 @@ import pyarrow.compute as pc
 from ..ingest.schema import ROW
 from .consent import consent_sql
 from .db import transaction
-from .judge import NAIVE_HINT, checked_sql, json_text, normal_json, quote_ident
-from .judge import params as judging_params
+from .judge import NAIVE_HINT, checked_sql, field_json, judging_params, normal_json, quote_ident
 from .quarantine import quarantine_sql, write_rejects
 from .scrubbing import SCRUB_EXCEPT, Privacy, ensure_udf, scrubbed
 
@@ -168,7 +167,7 @@ def write_parquet(
 
 def _consented(schema: pa.Schema) -> str:
     """SQL: the raw row ``r`` carries ``context.consent.analytics: true``."""
-    return consent_sql(json_text(schema, "context"))
+    return consent_sql(field_json(schema, "context"))
 
 
 def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, *, source: str,

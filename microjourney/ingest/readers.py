@@ -304,7 +304,11 @@ def _jsonl(path: Path, batch_size: int, mapping: Mapping[str, str], limits: Limi
             if by_source:
                 obj = {by_source.get(k, k if k not in mapping else f"source:{k}"): v
                        for k, v in obj.items()}
-            row = json_row(obj)
+            try:
+                row = json_row(obj)
+            except ValueError as exc:
+                rejects.append(Reject(number, f"line {number}: {exc}", cut(line.strip())))
+                continue
             row[ROW] = number
             rows.append(row)
             if len(rows) >= batch_size:
@@ -327,7 +331,8 @@ _FIELD_SET = frozenset(FIELDS)
 def json_row(obj: dict[str, object]) -> dict[str, object]:
     """One JSON object → text fields; keys that are not event fields join the properties
     (unless ``properties`` is given as something other than an object). One pass over the
-    object's keys: this runs for every line of a file."""
+    object's keys: this runs for every line of a file. A ``ValueError`` when a value is
+    nested too deep to be written back as JSON."""
     row: dict[str, object] = {}
     extras: dict[str, object] = {}
     for key, value in obj.items():
@@ -338,15 +343,24 @@ def json_row(obj: dict[str, object]) -> dict[str, object]:
         elif type(value) is str:
             row[key] = value  # a JSON string in properties or context is the JSON text it holds
         elif isinstance(value, dict | list):
-            row[key] = orjson.dumps(value).decode()  # properties, context travel as JSON text
+            row[key] = _dumps(key, value)  # properties, context travel as JSON text
         elif isinstance(value, bool):
             row[key] = "true" if value else "false"
         else:
             row[key] = str(value)
     props = obj.get("properties")
     if extras and (props is None or isinstance(props, dict)):
-        row["properties"] = orjson.dumps({**extras, **(props or {})}).decode()
+        row["properties"] = _dumps("properties", {**extras, **(props or {})})
     return row
+
+
+def _dumps(key: str, value: object) -> str:
+    """``value`` as JSON text; a ``ValueError`` naming ``key`` when it is nested deeper than
+    orjson writes (254 levels; it reads up to 1,024)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError as exc:
+        raise ValueError(f"{key} is nested too deep to store ({exc})") from None
 
 
 def _jsonl_table(rows: list[dict[str, object]]) -> pa.Table:

@@ -22,7 +22,8 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
-from ..ingest.readers import Reject, json_row
+from ..ingest.lines import Reject
+from ..ingest.readers import json_row
 from ..store.consent import consent_sql
 from ..store.writer import count_withheld
 from .calls import CALLS, EVENT_FIELDS, EVENTS, PROBLEMS, TYPES, id_hashes, identity_row
@@ -47,7 +48,7 @@ def file_contexts(texts: Sequence[bytes | str | None]) -> list[str | None]:
     for text in texts:
         try:
             out.append(None if text is None else file_context(orjson.loads(text)))
-        except orjson.JSONDecodeError:
+        except ValueError:  # not JSON, or nested too deep to write back: no consent to read
             out.append(None)
     return out
 

@@ -447,3 +447,17 @@ def test_a_stray_quote_costs_its_line_only(tmp_path, limit):
         (reason,) = ws.con.execute("SELECT reason FROM quarantine").fetchall()[0]
     assert (r.accepted, r.rejected) == (39, 1)
     assert reason.startswith("line 5: a quoted field opened on this line is not closed")
+
+
+def test_a_line_nested_deeper_than_json_is_written_back_is_quarantined(make_ws, tmp_path):
+    # orjson reads 1,024 levels but writes 254: such a line is a reject, not a crashed ingest.
+    ws = make_ws()
+    deep: dict = {"a": 1}
+    for _ in range(300):
+        deep = {"x": deep}
+    path = tmp_path / "e.jsonl"
+    path.write_text(json.dumps({**GOOD, "properties": deep}) + "\n" + json.dumps(_good(2)) + "\n")
+    r = ws.ingest(path)
+    assert (r.accepted, r.rejected) == (1, 1)
+    (reason,) = ws.con.execute("SELECT reason FROM quarantine").fetchall()[0]
+    assert reason.startswith("line 1: properties is nested too deep to store")

@@ -51,6 +51,17 @@ def quarantine_sql(bad: str, rel: str, privacy: Privacy, params: dict[str, objec
              SELECT 1 FROM quarantine q WHERE q.source = $source AND q.row = x.row AND q.raw = x.kept)"""
 
 
+#: Moves the readers' rejects from ``_rejects`` into quarantine, cut and noted, once each.
+_INSERT_REJECTS = f"""INSERT INTO quarantine
+    SELECT * FROM (
+      SELECT source, row, field, {_noted("reason", "coalesce(length(raw), 0)")},
+             CASE WHEN raw IS NOT NULL THEN json_object('text', left(raw, $raw_chars)) END,
+             received_at
+      FROM _rejects) x (source, row, field, reason, raw, received_at)
+    WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source = x.source
+                      AND q.row = x.row AND q.raw IS NOT DISTINCT FROM x.raw)"""
+
+
 def write_rejects(con: duckdb.DuckDBPyConnection, rejects: list[Reject], *, source: str,
                   consent_required: bool = False, scrub: bool = True) -> int:
     """Quarantine rows a reader could not parse (``Reject`` records); idempotent.
@@ -73,16 +84,6 @@ def write_rejects(con: duckdb.DuckDBPyConnection, rejects: list[Reject], *, sour
         con.execute("CREATE OR REPLACE TEMP TABLE _rejects (source VARCHAR, row BIGINT, field VARCHAR, "
                     "reason VARCHAR, raw VARCHAR, received_at TIMESTAMPTZ)")
         con.executemany("INSERT INTO _rejects VALUES (?, ?, ?, ?, ?, ?)", rows)
-        n = con.execute(
-            f"""INSERT INTO quarantine
-               SELECT * FROM (
-                 SELECT source, row, field, {_noted("reason", "coalesce(length(raw), 0)")},
-                        CASE WHEN raw IS NOT NULL THEN json_object('text', left(raw, $raw_chars)) END,
-                        received_at
-                 FROM _rejects) x (source, row, field, reason, raw, received_at)
-               WHERE NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source = x.source
-                                 AND q.row = x.row AND q.raw IS NOT DISTINCT FROM x.raw)""",
-            {"raw_chars": RAW_CHARS},
-        ).fetchall()[0][0]
+        n = con.execute(_INSERT_REJECTS, {"raw_chars": RAW_CHARS}).fetchall()[0][0]
         con.execute("DROP TABLE _rejects")
     return n

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from ..ingest.lines import Limits
 from ..ingest.schema import CHANNELS
 from .frictions import Frictions
 from .types import (
@@ -297,10 +298,10 @@ class Ingest(Frozen):
 
     #: The longest line (JSON Lines) or record (CSV) read, in bytes; a longer one is
     #: quarantined, cut to its first kilobytes, with its length in the reason.
-    max_line_bytes: int = Field(1_048_576, gt=0)
+    max_line_bytes: int = Field(Limits.max_line_bytes, gt=0)
     #: The most bytes read from one file after decompression; past it the file's remaining
     #: rows are not read, and the ingest says so (the rows before it are kept).
-    max_file_bytes: int = Field(64 * 2**30, gt=0)
+    max_file_bytes: int = Field(Limits.max_file_bytes, gt=0)
 
 
 class Server(Frozen):

@@ -16,6 +16,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from ..ingest.schema import json_pointer
 from ..ingest.scrub import PREFILTER, scrub_json
 
 #: Paths of the stored JSON left unscrubbed by default: identity keys are given as traits.
@@ -74,9 +75,7 @@ def scrubbed(col: str, root: str, privacy: Privacy, params: dict[str, object]) -
     params[f"scrub_{root}"] = orjson.dumps(kept).decode()
     inner = col
     for i, path in enumerate(kept):  # json_remove takes one path at a time
-        # A JSON Pointer (/a/b, ~1 for /, ~0 for ~): any key, quotes and backslashes included.
-        params[f"scrub_{root}_{i}"] = "".join(
-            "/" + k.replace("~", "~0").replace("/", "~1") for k in path.split("."))
+        params[f"scrub_{root}_{i}"] = json_pointer(*path.split("."))  # any key works
         inner = f"json_remove({inner}, CAST($scrub_{root}_{i} AS VARCHAR))"
     past_kept = (f"WHEN NOT regexp_matches(CAST({inner} AS VARCHAR), $scrub_pf) THEN {col} "
                  if kept else "")

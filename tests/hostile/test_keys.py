@@ -16,8 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 import microjourney as mj
+from microjourney.cli import app
 from microjourney.engine.backend import json_path
 
 #: Keys real data uses (XES, CSV headers) and keys built to break SQL or JSON paths.
@@ -105,13 +107,20 @@ def test_scorecard_by_any_key_on_the_command_line(tmp_path):
         n += 2
     root = tmp_path / "ws"
     workspace(root, spec, rows).close()
+    # The command in-process for every key (no start-up per key), and as a real process for
+    # the key built to inject SQL.
+    runner = CliRunner()
     for key in KEYS:
         if not key:
             continue  # an empty --by means no breakdown
-        out = run_cli("scorecard", "--by", key, "--json", "-w", str(root), cwd=tmp_path)
-        assert out.returncode == 0 and "Traceback" not in out.stderr, (key, out.stderr)
+        out = runner.invoke(app, ["scorecard", "--by", key, "--json", "-w", str(root)])
+        assert out.exit_code == 0 and out.exception is None, (key, out.output)
         got = {row[key]: row["attempts"] for row in json.loads(out.stdout)}
         assert got == {"phone": 2, "desk'top": 1}, (key, got)
+    injection = "device') ; DROP TABLE events; --"
+    out = run_cli("scorecard", "--by", injection, "--json", "-w", str(root), cwd=tmp_path)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert {row[injection]: row["attempts"] for row in json.loads(out.stdout)} == {"phone": 2, "desk'top": 1}
     taken = run_cli("scorecard", "--by", "moment", "-w", str(root), cwd=tmp_path)
     assert taken.returncode != 0 and "Traceback" not in taken.stderr
     assert "--by 'moment'" in taken.stdout + taken.stderr

@@ -302,6 +302,9 @@ class Ingest(Frozen):
     #: The most bytes read from one file after decompression; past it the file's remaining
     #: rows are not read, and the ingest says so (the rows before it are kept).
     max_file_bytes: int = Field(Limits.max_file_bytes, gt=0)
+    #: How far after its arrival an event's timestamp may lie (a duration, default one
+    #: day); a later one is quarantined, in files and in the collector.
+    future_tolerance: Seconds = Field(86_400.0, gt=0)
 
 
 class Server(Frozen):

@@ -77,6 +77,19 @@ def _on_target(row: dict[str, object], target: object) -> bool | None:
     return bool(value >= target.value)  # type: ignore[attr-defined, operator]
 
 
+#: The columns of a series after its keys.
+SERIES = ("attempts", "finished", "completed", "failed", "abandoned", "escalated", "in_progress",
+          "completion_rate", "completion_ci", "failure_rate")
+
+
+def series(stats: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """A series (``keys``: the moment, ``period`` and any breakdown) with the completion and
+    failure rates over finished attempts and the completion's Wilson interval."""
+    stats = _with_rates(stats.copy())
+    stats["period"] = pd.to_datetime(stats["period"]).dt.strftime("%Y-%m-%d")  # a UTC day
+    return stats[[*keys, *SERIES]].reset_index(drop=True)
+
+
 def daily(stats: pd.DataFrame) -> pd.DataFrame:
     """Daily series with completion rate and its Wilson interval."""
     stats = _with_rates(stats.copy())

@@ -1,4 +1,5 @@
-"""Number formatting for the report; every function accepts missing values.
+"""Number formatting for every surface (CLI, report, dashboard); every function accepts
+missing values.
 
 Missing means ``None``, NaN, ``pandas.NA`` or anything that is not a number; it is
 shown as an em dash.

@@ -8,8 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from microjourney.report.fmt import DASH, interval, lower_is_better, metric, num, pct
-from microjourney.report.fmt import seconds as secs
+from microjourney.fmt import DASH, interval, lower_is_better, metric, num, pct
+from microjourney.fmt import seconds as secs
 
 
 def missing(value: Any) -> bool:

@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from microjourney.report.fmt import count, num, pct
+from microjourney.fmt import count, num, pct
 
 #: Palette shared with ``style.css``.
 INK = "#1f2933"

@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 
 from microjourney.report.cells import completion, first, h, sla, target, target_badge, vs_sla
-from microjourney.report.fmt import count, num, pct, share, when
-from microjourney.report.fmt import seconds as secs
+from microjourney.fmt import count, num, pct, share, when
+from microjourney.fmt import seconds as secs
 from microjourney.report.section import moment_section
 
 VENDOR = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")

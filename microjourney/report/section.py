@@ -9,7 +9,7 @@ import pandas as pd
 
 from microjourney.report.cells import completion, first, h, sla, target, target_badge, vs_sla
 from microjourney.report.charts import daily_spec, funnel_spec, script_json
-from microjourney.report.fmt import DASH, count, interval, lower_is_better, metric, num, pct, seconds, share
+from microjourney.fmt import DASH, count, interval, lower_is_better, metric, num, pct, seconds, share
 
 INTENTS = {"learn": "Learn", "decide": "Decide", "act": "Act"}
 

@@ -15,13 +15,15 @@ expressions on every runtime; only this module and :mod:`.spark` know backends a
 A lake is a folder, or an :class:`ObjectLake` on S3-compatible storage that the caller
 (the workspace) resolved through the store: the engine reads it, never locates it or
 looks at credentials.
+
+The interface and the lake's checks live in :mod:`.runtime_base`, which :mod:`.spark`
+builds on; this module chooses the runtime (so it imports :mod:`.spark`) and names them
+too, for the workspace.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,40 +34,7 @@ import pyarrow.dataset as ds
 from ibis.expr.types import Table
 
 from ..errors import WorkspaceError
-
-#: The lake's event files, below the lake folder (hive partitions by UTC day).
-EVENTS_GLOB = "events/*/*.parquet"
-
-
-class Runtime:
-    """The interface every runtime offers (see the module docstring)."""
-
-    name = "?"
-    db: Any  # the Ibis backend
-
-    def __init__(self) -> None:
-        self._meta: dict[str, str] = {}  # fingerprints, for this session only
-
-    def events(self) -> Table:
-        return self.db.table("events")
-
-    def save(self, name: str, expr: Table, *, temp: bool = False) -> Table:
-        """Materialise ``expr`` as table ``name`` (replacing it) and return it."""
-        self.db.create_table(name, expr, temp=temp, overwrite=True)
-        return self.db.table(name)
-
-    def drop(self, name: str) -> None:
-        self.db.drop_table(name, force=True)
-
-    def get_meta(self, key: str) -> str | None:
-        return self._meta.get(key)
-
-    def set_meta(self, key: str, value: str) -> None:
-        self._meta[key] = value
-
-    def close(self) -> None:
-        """Release what the runtime holds; the store's own connection is the workspace's,
-        so this base runtime holds nothing of its own."""
+from .runtime_base import EVENTS_GLOB, ObjectLake, Runtime, check_objects, lake_folder
 
 
 class Store(Runtime):
@@ -88,34 +57,6 @@ class Store(Runtime):
         self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value]).fetchall()
 
 
-@dataclass(frozen=True)
-class ObjectLake:
-    """A lake on S3-compatible object storage, as the store resolved it.
-
-    ``url``: ``s3://bucket/prefix``; ``events``: ``bucket/prefix/...`` in ``filesystem``, the
-    prefix holding the current copy of the event files (``events``, or an export's staged
-    copy while it publishes), and ``files`` those files, as the store listed them;
-    ``filesystem``: a ``pyarrow.fs.S3FileSystem``; ``s3``: the endpoint, region and
-    credentials, for engines that reach the store themselves (Spark's s3a).
-    """
-
-    url: str
-    events: str
-    files: tuple[str, ...]
-    filesystem: Any
-    s3: Mapping[str, str] = field(default_factory=dict, repr=False)
-
-
-def lake_folder(lake: str | Path) -> Path:
-    """The lake folder, checked: it must hold event files."""
-    root = Path(lake)
-    if not root.is_dir() or not any(root.glob(EVENTS_GLOB)):
-        raise WorkspaceError(f"no lake at {root}: expected event files {root / EVENTS_GLOB} "
-                             f"(write them with `microjourney export --lake {root}`)",
-                             code="workspace/lake")
-    return root
-
-
 class LakeDuckDB(Runtime):
     """DuckDB in memory over a lake's Parquet files."""
 
@@ -123,8 +64,8 @@ class LakeDuckDB(Runtime):
 
     def __init__(self, lake: str | Path | ObjectLake, *, memory_limit: str | None = None) -> None:
         super().__init__()
-        objects = _object_files(lake) if isinstance(lake, ObjectLake) else None
-        root = lake_folder(lake) if objects is None else None
+        # Checked before anything is opened, so a missing lake leaves nothing behind.
+        source = _object_files(lake) if isinstance(lake, ObjectLake) else lake_folder(lake) / EVENTS_GLOB
         self.con = duckdb.connect()
         self._spill = tempfile.TemporaryDirectory(prefix="microjourney-spill-")
         self.con.execute("SET TimeZone = 'UTC'")
@@ -132,11 +73,11 @@ class LakeDuckDB(Runtime):
         if memory_limit:
             self.con.execute("SET memory_limit = ?", [memory_limit])
         self.db = ibis.duckdb.from_connection(self.con)
-        if objects is not None:  # DuckDB scans the pyarrow dataset: columns and filters pushed down
-            self.con.register("_lake_events", objects)
+        if isinstance(source, Path):
+            files = self.db.read_parquet(str(source), hive_partitioning=True)
+        else:  # DuckDB scans the pyarrow dataset: columns and filters pushed down
+            self.con.register("_lake_events", source)
             files = self.db.table("_lake_events")
-        else:
-            files = self.db.read_parquet(str(root / EVENTS_GLOB), hive_partitioning=True)
         # The store's types: JSON text back to JSON; the partition column dropped.
         events = files.drop("day").mutate(properties=files.properties.cast("json"),
                                           context=files.context.cast("json"))
@@ -150,15 +91,6 @@ class LakeDuckDB(Runtime):
     def close(self) -> None:
         self.con.close()
         self._spill.cleanup()
-
-
-def check_objects(lake: ObjectLake) -> ObjectLake:
-    """The object-storage lake, checked: it must hold event files."""
-    if not lake.files:
-        raise WorkspaceError(f"no lake at {lake.url}: expected event files {lake.url}/{EVENTS_GLOB} "
-                             f"(write them with `microjourney export --lake {lake.url}`)",
-                             code="workspace/lake")
-    return lake
 
 
 def _object_files(lake: ObjectLake) -> ds.Dataset:

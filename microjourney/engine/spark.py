@@ -19,7 +19,7 @@ stops with ``workspace/spark-s3a`` and says what to add.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from ibis.backends.sql.compilers.pyspark import PySparkCompiler
 from ibis.expr.types import Table
 
 from ..errors import WorkspaceError
-from .runtime import ObjectLake, Runtime, check_objects, lake_folder
+from .runtime_base import ObjectLake, Runtime, check_objects, lake_folder
 
 #: Session SQL functions with the names and meaning of the DuckDB builtins the engine uses.
 FUNCTIONS = (
@@ -133,24 +133,28 @@ def session(master: str = "local[2]", config: dict[str, str] | None = None) -> A
     return spark
 
 
-class Compiler(PySparkCompiler):
+# Ibis ships no types, so its compiler is Any to mypy; the methods below return what its
+# untyped builders (self.f, self.if_, self.agg) make, so they say Any too.
+class Compiler(PySparkCompiler):  # type: ignore[misc]
     """Ibis's Spark compiler, plus ``bit_or`` and the ordered aggregates Spark lacks: a collect ordered
     by keys is the sorted list of (keys, value) structs, spelled out; a first by keys is
     ``min_by`` over the keys as a struct. Ascending keys only, as the engine uses them."""
 
-    def _keyed(self, arg, where, order_by):  # noqa: ANN001, ANN202 - sqlglot nodes
+    def _keyed(self, arg: sge.Expression, where: sge.Expression | None,
+               order_by: Sequence[sge.Ordered]) -> tuple[list[sge.Expression], sge.Expression]:
         if any(o.args.get("desc") for o in order_by):
             # A struct list sorts ascending only; no engine expression orders otherwise.
             raise com.UnsupportedOperationError("ordered aggregates on Spark sort ascending only")
-        parts: list = []
+        parts: list[sge.Expression] = []
         for i, o in enumerate(order_by):
             parts += [sge.convert(f"k{i}"), o.this]
-        keep = sge.Not(this=sge.Is(this=arg, expression=sge.Null()))
+        keep: sge.Expression = sge.Not(this=sge.Is(this=arg, expression=sge.Null()))
         if where is not None:
             keep = sge.And(this=keep, expression=where)
         return parts, keep
 
-    def visit_ArrayCollect(self, op, *, arg, where, order_by, include_null, distinct):  # noqa: ANN001, ANN201
+    def visit_ArrayCollect(self, op: Any, *, arg: sge.Expression, where: sge.Expression | None,
+                           order_by: Sequence[sge.Ordered], include_null: bool, distinct: bool) -> Any:
         if not order_by or distinct or include_null:
             return super().visit_ArrayCollect(op, arg=arg, where=where, order_by=order_by,
                                               include_null=include_null, distinct=distinct)
@@ -160,19 +164,21 @@ class Compiler(PySparkCompiler):
         return self.f.transform(ordered, sge.Lambda(this=sge.column("v", table="s"),
                                                     expressions=[sge.to_identifier("s")]))
 
-    def visit_Quantile(self, op, *, arg, quantile, where):  # noqa: ANN001, ANN201
+    def visit_Quantile(self, op: Any, *, arg: sge.Expression, quantile: sge.Expression,
+                       where: sge.Expression | None) -> Any:
         # Ibis filters the fraction too, which Spark rejects (it must be a constant).
         if where is not None:
             arg = self.if_(where, arg, sge.Null())
         return self.f.percentile(arg, quantile)
 
-    def visit_Median(self, op, *, arg, where):  # noqa: ANN001, ANN201
+    def visit_Median(self, op: Any, *, arg: sge.Expression, where: sge.Expression | None) -> Any:
         return self.visit_Quantile(op, arg=arg, quantile=sge.convert(0.5), where=where)
 
-    def visit_BitOr(self, op, *, arg, where):  # noqa: ANN001, ANN201
+    def visit_BitOr(self, op: Any, *, arg: sge.Expression, where: sge.Expression | None) -> Any:
         return self.agg.bit_or(arg, where=where)
 
-    def visit_First(self, op, *, arg, where, order_by, include_null):  # noqa: ANN001, ANN201
+    def visit_First(self, op: Any, *, arg: sge.Expression, where: sge.Expression | None,
+                    order_by: Sequence[sge.Ordered], include_null: bool) -> Any:
         if not order_by or include_null:
             return super().visit_First(op, arg=arg, where=where, order_by=order_by,
                                        include_null=include_null)

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 DEMO   ?= build/demo
 
-.PHONY: demo test test-fast lint bench docs clean
+.PHONY: demo test test-fast lint typecheck bench docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ demo: $(VENV)/.installed
 	rm -rf $(DEMO)
 	$(BIN)/microjourney demo $(DEMO)
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed typecheck
 	bash scripts/system-packages.sh
 	$(BIN)/ruff check microjourney tests benchmarks docs
 	$(BIN)/python -m pytest -q
@@ -28,6 +28,10 @@ test-fast: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check microjourney tests benchmarks
+
+# mypy --strict on the core packages; what it checks is set in pyproject.toml ([tool.mypy]).
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/run.py --events 1000000

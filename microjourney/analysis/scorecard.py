@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Mapping
+from typing import Any
 
 import pandas as pd
 
-from ..spec import Workspace
+from ..spec import Target, Workspace
 from .stats import wilson_interval
 
 #: Rates over finished attempts: rate name → count column.
@@ -66,15 +68,15 @@ def scorecard(stats: pd.DataFrame, spec: Workspace, keys: list[str]) -> pd.DataF
     return df[[*keys[:1], "journey", *keys[1:], *COLUMNS]].reset_index(drop=True)
 
 
-def _on_target(row: dict[str, object], target: object) -> bool | None:
+def _on_target(row: Mapping[Hashable, Any], target: Target | None) -> bool | None:
     if target is None:
         return None
-    value = row.get(target.metric)  # type: ignore[attr-defined]
+    value = row.get(target.metric)
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    if target.lower_is_better:  # type: ignore[attr-defined]
-        return bool(value <= target.value)  # type: ignore[attr-defined, operator]
-    return bool(value >= target.value)  # type: ignore[attr-defined, operator]
+    if target.lower_is_better:
+        return bool(value <= target.value)
+    return bool(value >= target.value)
 
 
 #: The columns of a series after its keys.

@@ -18,6 +18,9 @@ from pydantic import Field
 
 from .types import Frozen, Names, Seconds
 
+#: ErrorShown's default ``invalid``, typed as the field is (a dict literal would be dict[str, bool]).
+_NOT_VALID: dict[str, str | int | float | bool] = {"valid": False}
+
 
 class _Detector(Frozen):
     enabled: bool = True
@@ -38,7 +41,9 @@ class RepeatedAttempt(_Detector):
 
 
 class RageClick(_Detector):
-    """A burst of ``clicks`` or more, each within ``within`` and ``distance`` px of the last."""
+    """A burst of ``clicks`` or more, each within ``within`` of the last and in the same
+    place: within ``distance`` px when both clicks carry coordinates (``x``, ``y``), else on
+    the same element (the first of ``selector_keys`` an event carries)."""
 
     events: Names = ("click",)
     clicks: int = Field(3, ge=2)
@@ -46,6 +51,9 @@ class RageClick(_Detector):
     distance: float = Field(30.0, gt=0)
     x: str = "x"
     y: str = "y"
+    #: Many trackers send a click's element and no coordinates: the same element is the
+    #: same place.
+    selector_keys: Names = ("selector", "element", "target")
     cap: Seconds = Field(10.0, gt=0)
 
 
@@ -63,7 +71,7 @@ class ErrorShown(_Detector):
 
     events: Names = ("error_shown", "js_error")
     #: Property values that mark an event as a validation error (any of them).
-    invalid: dict[str, str | int | float | bool] = Field(default_factory=lambda: {"valid": False})
+    invalid: dict[str, str | int | float | bool] = Field(default_factory=lambda: _NOT_VALID.copy())
     cap: Seconds = Field(300.0, gt=0)
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from ..errors import SpecError, SpecProblem
 from .frictions import Frictions
@@ -143,7 +144,17 @@ def _screen(text: str, file: str) -> None:
             open_[-1][2] = max(open_[-1][2], depth)
 
 
-def _problem(file: str, mark: yaml.Mark | None, loc: Loc, message: str) -> SpecProblem:
+class _Place(Protocol):
+    """A place in the file: PyYAML's ``Mark``, or libyaml's when the C parser found it."""
+
+    @property
+    def line(self) -> int: ...
+
+    @property
+    def column(self) -> int: ...
+
+
+def _problem(file: str, mark: _Place | None, loc: Loc, message: str) -> SpecProblem:
     return SpecProblem(
         file=file,
         line=mark.line + 1 if mark else None,
@@ -186,7 +197,7 @@ def _mark_for(loc: Loc, marks: dict[Loc, yaml.Mark]) -> yaml.Mark | None:
     return None
 
 
-def _translate(err: dict[str, Any], file: str, marks: dict[Loc, yaml.Mark]) -> SpecProblem:
+def _translate(err: ErrorDetails, file: str, marks: dict[Loc, yaml.Mark]) -> SpecProblem:
     loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -253,7 +264,7 @@ def _duplicates(data: dict[str, Any], file: str, marks: dict[Loc, yaml.Mark]) ->
     seen_m: dict[str, Loc] = {}
     for i, journey in enumerate(data.get("journeys") or []):
         if journey["name"] in seen_j:
-            loc = ("journeys", i, "name")
+            loc: Loc = ("journeys", i, "name")
             out.append(_problem(file, marks.get(loc), loc,
                                 f"journey {journey['name']!r} is defined twice"))
         seen_j.add(journey["name"])

@@ -26,6 +26,8 @@ def render() -> str:
     top = runner.invoke(app, ["--help"], prog_name="microjourney", env=env).output
     parts.append("```text\n" + top.strip() + "\n```\n")
     for command in app.registered_commands:
+        if command.hidden:
+            continue
         name = command.name or command.callback.__name__
         text = runner.invoke(app, [name, "--help"], prog_name="microjourney", env=env).output
         parts.append(f"## microjourney {name}\n\n```text\n{text.strip()}\n```\n")

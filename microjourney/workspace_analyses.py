@@ -5,24 +5,27 @@ rates and intervals, and returns a small table.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import ibis
 from ibis.expr.types import Table
+from pydantic import ValidationError
 
-from . import engine
-from .analysis import conformance as conformance_analysis
-from .analysis import funnel as funnel_analysis
+from . import engine, registry
 from .analysis import scorecard as scorecard_analysis
 from .errors import QueryError
-from .spec import Moment, parse_duration
+from .registry import filters
+from .registry.base import Result
+from .registry.filters import Filters
+from .spec import Moment
 
 if TYPE_CHECKING:
     import duckdb
     from ibis.backends.duckdb import Backend
 
 OUTCOMES = ("completed", "failed", "abandoned", "escalated", "in_progress")
+#: "All rows" for the Python API's wrappers of registered analyses.
+MAX_ROWS = 1_000_000
 
 
 class Analyses:
@@ -42,52 +45,42 @@ class Analyses:
     def _tagged(self, moment: str) -> Table: ...
 
     # -- analyses -----------------------------------------------------------
-    def _filtered_attempts(self, since: str | None, until: str | None) -> Table:
-        a = self.attempts()
-        if since:
-            a = a.filter(a.start_ts >= _when(since))
-        if until:
-            a = a.filter(a.start_ts < _when(until))
-        return a
+    def analysis(self, name: str, **params: Any) -> Result:
+        """Run the registered analysis ``name`` (``microjourney.registry``) with ``params``
+        (by name, or as the CLI and API spell them: ``**{"from": "step"}``); its result
+        holds named tables (DataFrames), coded warnings and metadata.
+
+        >>> ws.analysis("scorecard", by="device", since="2026-09-01").table()  # doctest: +SKIP
+        """
+        return registry.run(self, name, params)  # type: ignore[arg-type]
 
     def scorecard(self, *, by: str | None = None, since: str | None = None,
-                  until: str | None = None) -> Table:
+                  until: str | None = None, channel: str | None = None,
+                  where: list[str] | None = None) -> Table:
         """Per moment (and ``by`` group): volume, outcomes, completion with CI, times."""
-        a = self._filtered_attempts(since, until)
-        keys = ["moment"]
-        if by:
-            a, col = _breakdown(a, by)
-            keys.append(col)
-        stats = engine.outcome_counts(a, keys).to_pandas()
-        return ibis.memtable(scorecard_analysis.scorecard(stats, self.spec, keys))
+        r = self.analysis("scorecard", by=by, since=since, until=until, channel=channel,
+                          where=where or [])
+        return ibis.memtable(r.table())
 
     def funnel(self, moment: str, *, order: str = "ordered", window: str | float | None = None,
                per: str = "person") -> Table:
         """Step counts and conversion of a moment's funnel (start, steps, complete)."""
-        m = self.moment(moment)
-        if order not in engine.ORDERS:
-            raise QueryError(f"unknown funnel order {order!r}; allowed: {', '.join(engine.ORDERS)}",
-                             code="query/option")
-        if per not in engine.PER:
-            raise QueryError(f"unknown --per {per!r}; allowed: {', '.join(engine.PER)}",
-                             code="query/option")
-        window_s = m.timeout if window is None else _duration(window)
-        q = engine.FunnelQuery(n_steps=len(m.funnel), order=order, window_ms=round(window_s * 1000),
-                               per=per)
-        events = self.events() if order == "strict" else None
-        stats = engine.funnel_stats(self._tagged(moment), events, q).to_pandas()
-        return ibis.memtable(funnel_analysis.steps(stats, m.step_labels))
+        self.moment(moment)
+        window = None if window is None else str(window) if isinstance(window, str) else f"{window}s"
+        return ibis.memtable(self.analysis("funnel", moment=moment, order=order, window=window,
+                                           per=per).table())
 
     def _case_rows(self, moment: str | None, by: str | None, channel: str | None = None,
                    since: str | None = None, until: str | None = None,
-                   outcome: str | None = None, *, follows: bool = False) -> Table:
+                   outcome: str | None = None, where: list[str] | None = None, *,
+                   follows: bool = False) -> Table:
         """Rows (case, node, t_ms, seq, rank) for journey analytics: events or a moment's steps;
         ``follows`` adds each row's successor in its case (see :func:`engine.follows`).
 
         Cases are persons for all events, attempts for a moment (unless ``by`` says). The
-        filters keep events of one channel and of a period, and the attempts with one
-        outcome; attempts are cut before them. All events by person, unfiltered, come from
-        the timeline, already in order."""
+        filters keep events of one channel, of a period and with property values (``where``:
+        ``KEY=VALUE``), and the attempts with one outcome; attempts are cut before them.
+        All events by person, unfiltered, come from the timeline, already in order."""
         by = by or ("person" if moment is None else "attempt")
         if by not in ("person", "attempt"):
             raise QueryError(f"unknown --by {by!r}; allowed: person, attempt", code="query/option")
@@ -98,9 +91,9 @@ class Analyses:
             if by == "attempt" or outcome is not None:
                 raise QueryError(f"{'--by attempt' if by == 'attempt' else '--outcome'} needs "
                                  "--moment: attempts belong to a moment", code="query/option")
-            if not (channel or since or until):
+            if not (channel or since or until or where):
                 return self._timeline_rows(follows=follows)
-            ev = _keep(self.events(), channel, since, until)
+            ev = _keep(self.events(), channel, since, until, where)
             rows = ev.select(case=ev.person, node=ev.event, t_ms=engine.backend.epoch_ms(ev.timestamp),
                              seq=ev.seq, rank=ibis.literal(0, "int64"))
             return engine.follows(rows) if follows else rows
@@ -112,7 +105,7 @@ class Analyses:
             a = self.attempts(moment)
             a = a.filter(a.outcome == outcome).select(o_person="person", o_segment="segment")
             rows = rows.semi_join(a, [rows.person == a.o_person, rows.segment == a.o_segment])
-        rows = _keep(rows, channel, since, until)
+        rows = _keep(rows, channel, since, until, where)
         case = rows.person.concat(":", rows.segment.cast("string")) if by == "attempt" else rows.person
         labels = m.step_labels
         node = ibis.cases(
@@ -137,44 +130,39 @@ class Analyses:
 
     def process_map(self, moment: str | None = None, *, by: str | None = None,
                     channel: str | None = None, since: str | None = None,
-                    until: str | None = None, outcome: str | None = None) -> engine.ProcessMap:
+                    until: str | None = None, outcome: str | None = None,
+                    where: list[str] | None = None) -> engine.ProcessMap:
         """Directly-follows graph of all events per person, or of a moment's steps
         (per person or per attempt): node counts, edges with median/mean seconds, starts, ends.
         ``outcome`` keeps a moment's attempts with that outcome (``failed``...)."""
         return engine.process_map(self._case_rows(moment, by, channel, since, until, outcome,
-                                                  follows=True))
+                                                  where, follows=True))
 
     def variants(self, moment: str | None = None, *, by: str | None = None,
                  top: int | None = None, channel: str | None = None, since: str | None = None,
-                 until: str | None = None, outcome: str | None = None) -> Table:
+                 until: str | None = None, outcome: str | None = None,
+                 where: list[str] | None = None) -> Table:
         """Path variants with their number of cases, share and median duration."""
-        v = engine.variants(self._case_rows(moment, by, channel, since, until, outcome))
+        v = engine.variants(self._case_rows(moment, by, channel, since, until, outcome, where))
         return v if top is None else v.limit(top)
 
     def paths(self, step: str, *, after: bool = True, moment: str | None = None,
-              by: str | None = None, length: int = 5, top: int | None = 10) -> Table:
+              by: str | None = None, length: int = 5, top: int | None = 10,
+              channel: str | None = None, since: str | None = None, until: str | None = None,
+              outcome: str | None = None, where: list[str] | None = None) -> Table:
         """The commonest paths after (or before) each case's first ``step``: an event name,
-        or with ``moment`` a step label; ``length`` nodes at most, the step included."""
+        or with ``moment`` a step label; ``length`` nodes at most, the step included. The
+        filters are those of :meth:`variants`."""
         if length < 1:
             raise QueryError("--length must be at least 1", code="query/option")
-        v = engine.around(self._case_rows(moment, by), step, after=after, length=length)
+        rows = self._case_rows(moment, by, channel, since, until, outcome, where)
+        v = engine.around(rows, step, after=after, length=length)
         return v if top is None else v.limit(top)
 
     def conformance(self, moment: str | None = None) -> tuple[Table, Table]:
         """How attempts follow each moment's designed step order: (summary, deviations)."""
-        if moment is not None:
-            self.moment(moment)
-        self.refresh()
-        tagged = self.db.table("tagged")
-        if moment is not None:
-            tagged = tagged.filter(tagged.moment == moment)
-        rows = engine.attempt_rows(tagged)
-        names = list(self.moments) if moment is None else [moment]
-        counts = engine.conformance_counts(rows).to_pandas()
-        dev = engine.deviations(rows).to_pandas()
-        labels = {name: self.moments[name].step_labels for name in names}
-        return (ibis.memtable(conformance_analysis.summary(counts, names)),
-                ibis.memtable(conformance_analysis.named(dev, labels)))
+        r = self.analysis("conformance", moment=moment, top=MAX_ROWS)
+        return ibis.memtable(r.table("moments")), ibis.memtable(r.table("deviations"))
 
     def daily(self, moment: str) -> Table:
         """Daily series (UTC days) of attempts, outcomes and completion rate with CI."""
@@ -193,45 +181,11 @@ class Analyses:
                 "period": [iso(s["first"]), iso(s["last"])]}
 
 
-def _duration(value: str | float) -> float:
+def _keep(rows: Table, channel: str | None, since: str | None, until: str | None,
+          where: list[str] | None = None) -> Table:
+    """Rows of one channel, period and property values (any of them may be absent)."""
     try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise QueryError(str(exc), code="query/option") from None
-
-
-def _when(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise QueryError(f"{text!r} is not a date or date-time (write e.g. 2026-09-01)",
-                         code="query/option") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)  # plain dates are UTC days
-
-
-def _keep(rows: Table, channel: str | None, since: str | None, until: str | None) -> Table:
-    """Rows of one channel and period (any of them may be absent)."""
-    if channel:
-        rows = rows.filter(rows.channel == channel)
-    if since:
-        rows = rows.filter(rows.timestamp >= _when(since))
-    if until:
-        rows = rows.filter(rows.timestamp < _when(until))
-    return rows
-
-
-def _breakdown(a: Table, by: str) -> tuple[Table, str]:
-    """Group attempts by a column (channel, outcome...) or a start-event property/context key.
-
-    Any key works (it reaches SQL as a JSON Pointer in a string literal), except one named
-    like a column of the attempts or the scorecard, which would overwrite it."""
-    if by in ("channel", "outcome", "channels", "retries", "furthest_step"):
-        return a, by
-    if by in {*a.columns, *engine.outcome_counts(a, ["moment"]).columns, "journey",
-              *scorecard_analysis.COLUMNS}:
-        raise QueryError(f"--by {by!r}: a property named like a scorecard column cannot be a "
-                         "breakdown; allowed columns: channel, outcome, channels, retries, "
-                         "furthest_step", code="query/option")
-    text = engine.backend.json_text
-    value = ibis.coalesce(text(a.properties, by), text(a.context, by))
-    return a.mutate(**{by: value.fill_null("(none)")}), by
+        f = Filters(channel=channel, since=since, until=until, where=where or [])
+    except ValidationError as exc:
+        raise QueryError(str(exc.errors()[0].get("msg", "invalid filter")), code="query/option") from None
+    return filters.events(rows, f)

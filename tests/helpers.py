@@ -97,3 +97,9 @@ def plain_table(calls: list) -> pa.Table | None:
     values = track_columns(calls)
     rows, plain = plain_rows(values, track_rows(values), [len(calls)])
     return rows.add_column(0, "idx", pa.array(range(rows.num_rows), pa.int64())) if plain[0] else None
+
+
+def result_table(text: str, name: str | None = None) -> list[dict]:
+    """The rows of table ``name`` (default: the first) of an analysis's ``--json`` output."""
+    tables = json.loads(text)["tables"]
+    return tables[name] if name is not None else next(iter(tables.values()))

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .helpers import PAYMENT_YAML, ev, write_events
+from .helpers import PAYMENT_YAML, ev, result_table, write_events
 
 
 def run(*args: str, cwd: Path, ok: bool = True,
@@ -41,25 +41,27 @@ def test_init_ingest_and_every_analysis(tmp_path):
     text = run("ingest", str(events), "-w", str(ws), cwd=tmp_path).stdout
     assert "0 accepted, 6 duplicate, 0 rejected" in text
 
-    card = json.loads(run("scorecard", "--json", "-w", str(ws), cwd=tmp_path).stdout)
+    card = result_table(run("scorecard", "--json", "-w", str(ws), cwd=tmp_path).stdout)
     assert card[0]["moment"] == "card_payment" and card[0]["completed"] == 1
     assert card[0]["completion_rate"] == 0.5 and len(card[0]["completion_ci"]) == 2
     assert "card_payment" in run("scorecard", "-w", str(ws), cwd=tmp_path).stdout
 
     funnel = json.loads(run("funnel", "card_payment", "--json", "-w", str(ws), cwd=tmp_path).stdout)
-    assert funnel["moment"] == "card_payment" and funnel["order"] == "ordered"
-    assert [s["count"] for s in funnel["steps"]] == [2, 1, 1, 1]
-    assert set(funnel["steps"][1]) == {"name", "count", "conversion_from_start",
-                                       "conversion_from_previous", "median_time_from_previous_s"}
-    assert funnel["steps"][1]["median_time_from_previous_s"] == 2.0
-    strict = json.loads(run("funnel", "card_payment", "--order", "strict", "--per", "attempt",
-                            "--window", "10s", "--json", "-w", str(ws), cwd=tmp_path).stdout)
-    assert [s["count"] for s in strict["steps"]] == [2, 1, 1, 0]  # the window closes at 10 s
+    assert funnel["meta"]["params"]["moment"] == "card_payment"
+    assert funnel["meta"]["params"]["order"] == "ordered"
+    steps = funnel["tables"]["steps"]
+    assert [s["count"] for s in steps] == [2, 1, 1, 1]
+    assert set(steps[1]) == {"step", "name", "count", "conversion_from_start",
+                             "conversion_from_previous", "median_time_from_previous_s"}
+    assert steps[1]["median_time_from_previous_s"] == 2.0
+    strict = result_table(run("funnel", "card_payment", "--order", "strict", "--per", "attempt",
+                              "--window", "10s", "--json", "-w", str(ws), cwd=tmp_path).stdout)
+    assert [s["count"] for s in strict] == [2, 1, 1, 0]  # the window closes at 10 s
 
-    daily = json.loads(run("daily", "card_payment", "--json", "-w", str(ws), cwd=tmp_path).stdout)
-    assert daily["days"][0]["day"] == "2024-01-01" and daily["days"][0]["attempts"] == 2
+    daily = result_table(run("daily", "card_payment", "--json", "-w", str(ws), cwd=tmp_path).stdout)
+    assert daily[0]["period"] == "2024-01-01" and daily[0]["attempts"] == 2
 
-    att = json.loads(run("attempts", "card_payment", "--json", "-w", str(ws), cwd=tmp_path).stdout)
+    att = result_table(run("attempts", "card_payment", "--json", "-w", str(ws), cwd=tmp_path).stdout)
     assert sorted(a["outcome"] for a in att) == ["completed", "failed"]
 
     q = json.loads(run("quarantine", "--json", "-w", str(ws), cwd=tmp_path).stdout)

@@ -50,4 +50,4 @@ def test_conformance_cli_and_empty_moment(make_ws):
     proc = subprocess.run([sys.executable, "-m", "microjourney", "conformance", "pay", "--json",
                            "-w", str(ws.root)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout)[0]["deviations"] == []
+    assert json.loads(proc.stdout)["tables"]["deviations"] == []

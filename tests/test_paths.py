@@ -188,10 +188,12 @@ def test_cli_json_shapes(make_ws):
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
 
-    pm = cli("process-map", "--moment", "pay")
-    assert set(pm) == {"nodes", "edges", "start", "end"}
-    assert pm["start"] == {"open": 1} and pm["end"] == {"ok": 1}
+    pm = cli("process-map", "--moment", "pay")["tables"]
+    assert set(pm) == {"nodes", "edges", "starts", "ends"}
+    assert pm["starts"] == [{"name": "open", "count": 1}] and pm["ends"] == [{"name": "ok", "count": 1}]
     assert {"source": "open", "target": "loaded", "count": 1, "median_s": 10.0,
             "mean_s": 10.0} in pm["edges"]
-    assert cli("variants", "-m", "pay")[0]["variant"] == "open → loaded → ok"
-    assert cli("paths", "--to", "ok", "--length", "2")[0]["variant"] == "loaded → ok"
+    assert cli("variants", "-m", "pay")["tables"]["variants"][0]["variant"] == "open → loaded → ok"
+    paths = cli("paths", "--to", "ok", "--length", "2")
+    assert paths["tables"]["paths"][0]["variant"] == "loaded → ok"
+    assert paths["meta"]["params"]["to"] == "ok" and paths["meta"]["params"]["from"] is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -9,7 +10,12 @@ from pathlib import Path
 
 import uvicorn
 
+from ..store.private import write_atomic
+from ..workspace import STORE_DIR
 from .app import create_app
+
+#: The file in the store folder that says where a running server listens.
+SERVER_FILE = "server.json"
 
 #: Seconds a thread may hold the GIL while another waits for it (see :func:`serve`).
 SWITCH_INTERVAL = 0.0005
@@ -46,12 +52,19 @@ def serve(directory: str | Path = ".", *, host: str = "127.0.0.1", port: int = 8
     os.umask(os.umask(0o077) | 0o077)
     app = create_app(directory, lake=lake)
 
+    found = Path(directory) / STORE_DIR / SERVER_FILE
+
     def listening(url: str) -> None:
         app.listening(url)  # its own origin: pages it serves may call the API
+        # Where the CLI finds this server while it holds the store (cli/served.py).
+        write_atomic(found, json.dumps({"url": url, "pid": os.getpid()}).encode())
         ready(url)
 
     # Access logs stay off: a path may name a person (DELETE /v1/persons/{person}).
     config = uvicorn.Config(app, host=host, port=port, loop="uvloop",
                             http="httptools", lifespan="on", access_log=False, log_level="warning",
                             timeout_graceful_shutdown=30)
-    _Server(config, listening).run()
+    try:
+        _Server(config, listening).run()
+    finally:
+        found.unlink(missing_ok=True)

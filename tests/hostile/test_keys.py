@@ -115,12 +115,13 @@ def test_scorecard_by_any_key_on_the_command_line(tmp_path):
             continue  # an empty --by means no breakdown
         out = runner.invoke(app, ["scorecard", "--by", key, "--json", "-w", str(root)])
         assert out.exit_code == 0 and out.exception is None, (key, out.output)
-        got = {row[key]: row["attempts"] for row in json.loads(out.stdout)}
+        got = {row[key]: row["attempts"] for row in json.loads(out.stdout)["tables"]["moments"]}
         assert got == {"phone": 2, "desk'top": 1}, (key, got)
     injection = "device') ; DROP TABLE events; --"
     out = run_cli("scorecard", "--by", injection, "--json", "-w", str(root), cwd=tmp_path)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
-    assert {row[injection]: row["attempts"] for row in json.loads(out.stdout)} == {"phone": 2, "desk'top": 1}
+    rows = json.loads(out.stdout)["tables"]["moments"]
+    assert {row[injection]: row["attempts"] for row in rows} == {"phone": 2, "desk'top": 1}
     taken = run_cli("scorecard", "--by", "moment", "-w", str(root), cwd=tmp_path)
     assert taken.returncode != 0 and "Traceback" not in taken.stderr
     assert "--by 'moment'" in taken.stdout + taken.stderr

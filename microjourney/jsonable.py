@@ -1,0 +1,73 @@
+"""The one JSON encoding of every surface (CLI ``--json``, HTTP API, report data).
+
+Engines hand back values of many types for the same number: DuckDB a float, Spark a
+``Decimal``; pandas a NumPy scalar, ``NaN``, ``NaT`` or ``pd.NA``. They all become the
+same plain JSON value here, so a result reads the same whichever engine computed it.
+
+>>> from decimal import Decimal
+>>> import numpy as np
+>>> jsonable({"rate": Decimal("0.25"), "n": np.int64(4), "ci": np.array([0.1, 0.5]),
+...           "gone": float("nan")})
+{'rate': 0.25, 'n': 4, 'ci': [0.1, 0.5], 'gone': None}
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON values: decimals and NumPy numbers as int or float,
+    missing values (None, NaN, NaT, NA) as None, times as ISO 8601 text, durations in
+    seconds, arrays and tuples as lists, mapping keys as text."""
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset | np.ndarray | pd.Series):
+        return [jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return jsonable(int(value) if value == value.to_integral_value() and
+                        value.as_tuple().exponent == 0 else float(value))
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return jsonable(float(value))
+    if value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, pd.Timedelta | timedelta | np.timedelta64):
+        return pd.Timedelta(value).total_seconds()
+    if isinstance(value, np.datetime64):
+        return None if np.isnat(value) else pd.Timestamp(value).isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(f"no JSON form for a {type(value).__name__}")
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table's rows as JSON objects."""
+    return [jsonable(r) for r in df.to_dict("records")]
+
+
+def dumps(value: Any, *, indent: bool = False) -> str:
+    """JSON text of ``value`` (through :func:`jsonable`); non-ASCII kept as it is."""
+    return json.dumps(jsonable(value), indent=2 if indent else None, ensure_ascii=False,
+                      allow_nan=False)

@@ -1,0 +1,87 @@
+"""The analysis registry: every analysis, declared once (:mod:`.base`), in the order the
+CLI, the API, the report and the conformance suite list them.
+
+Adding an analysis is adding a module here that declares ``ANALYSIS``, naming it in
+:data:`REGISTRY`, its test and its docs page (docs/architecture.md, "Adding an analysis").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ..errors import QueryError
+from . import (
+    attempts,
+    conformance,
+    frictions,
+    funnel,
+    paths,
+    process_map,
+    quarantine,
+    scorecard,
+    series,
+    variants,
+)
+from .base import Analysis, Column, Notice, Output, Params, Result, View
+from .filters import Filters
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+REGISTRY: tuple[Analysis, ...] = (
+    scorecard.ANALYSIS,
+    funnel.ANALYSIS,
+    series.ANALYSIS,
+    attempts.ANALYSIS,
+    frictions.ANALYSIS,
+    conformance.ANALYSIS,
+    process_map.ANALYSIS,
+    variants.ANALYSIS,
+    paths.ANALYSIS,
+    quarantine.ANALYSIS,
+)
+_BY_NAME = {a.name: a for a in REGISTRY}
+
+
+def get(name: str) -> Analysis:
+    """The analysis called ``name``; a QueryError listing the others when there is none."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise QueryError(f"no analysis {name!r}; analyses: {', '.join(_BY_NAME)}",
+                         code="query/analysis") from None
+
+
+def run(ws: Workspace, name: str, values: Mapping[str, Any]) -> Result:
+    """Validate ``values``, compute the analysis on ``ws`` and return its result with the
+    metadata: the parameters in force, the filters, the engine and ``as_of``."""
+    analysis = get(name)
+    params = analysis.validate(values)
+    out = analysis.compute(ws, params)
+    tables = {k: _plain(df) for k, df in out.tables.items()}
+    as_of = ws.as_of_ms()
+    meta = {
+        "title": analysis.title,
+        "params": params.model_dump(by_alias=True, mode="json"),
+        "filters": params.filters() if isinstance(params, Filters) else {},
+        "engine": ws.engine,
+        "as_of": pd.Timestamp(as_of, unit="ms", tz="UTC").isoformat() if as_of else None,
+    }
+    return Result(analysis.name, tables, tuple(out.warnings), meta)
+
+
+def _plain(df: pd.DataFrame) -> pd.DataFrame:
+    """One type per value whichever engine computed it: Spark's decimals become floats."""
+    df = df.reset_index(drop=True)
+    for c in df.columns:
+        if df[c].dtype == object and any(isinstance(v, Decimal) for v in df[c].head(50)):
+            df[c] = df[c].map(lambda v: float(v) if isinstance(v, Decimal) else v)
+    return df
+
+
+__all__ = ["REGISTRY", "Analysis", "Column", "Filters", "Notice", "Output", "Params", "Result",
+           "View", "get", "run"]

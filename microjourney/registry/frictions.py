@@ -1,0 +1,105 @@
+"""Micro-frictions: per moment the friction score, the seconds lost per attempt and the
+share of attempts affected; per kind the seconds lost and the impact on completion; the
+frictions that cost the most, with their evidence; and the detectors in force."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from pydantic import Field
+
+from ..errors import QueryError
+from ..spec import KINDS
+from .base import Analysis, Column, Output, Params, View
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+MOMENTS = (
+    Column("moment", "moment", keep=0),
+    Column("attempts", "attempts", "count", keep=0),
+    Column("affected_rate", "with friction", "rate", "attempts with at least one friction ÷ "
+           "attempts", ci="affected_ci", keep=0),
+    Column("seconds_per_attempt", "lost per attempt", "seconds", "seconds lost to frictions ÷ "
+           "attempts", keep=0),
+    Column("friction_score", "friction score", "number", "share of the time customers spent in "
+           "the moment that frictions cost, in percent (0–100; higher is worse)", keep=1),
+)
+KINDS_VIEW = (
+    Column("moment", "moment", keep=0),
+    Column("rank", "#", "count", keep=2),
+    Column("kind", "kind", keep=0),
+    Column("frictions", "frictions", "count", keep=2),
+    Column("attempts", "attempts", "count", "attempts with this kind", keep=1),
+    Column("share_of_attempts", "share", "rate", "attempts with this kind ÷ the moment's "
+           "attempts", keep=2),
+    Column("seconds_lost", "seconds lost", "seconds", keep=0),
+    Column("seconds_per_affected", "per attempt", "seconds", "seconds lost ÷ attempts with this "
+           "kind", keep=3),
+    Column("completion_with", "completion with", "rate", "completed ÷ finished attempts with "
+           "the friction", keep=1),
+    Column("completion_without", "without", "rate", "completed ÷ finished attempts without it "
+           "that reached the same step", keep=1),
+    Column("completion_difference", "difference", "points", "with − without, in points",
+           ci="difference_ci", keep=0),
+)
+EXAMPLES = (
+    Column("attempt_id", "attempt", keep=0),
+    Column("kind", "kind", keep=0),
+    Column("step", "step", "count", keep=2),
+    Column("seconds_lost", "seconds lost", "seconds", keep=0),
+    Column("evidence", "evidence (event ids)", "list", keep=1),
+)
+DETECTORS = (
+    Column("kind", "kind", keep=0),
+    Column("version", "version", "count", keep=0),
+    Column("enabled", "enabled", "flag", keep=0),
+    Column("settings", "settings", "text", keep=1),
+)
+
+
+class FrictionParams(Params):
+    moment: str | None = Field(None, description="One moment (default: all).",
+                               json_schema_extra={"argument": True})
+    kind: str | None = Field(None, description=f"Only this kind: {', '.join(KINDS)}.")
+    examples: int = Field(0, ge=0, le=1_000_000, description="Also list this many frictions "
+                          "with the most seconds lost, with their evidence.")
+    detectors: bool = Field(False, description="List the detectors, their versions and "
+                            "settings, instead.")
+
+
+def compute(ws: Workspace, p: FrictionParams) -> Output:
+    if p.kind is not None and p.kind not in KINDS:
+        raise QueryError(f"unknown friction kind {p.kind!r}; kinds: {', '.join(KINDS)}",
+                         code="query/option")
+    if p.detectors:
+        rows = [{**d, "settings": ", ".join(f"{k}={v}" for k, v in d["settings"].items())}  # type: ignore[attr-defined]
+                for d in ws.friction_detectors()]
+        return Output({"detectors": pd.DataFrame(rows)})
+    moments, kinds = (t.to_pandas() for t in ws.friction_summary(p.moment))
+    if p.moment is not None:
+        moments = moments[moments["moment"] == p.moment].reset_index(drop=True)
+    if p.kind:
+        kinds = kinds[kinds["kind"] == p.kind].reset_index(drop=True)
+    tables = {"moments": moments, "kinds": kinds}
+    if p.examples:
+        t = ws.frictions(p.moment, kind=p.kind)
+        tables["examples"] = t.order_by([t.seconds_lost.desc(), t.attempt_id, t.at_ms]).limit(
+            p.examples).to_pandas()
+    return Output(tables)
+
+
+ANALYSIS = Analysis(
+    name="frictions",
+    title="Micro-frictions",
+    doc="Micro-frictions: per moment a friction score, seconds lost per attempt, and the kinds "
+        "ranked by seconds lost with their impact on completion.",
+    params=FrictionParams,
+    compute=compute,
+    views=(View("moments", "Micro-frictions per moment", MOMENTS),
+           View("kinds", "Frictions by seconds lost; completion with vs without", KINDS_VIEW),
+           View("examples", "Frictions with the most seconds lost", EXAMPLES),
+           View("detectors", "Friction detectors", DETECTORS)),
+    examples=lambda ws: [{"examples": 1_000_000}],
+)

@@ -1,0 +1,90 @@
+"""A moment's funnel: how many persons (or tries) reach its start, each step and its
+completion, with conversion and the median time from the previous step."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from .. import engine
+from ..analysis import funnel as funnel_analysis
+from ..errors import QueryError
+from ..spec import parse_duration
+from . import filters
+from .base import Analysis, Column, Notice, Output, View
+
+if TYPE_CHECKING:
+    from ibis.expr.types import Table
+
+    from ..workspace import Workspace
+
+COLUMNS = (
+    Column("step", "#", "count", keep=0),
+    Column("name", "step", keep=0),
+    Column("count", "count", "count", "persons (with --per attempt: tries) reaching the step "
+           "within the window", keep=0),
+    Column("conversion_from_start", "from start", "rate", "count ÷ the first step's count",
+           keep=0),
+    Column("conversion_from_previous", "from previous", "rate", "count ÷ the previous step's "
+           "count", keep=1),
+    Column("median_time_from_previous_s", "median time", "seconds", "median time from the "
+           "previous step, over those reaching the step", keep=1),
+)
+
+
+class Params(filters.Filters):
+    moment: str = Field(description="Moment name.", json_schema_extra={"argument": True})
+    order: Literal["ordered", "strict", "unordered"] = Field(
+        "ordered", description="ordered: other events may come between steps; strict: none may; "
+        "unordered: steps in any order.")
+    window: str | None = Field(None, description="Conversion window from the first step, e.g. "
+                               "10m (default: the moment's timeout).")
+    per: Literal["person", "attempt"] = Field("person", description="Count persons, or every "
+                                              "try (attempt).")
+
+
+def window_s(ws: Workspace, p: Params) -> float:
+    """The conversion window in seconds: the one asked for, else the moment's timeout."""
+    if p.window is None:
+        return ws.moment(p.moment).timeout
+    try:
+        return parse_duration(p.window)
+    except ValueError as exc:
+        raise QueryError(f"--window: {exc}", code="query/option") from None
+
+
+def compute(ws: Workspace, p: Params) -> Output:
+    m = ws.moment(p.moment)
+    seconds = window_s(ws, p)
+    q = engine.FunnelQuery(n_steps=len(m.funnel), order=p.order, window_ms=round(seconds * 1000),
+                           per=p.per)
+    tagged: Table = ws._tagged(p.moment)
+    if not filters.unfiltered(p):
+        # The funnel of the attempts the filters keep: their start, period, channel, values.
+        a = filters.attempts(ws.attempts(p.moment), p).select(k_person="person",
+                                                               k_segment="segment")
+        tagged = tagged.semi_join(a, [tagged.person == a.k_person, tagged.segment == a.k_segment])
+    events = ws.events() if p.order == "strict" else None
+    stats = engine.funnel_stats(tagged, events, q).to_pandas()
+    steps = funnel_analysis.steps(stats, m.step_labels)
+    first = int(steps["count"].iloc[0]) if len(steps) else 0
+    notes = []
+    if first == 0:
+        notes.append(Notice("no-units", f"{p.moment}: nobody reached the start; conversion is "
+                            "undefined", {"moment": p.moment}))
+    return Output({"steps": steps}, notes)
+
+
+ANALYSIS = Analysis(
+    name="funnel",
+    title="Funnel",
+    doc="Step counts and conversion through a moment's start, steps and completion (ordered, "
+        "strict or unordered), with the median time between steps.",
+    params=Params,
+    compute=compute,
+    views=(View("steps", "Funnel", COLUMNS),),
+    examples=lambda ws: [{"moment": m} for m in ws.moments] + [
+        {"moment": m, "order": o, "per": "attempt"} for m in list(ws.moments)[:1]
+        for o in ("strict", "unordered")],
+)

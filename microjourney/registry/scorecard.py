@@ -1,0 +1,73 @@
+"""The scorecard: per moment (and breakdown group), volume, outcomes, completion with its
+interval, escalation, repeat contact, self-service, times against the SLA, the target."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import engine
+from ..analysis import scorecard as scorecard_analysis
+from . import filters
+from .base import Analysis, Column, Output, View
+from .notices import small_counts
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+FINISHED = "finished attempts (attempts − in progress)"
+
+COLUMNS = (
+    Column("moment", "moment", keep=0),
+    Column("journey", "journey", keep=4),
+    Column("attempts", "attempts", "count", "attempts starting in the period", keep=0),
+    Column("persons", "persons", "count", "distinct persons with an attempt", keep=3),
+    Column("completion_rate", "completion", "rate", f"completed ÷ {FINISHED}",
+           ci="completion_ci", keep=0),
+    Column("on_target", "on target", "flag", "whether the moment's target metric meets its "
+           "target value", keep=2),
+    Column("failure_rate", "failure rate", "rate", f"failed ÷ {FINISHED}", keep=1),
+    Column("abandonment_rate", "abandonment rate", "rate", f"abandoned ÷ {FINISHED}", keep=2),
+    Column("escalation_rate", "escalation rate", "rate", "escalated attempts (the escalated "
+           "outcome, or a contact after a failed or abandoned self-service attempt) ÷ "
+           f"{FINISHED}", keep=1),
+    Column("repeat_contact_rate", "repeat contact rate", "rate", "contacts followed by another "
+           "contact within the repeat-contact window ÷ contacts", keep=3),
+    Column("self_service_rate", "self-service rate", "rate", "completed self-service attempts "
+           f"that were not escalated ÷ {FINISHED}", keep=3),
+    Column("duration_median_s", "median time", "seconds", "median time to complete, over "
+           "completed attempts", keep=1),
+    Column("duration_p90_s", "p90 time", "seconds", "90th percentile of the time to complete, "
+           "over completed attempts", keep=2),
+    Column("sla_s", "SLA", "seconds", "the moment's SLA", keep=3),
+    Column("sla_met_rate", "SLA met", "rate", "completed within the SLA ÷ completed attempts "
+           "(with an SLA)", keep=2),
+)
+
+
+class Params(filters.Breakdown):
+    """Filters and an optional breakdown."""
+
+
+def compute(ws: Workspace, p: Params) -> Output:
+    a = filters.attempts(ws.attempts(), p)
+    keys = ["moment"]
+    if p.by:
+        a, col = filters.breakdown(a, p.by, {"journey", *scorecard_analysis.COLUMNS,
+                                             *engine.outcome_counts(a, ["moment"]).columns})
+        keys.append(col)
+    stats = engine.outcome_counts(a, keys).to_pandas()
+    table = scorecard_analysis.scorecard(stats, ws.spec, keys)
+    table["finished"] = table["attempts"] - table["in_progress"]
+    return Output({"moments": table}, small_counts(table, "finished", keys, "finished attempts"))
+
+
+ANALYSIS = Analysis(
+    name="scorecard",
+    title="Moment scorecard",
+    doc="Per moment: volume, outcomes, completion rate with its 95% interval, escalation, "
+        "repeat contact, self-service, times against the SLA, and the target.",
+    params=Params,
+    compute=compute,
+    views=(View("moments", "Moment scorecard", COLUMNS),),
+    examples=lambda ws: [{}, {"by": "channel"}],
+)

@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import microjourney as mj
+from microjourney import engine
+from microjourney.analysis import funnel as funnel_analysis
+from microjourney.engine.funnel import step_windows_ms
+from microjourney.spec import parse_duration
 
 T0 = datetime(2024, 1, 1, 10, 0, 0, tzinfo=UTC)
 
@@ -83,4 +87,22 @@ def run_funnel(ws: mj.Workspace, order: str = "ordered", per: str = "person",
     medians: list[float | None] = []
     for v in df["median_time_from_previous_s"]:
         medians.append(None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v))
+    return Funnel(counts, medians, df)
+
+
+def run_funnel_within(ws: mj.Workspace, order: str = "ordered", per: str = "person",
+                      window: str | float | None = None, moment: str = "m") -> Funnel:
+    """As :func:`run_funnel`, with the steps' ``within`` passed to the engine: the
+    public entry (``engine.FunnelQuery`` + ``engine.funnel_stats``) called as the
+    workspace's funnel calls it, plus ``step_windows_ms`` built from the moment."""
+    m = ws.moment(moment)
+    window_s = m.timeout if window is None else parse_duration(window)
+    q = engine.FunnelQuery(n_steps=len(m.funnel), order=order, window_ms=round(window_s * 1000),
+                           per=per, step_windows_ms=step_windows_ms(s.within for s in m.funnel))
+    events = ws.events() if order == "strict" else None
+    stats = engine.funnel_stats(ws._tagged(moment), events, q).to_pandas()
+    df = funnel_analysis.steps(stats, m.step_labels)
+    counts = [int(c) for c in df["count"]]
+    medians = [None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+               for v in df["median_time_from_previous_s"]]
     return Funnel(counts, medians, df)

@@ -18,6 +18,12 @@ Semantics (the engine's module docstring, made precise):
   of distinct steps that have a matching event at or after its first event within
   the window. Times: the k-th distinct step's first time minus the (k-1)-th's (equal
   times ordered by step index).
+* per-step windows (``step_windows_ms[k]``, None for none; the start has none): on
+  top of the window, a step comes at most its window after the step before it in
+  the try, inclusive; the try stops at the first step that comes later. ordered and
+  strict: step k after the try's step k-1 event (the one the try took, as above).
+  unordered: the try's steps in the order done (time, then step index), each after
+  the one just before it in that order; the try's first step has none before it.
 * per person: the try reaching the most steps (the earliest such try) is the unit;
   per attempt: every try is a unit. ``counts[k]`` = units reaching at least k+1
   steps; ``medians[k]`` = median over those units of the time from step k to step
@@ -75,31 +81,45 @@ def ordered_events(events: Iterable[Event], n_steps: int) -> list[Event]:
     return sorted(events, key=lambda e: (e.t_ms, min(e.steps) if e.steps else n_steps, e.index))
 
 
-def _ordered_try(evs: Sequence[Event], i: int, n: int, window_ms: int) -> tuple[int, ...]:
+Windows = Sequence[int | None]
+
+
+def _late(t: int, before: int, step: int, within: Windows) -> bool:
+    """Step ``step`` at ``t`` is later than its own window after ``before``."""
+    w = within[step] if within else None
+    return w is not None and t - before > w
+
+
+def _ordered_try(evs: Sequence[Event], i: int, n: int, window_ms: int,
+                 within: Windows) -> tuple[int, ...]:
     t0 = evs[i].t_ms
     times = [t0]
     cur = i
     for k in range(1, n):
         nxt = next((j for j in range(cur + 1, len(evs)) if k in evs[j].steps), None)
-        if nxt is None or evs[nxt].t_ms - t0 > window_ms:
+        if (nxt is None or evs[nxt].t_ms - t0 > window_ms
+                or _late(evs[nxt].t_ms, times[-1], k, within)):
             break
         times.append(evs[nxt].t_ms)
         cur = nxt
     return tuple(times)
 
 
-def _strict_try(evs: Sequence[Event], i: int, n: int, window_ms: int) -> tuple[int, ...]:
+def _strict_try(evs: Sequence[Event], i: int, n: int, window_ms: int,
+                within: Windows) -> tuple[int, ...]:
     t0 = evs[i].t_ms
     times = [t0]
     for k in range(1, n):
         j = i + k
-        if j >= len(evs) or k not in evs[j].steps or evs[j].t_ms - t0 > window_ms:
+        if (j >= len(evs) or k not in evs[j].steps or evs[j].t_ms - t0 > window_ms
+                or _late(evs[j].t_ms, times[-1], k, within)):
             break
         times.append(evs[j].t_ms)
     return tuple(times)
 
 
-def _unordered_try(evs: Sequence[Event], i: int, n: int, window_ms: int) -> tuple[int, ...]:
+def _unordered_try(evs: Sequence[Event], i: int, n: int, window_ms: int,
+                   within: Windows) -> tuple[int, ...]:
     t0 = evs[i].t_ms
     first: dict[int, int] = {}
     for e in evs[i:]:
@@ -108,13 +128,22 @@ def _unordered_try(evs: Sequence[Event], i: int, n: int, window_ms: int) -> tupl
         for s in e.steps:
             if s < n and s not in first:
                 first[s] = e.t_ms
-    return tuple(t for t, _ in sorted((t, s) for s, t in first.items()))
+    times: list[int] = []
+    for t, s in sorted((t, s) for s, t in first.items()):
+        if times and _late(t, times[-1], s, within):
+            break
+        times.append(t)
+    return tuple(times)
 
 
-def tries(events: Iterable[Event], n_steps: int, order: str, window_ms: int) -> list[Try]:
+def tries(events: Iterable[Event], n_steps: int, order: str, window_ms: int,
+          step_windows_ms: Windows = ()) -> list[Try]:
     """Every try of every person, persons sorted, tries in order of their first event."""
     if order not in ORDERS:
         raise ValueError(order)
+    if step_windows_ms and (len(step_windows_ms) != n_steps or step_windows_ms[0] is not None):
+        raise ValueError(step_windows_ms)
+    w = step_windows_ms
     by_person: dict[str, list[Event]] = defaultdict(list)
     for e in events:
         by_person[e.person].append(e)
@@ -126,11 +155,11 @@ def tries(events: Iterable[Event], n_steps: int, order: str, window_ms: int) -> 
         evs = ordered_events(evs, n_steps)
         for i, e in enumerate(evs):
             if order == "ordered" and 0 in e.steps:
-                out.append(Try(person, i, _ordered_try(evs, i, n_steps, window_ms)))
+                out.append(Try(person, i, _ordered_try(evs, i, n_steps, window_ms, w)))
             elif order == "strict" and 0 in e.steps:
-                out.append(Try(person, i, _strict_try(evs, i, n_steps, window_ms)))
+                out.append(Try(person, i, _strict_try(evs, i, n_steps, window_ms, w)))
             elif order == "unordered" and e.steps:
-                out.append(Try(person, i, _unordered_try(evs, i, n_steps, window_ms)))
+                out.append(Try(person, i, _unordered_try(evs, i, n_steps, window_ms, w)))
     return out
 
 
@@ -150,9 +179,10 @@ def units(all_tries: Iterable[Try], per: str) -> list[Try]:
 
 
 def funnel(events: Iterable[Event], n_steps: int, order: str = "ordered",
-           window_ms: int = 1_800_000, per: str = "person") -> FunnelResult:
+           window_ms: int = 1_800_000, per: str = "person",
+           step_windows_ms: Windows = ()) -> FunnelResult:
     """Counts and median times (ms) from the previous step, per step."""
-    us = units(tries(events, n_steps, order, window_ms), per)
+    us = units(tries(events, n_steps, order, window_ms, step_windows_ms), per)
     counts = tuple(sum(1 for u in us if u.reached >= k + 1) for k in range(n_steps))
     medians: list[float | None] = [None]
     for k in range(1, n_steps):

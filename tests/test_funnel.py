@@ -13,7 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .conftest_funnel import Ev, run_funnel, write_workspace
+from microjourney.engine import FunnelQuery
+
+from .conftest_funnel import Ev, run_funnel, run_funnel_within, write_workspace
 from .funnel_reference import ORDERS, PER, Event, funnel
 
 ABCD = ["A", "B", "C", "D"]
@@ -21,11 +23,13 @@ ABCDE = ["A", "B", "C", "D", "E"]
 
 
 def ref_counts(events: list[tuple[str, float, str]], steps: list[str], order: str = "ordered",
-               window_s: float = 3600, per: str = "person"):
+               window_s: float = 3600, per: str = "person",
+               within_s: tuple[float | None, ...] = ()):
     """The reference on (person, t seconds, event name) triples in file order."""
     evs = [Event(p, round(t * 1000), i, frozenset(k for k, s in enumerate(steps) if s == name))
            for i, (p, t, name) in enumerate(events)]
-    r = funnel(evs, len(steps), order, round(window_s * 1000), per)
+    within = tuple(None if w is None else round(w * 1000) for w in within_s)
+    r = funnel(evs, len(steps), order, round(window_s * 1000), per, within)
     return list(r.counts), [None if m is None else m / 1000 for m in r.medians_ms]
 
 
@@ -265,6 +269,141 @@ def test_funnel_follows_new_events_and_definitions(tmp_path):
     spec.write_text(spec.read_text(encoding="utf-8").replace('"B"', '"C"'), encoding="utf-8")
     ws.reload()
     assert run_funnel(ws).counts == [1, 0]
+
+# --- per-step windows (a step's `within`) -------------------------------------------------
+
+B_IN_2S = ["A", {"event": "B", "within": "2s"}, "C"]
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_step_window_boundary_is_inclusive(tmp_path, order):
+    events = (one_person(("A", 0), ("B", 2), ("C", 100), user="on_edge")
+              + one_person(("A", 0), ("B", 2.001), ("C", 3), user="late"))
+    ws = write_workspace(tmp_path, B_IN_2S, events)
+    f = run_funnel_within(ws, order=order)
+    if order == "unordered":
+        # late: the try from A stops at B (2.001 s after A); the try that begins at B has
+        # no step before B, and C follows 0.999 s later: 2 steps. Step 2: 2 s and 0.999 s.
+        assert f.counts == [2, 2, 1]
+        assert f.medians_s == [None, pytest.approx(1.4995), 98.0]
+    else:
+        # B exactly 2 s after A converts; 1 ms later the try stops at A.
+        assert (f.counts, f.medians_s) == ([2, 1, 1], [None, 2.0, 98.0])
+    triples = [("on_edge", 0, "A"), ("on_edge", 2, "B"), ("on_edge", 100, "C"),
+               ("late", 0, "A"), ("late", 2.001, "B"), ("late", 3, "C")]
+    assert ref_counts(triples, ["A", "B", "C"], order, within_s=(None, 2, None)) == (
+        f.counts, f.medians_s)
+
+
+def test_step_window_runs_from_the_step_before_and_the_funnel_window_still_holds(tmp_path):
+    # complete (C) within 2 s of B. u1: C 1 s after B, though 51 s after A: converts.
+    # u2: C 3 s after B: stops at B.
+    funnel_ = ["A", "B", {"event": "C", "within": "2s"}]
+    events = (one_person(("A", 0), ("B", 50), ("C", 51), user="u1")
+              + one_person(("A", 0), ("B", 1), ("C", 4), user="u2"))
+    ws = write_workspace(tmp_path, funnel_, events)
+    f = run_funnel_within(ws)
+    assert (f.counts, f.medians_s) == ([2, 2, 1], [None, 25.5, 1.0])
+    # The funnel's window (30 s from A) still applies: u1's B at 50 s is outside it.
+    g = run_funnel_within(ws, window="30s")
+    assert (g.counts, g.medians_s) == ([2, 1, 0], [None, 1.0, None])
+
+
+def test_repeating_the_step_before_does_not_restart_its_clock(tmp_path):
+    # C within 5 s of B. u1: A B B C — the try took the first B (1 s); C at 12 s is 11 s
+    # after it, so the try stops at B, though the second B was 2 s before C.
+    # u2: A B A B C — the second A begins a try of its own: A(8) B(10) C(12) converts.
+    funnel_ = ["A", "B", {"event": "C", "within": "5s"}]
+    u1 = [("A", 0), ("B", 1), ("B", 10), ("C", 12)]
+    u2 = [("A", 0), ("B", 1), ("A", 8), ("B", 10), ("C", 12)]
+    ws = write_workspace(tmp_path, funnel_, one_person(*u1, user="u1") + one_person(*u2, user="u2"))
+    f = run_funnel_within(ws)
+    # Step 2: u1 1 s, u2 2 s (its furthest try, the second) → 1.5; step 3: u2's 2 s.
+    assert (f.counts, f.medians_s) == ([2, 2, 1], [None, 1.5, 2.0])
+    triples = [("u1", t, e) for e, t in u1] + [("u2", t, e) for e, t in u2]
+    assert ref_counts(triples, ["A", "B", "C"], within_s=(None, None, 5)) == (
+        f.counts, f.medians_s)
+
+
+def test_unordered_step_window_runs_from_the_step_done_just_before(tmp_path):
+    # B within 1 s, unordered: of the step done just before B in the try, whichever it is.
+    # u1: A C B — B is 0.5 s after C (3.5 s after A): all three steps.
+    # u2: A C B — B is 2 s after C: the try from A stops before B (A, C: 2 steps); the
+    # try from C has B late too (1 step); the try from B has no step after it.
+    funnel_ = ["A", {"event": "B", "within": "1s"}, "C"]
+    events = (one_person(("A", 0), ("C", 3), ("B", 3.5), user="u1")
+              + one_person(("A", 0), ("C", 3), ("B", 5), user="u2"))
+    ws = write_workspace(tmp_path, funnel_, events)
+    u = run_funnel_within(ws, order="unordered")
+    assert (u.counts, u.medians_s) == ([2, 2, 1], [None, 3.0, 0.5])
+    # Ordered, B must follow A within 1 s: neither does.
+    assert run_funnel_within(ws).counts == [2, 0, 0]
+    # Per attempt, unordered: u1's tries A (3), C (C, B: 2), B (1); u2's A (2), C (1), B (1).
+    a = run_funnel_within(ws, order="unordered", per="attempt")
+    assert (a.counts, a.medians_s) == ([6, 3, 1], [None, 3.0, 0.5])
+
+
+def test_steps_without_within_count_as_before(tmp_path):
+    events = one_person(("A", 0), ("C", 1), ("B", 2), ("C", 3))
+    ws = write_workspace(tmp_path, ["A", "B", "C"], events)
+    for order in ORDERS:
+        plain, within = run_funnel(ws, order=order), run_funnel_within(ws, order=order)
+        assert (within.counts, within.medians_s) == (plain.counts, plain.medians_s), order
+
+
+@pytest.mark.parametrize(("windows", "message"), [
+    ((None, 1000), "2 entries for a funnel of 3 steps"),
+    ((5, None, None), r"step_windows_ms\[0\] must be None"),
+    ((None, -1, None), "not -1"),
+    ((None, 1.5, None), "not 1.5"),
+])
+def test_funnel_query_checks_its_step_windows(windows, message):
+    with pytest.raises(ValueError, match=message):
+        FunnelQuery(n_steps=3, step_windows_ms=windows)
+    assert FunnelQuery(n_steps=3, step_windows_ms=(None, 0, 7)).step_window(2) == 7
+    assert FunnelQuery(n_steps=3).step_window(2) is None
+
+
+@pytest.mark.slow
+# PySpark's conversion to pandas still passes `copy=`, which pandas 3 deprecates.
+@pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")
+def test_spark_agrees_with_duckdb_on_step_windows(tmp_path):
+    pytest.importorskip("pyspark", reason="the spark extra is not installed")
+    import shutil
+
+    import microjourney as mj
+    from microjourney.store import export
+
+    if shutil.which("java") is None:
+        pytest.skip("Java is not installed")
+    # B within 2 s, D within 1.5 s: on time; B late; D late after a non-step event; a
+    # late try then one on time; ties on the boundary; an unordered-only sequence.
+    funnel_ = ["A", {"event": "B", "within": "2s"}, "C", {"event": "D", "within": "1500ms"}]
+    triples = [("p1", 0, "A"), ("p1", 1, "B"), ("p1", 2, "C"), ("p1", 3, "D"),
+               ("p2", 0, "A"), ("p2", 3, "B"), ("p2", 4, "C"), ("p2", 5, "D"),
+               ("p3", 0, "A"), ("p3", 1, "B"), ("p3", 2, "C"), ("p3", 2.5, "X"), ("p3", 4, "D"),
+               ("p4", 0, "A"), ("p4", 1, "A"), ("p4", 2.5, "B"), ("p4", 3, "C"), ("p4", 4, "D"),
+               ("p5", 0, "A"), ("p5", 0, "B"), ("p5", 0, "C"), ("p5", 1.5, "D"),
+               ("p6", 0, "D"), ("p6", 1, "C"), ("p6", 1.2, "A"), ("p6", 2, "B")]
+    runs = [(o, "person") for o in ORDERS] + [("unordered", "attempt")]
+    with write_workspace(tmp_path, funnel_, [Ev(t, e, user=p) for p, t, e in triples]) as ws:
+        export(ws.con, tmp_path / "lake")
+        duck = {r: run_funnel_within(ws, order=r[0], per=r[1]) for r in runs}
+    for (o, p), d in duck.items():
+        assert (d.counts, d.medians_s) == ref_counts(
+            triples, list("ABCD"), o, per=p, within_s=(None, 2, None, 1.5)), (o, p)
+    # Ordered: p1 4 steps, p2 1 (B late), p3 3 (D late), p4 4 (its try from A at 1 s), p5 4,
+    # p6 2 (A B, no C after). Strict: the same (p4's try from A at 0 s meets A, not B).
+    # Unordered: p2 3 (B C D from B), p3 3, p6 4 (D C A B, B 0.8 s after A).
+    assert [duck[o, "person"].counts for o in ORDERS] == [
+        [6, 5, 4, 3], [6, 5, 4, 3], [6, 6, 6, 4]]
+    # Ordered, step 2: 1, 1, 1.5, 0, 0.8 s; step 3: 1, 1, 0.5, 0; step 4: 1, 1, 1.5.
+    assert duck["ordered", "person"].medians_s == [None, 1.0, 0.75, 1.0]
+    with mj.open(tmp_path, engine="spark", lake=tmp_path / "lake") as spark:
+        for (o, p), d in duck.items():
+            s = run_funnel_within(spark, order=o, per=p)
+            assert (s.counts, s.medians_s) == (d.counts, d.medians_s), (o, p)
+
 
 # --- the engine against the reference ----------------------------------------------------
 

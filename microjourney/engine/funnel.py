@@ -16,6 +16,15 @@ order, then by ingest order; so steps at the same instant convert in step order.
 The time from the previous step is taken from the try that reached the person's
 furthest step (the earliest such try).
 
+Per-step windows (a step's ``within``, inclusive too) hold on top of the window, on
+the sequence a try matched: ordered and strict, step k must come at most its window
+after the try's step k-1 (the first event matching step k after it, as above; a
+later repeat of step k-1 does not restart the clock, as a try keeps the first time
+it reached each step); unordered, a step must come at most its window after the
+step done just before it in the try (the distinct steps in order of first time), and
+the step that begins the try has none before it. Either way the try stops at the
+first step that comes too late: it reaches the steps before it.
+
 How: each funnel event gets its position ``pos`` in that order; for each step k a
 window function gives, at every event, the position of the next event matching
 step k. A try is then followed step by step with one equality join per step on
@@ -28,7 +37,7 @@ SQL stays shallow for the longest funnel a workspace allows (``spec.types.MAX_ST
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -44,10 +53,42 @@ PER = ("person", "attempt")
 
 @dataclass(frozen=True)
 class FunnelQuery:
+    """What to count. ``step_windows_ms``: empty (no per-step windows) or one entry per
+    funnel step — None, or the most ms the step may come after the step before it
+    (:func:`step_windows_ms` makes it from the steps' ``within``); the first is None."""
+
     n_steps: int
     order: str = "ordered"
     window_ms: int = 1_800_000
     per: str = "person"
+    step_windows_ms: tuple[int | None, ...] = ()
+
+    def __post_init__(self) -> None:
+        w = self.step_windows_ms
+        if w and len(w) != self.n_steps:
+            raise ValueError(f"step_windows_ms has {len(w)} entries for a funnel of "
+                             f"{self.n_steps} steps; give one per step, or none")
+        if w and w[0] is not None:
+            raise ValueError("step_windows_ms[0] must be None: the first step has no step before it")
+        bad = [x for x in w if x is not None and (isinstance(x, bool) or not isinstance(x, int)
+                                                 or x < 0)]
+        if bad:
+            raise ValueError(f"step_windows_ms holds whole milliseconds >= 0 or None, not {bad[0]!r}")
+
+    def step_window(self, k: int) -> int | None:
+        """Step k's own window in ms, or None."""
+        return self.step_windows_ms[k] if self.step_windows_ms else None
+
+
+def step_windows_ms(within_s: Iterable[float | None]) -> tuple[int | None, ...]:
+    """Per-step windows in ms from each funnel step's ``within`` in seconds, rounded as
+    the funnel's window is (``2.01s`` is 2010 ms, not 2009); all None gives ``()``.
+
+    >>> step_windows_ms([None, 120.0, None, 2.01])
+    (None, 120000, None, 2010)
+    """
+    out = tuple(None if s is None else round(s * 1000) for s in within_s)
+    return out if any(x is not None for x in out) else ()
 
 
 def _balanced(items: list[T], combine: Callable[[T, T], T]) -> T:
@@ -97,6 +138,8 @@ def _follow(tries: Table, lookup: Table, q: FunnelQuery, strict: bool) -> Table:
         on = [tries.person == link[f"l{k}_person"], pos == want, t - tries.t0 <= q.window_ms]
         if strict:
             on.append(link[f"l{k}_ok"])
+        if (within := q.step_window(k)) is not None:  # and soon enough after step k-1
+            on.append(t - (tries.t0 if prev is None else prev[f"l{k - 1}_t"]) <= within)
         chain = chain.left_join(link, on)
         prev = link
     steps = {f"t{k}": chain[f"l{k}_t"] for k in range(1, n)}
@@ -139,9 +182,44 @@ def _unordered_tries(f: Table, q: FunnelQuery) -> Table:
     n = q.n_steps
     t = f.mutate(**{f"n{j}": ibis.ifelse(f[f"m{j}"], f.t_ms, None).min().over(w) for j in range(n)})
     inside = {j: t[f"n{j}"].notnull() & (t[f"n{j}"] - t.t_ms <= q.window_ms) for j in range(n)}
+    if any(q.step_window(j) is not None for j in range(n)):
+        t = t.select(person=t.person, pos=t.pos, t_ms=t.t_ms,
+                     **{f"n{j}": ibis.ifelse(inside[j], t[f"n{j}"], None) for j in range(n)})
+        return _within_steps(t, q)
     reached = _balanced([inside[j].cast("int64") for j in range(n)], operator.add)
     return t.select(person=t.person, p0=t.pos, t0=t.t_ms, reached=reached,
                     **{f"n{j}": ibis.ifelse(inside[j], t[f"n{j}"], None) for j in range(n)})
+
+
+def _within_steps(t: Table, q: FunnelQuery) -> Table:
+    """Unordered tries cut at the first step done later than its window after the step
+    done before it. ``n{j}`` (the try's first time of step j, or NULL) is in the order
+    steps are done, (time, step), encoded as one number ``key{j}``: n{j}·(n+1)+j.
+
+    A late step: one done after another (some key before its own) but none of those
+    at most its window before it. The cut is the smallest late key; the try keeps the
+    steps before it. Column expressions only, no join: O(n × steps with a window)."""
+    n = q.n_steps
+    t = t.mutate(**{f"key{j}": t[f"n{j}"] * (n + 1) + j for j in range(n)})
+    late = {}
+    for j in range(n):
+        if (within := q.step_window(j)) is None:
+            continue
+        nj, kj = t[f"n{j}"], t[f"key{j}"]
+        after = [t[f"key{i}"] < kj for i in range(n) if i != j]
+        near = [(t[f"key{i}"] < kj) & (nj - t[f"n{i}"] <= within) for i in range(n) if i != j]
+        # Each term is NULL when a step is not done: NULL counts as no, explicitly.
+        late[j] = (nj.notnull() & _balanced(after, operator.or_).fill_null(False)
+                   & ~_balanced(near, operator.or_).fill_null(False))
+    t = t.mutate(**{f"late{j}": v.fill_null(False) for j, v in late.items()})
+    # No late step: a cut after every key (late keys are never NULL, so LEAST sees no NULL).
+    never = ibis.literal(2**63 - 1, "int64")
+    cuts = [ibis.ifelse(t[f"late{j}"], t[f"key{j}"], never) for j in late]
+    t = t.mutate(cut=cuts[0] if len(cuts) == 1 else ibis.least(*cuts))
+    keep = {j: (t[f"n{j}"].notnull() & (t[f"key{j}"] < t.cut)).fill_null(False) for j in range(n)}
+    reached = _balanced([keep[j].cast("int64") for j in range(n)], operator.add)
+    return t.select(person=t.person, p0=t.pos, t0=t.t_ms, reached=reached,
+                    **{f"n{j}": ibis.ifelse(keep[j], t[f"n{j}"], None) for j in range(n)})
 
 
 def _best(tries: Table) -> Table:

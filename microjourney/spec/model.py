@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from ..ingest.lines import Limits
 from ..ingest.schema import CHANNELS
@@ -126,6 +126,10 @@ class Matcher(Frozen):
     #: On a step (or ``complete``): the longest this step should take after the one before;
     #: later is a ``waiting`` friction.
     sla: Seconds | None = Field(default=None, gt=0)
+    #: On a step (or ``complete``): its conversion window in funnels. The step counts only
+    #: when it happens at most this long after the funnel step before it (after the start
+    #: for the first step); the funnel's own window, from the start, still applies.
+    within: Seconds | None = Field(default=None, gt=0)
 
     @field_validator("channel")
     @classmethod
@@ -187,6 +191,17 @@ class Moment(Frozen):
     @classmethod
     def _name(cls, value: str) -> str:
         return _check_name(value, "moment")
+
+    @field_validator("start", "fail", "escalate")
+    @classmethod
+    def _no_within(cls, value: Matcher | None, info: ValidationInfo) -> Matcher | None:
+        # Ignoring it would hide a mistake: only a funnel step has a step before it.
+        if value is not None and value.within is not None:
+            why = ("the start has no funnel step before it (the funnel's own window, by default "
+                   "the moment's timeout, runs from the start)" if info.field_name == "start"
+                   else f"{info.field_name} is not a funnel step")
+            raise ValueError(f"'within' belongs on a step or on complete; {why}")
+        return value
 
     @property
     def funnel(self) -> tuple[Matcher, ...]:

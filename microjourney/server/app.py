@@ -34,7 +34,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
 from .. import __version__
-from ..errors import MicrojourneyError, QueryError
+from ..errors import ApiError, MicrojourneyError, http_status
 from ..store.identities import write_calls
 from ..store.keys import FILE as KEY_FILE
 from ..store.keys import SECRET, KeyFile, Keys
@@ -45,12 +45,12 @@ from .guards import (
     EXPOSED,
     HTTP_CODES,
     JSON,
-    ApiError,
     Cors,
     RateLimit,
     bearer,
     crashed,
     envelope,
+    error_response,
     json_response,
     matches,
     no_keys,
@@ -104,12 +104,16 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
                        allow_headers=["Authorization", "Content-Type"], expose_headers=EXPOSED,
                        max_age=600)
 
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> Response:
-        return json_response(exc.envelope(), exc.status, exc.headers)
+    # Every error of the tree (ApiError, QueryError, ...) has the status of its code
+    # (errors.STATUS): one handler, whatever raised it.
+    @app.exception_handler(MicrojourneyError)
+    async def _error(request: Request, exc: MicrojourneyError) -> Response:
+        return error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # The framework's own answers (no route, a method not allowed) keep its status;
+        # HTTP_CODES names them with codes errors.STATUS gives the same status.
         code = HTTP_CODES.get(exc.status_code, "request/error")
         return envelope(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
@@ -117,16 +121,8 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return envelope(422, "request/invalid", f"{where}: {first.get('msg', 'invalid request')}")
-
-    @app.exception_handler(QueryError)
-    async def _query_error(request: Request, exc: QueryError) -> Response:
-        missing = exc.code in ("query/person", "query/moment") or exc.message.startswith("unknown")
-        return envelope(404 if missing else 400, exc.code, exc.message)
-
-    @app.exception_handler(MicrojourneyError)
-    async def _mj_error(request: Request, exc: MicrojourneyError) -> Response:
-        return envelope(400, exc.code, exc.message)
+        return envelope(http_status("request/invalid"), "request/invalid",
+                        f"{where}: {first.get('msg', 'invalid request')}")
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
@@ -139,7 +135,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         origin = request.headers.get("origin")
         if origin is None or origin in state["origins"] or origin in app.own:
             return
-        raise ApiError(403, "cors/origin", f"origin {origin} is not allowed; add it to "
+        raise ApiError("cors/origin", f"origin {origin} is not allowed; add it to "
                        "server.cors_origins in microjourney.yaml")
 
     def _keys() -> Keys:
@@ -163,17 +159,17 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         if key is None and isinstance(body_key, str):
             key = body_key
         if not key:
-            raise ApiError(401, "auth/missing-key", "no key: send Authorization: Bearer KEY "
+            raise ApiError("auth/missing-key", "no key: send Authorization: Bearer KEY "
                            "(or \"key\" in the body)")
         role = _keys().role(key)
         if role is None:
-            raise ApiError(401, "auth/bad-key", "the key is not this workspace's write or secret key")
+            raise ApiError("auth/bad-key", "the key is not this workspace's write or secret key")
         if need == SECRET and role != SECRET:
-            raise ApiError(403, "auth/forbidden", "this endpoint needs the secret key; the write "
+            raise ApiError("auth/forbidden", "this endpoint needs the secret key; the write "
                            "key may only send events")
         wait = state["limit"].wait(key)
         if wait:
-            raise ApiError(429, "request/rate-limited", f"more than {state['limit'].rate:g} requests "
+            raise ApiError("request/rate-limited", f"more than {state['limit'].rate:g} requests "
                            "a second with this key; retry later",
                            {"Retry-After": str(max(1, int(wait + 0.999)))})
         return role
@@ -182,7 +178,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         limit = state["max_body"]
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            raise ApiError(413, "request/too-large", f"the body has {length} bytes; at most {limit}")
+            raise ApiError("request/too-large", f"the body has {length} bytes; at most {limit}")
         return await read_body(request.stream(), limit, body_idle)
 
     async def lean_batch(scope: Scope, receive: Receive, send: Send) -> bool:
@@ -242,13 +238,13 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
             try:
                 data = orjson.loads(raw)
             except orjson.JSONDecodeError as exc:
-                raise ApiError(400, "request/bad-json", f"the body is not JSON: {exc}") from None
+                raise ApiError("request/bad-json", f"the body is not JSON: {exc}") from None
             _authorise(request, data.get("key") if isinstance(data, dict) else None)
         # The body is taken apart with the others of its group commit, in the store.
         answer = await state["collector"].collect(raw)
         if not answer["ok"]:
             error = answer["error"]
-            raise ApiError(answer["status"], error["code"], error["message"])
+            raise ApiError(error["code"], error["message"])
         return json_response(answer)
 
     async def _read(fn: Any) -> Any:

@@ -1,6 +1,7 @@
 """What the app checks and answers before a request reaches the workspace.
 
-The one JSON error envelope (:class:`ApiError`, :func:`envelope`), keys in headers, the
+The error envelope as a response (:func:`error_response`, :func:`envelope`; the errors,
+their codes and the status of each are :mod:`microjourney.errors`), keys in headers, the
 body read with a size and an idle limit, the rate limit per key, the allowed origins and
 CORS (with the envelope for a refused preflight), the SDK file's validators. Nothing here
 logs a value a client sent: :func:`crashed` logs a reference and the exception's kind.
@@ -22,6 +23,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Send
 
+from ..errors import ApiError, MicrojourneyError, error_body, http_status
 from ..store.keys import FILE as KEY_FILE
 
 JSON = "application/json"
@@ -33,28 +35,17 @@ EXPOSED = ["Retry-After"]
 log = logging.getLogger("microjourney.server")
 
 
-class ApiError(Exception):
-    """An error answered with the envelope (``status``, stable ``code``, message)."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
-
-    def envelope(self) -> dict[str, Any]:
-        return error_body(self.status, self.code, self.message)
-
-
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type=JSON, headers=headers)
 
 
-def error_body(status: int, code: str, message: str) -> dict[str, Any]:
-    """The envelope of an error, as every answer of the API and the collector gives it."""
-    return {"ok": False, "status": status, "error": {"code": code, "message": message}}
-
-
 def envelope(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
     return json_response(error_body(status, code, message), status, headers)
+
+
+def error_response(exc: MicrojourneyError) -> Response:
+    """The response to ``exc``: its envelope, with the status its code has (``errors.STATUS``)."""
+    return json_response(exc.envelope(), exc.status, exc.headers)
 
 
 def bearer(header: str) -> str | None:
@@ -74,11 +65,11 @@ async def read_body(chunks: AsyncIterator[bytes], limit: int, idle: float = BODY
         except StopAsyncIteration:
             break
         except TimeoutError:
-            raise ApiError(408, "request/timeout", f"no part of the body came for {idle:g} seconds",
+            raise ApiError("request/timeout", f"no part of the body came for {idle:g} seconds",
                            {"Connection": "close"}) from None
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, "request/too-large", f"the body has more than {limit} bytes")
+            raise ApiError("request/too-large", f"the body has more than {limit} bytes")
         parts.append(chunk)
     return b"".join(parts)
 
@@ -99,8 +90,8 @@ def crashed(exc: BaseException, method: str, route: str) -> dict[str, Any]:
     only (its message, like a traceback, may quote the request)."""
     ref = secrets.token_hex(6)
     log.error("server/error ref=%s %s %s %s", ref, method, route, type(exc).__name__)
-    return error_body(500, "server/error", f"internal error (ref {ref}); nothing in this request "
-                  "was acknowledged, retry it")
+    return error_body(http_status("server/error"), "server/error",
+                      f"internal error (ref {ref}); nothing in this request was acknowledged, retry it")
 
 
 def own_origins(url: str) -> set[str]:
@@ -123,13 +114,16 @@ class Cors(CORSMiddleware):
         failures = bytes(response.body).decode().removeprefix("Disallowed CORS ").split(", ")
         headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
         if "origin" in failures:
-            return envelope(403, "cors/origin", f"origin {request_headers['origin']} is not allowed; "
-                            "add it to server.cors_origins in microjourney.yaml", headers)
-        return envelope(400, "cors/preflight", f"the preflight asks for a {' and '.join(failures)} "
-                        "that is not allowed (methods GET, POST, DELETE; headers Authorization, "
-                        "Content-Type)", headers)
+            return error_response(ApiError(
+                "cors/origin", f"origin {request_headers['origin']} is not allowed; add it to "
+                "server.cors_origins in microjourney.yaml", headers))
+        return error_response(ApiError(
+            "cors/preflight", f"the preflight asks for a {' and '.join(failures)} that is not "
+            "allowed (methods GET, POST, DELETE; headers Authorization, Content-Type)", headers))
 
 
+#: The code of an answer the framework gives (no route, a method not allowed): its status
+#: is the framework's, and errors.STATUS gives each of these codes the same one.
 HTTP_CODES = {400: "request/bad", 401: "auth/missing-key", 403: "auth/forbidden",
               404: "request/not-found", 405: "request/method-not-allowed",
               413: "request/too-large", 422: "request/invalid", 429: "request/rate-limited"}
@@ -158,7 +152,7 @@ class RateLimit:
 
 def no_keys() -> ApiError:
     """The answer while the key file cannot be read: 503, retried by clients."""
-    return ApiError(503, "server/keys-unavailable", f"the key file ({KEY_FILE}) cannot be read; no "
+    return ApiError("server/keys-unavailable", f"the key file ({KEY_FILE}) cannot be read; no "
                     "key is accepted until it can (`microjourney keys` makes one)", {"Retry-After": "5"})
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from types import ModuleType
 
 import ibis
-from ibis.expr.types import Table
+from ibis.expr.types import Table, Value
 
 from ..backend import grade_up, list_select
 from . import (
@@ -57,7 +57,7 @@ def detect(scope: Table, ctx: Context) -> Table:
         parts = [scope.filter(ibis.literal(False)).select(
             attempt="attempt", step="at_step", kind=ibis.literal(""),
             version=ibis.literal(0, "int64"), seconds_lost=ibis.literal(0.0), at_ms="t_ms",
-            evidence=ibis.array([scope.seq]))]
+            evidence=ibis.array([scope.seq]), reached="at_step")]
     out = parts[0]
     for p in parts[1:]:
         out = out.union(p)
@@ -101,44 +101,97 @@ def named(found: Table, spans: Table, events: Table) -> Table:
 
 
 def per_attempt(found: Table, spans: Table) -> Table:
-    """Per (attempt, kind) of :func:`detect`'s rows: frictions ``n``, ``seconds`` lost, the
-    earliest ``step``, and the attempt's ``moment``, ``finished`` and ``completed`` (0/1).
+    """Per (attempt, kind) of :func:`detect`'s rows: frictions ``n``, ``seconds`` lost,
+    ``step``, the furthest step the attempt had reached when it first met the kind, and
+    the attempt's ``moment``, ``furthest`` step, ``finished`` and ``completed`` (0/1).
     :func:`friction_stats` reads it several times: materialise it first."""
-    a = spans.select(s_inner="inner", moment="a_moment",
+    a = spans.select(s_inner="inner", moment="a_moment", furthest="furthest",
                      finished=(spans.outcome != "in_progress").cast("int64"),
                      completed=(spans.outcome == "completed").cast("int64"))
     per = found.group_by(["attempt", "kind"]).aggregate(
-        n=found.count(), seconds=found.seconds_lost.sum(), step=found.step.min())
+        n=found.count(), seconds=found.seconds_lost.sum(), step=found.reached.min())
     per = per.inner_join(a, per.attempt == a.s_inner)
     return per.drop("s_inner")
 
 
-def friction_stats(per: Table, attempts: Table) -> tuple[Table, Table]:
-    """Sufficient statistics from :func:`per_attempt`'s rows: per (moment, kind) and per
-    moment.
+#: The counts of :func:`friction_stats`'s per-kind table, after (moment, kind, step).
+KIND_COUNTS = ("frictions", "attempts", "seconds_lost", "exposed", "exposed_completed",
+               "unexposed", "unexposed_completed", "never", "never_completed")
 
-    Per kind: frictions, attempts affected, seconds lost, how many affected attempts
-    finished and completed, and the same two counts over all attempts that reached the
-    earliest step where the kind occurred (the comparison group: an attempt that never
-    reached the payment form cannot have re-typed its card). Per moment: attempts,
-    finished, completed, seconds spent in attempts, attempts with any friction, and
-    their friction seconds. Attempts are matched by their number in the spans, not by
-    their text ids.
+
+def friction_stats(per: Table, attempts: Table) -> tuple[Table, Table]:
+    """Sufficient statistics from :func:`per_attempt`'s rows: per (moment, kind, step)
+    and per moment.
+
+    Per (moment, kind, step), for the kinds met in the moment, ``step`` being where an
+    attempt first met the kind (the furthest step it had reached then):
+
+    * ``frictions``, ``attempts``, ``seconds_lost``: of the attempts (any outcome) that
+      first met the kind at that step (summed over steps: the kind's totals);
+    * ``exposed``, ``exposed_completed``: finished attempts that first met it there, and
+      how many of them completed;
+    * ``unexposed``, ``unexposed_completed``: finished attempts that reached the step
+      without having met the kind by then (they may meet it later), the comparison group
+      at that step;
+    * ``never``, ``never_completed``: finished attempts that never met the kind and whose
+      furthest step is this one. One attempt is in the comparison group of every step it
+      passed, so the groups overlap; these disjoint counts (with ``exposed``) are what the
+      interval of :func:`microjourney.analysis.frictions.impact` needs.
+
+    Per moment: attempts, finished, completed, seconds spent in attempts, attempts with
+    any friction, and their friction seconds. Attempts are matched by their number in the
+    spans, not by their text ids.
     """
-    kinds = per.group_by(["moment", "kind"]).aggregate(
-        frictions=per.n.sum(), attempts=per.count(), seconds_lost=per.seconds.sum(),
-        finished=per.finished.sum(), completed=per.completed.sum(), first_step=per.step.min())
-    # Attempts counted per (moment, furthest step) first: the range join then meets a
-    # few rows per moment instead of every attempt.
+    fin = per.filter(per.finished == 1)
+    # Finished attempts that met the kind, per (first step, furthest step): few rows.
+    met = fin.group_by(["moment", "kind", "step", "furthest"]).aggregate(
+        n=fin.count(), done=fin.completed.sum())
     finished = (attempts.outcome != "in_progress").cast("int64")
     completed = (attempts.outcome == "completed").cast("int64")
-    r = attempts.mutate(r_finished=finished, r_completed=completed)
-    r = r.group_by(r_moment=r.moment, furthest=r.furthest_step).aggregate(
-        r_finished=r.r_finished.sum(), r_completed=r.r_completed.sum())
-    reach = kinds.inner_join(r, [kinds.moment == r.r_moment, r.furthest >= kinds.first_step])
-    reach = reach.group_by(["moment", "kind"]).aggregate(
-        reached_finished=reach.r_finished.sum(), reached_completed=reach.r_completed.sum())
-    kinds = kinds.inner_join(reach, ["moment", "kind"])
+    ended = attempts.mutate(r_finished=finished, r_completed=completed)
+    ended = ended.filter(ended.r_finished == 1)
+    ended = ended.group_by(r_moment=ended.moment, r_step=ended.furthest_step).aggregate(
+        n=ended.count(), done=ended.r_completed.sum())
+    met_kinds = per.select("moment", "kind").distinct()
+    every = met_kinds.inner_join(ended, met_kinds.moment == ended.r_moment)
+    totals = per.group_by(["moment", "kind", "step"]).aggregate(
+        f=per.n.sum(), a=per.count(), s=per.seconds.sum())
+
+    # Summed per step; ``left``: attempts whose last step without the kind is this one
+    # because they met it at the next (the running sum of ``never`` and ``left`` from the
+    # last step down is ``unexposed``).
+    counts = ("frictions", "attempts", "seconds_lost", "exposed", "exposed_completed", "left",
+              "left_completed", "never", "never_completed")
+
+    def part(t: Table, step: Value, **given: Value) -> Table:
+        """``t``'s counts in the union's columns, zero where not ``given``."""
+        cols = {}
+        for c in counts:
+            kind = "float64" if c == "seconds_lost" else "int64"
+            cols[c] = given[c].cast(kind) if c in given else ibis.literal(0, kind)
+        return t.select(moment=t.moment, kind=t.kind, step=step.cast("int64"), **cols)
+
+    # Counted by signed parts and summed: the attempts that never met a kind are every
+    # finished attempt of the moment less those that met it (no cross join of every
+    # attempt with every kind).
+    parts = [
+        part(totals, totals.step, frictions=totals.f, attempts=totals.a, seconds_lost=totals.s),
+        part(met, met.step, exposed=met.n, exposed_completed=met.done),
+        # An attempt that first met the kind at step k was without it up to step k - 1.
+        part(met.filter(met.step >= 1), met.step - 1, left=met.n, left_completed=met.done),
+        part(every, every.r_step, never=every.n, never_completed=every.done),
+        part(met, met.furthest, never=-met.n, never_completed=-met.done),
+    ]
+    u = parts[0]
+    for p in parts[1:]:
+        u = u.union(p)
+    u = u.group_by(["moment", "kind", "step"]).aggregate(**{c: u[c].sum() for c in counts})
+    # Without the kind at step k: never met it and got to k or further, or met it after k.
+    down = ibis.window(group_by=["moment", "kind"], order_by=ibis.desc("step"), rows=(None, 0))
+    u = u.mutate(unexposed=(u.never + u.left).sum().over(down),
+                 unexposed_completed=(u.never_completed + u.left_completed).sum().over(down))
+    kinds = u.select("moment", "kind", "step", *KIND_COUNTS)
+    kinds = kinds.filter((kinds.attempts > 0) | (kinds.unexposed > 0))
 
     tot = per.group_by(["attempt", "moment"]).aggregate(seconds=per.seconds.sum())
     tot = tot.group_by(f_moment=tot.moment).aggregate(affected=tot.count(),

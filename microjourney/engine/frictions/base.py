@@ -15,8 +15,10 @@ COLUMNS = ("attempt_id", "person", "moment", "step", "kind", "version", "seconds
            "evidence")
 #: What a detector returns: the attempt by its number in the scope and the evidence as
 #: event ``seq`` numbers; :func:`..named` turns them into moments, attempt and event ids
-#: once.
-DETECTED = ("attempt", "step", "kind", "version", "seconds_lost", "at_ms", "evidence")
+#: once. ``reached`` is the furthest step the attempt had reached when the friction
+#: happened (a U-turn back to step 1 from step 2 happened at step 2): the impact on
+#: completion compares attempts that had reached the same step.
+DETECTED = ("attempt", "step", "kind", "version", "seconds_lost", "at_ms", "evidence", "reached")
 
 
 @dataclass(frozen=True)
@@ -60,14 +62,17 @@ class Context:
 
 
 def friction(t: Table, *, kind: str, version: int, seconds: Value, at_ms: Value,
-             evidence: Value, step: Value | None = None) -> Table:
-    """Rows in the shape detectors return (``DETECTED``); ``evidence`` holds ``seq`` numbers."""
+             evidence: Value, step: Value | None = None, reached: Value | None = None) -> Table:
+    """Rows in the shape detectors return (``DETECTED``); ``evidence`` holds ``seq`` numbers.
+    ``step`` and ``reached`` default to the row's ``at_step`` (the scope's furthest step
+    so far); rows aggregated from several events must pass ``reached``."""
     return t.select(
         attempt=t.attempt,
         step=(t.at_step if step is None else step).cast("int64"),
         kind=ibis.literal(kind), version=ibis.literal(version, "int64"),
         seconds_lost=seconds.cast("float64"), at_ms=at_ms.cast("int64"),
         evidence=evidence.cast("array<int64>"),
+        reached=(t.at_step if reached is None else reached).cast("int64"),
     )
 
 

@@ -26,9 +26,14 @@ def detect(s: Table, cfg: RageClick, ctx: Context) -> Table:
     c = c.mutate(brk=ibis.ifelse(near.fill_null(False), 0, 1))
     c = c.mutate(burst=c.brk.sum().over(ibis.window(group_by="attempt", order_by=["t_ms", "seq"],
                                                     rows=(None, 0))))
+    # The click that makes the burst a rage click (the ``clicks``-th): the step reached
+    # then is when the friction happened.
+    c = c.mutate(k=ibis.row_number().over(group_by=["attempt", "burst"], order_by=["t_ms", "seq"]))
     g = c.group_by(["attempt", "burst"]).aggregate(
         n=c.count(), first_t=c.t_ms.min(), last_t=c.t_ms.max(), step=c.at_step.min(),
+        reached=c.at_step.max(where=c.k == cfg.clicks - 1),
         after=c.next_t.max(), ids=c.seq.collect(order_by=[c.t_ms, c.seq]))
     g = g.filter(g.n >= cfg.clicks)
     return friction(g, kind=KIND, version=VERSION, at_ms=g.first_t, evidence=g.ids, step=g.step,
+                    reached=g.reached,
                     seconds=capped(ibis.coalesce(g.after, g.last_t) - g.first_t, cfg.cap))

@@ -26,16 +26,17 @@ FINISHED = ("completed", "failed", "escalated")
 
 
 def spans(attempts: Table, settings: Table) -> Table:
-    """Per attempt: start, last event and the end of its span (ms); ``inner``, a number
-    that orders attempts from the outermost to the innermost (latest start; on a tie, the
-    first moment by name) and keys the attempt in the scope's sorts and joins; and
-    ``alone``, true when no other span of the person overlaps it."""
+    """Per attempt: outcome, furthest step, start, last event and the end of its span
+    (ms); ``inner``, a number that orders attempts from the outermost to the innermost
+    (latest start; on a tie, the first moment by name) and keys the attempt in the
+    scope's sorts and joins; and ``alone``, true when no other span of the person
+    overlaps it."""
     a = attempts.inner_join(settings, attempts.moment == settings.w_moment)
     end = epoch_ms(a.end_ts)
     start = epoch_ms(a.start_ts)
     a = a.select(
         attempt_id=a.attempt_id, a_person=a.person, a_moment=a.moment, a_segment=a.segment,
-        outcome=a.outcome, start_ms=start, end_ms=end,
+        outcome=a.outcome, furthest=a.furthest_step, start_ms=start, end_ms=end,
         close_ms=ibis.ifelse(a.outcome.isin(FINISHED), end, end + a.timeout_ms),
         inner=ibis.row_number().over(order_by=[start, ibis.desc(a.moment), a.attempt_id]),
     )

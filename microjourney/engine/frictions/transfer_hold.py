@@ -45,7 +45,9 @@ def detect(s: Table, cfg: TransferHold, ctx: Context) -> Table:
     g = g.select("attempt", "start_id", "answer_t", start_t=g.start_ms, last_t=g.end_ms)
     wait = ibis.coalesce(g.answer_t, g.last_t) - g.start_t
     g = g.filter(wait > ms(cfg.answer_sla))
+    # The wait for an answer is the start's: it counts at step 0.
     unanswered = friction(g, kind=KIND, version=VERSION, step=ibis.literal(0, "int64"),
+                          reached=ibis.literal(0, "int64"),
                           at_ms=g.start_t + ms(cfg.answer_sla), evidence=ibis.array([g.start_id]),
                           seconds=capped(wait - ms(cfg.answer_sla), cfg.cap))
     return transfers.union(holds).union(unanswered)

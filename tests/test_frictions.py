@@ -77,7 +77,57 @@ def test_rage_and_dead_clicks_and_step_sla(make_ws):
         ("waiting", 1, 3.0),
     ]
     rage = ws.frictions(kind="rage_click").to_pandas().iloc[0]
-    assert len(rage.evidence) == 4 and rage.version == 1 and rage.moment == "pay"
+    assert len(rage.evidence) == 4 and rage.version == 2 and rage.moment == "pay"
+
+
+def test_rage_clicks_by_element_when_there_are_no_coordinates(make_ws):
+    def tap(t, who, **props):
+        return ev(t, "click", who, properties=props)
+
+    spec = PAY + "frictions:\n  dead_click: {enabled: false}\n"
+    ws = make_ws(spec, [
+        # a: three taps on one element, 0.4 s apart, no coordinates: a rage click.
+        ev("10:00:00", "open", "a"),
+        tap("10:00:01.000", "a", selector="#pay"), tap("10:00:01.400", "a", selector="#pay"),
+        tap("10:00:01.800", "a", selector="#pay"),
+        ev("10:00:03", "ok", "a"),
+        # b: three taps on different elements: clicking through a form, not rage.
+        ev("10:00:00", "open", "b"),
+        tap("10:00:01.000", "b", selector="#name"), tap("10:00:01.400", "b", selector="#card"),
+        tap("10:00:01.800", "b", selector="#pay"),
+        ev("10:00:03", "ok", "b"),
+        # c: neither coordinates nor element: nothing says it is the same place.
+        ev("10:00:00", "open", "c"),
+        tap("10:00:01.000", "c"), tap("10:00:01.400", "c"), tap("10:00:01.800", "c"),
+        ev("10:00:03", "ok", "c"),
+        # d: the tracker calls it ``element``; and a fourth tap 2 s later is not in the burst.
+        ev("10:00:00", "open", "d"),
+        tap("10:00:01.000", "d", element="buy"), tap("10:00:01.500", "d", element="buy"),
+        tap("10:00:02.000", "d", element="buy"), tap("10:00:04.000", "d", element="buy"),
+        ev("10:00:05", "ok", "d"),
+        # e: coordinates win when both clicks have them: one element, but 200 px apart.
+        ev("10:00:00", "open", "e"),
+        click("10:00:01.000", 0, 0, "e"), click("10:00:01.400", 200, 0, "e"),
+        click("10:00:01.800", 0, 0, "e"),
+        ev("10:00:03", "ok", "e"),
+        # f: one click with coordinates among element-only ones: compared by element.
+        ev("10:00:00", "open", "f"),
+        tap("10:00:01.000", "f", selector="#pay"), click("10:00:01.400", 5, 5, "f"),
+        tap("10:00:01.800", "f", selector="#pay"),
+        ev("10:00:03", "ok", "f"),
+    ])
+    rage = ws.frictions(kind="rage_click").to_pandas()
+    # From the first tap to the next event: a 2 s, d 3 s (to the fourth tap), f 2 s.
+    assert sorted((r.person, len(r.evidence), r.seconds_lost) for r in rage.itertuples()) == [
+        ("a", 3, 2.0), ("d", 3, 3.0), ("f", 3, 2.0)]
+
+
+def test_rage_click_element_keys_are_a_setting(make_ws):
+    spec = PAY + "frictions:\n  rage_click: {selector_keys: [data-id]}\n"
+    taps = [ev(f"10:00:01.{k}00", "click", "a", properties={"data-id": "buy", "selector": f"#{k}"})
+            for k in range(3)]
+    ws = make_ws(spec, [ev("10:00:00", "open", "a"), *taps, ev("10:00:03", "ok", "a")])
+    assert found(ws, "rage_click") == [("rage_click", 0, 2.0)]
 
 
 def test_input_errors_detours_and_repeats(make_ws):

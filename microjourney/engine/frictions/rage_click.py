@@ -1,8 +1,13 @@
-"""rage_click (v1): a burst of ``clicks`` (default 3) or more clicks, each within
-``within`` (1 s) and ``distance`` (30 px) of the one before.
+"""rage_click (v2): a burst of ``clicks`` (default 3) or more clicks, each within
+``within`` (1 s) of the one before and in the same place: within ``distance`` (30 px)
+when both clicks carry coordinates (``x``, ``y``), else on the same element (the first of
+``selector_keys`` the click carries: ``selector``, ``element``, ``target``). Clicks with
+neither never make a burst.
 
 Seconds lost: from the burst's first click to the person's next event after it (what
 finally happened), at most ``cap`` (10 s).
+
+Version 2 reads the element when coordinates are missing (version 1 needed them).
 """
 
 from __future__ import annotations
@@ -11,18 +16,27 @@ import ibis
 from ibis.expr.types import Table
 
 from ...spec.frictions import RageClick
+from ..backend import json_text
 from .base import Context, capped, friction, ms, number
 
 KIND = "rage_click"
-VERSION = 1
+VERSION = 2
 
 
 def detect(s: Table, cfg: RageClick, ctx: Context) -> Table:
     c = ctx.neighbours(ctx.properties(s.filter(s.event.isin(list(cfg.events)))))
-    c = c.mutate(x=number(c, cfg.x), y=number(c, cfg.y))
+    keys = [json_text(c.properties, k) for k in cfg.selector_keys]
+    selector = (ibis.coalesce(*keys) if len(keys) > 1 else keys[0]) if keys else ibis.null("string")
+    c = c.mutate(x=number(c, cfg.x), y=number(c, cfg.y), selector=selector)
     w = ibis.window(group_by="attempt", order_by=["t_ms", "seq"])
-    dx, dy = c.x - c.x.lag().over(w), c.y - c.y.lag().over(w)
-    near = ((dx * dx + dy * dy) <= cfg.distance ** 2) & ((c.t_ms - c.t_ms.lag().over(w)) <= ms(cfg.within))
+    px, py, psel = c.x.lag().over(w), c.y.lag().over(w), c.selector.lag().over(w)
+    dx, dy = c.x - px, c.y - py
+    located = c.x.notnull() & c.y.notnull() & px.notnull() & py.notnull()
+    # Coordinates when both clicks have them; otherwise the element (a NULL one matches
+    # nothing, so clicks with neither never form a burst).
+    same_place = ibis.ifelse(located, (dx * dx + dy * dy) <= cfg.distance ** 2,
+                             (c.selector == psel).fill_null(False))
+    near = same_place & ((c.t_ms - c.t_ms.lag().over(w)) <= ms(cfg.within))
     c = c.mutate(brk=ibis.ifelse(near.fill_null(False), 0, 1))
     c = c.mutate(burst=c.brk.sum().over(ibis.window(group_by="attempt", order_by=["t_ms", "seq"],
                                                     rows=(None, 0))))

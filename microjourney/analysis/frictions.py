@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 
 import pandas as pd
 from scipy.stats import norm
@@ -80,7 +81,7 @@ class Impact:
     warning: str | None
 
 
-def impact(steps: Iterable[Mapping[str, int]], *, confidence: float = 0.95,
+def impact(steps: Iterable[Mapping[str, Any]], *, confidence: float = 0.95,
            min_exposed: int = MIN_EXPOSED, min_unexposed: int = MIN_UNEXPOSED) -> Impact:
     """Completion with a friction against completion without it at the same step.
 
@@ -161,18 +162,19 @@ def ranked(kinds: pd.DataFrame, moments: pd.DataFrame, spec: Workspace, *,
     that did not occur in a moment are not listed."""
     if kinds.empty:
         return pd.DataFrame(columns=KIND_COLUMNS)
-    tot = moments.set_index("moment")
+    in_moment = {str(m): int(n) for m, n in zip(moments["moment"], moments["attempts"], strict=True)}
     rows = []
     for (moment, kind), steps in kinds.groupby(["moment", "kind"], sort=False):
         attempts = int(steps["attempts"].sum())
         if not attempts:
             continue
         seconds = float(steps["seconds_lost"].sum())
-        i = impact(steps.to_dict("records"), min_exposed=min_exposed, min_unexposed=min_unexposed)
+        records = cast(list[dict[str, Any]], steps.to_dict("records"))
+        i = impact(records, min_exposed=min_exposed, min_unexposed=min_unexposed)
         rows.append({
             "moment": moment, "kind": kind, "frictions": int(steps["frictions"].sum()),
             "attempts": attempts,
-            "share_of_attempts": _div(attempts, int(tot.loc[moment, "attempts"])),
+            "share_of_attempts": _div(attempts, in_moment[str(moment)]),
             "seconds_lost": seconds, "seconds_per_affected": _div(seconds, attempts),
             "completion_with": i.completion_with, "completion_without": i.completion_without,
             "completion_difference": i.difference,

@@ -11,8 +11,14 @@ shown as an em dash.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from .registry.base import Column
 
 DASH = "—"
 
@@ -107,3 +113,56 @@ def lower_is_better(name: str | None) -> bool:
     """Whether a smaller value of metric *name* is the better one (durations, failures)."""
     key = (name or "").lower()
     return key.endswith("_s") or any(word in key for word in LOWER_IS_BETTER)
+
+
+def cell(column: Column, row: Mapping[str, Any]) -> str:
+    """A value of a declared column as every surface shows it (CLI, report, dashboard)."""
+    value = row.get(column.name)
+    kind = column.kind
+    if kind == "count":
+        return count(value)
+    if kind in ("rate", "points"):
+        text = pct(value) if kind == "rate" else _points(value)
+        if column.ci is not None and num(value) is not None:
+            low, high = _pair(row.get(column.ci))
+            if low is not None and high is not None:
+                text += (f" [{pct(low)}–{pct(high)}]" if kind == "rate"
+                         else f" [{low * 100:+.1f}, {high * 100:+.1f}]")
+        return text
+    if kind == "seconds":
+        return seconds(value)
+    if kind == "number":
+        x = num(value)
+        return DASH if x is None else f"{x:,.1f}"
+    if kind == "time":
+        return DASH if _missing(value) else when(value.isoformat() if hasattr(value, "isoformat")
+                                                  else value)
+    if kind == "flag":
+        return DASH if _missing(value) else ("yes" if bool(value) else "no")
+    if kind == "list":
+        return DASH if _missing(value) else ", ".join(str(v) for v in value)
+    return DASH if _missing(value) else str(value)
+
+
+def _points(value: Any) -> str:
+    x = num(value)
+    return DASH if x is None else f"{x * 100:+.1f} pts"
+
+
+def _pair(value: Any) -> tuple[float | None, float | None]:
+    try:
+        low, high = list(value)
+    except (TypeError, ValueError):
+        return None, None
+    return num(low), num(high)
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    try:
+        return bool(pd.isna(value)) if not isinstance(value, list | tuple) else False
+    except (TypeError, ValueError):
+        return False

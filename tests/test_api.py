@@ -20,7 +20,8 @@ ALLOWED = {
     "analysis": {"errors", "spec"},
     # An edge: the HTTP server calls the Python API (workspace) and, on the ingest path, the
     # store's writer directly (the collector's group commit).
-    "server": {"errors", "spec", "ingest", "store", "workspace", "__version__"},
+    "server": {"errors", "spec", "ingest", "store", "workspace", "registry", "jsonable",
+               "__version__"},
 }
 
 

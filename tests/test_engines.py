@@ -17,6 +17,8 @@ import pytest
 
 import microjourney as mj
 from microjourney.errors import WorkspaceError
+from microjourney.jsonable import dumps
+from microjourney.registry import REGISTRY
 from microjourney.store import export
 
 from .helpers import REALDATA
@@ -65,20 +67,23 @@ def same(a: pd.DataFrame, b: pd.DataFrame, what: str) -> None:
 
 
 def analyses(ws: mj.Workspace) -> dict[str, pd.DataFrame]:
-    """Every analysis the engines share, as DataFrames."""
-    out = {"scorecard": ws.scorecard().to_pandas(),
-           "attempts": ws.attempts().drop("properties", "context").to_pandas()}
-    for m in ws.moments:
-        out[f"funnel {m}"] = ws.funnel(m).to_pandas()
-    pm = ws.process_map()
-    for part in ("nodes", "edges", "starts", "ends"):
-        out[f"process map {part}"] = getattr(pm, part).to_pandas()
-    out["variants"] = ws.variants().to_pandas()
-    out["frictions"] = ws.frictions().to_pandas()
-    moments, kinds = ws.friction_summary()
-    out["friction summary"] = moments.to_pandas()
-    out["friction kinds"] = kinds.to_pandas()
+    """Every registered analysis the engines share (the registry's ``engines``), with each
+    of its example parameters, table by table; plus the attempts and friction rows."""
+    out = {"attempts": ws.attempts().drop("properties", "context").to_pandas(),
+           "friction rows": ws.frictions().to_pandas()}
+    for analysis in REGISTRY:
+        if not analysis.engines:
+            continue
+        for params in analysis.examples(ws):
+            result = ws.analysis(analysis.name, **params)
+            for table, df in result.tables.items():
+                out[f"{analysis.name} {params} {table}"] = df
     return out
+
+
+def covered() -> set[str]:
+    """The analyses this suite compares (a test checks none is left out)."""
+    return {a.name for a in REGISTRY if a.engines}
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +105,7 @@ def test_duckdb_over_the_lake_matches_the_store(seeded):
     with mj.open(root) as store, mj.open(root, lake=lake) as over_lake:
         assert over_lake.engine == "duckdb"
         a, b = analyses(store), analyses(over_lake)
-    assert a["frictions"].shape[0] > 100 and a["attempts"].shape[0] > 500  # a real workload
+    assert a["friction rows"].shape[0] > 100 and a["attempts"].shape[0] > 500  # a real workload
     for name in a:
         same(a[name], b[name], name)
 
@@ -115,8 +120,58 @@ def on_both(seeded) -> tuple[dict, dict]:
 
 def test_spark_matches_duckdb(on_both):
     a, b = on_both
+    assert set(a) == set(b)
     for name in a:
         same(a[name], b[name], name)
+
+
+def test_every_registered_analysis_runs_on_both_engines(on_both):
+    a, _ = on_both
+    names = {key.split(" ", 1)[0] for key in a}
+    assert covered() <= names, f"not compared across engines: {covered() - names}"
+    assert {"quarantine"} == {x.name for x in REGISTRY} - covered()  # reads the store only
+
+
+def test_json_is_the_same_on_spark_as_on_duckdb(seeded):
+    """The --json text of each analysis (the API's answer) on Spark equals DuckDB's, once
+    rows are in one order and the engine's name is set aside: decimals, NaN and times are
+    encoded alike."""
+    root, lake = seeded
+    picks = [("scorecard", {"by": "channel"}), ("frictions", {"examples": 5}),
+             ("series", {"every": "week"})]
+    with mj.open(root) as store, mj.open(root, engine="spark", lake=lake) as spark:
+        moment = next(iter(store.moments))
+        texts = []
+        for ws in (store, spark):
+            out = []
+            for name, params in picks:
+                if name == "series":
+                    params = {**params, "moment": moment}
+                data = ws.analysis(name, **params).to_dict()
+                data["meta"].pop("engine")
+                out.append(dumps(data))
+            texts.append(out)
+    for duck, sparky in zip(*texts, strict=True):
+        assert _canonical(duck) == _canonical(sparky)
+        assert "Decimal" not in sparky
+
+
+def _canonical(text: str) -> str:
+    """Rows of each table sorted, floats rounded to 9 significant digits."""
+    import json
+
+    def norm(v):
+        if isinstance(v, float):
+            return float(f"{v:.9g}")
+        if isinstance(v, list):
+            return [norm(x) for x in v]
+        if isinstance(v, dict):
+            return {k: norm(x) for k, x in v.items()}
+        return v
+    data = norm(json.loads(text))
+    data["tables"] = {k: sorted(rows, key=lambda r: json.dumps(r, sort_keys=True))
+                      for k, rows in data["tables"].items()}
+    return json.dumps(data, sort_keys=True)
 
 
 @pytest.mark.skipif(not REALDATA.is_dir(), reason=f"real data folder {REALDATA} is absent")
@@ -126,11 +181,15 @@ def test_spark_matches_duckdb_on_a_real_log(tmp_path):
     with mj.open(root) as ws:
         ws.ingest(REALDATA / "eventlogs" / "helpdesk.xes.gz")
         export(ws.con, root / "lake")
-        a = {"edges": ws.process_map().edges.to_pandas(), "variants": ws.variants().to_pandas()}
+        a = {name: dumps(ws.analysis(name, top=1_000_000).to_dict()["tables"])
+             for name in ("variants",)}
+        a["process-map"] = dumps(ws.analysis("process-map").to_dict()["tables"])
     with mj.open(root, engine="spark", lake=root / "lake") as spark:
-        b = {"edges": spark.process_map().edges.to_pandas(), "variants": spark.variants().to_pandas()}
+        b = {name: dumps(spark.analysis(name, top=1_000_000).to_dict()["tables"])
+             for name in ("variants",)}
+        b["process-map"] = dumps(spark.analysis("process-map").to_dict()["tables"])
     for name in a:
-        same(a[name], b[name], name)
+        assert _canonical(f'{{"tables": {a[name]}}}') == _canonical(f'{{"tables": {b[name]}}}'), name
 
 
 def test_spark_needs_a_lake_and_a_lake_needs_events(tmp_path):

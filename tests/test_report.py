@@ -28,6 +28,9 @@ def _scorecard_row(moment, journey, attempts, completed, rate, ci, **extra):
         "moment": moment, "journey": journey, "attempts": attempts, "persons": attempts - 5,
         "completed": completed, "failed": 10, "abandoned": 20, "escalated": 5,
         "in_progress": 0, "completion_rate": rate, "completion_ci": ci,
+        "failure_rate": 10 / attempts if attempts else float("nan"),
+        "abandonment_rate": 20 / attempts if attempts else float("nan"),
+        "escalation_rate": 5 / attempts if attempts else float("nan"),
         "duration_median_s": 12.5, "duration_p90_s": 48.0, "sla_s": 30.0,
         "sla_met_rate": 0.81, "target_metric": "completion_rate", "target_value": 0.9,
     }
@@ -156,7 +159,7 @@ def test_portfolio_target_verdicts_and_sla(page):
     assert 'class="badge good"' in pay and "above target" in pay
     assert 'class="badge bad"' in reset and "below target" in reset
     assert "over SLA" in reset and "over SLA" in pay  # p90 48 s > 30 s
-    assert "2.0%" in pay and "4.0%" in pay and "1.0%" in pay  # failed/abandoned/escalated
+    assert "2.0%" in pay and "4.0%" in pay and "1.0%" in pay  # failure/abandonment/escalation
     assert "no attempts yet" in evil
 
 
@@ -233,14 +236,14 @@ def test_script_json_escapes_markup():
 def test_zero_attempts_and_nan_rates():
     kwargs = _inputs()
     sc = kwargs["scorecard"].copy()
-    sc.loc[0, ["completion_rate", "sla_met_rate", "duration_p90_s", "failed"]] = float("nan")
+    sc.loc[0, ["completion_rate", "sla_met_rate", "duration_p90_s", "failure_rate"]] = float("nan")
     sc.at[0, "completion_ci"] = None
-    sc["escalated"] = pd.array([pd.NA, 5, 0], dtype="Int64")
+    sc["escalation_rate"] = pd.array([pd.NA, 0.025, 0], dtype="Float64")
     sc.at[1, "journey"] = float("nan")  # falls back to the moment definition's journey
     page = render_report(**(kwargs | {"scorecard": sc}))
     pay = re.search(r'<section class="moment" id="m-1".*?</section>', page, re.DOTALL).group(0)
     assert "no data" in pay and "95% CI" not in pay
-    assert "failed — · abandoned 4.0% · escalated —" in pay
+    assert "failure rate — · abandonment rate 4.0% · escalation rate —" in pay
     reset = re.search(r'<section class="moment" id="m-2".*?</section>', page, re.DOTALL).group(0)
     assert '<p class="eyebrow">account · ' in reset
     outside = _outside_scripts(page)

@@ -5,75 +5,20 @@ columns by hiding the least needed ones (``--wide`` shows them all).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..fmt import DASH, count, num, pct, seconds, when
+from ..fmt import DASH, cell, when
 from ..registry.base import Analysis, Column, Result, View
 
 #: The width a table fits by default (narrower when the terminal is).
 WIDTH = 100
 #: Text wider than this wraps inside its column when the table must fit.
 TEXT_WIDTH = 48
-
-
-def cell(column: Column, row: Mapping[str, Any]) -> str:
-    """A value as every surface shows it (the report uses the same :mod:`microjourney.fmt`)."""
-    value = row.get(column.name)
-    kind = column.kind
-    if kind == "count":
-        return count(value)
-    if kind in ("rate", "points"):
-        text = pct(value) if kind == "rate" else _points(value)
-        if column.ci is not None and num(value) is not None:
-            low, high = _pair(row.get(column.ci))
-            if low is not None and high is not None:
-                text += (f" [{pct(low)}–{pct(high)}]" if kind == "rate"
-                         else f" [{low * 100:+.1f}, {high * 100:+.1f}]")
-        return text
-    if kind == "seconds":
-        return seconds(value)
-    if kind == "number":
-        x = num(value)
-        return DASH if x is None else f"{x:,.1f}"
-    if kind == "time":
-        return DASH if _missing(value) else when(value.isoformat() if hasattr(value, "isoformat")
-                                                  else value)
-    if kind == "flag":
-        return DASH if _missing(value) else ("yes" if bool(value) else "no")
-    if kind == "list":
-        return DASH if _missing(value) else ", ".join(str(v) for v in value)
-    return DASH if _missing(value) else str(value)
-
-
-def _points(value: Any) -> str:
-    x = num(value)
-    return DASH if x is None else f"{x * 100:+.1f} pts"
-
-
-def _pair(value: Any) -> tuple[float | None, float | None]:
-    try:
-        low, high = list(value)
-    except (TypeError, ValueError):
-        return None, None
-    return num(low), num(high)
-
-
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    try:
-        return bool(pd.isna(value)) if not isinstance(value, list | tuple) else False
-    except (TypeError, ValueError):
-        return False
 
 
 def columns_of(view: View, df: pd.DataFrame, result: Result) -> list[Column]:

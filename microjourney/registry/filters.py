@@ -28,14 +28,14 @@ NONE = "(none)"
 class Filters(Params):
     """``since``, ``until``, ``channel`` and ``where``: which attempts (or events) count."""
 
-    since: str | None = Field(None, description="Only attempts (events) starting on or after this "
-                              "ISO date or date-time (a plain date is a UTC day).")
-    until: str | None = Field(None, description="Only attempts (events) starting before this ISO "
-                              "date or date-time.")
+    since: str | None = Field(None, description="Only attempts starting (events happening) on or "
+                              "after this ISO date or date-time; a plain date is a UTC day.")
+    until: str | None = Field(None, description="Only attempts starting (events happening) before "
+                              "this ISO date or date-time.")
     channel: str | None = Field(None, description=f"Only this channel: {', '.join(CHANNELS)}.")
     where: list[str] = Field(default_factory=list, description="KEY=VALUE: only attempts whose "
-                             "start event (only events) has this property, else context, value; "
-                             "repeat for several (all must hold).")
+                             "start event (events that) have this value of a property, else of "
+                             "a context key; repeat for several, all must hold.")
 
     @field_validator("since", "until")
     @classmethod

@@ -1,46 +1,68 @@
-"""Gather a workspace's analyses and write the report: the bridge from the API to HTML."""
+"""Gather a workspace's analyses and write the report: the bridge from the API to HTML.
+
+Every number comes from the analysis registry (``ws.analysis``), so the report shows what
+the CLI and the API show under the same labels; the filters given apply to every analysis
+that takes them and are named in the report's header."""
 
 from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from microjourney.registry import REGISTRY, Filters
+from microjourney.report.analyses import analysis_section, filters_text
 from microjourney.report.html import write_report
 
 if TYPE_CHECKING:
     from microjourney.workspace import Workspace
 
+#: Analyses the report shows in sections of their own (the portfolio, each moment's
+#: section); every other analysis with ``report=True`` gets a section made from its views.
+BESPOKE = ("scorecard", "funnel", "series", "frictions")
 
-def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None) -> Path:
-    """Write ``report.html`` (default: in the workspace folder) and return its path."""
+
+def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None,
+                 **filters: Any) -> Path:
+    """Write ``report.html`` (default: in the workspace folder) and return its path.
+    ``filters``: ``since``, ``until``, ``channel``, ``where`` (a list of ``KEY=VALUE``)."""
     target = Path(path) if path is not None else ws.root / "report.html"
-    moments = []
-    funnels = []
-    daily = {}
+    given = Filters(**filters)
+    applied = given.model_dump(exclude_defaults=True)
+    moments, funnels, daily = [], [], {}
     for name, m in ws.moments.items():
         moments.append({
             "name": name, "journey": ws.spec.journey_of(name), "title": m.title,
             "owner": m.owner, "problem": m.problem, "intent": m.intent, "sla_s": m.sla,
             "target": {"metric": m.target.metric, "value": m.target.value} if m.target else None,
         })
-        steps = ws.funnel(name).to_pandas()
+        funnel = ws.analysis("funnel", moment=name, **applied)
         funnels.append({"moment": name, "order": "ordered", "per": "person",
                         "window_s": m.timeout,
-                        "steps": steps.drop(columns=["step"]).to_dict("records")})
-        daily[name] = ws.daily(name).to_pandas()
-    summary, kinds = (t.to_pandas() for t in ws.friction_summary())
+                        "steps": funnel.table().drop(columns=["step"]).to_dict("records")})
+        series = ws.analysis("series", moment=name, **applied).table()
+        daily[name] = series.rename(columns={"period": "day"})
+    result = ws.analysis("frictions")
+    summary, kinds = result.table("moments"), result.table("kinds")
     frictions = {r["moment"]: {**r, "kinds": kinds[kinds["moment"] == r["moment"]].to_dict("records")}
                  for r in summary.to_dict("records")}
+    sections = []
+    for analysis in REGISTRY:
+        if analysis.report and analysis.name not in BESPOKE:
+            accepted = set(analysis.params.model_fields)
+            sections.append(analysis_section(analysis, ws.analysis(
+                analysis.name, **{k: v for k, v in applied.items() if k in accepted})))
     return write_report(
         target,
         title=ws.spec.name,
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        scorecard=ws.scorecard().to_pandas(),
+        scorecard=ws.analysis("scorecard", **applied).table(),
         funnels=funnels,
         daily=daily,
         moments=moments,
         summary=ws.summary(),
         frictions=frictions,
+        more=sections,
+        filters=filters_text(given.filters()),
     )

@@ -17,10 +17,15 @@ from typing import Any
 
 import pandas as pd
 
-from microjourney.report.cells import completion, first, h, sla, target, target_badge, vs_sla
-from microjourney.fmt import count, num, pct, share, when
+from microjourney.fmt import count, num, pct, when
 from microjourney.fmt import seconds as secs
+from microjourney.registry.scorecard import COLUMNS as SCORECARD
+from microjourney.report.cells import completion, first, h, sla, target, target_badge, vs_sla
 from microjourney.report.section import moment_section
+
+#: The outcome rates the portfolio shows, labelled as every surface labels them.
+OUTCOME_RATES = ("failure_rate", "abandonment_rate", "escalation_rate")
+LABELS = {c.name: c.label for c in SCORECARD}
 
 VENDOR = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
 
@@ -86,8 +91,8 @@ def _portfolio_row(i: int, name: str, row: Mapping[str, Any], meta: Mapping[str,
         f'<td class="n">{secs(limit)}</td>',
         f'<td class="n">{pct(row.get("sla_met_rate"))}</td>',
     ]
-    for outcome in ("failed", "abandoned", "escalated"):
-        cells.append(f'<td class="n">{pct(share(row.get(outcome), attempts))}</td>')
+    for rate in OUTCOME_RATES:
+        cells.append(f'<td class="n">{pct(row.get(rate))}</td>')
     return "<tr>" + "".join(cells) + "</tr>"
 
 
@@ -95,10 +100,10 @@ def portfolio(order: list[str], rows: dict[str, dict], metas: dict[str, dict]) -
     """The table of all moments, grouped by journey."""
     if not order:
         return '<p class="empty">No moments are defined yet.</p>'
+    rates = [LABELS[r].capitalize() for r in OUTCOME_RATES]
     heads = ["Journey", "Moment", "Owner", "Attempts", "Completion", "vs target",
-             "Median", "p90", "SLA", "SLA met", "Failed", "Abandoned", "Escalated"]
-    numeric = {"Attempts", "Completion", "Median", "p90", "SLA", "SLA met", "Failed",
-               "Abandoned", "Escalated"}
+             "Median", "p90", "SLA", "SLA met", *rates]
+    numeric = {"Attempts", "Completion", "Median", "p90", "SLA", "SLA met", *rates}
     head = "".join(
         f'<th scope="col"{" class=n" if x in numeric else ""}>{x}</th>' for x in heads)
     body = "\n".join(
@@ -107,7 +112,8 @@ def portfolio(order: list[str], rows: dict[str, dict], metas: dict[str, dict]) -
     return (
         '<div class="scroll"><table class="portfolio">'
         "<caption>Completion rate with its 95% confidence interval; durations from start "
-        "to outcome; failed, abandoned and escalated as shares of attempts.</caption>"
+        "to outcome; completion, failure, abandonment and escalation rates over finished "
+        "attempts (attempts − in progress), as in the CLI and the API.</caption>"
         f"<thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table></div>"
     )
 
@@ -125,7 +131,8 @@ def _order(moments: list[dict], rows: dict[str, dict]) -> list[str]:
     return [name for group in journeys.values() for name in group]
 
 
-def _header(title: str, generated_at: str, summary: Mapping[str, Any], n_moments: int) -> str:
+def _header(title: str, generated_at: str, summary: Mapping[str, Any], n_moments: int,
+            filters: str = "") -> str:
     period = list(summary.get("period") or [])
     if len(period) == 2 and any(p is not None for p in period):
         span = f"{h(when(period[0]))} → {h(when(period[1]))}"
@@ -138,7 +145,8 @@ def _header(title: str, generated_at: str, summary: Mapping[str, Any], n_moments
     return (
         f"<header class=\"page\"><h1>{h(title)}</h1>"
         f'<p class="meta">Period {span} · generated '
-        f'<time datetime="{h(generated_at)}">{h(when(generated_at))}</time></p>'
+        f'<time datetime="{h(generated_at)}">{h(when(generated_at))}</time>'
+        f'{f" · <span class=filters>filters: {h(filters)}</span>" if filters else ""}</p>'
         f'<dl class="stats">{cards}</dl></header>'
     )
 
@@ -153,6 +161,8 @@ def render_report(
     moments: list[dict],
     summary: dict,
     frictions: dict[str, dict] | None = None,
+    more: list[str] | None = None,
+    filters: str = "",
 ) -> str:
     """Render the report as one HTML document (a ``str``) that works offline.
 
@@ -173,6 +183,7 @@ def render_report(
             i, name, rows.get(name, {}), metas.get(name, {}), by_moment.get(name),
             (daily or {}).get(name), (frictions or {}).get(name))
         for i, name in enumerate(order, start=1))
+    extra = "\n".join(more or [])
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -187,12 +198,13 @@ def render_report(
 </head>
 <body>
 <main>
-{_header(title, generated_at, summary or {}, len(order))}
+{_header(title, generated_at, summary or {}, len(order), filters)}
 <section class="portfolio" aria-labelledby="portfolio-h">
 <h2 id="portfolio-h">Portfolio</h2>
 {portfolio(order, rows, metas)}
 </section>
 {sections}
+{extra}
 <noscript><p class="empty">Charts need JavaScript; every chart's figures are in the
 tables beside it.</p></noscript>
 </main>

@@ -7,10 +7,14 @@ from typing import Any
 
 import pandas as pd
 
+from microjourney.fmt import DASH, count, interval, lower_is_better, metric, num, pct, seconds
+from microjourney.registry.scorecard import COLUMNS as SCORECARD
 from microjourney.report.cells import completion, first, h, sla, target, target_badge, vs_sla
 from microjourney.report.charts import daily_spec, funnel_spec, script_json
-from microjourney.fmt import DASH, count, interval, lower_is_better, metric, num, pct, seconds, share
 
+#: The outcome rates a moment's section shows, labelled as every surface labels them.
+OUTCOME_RATES = ("failure_rate", "abandonment_rate", "escalation_rate")
+LABELS = {c.name: c.label for c in SCORECARD}
 INTENTS = {"learn": "Learn", "decide": "Decide", "act": "Act"}
 
 
@@ -48,13 +52,12 @@ def _kpis(row: Mapping[str, Any], meta: Mapping[str, Any], limit: float | None) 
         ("p90 time", vs_sla(row.get("duration_p90_s"), limit), ""),
         ("SLA met", pct(row.get("sla_met_rate")), ""),
     ]
-    outcomes = " · ".join(
-        f"{word} {pct(share(row.get(word), attempts))}"
-        for word in ("failed", "abandoned", "escalated"))
+    outcomes = " · ".join(f"{LABELS[rate]} {pct(row.get(rate))}" for rate in OUTCOME_RATES)
     cards = "".join(
         f'<div class="kpi"><dt>{k}</dt><dd>{v}{f"<div>{extra}</div>" if extra else ""}</dd></div>'
         for k, v, extra in parts)
-    return f'<dl class="kpis">{cards}</dl><p class="outcomes">Outcomes: {outcomes}</p>'
+    return (f'<dl class="kpis">{cards}</dl><p class="outcomes">Of finished attempts: '
+            f'{outcomes}</p>')
 
 
 def funnel_table(funnel: Mapping[str, Any]) -> str:

@@ -39,6 +39,7 @@ from ..store.identities import write_calls
 from ..store.keys import FILE as KEY_FILE
 from ..store.keys import SECRET, KeyFile, Keys
 from ..store.lake import has_events, locate
+from .analyses import add_routes as add_analysis_routes
 from .collector import Collector
 from .guards import (
     BODY_IDLE,
@@ -275,6 +276,8 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         _authorise(request, need=SECRET)
         result = await _read(lambda ws: ws.forget(person))
         return json_response({"ok": True, **asdict(result)})
+
+    add_analysis_routes(app, _authorise, _read)
 
     sdk_text = resources.files("microjourney").joinpath("sdk/microjourney.js").read_bytes()
     sdk_headers = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff",

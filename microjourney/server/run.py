@@ -24,15 +24,21 @@ SWITCH_INTERVAL = 0.0005
 class _Server(uvicorn.Server):
     """Tells where it listens once it accepts requests (port 0 picks a free port)."""
 
-    def __init__(self, config: uvicorn.Config, ready: Callable[[str], None]) -> None:
+    def __init__(self, config: uvicorn.Config, ready: Callable[[str], None],
+                 found: Path) -> None:
         super().__init__(config)
-        self._ready = ready
+        self._ready, self._found = ready, found
 
     async def startup(self, sockets: list | None = None) -> None:
         await super().startup(sockets)
         if self.started and self.servers:
             host, port = self.servers[0].sockets[0].getsockname()[:2]
             self._ready(f"http://{host}:{port}")
+
+    async def shutdown(self, sockets: list | None = None) -> None:
+        # Here, not after run(): uvicorn raises the stopping signal again once run() ends.
+        self._found.unlink(missing_ok=True)
+        await super().shutdown(sockets)
 
 
 def serve(directory: str | Path = ".", *, host: str = "127.0.0.1", port: int = 8321,
@@ -64,7 +70,4 @@ def serve(directory: str | Path = ".", *, host: str = "127.0.0.1", port: int = 8
     config = uvicorn.Config(app, host=host, port=port, loop="uvloop",
                             http="httptools", lifespan="on", access_log=False, log_level="warning",
                             timeout_graceful_shutdown=30)
-    try:
-        _Server(config, listening).run()
-    finally:
-        found.unlink(missing_ok=True)
+    _Server(config, listening, found).run()

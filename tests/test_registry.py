@@ -1,0 +1,262 @@
+"""The analysis registry: every registered analysis is on every surface (CLI, Python,
+HTTP with OpenAPI, report, conformance suite, docs) and the same label is the same
+number on each; results are frozen, validated and encoded once."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import re
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import microjourney as mj
+from microjourney import workspace as ws_api
+from microjourney.cli import app
+from microjourney.demo.generate import generate
+from microjourney.errors import QueryError
+from microjourney.fmt import pct
+from microjourney.jsonable import dumps, jsonable
+from microjourney.registry import REGISTRY, Result, get
+from microjourney.registry.filters import Filters
+from microjourney.report import build_report
+from microjourney.report.build import BESPOKE
+from microjourney.server.app import create_app
+
+from .helpers import ev
+from .live_server import LiveServer, run_cli
+from .test_attempts import SPEC
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_analysis_is_on_every_surface(tmp_path):
+    commands = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+    mj.init(tmp_path / "ws").close()
+    paths = create_app(tmp_path / "ws").openapi()["paths"]
+    docs = (ROOT / "docs" / "analyses.md").read_text(encoding="utf-8")
+    for a in REGISTRY:
+        assert a.name in commands, f"{a.name}: no CLI command"
+        route = paths.get(f"/v1/analyses/{a.name}", {}).get("get")
+        assert route is not None, f"{a.name}: no HTTP route"
+        public = {f.alias or k for k, f in a.params.model_fields.items()}
+        assert {p["name"] for p in route.get("parameters", [])} == public, a.name
+        assert f"## {a.name}\n" in docs, f"{a.name}: not in docs/analyses.md"
+        for view in a.views:
+            for column in view.columns:
+                if column.kind == "rate":
+                    assert "÷" in column.doc, f"{a.name}.{column.name}: a rate names its denominator"
+    # The engines compare all but what reads the workspace's own store (tests/test_engines.py).
+    assert {a.name for a in REGISTRY if not a.engines} == {"quarantine"}
+    assert {a.name for a in REGISTRY if a.report} >= set(BESPOKE)
+
+
+def test_docs_page_of_the_analyses_is_current():
+    spec = importlib.util.spec_from_file_location("generate_analyses",
+                                                  ROOT / "docs" / "generate_analyses.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    render = module.render
+    assert (ROOT / "docs" / "analyses.md").read_text(encoding="utf-8") == render(), (
+        "docs/analyses.md is stale: run `python docs/generate_analyses.py`")
+
+
+def test_parameters_are_validated_with_the_option_named():
+    with pytest.raises(QueryError, match="unknown funnel order 'sideways'; allowed: ordered, strict"):
+        get("funnel").validate({"moment": "m", "order": "sideways"})
+    with pytest.raises(QueryError, match="--since: 'last week' is not a date"):
+        get("scorecard").validate({"since": "last week"})
+    with pytest.raises(QueryError, match="--where: 'device' is not KEY=VALUE"):
+        get("scorecard").validate({"where": ["device"]})
+    with pytest.raises(QueryError, match="unknown channel 'fax'; channels: web"):
+        get("scorecard").validate({"channel": "fax"})
+    with pytest.raises(QueryError, match="scorecard has no parameter --colour"):
+        get("scorecard").validate({"colour": "red"})
+    with pytest.raises(QueryError, match="series needs --moment"):
+        get("series").validate({})
+    with pytest.raises(QueryError, match="exactly one of --from STEP or --to STEP"):
+        get("paths").validate({})
+    with pytest.raises(QueryError, match="no analysis 'nope'; analyses: scorecard, funnel"):
+        get("nope")
+    assert get("paths").validate({"from": "a"}).model_dump(by_alias=True)["from"] == "a"
+
+
+def test_one_json_encoding_for_every_engine_type():
+    when = pd.Timestamp("2026-09-01 10:00", tz="UTC")
+    got = jsonable({"d": Decimal("0.125"), "n": Decimal("12"), "i": np.int32(3),
+                    "f": np.float64(0.5), "nan": np.nan, "nat": pd.NaT, "na": pd.NA,
+                    "t": when, "arr": np.array([1, 2]), "inf": float("inf"),
+                    "b": np.bool_(True), "nested": [(1, np.float32(0.25))]})
+    assert got == {"d": 0.125, "n": 12, "i": 3, "f": 0.5, "nan": None, "nat": None, "na": None,
+                   "t": "2026-09-01T10:00:00+00:00", "arr": [1, 2], "inf": None, "b": True,
+                   "nested": [[1, 0.25]]}
+    assert json.loads(dumps(got)) == got
+    with pytest.raises(TypeError, match="no JSON form for a object"):
+        jsonable(object())
+
+
+def _hand_worked(make_ws):
+    card = {"valid": True}
+    mobile = {"device": "mobile"}
+    return make_ws(SPEC, [
+        # a (web, mobile): completes.  b (web, desktop): fails.  c (app, mobile): fails.
+        ev("10:00:00", "open", "a", properties=mobile), ev("10:00:05", "loaded", "a"),
+        ev("10:00:09", "card", "a", properties=card), ev("10:00:12", "ok", "a"),
+        ev("10:00:00", "open", "b", properties={"device": "desktop"}),
+        ev("10:00:09", "failed", "b"),
+        ev("11:00:00", "open", "c", channel="app", properties=mobile),
+        ev("11:00:05", "loaded", "c", channel="app"), ev("11:00:09", "failed", "c", channel="app"),
+    ])
+
+
+def test_common_filters_on_every_analysis_over_attempts(make_ws):
+    ws = _hand_worked(make_ws)
+    card = ws.analysis("scorecard", where=["device=mobile"]).table()
+    assert (card.attempts[0], card.completed[0], card.failed[0]) == (2, 1, 1)
+    web = ws.analysis("scorecard", channel="web", by="device").table()
+    assert dict(zip(web.device, web.attempts, strict=True)) == {"desktop": 1, "mobile": 1}
+    funnel = ws.analysis("funnel", moment="pay", where=["device=mobile"]).table()
+    assert funnel["count"].tolist() == [2, 2, 1, 1]
+    late = ws.analysis("series", moment="pay", since="2024-01-01T10:30:00").table()
+    assert late.attempts.tolist() == [1] and late.failed.tolist() == [1]
+    conf = ws.analysis("conformance", where=["device=desktop"])
+    assert conf.table("moments").attempts.tolist() == [1]
+    att = ws.analysis("attempts", moment="pay", channel="app").table()
+    assert att.person.tolist() == ["c"]
+    v = ws.analysis("variants", moment="pay", channel="app").table()
+    assert v.variant.tolist() == ["open → loaded → failed"]
+    r = ws.analysis("scorecard", where=["device=mobile"], since="2024-01-01")
+    assert r.meta["filters"] == {"since": "2024-01-01", "where": {"device": "mobile"}}
+    assert r.meta["engine"] == "duckdb" and r.meta["as_of"].startswith("2024-01-01T11:00:09")
+    assert r.warnings[0].code == "few-units" and "2 finished attempts" in r.warnings[0].message
+
+
+def test_weekly_series_and_breakdown(make_ws):
+    rows = []
+    for day, who, outcome in (("2024-01-01", "a", "ok"), ("2024-01-03", "b", "failed"),
+                              ("2024-01-08", "c", "ok"), ("2024-01-09", "d", "ok")):
+        rows += [ev("10:00:00", "open", who, timestamp=f"{day}T10:00:00Z"),
+                 ev("10:00:05", outcome, who, timestamp=f"{day}T10:00:05Z")]
+    ws = make_ws(SPEC, rows)
+    week = ws.analysis("series", moment="pay", every="week").table()
+    # 2024-01-01 is a Monday: two ISO weeks.
+    assert week.period.tolist() == ["2024-01-01", "2024-01-08"]
+    assert week.attempts.tolist() == [2, 2] and week.completion_rate.tolist() == [0.5, 1.0]
+    by = ws.analysis("series", moment="pay", every="week", by="outcome").table()
+    assert set(zip(by.period, by.outcome, by.attempts, strict=True)) == {
+        ("2024-01-01", "completed", 1), ("2024-01-01", "failed", 1),
+        ("2024-01-08", "completed", 2)}
+
+
+def test_a_result_round_trips_through_its_json(make_ws):
+    ws = _hand_worked(make_ws)
+    r = ws.analysis("frictions", examples=3)
+    back = Result.from_dict(json.loads(dumps(r.to_dict())))
+    assert back.analysis == "frictions" and list(back.tables) == list(r.tables)
+    assert back.meta == json.loads(dumps(r.to_dict()))["meta"]
+    for name, df in r.tables.items():
+        assert list(back.tables[name].columns) == list(df.columns), name
+        assert len(back.tables[name]) == len(df)
+    with pytest.raises(Exception, match="cannot assign"):
+        r.analysis = "x"  # type: ignore[misc]
+
+
+def test_the_cli_fits_100_characters_and_wide_shows_all(make_ws):
+    ws = _hand_worked(make_ws)
+    root = ws.root
+    ws.close()
+    runner = CliRunner()
+    narrow = runner.invoke(app, ["scorecard", "-w", str(root)], env={"COLUMNS": "200"}).output
+    assert max(len(line) for line in narrow.splitlines()) <= 100
+    assert "columns hidden to fit 100 characters" in narrow and "--wide shows all" in narrow
+    wide = runner.invoke(app, ["scorecard", "--wide", "-w", str(root)], env={"COLUMNS": "200"})
+    assert wide.exit_code == 0
+    for label in ("repeat contact rate", "self-service rate", "p90 time", "SLA met"):
+        assert label in wide.output
+    assert "hidden" not in wide.output
+    # The value is the same as the JSON's, formatted once.
+    data = json.loads(runner.invoke(app, ["scorecard", "--json", "-w", str(root)]).output)
+    row = data["tables"]["moments"][0]
+    assert pct(row["failure_rate"]) in wide.output and row["failure_rate"] == 2 / 3
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's workspace and events, small: 1,500 persons."""
+    root = tmp_path_factory.mktemp("demo")
+    files = generate(root, persons=1500)
+    with mj.open(root) as ws:
+        for f in files.event_files:
+            ws.ingest(f)
+    return root
+
+
+def test_same_label_same_number_in_cli_api_and_report(demo, tmp_path):
+    root = tmp_path / "ws"
+    shutil.copytree(demo, root)
+    labels = {"completion": "completion_rate", "failure rate": "failure_rate",
+              "abandonment rate": "abandonment_rate", "escalation rate": "escalation_rate"}
+    cli = json.loads(run_cli("scorecard", "--json", "-w", str(root)))["tables"]["moments"]
+    text = run_cli("scorecard", "--wide", "-w", str(root))
+    with mj.open(root) as ws:
+        page = build_report(ws, tmp_path / "report.html").read_text(encoding="utf-8")
+        python = ws.analysis("scorecard").table()
+    keys = ws_api.keys(root)
+    with LiveServer(root) as server, server.client(keys.secret_key) as http:
+        api = http.get("/v1/analyses/scorecard").json()["tables"]["moments"]
+        served = json.loads(run_cli("scorecard", "--json", "-w", str(root)))["tables"]["moments"]
+    assert api == cli == served
+    header = next(line for line in text.splitlines() if "moment" in line and "failure rate" in line)
+    for label in labels:
+        assert label in header
+    for row, py in zip(cli, python.to_dict("records"), strict=True):
+        line = next(x for x in text.splitlines() if re.search(rf"\b{row['moment']}\b", x))
+        report_row = re.search(rf'<tr>.*?<span class="sub code">{row["moment"]}</span>.*?</tr>',
+                               page).group(0)
+        for label, col in labels.items():
+            value = row[col]
+            assert value is None or math.isclose(value, py[col]), (row["moment"], label)
+            if value is not None:
+                assert pct(value) in line, (row["moment"], label, line)
+                assert pct(value) in report_row, (row["moment"], label)
+    for label in ("Failure rate", "Abandonment rate", "Escalation rate"):
+        assert f">{label}</th>" in page
+
+
+def test_the_report_shows_each_analysis_it_declares(demo, tmp_path):
+    root = tmp_path / "ws"
+    shutil.copytree(demo, root)
+    with mj.open(root) as ws:
+        page = build_report(ws, tmp_path / "r.html", channel="web").read_text(encoding="utf-8")
+    for a in REGISTRY:
+        if a.report and a.name not in BESPOKE:
+            assert f'data-analysis="{a.name}"' in page, a.name
+    assert "filters: channel web" in page
+
+
+def test_analyses_work_while_serving(demo, tmp_path):
+    root = tmp_path / "ws"
+    shutil.copytree(demo, root)
+    alone = json.loads(run_cli("funnel", "card_payment", "--json", "-w", str(root)))
+    with LiveServer(root):
+        assert (root / ".microjourney" / "server.json").is_file()
+        served = json.loads(run_cli("funnel", "card_payment", "--json", "-w", str(root)))
+        text = run_cli("conformance", "card_payment", "-w", str(root))
+        bad = CliRunner().invoke(app, ["funnel", "nope", "-w", str(root)])
+    assert served["tables"] == alone["tables"] and served["meta"] == alone["meta"]
+    assert "Conformance to the designed step order" in text
+    assert bad.exit_code != 0 and "no moment 'nope'" in str(bad.exception or bad.output)
+    assert not (root / ".microjourney" / "server.json").exists()
+
+
+def test_filters_model_is_shared():
+    for a in REGISTRY:
+        if a.name not in ("quarantine", "frictions"):
+            assert issubclass(a.params, Filters), a.name

@@ -260,3 +260,52 @@ def test_filters_model_is_shared():
     for a in REGISTRY:
         if a.name not in ("quarantine", "frictions"):
             assert issubclass(a.params, Filters), a.name
+
+
+def test_no_analysis_request_gets_a_server_error(tmp_path):
+    """schemathesis generates requests to every analysis route from the OpenAPI document
+    (with the secret key) on a workspace with moments and events: none is answered 5xx, and
+    each route answers 200 to some of them."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+
+    root = tmp_path / "ws"
+    mj.init(root).close()
+    (root / "microjourney.yaml").write_text(SPEC, encoding="utf-8")
+    with mj.open(root) as ws:
+        from .helpers import write_events
+
+        ws.ingest(write_events(tmp_path / "e.csv", [
+            ev("10:00:00", "open", "a"), ev("10:00:05", "loaded", "a"), ev("10:00:09", "ok", "a"),
+            ev("10:00:00", "open", "b"), ev("10:00:04", "failed", "b")]))
+    secret = ws_api.keys(root).secret_key
+    with LiveServer(root) as server:
+        api = schemathesis.openapi.from_url(server.url + "/openapi.json")
+        operations = [r.ok() for r in api.get_all_operations() if "/v1/analyses" in r.ok().path]
+        assert len(operations) == len(REGISTRY) + 1
+        answered: dict[str, set[int]] = {}
+
+        def check(case) -> None:
+            response = case.call(base_url=server.url, headers={"Authorization": f"Bearer {secret}"})
+            answered.setdefault(case.operation.path, set()).add(response.status_code)
+            assert response.status_code < 500, f"{case.operation.path}: {response.text}"
+
+        budget = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck),
+                          database=None)
+        for op in operations:
+            budget(given(case=op.as_strategy())(check))()
+        with server.client(secret) as http:
+            for a in REGISTRY:  # the defaults (a moment where one is needed) answer 200
+                need = {k for k, f in a.params.model_fields.items() if f.is_required()}
+                query = {"moment": "pay"} if "moment" in need else {}
+                if a.name == "paths":
+                    query = {"from": "open"}
+                r = http.get(f"/v1/analyses/{a.name}", params=query)
+                assert r.status_code == 200, (a.name, r.text)
+                answered[f"/v1/analyses/{a.name}"].add(200)
+            assert http.get("/v1/analyses/nope").status_code == 404
+            bad = http.get("/v1/analyses/funnel", params={"moment": "nope"})
+            assert bad.status_code == 404 and bad.json()["error"]["code"] == "query/moment"
+        with server.client(ws_api.keys(root).write_key) as http:
+            assert http.get("/v1/analyses/scorecard").status_code == 403
+    assert all(200 in codes for codes in answered.values() if codes), answered

@@ -434,7 +434,13 @@ def scenarios(draw):
     window_ms = draw(st.sampled_from([500, 1000, 1500, 2000, 3000, 4000, 5000, 8000, 3_600_000]))
     order = draw(st.sampled_from(ORDERS))
     per = draw(st.sampled_from(PER))
-    return steps, rows, window_ms, order, per
+    # Half the funnels have per-step windows (`within`) on some steps after the start;
+    # on the 500 ms grid many steps land exactly on their window's boundary.
+    within: tuple[int | None, ...] = ()
+    if draw(st.booleans()):
+        within = (None, *(draw(st.sampled_from([None, None, 500, 1000, 1500, 2500]))
+                          for _ in range(n - 1)))
+    return steps, rows, window_ms, order, per, within
 
 
 def _person(row, rows):
@@ -449,42 +455,49 @@ def _matches(row, steps):
                      if row["name"] == name and (not needs_ok or row["ok"] is True))
 
 
-def _engine(root: Path, steps, rows, window_ms, order, per):
+def _engine(root: Path, steps, rows, window_ms, order, per, within):
     funnel_ = [{"event": name, "where": {"ok": True}} if needs_ok else {"event": name}
                for name, needs_ok in steps]
+    for matcher, w in zip(funnel_, within, strict=False):
+        if w is not None:
+            matcher["within"] = f"{w}ms"
     events = [Ev(r["t"] / 1000, r["name"],
                  user=f"u{r['p']}" if r["ids"] in ("user", "both") else None,
                  anon=f"a{r['p']}" if r["ids"] in ("anon", "both") else None,
                  props=None if r["ok"] is None else {"ok": r["ok"]})
               for r in rows]
+    run = run_funnel_within if within else run_funnel
     with write_workspace(root, funnel_, events) as ws:
-        return run_funnel(ws, order=order, per=per, window=window_ms / 1000)
+        return run(ws, order=order, per=per, window=window_ms / 1000)
 
 
 @pytest.mark.slow
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_engine_matches_reference(scenario):
-    steps, rows, window_ms, order, per = scenario
+    steps, rows, window_ms, order, per, within = scenario
     events = [Event(_person(r, rows), r["t"], i, _matches(r, steps)) for i, r in enumerate(rows)]
-    expected = funnel(events, len(steps), order, window_ms, per)
+    expected = funnel(events, len(steps), order, window_ms, per, within)
     with tempfile.TemporaryDirectory() as d:
-        got = _engine(Path(d), steps, rows, window_ms, order, per)
+        got = _engine(Path(d), steps, rows, window_ms, order, per, within)
     assert all(a >= b for a, b in zip(got.counts, got.counts[1:], strict=False)), got.counts
     assert got.counts == list(expected.counts)
     want = [None if m is None else pytest.approx(m / 1000, abs=1e-9) for m in expected.medians_ms]
     assert got.medians_s == want
 
 
+@pytest.mark.parametrize("within", [False, True], ids=["", "within"])
 @pytest.mark.parametrize("order", ORDERS)
-def test_longest_allowed_funnel_matches_reference(tmp_path, order):
+def test_longest_allowed_funnel_matches_reference(tmp_path, order, within):
     # A moment at the step limit (start, MAX_STEPS steps, complete): 50 steps crashed
-    # with RecursionError when each step's join was nested in the one before.
+    # with RecursionError when each step's join was nested in the one before. With
+    # `within` (2 s) on every step, every step's window is checked at the limit too.
     import random
 
     from microjourney.spec.types import MAX_STEPS
 
     steps = [f"s{i}" for i in range(MAX_STEPS + 2)]
+    within_s = (None, *(2.0 for _ in steps[1:])) if within else ()
     rng = random.Random(7)
     triples: list[tuple[str, float, str]] = []
     for person in range(12):
@@ -498,7 +511,11 @@ def test_longest_allowed_funnel_matches_reference(tmp_path, order):
             triples.append((f"u{person}", t, name))
             if rng.random() < 0.03:
                 triples.append((f"u{person}", t, "noise"))
-    ws = write_workspace(tmp_path, steps, [Ev(t, e, user=p) for p, t, e in triples])
-    got = run_funnel(ws, order=order)
-    assert (got.counts, got.medians_s) == ref_counts(triples, steps, order=order)
-    assert got.counts[-1] > 0
+    funnel_: list = [steps[0], *({"event": s, "within": "2s"} if within else s for s in steps[1:])]
+    ws = write_workspace(tmp_path, funnel_, [Ev(t, e, user=p) for p, t, e in triples])
+    got = (run_funnel_within if within else run_funnel)(ws, order=order)
+    assert (got.counts, got.medians_s) == ref_counts(triples, steps, order=order,
+                                                     within_s=within_s)
+    assert got.counts[-1] > 0 or within
+    if within:  # some steps come 3 s after the one before: the 2 s windows cut those tries
+        assert got.counts != ref_counts(triples, steps, order=order)[0]

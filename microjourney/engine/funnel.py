@@ -182,44 +182,48 @@ def _unordered_tries(f: Table, q: FunnelQuery) -> Table:
     n = q.n_steps
     t = f.mutate(**{f"n{j}": ibis.ifelse(f[f"m{j}"], f.t_ms, None).min().over(w) for j in range(n)})
     inside = {j: t[f"n{j}"].notnull() & (t[f"n{j}"] - t.t_ms <= q.window_ms) for j in range(n)}
-    if any(q.step_window(j) is not None for j in range(n)):
-        t = t.select(person=t.person, pos=t.pos, t_ms=t.t_ms,
-                     **{f"n{j}": ibis.ifelse(inside[j], t[f"n{j}"], None) for j in range(n)})
-        return _within_steps(t, q)
     reached = _balanced([inside[j].cast("int64") for j in range(n)], operator.add)
     return t.select(person=t.person, p0=t.pos, t0=t.t_ms, reached=reached,
                     **{f"n{j}": ibis.ifelse(inside[j], t[f"n{j}"], None) for j in range(n)})
 
 
-def _within_steps(t: Table, q: FunnelQuery) -> Table:
-    """Unordered tries cut at the first step done later than its window after the step
-    done before it. ``n{j}`` (the try's first time of step j, or NULL) is in the order
-    steps are done, (time, step), encoded as one number ``key{j}``: n{j}·(n+1)+j.
+def _steps_done(tries: Table, n: int) -> Table:
+    """Unordered tries long: a row per step a try did (``j``, at ``t``) with ``k``, its place
+    in the order the try did them, (time, step), from 0, and ``gap``, ms since the one before."""
+    long = _balanced([tries.select(person=tries.person, p0=tries.p0, j=ibis.literal(j),
+                                   t=tries[f"n{j}"]) for j in range(n)], ibis.union)
+    long = long.filter(long.t.notnull())
+    w = ibis.window(group_by=[long.person, long.p0], order_by=[long.t, long.j])
+    return long.mutate(k=ibis.row_number().over(w), gap=long.t - long.t.lag().over(w))
 
-    A late step: one done after another (some key before its own) but none of those
-    at most its window before it. The cut is the smallest late key; the try keeps the
-    steps before it. Column expressions only, no join: O(n × steps with a window)."""
-    n = q.n_steps
-    t = t.mutate(**{f"key{j}": t[f"n{j}"] * (n + 1) + j for j in range(n)})
-    late = {}
-    for j in range(n):
-        if (within := q.step_window(j)) is None:
-            continue
-        nj, kj = t[f"n{j}"], t[f"key{j}"]
-        after = [t[f"key{i}"] < kj for i in range(n) if i != j]
-        near = [(t[f"key{i}"] < kj) & (nj - t[f"n{i}"] <= within) for i in range(n) if i != j]
-        # Each term is NULL when a step is not done: NULL counts as no, explicitly.
-        late[j] = (nj.notnull() & _balanced(after, operator.or_).fill_null(False)
-                   & ~_balanced(near, operator.or_).fill_null(False))
-    t = t.mutate(**{f"late{j}": v.fill_null(False) for j, v in late.items()})
-    # No late step: a cut after every key (late keys are never NULL, so LEAST sees no NULL).
-    never = ibis.literal(2**63 - 1, "int64")
-    cuts = [ibis.ifelse(t[f"late{j}"], t[f"key{j}"], never) for j in late]
-    t = t.mutate(cut=cuts[0] if len(cuts) == 1 else ibis.least(*cuts))
-    keep = {j: (t[f"n{j}"].notnull() & (t[f"key{j}"] < t.cut)).fill_null(False) for j in range(n)}
-    reached = _balanced([keep[j].cast("int64") for j in range(n)], operator.add)
-    return t.select(person=t.person, p0=t.pos, t0=t.t_ms, reached=reached,
-                    **{f"n{j}": ibis.ifelse(keep[j], t[f"n{j}"], None) for j in range(n)})
+
+def _cut_late(done: Table, q: FunnelQuery) -> Table:
+    """The steps each try did before the first that came later than its own window after
+    the step done just before it (the try's first step has none before it)."""
+    windows = [(j, w) for j in range(q.n_steps) if (w := q.step_window(j)) is not None]
+    within = ibis.cases(*((done.j == j, w) for j, w in windows), else_=ibis.null("int64"))
+    late = (done.gap > within).fill_null(False)  # no step before it, or no window of its own
+    w = ibis.window(group_by=[done.person, done.p0])
+    cut = done.mutate(cut=ibis.ifelse(late, done.k, None).min().over(w))
+    return cut.filter(cut.cut.isnull() | (cut.k < cut.cut)).drop("cut")
+
+
+def _unordered_within_stats(tries: Table, q: FunnelQuery) -> Table:
+    """Unordered with per-step windows: :func:`funnel_stats` in one pass over the steps
+    the tries kept (a row per step, so the long rows are built once, not per use)."""
+    done = _cut_late(_steps_done(tries, q.n_steps), q)
+    done = done.mutate(reached=done.k.count().over(ibis.window(group_by=[done.person, done.p0])))
+    if q.per == "person":  # the try that reached furthest (the earliest of equals), as _best
+        person = ibis.window(group_by=done.person)
+        done = done.mutate(most=done.reached.max().over(person))
+        done = done.mutate(best=ibis.ifelse(done.reached == done.most, done.p0, None)
+                           .min().over(person))
+        done = done.filter(done.p0 == done.best)
+    unit = done.k == 0  # each unit's first step: one row per unit
+    return done.aggregate(
+        **{f"count{k}": (unit & (done.reached >= k + 1)).cast("int64").sum()
+           for k in range(q.n_steps)},
+        **{f"median{k}": done.gap.median(where=done.k == k) for k in range(1, q.n_steps)})
 
 
 def _best(tries: Table) -> Table:
@@ -243,6 +247,8 @@ def funnel_stats(tagged: Table, events: Table | None, q: FunnelQuery) -> Table:
         tries = _strict_tries(f, events, q)
     else:
         tries = _unordered_tries(f, q)
+        if q.step_windows_ms:
+            return _unordered_within_stats(tries, q)
     units = _best(tries) if q.per == "person" else tries
     counts = {f"count{k}": (units.reached >= k + 1).cast("int64").sum() for k in range(q.n_steps)}
     if q.order != "unordered":
@@ -250,12 +256,7 @@ def funnel_stats(tagged: Table, events: Table | None, q: FunnelQuery) -> Table:
                    .median() for k in range(1, q.n_steps)}
         return units.aggregate(**counts, **medians)
     # Unordered: the k-th distinct step done, whatever it was; time from the one before.
-    long = _balanced([units.select(unit=units.person.concat(":", units.p0.cast("string")),
-                                   j=ibis.literal(j), t=units[f"n{j}"]) for j in range(q.n_steps)],
-                     ibis.union)
-    long = long.filter(long.t.notnull())
-    w = ibis.window(group_by=long.unit, order_by=[long.t, long.j])
-    long = long.mutate(k=ibis.row_number().over(w), gap=long.t - long.t.lag().over(w))
-    med = long.aggregate(**{f"median{k}": long.gap.median(where=long.k == k)
+    done = _steps_done(units, q.n_steps)
+    med = done.aggregate(**{f"median{k}": done.gap.median(where=done.k == k)
                             for k in range(1, q.n_steps)})
     return units.aggregate(**counts).cross_join(med)

@@ -87,3 +87,32 @@ def test_load_from_file(tmp_path):
     assert info.value.problems[0].file == str(path)
     assert info.value.problems[0].line == 14
     assert info.value.code == "spec/invalid"
+
+
+# --- a step's own conversion window (`within`) ------------------------------------------
+
+GATEWAY = "{event: payment_gateway_loaded}"
+
+
+def test_within_on_a_step_and_on_complete_is_a_duration():
+    text = (PAYMENT_YAML.replace(GATEWAY, "{event: payment_gateway_loaded, within: 2m}")
+            .replace("{event: payment_succeeded}", "{event: payment_succeeded, within: 1m30s}"))
+    m = parse_workspace(text).moments["card_payment"]
+    # start, gateway, card details, complete: seconds, None where not given.
+    assert [s.within for s in m.funnel] == [None, 120.0, None, 90.0]
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (("start: {event: checkout_payment_opened}", "start: {event: checkout_payment_opened, within: 5m}"),
+     "ws.yaml:6:9: 'within' belongs on a step or on complete; the start has no funnel step"),
+    (("fail: {event: payment_failed}", "fail: {event: payment_failed, within: 5m}"),
+     "ws.yaml:11:9: 'within' belongs on a step or on complete; fail is not a funnel step"),
+    ((GATEWAY, "{event: payment_gateway_loaded, within: 0}"),
+     "ws.yaml:8:53: a duration must be positive, got 0"),
+    ((GATEWAY, "{event: payment_gateway_loaded, within: soon}"),
+     "ws.yaml:8:53: 'soon' is not a duration"),
+])
+def test_within_mistakes_point_at_file_line_column(change, expected):
+    found = problems(PAYMENT_YAML.replace(*change))
+    assert len(found) == 1, found
+    assert found[0].startswith(expected), found[0]

@@ -231,11 +231,12 @@ class Workspace(Analyses):
         started, stopped = datetime.now().astimezone(), None
         privacy = self.spec.privacy  # consent and scrubbing (docs/privacy.md)
         private = {"consent_required": privacy.consent_required, "scrub": privacy.scrub}
+        tolerance = self.spec.ingest.future_tolerance
         if fmt == "parquet":  # read by DuckDB itself: parallel, no copy through Python
             columns, schema = readers.parquet_columns(path, mapping)
             r = write_parquet(self.con, str(path), columns, schema, source=source, channel=channel,
                               timezone=timezone, progress=progress, **private,
-                              scrub_except=privacy.scrub_except)
+                              scrub_except=privacy.scrub_except, future_tolerance=tolerance)
             accepted, duplicates, rejected, withheld = r.accepted, r.duplicates, r.rejected, r.withheld
         else:
             accepted = duplicates = rejected = withheld = 0
@@ -246,7 +247,7 @@ class Workspace(Analyses):
                     if batch.table.num_rows:
                         r = write_batch(self.con, batch.table, source=source, channel=channel,
                                         timezone=timezone, **private,
-                                        scrub_except=privacy.scrub_except)
+                                        scrub_except=privacy.scrub_except, future_tolerance=tolerance)
                         accepted += r.accepted
                         duplicates += r.duplicates
                         rejected += r.rejected

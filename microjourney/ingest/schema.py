@@ -42,11 +42,25 @@ ROW = "__row"
 #: plus ``FUTURE_TOLERANCE`` (clocks that run ahead). Outside it an event is rejected with a
 #: reason, so nothing stored can break a read (Python and Arrow reach only the year 9999).
 EARLIEST = "1970-01-01T00:00:00Z"
-#: How far past its arrival an event's timestamp may lie, in seconds: one day.
+#: How far past its arrival an event's timestamp may lie, in seconds, unless the workspace
+#: says otherwise (``ingest.future_tolerance``): one day.
 FUTURE_TOLERANCE = 86_400
 #: The largest UTC offset a timestamp may carry, in minutes: ±14:00 (UTC+14 is the furthest
 #: zone in use, UTC−12 the furthest behind). Larger offsets are rejected, not shifted.
 MAX_OFFSET_MINUTES = 14 * 60
+
+
+def span_text(seconds: float) -> str:
+    """A tolerance as a reason gives it: the largest whole unit, ``one`` for one of it.
+
+    >>> span_text(86_400), span_text(3_600), span_text(5_400), span_text(7_200), span_text(2.5)
+    ('one day', 'one hour', '90 minutes', '2 hours', '2.5 seconds')
+    """
+    for size, unit in ((86_400, "day"), (3_600, "hour"), (60, "minute")):
+        if seconds >= size and seconds % size == 0:
+            count = seconds / size
+            return f"one {unit}" if count == 1 else f"{count:g} {unit}s"
+    return "one second" if seconds == 1 else f"{seconds:g} seconds"
 
 
 def json_pointer(*keys: str) -> str:

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from ..ingest.lines import Reject
 from ..ingest.readers import json_row
+from ..ingest.schema import FUTURE_TOLERANCE
 from ..store.consent import consent_sql
 from ..store.writer import count_withheld
 from .calls import CALLS, EVENT_FIELDS, EVENTS, PROBLEMS, TYPES, id_hashes, identity_row
@@ -65,11 +66,12 @@ def consented(con: duckdb.DuckDBPyConnection, contexts: list[str | None]) -> np.
 
 
 def take_apart(con: duckdb.DuckDBPyConnection, jobs: list[Job], slow: list[int], *,
-               identities: Callable[..., Any], consent: bool) -> tuple[list[Reject], pa.Table]:
+               identities: Callable[..., Any], consent: bool,
+               future_tolerance: float = FUTURE_TOLERANCE) -> tuple[list[Reject], pa.Table]:
     """The bodies of ``jobs[slow]`` taken apart in DuckDB: odd and identity calls checked
     (their rejects returned for quarantine, identity calls stored, or withheld without
     ``consent`` when it is required) and the event rows of their track and page calls
-    (in :data:`EVENT_ROWS` order)."""
+    (in :data:`EVENT_ROWS` order); ``future_tolerance``: see :func:`.calls.identity_row`."""
     readable = []
     for req in slow:
         try:
@@ -88,7 +90,8 @@ def take_apart(con: duckdb.DuckDBPyConnection, jobs: list[Job], slow: list[int],
     finally:
         con.unregister("_http_bodies")
     try:
-        quarantine = _odd_calls(con, jobs) + _identity_calls(con, jobs, identities, consent)
+        quarantine = _odd_calls(con, jobs) + _identity_calls(con, jobs, identities, consent,
+                                                             future_tolerance)
         rows = con.sql(EVENTS).to_arrow_table()
     finally:
         con.unregister("_http_calls")
@@ -112,7 +115,7 @@ def _odd_calls(con: duckdb.DuckDBPyConnection, jobs: list[Job]) -> list[Reject]:
 
 
 def _identity_calls(con: duckdb.DuckDBPyConnection, jobs: list[Job], identities: Callable[..., Any],
-                    consent: bool) -> list[Reject]:
+                    consent: bool, future_tolerance: float) -> list[Reject]:
     """Identify and alias calls (few): withheld without consent when it is required (as
     events are: before they are judged), checked here, stored by the identity store."""
     calls = [(req, idx, text, orjson.loads(text)) for req, idx, text in con.execute(
@@ -128,7 +131,7 @@ def _identity_calls(con: duckdb.DuckDBPyConnection, jobs: list[Job], identities:
             calls = [c for c, yes in zip(calls, ok, strict=True) if yes]
     rows, owners, out = [], [], []
     for req, idx, text, call in calls:
-        row, name, reason = identity_row(call)
+        row, name, reason = identity_row(call, future_tolerance=future_tolerance)
         if row is None:
             jobs[req].reject(idx, name, reason)
             out.append(Reject(row=idx + 1, reason=reason, raw=text, field=name))

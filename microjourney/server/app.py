@@ -90,7 +90,8 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
             collector=Collector(ws.con.cursor(), consent=privacy.consent_required,
                                 identities=write_calls,
                                 write={"scrub": privacy.scrub, "scrub_except": privacy.scrub_except},
-                                lake=lake, journal=ws.root / ws_api.STORE_DIR / JOURNAL_DIR),
+                                lake=lake, journal=ws.root / ws_api.STORE_DIR / JOURNAL_DIR,
+                                future_tolerance=ws.spec.ingest.future_tolerance),
         )
         try:
             yield

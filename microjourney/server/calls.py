@@ -50,7 +50,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..ingest.schema import CHANNELS, EARLIEST, FUTURE_TOLERANCE, MAX_OFFSET_MINUTES
+from ..ingest.schema import CHANNELS, EARLIEST, FUTURE_TOLERANCE, MAX_OFFSET_MINUTES, span_text
 from ..ingest.scrub import may_hold_personal_data
 
 TYPES = ("track", "page", "identify", "alias")
@@ -215,10 +215,13 @@ def _plain(values: dict[str, list]) -> bool:
              | np.fromiter(map(bool, values["user_id"]), bool, n)).all())
 
 
-def plain_rows(values: dict[str, list], rows: pa.Table, sizes: Sequence[int]) -> tuple[pa.Table, np.ndarray]:
+def plain_rows(values: dict[str, list], rows: pa.Table, sizes: Sequence[int], *,
+               future_tolerance: float = FUTURE_TOLERANCE) -> tuple[pa.Table, np.ndarray]:
     """The rows of the plain requests, typed as the plain road stores them, and which
     requests those are. ``rows``: the :func:`track_rows` of ``values`` (and any other
-    columns) of requests of ``sizes`` calls, one after the other.
+    columns) of requests of ``sizes`` calls, one after the other; ``future_tolerance``: how
+    many seconds after now a timestamp may lie (``ingest.future_tolerance``, as the writer
+    is given it).
 
     A request is plain when :func:`plain_calls` says so and its timestamps all have the
     plain form (:data:`PLAIN_TS`) and parse. A plain call is one the writer would accept,
@@ -240,7 +243,7 @@ def plain_rows(values: dict[str, list], rows: pa.Table, sizes: Sequence[int]) ->
         instants = kept.column("timestamp").cast(TIMESTAMP)
     # In microseconds since 1970 (year 0 parses, and Python's datetime cannot hold it).
     early = int(_EARLIEST.timestamp() * 1_000_000)
-    late = int((time.time() + FUTURE_TOLERANCE) * 1_000_000)
+    late = int((time.time() + future_tolerance) * 1_000_000)
     span = pc.min_max(instants)  # one call for the group; row by row only when one is outside
     if kept.num_rows and (span["min"].value < early or span["max"].value > late):
         # Outside the range events may carry (ingest.schema): the writer rejects it, with a reason.
@@ -299,19 +302,19 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _timestamp_problem(ts: datetime) -> str | None:
+def _timestamp_problem(ts: datetime, future_tolerance: float) -> str | None:
     """Why the zoned ``ts`` is outside what an event may carry (``ingest.schema``: offset
-    within ±14:00, from 1970 to now plus a day), or None."""
+    within ±14:00, from 1970 to now plus ``future_tolerance`` seconds), or None."""
     if abs(ts.utcoffset()) > timedelta(minutes=MAX_OFFSET_MINUTES):  # type: ignore[arg-type]
         return f"the offset {ts.isoformat()[-6:]} is beyond ±14:00"
     if ts < _EARLIEST:
         return f"the instant is before {EARLIEST}"
-    if ts > datetime.now(UTC) + timedelta(seconds=FUTURE_TOLERANCE):
-        return f"the instant is more than {FUTURE_TOLERANCE // 3600} hours after its arrival"
+    if ts > datetime.now(UTC) + timedelta(seconds=future_tolerance):
+        return f"the instant is more than {span_text(future_tolerance)} after its arrival"
     return None
 
 
-def _timestamp(value: Any) -> tuple[datetime | None, str]:
+def _timestamp(value: Any, future_tolerance: float = FUTURE_TOLERANCE) -> tuple[datetime | None, str]:
     """A call's timestamp, or (None, why not)."""
     ts = None
     if isinstance(value, str) and len(value) > 10:
@@ -321,12 +324,14 @@ def _timestamp(value: Any) -> tuple[datetime | None, str]:
             pass
     if ts is None or ts.tzinfo is None:
         return None, f"timestamp {_shown(value)} is not an ISO 8601 date-time with a time zone offset"
-    problem = _timestamp_problem(ts)
+    problem = _timestamp_problem(ts, future_tolerance)
     return (None, f"timestamp {_shown(value)}: {problem}") if problem else (ts, "")
 
 
-def identity_row(call: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None, str]:
-    """An identify/alias call as the identity store keeps it, or (None, field, reason)."""
+def identity_row(call: dict[str, Any], *, future_tolerance: float = FUTURE_TOLERANCE,
+                 ) -> tuple[dict[str, Any] | None, str | None, str]:
+    """An identify/alias call as the identity store keeps it, or (None, field, reason);
+    ``future_tolerance`` as for events (``ingest.future_tolerance``)."""
     kind = call["type"]
     need = ("user_id",) if kind == "identify" else ("previous_id", "user_id")
     for name in need:  # blank ids are missing, as the identity store reads them
@@ -342,7 +347,7 @@ def identity_row(call: dict[str, Any]) -> tuple[dict[str, Any] | None, str | Non
         orjson.dumps(call)
     except orjson.JSONEncodeError:
         return None, "traits", "traits nest deeper than 250 levels"
-    ts, reason = _timestamp(call.get("timestamp"))
+    ts, reason = _timestamp(call.get("timestamp"), future_tolerance)
     if ts is None:
         return None, "timestamp", reason
     call_id = call.get("message_id") or call.get("event_id")

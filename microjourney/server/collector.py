@@ -48,7 +48,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ..ingest.schema import ROW
+from ..ingest.schema import FUTURE_TOLERANCE, ROW
 from ..store.db import migrate
 from ..store.journal import Journal
 from ..store.lake import append, has_events, read_events
@@ -88,13 +88,16 @@ class Collector:
     Parquet lake (docs/lake.md) instead of the store: the writer judges them in a scratch
     store in memory, the accepted ones are appended to the lake (fsynced before the answer)
     and the rejected ones go to the store's quarantine, as in the store's case.
+    ``future_tolerance``: how many seconds after its arrival a call's timestamp may lie
+    (``ingest.future_tolerance``), on every road.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, *, identities: Callable[..., Any],
                  consent: bool = False, max_bytes: int = 16_000_000,
                  write: dict[str, Any] | None = None, lake: str | Path | None = None,
-                 journal: str | Path | None = None) -> None:
+                 journal: str | Path | None = None, future_tolerance: float = FUTURE_TOLERANCE) -> None:
         self._con = con
+        self._tolerance = future_tolerance
         self._consent = consent
         self._identities = identities
         self._write = write or {}
@@ -316,7 +319,7 @@ class Collector:
         quarantine, parts = [], []
         if slow:
             quarantine, rows = take_apart(self._con, jobs, slow, identities=self._identities,
-                                          consent=self._consent)
+                                          consent=self._consent, future_tolerance=self._tolerance)
             parts.append(rows)
         fast = [req for req, job in enumerate(jobs) if job.calls]
         rows = self._tracks(jobs, fast) if fast else None
@@ -358,7 +361,7 @@ class Collector:
         if not self._plain:
             none = np.zeros(len(reqs), dtype=bool)
             return rows, rows.slice(0, 0), none, none
-        judged, plain = plain_rows(values, rows, sizes)
+        judged, plain = plain_rows(values, rows, sizes, future_tolerance=self._tolerance)
         journal = plain if self._journal is not None else np.zeros(len(reqs), dtype=bool)
         if journal.any() and self._write.get("scrub", True):
             journal = journal & ~personal_requests(values, sizes)
@@ -425,7 +428,8 @@ class Collector:
                 result = self._to_lake(raw)
             else:
                 result = write_batch(con, raw, source=SOURCE, dedupe=False, json_text=True,
-                                     base_seq=self._seq, naive_hint=NAIVE_HINT, **self._write)
+                                     base_seq=self._seq, naive_hint=NAIVE_HINT,
+                                     future_tolerance=self._tolerance, **self._write)
                 self._seq += raw.num_rows
         good = np.ones(raw.num_rows, dtype=bool)
         kept_req, kept_idx = req[keep], idx[keep]
@@ -441,7 +445,7 @@ class Collector:
         the rejected rows to the store's quarantine; the scratch store is emptied."""
         scratch = self._scratch
         result = write_batch(scratch, raw, source=SOURCE, dedupe=False, json_text=True,
-                             naive_hint=NAIVE_HINT, **self._write)
+                             naive_hint=NAIVE_HINT, future_tolerance=self._tolerance, **self._write)
         try:
             events = scratch.sql("SELECT * REPLACE (seq + $offset AS seq) FROM events ORDER BY seq",
                                  params={"offset": self._seq}).to_arrow_table()

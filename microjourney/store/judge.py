@@ -14,7 +14,15 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from ..ingest.schema import CHANNELS, EARLIEST, FIELDS, FUTURE_TOLERANCE, MAX_OFFSET_MINUTES, ROW
+from ..ingest.schema import (
+    CHANNELS,
+    EARLIEST,
+    FIELDS,
+    FUTURE_TOLERANCE,
+    MAX_OFFSET_MINUTES,
+    ROW,
+    span_text,
+)
 
 TEXT_FIELDS = ("event_id", "event", "anonymous_id", "user_id", "channel", "session_id")
 # A date-time written with its offset ends in Z or ±hh[:mm] (looking at the end only is
@@ -31,17 +39,17 @@ def quote_ident(name: str) -> str:
 
 
 def judging_params(*, timezone: str | None, channel: str, naive_hint: str = NAIVE_HINT,
-           arrival: datetime | None = None) -> dict[str, object]:
+                   arrival: datetime | None = None,
+                   future_tolerance: float = FUTURE_TOLERANCE) -> dict[str, object]:
     """The parameters :func:`checked_sql` binds: the time zone of times without an offset, the
     default channel, and the range a timestamp must lie in (docs/workspace.md, "Timestamps"):
-    from :data:`EARLIEST` to ``arrival`` (now) plus :data:`FUTURE_TOLERANCE` seconds."""
-    latest = (arrival or datetime.now(UTC)) + timedelta(seconds=FUTURE_TOLERANCE)
+    from :data:`EARLIEST` to ``arrival`` (now) plus ``future_tolerance`` seconds
+    (``ingest.future_tolerance``)."""
+    latest = (arrival or datetime.now(UTC)) + timedelta(seconds=future_tolerance)
     earliest = datetime.fromisoformat(EARLIEST)
-    hours = FUTURE_TOLERANCE / 3600
-    span = f"{hours:g} hours" if hours != 24 else "one day"
     return {"tz": timezone, "channel": channel, "naive_hint": naive_hint,
             "earliest": earliest, "latest": latest, "max_offset": MAX_OFFSET_MINUTES,
-            "range": f"the accepted range is {EARLIEST} to its arrival plus {span} "
+            "range": f"the accepted range is {EARLIEST} to its arrival plus {span_text(future_tolerance)} "
                      f"({latest.strftime('%Y-%m-%dT%H:%M:%SZ')})",
             "offsets": f"±{MAX_OFFSET_MINUTES // 60:02d}:{MAX_OFFSET_MINUTES % 60:02d}"}
 

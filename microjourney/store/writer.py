@@ -26,7 +26,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..ingest.schema import ROW
+from ..ingest.schema import FUTURE_TOLERANCE, ROW
 from .consent import consent_sql
 from .db import transaction
 from .judge import NAIVE_HINT, checked_sql, field_json, judging_params, normal_json, quote_ident
@@ -74,6 +74,7 @@ def write_batch(
     json_text: bool = False,
     base_seq: int | None = None,
     naive_hint: str = NAIVE_HINT,
+    future_tolerance: float = FUTURE_TOLERANCE,
 ) -> BatchResult:
     """Validate an Arrow ``batch`` of raw rows and store it in one transaction.
 
@@ -90,6 +91,8 @@ def write_batch(
     the collector's fast road hands them over. ``base_seq``: the largest ``seq`` stored, when
     the caller keeps count (the collector), instead of asking the store each batch.
     ``naive_hint``: what the reason for a timestamp without an offset advises.
+    ``future_tolerance``: how many seconds after its arrival a timestamp may lie
+    (``ingest.future_tolerance``).
     """
     if ROW not in batch.schema.names:
         batch = batch.append_column(ROW, pa.array(range(1, batch.num_rows + 1), pa.int64()))
@@ -101,7 +104,7 @@ def write_batch(
                       timezone=timezone, dedupe=dedupe,
                       privacy=Privacy(consent_required, scrub, tuple(scrub_except)),
                       json_text=json_text, base_seq=base_seq, naive_hint=naive_hint,
-                      rows=batch.num_rows)
+                      rows=batch.num_rows, future_tolerance=future_tolerance)
     finally:
         con.unregister("raw")
 
@@ -120,13 +123,14 @@ def write_parquet(
     consent_required: bool = False,
     scrub: bool = True,
     scrub_except: tuple[str, ...] = SCRUB_EXCEPT,
+    future_tolerance: float = FUTURE_TOLERANCE,
 ) -> BatchResult:
     """Store a Parquet file read by DuckDB itself (parallel, no copy through Python).
 
     ``columns`` pairs each file column with its name as a raw field (after ``--map``);
     ``schema`` is the renamed schema. The file is taken in slices of ``batch_rows``
     rows (DuckDB prunes row groups by row number), one transaction per slice. Privacy
-    arguments as for :func:`write_batch`.
+    arguments and ``future_tolerance`` as for :func:`write_batch`.
     """
     privacy = Privacy(consent_required, scrub, tuple(scrub_except))
     con.read_parquet(path, file_row_number=True).create_view("_parquet", replace=True)
@@ -154,7 +158,7 @@ def write_parquet(
                 "SELECT count(*) FROM raw WHERE event_id IS NULL OR CAST(event_id AS VARCHAR) = ''"
             ).fetchall()[0][0] > 0)
             r = _write(con, schema, needs, source=source, channel=channel, timezone=timezone,
-                       dedupe=not clean, privacy=privacy)
+                       dedupe=not clean, privacy=privacy, future_tolerance=future_tolerance)
             result = BatchResult(result.accepted + r.accepted, result.duplicates + r.duplicates,
                                  result.rejected + r.rejected, withheld=result.withheld + r.withheld)
             if progress:
@@ -174,12 +178,12 @@ def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, 
            channel: str, timezone: str | None, dedupe: bool = True,
            privacy: Privacy = Privacy(), json_text: bool = False,
            base_seq: int | None = None, naive_hint: str = NAIVE_HINT,
-           rows: int | None = None) -> BatchResult:
+           rows: int | None = None, future_tolerance: float = FUTURE_TOLERANCE) -> BatchResult:
     """Validate the rows of the relation ``raw`` and store them in one transaction.
 
     ``dedupe=False`` says the caller knows no id of ``raw`` is stored or repeated;
-    ``json_text``, ``base_seq``: see :func:`write_batch`; ``rows``: how many rows ``raw``
-    has, when the caller knows (else counted).
+    ``json_text``, ``base_seq``, ``future_tolerance``: see :func:`write_batch`; ``rows``: how
+    many rows ``raw`` has, when the caller knows (else counted).
     """
     if privacy.scrub:
         ensure_udf(con)
@@ -193,7 +197,8 @@ def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, 
                            f"SELECT * FROM raw r WHERE {_consented(schema)}").fetchall()[0][0]
         withheld = total - rows
     sql, extra_names = checked_sql(schema, derive_ids=derive_ids, rel=rel, given_json=json_text)
-    values = judging_params(timezone=timezone, channel=channel, naive_hint=naive_hint)
+    values = judging_params(timezone=timezone, channel=channel, naive_hint=naive_hint,
+                            future_tolerance=future_tolerance)
     values.update({f"k{i}": n for i, n in enumerate(extra_names)})
     try:
         with transaction(con):

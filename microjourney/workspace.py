@@ -32,6 +32,7 @@ from .spec import KINDS, Moment, load_workspace
 from .spec.model import Workspace as Spec
 from .store import connect, write_batch, write_parquet, write_rejects
 from .store import keys as store_keys
+from .store import quarantine as store_quarantine
 from .store.erasure import ErasureResult, erase
 from .store.identities import IdentityResult, write_calls
 from .store.keys import Keys
@@ -352,6 +353,11 @@ class Workspace(Analyses):
     def quarantine(self) -> Table:
         """Rejected rows, from the workspace's store (whatever engine runs the analyses)."""
         return ibis.duckdb.from_connection(self.con).table("quarantine")
+
+    def clear_quarantine(self, source: str | None = None) -> int:
+        """Delete the quarantined rows, all or those of ``source`` (a file name as the
+        ``source`` column has it); returns how many were deleted."""
+        return store_quarantine.clear(self.con, source)
 
     def _events_key(self) -> str:
         """Changes whenever events are added (events are only ever appended)."""

@@ -1,8 +1,11 @@
-"""Ingest edges a new user meets: the tolerance for timestamps ahead of their arrival
-(``ingest.future_tolerance``) in files and the collector."""
+"""Ingest edges a new user meets: clearing the quarantine, and the tolerance for timestamps
+ahead of their arrival (``ingest.future_tolerance``) in files and the collector."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,10 +15,60 @@ import pyarrow.parquet as pq
 
 import microjourney as mj
 
-from .helpers import write_events
+from .helpers import ev, write_events
 from .live_server import LiveServer
 
 ONE_HOUR = "journeys: []\ningest: {future_tolerance: 1h}\n"
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "microjourney", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120)
+
+
+def quarantined(ws: mj.Workspace) -> list[tuple]:
+    return ws.con.execute("SELECT source, row, field FROM quarantine ORDER BY source, row").fetchall()
+
+
+def stored(ws: mj.Workspace, cols: str = "event, user_id, channel") -> list[tuple]:
+    return ws.con.execute(f"SELECT {cols} FROM events ORDER BY seq").fetchall()
+
+
+# -- quarantine --clear ------------------------------------------------------------------
+
+def test_clear_quarantine_of_one_source_then_all(make_ws, tmp_path):
+    ws = make_ws()
+    bad = {"timestamp": "nope", "event": "x", "user_id": "u", "channel": "web"}
+    ws.ingest(write_events(tmp_path / "a.csv", [ev("10:00:00", "ok"), bad, bad]))
+    ws.ingest(write_events(tmp_path / "b.csv", [bad]))
+    assert quarantined(ws) == [("a.csv", 2, "timestamp"), ("a.csv", 3, "timestamp"),
+                               ("b.csv", 1, "timestamp")]
+    assert ws.clear_quarantine("c.csv") == 0
+    assert ws.clear_quarantine("a.csv") == 2
+    assert quarantined(ws) == [("b.csv", 1, "timestamp")]
+    assert ws.clear_quarantine() == 1
+    assert quarantined(ws) == [] and stored(ws, "event") == [("ok",)]  # events are left alone
+    # Once cleared, the file's bad rows are quarantined again by the next ingest of it.
+    assert ws.ingest(tmp_path / "a.csv").rejected == 2
+
+
+def test_cli_quarantine_clear(make_ws, tmp_path):
+    ws = make_ws()
+    root = ws.root
+    bad = {"timestamp": "nope", "event": "x", "user_id": "u", "channel": "web"}
+    ws.ingest(write_events(tmp_path / "a.csv", [bad, bad, bad]))
+    ws.ingest(write_events(tmp_path / "b.csv", [bad]))
+    ws.close()  # for the commands (the fixture's second close does nothing)
+    one = cli("quarantine", "--clear", "--source", "a.csv", "--json", "-w", str(root), cwd=tmp_path)
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout) == {"removed": 3, "source": "a.csv"}
+    # A name that matches nothing says which names there are.
+    none = cli("quarantine", "--clear", "--source", str(tmp_path / "b.csv"), "-w", str(root), cwd=tmp_path)
+    assert none.returncode == 0 and "removed 0 quarantined rows of" in none.stdout
+    assert "sources in quarantine: b.csv" in none.stdout
+    rest = cli("quarantine", "--clear", "-w", str(root), cwd=tmp_path)
+    assert rest.returncode == 0 and rest.stdout.strip() == "removed 1 quarantined row"
+    with mj.open(root) as again:
+        assert quarantined(again) == []
 
 
 # -- ingest.future_tolerance ------------------------------------------------------------------

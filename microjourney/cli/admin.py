@@ -120,10 +120,21 @@ def export(lake: Annotated[str, typer.Option("--lake", metavar="<path|url>", hel
 
 @app.command()
 def quarantine(limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+               clear: Annotated[bool, typer.Option("--clear", help="Delete the quarantined rows "
+                                                   "(all, or those of --source) instead of listing "
+                                                   "them.")] = False,
+               source: Annotated[str | None, typer.Option(metavar="FILE", help="Only the rows of "
+                                                          "this source (a file name, as the listing "
+                                                          "shows it).")] = None,
                workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
-    """Rejected rows: source file, row number, field and reason."""
+    """Rejected rows: source file, row number, field and reason (--clear deletes them)."""
+    if clear:
+        _clear_quarantine(workspace, source, as_json)
+        return
     with _open(workspace) as ws:
         q = ws.quarantine()
+        if source is not None:
+            q = q.filter(q.source == source)
         total = q.count().to_pyarrow().as_py()
         # Newest first; within an ingest (the same second) by file and row, whichever check
         # rejected the row. Read through Arrow: a missing row or field stays missing.
@@ -139,6 +150,23 @@ def quarantine(limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
         table.add_row(escape(r["source"]), "" if r["row"] is None else str(r["row"]),
                       escape(r["field"] or ""), escape(r["reason"]))
     out.print(table)
+
+
+def _clear_quarantine(workspace: Path, source: str | None, as_json: bool) -> None:
+    """``quarantine --clear [--source FILE]``: delete the rows, say how many."""
+    with _open(workspace) as ws:
+        removed = ws.clear_quarantine(source)
+        # A name that matches nothing is most often a path or a typo: show the names there are.
+        q = ws.quarantine()
+        others = [] if removed or source is None else \
+            q.select("source").distinct().order_by("source").limit(10).to_pyarrow().column(0).to_pylist()
+    if as_json:
+        _print_json({"removed": removed, "source": source})
+        return
+    rows = f"{removed:,} quarantined row{'' if removed == 1 else 's'}"
+    out.print(f"removed {rows}" + (f" of {escape(source)}" if source is not None else ""))
+    if others:
+        out.print(f"  sources in quarantine: {escape(', '.join(others))}")
 
 
 def _raw(text: str | None) -> Any:

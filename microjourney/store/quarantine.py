@@ -87,3 +87,10 @@ def write_rejects(con: duckdb.DuckDBPyConnection, rejects: list[Reject], *, sour
         n = con.execute(_INSERT_REJECTS, {"raw_chars": RAW_CHARS}).fetchall()[0][0]
         con.execute("DROP TABLE _rejects")
     return n
+
+
+def clear(con: duckdb.DuckDBPyConnection, source: str | None = None) -> int:
+    """Delete the quarantined rows, all or those of ``source`` (exactly as the ``source``
+    column has it: a file's name); returns how many were deleted."""
+    return con.execute("DELETE FROM quarantine WHERE $source IS NULL OR source = $source",
+                       {"source": source}).fetchall()[0][0]

@@ -45,10 +45,10 @@ STORE_DIR = ".microjourney"
 STORE_FILE = "store.duckdb"
 #: The layout of the derived tables (timeline, tagged, attempts, frictions); a store
 #: derived by another layout is rebuilt.
-DERIVED = 4
+DERIVED = 5
 #: Derived tables (rebuilt from the stored ones); an erasure drops them all.
 DERIVED_TABLES = ("persons", "timeline", "tagged", "attempts", "frictions", "friction_kinds",
-                  "friction_moments")
+                  "friction_moments", "friction_attempts")
 
 TEMPLATE = """\
 # microjourney workspace: journeys group moments; a moment is a short, bounded
@@ -436,11 +436,15 @@ class Workspace(Analyses):
         self.run.save("frictions", fr.named(found, spans, events))
         # The summary's sufficient statistics, kept beside the rows: small tables that
         # reports and dashboards read.
-        per = self.run.save("friction_per_attempt", fr.per_attempt(found, spans), temp=True)
+        # Kept (by the attempt's id): a filtered summary is counted again from it.
+        per = fr.per_attempt(found, spans)
+        ids = spans.select(i_inner="inner", i_id="attempt_id")
+        per = per.inner_join(ids, per.attempt == ids.i_inner)
+        per = self.run.save("friction_attempts", per.mutate(attempt=per.i_id).drop("i_inner", "i_id"))
         kinds, moments = fr.friction_stats(per, self.db.table("attempts"))
         self.run.save("friction_kinds", kinds)
         self.run.save("friction_moments", moments)
-        for temp in ("friction_per_attempt", "friction_found", "friction_scope", "friction_spans"):
+        for temp in ("friction_found", "friction_scope", "friction_spans"):
             self.run.drop(temp)
         self.run.set_meta("frictions_fingerprint", key)
 
@@ -467,11 +471,18 @@ class Workspace(Analyses):
                         "settings": settings})
         return out
 
-    def friction_summary(self, moment: str | None = None) -> tuple[Table, Table]:
+    def friction_summary(self, moment: str | None = None, *,
+                         attempts: Table | None = None) -> tuple[Table, Table]:
         """Per moment (score, seconds per attempt, share affected) and per kind (ranked by
-        seconds lost, with the impact on completion): ``(moments, kinds)``."""
+        seconds lost, with the impact on completion): ``(moments, kinds)``; over
+        ``attempts`` (some of :meth:`attempts`, filtered) when given, else all."""
         self.frictions(moment)
         kinds, moments = self.db.table("friction_kinds"), self.db.table("friction_moments")
+        if attempts is not None:  # counted again over the attempts kept
+            per = self.db.table("friction_attempts")
+            keep = attempts.select(k_id="attempt_id")
+            per = per.semi_join(keep, per.attempt == keep.k_id)
+            kinds, moments = engine.frictions.friction_stats(per, attempts)
         if moment is not None:
             kinds, moments = kinds.filter(kinds.moment == moment), moments.filter(moments.moment == moment)
         m = moments.to_pandas()

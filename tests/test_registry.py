@@ -54,7 +54,7 @@ def test_every_analysis_is_on_every_surface(tmp_path):
                 if column.kind == "rate":
                     assert "÷" in column.doc, f"{a.name}.{column.name}: a rate names its denominator"
     # The engines compare all but what reads the workspace's own store (tests/test_engines.py).
-    assert {a.name for a in REGISTRY if not a.engines} == {"quarantine"}
+    assert {a.name for a in REGISTRY if not a.engines} == {"quarantine", "data-quality"}
     assert {a.name for a in REGISTRY if a.report} >= set(BESPOKE)
 
 
@@ -258,7 +258,7 @@ def test_analyses_work_while_serving(demo, tmp_path):
 
 def test_filters_model_is_shared():
     for a in REGISTRY:
-        if a.name not in ("quarantine", "frictions"):
+        if a.name not in ("quarantine", "data-quality", "frictions"):
             assert issubclass(a.params, Filters), a.name
 
 
@@ -309,3 +309,19 @@ def test_no_analysis_request_gets_a_server_error(tmp_path):
         with server.client(ws_api.keys(root).write_key) as http:
             assert http.get("/v1/analyses/scorecard").status_code == 403
     assert all(200 in codes for codes in answered.values() if codes), answered
+
+
+def test_frictions_take_the_common_filters(demo, tmp_path):
+    root = tmp_path / "ws"
+    shutil.copytree(demo, root)
+    with mj.open(root) as ws:
+        every = ws.analysis("frictions", moment="card_payment", examples=5)
+        same = ws.analysis("frictions", moment="card_payment", since="2000-01-01", examples=5)
+        web = ws.analysis("frictions", moment="card_payment", channel="web")
+        n_web = ws.analysis("scorecard", channel="web").table().set_index("moment")
+    # A filter that keeps every attempt counts again from the kept rows: the same numbers.
+    for name in ("moments", "kinds", "examples"):
+        pd.testing.assert_frame_equal(every.table(name), same.table(name), check_dtype=False)
+    assert web.table("moments").attempts[0] == n_web.loc["card_payment", "attempts"]
+    assert web.table("moments").attempts[0] < every.table("moments").attempts[0]
+    assert web.meta["filters"] == {"channel": "web"}

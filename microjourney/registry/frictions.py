@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from pydantic import Field
 
+from ..analysis.frictions import MIN_EXPOSED, MIN_UNEXPOSED
 from ..errors import QueryError
 from ..spec import KINDS
-from .base import Analysis, Column, Output, Params, View
+from . import filters
+from .base import Analysis, Column, Notice, Output, View
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -37,12 +39,15 @@ KINDS_VIEW = (
     Column("seconds_lost", "seconds lost", "seconds", keep=0),
     Column("seconds_per_affected", "per attempt", "seconds", "seconds lost ÷ attempts with this "
            "kind", keep=3),
-    Column("completion_with", "completion with", "rate", "completed ÷ finished attempts with "
-           "the friction", keep=1),
-    Column("completion_without", "without", "rate", "completed ÷ finished attempts without it "
-           "that reached the same step", keep=1),
-    Column("completion_difference", "difference", "points", "with − without, in points",
-           ci="difference_ci", keep=0),
+    Column("completion_with", "completion with", "rate", "completed ÷ finished attempts that "
+           "met the kind (at the step where they first met it)", keep=1),
+    Column("completion_without", "without", "rate", "completed ÷ finished attempts that "
+           "reached the same step without it, weighted over steps as the exposed are", keep=1),
+    Column("completion_difference", "difference", "points", "with − without, stratified by "
+           "step (negative: the kind goes with lower completion); none under "
+           f"{MIN_EXPOSED} exposed or {MIN_UNEXPOSED} unexposed attempts", ci="difference_ci",
+           keep=0),
+    Column("compared", "compared", "count", "finished attempts in the comparison", keep=3),
 )
 EXAMPLES = (
     Column("attempt_id", "attempt", keep=0),
@@ -59,7 +64,7 @@ DETECTORS = (
 )
 
 
-class FrictionParams(Params):
+class FrictionParams(filters.Filters):
     moment: str | None = Field(None, description="One moment (default: all).",
                                json_schema_extra={"argument": True})
     kind: str | None = Field(None, description=f"Only this kind: {', '.join(KINDS)}.")
@@ -77,7 +82,8 @@ def compute(ws: Workspace, p: FrictionParams) -> Output:
         rows = [{**d, "settings": ", ".join(f"{k}={v}" for k, v in d["settings"].items())}  # type: ignore[attr-defined]
                 for d in ws.friction_detectors()]
         return Output({"detectors": pd.DataFrame(rows)})
-    moments, kinds = (t.to_pandas() for t in ws.friction_summary(p.moment))
+    kept = None if filters.unfiltered(p) else filters.attempts(ws.attempts(p.moment), p)
+    moments, kinds = (t.to_pandas() for t in ws.friction_summary(p.moment, attempts=kept))
     if p.moment is not None:
         moments = moments[moments["moment"] == p.moment].reset_index(drop=True)
     if p.kind:
@@ -85,9 +91,23 @@ def compute(ws: Workspace, p: FrictionParams) -> Output:
     tables = {"moments": moments, "kinds": kinds}
     if p.examples:
         t = ws.frictions(p.moment, kind=p.kind)
+        if kept is not None:
+            ids = kept.select(k_id="attempt_id")
+            t = t.semi_join(ids, t.attempt_id == ids.k_id)
         tables["examples"] = t.order_by([t.seconds_lost.desc(), t.attempt_id, t.at_ms]).limit(
             p.examples).to_pandas()
-    return Output(tables)
+    return Output(tables, _few(kinds))
+
+
+def _few(kinds: pd.DataFrame) -> list[Notice]:
+    """The kinds whose impact is left out for too few attempts, as coded warnings."""
+    out = []
+    for r in kinds.to_dict("records"):
+        if isinstance(r.get("warning"), str):
+            out.append(Notice(str(r["warning"]), f"{r['moment']} {r['kind']}: too few attempts "
+                              f"with or without it ({r.get('compared') or 0} compared) for a "
+                              "difference in completion", {"moment": r["moment"], "kind": r["kind"]}))
+    return out
 
 
 ANALYSIS = Analysis(

@@ -27,6 +27,7 @@ from .engine.runtime import open_runtime as engine_runtime
 from .errors import IngestError, QueryError, WorkspaceError
 from .identity import call_sightings, key_kind, resolve, sightings, with_person
 from .ingest import readers
+from .ingest.advice import Rejections
 from .ingest.lines import Limits
 from .spec import KINDS, Moment, load_workspace
 from .spec.model import Workspace as Spec
@@ -78,6 +79,10 @@ class IngestResult:
     rejected: int
     #: Events not stored (nor quarantined) for lack of analytics consent (docs/privacy.md).
     withheld: int = 0
+    #: Rows found invalid, whether quarantined now or by an earlier ingest of the file.
+    invalid: int = 0
+    #: When every row was invalid: how many, the commonest reason and the likeliest fix.
+    advice: str | None = None
 
     @property
     def rows(self) -> int:
@@ -220,8 +225,11 @@ class Workspace(Analyses):
         channel: str = "other",
         timezone: str | None = None,
         progress: Callable[[int], None] | None = None,
+        values: Mapping[str, Mapping[str, str]] | None = None,
     ) -> IngestResult:
-        """Load events from a file; bad rows go to quarantine, duplicates are skipped."""
+        """Load events from a file; bad rows go to quarantine, duplicates are skipped.
+        ``values``: by field, values replaced before the rows are judged
+        (``{"channel": {"desktop": "web"}}``, the CLI's ``--value channel:desktop=web``)."""
         if not isinstance(self.run, Store):
             raise WorkspaceError("this workspace is open over a lake: ingest into its store (open it "
                                  "without a lake), then `microjourney export --lake` again",
@@ -232,12 +240,14 @@ class Workspace(Analyses):
         started, stopped = datetime.now().astimezone(), None
         privacy = self.spec.privacy  # consent and scrubbing (docs/privacy.md)
         private = {"consent_required": privacy.consent_required, "scrub": privacy.scrub}
-        tolerance = self.spec.ingest.future_tolerance
+        judging = {"future_tolerance": self.spec.ingest.future_tolerance, "values": values}
+        rejections = Rejections()
         if fmt == "parquet":  # read by DuckDB itself: parallel, no copy through Python
             columns, schema = readers.parquet_columns(path, mapping)
+            rejections.add((), columns=schema.names)
             r = write_parquet(self.con, str(path), columns, schema, source=source, channel=channel,
                               timezone=timezone, progress=progress, **private,
-                              scrub_except=privacy.scrub_except, future_tolerance=tolerance)
+                              scrub_except=privacy.scrub_except, **judging, on_rejects=rejections.add)
             accepted, duplicates, rejected, withheld = r.accepted, r.duplicates, r.rejected, r.withheld
         else:
             accepted = duplicates = rejected = withheld = 0
@@ -245,10 +255,12 @@ class Workspace(Analyses):
             try:
                 for batch in readers.read(path, fmt, mapping=mapping, limits=limits):
                     rejected += write_rejects(self.con, batch.rejects, source=source, **private)
+                    rejections.add(batch.rejects, columns=batch.table.column_names)
                     if batch.table.num_rows:
                         r = write_batch(self.con, batch.table, source=source, channel=channel,
                                         timezone=timezone, **private,
-                                        scrub_except=privacy.scrub_except, future_tolerance=tolerance)
+                                        scrub_except=privacy.scrub_except, **judging)
+                        rejections.add(r.rejects)
                         accepted += r.accepted
                         duplicates += r.duplicates
                         rejected += r.rejected
@@ -263,7 +275,9 @@ class Workspace(Analyses):
                          [source, fmt, accepted, duplicates, rejected, started])
         if stopped:
             raise stopped
-        return IngestResult(source, fmt, accepted, duplicates, rejected, withheld)
+        advice = rejections.advice(kept=accepted + duplicates + withheld)
+        return IngestResult(source, fmt, accepted, duplicates, rejected, withheld,
+                            invalid=rejections.rows, advice=advice)
 
     def export_lake(self, lake: str | os.PathLike[str]) -> ExportResult:
         """Write the store's events to a Parquet lake, a folder or an ``s3://`` URL

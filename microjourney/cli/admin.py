@@ -4,6 +4,7 @@ quarantine, serve, keys, demo, report, forget."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from rich.table import Table
 
 from .. import workspace as ws_api
 from ..errors import MicrojourneyError
+from ..ingest.readers import value_map
 from ..store.lake import check as check_lake
 from .common import (
     JsonOpt,
@@ -57,20 +59,34 @@ def ingest(
                                                "(default: from the file name).")] = None,
     map: Annotated[list[str] | None, typer.Option("--map", help="FIELD=COLUMN: take an event field "
                                                    "from another column. Repeatable.")] = None,
+    value: Annotated[list[str] | None, typer.Option(
+        "--value", help="FIELD:FROM=TO: read the value FROM of a field as TO (TO empty: missing), "
+                        "e.g. channel:desktop=web; applied before rows are checked. Repeatable.")] = None,
     channel: Annotated[str, typer.Option(help="Channel for rows that have none.")] = "other",
     timezone: Annotated[str | None, typer.Option(help="Zone for timestamps written without one, "
                                                  "e.g. UTC or Europe/Amsterdam.")] = None,
     workspace: WorkspaceOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Load events; bad rows go to quarantine with their row and reason."""
+    """Load events; bad rows go to quarantine with their row and reason. Exits with 1 when
+    every row of a file was rejected, saying the likeliest fix."""
     mapping = _mapping(map or [])
+    values = value_map(value or [])
     results = []
     with _open(workspace) as ws:
         for f in files:
-            results.append(_ingest_one(ws, f, format, mapping, channel, timezone, quiet=as_json))
+            result = _ingest_one(ws, f, format, mapping, channel, timezone, quiet=as_json, values=values)
+            if result.advice:  # nothing of the file was kept: most often an option is missing
+                err.print(f"[bold red]error[/] {escape('[ingest/all-rejected]')}: {escape(str(f))}: "
+                          f"{escape(result.advice)}", soft_wrap=True)
+            results.append(result)
     if as_json:
-        _print_json([r.__dict__ for r in results])
+        _print_json([{k: getattr(r, k) for k in ("source", "format", "accepted", "duplicates",
+                                                 "rejected", "withheld")} for r in results])
+    if any(r.advice for r in results):
+        # sys.exit, not typer.Exit: the app runs with standalone_mode=False, where click hands
+        # an Exit's code back as a return value instead of exiting with it.
+        sys.exit(1)
 
 
 def _mapping(pairs: list[str]) -> dict[str, str]:
@@ -85,19 +101,22 @@ def _mapping(pairs: list[str]) -> dict[str, str]:
 
 
 def _ingest_one(ws: ws_api.Workspace, path: Path, fmt: str | None, mapping: dict[str, str],
-                channel: str, timezone: str | None, *, quiet: bool) -> ws_api.IngestResult:
+                channel: str, timezone: str | None, *, quiet: bool,
+                values: dict[str, dict[str, str]] | None = None) -> ws_api.IngestResult:
     started = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
                   TimeElapsedColumn(), console=err, transient=True,
                   disable=quiet or not err.is_terminal) as progress:
         task = progress.add_task(f"ingest {path.name}", total=None)
         result = ws.ingest(path, format=fmt, mapping=mapping, channel=channel, timezone=timezone,
-                           progress=lambda n: progress.advance(task, n))
+                           progress=lambda n: progress.advance(task, n), values=values)
     if not quiet:
         secs = time.perf_counter() - started
-        out.print(f"{path.name}: {result.accepted:,} accepted, {result.duplicates:,} duplicate, "
-                  f"{result.rejected:,} rejected ({result.rows / max(secs, 1e-9):,.0f} rows/s)")
-        if result.rejected:
+        # Every row read: a re-ingested invalid row is not quarantined (nor counted) again.
+        read = result.accepted + result.duplicates + result.withheld + result.invalid
+        out.print(f"{escape(path.name)}: {result.accepted:,} accepted, {result.duplicates:,} duplicate, "
+                  f"{result.rejected:,} rejected ({read / max(secs, 1e-9):,.0f} rows/s)")
+        if result.rejected and not result.advice:
             out.print("  see `microjourney quarantine` for the rejected rows and why")
     return result
 

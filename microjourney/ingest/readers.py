@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from ..errors import IngestError
 from .lines import Chunk, Limits, Reject, chunks, cut, stopped_reading
 from .records import records
-from .schema import FIELDS, ROW
+from .schema import FIELDS, ROW, VALUE_FIELDS
 
 FORMATS = ("csv", "jsonl", "parquet", "xes")
 
@@ -98,6 +98,45 @@ def _check_mapping(path: Path, names: list[str], mapping: Mapping[str, str]) -> 
             raise IngestError(
                 f"--map {target}={source}: {path} has no column {source!r}; "
                 f"columns: {', '.join(n for n in names if n != ROW)}", code="ingest/mapping")
+
+
+def parse_value(text: str) -> tuple[str, str, str]:
+    """``--value FIELD:FROM=TO`` as (field, from, to): split at the first ``:`` and the last
+    ``=`` (FROM, a value of the file, may hold both; TO holds no ``=`` and may be empty:
+    a value mapped to nothing is missing)."""
+    field_name, colon, pair = text.partition(":")
+    source, equals, target = pair.rpartition("=")
+    if not colon or not equals or not field_name.strip() or not source:
+        raise IngestError(f"--value {text}: write FIELD:FROM=TO, e.g. channel:desktop=web",
+                          code="ingest/mapping")
+    return field_name.strip(), source, target
+
+
+def value_map(texts: list[str]) -> dict[str, dict[str, str]]:
+    """The ``--value FIELD:FROM=TO`` options as ``{field: {from: to}}``, checked
+    (:func:`check_values`); a value given twice for one field is an error."""
+    values: dict[str, dict[str, str]] = {}
+    for text in texts:
+        name, source, target = parse_value(text)
+        if source in values.get(name, {}):
+            raise IngestError(f"--value {text}: {name} value {source!r} is already mapped to "
+                              f"{values[name][source]!r}", code="ingest/mapping")
+        values.setdefault(name, {})[source] = target
+    check_values(values)
+    return values
+
+
+def check_values(values: Mapping[str, Mapping[str, str]]) -> None:
+    """Refuse a value map (``--value``) for a field whose values cannot be mapped, or with an
+    empty FROM (an empty cell is a missing value, which ``--channel`` fills for channels)."""
+    for name, pairs in values.items():
+        if name not in VALUE_FIELDS:
+            raise IngestError(f"--value {name}:...: the values of {name!r} cannot be mapped; "
+                              f"fields: {', '.join(VALUE_FIELDS)}", code="ingest/mapping")
+        for source, target in pairs.items():
+            if not isinstance(source, str) or not isinstance(target, str) or not source:
+                raise IngestError(f"--value {name}:{source}={target}: FROM and TO are text, FROM "
+                                  "not empty", code="ingest/mapping")
 
 
 def rename(table: pa.Table, mapping: Mapping[str, str]) -> pa.Table:

@@ -34,6 +34,10 @@ FIELDS: tuple[str, ...] = (
 
 REQUIRED: tuple[str, ...] = ("timestamp", "event")
 
+#: Fields whose values ``--value FIELD:FROM=TO`` may replace before rows are judged (text
+#: compared as it is; not the event id, which decides what is a duplicate before judging).
+VALUE_FIELDS: tuple[str, ...] = ("event", "anonymous_id", "user_id", "channel", "session_id")
+
 #: Column carrying the source row number through a reader.
 ROW = "__row"
 

@@ -4,12 +4,13 @@
 rows with the typed fields, the field at fault (``field``, NULL for a good row) and, where it
 is needed, the reason. Every file format and the collector's calls go through it, so they
 reject the same things with the same reasons. Column names from files are quoted
-identifiers; values (time zone, channel, the timestamp range) are bound parameters
-(:func:`judging_params`).
+identifiers; values (time zone, channel, the timestamp range, the values ``--value`` maps)
+are bound parameters (:func:`judging_params`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -21,6 +22,7 @@ from ..ingest.schema import (
     FUTURE_TOLERANCE,
     MAX_OFFSET_MINUTES,
     ROW,
+    VALUE_FIELDS,
     span_text,
 )
 
@@ -39,19 +41,37 @@ def quote_ident(name: str) -> str:
 
 
 def judging_params(*, timezone: str | None, channel: str, naive_hint: str = NAIVE_HINT,
-                   arrival: datetime | None = None,
-                   future_tolerance: float = FUTURE_TOLERANCE) -> dict[str, object]:
+                   arrival: datetime | None = None, future_tolerance: float = FUTURE_TOLERANCE,
+                   values: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, object]:
     """The parameters :func:`checked_sql` binds: the time zone of times without an offset, the
-    default channel, and the range a timestamp must lie in (docs/workspace.md, "Timestamps"):
+    default channel, the range a timestamp must lie in (docs/workspace.md, "Timestamps"):
     from :data:`EARLIEST` to ``arrival`` (now) plus ``future_tolerance`` seconds
-    (``ingest.future_tolerance``)."""
+    (``ingest.future_tolerance``), and the values ``values`` maps (as given to
+    :func:`checked_sql`)."""
     latest = (arrival or datetime.now(UTC)) + timedelta(seconds=future_tolerance)
     earliest = datetime.fromisoformat(EARLIEST)
-    return {"tz": timezone, "channel": channel, "naive_hint": naive_hint,
-            "earliest": earliest, "latest": latest, "max_offset": MAX_OFFSET_MINUTES,
-            "range": f"the accepted range is {EARLIEST} to its arrival plus {span_text(future_tolerance)} "
-                     f"({latest.strftime('%Y-%m-%dT%H:%M:%SZ')})",
-            "offsets": f"±{MAX_OFFSET_MINUTES // 60:02d}:{MAX_OFFSET_MINUTES % 60:02d}"}
+    params: dict[str, object] = {
+        "tz": timezone, "channel": channel, "naive_hint": naive_hint,
+        "earliest": earliest, "latest": latest, "max_offset": MAX_OFFSET_MINUTES,
+        "range": f"the accepted range is {EARLIEST} to its arrival plus {span_text(future_tolerance)} "
+                 f"({latest.strftime('%Y-%m-%dT%H:%M:%SZ')})",
+        "offsets": f"±{MAX_OFFSET_MINUTES // 60:02d}:{MAX_OFFSET_MINUTES % 60:02d}"}
+    for i, (_, source, target) in enumerate(_pairs(values)):
+        params[f"from{i}"], params[f"to{i}"] = source, target
+    return params
+
+
+def _pairs(values: Mapping[str, Mapping[str, str]] | None) -> list[tuple[str, str, str]]:
+    """(field, from, to) of ``values``, numbered by their place here (``$from<i>``, ``$to<i>``)."""
+    return [(name, *pair) for name in VALUE_FIELDS for pair in (values or {}).get(name, {}).items()]
+
+
+def _recoded(text: str, name: str, values: Mapping[str, Mapping[str, str]] | None) -> str:
+    """SQL: the text ``text`` of field ``name`` with the values ``values`` maps replaced
+    (bound as :func:`_pairs` numbers them); a value mapped to the empty text is missing."""
+    whens = " ".join(f"WHEN $from{i} THEN $to{i}" for i, (field, _, _) in enumerate(_pairs(values))
+                     if field == name)
+    return f"NULLIF(CASE {text} {whens} ELSE {text} END, '')" if whens else text
 
 
 def _text(schema: pa.Schema, name: str) -> str:
@@ -121,17 +141,20 @@ def _is_object(col: str) -> str:
 
 
 def checked_sql(schema: pa.Schema, *, derive_ids: bool = True, rel: str = "raw",
-                given_json: bool = False) -> tuple[str, list[str]]:
+                given_json: bool = False,
+                values: Mapping[str, Mapping[str, str]] | None = None) -> tuple[str, list[str]]:
     """SQL typing and judging every raw row of ``rel``; ``id`` is the event id to store,
     ``field`` the field at fault and ``reason`` why. Also returns the names of the columns
     that become properties (bound as ``$k0``, ``$k1``...).
 
     ``derive_ids=False`` (every row has an ``event_id``) skips the content hashing;
-    ``given_json``: ``properties`` and ``context`` hold valid JSON texts (:func:`field_json`).
+    ``given_json``: ``properties`` and ``context`` hold valid JSON texts (:func:`field_json`);
+    ``values``: by field, the values to replace before judging (``--value FIELD:FROM=TO``;
+    give the same to :func:`judging_params`).
     """
     ts_text, ts, naive, offset = _timestamp(schema)
     extras, extra_names = _extras(schema)
-    cols = ",\n      ".join(f"{_text(schema, f)} AS {f}" for f in TEXT_FIELDS)
+    cols = ",\n      ".join(f"{_recoded(_text(schema, f), f, values)} AS {f}" for f in TEXT_FIELDS)
     channels = ", ".join(f"'{c}'" for c in CHANNELS)  # constants of the product, not user values
     props_ok = _is_object("properties")
     merged = (f"CASE WHEN {props_ok} THEN CAST(json_merge_patch(coalesce(properties, '{{}}'), extras) "

@@ -19,13 +19,14 @@ text as given, so turning scrubbing on or off does not change them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..ingest.readers import check_values
 from ..ingest.schema import FUTURE_TOLERANCE, ROW
 from .consent import consent_sql
 from .db import transaction
@@ -75,6 +76,7 @@ def write_batch(
     base_seq: int | None = None,
     naive_hint: str = NAIVE_HINT,
     future_tolerance: float = FUTURE_TOLERANCE,
+    values: Mapping[str, Mapping[str, str]] | None = None,
 ) -> BatchResult:
     """Validate an Arrow ``batch`` of raw rows and store it in one transaction.
 
@@ -92,8 +94,10 @@ def write_batch(
     the caller keeps count (the collector), instead of asking the store each batch.
     ``naive_hint``: what the reason for a timestamp without an offset advises.
     ``future_tolerance``: how many seconds after its arrival a timestamp may lie
-    (``ingest.future_tolerance``).
+    (``ingest.future_tolerance``); ``values``: by field, values replaced before the rows are
+    judged (``--value FIELD:FROM=TO``: ``{"channel": {"desktop": "web"}}``).
     """
+    check_values(values or {})
     if ROW not in batch.schema.names:
         batch = batch.append_column(ROW, pa.array(range(1, batch.num_rows + 1), pa.int64()))
     con.register("raw", batch)
@@ -104,7 +108,7 @@ def write_batch(
                       timezone=timezone, dedupe=dedupe,
                       privacy=Privacy(consent_required, scrub, tuple(scrub_except)),
                       json_text=json_text, base_seq=base_seq, naive_hint=naive_hint,
-                      rows=batch.num_rows, future_tolerance=future_tolerance)
+                      rows=batch.num_rows, future_tolerance=future_tolerance, values=values)
     finally:
         con.unregister("raw")
 
@@ -124,14 +128,19 @@ def write_parquet(
     scrub: bool = True,
     scrub_except: tuple[str, ...] = SCRUB_EXCEPT,
     future_tolerance: float = FUTURE_TOLERANCE,
+    values: Mapping[str, Mapping[str, str]] | None = None,
+    on_rejects: Callable[[tuple[tuple[int, str, str], ...]], None] | None = None,
 ) -> BatchResult:
     """Store a Parquet file read by DuckDB itself (parallel, no copy through Python).
 
     ``columns`` pairs each file column with its name as a raw field (after ``--map``);
     ``schema`` is the renamed schema. The file is taken in slices of ``batch_rows``
     rows (DuckDB prunes row groups by row number), one transaction per slice. Privacy
-    arguments and ``future_tolerance`` as for :func:`write_batch`.
+    arguments, ``future_tolerance`` and ``values`` as for :func:`write_batch`.
+    ``on_rejects`` is given each slice's invalid rows (``BatchResult.rejects``), which the
+    result, summing the slices, leaves out.
     """
+    check_values(values or {})
     privacy = Privacy(consent_required, scrub, tuple(scrub_except))
     con.read_parquet(path, file_row_number=True).create_view("_parquet", replace=True)
     select = ", ".join(f"{quote_ident(src)} AS {quote_ident(dst)}" for src, dst in columns)
@@ -158,7 +167,10 @@ def write_parquet(
                 "SELECT count(*) FROM raw WHERE event_id IS NULL OR CAST(event_id AS VARCHAR) = ''"
             ).fetchall()[0][0] > 0)
             r = _write(con, schema, needs, source=source, channel=channel, timezone=timezone,
-                       dedupe=not clean, privacy=privacy, future_tolerance=future_tolerance)
+                       dedupe=not clean, privacy=privacy, future_tolerance=future_tolerance,
+                       values=values)
+            if on_rejects and r.rejects:
+                on_rejects(r.rejects)
             result = BatchResult(result.accepted + r.accepted, result.duplicates + r.duplicates,
                                  result.rejected + r.rejected, withheld=result.withheld + r.withheld)
             if progress:
@@ -178,12 +190,13 @@ def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, 
            channel: str, timezone: str | None, dedupe: bool = True,
            privacy: Privacy = Privacy(), json_text: bool = False,
            base_seq: int | None = None, naive_hint: str = NAIVE_HINT,
-           rows: int | None = None, future_tolerance: float = FUTURE_TOLERANCE) -> BatchResult:
+           rows: int | None = None, future_tolerance: float = FUTURE_TOLERANCE,
+           values: Mapping[str, Mapping[str, str]] | None = None) -> BatchResult:
     """Validate the rows of the relation ``raw`` and store them in one transaction.
 
     ``dedupe=False`` says the caller knows no id of ``raw`` is stored or repeated;
-    ``json_text``, ``base_seq``, ``future_tolerance``: see :func:`write_batch`; ``rows``: how
-    many rows ``raw`` has, when the caller knows (else counted).
+    ``json_text``, ``base_seq``, ``future_tolerance``, ``values``: see :func:`write_batch`;
+    ``rows``: how many rows ``raw`` has, when the caller knows (else counted).
     """
     if privacy.scrub:
         ensure_udf(con)
@@ -196,19 +209,20 @@ def _write(con: duckdb.DuckDBPyConnection, schema: pa.Schema, derive_ids: bool, 
         rows = con.execute(f"CREATE OR REPLACE TEMP TABLE {rel} AS "
                            f"SELECT * FROM raw r WHERE {_consented(schema)}").fetchall()[0][0]
         withheld = total - rows
-    sql, extra_names = checked_sql(schema, derive_ids=derive_ids, rel=rel, given_json=json_text)
-    values = judging_params(timezone=timezone, channel=channel, naive_hint=naive_hint,
-                            future_tolerance=future_tolerance)
-    values.update({f"k{i}": n for i, n in enumerate(extra_names)})
+    sql, extra_names = checked_sql(schema, derive_ids=derive_ids, rel=rel, given_json=json_text,
+                                   values=values)
+    params = judging_params(timezone=timezone, channel=channel, naive_hint=naive_hint,
+                            future_tolerance=future_tolerance, values=values)
+    params.update({f"k{i}": n for i, n in enumerate(extra_names)})
     try:
         with transaction(con):
             if withheld and withheld == total:
                 result = BatchResult(0, 0, 0)
             elif derive_ids:
-                result = _write_checked(con, sql, values, source, rel=rel, privacy=privacy,
+                result = _write_checked(con, sql, params, source, rel=rel, privacy=privacy,
                                         base_seq=base_seq)
             else:
-                result = _write_direct(con, sql, values, source, dedupe=dedupe, rel=rel,
+                result = _write_direct(con, sql, params, source, dedupe=dedupe, rel=rel,
                                        privacy=privacy, base_seq=base_seq, rows=rows)
             if withheld:
                 count_withheld(con, withheld)

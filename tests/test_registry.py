@@ -325,3 +325,19 @@ def test_frictions_take_the_common_filters(demo, tmp_path):
     assert web.table("moments").attempts[0] == n_web.loc["card_payment", "attempts"]
     assert web.table("moments").attempts[0] < every.table("moments").attempts[0]
     assert web.meta["filters"] == {"channel": "web"}
+
+
+def test_the_funnel_analysis_honours_a_steps_own_window(make_ws):
+    spec = SPEC.replace("          - {event: loaded}\n", "          - {event: loaded, within: 4s}\n")
+    ws = make_ws(spec, [
+        ev("10:00:00", "open", "a"), ev("10:00:03", "loaded", "a"), ev("10:00:09", "ok", "a"),
+        ev("10:00:00", "open", "b"), ev("10:00:05", "loaded", "b"), ev("10:00:09", "ok", "b"),
+    ])
+    for order in ("ordered", "strict"):
+        steps = ws.analysis("funnel", moment="pay", order=order).table()
+        # b's step came 5 s after the start: past its own 4 s window.
+        assert steps["count"].tolist()[:2] == [2, 1], order
+        assert steps["within_s"].tolist()[1] == 4.0
+    # Unordered, a try may begin at any step (docs/workspace.md): b's from `loaded` reaches two.
+    steps = ws.analysis("funnel", moment="pay", order="unordered").table()
+    assert steps["count"].tolist()[:2] == [2, 2]

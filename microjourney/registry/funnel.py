@@ -9,6 +9,7 @@ from pydantic import Field
 
 from .. import engine
 from ..analysis import funnel as funnel_analysis
+from ..engine.funnel import step_windows_ms
 from ..errors import QueryError
 from ..spec import parse_duration
 from . import filters
@@ -30,6 +31,8 @@ COLUMNS = (
            "count", keep=1),
     Column("median_time_from_previous_s", "median time", "seconds", "median time from the "
            "previous step, over those reaching the step", keep=1),
+    Column("within_s", "within", "seconds", "the step's own conversion window from the "
+           "previous step (`within:`), if it has one", keep=2),
 )
 
 
@@ -57,8 +60,9 @@ def window_s(ws: Workspace, p: Params) -> float:
 def compute(ws: Workspace, p: Params) -> Output:
     m = ws.moment(p.moment)
     seconds = window_s(ws, p)
+    within = [matcher.within for matcher in m.funnel]
     q = engine.FunnelQuery(n_steps=len(m.funnel), order=p.order, window_ms=round(seconds * 1000),
-                           per=p.per)
+                           per=p.per, step_windows_ms=step_windows_ms(within))
     tagged: Table = ws._tagged(p.moment)
     if not filters.unfiltered(p):
         # The funnel of the attempts the filters keep: their start, period, channel, values.
@@ -68,6 +72,7 @@ def compute(ws: Workspace, p: Params) -> Output:
     events = ws.events() if p.order == "strict" else None
     stats = engine.funnel_stats(tagged, events, q).to_pandas()
     steps = funnel_analysis.steps(stats, m.step_labels)
+    steps["within_s"] = within
     first = int(steps["count"].iloc[0]) if len(steps) else 0
     notes = []
     if first == 0:

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from .ingest.schema import CHANNELS
+from .vocabulary import CHANNELS
 
 log = logging.getLogger("microjourney.client")
 

@@ -20,9 +20,9 @@ import microjourney as mj
 import microjourney.demo as demo
 from microjourney.demo import DemoFiles, generate
 from microjourney.demo.generate import BROKEN
-from microjourney.ingest.schema import CHANNELS, FIELDS
 from microjourney.spec.frictions import KINDS, Frictions
 from microjourney.spec.load import load_workspace
+from microjourney.vocabulary import CHANNELS, FIELDS
 
 SMALL = 1500
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")

@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "microjourney"
 
 #: The layers of docs/architecture.md's table, as units (a top-level module or package of
 #: ``microjourney``) and what each may import besides itself: a unit, or one module of it
-#: where the table names one (``ingest.schema``). Data flows one way: edges -> workspace ->
+#: where the table names one (as ``ingest.schema``). Data flows one way: edges -> workspace ->
 #: registry -> engine / analysis -> spec / store / ingest -> errors and the event vocabulary.
 #: Every module of the package must fall in one of these units.
 BOTTOM = {"errors", "vocabulary"}  # the exception tree and the event vocabulary: anyone may import them
@@ -31,17 +31,17 @@ LAYERS: dict[str, set[str]] = {
     "errors": set(),
     "vocabulary": set(),
     "ingest": set(),
-    "spec": {"ingest.schema"},
+    "spec": set(),
     "store": {"ingest"},
     "identity": set(),
-    "engine": {"spec", "identity", "ingest.schema"},
+    "engine": {"spec", "identity"},
     "analysis": {"spec"},
     # The surfaces' shared helpers: number formatting and the one JSON encoding.
     "fmt": set(),
     "jsonable": set(),
     # The analyses, each declared once: the workspace runs them (naming it for annotations
     # only), every surface is made from them.
-    "registry": {"spec", "engine", "analysis", "ingest.schema", "fmt", "jsonable"},
+    "registry": {"spec", "engine", "analysis", "fmt", "jsonable"},
     # The Python API: wires store -> engine -> analysis (workspace_analyses is its other half).
     "workspace": {"workspace_analyses", *BELOW_THE_API},
     "workspace_analyses": BELOW_THE_API,
@@ -49,12 +49,12 @@ LAYERS: dict[str, set[str]] = {
     "microjourney": {"workspace", "client", "registry"},
     # Edges in: the HTTP client sends events; the server takes them, and on the ingest path
     # calls the store's writer directly (docs/architecture.md, "The collector writes...").
-    "client": {"ingest.schema"},
+    "client": set(),
     "server": {"microjourney", "workspace", "registry", "spec", "ingest", "store", "jsonable"},
     # Edges out: parse, call the API, render. The command line also starts the other edges
     # (serve, report, demo).
     "report": {"microjourney", "workspace", "workspace_analyses", "registry", "fmt", "jsonable"},
-    "demo": {"microjourney", "workspace", "client", "ingest.schema"},
+    "demo": {"microjourney", "workspace", "client"},
     "cli": {"microjourney", "workspace", "workspace_analyses", "registry", "fmt", "jsonable",
             "server", "report", "demo"},
     "__main__": {"cli"},
@@ -66,6 +66,12 @@ LAYERS: dict[str, set[str]] = {
 KNOWN: dict[tuple[str, str], str] = {
     ("microjourney.spec.model", "microjourney.ingest.lines"):
         "the workspace's ingest limits default to ingest.lines.Limits",
+    # The vocabulary through ingest.schema's re-export, until these files move to
+    # microjourney.vocabulary.
+    ("microjourney.spec.model", "microjourney.ingest.schema"): "CHANNELS",
+    ("microjourney.engine.frictions.transfer_hold", "microjourney.ingest.schema"):
+        "ASSISTED_CHANNELS, CONVERSATION_CHANNELS",
+    ("microjourney.registry.filters", "microjourney.ingest.schema"): "CHANNELS",
     ("microjourney.cli.admin", "microjourney.store.lake"):
         "`export --lake` checks the lake URL before opening the workspace",
     ("microjourney.cli.admin", "microjourney.ingest.readers"):
@@ -218,7 +224,7 @@ def allowed(importer: str, imported: str) -> bool:
     target = ".".join(imported.split(".")[1:]) or "microjourney"
     if unit_of(imported) in ({unit} | BOTTOM):
         return True
-    # A unit named in the table covers the modules below it: "ingest" allows ingest.schema.
+    # A unit named in the table covers the modules below it: "ingest" allows ingest.lines.
     return any(target == name or target.startswith(name + ".") for name in LAYERS[unit])
 
 
@@ -299,11 +305,11 @@ def test_each_cycle_is_reported_by_its_shortest_loop():
 
 def test_a_layer_rule_catches_an_import_upwards():
     graph = {"microjourney.engine.paths": {"microjourney.workspace": 7, "microjourney.spec.model": 3,
-                                           "microjourney.errors": 2, "microjourney.ingest.schema": 4,
+                                           "microjourney.errors": 2, "microjourney.vocabulary": 4,
                                            "microjourney.ingest.readers": 5}}
     assert layer_problems(graph) == [
         "microjourney.engine.paths (line 5) imports microjourney.ingest.readers: engine may import only "
-        "['errors', 'identity', 'ingest.schema', 'spec', 'vocabulary']",
+        "['errors', 'identity', 'spec', 'vocabulary']",
         "microjourney.engine.paths (line 7) imports microjourney.workspace: engine may import only "
-        "['errors', 'identity', 'ingest.schema', 'spec', 'vocabulary']",
+        "['errors', 'identity', 'spec', 'vocabulary']",
     ]

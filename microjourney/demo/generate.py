@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ..ingest.schema import FIELDS
+from ..vocabulary import FIELDS
 from . import access, bank, commerce, contact
 from .moments import write_workspace
 from .texts import compose

@@ -14,7 +14,7 @@ import ibis.expr.datatypes as dt
 import pyarrow as pa
 from ibis.expr.types import Table, Value
 
-from ..ingest.schema import CHANNELS, json_pointer
+from ..vocabulary import CHANNELS, json_pointer
 
 
 def _builtin(name: str) -> Callable[[Callable[..., Any]], Callable[..., Value]]:
@@ -43,7 +43,7 @@ def epoch_ms(ts: Value) -> Value:
 
 
 def json_path(key: str) -> str:
-    """The path of a top-level member: its JSON Pointer (:func:`~microjourney.ingest.schema.json_pointer`).
+    """The path of a top-level member: its JSON Pointer (:func:`~microjourney.vocabulary.json_pointer`).
 
     >>> json_path("org:resource"), json_path("a/b~c")
     ('/org:resource', '/a~1b~0c')

@@ -17,8 +17,8 @@ from __future__ import annotations
 import ibis
 from ibis.expr.types import Table
 
-from ..ingest.schema import ASSISTED_CHANNELS, CONVERSATION_CHANNELS
 from ..spec import Workspace
+from ..vocabulary import ASSISTED_CHANNELS, CONVERSATION_CHANNELS
 from .backend import epoch_ms, rows_table
 
 ASSISTED = list(ASSISTED_CHANNELS)

@@ -1,38 +1,25 @@
-"""The event schema: the fields every reader produces and the store keeps.
+"""What ingest adds to the event vocabulary: how a reader carries rows, and the range of
+instants an event may carry.
 
-A reader turns a file into Arrow batches of *raw* rows: every field below as a
-column (text, or a typed column the file already had), plus ``__row`` — the row's
-1-based position in the source (line for JSON Lines, data row for CSV, event for
-XES) — so that a rejected row can be found again. Validation and typing happen in
-one place, :mod:`microjourney.ingest.validate`, the same for every reader.
+A reader turns a file into Arrow batches of *raw* rows: every field of an event
+(:data:`~microjourney.vocabulary.FIELDS`) as a column (text, or a typed column the file
+already had), plus ``__row`` — the row's 1-based position in the source (line for JSON
+Lines, data row for CSV, event for XES) — so that a rejected row can be found again.
+Validation and typing happen in one place, the store's writer, the same for every reader.
+
+The vocabulary itself (channels, fields, ``json_pointer``) lives in
+:mod:`microjourney.vocabulary`, below every layer that speaks it.
 """
 
 from __future__ import annotations
 
-#: Channels an event may come from.
-CHANNELS: tuple[str, ...] = ("web", "app", "chat", "voice", "agent", "email", "sms", "store", "other")
-
-#: Assisted channels: a person talks to the company (used for escalation).
-ASSISTED_CHANNELS: tuple[str, ...] = ("chat", "voice", "agent", "email")
-
-#: Conversation channels: a person talks with an agent there, so an attempt begun in
-#: one is itself a contact (an e-mail may be the company's own notice).
-CONVERSATION_CHANNELS: tuple[str, ...] = ("chat", "voice", "agent")
-
-#: Fields of an event, in store order. ``properties`` and ``context`` are JSON objects.
-FIELDS: tuple[str, ...] = (
-    "event_id",
-    "timestamp",
-    "event",
-    "anonymous_id",
-    "user_id",
-    "channel",
-    "session_id",
-    "properties",
-    "context",
-)
-
-REQUIRED: tuple[str, ...] = ("timestamp", "event")
+# Named here too (`as` marks a re-export), so that imports from this module keep working.
+from ..vocabulary import ASSISTED_CHANNELS as ASSISTED_CHANNELS
+from ..vocabulary import CHANNELS as CHANNELS
+from ..vocabulary import CONVERSATION_CHANNELS as CONVERSATION_CHANNELS
+from ..vocabulary import FIELDS as FIELDS
+from ..vocabulary import REQUIRED as REQUIRED
+from ..vocabulary import json_pointer as json_pointer
 
 #: Fields whose values ``--value FIELD:FROM=TO`` may replace before rows are judged (text
 #: compared as it is; not the event id, which decides what is a duplicate before judging).
@@ -65,16 +52,3 @@ def span_text(seconds: float) -> str:
             count = seconds / size
             return f"one {unit}" if count == 1 else f"{count:g} {unit}s"
     return "one second" if seconds == 1 else f"{seconds:g} seconds"
-
-
-def json_pointer(*keys: str) -> str:
-    """The JSON Pointer (RFC 6901) of a member of ``properties`` or ``context``: ``/key`` (or
-    ``/key/inner`` for nested ones), ``~1`` for ``/`` and ``~0`` for ``~``. Members reach SQL
-    only so, as a string literal or a bound value, so any key works: quotes, backslashes,
-    newlines, ``$.a[0]``, even the empty key (sqlglot writes ``$."key"`` paths back
-    unescaped).
-
-    >>> json_pointer("org:resource"), json_pointer("a/b~c"), json_pointer("traits", "e-mail")
-    ('/org:resource', '/a~1b~0c', '/traits/e-mail')
-    """
-    return "".join("/" + key.replace("~", "~0").replace("/", "~1") for key in keys)

@@ -17,6 +17,7 @@ from ..errors import QueryError
 from . import (
     attempts,
     conformance,
+    data_quality,
     frictions,
     funnel,
     paths,
@@ -43,6 +44,7 @@ REGISTRY: tuple[Analysis, ...] = (
     variants.ANALYSIS,
     paths.ANALYSIS,
     quarantine.ANALYSIS,
+    data_quality.ANALYSIS,
 )
 _BY_NAME = {a.name: a for a in REGISTRY}
 

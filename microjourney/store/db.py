@@ -23,6 +23,9 @@ Tables (all timestamps UTC)::
     persons     derived: every identifier (user and anonymous ids, shared key values) with
                 its person (see :mod:`microjourney.identity`), rebuilt when events or
                 identities change
+    batches     arrivals per source and UTC minute: rows accepted, duplicate, rejected,
+                withheld, and the ``seq`` range the accepted events were given (see
+                :mod:`microjourney.store.batches`); counts only, no identifiers
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ import duckdb
 from ..errors import WorkspaceError
 from .private import FILE_MODE, make_dir, narrow, narrow_umask
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Seconds :func:`connect` waits for a store another process holds, unless
 #: ``MICROJOURNEY_LOCK_WAIT`` says otherwise.
 LOCK_WAIT = 10.0
@@ -119,6 +122,33 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
               OR timestamp > now() + INTERVAL 1 DAY""",
         """DELETE FROM events WHERE timestamp < TIMESTAMPTZ '1970-01-01 00:00:00+00'
               OR timestamp > now() + INTERVAL 1 DAY""",
+    ),
+    # What arrived when (store/batches.py): file ingests and the collector add their counts
+    # per source and minute, with the seq range of the events accepted, which dates each
+    # event's arrival. Earlier file ingests are carried over from ``ingests`` (withheld rows
+    # were not logged per ingest: 0); a file ingested once also gets the seq range of its
+    # events, the others' events keep an unknown arrival. Safe to run again.
+    4: (
+        """CREATE TABLE IF NOT EXISTS batches (
+            source     VARCHAR NOT NULL,
+            minute     TIMESTAMPTZ NOT NULL,
+            accepted   BIGINT NOT NULL,
+            duplicates BIGINT NOT NULL,
+            rejected   BIGINT NOT NULL,
+            withheld   BIGINT NOT NULL,
+            first_seq  BIGINT,
+            last_seq   BIGINT,
+            PRIMARY KEY (source, minute)
+        )""",
+        """INSERT INTO batches
+           SELECT source, date_trunc('minute', started_at), sum(accepted), sum(duplicates),
+                  sum(rejected), 0, min(lo), max(hi)
+           FROM (SELECT i.*, CASE WHEN count(*) OVER (PARTITION BY i.source) = 1 THEN e.lo END AS lo,
+                        CASE WHEN count(*) OVER (PARTITION BY i.source) = 1 THEN e.hi END AS hi
+                 FROM ingests i LEFT JOIN (SELECT source, min(seq) AS lo, max(seq) AS hi
+                                           FROM events GROUP BY source) e ON e.source = i.source)
+           GROUP BY source, date_trunc('minute', started_at)
+           ON CONFLICT DO NOTHING""",
     ),
 }
 

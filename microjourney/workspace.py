@@ -31,6 +31,7 @@ from .ingest.advice import Rejections
 from .ingest.lines import Limits
 from .spec import KINDS, Moment, load_workspace
 from .spec.model import Workspace as Spec
+from .store import batches as store_batches
 from .store import connect, write_batch, write_parquet, write_rejects
 from .store import keys as store_keys
 from .store import quarantine as store_quarantine
@@ -238,6 +239,7 @@ class Workspace(Analyses):
         source = Path(path).name
         self._fresh = False
         started, stopped = datetime.now().astimezone(), None
+        after_seq = store_batches.last_seq(self.con)  # the events accepted now come after it
         privacy = self.spec.privacy  # consent and scrubbing (docs/privacy.md)
         private = {"consent_required": privacy.consent_required, "scrub": privacy.scrub}
         judging = {"future_tolerance": self.spec.ingest.future_tolerance, "values": values}
@@ -273,6 +275,9 @@ class Workspace(Analyses):
                 stopped = exc  # the rows before the limit are stored: logged, then the error
         self.con.execute("INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, now())",
                          [source, fmt, accepted, duplicates, rejected, started])
+        store_batches.record(self.con, source, started, accepted=accepted, duplicates=duplicates,
+                             rejected=rejected, withheld=withheld, after_seq=after_seq,
+                             upto_seq=store_batches.last_seq(self.con))
         if stopped:
             raise stopped
         advice = rejections.advice(kept=accepted + duplicates + withheld)

@@ -67,6 +67,36 @@ def _by_source(df, source: str) -> dict:
     return {c: int(rows[c].sum()) for c in df.columns if c not in ("day", "source", "late_rate")}
 
 
+def test_file_ingest_counts_by_hand(ws, tmp_path):
+    path = _file(tmp_path / "f.jsonl")
+    r = ws.ingest(path)
+    assert (r.accepted, r.duplicates, r.rejected, r.withheld) == (6, 1, 3, 1)
+    result = ws.analysis("data-quality")
+    assert _by_source(result.table("days"), "f.jsonl") == {
+        "received": 11, "accepted": 6, "duplicates": 1, "rejected": 3, "withheld": 1}
+    timing = result.table("timing").set_index("source").loc["f.jsonl"]
+    assert (timing.events, timing.late, timing.arrival_unknown, timing.future) == (6, 1, 0, 1)
+    assert timing.late_rate == pytest.approx(1 / 6)
+    assert not result.warnings
+    # Stamped 3 days before arrival: late by a day, not by four.
+    relaxed = ws.analysis("data-quality", late="4d").table("timing").set_index("source")
+    assert relaxed.loc["f.jsonl", "late"] == 0
+    reasons = {(x["field"], x["reason"]): x["rows"] for x in result.to_dict()["tables"]["reasons"]}
+    assert reasons == {
+        (None, "not valid JSON"): 1, ("event", "missing event name"): 1,
+        ("timestamp", "timestamp … is out of range: the accepted range is 1970-01-01T00:00:00Z "
+                      "to its arrival plus one day"): 1}
+
+    # The same file again: everything stored is a duplicate, the broken rows are not
+    # quarantined (nor counted) twice, the row without consent is withheld again.
+    again = ws.ingest(path)
+    assert (again.accepted, again.duplicates, again.rejected, again.withheld) == (0, 7, 0, 1)
+    days = ws.analysis("data-quality").table("days")
+    assert _by_source(days, "f.jsonl") == {
+        "received": 19, "accepted": 6, "duplicates": 8, "rejected": 3, "withheld": 2}
+    assert ws.analysis("data-quality", source="other.csv").table("days").empty
+
+
 def test_identity_merges_by_events_calls_and_keys(ws, tmp_path):
     ws.ingest(_file(tmp_path / "f.jsonl"))
     before = ws.analysis("data-quality").table("identity").iloc[0].to_dict()

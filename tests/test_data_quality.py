@@ -12,8 +12,12 @@ from types import SimpleNamespace
 import pytest
 
 import microjourney as mj
+from microjourney.registry.data_quality import COLLECTOR
+from microjourney.server.storing import SOURCE
 from microjourney.store import connect
 from microjourney.store.batches import Tally, minute
+
+from .live_server import LiveServer
 
 SPEC = """\
 name: dq
@@ -171,3 +175,37 @@ def test_the_tally_adds_each_minute_once(tmp_path):
                        "FROM batches ORDER BY minute").fetchall()
     assert rows == [(8, 1, 2, 4, 11, 18), (1, 0, 0, 0, 19, 19)]
     con.close()
+
+
+def test_the_collector_counts_what_it_answers(tmp_path):
+    assert SOURCE == COLLECTOR
+    root = tmp_path / "ws"
+    mj.init(root).close()
+    keys = mj.workspace.keys(root)
+    late = (NOW - timedelta(days=2)).isoformat()
+
+    def track(i: int, **kw: str) -> dict:
+        return {"type": "track", "event_id": f"h{i}", "event": "view", "timestamp": HOUR_AGO,
+                "anonymous_id": "a", "channel": "web", **kw}
+
+    with LiveServer(root) as server:
+        with server.client(keys.write_key) as c:
+            # Plain calls, journaled: 2 accepted (one 2 days old), 1 duplicate.
+            plain = c.post("/v1/batch", json={"batch": [track(1), track(2, timestamp=late), track(1)]})
+            # Judged by the writer: 1 accepted, 2 rejected (a channel, a timestamp ahead).
+            judged = c.post("/v1/batch", json={"batch": [
+                track(3, channel="fax"), track(4, timestamp=(NOW + timedelta(days=3)).isoformat()),
+                track(5)]})
+        assert [(b["accepted"], b["duplicates"], len(b["rejected"])) for b in
+                (plain.json(), judged.json())] == [(2, 1, 0), (1, 0, 2)]
+        with server.client(keys.secret_key) as c:
+            served = c.get("/v1/analyses/data-quality").json()["tables"]
+    with mj.open(root) as ws:
+        result = ws.analysis("data-quality")
+    expected = {"received": 6, "accepted": 3, "duplicates": 1, "rejected": 2, "withheld": 0}
+    for days in (served["days"], result.to_dict()["tables"]["days"]):
+        assert {k: sum(d[k] for d in days if d["source"] == "http") for k in expected} == expected
+    timing = result.table("timing").set_index("source").loc["http"]
+    assert (timing.events, timing.late, timing.arrival_unknown, timing.future) == (3, 1, 0, 1)
+    fields = sorted(x.field for x in result.table("reasons").itertuples() if x.source == "http")
+    assert fields == ["channel", "timestamp"]

@@ -49,6 +49,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..ingest.schema import FUTURE_TOLERANCE, ROW
+from ..store.batches import Tally
 from ..store.db import migrate
 from ..store.journal import Journal
 from ..store.lake import append, has_events, read_events
@@ -136,6 +137,8 @@ class Collector:
         self._stopping = False
         self._index = IdIndex(self._events_rel)
         self.totals = Totals()
+        # What arrived, for the store's `batches`: added once a minute, not per commit.
+        self._tally = Tally(con.cursor(), SOURCE, self._seq)
         self._storer = (None if self._journal is None else
                         Storer(con.cursor(), self._journal, self._seq))
         self._thread = threading.Thread(target=self._run, name="microjourney-collector", daemon=True)
@@ -187,12 +190,16 @@ class Collector:
             self._syncer.shutdown(wait=True)
         if self._storer is not None:
             self._storer.close(timeout)
+        self._tally.flush(self.totals, self._seq)
 
-    def drain(self) -> None:
+    def drain(self, *, counts: bool = True) -> None:
         """Return once every event answered so far is in the events table (the API reads it,
-        erasure deletes from it); raises the storing thread's error if it cannot store."""
+        erasure deletes from it), and with ``counts`` what arrived in ``batches``; raises the
+        storing thread's error if it cannot store."""
         if self._storer is not None:
             self._storer.drain()
+        if counts:
+            self._tally.flush(self.totals, self._seq)
 
     # -- the event loop's commits -------------------------------------------
     def _flush(self) -> None:
@@ -229,6 +236,7 @@ class Collector:
         with something to scrub (stored before their answer), or with an id that may be
         stored (looked up in the store once the journal is stored, which the loop cannot
         wait for)."""
+        self._tally.tick(self.totals, self._seq)
         _, judged, plain, journal = self._judge(jobs, list(range(len(jobs))))
         if journal.any():
             owner = judged.column("req").to_numpy()
@@ -275,6 +283,7 @@ class Collector:
                     jobs.append(job)
                     size += len(job.body)
             with self._commit_lock:
+                self._tally.tick(self.totals, self._seq)
                 answers = self._commit_apart(jobs)
             for job, answered in zip(jobs, answers, strict=True):
                 if isinstance(answered, BaseException):
@@ -396,7 +405,7 @@ class Collector:
         stored = np.zeros(ev.num_rows, dtype=bool)
         maybe = self._index.maybe(hashes) & fresh
         if maybe.any():
-            self.drain()  # the ids journaled are looked up in the events table
+            self.drain(counts=False)  # the ids journaled are looked up in the events table
             ids = ev.column("event_id").filter(pa.array(maybe)).to_pylist()
             found = {r[0] for r in self._events_rel.filter(
                 duckdb.FunctionExpression("list_contains", duckdb.ConstantExpression(ids),

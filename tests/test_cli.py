@@ -51,7 +51,7 @@ def test_init_ingest_and_every_analysis(tmp_path):
     assert funnel["meta"]["params"]["order"] == "ordered"
     steps = funnel["tables"]["steps"]
     assert [s["count"] for s in steps] == [2, 1, 1, 1]
-    assert set(steps[1]) == {"step", "name", "count", "conversion_from_start",
+    assert set(steps[1]) == {"step", "name", "count", "conversion_from_start", "within_s",
                              "conversion_from_previous", "median_time_from_previous_s"}
     assert steps[1]["median_time_from_previous_s"] == 2.0
     strict = result_table(run("funnel", "card_payment", "--order", "strict", "--per", "attempt",
@@ -65,7 +65,8 @@ def test_init_ingest_and_every_analysis(tmp_path):
     assert sorted(a["outcome"] for a in att) == ["completed", "failed"]
 
     q = json.loads(run("quarantine", "--json", "-w", str(ws), cwd=tmp_path).stdout)
-    assert q["total"] == 1 and q["rows"][0]["reason"] == "timestamp nope is not an ISO 8601 date-time"
+    assert q["meta"]["total"] == 1
+    assert q["tables"]["rows"][0]["reason"] == "timestamp nope is not an ISO 8601 date-time"
     assert "ok: 1 journeys, 1 moments" in run("check", "-w", str(ws), cwd=tmp_path).stdout
 
 

@@ -76,12 +76,13 @@ def test_contact_centre_events_arrive_through_the_collector(demo: tuple[Path, st
                            capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
     rows = [line.split("│")[1:4] for line in table.stdout.splitlines() if "sms_gateway" in line]
     assert [int(n) for _, n, _ in rows] == sorted(int(n) for _, n, _ in rows) and len(rows) == len(BROKEN)
-    assert "nan" not in table.stdout and [f.strip() for _, _, f in rows][:2] == ["", ""]
+    assert "nan" not in table.stdout and [f.strip() for _, _, f in rows][:2] == ["—", "—"]
     listed = json.loads(subprocess.run([sys.executable, "-m", "microjourney", "quarantine", "--json",
                                         "-w", str(root)], capture_output=True, text=True,
                                        timeout=120, check=True).stdout)
-    assert listed["total"] == len(BROKEN) and listed["rows"][0]["field"] is None
-    assert listed["rows"][2]["raw"]["event_id"] == "replay-broken-3"
+    rows = listed["tables"]["rows"]
+    assert listed["meta"]["total"] == len(BROKEN) and rows[0]["field"] is None
+    assert rows[2]["raw"]["event_id"] == "replay-broken-3"
 
 
 def test_same_store_and_scorecard_as_ingesting_every_file(demo: tuple[Path, str], tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import microjourney as mj
 from microjourney import workspace as ws_api
 from microjourney.cli import app
 from microjourney.demo.generate import generate
-from microjourney.errors import QueryError
+from microjourney.errors import QueryError, WorkspaceError
 from microjourney.fmt import pct
 from microjourney.jsonable import dumps, jsonable
 from microjourney.registry import REGISTRY, Result, get
@@ -250,7 +250,18 @@ def test_analyses_work_while_serving(demo, tmp_path):
         served = json.loads(run_cli("funnel", "card_payment", "--json", "-w", str(root)))
         text = run_cli("conformance", "card_payment", "-w", str(root))
         bad = CliRunner().invoke(app, ["funnel", "nope", "-w", str(root)])
+        quarantined = json.loads(run_cli("quarantine", "--json", "-w", str(root)))["meta"]["total"]
+        cleared = json.loads(run_cli("quarantine", "--clear", "--json", "-w", str(root)))
+        served_person = json.loads(run_cli("attempts", "card_payment", "--limit", "1",
+                                                    "--json", "-w", str(root)))
+        person = served_person["tables"]["attempts"][0]["person"]
+        forgotten = json.loads(run_cli("forget", person, "--json", "-w", str(root)))
+        refused = CliRunner().invoke(app, ["ingest", str(root / "microjourney.yaml"), "-w", str(root)])
     assert served["tables"] == alone["tables"] and served["meta"] == alone["meta"]
+    assert quarantined > 0 and cleared == {"removed": quarantined, "source": None}
+    assert forgotten["counts"]["events"] > 0
+    assert isinstance(refused.exception, WorkspaceError)
+    assert refused.exception.code == "workspace/served" and "POST /v1/batch" in str(refused.exception)
     assert "Conformance to the designed step order" in text
     assert bad.exit_code != 0 and "no moment 'nope'" in str(bad.exception or bad.output)
     assert not (root / ".microjourney" / "server.json").exists()

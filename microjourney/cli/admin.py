@@ -6,29 +6,32 @@ from __future__ import annotations
 import json
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from .. import workspace as ws_api
 from ..errors import MicrojourneyError
 from ..ingest.readers import value_map
+from ..registry import get as get_analysis
 from ..store.lake import check as check_lake
 from .common import (
     JsonOpt,
+    WideOpt,
     WorkspaceOpt,
     _engine,
     _open,
     _print_json,
-    _print_scorecard,
     app,
     err,
     out,
 )
+from .render import show
+from .served import analysis_result, refuse_while_served, through_server
 
 
 @app.command()
@@ -73,6 +76,8 @@ def ingest(
     mapping = _mapping(map or [])
     values = value_map(value or [])
     results = []
+    refuse_while_served(workspace, "ingest", "send the events to it over HTTP (POST /v1/batch, "
+                        "docs/collector.md)")
     with _open(workspace) as ws:
         for f in files:
             result = _ingest_one(ws, f, format, mapping, channel, timezone, quiet=as_json, values=values)
@@ -145,40 +150,35 @@ def quarantine(limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
                source: Annotated[str | None, typer.Option(metavar="FILE", help="Only the rows of "
                                                           "this source (a file name, as the listing "
                                                           "shows it).")] = None,
-               workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
-    """Rejected rows: source file, row number, field and reason (--clear deletes them)."""
+               workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False,
+               wide: WideOpt = False) -> None:
+    """Rejected rows: source file, row number, field and reason, and the commonest reasons
+    (--clear deletes them). The listing is the registered analysis `quarantine`."""
     if clear:
         _clear_quarantine(workspace, source, as_json)
         return
-    with _open(workspace) as ws:
-        q = ws.quarantine()
-        if source is not None:
-            q = q.filter(q.source == source)
-        total = q.count().to_pyarrow().as_py()
-        # Newest first; within an ingest (the same second) by file and row, whichever check
-        # rejected the row. Read through Arrow: a missing row or field stays missing.
-        newest = q.received_at.truncate("s").desc()
-        rows = q.order_by([newest, q.source, q.row]).limit(limit).to_pyarrow().to_pylist()
-    if as_json:
-        _print_json({"total": total, "rows": [{**r, "raw": _raw(r["raw"])} for r in rows]})
-        return
-    table = Table(title=f"quarantine: {total:,} rows")
-    for c in ("source", "row", "field", "reason"):
-        table.add_column(c)
-    for r in rows:
-        table.add_row(escape(r["source"]), "" if r["row"] is None else str(r["row"]),
-                      escape(r["field"] or ""), escape(r["reason"]))
-    out.print(table)
+    analysis = get_analysis("quarantine")
+    result = analysis_result(workspace, "quarantine", {"limit": limit, "source": source}, _engine)
+    show(result, analysis, out, as_json=as_json, wide=wide)
 
 
 def _clear_quarantine(workspace: Path, source: str | None, as_json: bool) -> None:
-    """``quarantine --clear [--source FILE]``: delete the rows, say how many."""
+    """``quarantine --clear [--source FILE]``: delete the rows, say how many (through the
+    server when one holds the store)."""
+    answer = through_server(workspace, "DELETE", "/v1/quarantine", {"source": source})
+    if answer is not None:
+        _print_cleared(int(answer["removed"]), source, [], as_json)
+        return
     with _open(workspace) as ws:
         removed = ws.clear_quarantine(source)
         # A name that matches nothing is most often a path or a typo: show the names there are.
         q = ws.quarantine()
         others = [] if removed or source is None else \
             q.select("source").distinct().order_by("source").limit(10).to_pyarrow().column(0).to_pylist()
+    _print_cleared(removed, source, others, as_json)
+
+
+def _print_cleared(removed: int, source: str | None, others: list[str], as_json: bool) -> None:
     if as_json:
         _print_json({"removed": removed, "source": source})
         return
@@ -186,15 +186,6 @@ def _clear_quarantine(workspace: Path, source: str | None, as_json: bool) -> Non
     out.print(f"removed {rows}" + (f" of {escape(source)}" if source is not None else ""))
     if others:
         out.print(f"  sources in quarantine: {escape(', '.join(others))}")
-
-
-def _raw(text: str | None) -> Any:
-    """A quarantined row's raw JSON (at most 4,096 characters) as a value, or as the text
-    itself when it does not parse (cut, or nested deeper than a parser goes)."""
-    try:
-        return None if text is None else json.loads(text)
-    except (ValueError, RecursionError):
-        return text
 
 
 @app.command()
@@ -264,13 +255,14 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
     with _open(directory) as ws:
         ws.refresh()
         out.print(f"{len(ws.moments)} moments in {len(ws.spec.journeys)} journeys analysed.")
-        _print_scorecard(ws.scorecard().to_pandas(), None)
+        show(ws.analysis("scorecard"), get_analysis("scorecard"), out, as_json=False, wide=False)
         path = build_report(ws)
     out.print(f"\nDone in {time.perf_counter() - started:.0f}s. Open the report: {path.resolve()}")
     out.print("Explore further (in the project's .venv: `. .venv/bin/activate`), e.g.:")
     out.print(f"  microjourney funnel card_payment -w {directory}\n"
-              f"  microjourney daily card_payment -w {directory}\n"
-              f"  microjourney scorecard --by device -w {directory}")
+              f"  microjourney series card_payment --every week --by channel -w {directory}\n"
+              f"  microjourney scorecard --by device --wide -w {directory}\n"
+              f"  microjourney frictions card_payment --where device=mobile -w {directory}")
 
 
 def _demo_send(directory: Path, events: Path, collector: Any) -> None:
@@ -300,12 +292,17 @@ def forget(person: Annotated[str, typer.Argument(metavar="PERSON", help="A perso
            workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Erase a person: every stored row carrying their identifiers (events, identify/alias
     calls, quarantined rows); derived tables are rebuilt. The log keeps counts only
-    (docs/identity.md)."""
-    with _open(workspace) as ws:
-        result = ws.forget(person)
+    (docs/identity.md). While a server holds the store, the server erases."""
+    answer = through_server(workspace, "DELETE", f"/v1/persons/{urllib.parse.quote(person, safe='')}")
+    if answer is not None:
+        data = {k: answer[k] for k in ("erasure_id", "erased_at", "counts", "dropped")}
+    else:
+        with _open(workspace) as ws:
+            result = ws.forget(person)
+        data = {"erasure_id": result.erasure_id, "erased_at": result.erased_at,
+                "counts": result.counts, "dropped": list(result.dropped)}
     if as_json:
-        _print_json({"erasure_id": result.erasure_id, "erased_at": result.erased_at,
-                     "counts": result.counts, "dropped": list(result.dropped)})
+        _print_json(data)
         return
-    rows = ", ".join(f"{n:,} {table}" for table, n in result.counts.items())
-    out.print(f"erasure {result.erasure_id}: removed {rows} rows; derived tables will be rebuilt")
+    rows = ", ".join(f"{n:,} {table}" for table, n in data["counts"].items())
+    out.print(f"erasure {data['erasure_id']}: removed {rows} rows; derived tables will be rebuilt")

@@ -9,7 +9,6 @@ server for the same result (:mod:`.served`).
 from __future__ import annotations
 
 import inspect
-import sys
 import types
 import typing
 from pathlib import Path
@@ -18,14 +17,10 @@ from typing import Annotated, Any, Literal
 import typer
 from pydantic.fields import FieldInfo
 
-from ..jsonable import dumps
-from ..registry import REGISTRY, Analysis, Result
-from .common import JsonOpt, WorkspaceOpt, _engine, app, out
-from .render import render
+from ..registry import REGISTRY, Analysis
+from .common import JsonOpt, WideOpt, WorkspaceOpt, _engine, app, out
+from .render import show
 from .served import analysis_result
-
-WideOpt = Annotated[bool, typer.Option("--wide", help="Show every column and row (a table "
-                                       "otherwise fits 100 characters).")]
 
 
 def _cli_type(annotation: Any) -> tuple[Any, str]:
@@ -79,20 +74,13 @@ def command(analysis: Analysis, name: str | None = None, *, fixed: dict[str, Any
         values.update({k: v for k, v in given.items() if k in fields and v is not None
                        and v != []})
         result = analysis_result(given["workspace"], analysis.name, values, _engine)
-        show(result, analysis, as_json=given["as_json"], wide=given["wide"])
+        show(result, analysis, out, as_json=given["as_json"], wide=given["wide"])
 
     run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in params}
     run.__doc__ = analysis.doc
     run.__name__ = (name or analysis.name).replace("-", "_")
     app.command(name or analysis.name, hidden=hidden)(run)
-
-
-def show(result: Result, analysis: Analysis, *, as_json: bool, wide: bool) -> None:
-    if as_json:
-        sys.stdout.write(dumps(result.to_dict(), indent=True) + "\n")
-        return
-    render(result, analysis, out, wide=wide)
 
 
 for _analysis in REGISTRY:

@@ -14,7 +14,6 @@ import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from .. import workspace as ws_api
 from ..errors import MicrojourneyError
@@ -28,6 +27,8 @@ err = Console(stderr=True, highlight=False)
 WorkspaceOpt = Annotated[Path, typer.Option("--workspace", "-w", help="Workspace folder.",
                                             show_default="current directory")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+WideOpt = Annotated[bool, typer.Option("--wide", help="Show every column and row (a table "
+                                       "otherwise fits 100 characters).")]
 
 
 def main() -> None:
@@ -108,25 +109,3 @@ def _options(
 
 def _open(workspace: Path) -> ws_api.Workspace:
     return ws_api.open(workspace, engine=_engine.get("engine"), lake=_engine.get("lake"))
-
-
-def _print_scorecard(df: pd.DataFrame, by: str | None) -> None:
-    table = Table(title="Moment scorecard")
-    cols = ["moment", *([by] if by else []), "attempts", "persons", "completion [95% CI]", "target",
-            "failed", "abandoned", "escalated", "repeat contact", "self-service", "median", "p90",
-            "SLA", "SLA met"]
-    for c in cols:
-        table.add_column(c, justify="left" if c in ("moment", by) else "right")
-    for r in df.to_dict("records"):
-        lo, hi = r["completion_ci"] if r["completion_ci"] is not None else (None, None)
-        target = "–"
-        if r["target_metric"]:
-            mark = {True: "met", False: "missed", None: "?"}[r["on_target"]]
-            target = f"{r['target_metric'].replace('_rate', '')} {r['target_value']:g} {mark}"
-        table.add_row(r["moment"], *([str(r[by])] if by else []), f"{r['attempts']:,}",
-                      f"{r['persons']:,}", f"{_pct(r['completion_rate'])} [{_pct(lo)}–{_pct(hi)}]",
-                      target, _pct(r["failure_rate"]), _pct(r["abandonment_rate"]),
-                      _pct(r["escalation_rate"]), _pct(r["repeat_contact_rate"]),
-                      _pct(r["self_service_rate"]), _secs(r["duration_median_s"]),
-                      _secs(r["duration_p90_s"]), _secs(r["sla_s"]), _pct(r["sla_met_rate"]))
-    out.print(table)

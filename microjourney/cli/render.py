@@ -5,6 +5,7 @@ columns by hiding the least needed ones (``--wide`` shows them all).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import pandas as pd
@@ -13,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..fmt import DASH, cell, when
+from ..jsonable import dumps
 from ..registry.base import Analysis, Column, Result, View
 
 #: The width a table fits by default (narrower when the terminal is).
@@ -49,6 +51,15 @@ def fit(cols: list[Column], rows: Sequence[Sequence[str]], width: int | None) ->
     return shown
 
 
+def show(result: Result, analysis: Analysis, console: Console, *, as_json: bool,
+         wide: bool) -> None:
+    """``--json``: the result as the HTTP API gives it; else its tables, rendered."""
+    if as_json:
+        sys.stdout.write(dumps(result.to_dict(), indent=True) + "\n")
+        return
+    render(result, analysis, console, wide=wide)
+
+
 def render(result: Result, analysis: Analysis, console: Console, *, wide: bool = False) -> None:
     """Print each of the result's tables as its view says, then its warnings."""
     width = None if wide else min(WIDTH, console.width if console.is_terminal else WIDTH)
@@ -76,7 +87,10 @@ def _table(view: View, df: pd.DataFrame, result: Result, console: Console, width
     shown_rows = records if limit is None else records[:limit]
     cells = [[cell(c, r) for c in cols] for r in shown_rows]
     keep = fit(cols, cells, width)
-    title = view.title
+    try:
+        title = view.title.format(**result.meta)
+    except (KeyError, ValueError, IndexError):
+        title = view.title
     moment = (result.meta.get("params") or {}).get("moment")
     if isinstance(moment, str):
         title += f" — {moment}"

@@ -59,13 +59,39 @@ def analysis_result(workspace: Path, name: str, values: dict[str, Any],
 
 def ask(url: str, secret: str, name: str, values: dict[str, Any]) -> Result:
     """``GET /v1/analyses/{name}`` of the server at ``url``; its error as a product error."""
+    return Result.from_dict(call(url, secret, "GET", f"/v1/analyses/{urllib.parse.quote(name)}",
+                                 values))
+
+
+def through_server(workspace: Path, method: str, path: str,
+                   values: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The running server's answer to ``method path`` (with the secret key), or None when no
+    server holds ``workspace``'s store (the caller opens it itself)."""
+    url = running_server(workspace)
+    if url is None:
+        return None
+    return call(url, ws_api.keys(workspace).secret_key, method, path, values or {})
+
+
+def refuse_while_served(workspace: Path, what: str, instead: str) -> None:
+    """A clear error for what only the store's holder may do, while a server holds it."""
+    url = running_server(workspace)
+    if url is not None:
+        raise WorkspaceError(f"a server ({url}) holds this workspace's store, so {what} cannot run "
+                             f"beside it: {instead}, or stop the server (Ctrl-C, or SIGTERM to its "
+                             "process) and run it again", code="workspace/served")
+
+
+def call(url: str, secret: str, method: str, path: str, values: dict[str, Any]) -> dict[str, Any]:
+    """One request to the server at ``url``; its JSON answer, or its error as a product error."""
     query = urllib.parse.urlencode(
         {k: v for k, v in jsonable(values).items() if v is not None}, doseq=True)
-    request = urllib.request.Request(f"{url}/v1/analyses/{urllib.parse.quote(name)}?{query}",
+    request = urllib.request.Request(f"{url}{path}{'?' + query if query else ''}", method=method,
                                      headers={"Authorization": f"Bearer {secret}"})
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310 - own server
-            return Result.from_dict(json.loads(answer.read()))
+            data: dict[str, Any] = json.loads(answer.read())
+            return data
     except urllib.error.HTTPError as exc:
         try:
             error = json.loads(exc.read())["error"]

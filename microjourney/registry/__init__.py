@@ -72,6 +72,7 @@ def run(ws: Workspace, name: str, values: Mapping[str, Any]) -> Result:
         "filters": params.filters() if isinstance(params, Filters) else {},
         "engine": ws.engine,
         "as_of": pd.Timestamp(as_of, unit="ms", tz="UTC").isoformat() if as_of else None,
+        **out.meta,
     }
     return Result(analysis.name, tables, tuple(out.warnings), meta)
 

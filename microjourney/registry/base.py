@@ -53,7 +53,8 @@ class Column:
 
 @dataclass(frozen=True)
 class View:
-    """How one table of the result reads: a title and its columns, in order."""
+    """How one table of the result reads: a title (which may name the result's metadata,
+    ``"Quarantine: {total:,} rows"``) and its columns, in order."""
 
     table: str
     title: str
@@ -81,6 +82,8 @@ class Output:
 
     tables: Mapping[str, pd.DataFrame]
     warnings: Sequence[Notice] = ()
+    #: Figures about the whole result (a total beyond the rows shown), added to its metadata.
+    meta: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

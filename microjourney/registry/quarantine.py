@@ -47,8 +47,7 @@ def compute(ws: Workspace, p: QuarantineParams) -> Output:
     reasons = q.group_by(["source", "reason"]).aggregate(rows=q.count())
     reasons = reasons.order_by([reasons.rows.desc(), "source", "reason"]).limit(50)
     table = pd.DataFrame(rows, columns=q.columns) if rows else pd.DataFrame(columns=q.columns)
-    return Output({"rows": table, "reasons": reasons.to_pandas(),
-                   "total": pd.DataFrame({"rows": [total]})})
+    return Output({"rows": table, "reasons": reasons.to_pandas()}, meta={"total": total})
 
 
 def _raw(text: str | None) -> Any:
@@ -67,7 +66,8 @@ ANALYSIS = Analysis(
         "commonest reasons per source.",
     params=QuarantineParams,
     compute=compute,
-    views=(View("rows", "Quarantine", ROWS), View("reasons", "Commonest reasons", REASONS)),
+    views=(View("rows", "Quarantine: {total:,} rows", ROWS),
+           View("reasons", "Commonest reasons", REASONS)),
     engines=False,
     report=False,
     cli=False,

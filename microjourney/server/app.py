@@ -278,6 +278,13 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         result = await _read(lambda ws: ws.forget(person))
         return json_response({"ok": True, **asdict(result)})
 
+    @app.delete("/v1/quarantine", summary="Delete quarantined rows, all or one source's "
+                "(secret key)")
+    async def clear_quarantine(request: Request, source: str | None = None) -> Response:
+        _authorise(request, need=SECRET)
+        removed = await _read(lambda ws: ws.clear_quarantine(source))
+        return json_response({"ok": True, "removed": removed, "source": source})
+
     add_analysis_routes(app, _authorise, _read)
 
     sdk_text = resources.files("microjourney").joinpath("sdk/microjourney.js").read_bytes()

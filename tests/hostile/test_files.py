@@ -224,7 +224,7 @@ def test_deep_json_line_is_quarantined_and_the_quarantine_command_works(tmp_path
         res = runner.invoke(app, [*args, "-w", str(root)], env={"COLUMNS": "200"})
         assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    assert out["total"] == 1 and "depth limit exceeded" in out["rows"][0]["reason"]
+    assert out["meta"]["total"] == 1 and "depth limit exceeded" in out["tables"]["rows"][0]["reason"]
 
 
 def test_quarantined_row_judged_bad_is_bounded(make_ws, tmp_path):
@@ -382,7 +382,7 @@ def test_a_store_written_before_the_limits_is_upgraded_and_reads_again(tmp_path)
         assert len(text) == RAW_CHARS
     res = CliRunner().invoke(app, ["quarantine", "--json", "-w", str(root)], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output)["total"] == 3
+    assert json.loads(res.output)["meta"]["total"] == 3
 
 
 # -- CSV records that span lines ------------------------------------------------------

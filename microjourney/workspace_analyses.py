@@ -99,13 +99,17 @@ class Analyses:
             return engine.follows(rows) if follows else rows
         m = self.moment(moment)
         rows = self._tagged(moment)
-        if by == "attempt" or outcome is not None:
+        if by == "attempt" or outcome is not None or where:
             rows = engine.attempt_rows(rows)
-        if outcome is not None:
-            a = self.attempts(moment)
-            a = a.filter(a.outcome == outcome).select(o_person="person", o_segment="segment")
+        if outcome is not None or where:
+            # A moment's rows carry no properties: ``where`` keeps the attempts whose start
+            # event has the values, as it does in every analysis of attempts.
+            a = _keep(self.attempts(moment), None, None, None, where)
+            if outcome is not None:
+                a = a.filter(a.outcome == outcome)
+            a = a.select(o_person="person", o_segment="segment")
             rows = rows.semi_join(a, [rows.person == a.o_person, rows.segment == a.o_segment])
-        rows = _keep(rows, channel, since, until, where)
+        rows = _keep(rows, channel, since, until)
         case = rows.person.concat(":", rows.segment.cast("string")) if by == "attempt" else rows.person
         labels = m.step_labels
         node = ibis.cases(

@@ -132,6 +132,13 @@ def test_common_filters_on_every_analysis_over_attempts(make_ws):
     assert att.person.tolist() == ["c"]
     v = ws.analysis("variants", moment="pay", channel="app").table()
     assert v.variant.tolist() == ["open → loaded → failed"]
+    # A moment's steps carry no properties: where keeps the attempts by their start event.
+    v = ws.analysis("variants", moment="pay", where=["device=desktop"]).table()
+    assert v.variant.tolist() == ["open → failed"]
+    p = ws.analysis("paths", moment="pay", where=["device=mobile"], **{"from": "open"}).table()
+    assert p.cases.sum() == 2
+    pm = ws.analysis("process-map", where=["device=mobile"]).table("nodes")
+    assert set(pm.name) == {"open"}  # all events: the events that have the value
     r = ws.analysis("scorecard", where=["device=mobile"], since="2024-01-01")
     assert r.meta["filters"] == {"since": "2024-01-01", "where": {"device": "mobile"}}
     assert r.meta["engine"] == "duckdb" and r.meta["as_of"].startswith("2024-01-01T11:00:09")

@@ -13,7 +13,6 @@ same plain JSON value here, so a result reads the same whichever engine computed
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
@@ -21,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 
@@ -32,8 +32,8 @@ def jsonable(value: Any) -> Any:
         return value
     if isinstance(value, int):
         return int(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
+    if isinstance(value, float):  # NumPy's float64 is one too: made a plain float
+        return float(value) if math.isfinite(value) else None
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset | np.ndarray | pd.Series):
@@ -63,11 +63,34 @@ def jsonable(value: Any) -> Any:
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """A table's rows as JSON objects."""
-    return [jsonable(r) for r in df.to_dict("records")]
+    """A table's rows as JSON objects: the values :func:`jsonable` gives, converted column by
+    column (a number column at once, not value by value: a 100,000-row result encodes in
+    a fraction of the time)."""
+    names = [str(c) for c in df.columns]
+    columns = [_column(df.iloc[:, i]) for i in range(df.shape[1])]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)] \
+        if names else [{} for _ in range(len(df))]
+
+
+def _column(s: pd.Series) -> list[Any]:
+    kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else "O"  # nullable dtypes hold NA
+    if kind in "iub":
+        return s.tolist()  # NumPy integers and booleans as Python's, no missing value possible
+    if kind == "f":
+        return [v if math.isfinite(v) else None for v in s.tolist()]
+    return [jsonable(v) for v in s.tolist()]
+
+
+#: orjson writes plain values itself and hands every other one (times included) to
+#: :func:`jsonable`; NaN and infinities become null, as jsonable makes them.
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 def dumps(value: Any, *, indent: bool = False) -> str:
-    """JSON text of ``value`` (through :func:`jsonable`); non-ASCII kept as it is."""
-    return json.dumps(jsonable(value), indent=2 if indent else None, ensure_ascii=False,
-                      allow_nan=False)
+    """JSON text of ``value``, with the values :func:`jsonable` gives; non-ASCII kept as it is.
+
+    >>> dumps({"t": pd.Timestamp("2026-09-01", tz="UTC"), "r": Decimal("0.5"), "x": float("nan")})
+    '{"t":"2026-09-01T00:00:00+00:00","r":0.5,"x":null}'
+    """
+    option = _OPTIONS | (orjson.OPT_INDENT_2 if indent else 0)
+    return orjson.dumps(value, default=jsonable, option=option).decode()

@@ -23,7 +23,7 @@ from microjourney.cli import app
 from microjourney.demo.generate import generate
 from microjourney.errors import QueryError, WorkspaceError
 from microjourney.fmt import pct
-from microjourney.jsonable import dumps, jsonable
+from microjourney.jsonable import dumps, jsonable, records
 from microjourney.registry import REGISTRY, Result, get
 from microjourney.registry.filters import Filters
 from microjourney.report import build_report
@@ -98,6 +98,18 @@ def test_one_json_encoding_for_every_engine_type():
                    "t": "2026-09-01T10:00:00+00:00", "arr": [1, 2], "inf": None, "b": True,
                    "nested": [[1, 0.25]]}
     assert json.loads(dumps(got)) == got
+    # A table is encoded column by column, with the values jsonable gives each one.
+    df = pd.DataFrame({"i": np.array([1, 2, 3]), "f": [0.5, np.nan, np.inf], "b": [True, False, True],
+                       "t": pd.to_datetime(["2026-01-01T10:00Z", None, "2026-01-02T00:00Z"], utc=True),
+                       "o": [Decimal("1.5"), None, [1, np.int64(2)]], "s": ["a", None, "c"],
+                       "ni": pd.array([1, None, 3], dtype="Int64"),
+                       "nf": pd.array([1.5, None, 2.0], dtype="Float64"),
+                       "ci": [[0.1, 0.2], None, np.array([0.3, np.nan])]})
+    rows = records(df)
+    assert rows == [jsonable(r) for r in df.to_dict("records")]
+    assert rows[1] == {"i": 2, "f": None, "b": False, "t": None, "o": None, "s": None, "ni": None,
+                       "nf": None, "ci": None}
+    assert type(rows[2]["ci"][0]) is float and rows[2]["t"] == "2026-01-02T00:00:00+00:00"
     with pytest.raises(TypeError, match="no JSON form for a object"):
         jsonable(object())
 

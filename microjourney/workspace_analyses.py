@@ -114,7 +114,9 @@ class Analyses:
         labels = m.step_labels
         node = ibis.cases(
             *((rows.step == k, label) for k, label in enumerate(labels)),
-            *((rows.role == role, matcher.label) for role, matcher in
+            # A fail or escalate matcher of several events shows the event that happened
+            # (payment_declined, not "payment_declined | payment_timeout"), unless named.
+            *((rows.role == role, matcher.name or rows.event) for role, matcher in
               (("fail", m.fail), ("escalate", m.escalate)) if matcher is not None),
             else_=rows.role,
         )

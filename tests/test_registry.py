@@ -371,3 +371,20 @@ def test_the_funnel_analysis_honours_a_steps_own_window(make_ws):
     # Unordered, a try may begin at any step (docs/workspace.md): b's from `loaded` reaches two.
     steps = ws.analysis("funnel", moment="pay", order="unordered").table()
     assert steps["count"].tolist()[:2] == [2, 2]
+
+
+def test_several_fail_events_keep_their_own_names(make_ws):
+    spec = SPEC.replace("        fail: {event: failed}\n",
+                        "        fail: {event: [failed, declined]}\n")
+    ws = make_ws(spec, [
+        ev("10:00:00", "open", "a"), ev("10:00:05", "failed", "a"),
+        ev("10:00:00", "open", "b"), ev("10:00:05", "declined", "b"),
+    ])
+    v = ws.analysis("variants", moment="pay").table()
+    assert set(v.variant) == {"open → failed", "open → declined"}
+    nodes = set(ws.analysis("process-map", moment="pay").table("nodes").name)
+    assert nodes == {"open", "failed", "declined"}
+    named = make_ws(spec.replace("{event: [failed, declined]}",
+                                 "{event: [failed, declined], name: payment_failed}"),
+                    [ev("10:00:00", "open", "c"), ev("10:00:05", "declined", "c")], name="named")
+    assert named.analysis("variants", moment="pay").table().variant.tolist() == ["open → payment_failed"]

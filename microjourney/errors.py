@@ -92,6 +92,7 @@ STATUS: dict[str, int] = {
     "workspace/missing": 404,
     "workspace/locked": 503,
     "workspace/server": 503,
+    "workspace/served": 409,
     "workspace/lock-wait": 500,
     "workspace/engine": 500,
     "workspace/spark-s3a": 500,

@@ -20,7 +20,6 @@ import pyarrow as pa
 from ibis.expr.types import Table
 
 from . import engine
-from .analysis import frictions as friction_analysis
 from .engine.backend import epoch_ms
 from .engine.runtime import ObjectLake, Runtime, Store
 from .engine.runtime import open_runtime as engine_runtime
@@ -29,7 +28,7 @@ from .identity import call_sightings, key_kind, resolve, sightings, with_person
 from .ingest import readers
 from .ingest.advice import Rejections
 from .ingest.lines import Limits
-from .spec import KINDS, Moment, load_workspace
+from .spec import Moment, load_workspace
 from .spec.model import Workspace as Spec
 from .store import batches as store_batches
 from .store import connect, write_batch, write_parquet, write_rejects
@@ -41,6 +40,7 @@ from .store.keys import Keys
 from .store.lake import ExportResult, event_objects, locate
 from .store.lake import export as export_to_lake
 from .workspace_analyses import Analyses
+from .workspace_frictions import Frictions
 
 SPEC_FILE = "microjourney.yaml"
 STORE_DIR = ".microjourney"
@@ -143,7 +143,7 @@ def _engine_lake(lake: str | os.PathLike[str] | None) -> str | os.PathLike[str] 
                       s3=dict(where.settings))
 
 
-class Workspace(Analyses):
+class Workspace(Frictions, Analyses):
     """A workspace: moment definitions, the event store, and the analyses over them."""
 
     def __init__(self, root: Path, *, engine: str | None = None,
@@ -169,7 +169,19 @@ class Workspace(Analyses):
         # The store is written only through this object while it is open (DuckDB lets one
         # process write a file), so once checked, derived tables stay fresh until an ingest
         # or a reload.
+        self._as_of: int | None = None
         self._fresh = False
+
+    @property
+    def _fresh(self) -> bool:
+        """Derived tables checked fresh since the last change (ingest, reload, erasure...)."""
+        return self._fresh_state
+
+    @_fresh.setter
+    def _fresh(self, value: bool) -> None:
+        self._fresh_state = value
+        if not value:  # the data changed, or may have: the end of the data is looked up again
+            self._as_of = None
 
     def close(self) -> None:
         self.run.close()
@@ -394,9 +406,15 @@ class Workspace(Analyses):
         return hashlib.sha256(f"{key}:{spec}".encode()).hexdigest()
 
     def as_of_ms(self) -> int:
-        """The end of the data: the time of the last event (ms), which ages attempts."""
+        """The end of the data: the time of the last event (ms), which ages attempts. Kept
+        while the derived tables are fresh (every analysis's result names it: on Spark
+        each look costs a job)."""
+        if self._fresh and self._as_of is not None:
+            return self._as_of
         e = self.run.events()
-        return int(epoch_ms(e.timestamp.max()).execute() or 0)
+        value = int(epoch_ms(e.timestamp.max()).execute() or 0)
+        self._as_of = value if self._fresh else None
+        return value
 
     def refresh(self, *, force: bool = False) -> bool:
         """Rebuild the attempts table if events or definitions changed; True if rebuilt."""
@@ -432,82 +450,6 @@ class Workspace(Analyses):
             return
         self.run.save("timeline", engine.timeline(with_person(self.run.events(), self._persons(key))))
         self.run.set_meta("timeline_fingerprint", key)
-
-    def _refresh_frictions(self) -> None:
-        """Detect frictions if events, definitions or detector settings changed."""
-        self.refresh()
-        fp = self.run.get_meta("attempts_fingerprint") or ""
-        settings = self.spec.frictions.model_dump_json()
-        versions = ",".join(f"{d.KIND}:{d.VERSION}" for d in engine.frictions.DETECTORS)
-        key = hashlib.sha256(f"{fp}:{settings}:{versions}".encode()).hexdigest()
-        if self.run.get_meta("frictions_fingerprint") == key:
-            return
-        fr = engine.frictions
-        # The spans and the scope are read by every detector: computed once, kept in
-        # memory only.
-        spans = self.run.save("friction_spans", fr.spans(self.db.table("attempts"),
-                                                         engine.moment_settings(self.spec)), temp=True)
-        scope = self.run.save("friction_scope", fr.scope(self.db.table("timeline"),
-                                                         self.db.table("tagged"), spans), temp=True)
-        events = self.run.events()
-        ctx = fr.Context(self.spec, events, self.db.table("timeline"), spans)
-        found = self.run.save("friction_found", fr.detect(scope, ctx), temp=True)
-        self.run.save("frictions", fr.named(found, spans, events))
-        # The summary's sufficient statistics, kept beside the rows: small tables that
-        # reports and dashboards read.
-        # Kept (by the attempt's id): a filtered summary is counted again from it.
-        per = fr.per_attempt(found, spans)
-        ids = spans.select(i_inner="inner", i_id="attempt_id")
-        per = per.inner_join(ids, per.attempt == ids.i_inner)
-        per = self.run.save("friction_attempts", per.mutate(attempt=per.i_id).drop("i_inner", "i_id"))
-        kinds, moments = fr.friction_stats(per, self.db.table("attempts"))
-        self.run.save("friction_kinds", kinds)
-        self.run.save("friction_moments", moments)
-        for temp in ("friction_found", "friction_scope", "friction_spans"):
-            self.run.drop(temp)
-        self.run.set_meta("frictions_fingerprint", key)
-
-    def frictions(self, moment: str | None = None, *, kind: str | None = None) -> Table:
-        """Friction rows: attempt, person, moment, step, kind, detector version, seconds
-        lost, time (``at_ms``) and evidence (event ids); all moments or one."""
-        if moment is not None:
-            self.moment(moment)
-        if kind is not None and kind not in KINDS:
-            raise QueryError(f"unknown friction kind {kind!r}; kinds: {', '.join(KINDS)}",
-                             code="query/option")
-        self._refresh_frictions()
-        t = self.db.table("frictions")
-        if moment is not None:
-            t = t.filter(t.moment == moment)
-        return t if kind is None else t.filter(t.kind == kind)
-
-    def friction_detectors(self) -> list[dict[str, object]]:
-        """The detectors in registry order: kind, version, enabled, settings in force."""
-        out = []
-        for d in engine.frictions.DETECTORS:
-            settings = getattr(self.spec.frictions, d.KIND).model_dump(mode="json")
-            out.append({"kind": d.KIND, "version": d.VERSION, "enabled": settings.pop("enabled"),
-                        "settings": settings})
-        return out
-
-    def friction_summary(self, moment: str | None = None, *,
-                         attempts: Table | None = None) -> tuple[Table, Table]:
-        """Per moment (score, seconds per attempt, share affected) and per kind (ranked by
-        seconds lost, with the impact on completion): ``(moments, kinds)``; over
-        ``attempts`` (some of :meth:`attempts`, filtered) when given, else all."""
-        self.frictions(moment)
-        kinds, moments = self.db.table("friction_kinds"), self.db.table("friction_moments")
-        if attempts is not None:  # counted again over the attempts kept
-            per = self.db.table("friction_attempts")
-            keep = attempts.select(k_id="attempt_id")
-            per = per.semi_join(keep, per.attempt == keep.k_id)
-            kinds, moments = engine.frictions.friction_stats(per, attempts)
-        if moment is not None:
-            kinds, moments = kinds.filter(kinds.moment == moment), moments.filter(moments.moment == moment)
-        m = moments.to_pandas()
-        summary = friction_analysis.summary(m, self.spec)
-        ranked = friction_analysis.ranked(kinds.to_pandas(), m, self.spec)
-        return ibis.memtable(summary), ibis.memtable(ranked)
 
     def _tagged(self, moment: str) -> Table:
         """The events playing a role in ``moment`` (from the materialised tag table)."""

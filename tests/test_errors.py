@@ -57,7 +57,8 @@ EXPECTED = {
     "query/no-moments": 409,  # before: 400
     # Before: every workspace/, lake/ and demo/ code was 400.
     "workspace/error": 409, "workspace/exists": 409, "workspace/lake": 409,
-    "workspace/missing": 404, "workspace/locked": 503, "workspace/server": 503, "workspace/lock-wait": 500,
+    "workspace/missing": 404, "workspace/locked": 503, "workspace/server": 503,
+    "workspace/served": 409, "workspace/lock-wait": 500,
     "workspace/engine": 500, "workspace/spark-s3a": 500,
     "lake/error": 500, "lake/bad-batch": 400, "lake/unknown-table": 400, "lake/no-events": 409,
     "lake/busy": 503, "lake/unreachable": 503, "lake/object-store": 502, "lake/denied": 500,

@@ -388,3 +388,12 @@ def test_several_fail_events_keep_their_own_names(make_ws):
                                  "{event: [failed, declined], name: payment_failed}"),
                     [ev("10:00:00", "open", "c"), ev("10:00:05", "declined", "c")], name="named")
     assert named.analysis("variants", moment="pay").table().variant.tolist() == ["open → payment_failed"]
+
+
+def test_the_end_of_the_data_follows_an_ingest(make_ws, tmp_path):
+    from .helpers import write_events
+
+    ws = make_ws(SPEC, [ev("10:00:00", "open", "a")])
+    assert ws.analysis("scorecard").meta["as_of"].startswith("2024-01-01T10:00:00")
+    ws.ingest(write_events(tmp_path / "later.csv", [ev("11:30:00", "open", "b")]))
+    assert ws.analysis("scorecard").meta["as_of"].startswith("2024-01-01T11:30:00")

@@ -124,7 +124,7 @@ def cell(column: Column, row: Mapping[str, Any]) -> str:
     if kind in ("rate", "points"):
         text = pct(value) if kind == "rate" else _points(value)
         if column.ci is not None and num(value) is not None:
-            low, high = _pair(row.get(column.ci))
+            low, high = interval(row.get(column.ci))
             if low is not None and high is not None:
                 text += (f" [{pct(low)}–{pct(high)}]" if kind == "rate"
                          else f" [{low * 100:+.1f}, {high * 100:+.1f}]")
@@ -147,14 +147,6 @@ def cell(column: Column, row: Mapping[str, Any]) -> str:
 def _points(value: Any) -> str:
     x = num(value)
     return DASH if x is None else f"{x * 100:+.1f} pts"
-
-
-def _pair(value: Any) -> tuple[float | None, float | None]:
-    try:
-        low, high = list(value)
-    except (TypeError, ValueError):
-        return None, None
-    return num(low), num(high)
 
 
 def _missing(value: Any) -> bool:

@@ -104,26 +104,24 @@ def _matches(t: Table, pairs: list[str]) -> BooleanValue | None:
 
 def attempts(a: Table, f: Filters) -> Table:
     """The attempts the filters keep (by their start, start channel and start event)."""
-    if f.since:
-        a = a.filter(a.start_ts >= when(f.since))
-    if f.until:
-        a = a.filter(a.start_ts < when(f.until))
-    if f.channel:
-        a = a.filter(a.channel == f.channel)
-    test = _matches(a, f.where)
-    return a if test is None else a.filter(test)
+    return _kept(a, a.start_ts, f)
 
 
 def events(rows: Table, f: Filters) -> Table:
     """The events (or tagged rows) the filters keep."""
+    return _kept(rows, rows.timestamp, f)
+
+
+def _kept(t: Table, when_: Any, f: Filters) -> Table:
+    """``t``'s rows whose time ``when_`` is in the period, of the channel, with the values."""
     if f.since:
-        rows = rows.filter(rows.timestamp >= when(f.since))
+        t = t.filter(when_ >= when(f.since))
     if f.until:
-        rows = rows.filter(rows.timestamp < when(f.until))
+        t = t.filter(when_ < when(f.until))
     if f.channel:
-        rows = rows.filter(rows.channel == f.channel)
-    test = _matches(rows, f.where)
-    return rows if test is None else rows.filter(test)
+        t = t.filter(t.channel == f.channel)
+    test = _matches(t, f.where)
+    return t if test is None else t.filter(test)
 
 
 def breakdown(a: Table, by: str, taken: set[str]) -> tuple[Table, str]:

@@ -104,20 +104,20 @@ def _matches(t: Table, pairs: list[str]) -> BooleanValue | None:
 
 def attempts(a: Table, f: Filters) -> Table:
     """The attempts the filters keep (by their start, start channel and start event)."""
-    return _kept(a, a.start_ts, f)
+    return _kept(a, "start_ts", f)
 
 
 def events(rows: Table, f: Filters) -> Table:
     """The events (or tagged rows) the filters keep."""
-    return _kept(rows, rows.timestamp, f)
+    return _kept(rows, "timestamp", f)
 
 
-def _kept(t: Table, when_: Any, f: Filters) -> Table:
-    """``t``'s rows whose time ``when_`` is in the period, of the channel, with the values."""
+def _kept(t: Table, time: str, f: Filters) -> Table:
+    """``t``'s rows whose column ``time`` is in the period, of the channel, with the values."""
     if f.since:
-        t = t.filter(when_ >= when(f.since))
+        t = t.filter(t[time] >= when(f.since))
     if f.until:
-        t = t.filter(when_ < when(f.until))
+        t = t.filter(t[time] < when(f.until))
     if f.channel:
         t = t.filter(t.channel == f.channel)
     test = _matches(t, f.where)

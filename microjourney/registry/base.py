@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..errors import QueryError
+from ..jsonable import jsonable, records
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -110,8 +113,6 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         """The result as JSON values (:func:`microjourney.jsonable.jsonable`)."""
-        from ..jsonable import jsonable, records
-
         return {"analysis": self.analysis, "meta": jsonable(dict(self.meta)),
                 "warnings": [w.to_dict() for w in self.warnings],
                 "tables": {name: records(df) for name, df in self.tables.items()},
@@ -154,10 +155,6 @@ class Analysis:
     def validate(self, values: Mapping[str, Any]) -> Params:
         """The parameters from ``values`` (by name or public alias); a ``QueryError``
         naming the parameter when one is wrong."""
-        from pydantic import ValidationError
-
-        from ..errors import QueryError
-
         try:
             return self.params.model_validate(dict(values))
         except ValidationError as exc:

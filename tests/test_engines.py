@@ -103,11 +103,19 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root, root / "lake"
 
 
-def test_duckdb_over_the_lake_matches_the_store(seeded):
+@pytest.fixture(scope="module")
+def on_store(seeded) -> dict:
+    """The analyses on the workspace's own store, which both engines are held to."""
+    root, _ = seeded
+    with mj.open(root) as store:
+        return analyses(store)
+
+
+def test_duckdb_over_the_lake_matches_the_store(seeded, on_store):
     root, lake = seeded
-    with mj.open(root) as store, mj.open(root, lake=lake) as over_lake:
+    with mj.open(root, lake=lake) as over_lake:
         assert over_lake.engine == "duckdb"
-        a, b = analyses(store), analyses(over_lake)
+        a, b = on_store, analyses(over_lake)
     assert a["friction rows"].shape[0] > 100 and a["attempts"].shape[0] > 500  # a real workload
     for name in a:
         if isinstance(a[name], pd.DataFrame):
@@ -117,11 +125,11 @@ def test_duckdb_over_the_lake_matches_the_store(seeded):
 
 
 @pytest.fixture(scope="module")
-def on_both(seeded) -> tuple[dict, dict]:
+def on_both(seeded, on_store) -> tuple[dict, dict]:
     root, lake = seeded
-    with mj.open(root) as store, mj.open(root, engine="spark", lake=lake) as spark:
+    with mj.open(root, engine="spark", lake=lake) as spark:
         assert spark.engine == "spark"
-        return analyses(store), analyses(spark)
+        return on_store, analyses(spark)
 
 
 def test_spark_matches_duckdb(on_both):

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import QueryError
@@ -78,11 +79,15 @@ def run(ws: Workspace, name: str, values: Mapping[str, Any]) -> Result:
 
 
 def _plain(df: pd.DataFrame) -> pd.DataFrame:
-    """One type per value whichever engine computed it: Spark's decimals become floats."""
+    """One type per value whichever engine computed it: Spark's decimals become floats, and
+    its times (which Spark hands over without their zone) UTC instants, as DuckDB's are."""
     df = df.reset_index(drop=True)
     for c in df.columns:
-        if df[c].dtype == object and any(isinstance(v, Decimal) for v in df[c].head(50)):
-            df[c] = df[c].map(lambda v: float(v) if isinstance(v, Decimal) else v)
+        column = df[c]
+        if column.dtype == object and any(isinstance(v, Decimal) for v in column.head(50)):
+            df[c] = column.map(lambda v: float(v) if isinstance(v, Decimal) else v)
+        elif isinstance(column.dtype, np.dtype) and column.dtype.kind == "M":
+            df[c] = column.dt.tz_localize("UTC")  # the engines' session zone is UTC
     return df
 
 

@@ -258,6 +258,14 @@ def test_the_report_shows_each_analysis_it_declares(demo, tmp_path):
         if a.report and a.name not in BESPOKE:
             assert f'data-analysis="{a.name}"' in page, a.name
     assert "filters: channel web" in page
+    # The command line's report takes the same filters, and says what is wrong with one.
+    runner = CliRunner()
+    done = runner.invoke(app, ["report", "--where", "device=mobile", "-o", str(tmp_path / "m.html"),
+                               "-w", str(root)])
+    assert done.exit_code == 0, done.output
+    assert "filters: device=mobile" in (tmp_path / "m.html").read_text(encoding="utf-8")
+    bad = runner.invoke(app, ["report", "--since", "yesterday", "-w", str(root)])
+    assert isinstance(bad.exception, QueryError) and "report: --since: 'yesterday'" in str(bad.exception)
 
 
 def test_analyses_work_while_serving(demo, tmp_path):

@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .. import workspace as ws_api
-from ..errors import MicrojourneyError
+from ..errors import MicrojourneyError, QueryError
 from ..ingest.readers import value_map
 from ..registry import get as get_analysis
+from ..registry.base import describe_problem
+from ..registry.filters import Filters
 from ..store.lake import check as check_lake
 from .common import (
     JsonOpt,
@@ -32,6 +35,9 @@ from .common import (
 )
 from .render import show
 from .served import analysis_result, refuse_while_served, through_server
+
+#: The common filters' fields, for options written out by hand (``report``).
+FILTERS = Filters.model_fields
 
 
 @app.command()
@@ -277,12 +283,26 @@ def _demo_send(directory: Path, events: Path, collector: Any) -> None:
 @app.command()
 def report(output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write it.",
                                                        show_default="WORKSPACE/report.html")] = None,
+           since: Annotated[str | None, typer.Option(help=FILTERS["since"].description)] = None,
+           until: Annotated[str | None, typer.Option(help=FILTERS["until"].description)] = None,
+           channel: Annotated[str | None, typer.Option(help=FILTERS["channel"].description)] = None,
+           where: Annotated[list[str] | None, typer.Option(metavar="<KEY=VALUE>",
+                                                           help=FILTERS["where"].description)] = None,
            workspace: WorkspaceOpt = Path(".")) -> None:
-    """Write the self-contained HTML report (scorecards, funnels, daily trends)."""
+    """Write the self-contained HTML report (portfolio, moments with their funnels, trends
+    and frictions, and every other analysis); the filters apply to every analysis that
+    takes them and are named in its header."""
     from ..report import build_report
 
+    given = {"since": since, "until": until, "channel": channel, "where": where or []}
+    try:
+        Filters(**given)
+    except ValidationError as exc:  # the words every analysis uses for a bad filter
+        raise QueryError(describe_problem("report", exc.errors()[0]), code="query/option") from None
+    refuse_while_served(workspace, "report", "ask the server for the analyses "
+                        "(GET /v1/analyses/{name})")
     with _open(workspace) as ws:
-        path = build_report(ws, output)
+        path = build_report(ws, output, **given)
     out.print(f"report written: {path.resolve()}")
 
 

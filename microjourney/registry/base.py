@@ -158,10 +158,10 @@ class Analysis:
         try:
             return self.params.model_validate(dict(values))
         except ValidationError as exc:
-            raise QueryError(_problem(self.name, exc.errors()[0]), code="query/option") from None
+            raise QueryError(describe_problem(self.name, exc.errors()[0]), code="query/option") from None
 
 
-def _problem(analysis: str, error: Mapping[str, Any]) -> str:
+def describe_problem(analysis: str, error: Mapping[str, Any]) -> str:
     """One sentence for a parameter's first problem, naming it as the CLI spells it."""
     loc = [str(p) for p in error.get("loc", ()) if not isinstance(p, int)]
     name = loc[0] if loc else ""

@@ -29,8 +29,8 @@ REASONS = (
 
 class QuarantineParams(Params):
     limit: int = Field(20, ge=0, le=1_000_000, description="Rows to show.")
-    source: str | None = Field(None, description="Only rows of this source (file name, or "
-                               "`collector`).")
+    source: str | None = Field(None, description="Only rows of this source (a file name, or "
+                               "`http` for the collector's).")
 
 
 def compute(ws: Workspace, p: QuarantineParams) -> Output:

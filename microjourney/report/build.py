@@ -43,7 +43,7 @@ def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None,
                         "steps": funnel.table().drop(columns=["step"]).to_dict("records")})
         series = ws.analysis("series", moment=name, **applied).table()
         daily[name] = series.rename(columns={"period": "day"})
-    result = ws.analysis("frictions")
+    result = ws.analysis("frictions", **applied)
     summary, kinds = result.table("moments"), result.table("kinds")
     frictions = {r["moment"]: {**r, "kinds": kinds[kinds["moment"] == r["moment"]].to_dict("records")}
                  for r in summary.to_dict("records")}

@@ -8,7 +8,7 @@ workspace, refreshes its derived tables once, then times in one process:
     floor        DuckDB alone: read the Parquet file and sort it by (user_id, timestamp)
     each analysis ``ws.analysis(name, **params)`` with its first example's parameters (what
                  the CLI, the API and the report run), derived tables already fresh
-    filtered     the same for the analyses over attempts with ``where device=mobile`` and a
+    filtered     the same for the analyses over attempts with ``where os=iOS`` and a
                  ``since`` that keeps the later half: the filters reach the engine
     --json       encoding each result as every surface does (``Result.to_dict`` + ``dumps``)
 
@@ -97,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                          _median(lambda a=a, p=params: results.__setitem__(
                              a.name, ws.analysis(a.name, **p)), args.repeat)))
             if "where" in a.params.model_fields:
-                filtered = {**params, "where": ["device=mobile"], "since": since}
-                rows.append((f"{a.name} where device=mobile, since {since[:10]}",
+                filtered = {**params, "where": ["os=iOS"], "since": since}
+                rows.append((f"{a.name} where os=iOS, since {since[:10]}",
                              _median(lambda a=a, p=filtered: ws.analysis(a.name, **p), args.repeat)))
         encode = _median(lambda: [dumps(r.to_dict()) for r in results.values()], args.repeat)
         rows.append(("--json of every result above", encode))

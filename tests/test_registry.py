@@ -341,9 +341,20 @@ def test_no_analysis_request_gets_a_server_error(tmp_path):
                 r = http.get(f"/v1/analyses/{a.name}", params=query)
                 assert r.status_code == 200, (a.name, r.text)
                 answered[f"/v1/analyses/{a.name}"].add(200)
-            assert http.get("/v1/analyses/nope").status_code == 404
+            nope = http.get("/v1/analyses/nope")
+            assert nope.status_code == 404 and nope.json()["error"]["code"] == "query/analysis"
             bad = http.get("/v1/analyses/funnel", params={"moment": "nope"})
             assert bad.status_code == 404 and bad.json()["error"]["code"] == "query/moment"
+            # A bad value is the error the CLI gives, naming the option.
+            order = http.get("/v1/analyses/funnel", params={"moment": "pay", "order": "up"})
+            assert order.status_code == 400 and order.json()["error"] == {
+                "code": "query/option",
+                "message": "unknown funnel order 'up'; allowed: ordered, strict, unordered"}
+            extra = http.get("/v1/analyses/scorecard", params={"colour": "red"})
+            assert extra.status_code == 400 and "no parameter --colour" in extra.text
+            two = http.get("/v1/analyses/scorecard", params=[("where", "device=x"), ("where", "a=b")])
+            assert two.status_code == 200 and two.json()["meta"]["filters"]["where"] == {
+                "device": "x", "a": "b"}
         with server.client(ws_api.keys(root).write_key) as http:
             assert http.get("/v1/analyses/scorecard").status_code == 403
     assert all(200 in codes for codes in answered.values() if codes), answered

@@ -5,11 +5,11 @@ query string) as the registry declares them. Secret key only: results describe p
 
 from __future__ import annotations
 
-import inspect
+import typing
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from .. import registry
@@ -35,24 +35,58 @@ def add_routes(app: FastAPI, authorise: Authorise, read: Read) -> None:
 
     for analysis in registry.REGISTRY:
         _route(app, analysis, authorise, read)
+    add_unknown_route(app, authorise)
 
 
 def _route(app: FastAPI, analysis: Analysis, authorise: Authorise, read: Read) -> None:
-    model = analysis.params
+    lists = {f.alias or k for k, f in analysis.params.model_fields.items()
+             if typing.get_origin(f.annotation) is list}
 
-    async def endpoint(request: Request, params: Any) -> Response:
+    async def endpoint(request: Request) -> Response:
         authorise(request, need=SECRET)
-        values = params.model_dump(exclude_unset=True)
+        # Validated by the registry, as the CLI's and Python's values are: the same
+        # query/option error, naming the parameter, for a bad or unknown one.
+        values: dict[str, Any] = {}
+        for key, value in request.query_params.multi_items():
+            if key in lists:
+                values.setdefault(key, []).append(value)
+            else:
+                values[key] = value
+        analysis.validate(values)
         result = await read(lambda ws: registry.run(ws, analysis.name, values))
         return json_response({"ok": True, **result.to_dict()})
 
-    # The parameters' model is known only here: FastAPI reads it from the signature.
-    endpoint.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
-        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request),
-        inspect.Parameter("params", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                          annotation=Annotated[model, Query()]),
-    ], return_annotation=Response)
-
     app.add_api_route(f"/v1/analyses/{analysis.name}", endpoint, methods=["GET"],
                       summary=f"{analysis.title} (secret key)", description=analysis.doc,
-                      tags=["analyses"], name=f"analysis_{analysis.name.replace('-', '_')}")
+                      tags=["analyses"], name=f"analysis_{analysis.name.replace('-', '_')}",
+                      openapi_extra={"parameters": _parameters(analysis)})
+
+
+def _parameters(analysis: Analysis) -> list[dict[str, Any]]:
+    """The query parameters of an analysis for the OpenAPI document, from its model."""
+    schema = analysis.params.model_json_schema(by_alias=True)
+    out = []
+    for name, field in analysis.params.model_fields.items():
+        public = field.alias or name
+        prop = dict(schema["properties"][public])
+        description = prop.pop("description", field.description or "")
+        prop.pop("title", None)
+        options = [o for o in prop.pop("anyOf", []) if o.get("type") != "null"]
+        if len(options) == 1:  # optional: a query parameter is absent, never null
+            prop.update(options[0])
+        elif options:
+            prop["anyOf"] = options
+        out.append({"name": public, "in": "query", "required": field.is_required(),
+                    "description": description, "schema": prop})
+    return out
+
+
+def add_unknown_route(app: FastAPI, authorise: Authorise) -> None:
+    """``/v1/analyses/{name}`` for a name no analysis has: 404 ``query/analysis``, naming
+    the analyses there are (after every analysis's own route)."""
+
+    @app.get("/v1/analyses/{name}", include_in_schema=False)
+    async def unknown(name: str, request: Request) -> Response:
+        authorise(request, need=SECRET)
+        registry.get(name)  # raises the error that lists the analyses
+        raise AssertionError("unreachable: every analysis has its own route")

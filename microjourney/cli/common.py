@@ -3,20 +3,17 @@ formatting, opening the workspace, and the entry point."""
 
 from __future__ import annotations
 
-import json
-import math
 import sys
-from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from .. import workspace as ws_api
 from ..errors import MicrojourneyError
+from ..jsonable import dumps
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="Customer-experience analytics at the level of micro-moments.")
@@ -51,42 +48,9 @@ def main() -> None:
         sys.exit(getattr(exc, "exit_code", 2))
 
 
-def _jsonable(value: Any) -> Any:
-    """Plain JSON values: NaN, NaT and NA become null, times ISO text, arrays lists."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "tolist") and not isinstance(value, str):
-        return _jsonable(value.tolist())
-    if value is None or isinstance(value, str | bool):
-        return value
-    if pd.isna(value):
-        return None
-    if isinstance(value, datetime | date | pd.Timestamp):
-        return value.isoformat()
-    return value
-
-
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [_jsonable(r) for r in df.to_dict("records")]
-
-
 def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(_jsonable(data), indent=2, ensure_ascii=False) + "\n")
-
-
-def _pct(v: Any) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v * 100:.1f}%"
-
-
-def _secs(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    for size, unit, limit in ((1, "s", 120), (60, "m", 120 * 60), (3600, "h", 48 * 3600)):
-        if v < limit:
-            return f"{v / size:.0f}{unit}" if unit == "s" else f"{v / size:.1f}{unit}"
-    return f"{v / 86400:.1f}d"
+    """``data`` as indented JSON, encoded as every surface encodes it (microjourney.jsonable)."""
+    sys.stdout.write(dumps(data, indent=True) + "\n")
 
 
 #: The engine options given before the command (``microjourney --engine spark ...``).

@@ -34,16 +34,23 @@ def running_server(workspace: Path) -> str | None:
         pid, url = int(found["pid"]), str(found["url"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not _alive(pid):
         return None
-    except PermissionError:
-        pass  # alive, another user's
     parts = urlsplit(url)
     if parts.hostname in ("0.0.0.0", "::", ""):  # listening everywhere: ask it on loopback
         url = f"{parts.scheme}://127.0.0.1:{parts.port}"
     return url
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (another user's counts: signalling it is refused)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def analysis_result(workspace: Path, name: str, values: dict[str, Any],

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,15 +15,13 @@ from pathlib import Path
 
 import duckdb
 import ibis
-import pyarrow as pa
 from ibis.expr.types import Table
 
-from . import engine
-from .engine.backend import epoch_ms
+from .engine.derived import erasable
 from .engine.runtime import ObjectLake, Runtime, Store
 from .engine.runtime import open_runtime as engine_runtime
 from .errors import IngestError, QueryError, WorkspaceError
-from .identity import call_sightings, key_kind, resolve, sightings, with_person
+from .identity import key_kind, with_person
 from .ingest import readers
 from .ingest.advice import Rejections
 from .ingest.lines import Limits
@@ -41,17 +38,11 @@ from .store.lake import ExportResult, event_objects, locate
 from .store.lake import export as export_to_lake
 from .workspace_analyses import Analyses
 from .workspace_frictions import Frictions
+from .workspace_refresh import Refresh, Refreshed
 
 SPEC_FILE = "microjourney.yaml"
 STORE_DIR = ".microjourney"
 STORE_FILE = "store.duckdb"
-#: The layout of the derived tables (timeline, tagged, attempts, frictions); a store
-#: derived by another layout is rebuilt.
-DERIVED = 5
-#: Derived tables (rebuilt from the stored ones); an erasure drops them all.
-DERIVED_TABLES = ("persons", "timeline", "tagged", "attempts", "frictions", "friction_kinds",
-                  "friction_moments", "friction_attempts")
-
 TEMPLATE = """\
 # microjourney workspace: journeys group moments; a moment is a short, bounded
 # interaction measured from its start, through its steps, to its outcome.
@@ -143,7 +134,7 @@ def _engine_lake(lake: str | os.PathLike[str] | None) -> str | os.PathLike[str] 
                       s3=dict(where.settings))
 
 
-class Workspace(Frictions, Analyses):
+class Workspace(Refresh, Frictions, Analyses):
     """A workspace: moment definitions, the event store, and the analyses over them."""
 
     def __init__(self, root: Path, *, engine: str | None = None,
@@ -186,6 +177,32 @@ class Workspace(Frictions, Analyses):
     def close(self) -> None:
         self.run.close()
         self.con.close()
+
+    def invalidate(self) -> None:
+        """Forget that the derived tables were checked fresh: another connection (the
+        server's collector) wrote to the store. The next analysis refreshes them."""
+        self._fresh = False
+
+    def close_reader(self) -> None:
+        """Close a :meth:`reader` (its own connection; the store stays open)."""
+        self.con.close()
+
+    def reader(self) -> Workspace:
+        """The same workspace over another connection to its store, that reads the derived
+        tables as the last refresh committed them and never refreshes itself: for a
+        server that refreshes in the background (``serve``) while it answers. Use it from
+        one thread at a time; close it when done."""
+        if not isinstance(self.run, Store):
+            raise WorkspaceError("only a workspace over its store has a reader",
+                                 code="workspace/lake")
+        other = object.__new__(type(self))
+        other.root, other.spec_path, other.spec = self.root, self.spec_path, self.spec
+        other.con = self.con.cursor()
+        other._runtime_settings = self._runtime_settings
+        other.run = Store(other.con)
+        other.db = other.run.db
+        other._as_of, other._fresh, other._reading = None, True, True
+        return other
 
     def read_lake(self, lake: str | os.PathLike[str]) -> None:
         """Read the events of ``lake`` as they are now, with the same engine.
@@ -317,32 +334,10 @@ class Workspace(Frictions, Analyses):
         name), ``identifier`` (key values normalised) and ``person``."""
         return self._persons()
 
-    def _persons(self, key: str | None = None) -> Table:
-        """The identifier → person map (table ``persons``), rebuilt when the events, the
-        identify/alias calls or the identity keys change (``key``: :meth:`_events_key`)."""
-        key = key or self._events_key()
-        if self.run.get_meta("persons_fingerprint") != key:
-            keys = self.spec.identity.keys
-            calls = ibis.duckdb.from_connection(self.con).table("identities")
-            schema = pa.schema([("anonymous_id", pa.string()), ("user_id", pa.string()),
-                                ("previous_id", pa.string()), ("alias", pa.bool_()),
-                                *((f"k{i}", pa.string()) for i in range(len(keys))),
-                                ("ts", pa.timestamp("us", tz="UTC"))])
-            rows = pa.concat_tables(
-                t.select(*schema.names).to_pyarrow().cast(schema)
-                for t in (sightings(self.run.events(), keys), call_sightings(calls, keys)))
-            literal = ibis.memtable(resolve(rows, keys))
-            self.run.save("persons", literal)
-            # Ibis keeps a literal table registered until the process ends; this one holds
-            # identifiers, which an erasure must not leave behind.
-            name = literal.op().name
-            con = getattr(self.run, "con", None)
-            if isinstance(con, duckdb.DuckDBPyConnection):
-                con.unregister(name)
-            else:
-                self.run.drop(name)
-            self.run.set_meta("persons_fingerprint", key)
-        return self.db.table("persons")
+    def _persons(self) -> Table:
+        """The identifier → person map (table ``persons``), brought up to date."""
+        self._refresh_timeline()
+        return self.db.table("persons").select("kind", "identifier", "person")
 
     def write_identities(self, calls: list[dict], *, source: str = "api") -> IdentityResult:
         """Store identify/alias calls (see :func:`microjourney.store.identities.write_calls`);
@@ -370,10 +365,17 @@ class Workspace(Frictions, Analyses):
         rows = m.filter(m.person == found[0]).select("kind", "identifier").to_pyarrow().to_pylist()
         identifiers = [("id", r["identifier"], None) if r["kind"] in ("user", "anonymous")
                        else (r["kind"], r["identifier"], key_kind(r["kind"])) for r in rows]
+        # The person's rows leave the derived tables now (those holding personal data
+        # name the column that says whose rows they are); the rest follows at the next
+        # refresh, which resolves who is who again.
+        keys = {"person": [found[0]], "component": self._components_of_person(found[0])}
+        derived = {table: (key, keys[key]) for table, key in erasable().items()}
         self._fresh = False
-        return erase(self.con, identifiers, drop=DERIVED_TABLES,
-                     forget_meta=[f"{t}_fingerprint" for t in ("persons", "timeline", "attempts",
-                                                                 "frictions")])
+        return erase(self.con, identifiers, derived=derived)
+
+    def _components_of_person(self, person: str) -> list[str]:
+        p = self.db.table("persons")
+        return sorted(set(p.filter(p.person == person).component.to_pyarrow().to_pylist()))
 
     def _store_only(self, what: str) -> None:
         if not isinstance(self.run, Store):
@@ -389,67 +391,6 @@ class Workspace(Frictions, Analyses):
         """Delete the quarantined rows, all or those of ``source`` (a file name as the
         ``source`` column has it); returns how many were deleted."""
         return store_quarantine.clear(self.con, source)
-
-    def _events_key(self) -> str:
-        """Changes whenever events are added (events are only ever appended)."""
-        e = self.run.events()
-        row = e.aggregate(n=e.count(), last=e.seq.max()).to_pyarrow().to_pylist()[0]
-        # Identify/alias calls and erasures (read from the store) and the identity keys
-        # change who is who, hence every derived table.
-        calls, last_call, erased = self.con.execute(
-            "SELECT count(*), max(seq), (SELECT count(*) FROM erasures) FROM identities").fetchall()[0]
-        keys = ",".join(self.spec.identity.keys)
-        return f"{DERIVED}:{row['n']}:{row['last']}:{calls}:{last_call}:{erased}:{keys}"
-
-    def _fingerprint(self, key: str) -> str:
-        spec = self.spec.model_dump_json(include={"journeys"})
-        return hashlib.sha256(f"{key}:{spec}".encode()).hexdigest()
-
-    def as_of_ms(self) -> int:
-        """The end of the data: the time of the last event (ms), which ages attempts. Kept
-        while the derived tables are fresh (every analysis's result names it: on Spark
-        each look costs a job)."""
-        if self._fresh and self._as_of is not None:
-            return self._as_of
-        e = self.run.events()
-        value = int(epoch_ms(e.timestamp.max()).execute() or 0)
-        self._as_of = value if self._fresh else None
-        return value
-
-    def refresh(self, *, force: bool = False) -> bool:
-        """Rebuild the attempts table if events or definitions changed; True if rebuilt."""
-        if self._fresh and not force:
-            return False
-        key = self._events_key()
-        fp = self._fingerprint(key)
-        if not force and self.run.get_meta("attempts_fingerprint") == fp:
-            self._fresh = True
-            return False
-        if not self.spec.moments:
-            raise QueryError(f"no moments defined yet: declare journeys and moments in "
-                             f"{self.spec_path} (see docs/workspace.md)", code="query/no-moments")
-        self._refresh_timeline(force=force, key=key)
-        # Tag and cut once for all moments; attempts, funnels, paths and the friction scope
-        # then read the small table.
-        events = with_person(self.run.events(), self._persons(key))
-        self.run.save("tagged", engine.segments(engine.tag(events, self.spec)))
-        tagged = self.db.table("tagged")
-        expr = engine.attempts(tagged, self.run.events(), self.as_of_ms())
-        expr = engine.with_contacts(expr, tagged, engine.moment_settings(self.spec))
-        self.run.save("attempts", expr)
-        # Written after the table: a crash in between only means one more rebuild.
-        self.run.set_meta("attempts_fingerprint", fp)
-        self._fresh = True
-        return True
-
-    def _refresh_timeline(self, *, force: bool = False, key: str | None = None) -> None:
-        """Rebuild the timeline (every event in person order) if the events changed
-        (``key``: :meth:`_events_key`, when the caller has it)."""
-        key = key or self._events_key()
-        if not force and self.run.get_meta("timeline_fingerprint") == key:
-            return
-        self.run.save("timeline", engine.timeline(with_person(self.run.events(), self._persons(key))))
-        self.run.set_meta("timeline_fingerprint", key)
 
     def _tagged(self, moment: str) -> Table:
         """The events playing a role in ``moment`` (from the materialised tag table)."""
@@ -472,4 +413,4 @@ def _memory_limit(share: float = 0.6) -> str:
     return f"{int(total * share) // 2**20}MiB"
 
 
-__all__ = ["IngestResult", "Workspace", "init", "open"]
+__all__ = ["IngestResult", "Refreshed", "Workspace", "init", "open"]

@@ -1,11 +1,10 @@
 """The friction part of the Python API (:class:`~microjourney.workspace.Workspace`
-inherits it): detecting frictions once per change of events, definitions or detector
-settings, the friction rows, the detectors in force, and the summary with its impact on
-completion (counted again over filtered attempts when asked)."""
+inherits it): the friction rows (derived by the refresh, :mod:`.workspace_refresh`), the
+detectors in force, and the summary with its impact on completion (counted again over
+filtered attempts when asked)."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any
 
 import ibis
@@ -29,41 +28,11 @@ class Frictions:
     db: Any
 
     def moment(self, name: str) -> Moment: ...
-    def refresh(self, *, force: bool = False) -> bool: ...
+    def refresh(self, *, force: bool = False) -> Any: ...
 
     def _refresh_frictions(self) -> None:
-        """Detect frictions if events, definitions or detector settings changed."""
+        """Frictions are derived with the other tables (:meth:`refresh`)."""
         self.refresh()
-        fp = self.run.get_meta("attempts_fingerprint") or ""
-        settings = self.spec.frictions.model_dump_json()
-        versions = ",".join(f"{d.KIND}:{d.VERSION}" for d in engine.frictions.DETECTORS)
-        key = hashlib.sha256(f"{fp}:{settings}:{versions}".encode()).hexdigest()
-        if self.run.get_meta("frictions_fingerprint") == key:
-            return
-        fr = engine.frictions
-        # The spans and the scope are read by every detector: computed once, kept in
-        # memory only.
-        spans = self.run.save("friction_spans", fr.spans(self.db.table("attempts"),
-                                                         engine.moment_settings(self.spec)), temp=True)
-        scope = self.run.save("friction_scope", fr.scope(self.db.table("timeline"),
-                                                         self.db.table("tagged"), spans), temp=True)
-        events = self.run.events()
-        ctx = fr.Context(self.spec, events, self.db.table("timeline"), spans)
-        found = self.run.save("friction_found", fr.detect(scope, ctx), temp=True)
-        self.run.save("frictions", fr.named(found, spans, events))
-        # The summary's sufficient statistics, kept beside the rows: small tables that
-        # reports and dashboards read.
-        # Kept (by the attempt's id): a filtered summary is counted again from it.
-        per = fr.per_attempt(found, spans)
-        ids = spans.select(i_inner="inner", i_id="attempt_id")
-        per = per.inner_join(ids, per.attempt == ids.i_inner)
-        per = self.run.save("friction_attempts", per.mutate(attempt=per.i_id).drop("i_inner", "i_id"))
-        kinds, moments = fr.friction_stats(per, self.db.table("attempts"))
-        self.run.save("friction_kinds", kinds)
-        self.run.save("friction_moments", moments)
-        for temp in ("friction_found", "friction_scope", "friction_spans"):
-            self.run.drop(temp)
-        self.run.set_meta("frictions_fingerprint", key)
 
     def frictions(self, moment: str | None = None, *, kind: str | None = None) -> Table:
         """Friction rows: attempt, person, moment, step, kind, detector version, seconds

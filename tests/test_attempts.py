@@ -106,7 +106,7 @@ def test_sla_met_only_for_completed(make_ws):
 def test_attempts_refresh_when_events_or_spec_change(make_ws, tmp_path):
     ws = make_ws(SPEC, [ev("10:00:00", "open", "a"), ev("10:00:05", "ok", "a")])
     assert ws.attempts().count().execute() == 1
-    assert ws.refresh() is False  # nothing changed
+    assert not ws.refresh() and ws.refresh().mode == "none"  # nothing changed
     from .helpers import write_events
 
     ws.ingest(write_events(tmp_path / "more.csv", [ev("10:01:00", "open", "b")]))

@@ -311,18 +311,19 @@ def forget(person: Annotated[str, typer.Argument(metavar="PERSON", help="A perso
                                                  "column) or one of their user ids.")],
            workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Erase a person: every stored row carrying their identifiers (events, identify/alias
-    calls, quarantined rows); derived tables are rebuilt. The log keeps counts only
+    calls, quarantined rows) and their rows of the derived tables. The log keeps counts only
     (docs/identity.md). While a server holds the store, the server erases."""
     answer = through_server(workspace, "DELETE", f"/v1/persons/{urllib.parse.quote(person, safe='')}")
     if answer is not None:
-        data = {k: answer[k] for k in ("erasure_id", "erased_at", "counts", "dropped")}
+        data = {k: answer[k] for k in ("erasure_id", "erased_at", "counts", "derived")}
     else:
         with _open(workspace) as ws:
             result = ws.forget(person)
         data = {"erasure_id": result.erasure_id, "erased_at": result.erased_at,
-                "counts": result.counts, "dropped": list(result.dropped)}
+                "counts": result.counts, "derived": result.derived}
     if as_json:
         _print_json(data)
         return
     rows = ", ".join(f"{n:,} {table}" for table, n in data["counts"].items())
-    out.print(f"erasure {data['erasure_id']}: removed {rows} rows; derived tables will be rebuilt")
+    out.print(f"erasure {data['erasure_id']}: removed {rows} rows, and "
+              f"{sum(data['derived'].values()):,} rows of derived tables")

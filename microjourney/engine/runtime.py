@@ -47,6 +47,18 @@ class Store(Runtime):
         self.con = con
         self.db = ibis.duckdb.from_connection(con)
 
+    def view(self, name: str, expr: Table) -> Table:
+        self.db.create_view(name, expr, overwrite=True)
+        return self.db.table(name)
+
+    def drop_any(self, name: str) -> None:
+        rows = self.con.execute("SELECT table_type FROM information_schema.tables WHERE "
+                                "table_schema = current_schema() AND table_name = ?", [name]).fetchall()
+        if rows and rows[0][0] == "VIEW":
+            self.db.drop_view(name, force=True)
+        elif rows:
+            self.db.drop_table(name, force=True)
+
     # The store's ``meta`` table (created by :mod:`microjourney.store`), read and written
     # here so that the engine does not import the store.
     def get_meta(self, key: str) -> str | None:

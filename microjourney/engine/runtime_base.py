@@ -38,8 +38,26 @@ class Runtime:
         self.db.create_table(name, expr, temp=temp, overwrite=True)
         return self.db.table(name)
 
+    def tables(self) -> set[str]:
+        """The names of the tables and views there are."""
+        con = getattr(self, "con", None)
+        if con is not None and hasattr(con, "execute"):  # DuckDB (Ibis's listing needs an
+            # Arrow call this DuckDB no longer has)
+            return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables "
+                                              "WHERE table_schema = 'main'").fetchall()}
+        return set(self.db.list_tables())
+
+    def view(self, name: str, expr: Table) -> Table:
+        """``expr`` under the name ``name``: a view where the backend keeps one, else a
+        table (a lake's tables last one session anyway)."""
+        return self.save(name, expr)
+
     def drop(self, name: str) -> None:
         self.db.drop_table(name, force=True)
+
+    def drop_any(self, name: str) -> None:
+        """Drop ``name``, a table or a view."""
+        self.drop(name)
 
     def get_meta(self, key: str) -> str | None:
         return self._meta.get(key)

@@ -12,6 +12,7 @@ outcomes last), so attempts and funnels are deterministic.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import ibis
@@ -76,12 +77,13 @@ def _condition(t: Table, m: Matcher) -> BooleanValue | None:
     return cond
 
 
-def tag(events: Table, workspace: Workspace) -> Table:
-    """Rows (event × role) for every event that plays a role in a moment.
+def tag(events: Table, workspace: Workspace, moments: Collection[str] | None = None) -> Table:
+    """Rows (event × role) for every event that plays a role in a moment (of ``moments``
+    only, when given).
 
     ``events`` must have a ``person`` column (see :func:`microjourney.identity.with_person`).
     """
-    table = roles(list(workspace.moments.values()))
+    table = roles([m for m in workspace.moments.values() if moments is None or m.name in moments])
     if not table:
         raise ValueError("no moments to tag")
     role_rows = [

@@ -40,10 +40,15 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 __all__ = ["BLANKS", "PERSONS", "call_sightings", "id_node", "key_kind", "normalise", "resolve",
+           "resolve_rows",
            "sightings", "trait", "with_person"]
 
 #: The schema of the identifier → person map (``kind``: ``user``, ``anonymous`` or a key name).
-PERSONS = pa.schema([("kind", pa.string()), ("identifier", pa.string()), ("person", pa.string())])
+#: ``component``: the identity component (every identifier linked to it, by any link;
+#: named by its smallest node): a person's map depends on its component's sightings only,
+#: so a refresh resolves again just the components that new sightings touch.
+PERSONS = pa.schema([("kind", pa.string()), ("identifier", pa.string()), ("person", pa.string()),
+                     ("component", pa.string())])
 
 _ID_KINDS = ("user", "anonymous")
 #: What trimming takes off an id or a key value: the characters Ibis's ``strip()`` trims
@@ -154,6 +159,11 @@ def _smallest(labels: np.ndarray, values: pa.Array, size: int) -> np.ndarray:
 def resolve(rows: pa.Table, keys: Sequence[str] = ()) -> pa.Table:
     """The identifier → person map (:data:`PERSONS`) of sighting rows (the union of
     :func:`sightings` and :func:`call_sightings`, as Arrow)."""
+    return resolve_rows(rows, keys)[0]
+
+
+def resolve_rows(rows: pa.Table, keys: Sequence[str] = ()) -> tuple[pa.Table, pa.Array]:
+    """:func:`resolve`'s map and, per sighting row, its identity component."""
     names = _keyed(keys)
     prefixes = [chr(0xE000 + i) for i in range(len(names) + 1)]  # 0: ids; i: keys[i - 1]
 
@@ -189,6 +199,18 @@ def resolve(rows: pa.Table, keys: Sequence[str] = ()) -> pa.Table:
     value = pc.utf8_slice_codeunits(nodes, 1)
     users = pc.unique(user.drop_null())
     is_user = pc.is_in(nodes, value_set=users).to_numpy(zero_copy_only=False)
+
+    # Identity components: every link counts. Named by their smallest node.
+    full = _components(n, ia, ib)
+    n_full = int(full.max()) + 1 if n else 0
+    component = _smallest(full, nodes, n_full)[full] if n else np.array([], dtype=object)
+    first_node = pc.coalesce(anon, user, prev, *key_nodes)
+    at = pc.index_in(first_node, nodes)
+    valid = pc.is_valid(at).to_numpy(zero_copy_only=False)
+    row_component = np.full(len(at), None, dtype=object)
+    if n:
+        idx = at.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+        row_component[valid] = component[idx[valid]]
 
     # Alias groups: the components of alias links that hold a user id.
     group = _components(n, ia[strong], ib[strong])
@@ -234,7 +256,9 @@ def resolve(rows: pa.Table, keys: Sequence[str] = ()) -> pa.Table:
     return pa.table([
         pa.array(np.concatenate([kinds[keyed], kinds[of_node]]), pa.string()),
         pa.concat_arrays([value.take(pa.array(keyed, pa.int64())), spelled]),
-        pa.array(np.concatenate([person[keyed], person[of_node]]), pa.string())], schema=PERSONS)
+        pa.array(np.concatenate([person[keyed], person[of_node]]), pa.string()),
+        pa.array(np.concatenate([component[keyed], component[of_node]]), pa.string())],
+        schema=PERSONS), pa.array(row_component, pa.string())
 
 
 def with_person(events: Table, persons: Table) -> Table:

@@ -7,7 +7,8 @@ shared key's name with the normalisation of its values (``email``, ``phone``,
 ``text``; see :mod:`microjourney.identity`). They are loaded as an Arrow table into the
 temporary table ``_forget``; each table in :data:`ERASABLE` names the SQL condition
 selecting its rows that carry one of them. **Adding a table that holds personal data
-is one line there.** Derived tables are dropped by name (the workspace rebuilds them).
+is one line there.** Derived tables lose the rows of the person by the column their
+declaration names (:mod:`microjourney.engine.derived`; the caller gives them).
 
 The log (``erasures``) keeps an erasure id, the time and the rows removed per table.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -103,8 +104,8 @@ class ErasureResult:
     erasure_id: str
     erased_at: datetime
     counts: dict[str, int] = field(default_factory=dict)
-    #: Derived tables dropped (rebuilt on the next analysis).
-    dropped: tuple[str, ...] = ()
+    #: Rows removed from each derived table (the rest is refreshed on the next analysis).
+    derived: dict[str, int] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -115,11 +116,11 @@ _FORGET = pa.schema([("kind", pa.string()), ("identifier", pa.string()), ("norm"
 
 
 def erase(con: duckdb.DuckDBPyConnection, identifiers: Iterable[tuple[str, str, str | None]], *,
-          drop: Sequence[str] = (), forget_meta: Sequence[str] = ()) -> ErasureResult:
+          derived: Mapping[str, tuple[str, Sequence[str]]] = {}) -> ErasureResult:  # noqa: B006
     """Delete the rows carrying ``identifiers`` from every table of :data:`ERASABLE` the
-    store has, drop the derived tables ``drop`` and the meta keys ``forget_meta``, log
-    the erasure; one transaction, then a checkpoint (deleted rows leave the write-ahead
-    log and the file's live blocks)."""
+    store has, and from each ``derived`` table (name → (column, values)) the rows whose
+    column holds one of the values; log the erasure; one transaction, then a checkpoint
+    (deleted rows leave the write-ahead log and the file's live blocks)."""
     forget = pa.Table.from_pylist(
         [{"kind": k, "identifier": i, "norm": n} for k, i, n in identifiers], schema=_FORGET)
     present = {r[0] for r in con.execute(
@@ -137,15 +138,16 @@ def erase(con: duckdb.DuckDBPyConnection, identifiers: Iterable[tuple[str, str, 
                 if table in present:
                     delete = "DELETE FROM " + quote_ident(table) + " WHERE " + condition
                     counts[table] = int(con.execute(delete).fetchall()[0][0])
-            dropped = tuple(t for t in drop if t in present)
-            for table in dropped:
-                con.execute("DROP TABLE " + quote_ident(table))
-            for key in forget_meta:
-                con.execute("DELETE FROM meta WHERE key = ?", [key])
+            removed: dict[str, int] = {}
+            for table, (column, values) in derived.items():
+                if table in present:
+                    delete = ("DELETE FROM " + quote_ident(table) + " WHERE list_contains(?, "
+                              + quote_ident(column) + ")")
+                    removed[table] = int(con.execute(delete, [list(values)]).fetchall()[0][0])
             erasure_id, at = uuid.uuid4().hex, datetime.now(UTC)
             con.execute("INSERT INTO erasures VALUES (?, ?, ?)", [erasure_id, at, json.dumps(counts)])
             con.execute("DROP TABLE _forget")
     finally:
         con.unregister("_forget_rows")
     con.execute("CHECKPOINT")
-    return ErasureResult(erasure_id, at, counts, dropped)
+    return ErasureResult(erasure_id, at, counts, removed)

@@ -4,6 +4,12 @@ Each module exposes ``KIND``, ``VERSION`` and ``detect(scope, settings, context)
 returning rows in the shape of :data:`base.COLUMNS`; adding a detector is adding a
 module here and its settings model to :mod:`microjourney.spec.frictions`. Every
 detector reads the same *scope* (:mod:`.scope`): the events of each attempt.
+
+A detector that judges an attempt against a baseline over every attempt (``BASELINE =
+True``: waiting) exposes ``candidates``, ``baselines`` and ``judge`` instead: its
+candidates are kept per person (``friction_waits``), and its rows are judged from all of
+them at each refresh (:func:`waits`, :func:`baselines`, :func:`judged`), so that a
+refresh of some persons finds what a full rebuild finds.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from types import ModuleType
 import ibis
 from ibis.expr.types import Table, Value
 
+from ...spec import Workspace
 from ..backend import grade_up, list_select
 from . import (
     cognitive_load,
@@ -51,8 +58,8 @@ def detect(scope: Table, ctx: Context) -> Table:
     ``ctx`` holds what detectors join on the rows they read. :func:`named` turns them
     into friction rows."""
     workspace = ctx.workspace
-    parts = [d.detect(scope, getattr(workspace.frictions, d.KIND), ctx) for d in DETECTORS
-             if getattr(workspace.frictions, d.KIND).enabled]
+    parts = [d.detect(scope, getattr(workspace.frictions, d.KIND), ctx) for d in _enabled(workspace)
+             if not getattr(d, "BASELINE", False)]
     if not parts:
         parts = [scope.filter(ibis.literal(False)).select(
             attempt="attempt", step="at_step", kind=ibis.literal(""),
@@ -62,6 +69,69 @@ def detect(scope: Table, ctx: Context) -> Table:
     for p in parts[1:]:
         out = out.union(p)
     return out.select(*DETECTED)
+
+
+def _enabled(workspace: Workspace, *, baseline: bool | None = None) -> list[ModuleType]:
+    return [d for d in DETECTORS if getattr(workspace.frictions, d.KIND).enabled
+            and (baseline is None or getattr(d, "BASELINE", False) == baseline)]
+
+
+#: The columns of ``friction_waits``: a baseline detector's candidates, named.
+WAITS = ("attempt_id", "person", "moment", "kind", "version", "step", "reached", "at_ms",
+         "latency_ms", "sla_ms", "event_id", "furthest", "finished", "completed")
+
+
+def waits(scope: Table, ctx: Context, spans: Table, events: Table) -> Table | None:
+    """The candidates of every enabled baseline detector (:data:`WAITS`), with their
+    attempt's id, person, moment and outcome and the event's id; None when none is on."""
+    detectors = _enabled(ctx.workspace, baseline=True)
+    if not detectors:
+        return None
+    a = spans.select(s_inner="inner", attempt_id="attempt_id", person="a_person",
+                     moment="a_moment", furthest="furthest",
+                     finished=(spans.outcome != "in_progress").cast("int64"),
+                     completed=(spans.outcome == "completed").cast("int64"))
+    ids = events.select(e_seq="seq", event_id="event_id")
+    out = None
+    for d in detectors:
+        c = d.candidates(scope, getattr(ctx.workspace.frictions, d.KIND), ctx)
+        c = c.inner_join(a, c.attempt == a.s_inner)
+        c = c.inner_join(ids, c.seq == ids.e_seq)
+        c = c.select(*WAITS[:3], kind=ibis.literal(d.KIND), version=ibis.literal(d.VERSION, "int64"),
+                     **{k: k for k in WAITS[5:]})
+        out = c if out is None else out.union(c)
+    return out
+
+
+def baselines(waits: Table, workspace: Workspace) -> Table | None:
+    """Per (kind, moment, step): the baseline of every enabled baseline detector."""
+    parts = [d.baselines(waits, getattr(workspace.frictions, d.KIND))
+             for d in _enabled(workspace, baseline=True)]
+    parts = [p.select("kind", "moment", "step", baseline=p.baseline.cast("float64")) for p in parts]
+    return _union(parts)
+
+
+def judged(waits: Table, base: Table, workspace: Workspace) -> tuple[Table, Table] | None:
+    """The baseline detectors' friction rows (:data:`base.COLUMNS`) and their rows per
+    (attempt, kind) (as ``friction_attempt_rows``), from all the candidates."""
+    parts = [d.judge(waits, base, getattr(workspace.frictions, d.KIND))
+             for d in _enabled(workspace, baseline=True)]
+    late = _union(parts)
+    if late is None:
+        return None
+    rows = late.select(*COLUMNS[:-1], evidence=ibis.array([late.event_id]).cast("array<!string>"))
+    per = late.group_by(attempt="attempt_id", kind="kind").aggregate(
+        person=late.person.arbitrary(), n=late.count(), seconds=late.seconds_lost.sum(),
+        step=late.reached.min(), moment=late.moment.arbitrary(), furthest=late.furthest.max(),
+        finished=late.finished.max(), completed=late.completed.max())
+    return rows, per
+
+
+def _union(parts: list[Table]) -> Table | None:
+    out = None
+    for p in parts:
+        out = p if out is None else out.union(p)
+    return out
 
 
 def named(found: Table, spans: Table, events: Table) -> Table:
@@ -203,4 +273,5 @@ def friction_stats(per: Table, attempts: Table) -> tuple[Table, Table]:
     return kinds, moments
 
 
-__all__ = ["DETECTORS", "Context", "detect", "friction_stats", "named", "per_attempt", "scope", "spans"]
+__all__ = ["DETECTORS", "WAITS", "Context", "baselines", "detect", "friction_stats", "judged", "named",
+           "per_attempt", "scope", "spans", "waits"]

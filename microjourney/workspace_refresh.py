@@ -1,0 +1,526 @@
+"""Keeping the derived tables fresh (the part of the Python API that
+:class:`~microjourney.workspace.Workspace` inherits; the tables are declared in
+:mod:`microjourney.engine.derived`).
+
+A refresh takes in what changed since the last one, as its *state* (in the store's
+``meta``) records it: the last event and call sequence numbers, the erasures, the end of
+the data (``as_of``) and a fingerprint of each definition the tables depend on.
+
+* **Who is who.** New events and calls give new sightings; only the identity components
+  they touch are resolved again (a component's persons depend on its own sightings
+  only). An erasure or a change of identity keys resolves everything again.
+* **Which persons.** Those whose component was resolved again, those with new events,
+  and those with an open attempt whose timeout the new end of the data passed (or no
+  longer passes, after an erasure). Their rows of every ``person`` table are replaced.
+* **Which moments.** A moment whose definition changed has its tagged rows and attempts
+  computed again for everyone; frictions then too (an event inside two attempts' spans
+  goes to the innermost, whatever the moment, so frictions are not separable by moment),
+  as after a change of detector settings.
+* **The rest** (``whole`` tables and views) is computed again from those tables.
+
+On the store, all of it is one transaction: a refresh that fails leaves the previous
+tables readable and the state as it was, and the next refresh does the work again. A
+workspace over a lake (DuckDB in memory, Spark) rebuilds in full, for its session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import ibis
+import pyarrow as pa
+import pyarrow.compute as pc
+from ibis.expr.types import Table
+
+from . import engine
+from .engine.backend import epoch_ms
+from .engine.derived import DERIVED
+from .errors import QueryError, WorkspaceError
+from .identity import call_sightings, id_node, resolve_rows, sightings, with_person
+from .store.writer import quote_ident
+
+if TYPE_CHECKING:
+    from .engine.runtime import Runtime
+    from .spec.model import Workspace as Spec
+
+#: The layout of the derived tables; a store derived by another layout is rebuilt.
+LAYOUT = 6
+STATE = "refresh_state"
+_IDS = ["user", "anonymous"]
+_AFFECTED = "_affected"
+_OF_AFFECTED = "person IN (SELECT person FROM _affected)"
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What a refresh did: ``mode`` ``none`` (fresh already), ``incremental`` or ``full``;
+    the ``persons`` recomputed (None: all), the ``events`` taken in, the ``seconds`` it
+    took, and the end of the data (``as_of_ms``)."""
+
+    mode: str
+    persons: int | None = 0
+    events: int = 0
+    seconds: float = 0.0
+    as_of_ms: int = 0
+
+    def __bool__(self) -> bool:
+        return self.mode != "none"
+
+
+class Refresh:
+    """A mixin: the workspace gives the definitions, the store and the runtime."""
+
+    spec: Spec
+    run: Runtime
+    db: Any
+    con: duckdb.DuckDBPyConnection
+    _fresh: bool
+    #: A reader (:meth:`~microjourney.workspace.Workspace.reader`): never refreshes.
+    _reading = False
+
+    # -- what changed -------------------------------------------------------
+    def _marks(self) -> dict[str, int]:
+        """Where the stored data stands: events (count, last ``seq``), identify/alias calls
+        (count, last ``seq``) and erasures. Events and calls are only appended, except by
+        an erasure."""
+        e = self.run.events()
+        row = e.aggregate(n=e.count(), last=e.seq.max()).to_pyarrow().to_pylist()[0]
+        calls, last_call, erased = self.con.execute(
+            "SELECT count(*), max(seq), (SELECT count(*) FROM erasures) FROM identities").fetchall()[0]
+        return {"events": int(row["n"]), "seq": int(row["last"] or 0), "calls": int(calls),
+                "call_seq": int(last_call or 0), "erasures": int(erased)}
+
+    def _definitions(self) -> dict[str, Any]:
+        """A fingerprint of each definition the derived tables depend on."""
+        def digest(text: str) -> str:
+            return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+        moments = {name: digest(m.model_dump_json()) for name, m in self.spec.moments.items()}
+        versions = ",".join(f"{d.KIND}:{d.VERSION}" for d in engine.frictions.DETECTORS)
+        return {"layout": LAYOUT, "keys": list(self.spec.identity.keys), "moments": moments,
+                "frictions": digest(f"{self.spec.frictions.model_dump_json()}:{versions}:"
+                                    f"{json.dumps(moments, sort_keys=True)}")}
+
+    def _state(self) -> dict[str, Any] | None:
+        text = self.run.get_meta(STATE)
+        state = json.loads(text) if text else None
+        if not state or state.get("definitions", {}).get("layout") != LAYOUT:
+            return None
+        return state
+
+    def _tables(self) -> set[str]:
+        return self.run.tables()
+
+    # -- the refresh ----------------------------------------------------------
+    def refresh(self, *, force: bool = False) -> Refreshed:
+        """Bring the derived tables up to date with the stored events, calls and
+        definitions, recomputing only what changed (``force``: everything); see the
+        module docstring. The result is false when nothing had changed."""
+        if not self.spec.moments:
+            raise QueryError(f"no moments defined yet: declare journeys and moments in "
+                             f"{getattr(self, 'spec_path', 'microjourney.yaml')} "
+                             "(see docs/workspace.md)", code="query/no-moments")
+        if self._reading:  # as the last refresh left the tables
+            if self._state() is None:
+                raise WorkspaceError("the derived tables have not been refreshed yet; the "
+                                     "server's next refresh makes them", code="workspace/not-refreshed")
+            return Refreshed("none", as_of_ms=self.as_of_ms())
+        if self._fresh and not force:
+            return Refreshed("none", as_of_ms=self.as_of_ms())
+        return self._refresh(force=force)
+
+    def _refresh_timeline(self) -> None:
+        """The timeline (and who is who) up to date, with or without moments."""
+        if not self._fresh and not self._reading:
+            self._refresh(moments=bool(self.spec.moments))
+
+    def catch_up(self) -> Refreshed:
+        """Take in what another connection stored (the server's collector): the derived
+        tables of the moments there are, or who is who and the timeline without moments."""
+        self._fresh = False
+        if not self.spec.moments:
+            return self._refresh(moments=False)
+        return self.refresh()
+
+    def refreshed_at(self) -> float | None:
+        """When (epoch seconds) the derived tables last took in the stored data: the
+        start of the refresh that made them, as committed in the state (None before any
+        refresh). An answer from them is as stale as ``now - refreshed_at``. For a
+        workspace that refreshes before each analysis (not a reader), they are current
+        while fresh: now."""
+        if self._fresh and not self._reading:
+            return time.time()
+        state = self._state()
+        return float(state["at"]) if state and "at" in state else None
+
+    def _refresh(self, *, force: bool = False, moments: bool = True) -> Refreshed:
+        started = time.perf_counter()
+        at = time.time()  # what was stored by now is in the tables this refresh makes
+        marks, want = self._marks(), self._definitions()
+        if not moments:
+            want = {**want, "moments": {}, "frictions": ""}
+        state = None if force else self._state()
+        if state and state["marks"] == marks and state["definitions"] == want:
+            self.run.set_meta(STATE, json.dumps({**state, "at": at}))
+            self._fresh = True
+            return Refreshed("none", as_of_ms=int(state["as_of"]))
+        with self._writing():
+            done = self._rebuild(state, marks, want)
+            self.run.set_meta(STATE, json.dumps({"marks": marks, "definitions": want,
+                                                 "as_of": done.as_of_ms, "at": at}))
+        self._fresh = True
+        self._as_of = done.as_of_ms
+        return Refreshed(done.mode, done.persons, done.events,
+                         round(time.perf_counter() - started, 3), done.as_of_ms)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One transaction on the store; none on a lake (its tables are the session's)."""
+        from .engine.runtime import Store
+
+        if not isinstance(self.run, Store):
+            with nullcontext():
+                yield
+            return
+        self.con.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def _rebuild(self, state: dict[str, Any] | None, marks: dict[str, int],
+                 want: dict[str, Any]) -> Refreshed:
+        from .engine.runtime import Store
+
+        present = self._tables()
+        incremental = (state is not None and isinstance(self.run, Store)
+                       and {"persons", "sightings", "timeline"} <= present)
+        if not incremental:
+            self._drop_derived(present)
+            present = set()
+        old = state or {"marks": {}, "definitions": {}, "as_of": 0}
+        moved = self._identity(old, marks, incremental=incremental
+                               and old["definitions"].get("keys") == want["keys"]
+                               and old["marks"].get("erasures") == marks["erasures"])
+        as_of = self._as_of_now()
+        new_events = marks["events"] - int(old["marks"].get("events", 0))
+        if not incremental:
+            self._build_moment_tables(want, None, as_of, present=set(), changed=None)
+            return Refreshed("full", None, marks["events"], 0.0, as_of)
+
+        # The persons the change touches, in a temporary table the statements join.
+        aff = ibis.memtable(pa.table({"person": pa.array(sorted(moved), pa.string())}))
+        parts = [aff]
+        if marks["seq"] > int(old["marks"].get("seq", 0)):
+            e = self.run.events()
+            fresh = with_person(e.filter(e.seq > int(old["marks"]["seq"])), self.db.table("persons"))
+            parts.append(fresh.select("person"))
+        if marks["erasures"] != old["marks"].get("erasures"):
+            # An erasure deletes every event carrying one of the person's identifiers, some
+            # of which may belong to others: those whose events went.
+            t, e = self.db.table("timeline"), self.run.events()
+            parts.append(t.anti_join(e, t.seq == e.seq).select("person"))
+        if "attempts" in present and as_of != int(old["as_of"]) and self.spec.moments:
+            parts.append(self._timed_out(int(old["as_of"]), as_of))
+        union = parts[0]
+        for p in parts[1:]:
+            union = union.union(p)
+        affected = self.run.save(_AFFECTED, union.distinct(), temp=True)
+        n = int(affected.count().execute())
+        self._replace("timeline", lambda ev: engine.timeline(ev), affected)
+        changed = {m for m in set(want["moments"]) | set(old["definitions"].get("moments", {}))
+                   if want["moments"].get(m) != old["definitions"].get("moments", {}).get(m)}
+        self._build_moment_tables(want, affected, as_of, present=present, changed=changed,
+                                  frictions_changed=want["frictions"] != old["definitions"].get("frictions"))
+        self.run.drop(_AFFECTED)
+        return Refreshed("incremental", n, new_events, 0.0, as_of)
+
+    # -- who is who -----------------------------------------------------------
+    def _identity(self, old: dict[str, Any], marks: dict[str, int], *, incremental: bool) -> set[str]:
+        """Bring ``sightings`` and ``persons`` up to date; the persons whose identifiers
+        changed (before and after), empty after a full build with nothing before."""
+        keys = self.spec.identity.keys
+        calls = ibis.duckdb.from_connection(self.con).table("identities")
+        schema = pa.schema([("anonymous_id", pa.string()), ("user_id", pa.string()),
+                            ("previous_id", pa.string()), ("alias", pa.bool_()),
+                            *((f"k{i}", pa.string()) for i in range(len(keys))),
+                            ("ts", pa.timestamp("us", tz="UTC"))])
+        e = self.run.events()
+        if incremental:
+            e = e.filter(e.seq > int(old["marks"].get("seq", 0)))
+            calls = calls.filter(calls.seq > int(old["marks"].get("call_seq", 0)))
+        rows = pa.concat_tables(t.select(*schema.names).to_pyarrow().cast(schema)
+                                for t in (sightings(e, keys), call_sightings(calls, keys)))
+        if not incremental:
+            before = self._person_map() if "persons" in self._tables() else None
+            self._save_identity(_grouped(rows), None)
+            if before is None:
+                return set()
+            return _moved(before, self._person_map())
+        if not rows.num_rows:
+            return set()
+        components = self._components_of(rows, keys)
+        touched = self.run.save("_components", ibis.memtable(
+            pa.table({"c": pa.array(components, pa.string())})), temp=True)
+        s = self.db.table("sightings")
+        kept = s.semi_join(touched, s.component == touched.c).drop("component")
+        kept = kept.to_pyarrow().cast(schema)
+        p = self.db.table("persons")
+        was = set(p.semi_join(touched, p.component == touched.c).person.to_pyarrow().to_pylist())
+        subset = _grouped(pa.concat_tables([kept, rows]))
+        now = self._save_identity(subset, components)
+        self.run.drop("_components")
+        return was | set(now)
+
+    def _components_of(self, rows: pa.Table, keys: list[str]) -> list[str]:
+        """The stored identity components that the sighting ``rows`` touch."""
+        ids = pc.unique(pa.concat_arrays([rows.column(c).combine_chunks()
+                                          for c in ("anonymous_id", "user_id", "previous_id")]
+                                         ).drop_null())
+        probe = [{"p_kind": None, "p_value": v} for v in pc.unique(id_node(ids)).to_pylist()]
+        for i, key in enumerate(keys):
+            probe += [{"p_kind": key, "p_value": v}
+                      for v in pc.unique(rows.column(f"k{i}").combine_chunks().drop_null()).to_pylist()]
+        if not probe:
+            return []
+        q = ibis.memtable(pa.Table.from_pylist(probe, schema=pa.schema(
+            [("p_kind", pa.string()), ("p_value", pa.string())])))
+        p = self.db.table("persons")
+        # Ids are compared as they link (trimmed), whatever spelling the map holds.
+        node = ibis.ifelse(p.identifier.strip() == "", p.identifier, p.identifier.strip())
+        is_id = p.kind.isin(_IDS)
+        hit = p.inner_join(q, [ibis.ifelse(is_id, ibis.null("string"), p.kind).identical_to(q.p_kind),
+                               ibis.ifelse(is_id, node, p.identifier) == q.p_value])
+        return sorted(set(hit.select("component").distinct().to_pyarrow().column(0).to_pylist()))
+
+    def _save_identity(self, rows: pa.Table, components: list[str] | None) -> list[str]:
+        """Resolve ``rows`` and store them and their map: replacing the ``components``
+        given, or everything (None). Returns the persons of the new map."""
+        keys = self.spec.identity.keys
+        persons, row_components = resolve_rows(rows, keys)
+        stored = rows.append_column("component", row_components)
+        for name, table in (("sightings", stored), ("persons", persons)):
+            literal = ibis.memtable(table)
+            if components is None:
+                self.run.save(name, literal)
+            else:
+                self._delete(name, "component IN (SELECT c FROM _components)")
+                self.db.insert(name, literal)
+            # Ibis keeps a literal table registered until the process ends; these hold
+            # identifiers, which an erasure must not leave behind.
+            _unregister(self.run, literal)
+        return pc.unique(persons.column("person")).to_pylist()
+
+    def _person_map(self) -> pa.Table:
+        p = self.db.table("persons")
+        return p.select("kind", "identifier", "person").to_pyarrow()
+
+    # -- the persons' tables --------------------------------------------------
+    def _events_of(self, affected: Table | None) -> Table:
+        """The events (with their ``person``) of the ``affected`` persons; all when None."""
+        persons, events = self.db.table("persons"), self.run.events()
+        if affected is None:
+            return with_person(events, persons)
+        ids = persons.filter(persons.kind.isin(_IDS))
+        ids = ids.semi_join(affected, ids.person == affected.person).select(a_id="identifier")
+        key = ibis.coalesce(events.user_id, events.anonymous_id)
+        return with_person(events.filter(key.isin(ids.a_id)), persons)
+
+    def _of(self, name: str, affected: Table | None) -> Table:
+        """Table ``name``'s rows of the ``affected`` persons (all when None)."""
+        t = self.db.table(name)
+        return t if affected is None else t.semi_join(affected, t.person == affected.person)
+
+    def _replace(self, name: str, compute: Any, affected: Table | None) -> None:
+        """Table ``name``: ``compute(events)`` over the events of ``affected`` replaces
+        their rows (all rows when None)."""
+        expr = compute(self._events_of(affected))
+        if affected is None:
+            self.run.save(name, expr)
+            return
+        self._delete(name, _OF_AFFECTED)
+        self.db.insert(name, expr)
+
+    def _delete(self, name: str, where: str, params: list[Any] | None = None) -> None:
+        """Delete the rows of derived table ``name`` that ``where`` (a constant) selects."""
+        self.con.execute("DELETE FROM " + quote_ident(name) + " WHERE " + where, params or [])
+
+    def _timed_out(self, before: int, now: int) -> Table:
+        """Persons with an attempt whose outcome the move of the end of the data from
+        ``before`` to ``now`` changes (abandoned ↔ in progress)."""
+        a = self.db.table("attempts")
+        s = engine.moment_settings(self.spec)
+        a = a.filter(a.outcome.isin(["abandoned", "in_progress"]))
+        a = a.inner_join(s, a.moment == s.w_moment)
+        end = epoch_ms(a.end_ts)
+        flip = ((before - end) > a.timeout_ms) != ((now - end) > a.timeout_ms)
+        return a.filter(flip).select("person")
+
+    def _as_of_now(self) -> int:
+        e = self.run.events()
+        return int(epoch_ms(e.timestamp.max()).execute() or 0)
+
+    def _build_moment_tables(self, want: dict[str, Any], affected: Table | None, as_of: int, *,
+                             present: set[str], changed: set[str] | None,
+                             frictions_changed: bool = True) -> None:
+        """Tagged rows, attempts and frictions: for ``affected`` (all when None), and for
+        every person in the ``changed`` moments."""
+        if affected is None:
+            self.run.save("timeline", engine.timeline(self._events_of(None)))
+        if not self.spec.moments:
+            return
+        whole = affected is None or not {"tagged", "attempts"} <= present
+        changed = set() if whole or changed is None else changed
+        settings = engine.moment_settings(self.spec)
+
+        def cut(events: Table, only: set[str] | None = None) -> Table:
+            return engine.segments(engine.tag(events, self.spec, only))
+
+        def attempts(tagged: Table) -> Table:
+            expr = engine.attempts(tagged, self.run.events(), as_of)
+            return engine.with_contacts(expr, tagged, settings)
+
+        if whole:
+            self.run.save("tagged", cut(self._events_of(None)))
+            self.run.save("attempts", attempts(self.db.table("tagged")))
+        else:
+            if changed:
+                gone = sorted(changed)
+                for name in ("tagged", "attempts"):
+                    self._delete(name, "list_contains(?, moment)", [gone])
+                live = {m for m in changed if m in self.spec.moments}
+                if live:
+                    self.db.insert("tagged", cut(self._events_of(None), live))
+                    t = self.db.table("tagged")
+                    self.db.insert("attempts", attempts(t.filter(t.moment.isin(sorted(live)))))
+            self._replace("tagged", cut, affected)
+            for name in ("attempts",):
+                self._delete(name, _OF_AFFECTED)
+            self.db.insert("attempts", attempts(self._of("tagged", affected)))
+        whole_frictions = (whole or bool(changed) or frictions_changed
+                           or not {"friction_rows", "friction_attempt_rows", "friction_waits"} <= present)
+        self._frictions(None if whole_frictions else affected)
+
+    # -- frictions ------------------------------------------------------------
+    def _frictions(self, affected: Table | None) -> None:
+        """The friction tables of ``affected`` (all when None), then the baselines, the
+        views and the summaries from all of them."""
+        fr = engine.frictions
+        settings = engine.moment_settings(self.spec)
+        # The spans and the scope are read by every detector: computed once, kept in
+        # memory only.
+        spans = self.run.save("friction_spans", fr.spans(self._of("attempts", affected), settings),
+                              temp=True)
+        timeline = self._of("timeline", affected)
+        scope = self.run.save("friction_scope", fr.scope(timeline, self._of("tagged", affected), spans),
+                              temp=True)
+        events = self.run.events()
+        ctx = fr.Context(self.spec, events, timeline, spans)
+        found = self.run.save("friction_found", fr.detect(scope, ctx), temp=True)
+        rows = fr.named(found, spans, events)
+        # Kept by the attempt's id: a filtered summary is counted again from it.
+        per = fr.per_attempt(found, spans)
+        ids = spans.select(i_inner="inner", i_id="attempt_id", i_person="a_person")
+        per = per.inner_join(ids, per.attempt == ids.i_inner)
+        per = per.mutate(attempt=per.i_id, person=per.i_person).drop("i_inner", "i_id", "i_person")
+        waits = fr.waits(scope, ctx, spans, events)
+        if waits is None:  # no baseline detector on: an empty table of the same shape
+            waits = _empty_waits()
+        for name, expr in (("friction_rows", rows), ("friction_attempt_rows", per),
+                           ("friction_waits", waits)):
+            if affected is None:
+                self.run.save(name, expr)
+            else:
+                self._delete(name, _OF_AFFECTED)
+                self.db.insert(name, expr)
+        for temp in ("friction_found", "friction_scope", "friction_spans"):
+            self.run.drop(temp)
+
+        # Judged against the baselines over every attempt; then the views and summaries.
+        w = self.db.table("friction_waits")
+        base = fr.baselines(w, self.spec)
+        if base is None:
+            base = w.select(kind="kind", moment="moment", step="step",
+                            baseline=w.latency_ms.cast("float64")).limit(0)
+        self.run.save("friction_baselines", base)
+        judged = fr.judged(w, self.db.table("friction_baselines"), self.spec)
+        frictions, attempts = self.db.table("friction_rows"), self.db.table("friction_attempt_rows")
+        if judged is not None:  # in the stored tables' types (a stored array may hold NULLs)
+            frictions = frictions.union(judged[0].cast(frictions.schema()))
+            attempts = attempts.union(judged[1].select(*attempts.columns).cast(attempts.schema()))
+        self.run.view("frictions", frictions)
+        self.run.view("friction_attempts", attempts)
+        kinds, moments = fr.friction_stats(self.db.table("friction_attempts"), self.db.table("attempts"))
+        self.run.save("friction_kinds", kinds)
+        self.run.save("friction_moments", moments)
+
+    def _drop_derived(self, present: set[str]) -> None:
+        """Drop every derived table and view (a full rebuild, or an older layout)."""
+        for t in DERIVED:
+            if t.name in present:
+                self.run.drop_any(t.name)
+
+    # -- the end of the data ----------------------------------------------------
+    _as_of: int | None
+
+    def as_of_ms(self) -> int:
+        """The end of the data: the time of the last event (ms), which ages attempts. Kept
+        while the derived tables are fresh (every analysis's result names it: on Spark
+        each look costs a job)."""
+        if self._reading:  # the last refresh's, as committed
+            state = self._state()
+            return int(state["as_of"]) if state else 0
+        if self._fresh and self._as_of is not None:
+            return self._as_of
+        value = self._as_of_now()
+        self._as_of = value if self._fresh else None
+        return value
+
+
+def _grouped(rows: pa.Table) -> pa.Table:
+    """Sighting rows merged: one per combination, with its first time."""
+    keys = [c for c in rows.column_names if c != "ts"]
+    out = rows.group_by(keys, use_threads=False).aggregate([("ts", "min")])
+    return out.rename_columns([*keys, "ts"]).select(rows.column_names)
+
+
+def _moved(before: pa.Table, after: pa.Table) -> set[str]:
+    """Persons (before and after) of the identifiers whose person changed, appeared or
+    went."""
+    key = ["kind", "identifier"]
+    j = before.join(after, key, join_type="full outer", left_suffix="_b", right_suffix="_a")
+    b, a = j.column("person_b"), j.column("person_a")
+    differ = pc.invert(pc.fill_null(pc.equal(b, a), False))
+    moved = j.filter(differ)
+    return {p for p in moved.column("person_b").to_pylist() + moved.column("person_a").to_pylist()
+            if p is not None}
+
+
+def _empty_waits() -> Table:
+    from .engine.frictions import WAITS
+
+    types = {"attempt_id": "string", "person": "string", "moment": "string", "kind": "string",
+             "event_id": "string"}
+    schema = {c: types.get(c, "int64") for c in WAITS}
+    return ibis.memtable(pa.Table.from_pylist([], schema=ibis.schema(schema).to_pyarrow()))
+
+
+def _unregister(run: Runtime, literal: Table) -> None:
+    name = literal.op().name  # type: ignore[attr-defined]
+    con = getattr(run, "con", None)
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        con.unregister(name)
+    else:
+        run.drop(name)
+
+
+__all__ = ["LAYOUT", "Refresh", "Refreshed"]

@@ -1,0 +1,198 @@
+"""Derived tables kept fresh: declared once, refreshed incrementally to what a full rebuild
+gives, erased by their declarations, and safe when a refresh fails."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from microjourney.engine import derived
+from microjourney.engine.derived import DERIVED, DerivedTable
+
+from .helpers import write_events
+
+SPEC = """\
+journeys:
+  - name: payment
+    moments:
+      - name: pay
+        start: {event: open}
+        steps:
+          - {event: loaded, sla: 20s}
+          - {event: card, where: {valid: true}}
+        complete: {event: ok}
+        fail: {event: failed}
+        escalate: {event: contact_started, channel: [chat, voice]}
+        timeout: 3m
+        escalation_window: 10m
+  - name: help
+    moments:
+      - name: chat
+        start: {event: chat_opened, channel: [chat]}
+        steps:
+          - {event: agent_replied}
+        complete: {event: resolved}
+        timeout: 5m
+identity:
+  keys: [email]
+"""
+
+T0 = datetime(2024, 1, 1, 10, tzinfo=UTC)
+ANONS = ["a1", "a2", "a3", "a4", "a5"]
+USERS = ["u1", "u2", "u3"]
+EVENTS = ["open", "loaded", "card", "card_bad", "ok", "failed", "click", "error_shown",
+          "page_viewed", "contact_started", "chat_opened", "agent_replied", "resolved",
+          "status_checked", "logged_in"]
+CHANNELS = {"contact_started": "chat", "chat_opened": "chat", "agent_replied": "chat",
+            "resolved": "chat"}
+
+
+@st.composite
+def event(draw: st.DrawFn, n: int) -> dict:
+    name = draw(st.sampled_from(EVENTS))
+    anon = draw(st.sampled_from(ANONS))
+    user = draw(st.none() | st.sampled_from(USERS))
+    at = T0 + timedelta(seconds=draw(st.integers(0, 40 * 60)))
+    props: dict = {}
+    if name == "card_bad":
+        name, props = "card", {"valid": False}
+    elif name == "card":
+        props = {"valid": True}
+    elif name == "click":
+        props = {"x": draw(st.integers(0, 40)), "y": 10, "selector": "#pay"}
+    elif name == "page_viewed":
+        props = {"page": draw(st.sampled_from(["payment", "basket"]))}
+    context = {"traits": {"email": draw(st.sampled_from(["ann@x.io", "bob@x.io"]))}} \
+        if draw(st.integers(0, 9)) == 0 else {}
+    return {"event_id": f"e{n}", "timestamp": at.isoformat(), "event": name, "anonymous_id": anon,
+            "user_id": user, "channel": CHANNELS.get(name, "web"), "properties": props,
+            "context": context}
+
+
+@st.composite
+def call(draw: st.DrawFn, n: int) -> dict:
+    at = T0 + timedelta(seconds=draw(st.integers(0, 40 * 60)))
+    if draw(st.booleans()):
+        return {"call_id": f"c{n}", "kind": "alias", "anonymous_id": None,
+                "user_id": draw(st.sampled_from(USERS)), "previous_id": draw(st.sampled_from(USERS + ANONS)),
+                "traits": None, "timestamp": at}
+    email = draw(st.none() | st.sampled_from(["ann@x.io", "bob@x.io"]))
+    return {"call_id": f"c{n}", "kind": "identify", "anonymous_id": draw(st.sampled_from(ANONS)),
+            "user_id": draw(st.sampled_from(USERS)), "previous_id": None,
+            "traits": {"email": email} if email else None, "timestamp": at}
+
+
+@st.composite
+def stream(draw: st.DrawFn) -> list[tuple[list[dict], list[dict], str | None]]:
+    """Batches of (events, calls, a person to forget after the batch or None)."""
+    n_events = draw(st.integers(5, 60))
+    events = [draw(event(i)) for i in range(n_events)]
+    calls = [draw(call(i)) for i in range(draw(st.integers(0, 4)))]
+    cuts = sorted(draw(st.lists(st.integers(1, n_events - 1), max_size=3, unique=True)))
+    bounds = [0, *cuts, n_events]
+    batches = []
+    for k in range(len(bounds) - 1):
+        mine = [c for i, c in enumerate(calls) if i % (len(bounds) - 1) == k]
+        forget = draw(st.none() | st.sampled_from(USERS)) if draw(st.integers(0, 5)) == 0 else None
+        batches.append((events[bounds[k]:bounds[k + 1]], mine, forget))
+    return batches
+
+
+def _cell(v: object) -> object:
+    if isinstance(v, float):
+        return None if math.isnan(v) else round(v, 6)
+    if isinstance(v, list):
+        return tuple(_cell(x) for x in v)
+    return v
+
+
+def snapshot(ws) -> dict[str, list[tuple]]:
+    """Every derived table (and view), as sorted rows."""
+    out = {}
+    for table in DERIVED:
+        rows = ws.con.execute(f'SELECT * FROM "{table.name}"').fetchall()
+        out[table.name] = sorted((tuple(_cell(v) for v in r) for r in rows), key=repr)
+    return out
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(batches=stream())
+def test_incremental_refresh_equals_a_full_rebuild(make_ws, batches, tmp_path_factory):
+    ws = make_ws(SPEC, name=f"ws{id(batches)}")
+    folder = tmp_path_factory.mktemp("batches")
+    modes = []
+    for k, (events, calls, forget) in enumerate(batches):
+        if events:
+            ws.ingest(write_events(folder / f"b{k}.csv", events))
+        if calls:
+            ws.write_identities(calls)
+        modes.append(ws.refresh().mode)
+        if forget is not None and any(r["person"] == forget for r in
+                                      ws.persons().to_pyarrow().to_pylist()):
+            ws.forget(forget)
+    modes.append(ws.refresh().mode)  # after the last erasure, if any
+    assert modes[0] == "full" and set(modes[1:]) <= {"incremental", "none"}
+    incremental = snapshot(ws)
+    assert ws.refresh(force=True).mode == "full"
+    full = snapshot(ws)
+    for name in full:
+        assert incremental[name] == full[name], name
+
+
+def test_every_personal_table_names_whose_rows_it_holds():
+    for table in DERIVED:
+        assert table.refresh in ("identity", "person", "whole", "view"), table.name
+        assert set(table.inputs) <= {"events", "identities"} | {t.name for t in DERIVED}, table.name
+        if table.personal and table.refresh != "view":
+            assert table.key is not None, table.name
+        if table.refresh == "person":
+            assert table.key == "person", table.name
+    assert derived.derived("attempts").personal and not derived.derived("friction_kinds").personal
+
+
+def test_a_declared_table_is_erased_without_touching_erasure_code(make_ws, monkeypatch, tmp_path):
+    ws = make_ws(SPEC, [
+        {"event_id": "x1", "timestamp": "2024-01-01T10:00:00+00:00", "event": "open",
+         "anonymous_id": "a1", "user_id": "u1", "channel": "web"},
+        {"event_id": "x2", "timestamp": "2024-01-01T10:00:05+00:00", "event": "open",
+         "anonymous_id": "a2", "user_id": "u2", "channel": "web"}])
+    ws.refresh()
+    # A new derived table, declared as holding personal data: one row per person.
+    table = DerivedTable("person_notes", ("attempts",), "person", True, "person", "a test table")
+    monkeypatch.setattr(derived, "DERIVED", (*DERIVED, table))
+    ws.con.execute("CREATE TABLE person_notes AS SELECT DISTINCT person, 'note' AS note FROM attempts")
+    result = ws.forget("u1")
+    assert result.derived["person_notes"] == 1
+    assert ws.con.execute("SELECT person FROM person_notes").fetchall() == [("u2",)]
+    assert result.derived["attempts"] == 1 and result.derived["timeline"] == 1
+
+
+def test_a_failed_refresh_leaves_the_previous_tables_and_the_next_one_completes(make_ws, monkeypatch,
+                                                                                   tmp_path):
+    rows = [{"event_id": f"y{i}", "timestamp": f"2024-01-01T10:0{i}:00+00:00", "event": e,
+             "anonymous_id": "a1", "user_id": None, "channel": "web"}
+            for i, e in enumerate(["open", "loaded"])]
+    ws = make_ws(SPEC, rows)
+    ws.refresh()
+    before = snapshot(ws)
+    ws.ingest(write_events(tmp_path / "more.csv", [
+        {"event_id": "y9", "timestamp": "2024-01-01T10:03:00+00:00", "event": "ok",
+         "anonymous_id": "a1", "channel": "web"}]))
+
+    import microjourney.workspace_refresh as refresh
+
+    def broken(self, affected):
+        raise RuntimeError("the machine went away mid-refresh")
+
+    monkeypatch.setattr(refresh.Refresh, "_frictions", broken)
+    with pytest.raises(RuntimeError, match="went away"):
+        ws.refresh()
+    assert snapshot(ws) == before  # rolled back: the previous tables, readable
+    monkeypatch.undo()
+    assert ws.refresh().mode == "incremental"
+    assert ws.attempts().to_pandas().outcome.tolist() == ["completed"]

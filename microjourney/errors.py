@@ -73,6 +73,7 @@ STATUS: dict[str, int] = {
     "server/": 500,
     "server/error": 500,
     "server/keys-unavailable": 503,
+    "server/warming-up": 503,
     # Queries: a thing named that does not exist is 404, a value not allowed 400.
     "query/": 400,
     "query/error": 400,
@@ -92,6 +93,8 @@ STATUS: dict[str, int] = {
     "workspace/missing": 404,
     "workspace/locked": 503,
     "workspace/server": 503,
+    # Served: no refresh of the derived tables has completed yet (the next one may).
+    "workspace/not-refreshed": 503,
     "workspace/served": 409,
     "workspace/lock-wait": 500,
     "workspace/engine": 500,

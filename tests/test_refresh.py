@@ -4,6 +4,7 @@ gives, erased by their declarations, and safe when a refresh fails."""
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -196,3 +197,46 @@ def test_a_failed_refresh_leaves_the_previous_tables_and_the_next_one_completes(
     monkeypatch.undo()
     assert ws.refresh().mode == "incremental"
     assert ws.attempts().to_pandas().outcome.tolist() == ["completed"]
+
+
+LIVE_JOURNEYS = ("[{name: payment, moments: [{name: pay, start: {event: open}, "
+                 "complete: {event: ok}, timeout: 10m}]}]")
+
+
+def _pay(i: int, event: str, second: int) -> dict:
+    return {"type": "track", "event_id": f"{event}-{i}", "event": event, "channel": "web",
+            "timestamp": f"2026-11-02T10:00:{second:02d}Z", "anonymous_id": f"p{i}"}
+
+
+def _attempts(http) -> tuple[int, dict]:
+    body = http.get("/v1/analyses/scorecard").json()
+    rows = body["tables"]["moments"]
+    return (rows[0]["attempts"] if rows else 0), body["meta"]
+
+
+@pytest.mark.slow
+def test_served_analyses_read_the_background_refresh_and_say_how_stale(tmp_path):
+    from .live_server import LiveServer, make_workspace
+
+    root = tmp_path / "ws"
+    keys = make_workspace(root, server="{refresh_every: 1s}", journeys=LIVE_JOURNEYS)
+    with LiveServer(root) as server:
+        with server.client(keys["write_key"]) as w:
+            assert w.post("/v1/batch", json={"batch": [_pay(1, "open", 1), _pay(1, "ok", 5)]}).status_code == 200
+        with server.client(keys["secret_key"]) as http:
+            deadline = time.monotonic() + 30
+            while (seen := _attempts(http))[0] < 1 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            n, meta = seen
+            assert n == 1 and meta["as_of"].startswith("2026-11-02T10:00:05")
+            # Read from the last refresh: at most a refresh interval old, plus its own time.
+            assert 0 <= meta["stale_s"] < 5 and meta["refreshed_at"]
+            with server.client(keys["write_key"]) as w:
+                batch = [_pay(i, "open", 10 + i) for i in range(2, 6)]
+                assert w.post("/v1/batch", json={"batch": batch}).json()["accepted"] == 4
+            started = time.monotonic()
+            while (seen := _attempts(http))[0] < 5 and time.monotonic() - started < 30:
+                time.sleep(0.1)
+            assert seen[0] == 5, seen
+            # Taken in by the next background refresh (every 1 s), incrementally.
+            assert time.monotonic() - started < 10

@@ -7,6 +7,7 @@ Adding an analysis is adding a module here that declares ``ANALYSIS``, naming it
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -61,18 +62,26 @@ def get(name: str) -> Analysis:
 
 def run(ws: Workspace, name: str, values: Mapping[str, Any]) -> Result:
     """Validate ``values``, compute the analysis on ``ws`` and return its result with the
-    metadata: the parameters in force, the filters, the engine and ``as_of``."""
+    metadata: the parameters in force, the filters, the engine, ``as_of`` (the end of the
+    data) and how fresh the derived tables it read are: ``refreshed_at``, when they last
+    took in the stored data, and ``stale_s``, seconds since (0 when the analysis brought
+    them up to date itself; up to the server's ``refresh_every`` while served)."""
     analysis = get(name)
     params = analysis.validate(values)
     out = analysis.compute(ws, params)
     tables = {k: _plain(df) for k, df in out.tables.items()}
     as_of = ws.as_of_ms()
+    at = ws.refreshed_at()
+    now = time.time()
     meta = {
         "title": analysis.title,
         "params": params.model_dump(by_alias=True, mode="json"),
         "filters": params.filters() if isinstance(params, Filters) else {},
         "engine": ws.engine,
         "as_of": pd.Timestamp(as_of, unit="ms", tz="UTC").isoformat() if as_of else None,
+        "refreshed_at": (pd.Timestamp(at, unit="s", tz="UTC").isoformat(timespec="milliseconds")
+                         if at is not None else None),
+        "stale_s": round(max(0.0, now - at), 3) if at is not None else None,
         **out.meta,
     }
     return Result(analysis.name, tables, tuple(out.warnings), meta)

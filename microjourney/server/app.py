@@ -60,8 +60,11 @@ from .guards import (
     received,
     send_json,
 )
+from .refresher import Refresher
 from .schema import openapi_components
 
+#: Seconds an analysis waits for the server's first refresh before a 503.
+FIRST_REFRESH = 600.0
 #: The collector's journal, in the workspace's store folder (store/journal.py).
 JOURNAL_DIR = "journal"
 log = logging.getLogger("microjourney.server")
@@ -93,9 +96,18 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
                                 lake=lake, journal=ws.root / ws_api.STORE_DIR / JOURNAL_DIR,
                                 future_tolerance=ws.spec.ingest.future_tolerance),
         )
+        # Over the store, the derived tables are refreshed in the background and analyses
+        # read the last refresh through their own connection (refresher.py); over a lake,
+        # each analysis reads the lake as it is then.
+        if lake is None:
+            state["reader"], state["read_lock"] = ws.reader(), threading.Lock()
+            state["refresher"] = Refresher(ws.catch_up, state["lock"], settings.refresh_every).start()
         try:
             yield
         finally:
+            if "refresher" in state:
+                state["refresher"].stop()
+                state["reader"].close_reader()
             state["collector"].close()
             ws.close()
 
@@ -258,8 +270,24 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
                     # The collector appended to the lake: read it as it is now.
                     state["lake_read"] = collector.totals.accepted
                     state["ws"].read_lake(lake)
-                return fn(state["ws"])
+                ws = state["ws"]
+                ws.invalidate()  # the collector wrote through its own connection
+                return fn(ws)
         return await run_in_threadpool(locked)
+
+    async def _analyse(fn: Any) -> Any:
+        """Run ``fn`` on the reader (the last refresh's tables), never waiting for a
+        refresh but the first; over a lake, as :func:`_read`."""
+        if "refresher" not in state:
+            return await _read(fn)
+
+        def reading() -> Any:
+            if not state["refresher"].ready.wait(FIRST_REFRESH):
+                raise ApiError("server/warming-up", "the first refresh of the derived tables is "
+                               "still running; try again shortly")
+            with state["read_lock"]:
+                return fn(state["reader"])
+        return await run_in_threadpool(reading)
 
     @app.get("/v1/summary", summary="What the workspace holds (secret key)")
     async def summary(request: Request) -> Response:
@@ -285,7 +313,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         removed = await _read(lambda ws: ws.clear_quarantine(source))
         return json_response({"ok": True, "removed": removed, "source": source})
 
-    add_analysis_routes(app, _authorise, _read)
+    add_analysis_routes(app, _authorise, _analyse)
 
     sdk_text = resources.files("microjourney").joinpath("sdk/microjourney.js").read_bytes()
     sdk_headers = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff",

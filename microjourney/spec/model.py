@@ -333,6 +333,10 @@ class Server(Frozen):
     rate_limit: float = Field(2000.0, gt=0)
     #: Burst above the rate allowed per key.
     burst: int = Field(4000, gt=0)
+    #: How often ``serve`` refreshes the derived tables in the background (a duration,
+    #: default 5 s): the most an analysis's answer lags what was acknowledged, plus the
+    #: refresh's own time (docs/collector.md).
+    refresh_every: Seconds = Field(5.0, gt=0, le=3600)
 
 
 class Workspace(Frozen):

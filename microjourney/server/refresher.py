@@ -1,0 +1,67 @@
+"""The server's background refresh: the derived tables kept fresh while the server answers.
+
+Every ``server.refresh_every`` seconds (default 5) a thread brings the derived tables up
+to date with what the collector stored, incrementally (:mod:`microjourney.workspace_refresh`),
+in one transaction. Analyses read the tables through a :meth:`reader
+<microjourney.workspace.Workspace.reader>`, another connection that sees the last
+committed refresh: they never wait for a refresh, and each answer says how stale it is
+(``meta.refreshed_at``, ``meta.stale_s``). A refresh that fails leaves the previous tables
+(rolled back); it is logged, by the kind of error only, and the next one does the work.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("microjourney.server")
+
+
+class Refresher:
+    """Runs ``refresh()`` now and then every ``every`` seconds, under ``lock`` (the lock
+    that guards the writing workspace), until :meth:`stop`."""
+
+    def __init__(self, refresh: Callable[[], Any], lock: threading.Lock, every: float) -> None:
+        self._refresh, self._lock, self.every = refresh, lock, every
+        self._stop = threading.Event()
+        self._poke = threading.Event()
+        #: Set once the first refresh is done (or failed): analyses wait for it.
+        self.ready = threading.Event()
+        self.last: Any = None
+        self.failures = 0
+        self._thread = threading.Thread(target=self._run, name="microjourney-refresh", daemon=True)
+
+    def start(self) -> Refresher:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 60.0) -> None:
+        self._stop.set()
+        self._poke.set()
+        self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Refresh as soon as the current wait ends (for tests and a forced refresh)."""
+        self._poke.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                with self._lock:
+                    self.last = self._refresh()
+            except Exception as exc:  # logged without its message (it may quote data)
+                self.failures += 1
+                log.warning("background refresh failed (%s); the previous tables stay",
+                            type(exc).__name__)
+            finally:
+                self.ready.set()
+            rest = max(0.0, self.every - (time.monotonic() - started))
+            if self._poke.wait(rest):
+                self._poke.clear()
+
+
+__all__ = ["Refresher"]

@@ -222,7 +222,8 @@ def test_served_analyses_read_the_background_refresh_and_say_how_stale(tmp_path)
     keys = make_workspace(root, server="{refresh_every: 1s}", journeys=LIVE_JOURNEYS)
     with LiveServer(root) as server:
         with server.client(keys["write_key"]) as w:
-            assert w.post("/v1/batch", json={"batch": [_pay(1, "open", 1), _pay(1, "ok", 5)]}).status_code == 200
+            first = [_pay(1, "open", 1), _pay(1, "ok", 5)]
+            assert w.post("/v1/batch", json={"batch": first}).status_code == 200
         with server.client(keys["secret_key"]) as http:
             deadline = time.monotonic() + 30
             while (seen := _attempts(http))[0] < 1 and time.monotonic() < deadline:

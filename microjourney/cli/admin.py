@@ -259,8 +259,9 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
                 with _open(directory) as ws:
                     _ingest_one(ws, f, None, {}, "other", None, quiet=False)
     with _open(directory) as ws:
-        ws.refresh()
-        out.print(f"{len(ws.moments)} moments in {len(ws.spec.journeys)} journeys analysed.")
+        built = ws.refresh()
+        out.print(f"{len(ws.moments)} moments in {len(ws.spec.journeys)} journeys analysed "
+                  f"(derived tables built in {built.seconds:.1f}s).")
         show(ws.analysis("scorecard"), get_analysis("scorecard"), out, as_json=False, wide=False)
         path = build_report(ws)
     out.print(f"\nDone in {time.perf_counter() - started:.0f}s. Open the report: {path.resolve()}")

@@ -20,8 +20,10 @@ registry disagree. Each analysis is the same on every surface:
 - HTTP: `GET /v1/analyses/NAME?param=value` with the secret key (docs/collector.md), the
   parameters in the OpenAPI document at `/openapi.json`;
 - `--json` and the API give `{"analysis", "meta", "warnings", "tables", "columns"}`:
-  `meta` holds the parameters in force, the filters, the engine and `as_of` (the time of
-  the last event); `warnings` are coded (`few-units`, `no-units`...), never errors.
+  `meta` holds the parameters in force, the filters, the engine, `as_of` (the time of
+  the last event), `refreshed_at` (when the derived tables read last took in the stored
+  data) and `stale_s` (seconds since; up to `server.refresh_every` while served);
+  `warnings` are coded (`few-units`, `no-units`...), never errors.
 
 The same label means the same number everywhere; every rate below says what it divides
 by. Adding an analysis: docs/architecture.md, "Adding an analysis".

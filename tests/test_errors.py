@@ -48,7 +48,7 @@ EXPECTED = {
     "request/too-many-calls": 413, "request/invalid": 422, "request/rate-limited": 429,
     "auth/missing-key": 401, "auth/bad-key": 401, "auth/forbidden": 403,
     "cors/origin": 403, "cors/preflight": 400,
-    "server/error": 500, "server/keys-unavailable": 503,
+    "server/error": 500, "server/keys-unavailable": 503, "server/warming-up": 503,
     # Before: 404 when the message began "unknown" (unknown --by, outcome, friction kind).
     "query/option": 400,
     "query/error": 400, "query/action": 400,
@@ -58,6 +58,7 @@ EXPECTED = {
     # Before: every workspace/, lake/ and demo/ code was 400.
     "workspace/error": 409, "workspace/exists": 409, "workspace/lake": 409,
     "workspace/missing": 404, "workspace/locked": 503, "workspace/server": 503,
+    "workspace/not-refreshed": 503,
     "workspace/served": 409, "workspace/lock-wait": 500,
     "workspace/engine": 500, "workspace/spark-s3a": 500,
     "lake/error": 500, "lake/bad-batch": 400, "lake/unknown-table": 400, "lake/no-events": 409,

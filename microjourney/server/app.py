@@ -87,7 +87,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         settings, privacy = ws.spec.server, ws.spec.privacy
         state.update(
             keys_failed=0.0, ws=ws, keys=KeyFile(ws.root / ws_api.STORE_DIR / KEY_FILE),
-            lock=threading.Lock(), lake_read=0,
+            lock=threading.Lock(), drain_lock=threading.Lock(), lake_read=0,
             limit=RateLimit(settings.rate_limit, settings.burst), max_body=settings.max_body,
             origins=frozenset(settings.cors_origins),
             collector=Collector(ws.con.cursor(), consent=privacy.consent_required,
@@ -265,7 +265,8 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         def locked() -> Any:
             with state["lock"]:
                 collector = state["collector"]
-                collector.drain()  # every answered event is read (or erased)
+                with state["drain_lock"]:
+                    collector.drain()  # every answered event is read (or erased)
                 if lake is not None and collector.totals.accepted != state["lake_read"]:
                     # The collector appended to the lake: read it as it is now.
                     state["lake_read"] = collector.totals.accepted
@@ -285,6 +286,10 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
             if not state["refresher"].ready.wait(FIRST_REFRESH):
                 raise ApiError("server/warming-up", "the first refresh of the derived tables is "
                                "still running; try again shortly")
+            # The store's own tables (batches, quarantine) hold every answered event; the
+            # derived ones are the last refresh's.
+            with state["drain_lock"]:
+                state["collector"].drain()
             with state["read_lock"]:
                 return fn(state["reader"])
         return await run_in_threadpool(reading)

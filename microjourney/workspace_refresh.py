@@ -28,8 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +43,7 @@ from .engine.backend import epoch_ms
 from .engine.derived import DERIVED
 from .errors import QueryError, WorkspaceError
 from .identity import call_sightings, id_node, resolve_rows, sightings, with_person
+from .store.db import transaction
 from .store.writer import quote_ident
 
 if TYPE_CHECKING:
@@ -180,22 +180,11 @@ class Refresh:
         return Refreshed(done.mode, done.persons, done.events,
                          round(time.perf_counter() - started, 3), done.as_of_ms)
 
-    @contextmanager
-    def _writing(self) -> Iterator[None]:
+    def _writing(self) -> AbstractContextManager[None]:
         """One transaction on the store; none on a lake (its tables are the session's)."""
         from .engine.runtime import Store
 
-        if not isinstance(self.run, Store):
-            with nullcontext():
-                yield
-            return
-        self.con.execute("BEGIN")
-        try:
-            yield
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        self.con.execute("COMMIT")
+        return transaction(self.con) if isinstance(self.run, Store) else nullcontext()
 
     def _rebuild(self, state: dict[str, Any] | None, marks: dict[str, int],
                  want: dict[str, Any]) -> Refreshed:
@@ -208,7 +197,8 @@ class Refresh:
             self._drop_derived(present)
             present = set()
         old = state or {"marks": {}, "definitions": {}, "as_of": 0}
-        moved = self._identity(old, marks, incremental=incremental
+        moved = self._identity(old, marks, diff=incremental,
+                               incremental=incremental
                                and old["definitions"].get("keys") == want["keys"]
                                and old["marks"].get("erasures") == marks["erasures"])
         as_of = self._as_of_now()
@@ -245,9 +235,11 @@ class Refresh:
         return Refreshed("incremental", n, new_events, 0.0, as_of)
 
     # -- who is who -----------------------------------------------------------
-    def _identity(self, old: dict[str, Any], marks: dict[str, int], *, incremental: bool) -> set[str]:
-        """Bring ``sightings`` and ``persons`` up to date; the persons whose identifiers
-        changed (before and after), empty after a full build with nothing before."""
+    def _identity(self, old: dict[str, Any], marks: dict[str, int], *, incremental: bool,
+                  diff: bool) -> set[str]:
+        """Bring ``sightings`` and ``persons`` up to date (``incremental``: by the touched
+        components); the persons whose identifiers changed, before and after (after a
+        whole resolution, only with ``diff``: the other tables are kept)."""
         keys = self.spec.identity.keys
         calls = ibis.duckdb.from_connection(self.con).table("identities")
         schema = pa.schema([("anonymous_id", pa.string()), ("user_id", pa.string()),
@@ -261,7 +253,7 @@ class Refresh:
         rows = pa.concat_tables(t.select(*schema.names).to_pyarrow().cast(schema)
                                 for t in (sightings(e, keys), call_sightings(calls, keys)))
         if not incremental:
-            before = self._person_map() if "persons" in self._tables() else None
+            before = self._person_map() if diff else None
             self._save_identity(_grouped(rows), None)
             if before is None:
                 return set()
@@ -343,7 +335,11 @@ class Refresh:
     def _replace(self, name: str, compute: Any, affected: Table | None) -> None:
         """Table ``name``: ``compute(events)`` over the events of ``affected`` replaces
         their rows (all rows when None)."""
-        expr = compute(self._events_of(affected))
+        self._put(name, compute(self._events_of(affected)), affected)
+
+    def _put(self, name: str, expr: Table, affected: Table | None) -> None:
+        """``expr`` (rows of the ``affected`` persons) replaces their rows of table
+        ``name``; all of it when None."""
         if affected is None:
             self.run.save(name, expr)
             return
@@ -403,9 +399,7 @@ class Refresh:
                     t = self.db.table("tagged")
                     self.db.insert("attempts", attempts(t.filter(t.moment.isin(sorted(live)))))
             self._replace("tagged", cut, affected)
-            for name in ("attempts",):
-                self._delete(name, _OF_AFFECTED)
-            self.db.insert("attempts", attempts(self._of("tagged", affected)))
+            self._put("attempts", attempts(self._of("tagged", affected)), affected)
         whole_frictions = (whole or bool(changed) or frictions_changed
                            or not {"friction_rows", "friction_attempt_rows", "friction_waits"} <= present)
         self._frictions(None if whole_frictions else affected)
@@ -437,11 +431,7 @@ class Refresh:
             waits = _empty_waits()
         for name, expr in (("friction_rows", rows), ("friction_attempt_rows", per),
                            ("friction_waits", waits)):
-            if affected is None:
-                self.run.save(name, expr)
-            else:
-                self._delete(name, _OF_AFFECTED)
-                self.db.insert(name, expr)
+            self._put(name, expr, affected)
         for temp in ("friction_found", "friction_scope", "friction_spans"):
             self.run.drop(temp)
 

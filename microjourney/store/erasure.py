@@ -116,7 +116,7 @@ _FORGET = pa.schema([("kind", pa.string()), ("identifier", pa.string()), ("norm"
 
 
 def erase(con: duckdb.DuckDBPyConnection, identifiers: Iterable[tuple[str, str, str | None]], *,
-          derived: Mapping[str, tuple[str, Sequence[str]]] = {}) -> ErasureResult:  # noqa: B006
+          derived: Mapping[str, tuple[str, Sequence[str]]] | None = None) -> ErasureResult:
     """Delete the rows carrying ``identifiers`` from every table of :data:`ERASABLE` the
     store has, and from each ``derived`` table (name → (column, values)) the rows whose
     column holds one of the values; log the erasure; one transaction, then a checkpoint
@@ -139,7 +139,7 @@ def erase(con: duckdb.DuckDBPyConnection, identifiers: Iterable[tuple[str, str, 
                     delete = "DELETE FROM " + quote_ident(table) + " WHERE " + condition
                     counts[table] = int(con.execute(delete).fetchall()[0][0])
             removed: dict[str, int] = {}
-            for table, (column, values) in derived.items():
+            for table, (column, values) in (derived or {}).items():
                 if table in present:
                     delete = ("DELETE FROM " + quote_ident(table) + " WHERE list_contains(?, "
                               + quote_ident(column) + ")")

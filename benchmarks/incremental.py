@@ -25,7 +25,6 @@ import json
 import resource
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,23 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--record", action="store_true", help="append to benchmarks/results.jsonl")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(HERE))
-    from generate import generate, workspace_yaml
-    from run import _generator_tag
+    from run import prepared
 
     import microjourney as mj
 
     n = args.events
-    cache = Path(tempfile.gettempdir()) / "microjourney-bench"
-    cache.mkdir(parents=True, exist_ok=True)
-    data = cache / f"events-{n}-seed{args.seed}-{_generator_tag()}.parquet"
-    if not data.exists():
-        generate(n, data, seed=args.seed)
-    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="mj-incremental-"))
-    if not (root / "microjourney.yaml").exists():
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "microjourney.yaml").write_text(workspace_yaml(), encoding="utf-8")
-        with mj.open(root) as ws:
-            ws.ingest(data)
+    data, root = prepared(n, args.seed, args.keep, "mj-incremental-")
     rows = [("floor: read + sort (all columns)", _floor(data, narrow=False)),
             ("narrow floor: person, time, event; sorted", _floor(data, narrow=True))]
     incremental, ingests, touched = [], [], []

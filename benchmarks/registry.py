@@ -24,7 +24,6 @@ import json
 import resource
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,25 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--record", action="store_true", help="append to benchmarks/results.jsonl")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(HERE))
-    from generate import generate, workspace_yaml
-    from run import _generator_tag
+    from run import prepared
 
     import microjourney as mj
     from microjourney.jsonable import dumps
     from microjourney.registry import REGISTRY
 
     n = args.events
-    cache = Path(tempfile.gettempdir()) / "microjourney-bench"
-    cache.mkdir(parents=True, exist_ok=True)
-    data = cache / f"events-{n}-seed{args.seed}-{_generator_tag()}.parquet"
-    if not data.exists():
-        generate(n, data, seed=args.seed)
-    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="mj-registry-"))
-    if not (root / "microjourney.yaml").exists():
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "microjourney.yaml").write_text(workspace_yaml(), encoding="utf-8")
-        with mj.open(root) as ws:
-            ws.ingest(data)
+    data, root = prepared(n, args.seed, args.keep, "mj-registry-")
     floor = _median(lambda: _floor(data), args.repeat)
     rows = [("floor: read + sort", floor)]
     with mj.open(root) as ws:

@@ -630,6 +630,27 @@ def _generator_tag() -> str:
     return hashlib.sha256((HERE / "generate.py").read_bytes()).hexdigest()[:8]
 
 
+def prepared(n: int, seed: int, keep: str | None, prefix: str) -> tuple[Path, Path]:
+    """The cached file of ``n`` generated events and a workspace holding them (``keep``:
+    its folder, ingested once and reused; else a new temporary one): ``(data, root)``."""
+    from generate import generate, workspace_yaml
+
+    import microjourney as mj
+
+    cache = Path(tempfile.gettempdir()) / "microjourney-bench"
+    cache.mkdir(parents=True, exist_ok=True)
+    data = cache / f"events-{n}-seed{seed}-{_generator_tag()}.parquet"
+    if not data.exists():
+        generate(n, data, seed=seed)
+    root = Path(keep) if keep else Path(tempfile.mkdtemp(prefix=prefix))
+    if not (root / "microjourney.yaml").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "microjourney.yaml").write_text(workspace_yaml(), encoding="utf-8")
+        with mj.open(root) as ws:
+            ws.ingest(data)
+    return data, root
+
+
 def _engine_files() -> list[Path]:
     """The package's Python sources the benchmark runs (not the demo generator, which it never
     imports and which others edit)."""

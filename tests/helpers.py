@@ -103,3 +103,16 @@ def result_table(text: str, name: str | None = None) -> list[dict]:
     """The rows of table ``name`` (default: the first) of an analysis's ``--json`` output."""
     tables = json.loads(text)["tables"]
     return tables[name] if name is not None else next(iter(tables.values()))
+
+
+FRESHNESS = ("refreshed_at", "stale_s")
+
+
+def without_freshness(result: dict) -> dict:
+    """An analysis result without when its derived tables were refreshed.
+
+    Two runtimes (the store and a lake, a served and a local read) answer with the same
+    numbers but refresh their tables at different moments, so comparisons leave these out.
+    """
+    meta = {k: v for k, v in result.get("meta", {}).items() if k not in FRESHNESS}
+    return {**result, "meta": meta}

@@ -51,10 +51,11 @@ if TYPE_CHECKING:
     from .spec.model import Workspace as Spec
 
 #: The layout of the derived tables; a store derived by another layout is rebuilt.
-LAYOUT = 6
+LAYOUT = 7
 STATE = "refresh_state"
 _IDS = ["user", "anonymous"]
 _AFFECTED = "_affected"
+_EVENTS = "_affected_events"
 _OF_AFFECTED = "person IN (SELECT person FROM _affected)"
 
 
@@ -226,11 +227,16 @@ class Refresh:
             union = union.union(p)
         affected = self.run.save(_AFFECTED, union.distinct(), temp=True)
         n = int(affected.count().execute())
-        self._replace("timeline", lambda ev: engine.timeline(ev), affected)
+        # Their events, found once: every statement below reads these, not the store's.
+        events = self.run.save(_EVENTS, self._events_of(affected, int(old["marks"].get("seq", 0))),
+                               temp=True)
+        self._put("timeline", engine.timeline(events), affected)
         changed = {m for m in set(want["moments"]) | set(old["definitions"].get("moments", {}))
                    if want["moments"].get(m) != old["definitions"].get("moments", {}).get(m)}
         self._build_moment_tables(want, affected, as_of, present=present, changed=changed,
-                                  frictions_changed=want["frictions"] != old["definitions"].get("frictions"))
+                                  frictions_changed=want["frictions"] != old["definitions"].get("frictions"),
+                                  events=events)
+        self.run.drop(_EVENTS)
         self.run.drop(_AFFECTED)
         return Refreshed("incremental", n, new_events, 0.0, as_of)
 
@@ -317,25 +323,24 @@ class Refresh:
         return p.select("kind", "identifier", "person").to_pyarrow()
 
     # -- the persons' tables --------------------------------------------------
-    def _events_of(self, affected: Table | None) -> Table:
-        """The events (with their ``person``) of the ``affected`` persons; all when None."""
+    def _events_of(self, affected: Table | None, since: int = 0) -> Table:
+        """The events (with their ``person``) of the ``affected`` persons; all when None.
+
+        Before their timeline is replaced: their events are those its rows hold (under
+        the persons they had, also affected when a person changed) and the events stored
+        after sequence number ``since``. They are fetched by ``seq``, which the scan of the
+        wide events table filters before it reads their properties."""
         persons, events = self.db.table("persons"), self.run.events()
         if affected is None:
             return with_person(events, persons)
-        ids = persons.filter(persons.kind.isin(_IDS))
-        ids = ids.semi_join(affected, ids.person == affected.person).select(a_id="identifier")
-        key = ibis.coalesce(events.user_id, events.anonymous_id)
-        return with_person(events.filter(key.isin(ids.a_id)), persons)
+        t = self._of("timeline", affected).select("seq")
+        seqs = t.union(events.filter(events.seq > since).select(seq=events.seq.cast("int64")))
+        return with_person(events.filter(events.seq.isin(seqs.seq)), persons)
 
     def _of(self, name: str, affected: Table | None) -> Table:
         """Table ``name``'s rows of the ``affected`` persons (all when None)."""
         t = self.db.table(name)
         return t if affected is None else t.semi_join(affected, t.person == affected.person)
-
-    def _replace(self, name: str, compute: Any, affected: Table | None) -> None:
-        """Table ``name``: ``compute(events)`` over the events of ``affected`` replaces
-        their rows (all rows when None)."""
-        self._put(name, compute(self._events_of(affected)), affected)
 
     def _put(self, name: str, expr: Table, affected: Table | None) -> None:
         """``expr`` (rows of the ``affected`` persons) replaces their rows of table
@@ -367,9 +372,10 @@ class Refresh:
 
     def _build_moment_tables(self, want: dict[str, Any], affected: Table | None, as_of: int, *,
                              present: set[str], changed: set[str] | None,
-                             frictions_changed: bool = True) -> None:
-        """Tagged rows, attempts and frictions: for ``affected`` (all when None), and for
-        every person in the ``changed`` moments."""
+                             frictions_changed: bool = True, events: Table | None = None) -> None:
+        """Tagged rows, attempts and frictions: for ``affected`` (all when None), whose
+        ``events`` (with their person) are given, and for every person in the ``changed``
+        moments."""
         if affected is None:
             self.run.save("timeline", engine.timeline(self._events_of(None)))
         if not self.spec.moments:
@@ -381,13 +387,13 @@ class Refresh:
         def cut(events: Table, only: set[str] | None = None) -> Table:
             return engine.segments(engine.tag(events, self.spec, only))
 
-        def attempts(tagged: Table) -> Table:
-            expr = engine.attempts(tagged, self.run.events(), as_of)
+        def attempts(tagged: Table, events: Table) -> Table:
+            expr = engine.attempts(tagged, events, as_of)
             return engine.with_contacts(expr, tagged, settings)
 
         if whole:
             self.run.save("tagged", cut(self._events_of(None)))
-            self.run.save("attempts", attempts(self.db.table("tagged")))
+            self.run.save("attempts", attempts(self.db.table("tagged"), self.run.events()))
         else:
             if changed:
                 gone = sorted(changed)
@@ -397,17 +403,23 @@ class Refresh:
                 if live:
                     self.db.insert("tagged", cut(self._events_of(None), live))
                     t = self.db.table("tagged")
-                    self.db.insert("attempts", attempts(t.filter(t.moment.isin(sorted(live)))))
-            self._replace("tagged", cut, affected)
-            self._put("attempts", attempts(self._of("tagged", affected)), affected)
+                    self.db.insert("attempts", attempts(t.filter(t.moment.isin(sorted(live))),
+                                                        self.run.events()))
+            assert events is not None
+            self._put("tagged", cut(events), affected)
+            self._put("attempts", attempts(self._of("tagged", affected), events), affected)
         whole_frictions = (whole or bool(changed) or frictions_changed
                            or not {"friction_rows", "friction_attempt_rows", "friction_waits"} <= present)
-        self._frictions(None if whole_frictions else affected)
+        if whole_frictions:
+            self._frictions(None, self.run.events())
+        else:
+            assert events is not None
+            self._frictions(affected, events)
 
     # -- frictions ------------------------------------------------------------
-    def _frictions(self, affected: Table | None) -> None:
-        """The friction tables of ``affected`` (all when None), then the baselines, the
-        views and the summaries from all of them."""
+    def _frictions(self, affected: Table | None, events: Table) -> None:
+        """The friction tables of ``affected`` (all when None; ``events``: theirs), then
+        the baselines, the views and the summaries from all of them."""
         fr = engine.frictions
         settings = engine.moment_settings(self.spec)
         # The spans and the scope are read by every detector: computed once, kept in
@@ -417,7 +429,6 @@ class Refresh:
         timeline = self._of("timeline", affected)
         scope = self.run.save("friction_scope", fr.scope(timeline, self._of("tagged", affected), spans),
                               temp=True)
-        events = self.run.events()
         ctx = fr.Context(self.spec, events, timeline, spans)
         found = self.run.save("friction_found", fr.detect(scope, ctx), temp=True)
         rows = fr.named(found, spans, events)
@@ -435,7 +446,8 @@ class Refresh:
         for temp in ("friction_found", "friction_scope", "friction_spans"):
             self.run.drop(temp)
 
-        # Judged against the baselines over every attempt; then the views and summaries.
+        # Judged against the baselines over every attempt, once; then the views and the
+        # summaries.
         w = self.db.table("friction_waits")
         base = fr.baselines(w, self.spec)
         if base is None:
@@ -444,11 +456,14 @@ class Refresh:
         self.run.save("friction_baselines", base)
         judged = fr.judged(w, self.db.table("friction_baselines"), self.spec)
         frictions, attempts = self.db.table("friction_rows"), self.db.table("friction_attempt_rows")
-        if judged is not None:  # in the stored tables' types (a stored array may hold NULLs)
-            frictions = frictions.union(judged[0].cast(frictions.schema()))
-            attempts = attempts.union(judged[1].select(*attempts.columns).cast(attempts.schema()))
-        self.run.view("frictions", frictions)
-        self.run.view("friction_attempts", attempts)
+        if judged is None:  # no baseline detector on: none judged
+            judged = (frictions.limit(0), attempts.limit(0))
+        # In the stored tables' types (a stored array may hold NULLs).
+        late_rows = self.run.save("friction_judged_rows", judged[0].cast(frictions.schema()))
+        late_attempts = self.run.save("friction_judged_attempt_rows",
+                                      judged[1].select(*attempts.columns).cast(attempts.schema()))
+        self.run.view("frictions", frictions.union(late_rows))
+        self.run.view("friction_attempts", attempts.union(late_attempts))
         kinds, moments = fr.friction_stats(self.db.table("friction_attempts"), self.db.table("attempts"))
         self.run.save("friction_kinds", kinds)
         self.run.save("friction_moments", moments)

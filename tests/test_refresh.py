@@ -187,7 +187,7 @@ def test_a_failed_refresh_leaves_the_previous_tables_and_the_next_one_completes(
 
     import microjourney.workspace_refresh as refresh
 
-    def broken(self, affected):
+    def broken(self, affected, events):
         raise RuntimeError("the machine went away mid-refresh")
 
     monkeypatch.setattr(refresh.Refresh, "_frictions", broken)

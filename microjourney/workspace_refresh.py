@@ -51,11 +51,12 @@ if TYPE_CHECKING:
     from .spec.model import Workspace as Spec
 
 #: The layout of the derived tables; a store derived by another layout is rebuilt.
-LAYOUT = 7
+LAYOUT = 6
 STATE = "refresh_state"
 _IDS = ["user", "anonymous"]
 _AFFECTED = "_affected"
 _EVENTS = "_affected_events"
+_JUDGED = "_judged_attempts"
 _OF_AFFECTED = "person IN (SELECT person FROM _affected)"
 
 
@@ -284,7 +285,8 @@ class Refresh:
         ids = pc.unique(pa.concat_arrays([rows.column(c).combine_chunks()
                                           for c in ("anonymous_id", "user_id", "previous_id")]
                                          ).drop_null())
-        probe = [{"p_kind": None, "p_value": v} for v in pc.unique(id_node(ids)).to_pylist()]
+        # Ids under kind "" (no key is named so): a join on NULL keys is far slower.
+        probe = [{"p_kind": "", "p_value": v} for v in pc.unique(id_node(ids)).to_pylist()]
         for i, key in enumerate(keys):
             probe += [{"p_kind": key, "p_value": v}
                       for v in pc.unique(rows.column(f"k{i}").combine_chunks().drop_null()).to_pylist()]
@@ -296,7 +298,7 @@ class Refresh:
         # Ids are compared as they link (trimmed), whatever spelling the map holds.
         node = ibis.ifelse(p.identifier.strip() == "", p.identifier, p.identifier.strip())
         is_id = p.kind.isin(_IDS)
-        hit = p.inner_join(q, [ibis.ifelse(is_id, ibis.null("string"), p.kind).identical_to(q.p_kind),
+        hit = p.inner_join(q, [ibis.ifelse(is_id, "", p.kind) == q.p_kind,
                                ibis.ifelse(is_id, node, p.identifier) == q.p_value])
         return sorted(set(hit.select("component").distinct().to_pyarrow().column(0).to_pylist()))
 
@@ -446,8 +448,8 @@ class Refresh:
         for temp in ("friction_found", "friction_scope", "friction_spans"):
             self.run.drop(temp)
 
-        # Judged against the baselines over every attempt, once; then the views and the
-        # summaries.
+        # Judged against the baselines over every attempt: by the views, when read; for
+        # the summaries, once, into a temporary table.
         w = self.db.table("friction_waits")
         base = fr.baselines(w, self.spec)
         if base is None:
@@ -456,17 +458,19 @@ class Refresh:
         self.run.save("friction_baselines", base)
         judged = fr.judged(w, self.db.table("friction_baselines"), self.spec)
         frictions, attempts = self.db.table("friction_rows"), self.db.table("friction_attempt_rows")
-        if judged is None:  # no baseline detector on: none judged
-            judged = (frictions.limit(0), attempts.limit(0))
-        # In the stored tables' types (a stored array may hold NULLs).
-        late_rows = self.run.save("friction_judged_rows", judged[0].cast(frictions.schema()))
-        late_attempts = self.run.save("friction_judged_attempt_rows",
-                                      judged[1].select(*attempts.columns).cast(attempts.schema()))
-        self.run.view("frictions", frictions.union(late_rows))
-        self.run.view("friction_attempts", attempts.union(late_attempts))
-        kinds, moments = fr.friction_stats(self.db.table("friction_attempts"), self.db.table("attempts"))
+        per = attempts
+        if judged is not None:  # in the stored tables' types (a stored array may hold NULLs)
+            late = judged[1].select(*attempts.columns).cast(attempts.schema())
+            frictions = frictions.union(judged[0].cast(frictions.schema()))
+            attempts = attempts.union(late)
+            per = per.union(self.run.save(_JUDGED, late, temp=True))
+        self.run.view("frictions", frictions)
+        self.run.view("friction_attempts", attempts)
+        kinds, moments = fr.friction_stats(per, self.db.table("attempts"))
         self.run.save("friction_kinds", kinds)
         self.run.save("friction_moments", moments)
+        if judged is not None:
+            self.run.drop(_JUDGED)
 
     def _drop_derived(self, present: set[str]) -> None:
         """Drop every derived table and view (a full rebuild, or an older layout)."""

@@ -153,6 +153,10 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 
 
+#: Log size that triggers a checkpoint (DuckDB's default is 16 MiB); see :func:`connect`.
+CHECKPOINT_THRESHOLD = "256MiB"
+
+
 def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (creating and migrating if needed) the store at ``path``.
 
@@ -164,6 +168,9 @@ def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.
     make_dir(path.parent)
     con = _open(path, read_only)
     con.execute("SET TimeZone = 'UTC'")
+    # A refresh replaces a few thousand persons' rows scattered over every row group; a
+    # checkpoint after each (the default, at 16 MiB of log) rewrote them all each time.
+    con.execute("SET checkpoint_threshold = ?", [CHECKPOINT_THRESHOLD])
     if not read_only:
         migrate(con)
         for own in (path, path.with_name(path.name + ".wal")):

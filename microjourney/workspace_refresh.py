@@ -28,23 +28,23 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import duckdb
 import ibis
 import pyarrow as pa
-import pyarrow.compute as pc
-from ibis.expr.types import Table
+from ibis.expr.types import Table, Value
 
 from . import engine
 from .engine.backend import epoch_ms
 from .engine.derived import DERIVED
 from .errors import QueryError, WorkspaceError
-from .identity import call_sightings, id_node, resolve_rows, sightings, with_person
+from .identity import with_person
 from .store.db import transaction
-from .store.writer import quote_ident
+from .workspace_identity import IdentityRefresh
 
 if TYPE_CHECKING:
     from .engine.runtime import Runtime
@@ -53,10 +53,11 @@ if TYPE_CHECKING:
 #: The layout of the derived tables; a store derived by another layout is rebuilt.
 LAYOUT = 6
 STATE = "refresh_state"
-_IDS = ["user", "anonymous"]
 _AFFECTED = "_affected"
 _EVENTS = "_affected_events"
 _JUDGED = "_judged_attempts"
+_VALUES = "_refresh_values"
+_MOVED = "_moved"
 _OF_AFFECTED = "person IN (SELECT person FROM _affected)"
 
 
@@ -76,7 +77,7 @@ class Refreshed:
         return self.mode != "none"
 
 
-class Refresh:
+class Refresh(IdentityRefresh):
     """A mixin: the workspace gives the definitions, the store and the runtime."""
 
     spec: Spec
@@ -86,6 +87,9 @@ class Refresh:
     _fresh: bool
     #: A reader (:meth:`~microjourney.workspace.Workspace.reader`): never refreshes.
     _reading = False
+    #: During an incremental refresh on the store: the definitions its statements are
+    #: compiled for (:meth:`_write`).
+    _compiling: str | None = None
 
     # -- what changed -------------------------------------------------------
     def _marks(self) -> dict[str, int]:
@@ -173,10 +177,19 @@ class Refresh:
             self.run.set_meta(STATE, json.dumps({**state, "at": at}))
             self._fresh = True
             return Refreshed("none", as_of_ms=int(state["as_of"]))
-        with self._writing():
-            done = self._rebuild(state, marks, want)
-            self.run.set_meta(STATE, json.dumps({"marks": marks, "definitions": want,
-                                                 "as_of": done.as_of_ms, "at": at}))
+        try:
+            with self._writing():
+                done = self._rebuild(state, marks, want)
+                self.run.set_meta(STATE, json.dumps({"marks": marks, "definitions": want,
+                                                     "as_of": done.as_of_ms, "at": at}))
+        except BaseException:
+            forget = getattr(self.run, "forget_compiled", None)
+            if forget is not None:
+                forget()
+            raise
+        finally:  # the identifiers that moved, held in memory for the statements
+            with suppress(duckdb.Error):
+                self.con.unregister(_MOVED)
         self._fresh = True
         self._as_of = done.as_of_ms
         return Refreshed(done.mode, done.persons, done.events,
@@ -209,123 +222,79 @@ class Refresh:
             self._build_moment_tables(want, None, as_of, present=set(), changed=None)
             return Refreshed("full", None, marks["events"], 0.0, as_of)
 
-        # The persons the change touches, in a temporary table the statements join.
-        aff = ibis.memtable(pa.table({"person": pa.array(sorted(moved), pa.string())}))
-        parts = [aff]
-        if marks["seq"] > int(old["marks"].get("seq", 0)):
-            e = self.run.events()
-            fresh = with_person(e.filter(e.seq > int(old["marks"]["seq"])), self.db.table("persons"))
-            parts.append(fresh.select("person"))
-        if marks["erasures"] != old["marks"].get("erasures"):
-            # An erasure deletes every event carrying one of the person's identifiers, some
-            # of which may belong to others: those whose events went.
-            t, e = self.db.table("timeline"), self.run.events()
-            parts.append(t.anti_join(e, t.seq == e.seq).select("person"))
-        if "attempts" in present and as_of != int(old["as_of"]) and self.spec.moments:
-            parts.append(self._timed_out(int(old["as_of"]), as_of))
-        union = parts[0]
-        for p in parts[1:]:
-            union = union.union(p)
-        affected = self.run.save(_AFFECTED, union.distinct(), temp=True)
-        n = int(affected.count().execute())
-        # Their events, found once: every statement below reads these, not the store's.
-        events = self.run.save(_EVENTS, self._events_of(affected, int(old["marks"].get("seq", 0))),
-                               temp=True)
-        self._put("timeline", engine.timeline(events), affected)
-        changed = {m for m in set(want["moments"]) | set(old["definitions"].get("moments", {}))
-                   if want["moments"].get(m) != old["definitions"].get("moments", {}).get(m)}
-        self._build_moment_tables(want, affected, as_of, present=present, changed=changed,
-                                  frictions_changed=want["frictions"] != old["definitions"].get("frictions"),
-                                  events=events)
-        self.run.drop(_EVENTS)
-        self.run.drop(_AFFECTED)
+        # What changes from one refresh to the next is read from tables (the values below,
+        # the persons whose identifiers moved), so that each statement is compiled once per
+        # definitions and its SQL run again (Store.run_compiled).
+        since, before = int(old["marks"].get("seq", 0)), int(old["as_of"])
+        self.con.execute("CREATE OR REPLACE TEMP TABLE " + _VALUES + " AS SELECT ?::BIGINT AS since_seq, "
+                         "?::BIGINT AS as_of_ms, ?::BIGINT AS before_ms", [since, as_of, before])
+        self.con.register(_MOVED, pa.table({"person": pa.array(sorted(moved), pa.string())}))
+        self._compiling = json.dumps(want, sort_keys=True)
+        try:
+            n = self._incremental(old, want, marks, present, as_of)
+        finally:  # on failure, the rollback drops the temporary tables, _refresh the rest
+            self._compiling = None
+        for temp in (_EVENTS, _AFFECTED, _VALUES):
+            self.run.drop(temp)
         return Refreshed("incremental", n, new_events, 0.0, as_of)
 
-    # -- who is who -----------------------------------------------------------
-    def _identity(self, old: dict[str, Any], marks: dict[str, int], *, incremental: bool,
-                  diff: bool) -> set[str]:
-        """Bring ``sightings`` and ``persons`` up to date (``incremental``: by the touched
-        components); the persons whose identifiers changed, before and after (after a
-        whole resolution, only with ``diff``: the other tables are kept)."""
-        keys = self.spec.identity.keys
-        calls = ibis.duckdb.from_connection(self.con).table("identities")
-        schema = pa.schema([("anonymous_id", pa.string()), ("user_id", pa.string()),
-                            ("previous_id", pa.string()), ("alias", pa.bool_()),
-                            *((f"k{i}", pa.string()) for i in range(len(keys))),
-                            ("ts", pa.timestamp("us", tz="UTC"))])
-        e = self.run.events()
-        if incremental:
-            e = e.filter(e.seq > int(old["marks"].get("seq", 0)))
-            calls = calls.filter(calls.seq > int(old["marks"].get("call_seq", 0)))
-        rows = pa.concat_tables(t.select(*schema.names).to_pyarrow().cast(schema)
-                                for t in (sightings(e, keys), call_sightings(calls, keys)))
-        if not incremental:
-            before = self._person_map() if diff else None
-            self._save_identity(_grouped(rows), None)
-            if before is None:
-                return set()
-            return _moved(before, self._person_map())
-        if not rows.num_rows:
-            return set()
-        components = self._components_of(rows, keys)
-        touched = self.run.save("_components", ibis.memtable(
-            pa.table({"c": pa.array(components, pa.string())})), temp=True)
-        s = self.db.table("sightings")
-        kept = s.semi_join(touched, s.component == touched.c).drop("component")
-        kept = kept.to_pyarrow().cast(schema)
-        p = self.db.table("persons")
-        was = set(p.semi_join(touched, p.component == touched.c).person.to_pyarrow().to_pylist())
-        subset = _grouped(pa.concat_tables([kept, rows]))
-        now = self._save_identity(subset, components)
-        self.run.drop("_components")
-        return was | set(now)
+    def _incremental(self, old: dict[str, Any], want: dict[str, Any], marks: dict[str, int],
+                     present: set[str], as_of: int) -> int:
+        """The incremental part of :meth:`_rebuild`; the number of persons recomputed."""
+        v = self._values()
+        has_new = marks["seq"] > int(old["marks"].get("seq", 0))
+        erased = marks["erasures"] != old["marks"].get("erasures")
+        aged = "attempts" in present and as_of != int(old["as_of"]) and bool(self.spec.moments)
 
-    def _components_of(self, rows: pa.Table, keys: list[str]) -> list[str]:
-        """The stored identity components that the sighting ``rows`` touch."""
-        ids = pc.unique(pa.concat_arrays([rows.column(c).combine_chunks()
-                                          for c in ("anonymous_id", "user_id", "previous_id")]
-                                         ).drop_null())
-        # Ids under kind "" (no key is named so): a join on NULL keys is far slower.
-        probe = [{"p_kind": "", "p_value": v} for v in pc.unique(id_node(ids)).to_pylist()]
-        for i, key in enumerate(keys):
-            probe += [{"p_kind": key, "p_value": v}
-                      for v in pc.unique(rows.column(f"k{i}").combine_chunks().drop_null()).to_pylist()]
-        if not probe:
-            return []
-        q = ibis.memtable(pa.Table.from_pylist(probe, schema=pa.schema(
-            [("p_kind", pa.string()), ("p_value", pa.string())])))
-        p = self.db.table("persons")
-        # Ids are compared as they link (trimmed), whatever spelling the map holds.
-        node = ibis.ifelse(p.identifier.strip() == "", p.identifier, p.identifier.strip())
-        is_id = p.kind.isin(_IDS)
-        hit = p.inner_join(q, [ibis.ifelse(is_id, "", p.kind) == q.p_kind,
-                               ibis.ifelse(is_id, node, p.identifier) == q.p_value])
-        return sorted(set(hit.select("component").distinct().to_pyarrow().column(0).to_pylist()))
+        def touched() -> Table:
+            """The persons the change touches."""
+            parts: list[Table] = [self.db.table(_MOVED)]
+            if has_new:
+                e = self.run.events()
+                fresh = with_person(e.filter(e.seq > v.since_seq.as_scalar()), self.db.table("persons"))
+                parts.append(fresh.select("person"))
+            if erased:
+                # An erasure deletes every event carrying one of the person's identifiers,
+                # some of which may belong to others: those whose events went.
+                t, e = self.db.table("timeline"), self.run.events()
+                parts.append(t.anti_join(e, t.seq == e.seq).select("person"))
+            if aged:
+                parts.append(self._timed_out(v.before_ms.as_scalar(), v.as_of_ms.as_scalar()))
+            union = parts[0]
+            for p in parts[1:]:
+                union = union.union(p)
+            return union.distinct()
 
-    def _save_identity(self, rows: pa.Table, components: list[str] | None) -> list[str]:
-        """Resolve ``rows`` and store them and their map: replacing the ``components``
-        given, or everything (None). Returns the persons of the new map."""
-        keys = self.spec.identity.keys
-        persons, row_components = resolve_rows(rows, keys)
-        stored = rows.append_column("component", row_components)
-        for name, table in (("sightings", stored), ("persons", persons)):
-            literal = ibis.memtable(table)
-            if components is None:
-                self.run.save(name, literal)
-            else:
-                self._delete(name, "component IN (SELECT c FROM _components)")
-                self.db.insert(name, literal)
-            # Ibis keeps a literal table registered until the process ends; these hold
-            # identifiers, which an erasure must not leave behind.
-            _unregister(self.run, literal)
-        return pc.unique(persons.column("person")).to_pylist()
+        self._write(f"affected:{has_new}:{erased}:{aged}", _AFFECTED, "temp", touched)
+        affected = self.db.table(_AFFECTED)
+        n = int(self.con.execute("SELECT count(*) FROM " + _AFFECTED).fetchall()[0][0])
+        # Their events, found once: every statement below reads these, not the store's.
+        self._write("events", _EVENTS, "temp", lambda: self._events_of(affected, v.since_seq.as_scalar()))
+        events = self.db.table(_EVENTS)
+        self._put("timeline", lambda: engine.timeline(events), affected)
+        changed = {m for m in set(want["moments"]) | set(old["definitions"].get("moments", {}))
+                   if want["moments"].get(m) != old["definitions"].get("moments", {}).get(m)}
+        self._build_moment_tables(want, affected, v.as_of_ms.as_scalar(), present=present, changed=changed,
+                                  frictions_changed=want["frictions"] != old["definitions"].get("frictions"),
+                                  events=events)
+        return n
 
-    def _person_map(self) -> pa.Table:
-        p = self.db.table("persons")
-        return p.select("kind", "identifier", "person").to_pyarrow()
+    def _values(self) -> Table:
+        """This refresh's values (``since_seq``, ``as_of_ms``, ``before_ms``), one row."""
+        return self.db.table(_VALUES)
+
+    def _write(self, label: str, into: str, how: str, build: Callable[[], Table]) -> None:
+        """``build()``'s rows into ``into`` (``how``: ``insert``, ``table``, ``temp``). In an
+        incremental refresh on the store, compiled once per definitions and ``label``."""
+        if self._compiling is not None:
+            self.run.run_compiled((self._compiling, label), build, into, how)  # type: ignore[attr-defined]
+        elif how == "insert":
+            self.db.insert(into, build())
+        else:
+            self.run.save(into, build(), temp=how == "temp")
 
     # -- the persons' tables --------------------------------------------------
-    def _events_of(self, affected: Table | None, since: int = 0) -> Table:
+    def _events_of(self, affected: Table | None, since: int | Value = 0) -> Table:
         """The events (with their ``person``) of the ``affected`` persons; all when None.
 
         Before their timeline is replaced: their events are those its rows hold (under
@@ -344,20 +313,16 @@ class Refresh:
         t = self.db.table(name)
         return t if affected is None else t.semi_join(affected, t.person == affected.person)
 
-    def _put(self, name: str, expr: Table, affected: Table | None) -> None:
-        """``expr`` (rows of the ``affected`` persons) replaces their rows of table
+    def _put(self, name: str, build: Callable[[], Table], affected: Table | None) -> None:
+        """``build()`` (rows of the ``affected`` persons) replaces their rows of table
         ``name``; all of it when None."""
         if affected is None:
-            self.run.save(name, expr)
+            self.run.save(name, build())
             return
         self._delete(name, _OF_AFFECTED)
-        self.db.insert(name, expr)
+        self._write(name, name, "insert", build)
 
-    def _delete(self, name: str, where: str, params: list[Any] | None = None) -> None:
-        """Delete the rows of derived table ``name`` that ``where`` (a constant) selects."""
-        self.con.execute("DELETE FROM " + quote_ident(name) + " WHERE " + where, params or [])
-
-    def _timed_out(self, before: int, now: int) -> Table:
+    def _timed_out(self, before: Value, now: Value) -> Table:
         """Persons with an attempt whose outcome the move of the end of the data from
         ``before`` to ``now`` changes (abandoned ↔ in progress)."""
         a = self.db.table("attempts")
@@ -372,7 +337,7 @@ class Refresh:
         e = self.run.events()
         return int(epoch_ms(e.timestamp.max()).execute() or 0)
 
-    def _build_moment_tables(self, want: dict[str, Any], affected: Table | None, as_of: int, *,
+    def _build_moment_tables(self, want: dict[str, Any], affected: Table | None, as_of: int | Value, *,
                              present: set[str], changed: set[str] | None,
                              frictions_changed: bool = True, events: Table | None = None) -> None:
         """Tagged rows, attempts and frictions: for ``affected`` (all when None), whose
@@ -408,8 +373,8 @@ class Refresh:
                     self.db.insert("attempts", attempts(t.filter(t.moment.isin(sorted(live))),
                                                         self.run.events()))
             assert events is not None
-            self._put("tagged", cut(events), affected)
-            self._put("attempts", attempts(self._of("tagged", affected), events), affected)
+            self._put("tagged", lambda: cut(events), affected)
+            self._put("attempts", lambda: attempts(self._of("tagged", affected), events), affected)
         whole_frictions = (whole or bool(changed) or frictions_changed
                            or not {"friction_rows", "friction_attempt_rows", "friction_waits"} <= present)
         if whole_frictions:
@@ -424,52 +389,84 @@ class Refresh:
         the baselines, the views and the summaries from all of them."""
         fr = engine.frictions
         settings = engine.moment_settings(self.spec)
+        incremental = affected is not None
         # The spans and the scope are read by every detector: computed once, kept in
-        # memory only.
-        spans = self.run.save("friction_spans", fr.spans(self._of("attempts", affected), settings),
-                              temp=True)
-        timeline = self._of("timeline", affected)
-        scope = self.run.save("friction_scope", fr.scope(timeline, self._of("tagged", affected), spans),
-                              temp=True)
-        ctx = fr.Context(self.spec, events, timeline, spans)
-        found = self.run.save("friction_found", fr.detect(scope, ctx), temp=True)
-        rows = fr.named(found, spans, events)
-        # Kept by the attempt's id: a filtered summary is counted again from it.
-        per = fr.per_attempt(found, spans)
-        ids = spans.select(i_inner="inner", i_id="attempt_id", i_person="a_person")
-        per = per.inner_join(ids, per.attempt == ids.i_inner)
-        per = per.mutate(attempt=per.i_id, person=per.i_person).drop("i_inner", "i_id", "i_person")
-        waits = fr.waits(scope, ctx, spans, events)
-        if waits is None:  # no baseline detector on: an empty table of the same shape
-            waits = _empty_waits()
-        for name, expr in (("friction_rows", rows), ("friction_attempt_rows", per),
-                           ("friction_waits", waits)):
-            self._put(name, expr, affected)
+        # memory only. Each statement is built from the tables before it, when compiled.
+        table = self.db.table
+
+        def write(label: str, into: str, how: str, build: Callable[[], Table]) -> None:
+            self._write(("some:" if incremental else "all:") + label, into, how, build)
+
+        timeline = lambda: self._of("timeline", affected)  # noqa: E731
+
+        def context() -> fr.Context:
+            return fr.Context(self.spec, events, timeline(), table("friction_spans"))
+
+        write("spans", "friction_spans", "temp",
+                    lambda: fr.spans(self._of("attempts", affected), settings))
+        write("scope", "friction_scope", "temp",
+                    lambda: fr.scope(timeline(), self._of("tagged", affected), table("friction_spans")))
+        write("found", "friction_found", "temp",
+                    lambda: fr.detect(table("friction_scope"), context()))
+
+        def per_attempt() -> Table:
+            # Kept by the attempt's id: a filtered summary is counted again from it.
+            spans = table("friction_spans")
+            per = fr.per_attempt(table("friction_found"), spans)
+            ids = spans.select(i_inner="inner", i_id="attempt_id", i_person="a_person")
+            per = per.inner_join(ids, per.attempt == ids.i_inner)
+            return per.mutate(attempt=per.i_id, person=per.i_person).drop("i_inner", "i_id", "i_person")
+
+        def waits() -> Table:
+            found = fr.waits(table("friction_scope"), context(), table("friction_spans"), events)
+            return _empty_waits() if found is None else found  # no baseline detector on
+
+        self._put("friction_rows", lambda: fr.named(table("friction_found"), table("friction_spans"),
+                                                    events), affected)
+        self._put("friction_attempt_rows", per_attempt, affected)
+        self._put("friction_waits", waits, affected)
         for temp in ("friction_found", "friction_scope", "friction_spans"):
             self.run.drop(temp)
 
         # Judged against the baselines over every attempt: by the views, when read; for
         # the summaries, once, into a temporary table.
-        w = self.db.table("friction_waits")
-        base = fr.baselines(w, self.spec)
-        if base is None:
-            base = w.select(kind="kind", moment="moment", step="step",
-                            baseline=w.latency_ms.cast("float64")).limit(0)
-        self.run.save("friction_baselines", base)
-        judged = fr.judged(w, self.db.table("friction_baselines"), self.spec)
-        frictions, attempts = self.db.table("friction_rows"), self.db.table("friction_attempt_rows")
-        per = attempts
-        if judged is not None:  # in the stored tables' types (a stored array may hold NULLs)
-            late = judged[1].select(*attempts.columns).cast(attempts.schema())
-            frictions = frictions.union(judged[0].cast(frictions.schema()))
-            attempts = attempts.union(late)
-            per = per.union(self.run.save(_JUDGED, late, temp=True))
-        self.run.view("frictions", frictions)
-        self.run.view("friction_attempts", attempts)
-        kinds, moments = fr.friction_stats(per, self.db.table("attempts"))
-        self.run.save("friction_kinds", kinds)
-        self.run.save("friction_moments", moments)
-        if judged is not None:
+        def baselines() -> Table:
+            w = table("friction_waits")
+            base = fr.baselines(w, self.spec)
+            if base is None:
+                base = w.select(kind="kind", moment="moment", step="step",
+                                baseline=w.latency_ms.cast("float64")).limit(0)
+            return base
+
+        write("baselines", "friction_baselines", "table", baselines)
+
+        def judged() -> tuple[Table, Table, Table | None]:
+            """The views' tables, and the judged rows per attempt (None: none judged)."""
+            frictions, attempts = table("friction_rows"), table("friction_attempt_rows")
+            found = fr.judged(table("friction_waits"), table("friction_baselines"), self.spec)
+            if found is None:
+                return frictions, attempts, None
+            # In the stored tables' types (a stored array may hold NULLs).
+            late = found[1].select(*attempts.columns).cast(attempts.schema())
+            return frictions.union(found[0].cast(frictions.schema())), attempts.union(late), late
+
+        if not incremental or not {"frictions", "friction_attempts"} <= self._tables():
+            frictions, attempts, _ = judged()  # views over table names: made again only
+            self.run.view("frictions", frictions)  # when the definitions change
+            self.run.view("friction_attempts", attempts)
+        judging = fr.judging(self.spec)
+        if judging:
+            write("judged", _JUDGED, "temp", lambda: judged()[2])  # type: ignore[arg-type,return-value]
+
+        def per() -> Table:
+            rows = table("friction_attempt_rows")
+            return rows.union(table(_JUDGED)) if judging else rows
+
+        write("kinds", "friction_kinds", "table",
+                    lambda: fr.friction_stats(per(), table("attempts"))[0])
+        write("moments", "friction_moments", "table",
+                    lambda: fr.friction_stats(per(), table("attempts"))[1])
+        if judging:
             self.run.drop(_JUDGED)
 
     def _drop_derived(self, present: set[str]) -> None:
@@ -495,25 +492,6 @@ class Refresh:
         return value
 
 
-def _grouped(rows: pa.Table) -> pa.Table:
-    """Sighting rows merged: one per combination, with its first time."""
-    keys = [c for c in rows.column_names if c != "ts"]
-    out = rows.group_by(keys, use_threads=False).aggregate([("ts", "min")])
-    return out.rename_columns([*keys, "ts"]).select(rows.column_names)
-
-
-def _moved(before: pa.Table, after: pa.Table) -> set[str]:
-    """Persons (before and after) of the identifiers whose person changed, appeared or
-    went."""
-    key = ["kind", "identifier"]
-    j = before.join(after, key, join_type="full outer", left_suffix="_b", right_suffix="_a")
-    b, a = j.column("person_b"), j.column("person_a")
-    differ = pc.invert(pc.fill_null(pc.equal(b, a), False))
-    moved = j.filter(differ)
-    return {p for p in moved.column("person_b").to_pylist() + moved.column("person_a").to_pylist()
-            if p is not None}
-
-
 def _empty_waits() -> Table:
     from .engine.frictions import WAITS
 
@@ -521,15 +499,6 @@ def _empty_waits() -> Table:
              "event_id": "string"}
     schema = {c: types.get(c, "int64") for c in WAITS}
     return ibis.memtable(pa.Table.from_pylist([], schema=ibis.schema(schema).to_pyarrow()))
-
-
-def _unregister(run: Runtime, literal: Table) -> None:
-    name = literal.op().name  # type: ignore[attr-defined]
-    con = getattr(run, "con", None)
-    if isinstance(con, duckdb.DuckDBPyConnection):
-        con.unregister(name)
-    else:
-        run.drop(name)
 
 
 __all__ = ["LAYOUT", "Refresh", "Refreshed"]

@@ -24,6 +24,7 @@ too, for the workspace.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ import duckdb
 import ibis
 import pyarrow as pa
 import pyarrow.dataset as ds
+import sqlglot
 from ibis.expr.types import Table
 
 from ..errors import WorkspaceError
@@ -46,10 +48,37 @@ class Store(Runtime):
         super().__init__()
         self.con = con
         self.db = ibis.duckdb.from_connection(con)
+        #: Statements compiled once (:meth:`run_compiled`), by key.
+        self._compiled: dict[Hashable, tuple[str, Table]] = {}
 
     def view(self, name: str, expr: Table) -> Table:
         self.db.create_view(name, expr, overwrite=True)
         return self.db.table(name)
+
+    def run_compiled(self, key: Hashable, build: Callable[[], Table], into: str, how: str) -> None:
+        """Write ``build()``'s rows into table ``into`` (``how``: ``insert`` into it by
+        column name, or make it a ``table`` or a ``temp`` table), compiling the statement
+        once per ``key``: later calls with the same key run the SQL compiled the first time
+        without building the expression again. The key must name all that the statement
+        depends on; values that change from call to call are read from tables."""
+        entry = self._compiled.get(key)
+        if entry is None:
+            expr = build()
+            # Its literal tables (settings, roles) registered on the connection, where they
+            # stay; the expression is kept so that they are not collected.
+            self.db._run_pre_execute_hooks(expr)
+            entry = self._compiled[key] = (str(self.db.compile(expr)), expr)
+        target = sqlglot.exp.to_identifier(into, quoted=True).sql("duckdb")
+        head = {"insert": "INSERT INTO " + target + " BY NAME ",
+                "table": "CREATE OR REPLACE TABLE " + target + " AS ",
+                "temp": "CREATE OR REPLACE TEMP TABLE " + target + " AS "}[how]
+        self.con.execute(head + entry[0])
+
+    def forget_compiled(self) -> None:
+        """Compile every statement again (after a rollback, which unregisters the literal
+        tables registered in its transaction)."""
+        self._compiled.clear()
+        self.db._memtables.clear()
 
     def drop_any(self, name: str) -> None:
         rows = self.con.execute("SELECT table_type FROM information_schema.tables WHERE "

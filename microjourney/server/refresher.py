@@ -53,6 +53,9 @@ class Refresher:
             try:
                 with self._lock:
                     self.last = self._refresh()
+                if self.last:  # counts and seconds only
+                    log.info("refreshed the derived tables (%s): %s persons, %s events in %.2f s",
+                             self.last.mode, self.last.persons, self.last.events, self.last.seconds)
             except Exception as exc:  # logged without its message (it may quote data)
                 self.failures += 1
                 log.warning("background refresh failed (%s); the previous tables stay",

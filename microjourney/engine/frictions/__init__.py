@@ -76,6 +76,11 @@ def _enabled(workspace: Workspace, *, baseline: bool | None = None) -> list[Modu
             and (baseline is None or getattr(d, "BASELINE", False) == baseline)]
 
 
+def judging(workspace: Workspace) -> bool:
+    """Whether a detector that judges against a baseline (``BASELINE``) is on."""
+    return bool(_enabled(workspace, baseline=True))
+
+
 #: The columns of ``friction_waits``: a baseline detector's candidates, named.
 WAITS = ("attempt_id", "person", "moment", "kind", "version", "step", "reached", "at_ms",
          "latency_ms", "sla_ms", "event_id", "furthest", "finished", "completed")
@@ -273,5 +278,5 @@ def friction_stats(per: Table, attempts: Table) -> tuple[Table, Table]:
     return kinds, moments
 
 
-__all__ = ["DETECTORS", "WAITS", "Context", "baselines", "detect", "friction_stats", "judged", "named",
-           "per_attempt", "scope", "spans", "waits"]
+__all__ = ["DETECTORS", "WAITS", "Context", "baselines", "detect", "friction_stats", "judged", "judging",
+           "named", "per_attempt", "scope", "spans", "waits"]

@@ -38,6 +38,22 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return root, done.stdout
 
 
+def test_the_events_stored_after_the_first_build_are_taken_in_incrementally(demo: tuple[Path, str]) -> None:
+    root, out = demo
+    text = out.replace("\n", " ")
+    built = re.search(r"Derived tables built in [\d.]+s \(([\d,]+) events\)", text)
+    since = re.search(r"Incremental refresh: the ([\d,]+) events stored since, ([\d,]+) persons' rows "
+                      r"computed again in [\d.]+s", text)
+    assert built and since, out
+    notifications = lines(root / "data" / "notifications.jsonl")  # the replay adds none
+    with mj.open(root) as ws:
+        stored = ws.con.execute("select count(*) from events").fetchall()[0][0]
+        persons = ws.con.execute("select count(distinct person) from persons").fetchall()[0][0]
+    assert int(since[1].replace(",", "")) == notifications
+    assert int(built[1].replace(",", "")) + notifications == stored
+    assert 0 < int(since[2].replace(",", "")) < persons  # some persons, not all
+
+
 def test_contact_centre_events_arrive_through_the_collector(demo: tuple[Path, str]) -> None:
     root, out = demo
     data = root / "data"

@@ -199,6 +199,42 @@ def test_a_failed_refresh_leaves_the_previous_tables_and_the_next_one_completes(
     assert ws.attempts().to_pandas().outcome.tolist() == ["completed"]
 
 
+def test_stopping_the_server_cuts_a_long_refresh_short_and_keeps_the_last_tables(make_ws, monkeypatch,
+                                                                                   tmp_path):
+    """A refresh of a large store can outlast the server's stop: stop() interrupts it (it
+    rolls back) instead of closing the store under it."""
+    import threading
+
+    import microjourney.workspace_refresh as refresh
+    from microjourney.server.refresher import Refresher
+
+    ws = make_ws(SPEC, [{"event_id": "z1", "timestamp": "2024-01-01T10:00:00+00:00", "event": "open",
+                         "anonymous_id": "a1", "channel": "web"}])
+    ws.refresh()
+    before = snapshot(ws)
+    ws.ingest(write_events(tmp_path / "more.csv", [
+        {"event_id": "z2", "timestamp": "2024-01-01T10:01:00+00:00", "event": "ok",
+         "anonymous_id": "a1", "channel": "web"}]))
+    running = threading.Event()
+    frictions = refresh.Refresh._frictions
+
+    def slow(self, affected, events):  # a statement of minutes inside the refresh
+        running.set()
+        self.con.execute("SELECT count(*) FROM range(100000000000) a, range(1000) b").fetchall()
+        frictions(self, affected, events)
+
+    monkeypatch.setattr(refresh.Refresh, "_frictions", slow)
+    refresher = Refresher(ws.catch_up, threading.Lock(), every=3600).start()
+    assert running.wait(60)
+    started = time.monotonic()
+    refresher.stop(timeout=30, interrupt=ws.con.interrupt)
+    assert time.monotonic() - started < 10 and not refresher._thread.is_alive()
+    assert refresher.failures == 0  # cut short on purpose, not a failure
+    assert snapshot(ws) == before  # rolled back: the last refresh's tables
+    monkeypatch.undo()
+    assert ws.refresh().mode == "incremental"  # the next refresh does the work
+
+
 LIVE_JOURNEYS = ("[{name: payment, moments: [{name: pay, start: {event: open}, "
                  "complete: {event: ok}, timeout: 10m}]}]")
 

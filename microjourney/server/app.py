@@ -106,7 +106,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
             yield
         finally:
             if "refresher" in state:
-                state["refresher"].stop()
+                state["refresher"].stop(interrupt=ws.con.interrupt)
                 state["reader"].close_reader()
             state["collector"].close()
             ws.close()

@@ -38,10 +38,17 @@ class Refresher:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 60.0) -> None:
+    def stop(self, timeout: float = 60.0, interrupt: Callable[[], Any] | None = None) -> None:
+        """End the thread. A refresh under way is waited for, or, given ``interrupt`` (the
+        store connection's), cut short: it rolls back, and the tables stay as the last
+        refresh left them (a refresh of a large store can take minutes)."""
         self._stop.set()
         self._poke.set()
-        self._thread.join(timeout)
+        end = time.monotonic() + timeout
+        while self._thread.is_alive() and time.monotonic() < end:
+            if interrupt is not None:
+                interrupt()  # the statement running now; the next one sees the flag
+            self._thread.join(0.05)
 
     def wake(self) -> None:
         """Refresh as soon as the current wait ends (for tests and a forced refresh)."""
@@ -57,6 +64,8 @@ class Refresher:
                     log.info("refreshed the derived tables (%s): %s persons, %s events in %.2f s",
                              self.last.mode, self.last.persons, self.last.events, self.last.seconds)
             except Exception as exc:  # logged without its message (it may quote data)
+                if self._stop.is_set():  # cut short by stop(): rolled back, as meant
+                    break
                 self.failures += 1
                 log.warning("background refresh failed (%s); the previous tables stay",
                             type(exc).__name__)

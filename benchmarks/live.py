@@ -13,7 +13,8 @@ serve`` on it (127.0.0.1, a free port) and, for ``--seconds``:
   ``--connections`` keep-alive connections, paced by the clock; every request must be
   answered 200 with all its events accepted;
 * asks ``GET /v1/analyses/scorecard`` and ``GET /v1/analyses/funnel?moment=card_payment``
-  in turn over a second connection, as fast as they answer.
+  in turn over a second connection, one every ``--ask-every`` seconds (a few dashboards'
+  worth; 0: as fast as they answer).
 
 Prints the events/s sent, the collector's request latency (p50, p99, max), each
 analysis's latency (p50, p95, p99, max), the staleness its answers reported
@@ -98,8 +99,9 @@ async def send(host: str, port: int, key: str, people: list[tuple[str, str | Non
 
 
 async def ask(host: str, port: int, key: str, stop: asyncio.Event, seen: dict[str, list],
-              failures: list[str]) -> None:
-    """Scorecard and funnel in turn until ``stop``: (latency s, stale_s, refreshed_at)."""
+              failures: list[str], every: float) -> None:
+    """Scorecard and funnel in turn, one every ``every`` seconds (0: as fast as they
+    answer), until ``stop``: (latency s, stale_s, refreshed_at)."""
     reader, writer = await asyncio.open_connection(host, port)
     paths = {"scorecard": "/v1/analyses/scorecard",
              "funnel": "/v1/analyses/funnel?moment=card_payment"}
@@ -116,6 +118,7 @@ async def ask(host: str, port: int, key: str, stop: asyncio.Event, seen: dict[st
                     continue
                 meta = json.loads(answer)["meta"]
                 seen[name].append((took, meta["stale_s"], meta["refreshed_at"]))
+                await asyncio.sleep(max(0.0, every - took))
     finally:
         writer.close()
 
@@ -134,7 +137,7 @@ async def run(host: str, port: int, keys: dict, people: list, start: datetime, a
             rss.append((time.perf_counter() - t0, _rss_kib(pid)))
             await asyncio.sleep(5)
 
-    asker = asyncio.create_task(ask(host, port, keys["secret_key"], stop, seen, failures))
+    asker = asyncio.create_task(ask(host, port, keys["secret_key"], stop, seen, failures, args.ask_every))
     sampler = asyncio.create_task(sample())
     lanes = args.connections
     sent = sum(await asyncio.gather(*(
@@ -163,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=int, default=2000, help="events per second sent")
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--connections", type=int, default=1, help="sending connections")
+    ap.add_argument("--ask-every", type=float, default=0.25,
+                    help="seconds between two analysis requests (0: as fast as they answer)")
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--keep", help="workspace folder to reuse (ingested once)")
     ap.add_argument("--record", action="store_true", help="append to benchmarks/results.jsonl")

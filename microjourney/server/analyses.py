@@ -5,6 +5,7 @@ query string) as the registry declares them. Secret key only: results describe p
 
 from __future__ import annotations
 
+import json
 import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,7 +19,7 @@ from ..store.keys import SECRET
 from .guards import json_response
 
 Authorise = Callable[..., str]
-Read = Callable[[Callable[[Any], Any]], Awaitable[Any]]
+Read = Callable[..., Awaitable[Any]]
 
 
 def add_routes(app: FastAPI, authorise: Authorise, read: Read) -> None:
@@ -53,8 +54,16 @@ def _route(app: FastAPI, analysis: Analysis, authorise: Authorise, read: Read) -
             else:
                 values[key] = value
         analysis.validate(values)
-        result = await read(lambda ws: registry.run(ws, analysis.name, values))
-        return json_response({"ok": True, **result.to_dict()})
+
+        def answer(ws: Any) -> dict[str, Any]:
+            return {"ok": True, **registry.run(ws, analysis.name, values).to_dict()}
+
+        # Those reading only derived tables are the same until the next refresh: kept
+        # (results.py). The store's own tables (quarantine, data quality) are read as the
+        # collector left them.
+        own = not analysis.engines
+        key = None if own else (analysis.name, json.dumps(values, sort_keys=True))
+        return json_response(await read(answer, own_tables=own, key=key))
 
     app.add_api_route(f"/v1/analyses/{analysis.name}", endpoint, methods=["GET"],
                       summary=f"{analysis.title} (secret key)", description=analysis.doc,

@@ -17,7 +17,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from importlib import resources
@@ -61,6 +61,7 @@ from .guards import (
     send_json,
 )
 from .refresher import Refresher
+from .results import Results
 from .schema import openapi_components
 
 #: Seconds an analysis waits for the server's first refresh before a 503.
@@ -101,7 +102,11 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         # each analysis reads the lake as it is then.
         if lake is None:
             state["reader"], state["read_lock"] = ws.reader(), threading.Lock()
-            state["refresher"] = Refresher(ws.catch_up, state["lock"], settings.refresh_every).start()
+            results = state["results"] = Results()
+            reader = state["reader"]
+            state["refresher"] = Refresher(
+                ws.catch_up, state["lock"], settings.refresh_every,
+                after=lambda: results.warm(reader, reader.refreshed_at, state["read_lock"])).start()
         try:
             yield
         finally:
@@ -276,9 +281,11 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
                 return fn(ws)
         return await run_in_threadpool(locked)
 
-    async def _analyse(fn: Any) -> Any:
+    async def _analyse(fn: Any, *, own_tables: bool = True, key: Hashable | None = None) -> Any:
         """Run ``fn`` on the reader (the last refresh's tables), never waiting for a
-        refresh but the first; over a lake, as :func:`_read`."""
+        refresh but the first; over a lake, as :func:`_read`. ``own_tables``: it reads the
+        store's own tables (quarantine, batches), which then first take in every answered
+        event; else its answer is kept under ``key`` until the next refresh (results.py)."""
         if "refresher" not in state:
             return await _read(fn)
 
@@ -286,12 +293,20 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
             if not state["refresher"].ready.wait(FIRST_REFRESH):
                 raise ApiError("server/warming-up", "the first refresh of the derived tables is "
                                "still running; try again shortly")
-            # The store's own tables (batches, quarantine) hold every answered event; the
-            # derived ones are the last refresh's.
-            with state["drain_lock"]:
-                state["collector"].drain()
+            if own_tables:
+                with state["drain_lock"]:
+                    state["collector"].drain()
             with state["read_lock"]:
-                return fn(state["reader"])
+                reader = state["reader"]
+                if own_tables or key is None:
+                    return fn(reader)
+                at = reader.refreshed_at()
+                kept = state["results"].get(key, at)
+                if kept is not None:
+                    return kept
+                answer = fn(reader)
+                state["results"].put(key, at, answer, fn)
+                return answer
         return await run_in_threadpool(reading)
 
     @app.get("/v1/summary", summary="What the workspace holds (secret key)")
@@ -309,6 +324,8 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
     async def forget(person: str, request: Request) -> Response:
         _authorise(request, need=SECRET)
         result = await _read(lambda ws: ws.forget(person))
+        if "results" in state:  # kept answers may name the person
+            state["results"].clear()
         return json_response({"ok": True, **asdict(result)})
 
     @app.delete("/v1/quarantine", summary="Delete quarantined rows, all or one source's "

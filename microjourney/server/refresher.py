@@ -22,10 +22,12 @@ log = logging.getLogger("microjourney.server")
 
 class Refresher:
     """Runs ``refresh()`` now and then every ``every`` seconds, under ``lock`` (the lock
-    that guards the writing workspace), until :meth:`stop`."""
+    that guards the writing workspace), and ``after()`` after each refresh that changed
+    the tables, until :meth:`stop`."""
 
-    def __init__(self, refresh: Callable[[], Any], lock: threading.Lock, every: float) -> None:
-        self._refresh, self._lock, self.every = refresh, lock, every
+    def __init__(self, refresh: Callable[[], Any], lock: threading.Lock, every: float,
+                 after: Callable[[], Any] | None = None) -> None:
+        self._refresh, self._lock, self.every, self._after = refresh, lock, every, after
         self._stop = threading.Event()
         self._poke = threading.Event()
         #: Set once the first refresh is done (or failed): analyses wait for it.
@@ -63,6 +65,8 @@ class Refresher:
                 if self.last:  # counts and seconds only
                     log.info("refreshed the derived tables (%s): %s persons, %s events in %.2f s",
                              self.last.mode, self.last.persons, self.last.events, self.last.seconds)
+                    if self._after is not None:  # outside the lock: the collector may write
+                        self._after()
             except Exception as exc:  # logged without its message (it may quote data)
                 if self._stop.is_set():  # cut short by stop(): rolled back, as meant
                     break

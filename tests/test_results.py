@@ -1,0 +1,101 @@
+"""Served answers kept until the next refresh (microjourney/server/results.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from microjourney.server.results import MAX_ROWS, Results
+
+from .helpers import write_events
+
+
+def answer(rows: int = 1, stale: float = 0.0) -> dict:
+    return {"ok": True, "meta": {"stale_s": stale}, "tables": {"t": [{"n": i} for i in range(rows)]}}
+
+
+def test_an_answer_is_kept_for_the_refresh_it_read_and_ages():
+    kept = Results()
+    kept.put("k", 100.0, answer(), lambda ws: answer())
+    assert kept.get("k", 101.0) is None  # another refresh: computed again
+    assert kept.get("other", 100.0) is None
+    got = kept.get("k", 100.0)
+    assert got is not None and got["tables"] == answer()["tables"]
+    assert got["meta"]["stale_s"] == pytest.approx(time.time() - 100.0, abs=5)
+    kept.clear()
+    assert kept.get("k", 100.0) is None
+
+
+def test_large_answers_and_unrefreshed_tables_are_not_kept_and_the_oldest_go_first():
+    kept = Results(size=2)
+    kept.put("big", 1.0, answer(MAX_ROWS + 1), lambda ws: {})
+    kept.put("none", None, answer(), lambda ws: {})
+    assert kept.get("big", 1.0) is None and kept.get("none", None) is None
+    for key in ("a", "b"):
+        kept.put(key, 1.0, answer(), lambda ws: {})
+    assert kept.get("a", 1.0) is not None  # asked: the most recent now
+    kept.put("c", 1.0, answer(), lambda ws: {})
+    assert kept.get("b", 1.0) is None and kept.get("a", 1.0) is not None
+
+
+SPEC = ("journeys: [{name: j, moments: [{name: pay, start: {event: open}, complete: {event: ok}, "
+        "timeout: 10m}]}]\n")
+
+
+def test_warm_computes_the_asked_answers_again_for_the_new_refresh(make_ws, tmp_path):
+    from microjourney import registry
+
+    def pay(i: int, event: str) -> dict:
+        return {"event_id": f"w{i}{event}", "timestamp": f"2024-01-01T10:0{i}:00+00:00", "event": event,
+                "anonymous_id": f"a{i}", "channel": "web"}
+
+    ws = make_ws(SPEC, [pay(1, "open"), pay(1, "ok")])
+    ws.refresh()
+    reader = ws.reader()
+
+    def compute(r) -> dict:  # noqa: ANN001
+        return registry.run(r, "scorecard", {}).to_dict()
+
+    kept, lock = Results(), threading.Lock()
+    at = reader.refreshed_at()
+    kept.put("scorecard", at, compute(reader), compute)
+    assert kept.warm(reader, reader.refreshed_at, lock) == 0  # fresh already
+    ws.ingest(write_events(tmp_path / "more.csv", [pay(2, "open")]))
+    ws.refresh()
+    assert reader.refreshed_at() != at and kept.get("scorecard", reader.refreshed_at()) is None
+    assert kept.warm(reader, reader.refreshed_at, lock) == 1
+    warmed = kept.get("scorecard", reader.refreshed_at())
+    assert warmed is not None and warmed["tables"] == compute(reader)["tables"]
+    assert warmed["tables"]["moments"][0]["attempts"] == 2
+    reader.close_reader()
+
+
+def test_served_answers_are_kept_until_the_next_refresh_and_dropped_by_an_erasure(tmp_path):
+    import microjourney as mj
+
+    from .live_server import LiveServer, make_workspace
+
+    root = tmp_path / "ws"
+    keys = make_workspace(root, server="{refresh_every: 1h}", journeys=SPEC.split(": ", 1)[1].strip())
+    rows = [{"event_id": f"s{i}", "timestamp": f"2026-11-02T10:0{i}:00+00:00", "event": "open",
+             "anonymous_id": f"p{i}", "channel": "web"} for i in (1, 2)]
+    with mj.open(root) as ws:  # stored before the server's first refresh
+        ws.ingest(write_events(tmp_path / "e.csv", rows))
+    with LiveServer(root) as server:
+        with server.client(keys["secret_key"]) as http:
+            first = http.get("/v1/analyses/attempts", params={"moment": "pay"}).json()
+            time.sleep(0.3)
+            again = http.get("/v1/analyses/attempts", params={"moment": "pay"}).json()
+            # Both answers read the first refresh (the next is an hour away), the second
+            # from memory, only older.
+            assert again["tables"] == first["tables"]
+            assert again["meta"]["refreshed_at"] == first["meta"]["refreshed_at"]
+            assert again["meta"]["stale_s"] > first["meta"]["stale_s"]
+            persons = {r["person"] for r in first["tables"]["attempts"]}
+            assert len(persons) == 2
+            for person in persons:
+                assert http.delete(f"/v1/persons/{person}").status_code == 200
+            after = http.get("/v1/analyses/attempts", params={"moment": "pay"}).json()
+            assert not persons & {r["person"] for r in after["tables"]["attempts"]}

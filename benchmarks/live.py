@@ -9,7 +9,8 @@ Prepares a workspace of ``--events`` generated events (``benchmarks/run.py``'s c
 serve`` on it (127.0.0.1, a free port) and, for ``--seconds``:
 
 * sends ``--rate`` track events per second to ``POST /v1/batch`` in batches of ``--batch``
-  (events of persons already in the store, a little after the end of its data), over
+  (events of 5,000 persons already in the store, or with ``--people new`` of new visitors
+  of 20 events each, a little after the end of the data), over
   ``--connections`` keep-alive connections, paced by the clock; every request must be
   answered 200 with all its events accepted;
 * asks ``GET /v1/analyses/scorecard`` and ``GET /v1/analyses/funnel?moment=card_payment``
@@ -63,7 +64,7 @@ async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, h
 
 async def send(host: str, port: int, key: str, people: list[tuple[str, str | None]], start: datetime,
                rate: float, batch: int, seconds: float, failures: list[str], latencies: list[float],
-               lane: int) -> int:
+               lane: int, new: bool) -> int:
     """Paced batches of track events until ``seconds`` pass; returns the events sent."""
     reader, writer = await asyncio.open_connection(host, port)
     sent, t0 = 0, time.perf_counter()
@@ -75,7 +76,8 @@ async def send(host: str, port: int, key: str, people: list[tuple[str, str | Non
                 continue
             calls = []
             for i in range(sent, sent + batch):
-                anonymous, user = people[i % len(people)]
+                # New visitors (20 events each), or the store's persons in turn.
+                anonymous, user = (f"new-{lane}-{i // 20}", None) if new else people[i % len(people)]
                 at = start + timedelta(milliseconds=i * 1000 // rate)
                 call = {"type": "track", "event_id": f"live-{lane}-{i}", "event": NAMES[i % len(NAMES)],
                         "timestamp": at.isoformat().replace("+00:00", "Z"),
@@ -142,7 +144,7 @@ async def run(host: str, port: int, keys: dict, people: list, start: datetime, a
     lanes = args.connections
     sent = sum(await asyncio.gather(*(
         send(host, port, keys["write_key"], people[k::lanes], start, args.rate / lanes, args.batch,
-             args.seconds, failures, latencies, k) for k in range(lanes))))
+             args.seconds, failures, latencies, k, args.people == "new") for k in range(lanes))))
     stop.set()
     await asker
     await sampler
@@ -166,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=int, default=2000, help="events per second sent")
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--connections", type=int, default=1, help="sending connections")
+    ap.add_argument("--people", choices=("stored", "new"), default="stored",
+                    help="send events of 5,000 persons of the store, or of new visitors (20 each)")
+    ap.add_argument("--memory-limit", help="the workspace's engine.memory_limit while served (e.g. 4GB)")
     ap.add_argument("--ask-every", type=float, default=0.25,
                     help="seconds between two analysis requests (0: as fast as they answer)")
     ap.add_argument("--seconds", type=float, default=120)
@@ -185,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         people = ws.con.execute("SELECT anonymous_id, any_value(user_id) FROM events "
                                 "GROUP BY anonymous_id ORDER BY hash(anonymous_id) LIMIT 5000").fetchall()
         end = ws.con.execute("SELECT max(timestamp) FROM events").fetchall()[0][0]
+    spec = root / "microjourney.yaml"
+    text = spec.read_text(encoding="utf-8")
+    if args.memory_limit:  # for this run only; put back after
+        spec.write_text(text + f"\nengine: {{memory_limit: {args.memory_limit}}}\n", encoding="utf-8")
     keys = json.loads(subprocess.run([BIN, "keys", "-w", root, "--json"], check=True,
                                      capture_output=True, text=True).stdout)
     server = subprocess.Popen([BIN, "serve", "-w", root, "--port", "0"], stdout=subprocess.PIPE, text=True)
@@ -200,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(120)
+        spec.write_text(text, encoding="utf-8")
     with mj.open(root) as ws:
         stored, ids = ws.con.execute("SELECT count(*), count(DISTINCT event_id) FROM events "
                                      "WHERE event_id LIKE 'live-%' AND seq > ?", [last]).fetchall()[0]

@@ -42,8 +42,8 @@ def test_the_events_stored_after_the_first_build_are_taken_in_incrementally(demo
     root, out = demo
     text = out.replace("\n", " ")
     built = re.search(r"Derived tables built in [\d.]+s \(([\d,]+) events\)", text)
-    since = re.search(r"Incremental refresh: the ([\d,]+) events stored since, ([\d,]+) persons' rows "
-                      r"computed again in [\d.]+s", text)
+    since = re.search(r"Incremental refresh: the ([\d,]+) events stored since, ([\d,]+) of ([\d,]+) "
+                      r"persons' rows computed again in [\d.]+s", text)
     assert built and since, out
     notifications = lines(root / "data" / "notifications.jsonl")  # the replay adds none
     with mj.open(root) as ws:
@@ -51,6 +51,7 @@ def test_the_events_stored_after_the_first_build_are_taken_in_incrementally(demo
         persons = ws.con.execute("select count(distinct person) from persons").fetchall()[0][0]
     assert int(since[1].replace(",", "")) == notifications
     assert int(built[1].replace(",", "")) + notifications == stored
+    assert int(since[3].replace(",", "")) == persons
     assert 0 < int(since[2].replace(",", "")) < persons  # some persons, not all
 
 

@@ -267,8 +267,10 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
     with _open(directory) as ws:
         built = ws.refresh()
         if built.mode == "incremental":
+            everyone = ws.con.execute("SELECT count(DISTINCT person) FROM persons").fetchall()[0][0]
             out.print(f"Incremental refresh: the {built.events:,} events stored since, "
-                      f"{built.persons:,} persons' rows computed again in {built.seconds:.1f}s.")
+                      f"{built.persons:,} of {everyone:,} persons' rows computed again in "
+                      f"{built.seconds:.1f}s.")
         out.print(f"{len(ws.moments)} moments in {len(ws.spec.journeys)} journeys analysed.")
         show(ws.analysis("scorecard"), get_analysis("scorecard"), out, as_json=False, wide=False)
         path = build_report(ws)

@@ -45,6 +45,19 @@ def body(first: int, n: int) -> bytes:
     return ('{"batch":[' + ",".join(calls) + "]}").encode()
 
 
+async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One HTTP/1.1 answer: its status line and its body (by Content-Length)."""
+    status_line = await reader.readline()
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return status_line, await reader.readexactly(length)
+
+
 async def _client(host: str, port: int, key: str, jobs: asyncio.Queue, latencies: list[float],
                   failures: list[str]) -> None:
     reader, writer = await asyncio.open_connection(host, port)
@@ -58,15 +71,7 @@ async def _client(host: str, port: int, key: str, jobs: asyncio.Queue, latencies
                 return
             start = time.perf_counter()
             writer.write((head % len(payload)).encode() + payload)
-            status_line = await reader.readline()
-            length = 0
-            while True:
-                line = await reader.readline()
-                if line in (b"\r\n", b""):
-                    break
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            answer = await reader.readexactly(length)
+            status_line, answer = await read_response(reader)
             latencies.append(time.perf_counter() - start)
             if b" 200 " not in status_line or b'"rejected":[]' not in answer:
                 failures.append(status_line.decode().strip() + " " + answer[:200].decode())

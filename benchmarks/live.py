@@ -44,22 +44,18 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).with_name("microjourney")
+#: This run's mark in its event ids: a store reused by several runs holds each run's events.
+RUN = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
 NAMES = ("checkout_payment_opened", "payment_gateway_loaded", "card_details_entered",
          "payment_succeeded", "click", "page_viewed")
 
 
 async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: str,
                    payload: bytes = b"") -> tuple[bytes, bytes]:
+    from collector import read_response
+
     writer.write(head.encode() + payload)
-    status = await reader.readline()
-    length = 0
-    while True:
-        line = await reader.readline()
-        if line in (b"\r\n", b""):
-            break
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":")[1])
-    return status, await reader.readexactly(length)
+    return await read_response(reader)
 
 
 async def send(host: str, port: int, key: str, people: list[tuple[str, str | None]], start: datetime,
@@ -79,7 +75,7 @@ async def send(host: str, port: int, key: str, people: list[tuple[str, str | Non
                 # New visitors (20 events each), or the store's persons in turn.
                 anonymous, user = (f"new-{lane}-{i // 20}", None) if new else people[i % len(people)]
                 at = start + timedelta(milliseconds=i * 1000 // rate)
-                call = {"type": "track", "event_id": f"live-{lane}-{i}", "event": NAMES[i % len(NAMES)],
+                call = {"type": "track", "event_id": f"live-{RUN}-{lane}-{i}", "event": NAMES[i % len(NAMES)],
                         "timestamp": at.isoformat().replace("+00:00", "Z"),
                         "anonymous_id": anonymous, "channel": "web",
                         "properties": {"valid": True, "x": 10, "y": 10}}
@@ -186,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     _, root = prepared(args.events, args.seed, args.keep, "mj-live-")
     with mj.open(root) as ws:
         ws.refresh()
-        before, last = ws.con.execute("SELECT count(*), max(seq) FROM events").fetchall()[0]
+        before = ws.con.execute("SELECT count(*) FROM events").fetchall()[0][0]
         people = ws.con.execute("SELECT anonymous_id, any_value(user_id) FROM events "
                                 "GROUP BY anonymous_id ORDER BY hash(anonymous_id) LIMIT 5000").fetchall()
         end = ws.con.execute("SELECT max(timestamp) FROM events").fetchall()[0][0]
@@ -212,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         spec.write_text(text, encoding="utf-8")
     with mj.open(root) as ws:
         stored, ids = ws.con.execute("SELECT count(*), count(DISTINCT event_id) FROM events "
-                                     "WHERE event_id LIKE 'live-%' AND seq > ?", [last]).fetchall()[0]
+                                     "WHERE starts_with(event_id, ?)", [f"live-{RUN}-"]).fetchall()[0]
         total = ws.con.execute("SELECT count(*) FROM events").fetchall()[0][0]
     if stored != sent or ids != sent or total != before + sent:
         failures.append(f"the store holds {stored} sent events ({ids} distinct) of {sent}")

@@ -8,7 +8,9 @@ run needs about 4 GB per 10M events, so the events are made a part at a time. Th
 fresh process (its own peak memory): the DuckDB floor (read every part and sort by person
 and time, into a table in a DuckDB file), ingest of every part into one workspace,
 ``refresh(force=True)`` + ``scorecard()`` + ``funnel()`` of every moment, every friction
-detector + the summary, and the process map + variants. DuckDB keeps its default memory
+detector + the summary, the process map + variants, and an incremental refresh after 10k new
+events from 5k persons. ``--from FILE`` makes every part from one generated file (each under
+its own names, event ids included) instead of generating each. DuckDB keeps its default memory
 limit (80% of RAM) and spills to ``<store>.tmp``; the largest size of the store's folder
 and the spill folder seen during each stage is reported. Results: printed, and one JSON line
 appended to ``results.jsonl``.
@@ -29,14 +31,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-STAGES = ("floor", "ingest", "analysis", "frictions", "journey")
+STAGES = ("floor", "ingest", "analysis", "frictions", "journey", "incremental")
 
 
 def _parts(d: Path) -> list[Path]:
     return sorted(d.glob("part-*.parquet"))
 
 
-def make_data(d: Path, parts: int, n: int) -> None:
+def make_data(d: Path, parts: int, n: int, source: Path | None = None) -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -50,17 +52,19 @@ def make_data(d: Path, parts: int, n: int) -> None:
         if out.exists():
             continue
         t0 = time.perf_counter()
-        raw = generate(n, d / f"raw-{k}", seed=1000 + k)
+        # A part generated with its own seed, or ``source`` again under other names.
+        raw = source if source is not None else generate(n, d / f"raw-{k}", seed=1000 + k)
         table = pq.read_table(raw)
         prefix = pa.scalar(f"p{k}-")
-        for col in ("anonymous_id", "user_id", "session_id"):
+        for col in ("event_id", "anonymous_id", "user_id", "session_id"):
             i = table.schema.get_field_index(col)
             table = table.set_column(i, col, pc.binary_join_element_wise(prefix, table[col], ""))
         pq.write_table(table, out, compression="snappy", row_group_size=262_144)
         del table
-        raw.unlink()
-        (raw.parent / "microjourney.yaml").unlink()
-        raw.parent.rmdir()
+        if source is None:
+            raw.unlink()
+            (raw.parent / "microjourney.yaml").unlink()
+            raw.parent.rmdir()
         print(f"  part {k}: {n:,} events in {time.perf_counter() - t0:.0f} s", flush=True)
     from generate import workspace_yaml
 
@@ -126,6 +130,18 @@ def child(stage: str, d: Path) -> dict:
         with mj.open(ws_dir) as ws:
             out["frictions"] = int(ws.frictions().count().execute())
             ws.friction_summary()
+    elif stage == "incremental":  # 10k new events from 5k persons, as benchmarks/incremental.py
+        sys.path.insert(0, str(HERE))
+        from incremental import new_events
+
+        with mj.open(ws_dir) as ws:
+            ws.refresh()  # up to date first (a no-op after the analysis stage)
+            t1 = time.perf_counter()
+            path = new_events(ws, 10_000, 5_000, 7, d / "new.parquet")
+            out["ingest_new_s"] = round(time.perf_counter() - t1, 1)
+            ws.ingest(path)
+            done = ws.refresh()
+            out["mode"], out["persons"], out["refresh_s"] = done.mode, done.persons, done.seconds
     elif stage == "journey":
         with mj.open(ws_dir) as ws:
             pm = ws.process_map()
@@ -146,13 +162,15 @@ def main() -> None:
     ap.add_argument("--part-events", type=int, default=10_000_000)
     ap.add_argument("--dir", default="/tmp/microjourney-100m")
     ap.add_argument("--stages", default=",".join(STAGES))
+    ap.add_argument("--from", dest="source", type=Path,
+                    help="make every part from this one generated file, under other names")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     d = Path(args.dir)
     if args.child:
         print(json.dumps(child(args.child, d)), flush=True)
         return
-    make_data(d, args.parts, args.part_events)
+    make_data(d, args.parts, args.part_events, args.source)
     res = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.node(),
            "cpus": os.cpu_count(), "events": args.parts * args.part_events, "stages": {}}
     for stage in args.stages.split(","):

@@ -344,10 +344,12 @@ def test_retry_after_is_honoured(limited_site, tab):
     assert "retry-after" in headers["access-control-expose-headers"].lower().split(", ")
     retry_after_ms = int(headers["retry-after"]) * 1000
     assert retry_after_ms > SDK_FIRST_BACKOFF_MS
-    # The retry came no earlier than Retry-After after the 429 arrived (so not after the
-    # SDK's own back-off), and not much later either.
-    assert refused.timing["responseEnd"] > 0 and retry.timing["startTime"] > 0
-    answered = refused.timing["startTime"] + refused.timing["responseEnd"]
+    # The retry came no earlier than Retry-After after the 429's headers arrived (so not
+    # after the SDK's own back-off), and not much later either. From the headers, not the
+    # body's end: fetch() resolves with the headers, and the SDK schedules the retry then;
+    # under load the body's end came 56 ms later and the retry looked early.
+    assert refused.timing["responseStart"] > 0 and retry.timing["startTime"] > 0
+    answered = refused.timing["startTime"] + refused.timing["responseStart"]
     waited = retry.timing["startTime"] - answered
     # (20 ms for the browser's wall clock, which startTime is read from)
     assert retry_after_ms - 20 <= waited < retry_after_ms + 5000, (waited, retry_after_ms)

@@ -69,9 +69,6 @@ from .storing import SOURCE, Storer, store_left_over
 
 log = logging.getLogger("microjourney.server")
 
-#: The store's checkpoint threshold while the collector journals (DuckDB's default is 16MB;
-#: docs/benchmarks.md, "HTTP ingest").
-CHECKPOINT = "256MiB"
 #: The advice for a timestamp without an offset: a call can only carry the offset.
 NAIVE_HINT = "give one"
 #: Failures of the server, not of a request: a request failing alone with one of these is
@@ -110,9 +107,7 @@ class Collector:
         # Plain events with nothing to scrub are journaled, answered, then stored by a thread
         # of their own (store/journal.py); what a crash left in the journal is stored first.
         self._journal = Journal(journal) if journal is not None and self._plain else None
-        if self._journal is not None:
-            # Inserts off the answer path: fewer, larger checkpoints store events twice as fast.
-            con.execute("SET checkpoint_threshold = ?", [CHECKPOINT])
+        if self._journal is not None:  # stored with fewer, larger checkpoints (store/db.py)
             store_left_over(con, self._journal)
         # An empty lake has nothing to read yet: the first append gives it events.
         self._lake_read = lake is not None and has_events(lake)

@@ -169,7 +169,9 @@ def connect(path: str | os.PathLike[str], *, read_only: bool = False) -> duckdb.
     con = _open(path, read_only)
     con.execute("SET TimeZone = 'UTC'")
     # A refresh replaces a few thousand persons' rows scattered over every row group; a
-    # checkpoint after each (the default, at 16 MiB of log) rewrote them all each time.
+    # checkpoint after each (the default, at 16 MiB of log) rewrote them all each time. The
+    # collector's storing thread, too, stores events twice as fast with fewer, larger
+    # checkpoints (docs/benchmarks.md, "HTTP ingest").
     con.execute("SET checkpoint_threshold = ?", [CHECKPOINT_THRESHOLD])
     if not read_only:
         migrate(con)

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -183,9 +184,7 @@ class Refresh(IdentityRefresh):
                 self.run.set_meta(STATE, json.dumps({"marks": marks, "definitions": want,
                                                      "as_of": done.as_of_ms, "at": at}))
         except BaseException:
-            forget = getattr(self.run, "forget_compiled", None)
-            if forget is not None:
-                forget()
+            self.run.forget_compiled()
             raise
         finally:  # the identifiers that moved, held in memory for the statements
             with suppress(duckdb.Error):
@@ -397,7 +396,8 @@ class Refresh(IdentityRefresh):
         def write(label: str, into: str, how: str, build: Callable[[], Table]) -> None:
             self._write(("some:" if incremental else "all:") + label, into, how, build)
 
-        timeline = lambda: self._of("timeline", affected)  # noqa: E731
+        def timeline() -> Table:
+            return self._of("timeline", affected)
 
         def context() -> fr.Context:
             return fr.Context(self.spec, events, timeline(), table("friction_spans"))
@@ -462,10 +462,12 @@ class Refresh(IdentityRefresh):
             rows = table("friction_attempt_rows")
             return rows.union(table(_JUDGED)) if judging else rows
 
-        write("kinds", "friction_kinds", "table",
-                    lambda: fr.friction_stats(per(), table("attempts"))[0])
-        write("moments", "friction_moments", "table",
-                    lambda: fr.friction_stats(per(), table("attempts"))[1])
+        @cache
+        def stats() -> tuple[Table, Table]:  # both built at once, when first needed
+            return fr.friction_stats(per(), table("attempts"))
+
+        write("kinds", "friction_kinds", "table", lambda: stats()[0])
+        write("moments", "friction_moments", "table", lambda: stats()[1])
         if judging:
             self.run.drop(_JUDGED)
 

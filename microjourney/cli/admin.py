@@ -267,7 +267,7 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
     with _open(directory) as ws:
         built = ws.refresh()
         if built.mode == "incremental":
-            everyone = ws.con.execute("SELECT count(DISTINCT person) FROM persons").fetchall()[0][0]
+            everyone = ws.summary()["persons"]
             out.print(f"Incremental refresh: the {built.events:,} events stored since, "
                       f"{built.persons:,} of {everyone:,} persons' rows computed again in "
                       f"{built.seconds:.1f}s.")

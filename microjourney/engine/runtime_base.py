@@ -52,6 +52,10 @@ class Runtime:
         table (a lake's tables last one session anyway)."""
         return self.save(name, expr)
 
+    def forget_compiled(self) -> None:
+        """Statements compiled once (the store's :meth:`.runtime.Store.run_compiled`) are
+        compiled again; a runtime that keeps none has nothing to forget."""
+
     def drop(self, name: str) -> None:
         self.db.drop_table(name, force=True)
 

@@ -31,11 +31,9 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import ibis
 import pyarrow as pa
 from ibis.expr.types import Table, Value
 
@@ -45,6 +43,7 @@ from .engine.derived import DERIVED
 from .errors import QueryError, WorkspaceError
 from .identity import with_person
 from .store.db import transaction
+from .workspace_friction_refresh import FrictionRefresh
 from .workspace_identity import IdentityRefresh
 
 if TYPE_CHECKING:
@@ -56,7 +55,6 @@ LAYOUT = 6
 STATE = "refresh_state"
 _AFFECTED = "_affected"
 _EVENTS = "_affected_events"
-_JUDGED = "_judged_attempts"
 _VALUES = "_refresh_values"
 _MOVED = "_moved"
 _OF_AFFECTED = "person IN (SELECT person FROM _affected)"
@@ -78,7 +76,7 @@ class Refreshed:
         return self.mode != "none"
 
 
-class Refresh(IdentityRefresh):
+class Refresh(IdentityRefresh, FrictionRefresh):
     """A mixin: the workspace gives the definitions, the store and the runtime."""
 
     spec: Spec
@@ -382,95 +380,6 @@ class Refresh(IdentityRefresh):
             assert events is not None
             self._frictions(affected, events)
 
-    # -- frictions ------------------------------------------------------------
-    def _frictions(self, affected: Table | None, events: Table) -> None:
-        """The friction tables of ``affected`` (all when None; ``events``: theirs), then
-        the baselines, the views and the summaries from all of them."""
-        fr = engine.frictions
-        settings = engine.moment_settings(self.spec)
-        incremental = affected is not None
-        # The spans and the scope are read by every detector: computed once, kept in
-        # memory only. Each statement is built from the tables before it, when compiled.
-        table = self.db.table
-
-        def write(label: str, into: str, how: str, build: Callable[[], Table]) -> None:
-            self._write(("some:" if incremental else "all:") + label, into, how, build)
-
-        def timeline() -> Table:
-            return self._of("timeline", affected)
-
-        def context() -> fr.Context:
-            return fr.Context(self.spec, events, timeline(), table("friction_spans"))
-
-        write("spans", "friction_spans", "temp",
-                    lambda: fr.spans(self._of("attempts", affected), settings))
-        write("scope", "friction_scope", "temp",
-                    lambda: fr.scope(timeline(), self._of("tagged", affected), table("friction_spans")))
-        write("found", "friction_found", "temp",
-                    lambda: fr.detect(table("friction_scope"), context()))
-
-        def per_attempt() -> Table:
-            # Kept by the attempt's id: a filtered summary is counted again from it.
-            spans = table("friction_spans")
-            per = fr.per_attempt(table("friction_found"), spans)
-            ids = spans.select(i_inner="inner", i_id="attempt_id", i_person="a_person")
-            per = per.inner_join(ids, per.attempt == ids.i_inner)
-            return per.mutate(attempt=per.i_id, person=per.i_person).drop("i_inner", "i_id", "i_person")
-
-        def waits() -> Table:
-            found = fr.waits(table("friction_scope"), context(), table("friction_spans"), events)
-            return _empty_waits() if found is None else found  # no baseline detector on
-
-        self._put("friction_rows", lambda: fr.named(table("friction_found"), table("friction_spans"),
-                                                    events), affected)
-        self._put("friction_attempt_rows", per_attempt, affected)
-        self._put("friction_waits", waits, affected)
-        for temp in ("friction_found", "friction_scope", "friction_spans"):
-            self.run.drop(temp)
-
-        # Judged against the baselines over every attempt: by the views, when read; for
-        # the summaries, once, into a temporary table.
-        def baselines() -> Table:
-            w = table("friction_waits")
-            base = fr.baselines(w, self.spec)
-            if base is None:
-                base = w.select(kind="kind", moment="moment", step="step",
-                                baseline=w.latency_ms.cast("float64")).limit(0)
-            return base
-
-        write("baselines", "friction_baselines", "table", baselines)
-
-        def judged() -> tuple[Table, Table, Table | None]:
-            """The views' tables, and the judged rows per attempt (None: none judged)."""
-            frictions, attempts = table("friction_rows"), table("friction_attempt_rows")
-            found = fr.judged(table("friction_waits"), table("friction_baselines"), self.spec)
-            if found is None:
-                return frictions, attempts, None
-            # In the stored tables' types (a stored array may hold NULLs).
-            late = found[1].select(*attempts.columns).cast(attempts.schema())
-            return frictions.union(found[0].cast(frictions.schema())), attempts.union(late), late
-
-        if not incremental or not {"frictions", "friction_attempts"} <= self._tables():
-            frictions, attempts, _ = judged()  # views over table names: made again only
-            self.run.view("frictions", frictions)  # when the definitions change
-            self.run.view("friction_attempts", attempts)
-        judging = fr.judging(self.spec)
-        if judging:
-            write("judged", _JUDGED, "temp", lambda: judged()[2])  # type: ignore[arg-type,return-value]
-
-        def per() -> Table:
-            rows = table("friction_attempt_rows")
-            return rows.union(table(_JUDGED)) if judging else rows
-
-        @cache
-        def stats() -> tuple[Table, Table]:  # both built at once, when first needed
-            return fr.friction_stats(per(), table("attempts"))
-
-        write("kinds", "friction_kinds", "table", lambda: stats()[0])
-        write("moments", "friction_moments", "table", lambda: stats()[1])
-        if judging:
-            self.run.drop(_JUDGED)
-
     def _drop_derived(self, present: set[str]) -> None:
         """Drop every derived table and view (a full rebuild, or an older layout)."""
         for t in DERIVED:
@@ -492,15 +401,6 @@ class Refresh(IdentityRefresh):
         value = self._as_of_now()
         self._as_of = value if self._fresh else None
         return value
-
-
-def _empty_waits() -> Table:
-    from .engine.frictions import WAITS
-
-    types = {"attempt_id": "string", "person": "string", "moment": "string", "kind": "string",
-             "event_id": "string"}
-    schema = {c: types.get(c, "int64") for c in WAITS}
-    return ibis.memtable(pa.Table.from_pylist([], schema=ibis.schema(schema).to_pyarrow()))
 
 
 __all__ = ["LAYOUT", "Refresh", "Refreshed"]

@@ -45,11 +45,12 @@ LAYERS: dict[str, set[str]] = {
     # The Python API: wires store -> engine -> analysis (workspace_analyses,
     # workspace_frictions and workspace_refresh are its other parts).
     "workspace": {"workspace_analyses", "workspace_frictions", "workspace_refresh", "workspace_identity",
-                  *BELOW_THE_API},
+                  "workspace_friction_refresh", *BELOW_THE_API},
     "workspace_analyses": BELOW_THE_API,
     "workspace_frictions": BELOW_THE_API,
-    "workspace_refresh": {"workspace_identity", *BELOW_THE_API},
+    "workspace_refresh": {"workspace_identity", "workspace_friction_refresh", *BELOW_THE_API},
     "workspace_identity": BELOW_THE_API,
+    "workspace_friction_refresh": BELOW_THE_API,
     # The package itself: `import microjourney` gives the API (Workspace, Client, errors).
     "microjourney": {"workspace", "client", "registry"},
     # Edges in: the HTTP client sends events; the server takes them, and on the ingest path

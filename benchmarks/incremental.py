@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             ("narrow floor: person, time, event; sorted", _floor(data, narrow=True))]
     incremental, ingests, touched = [], [], []
     with mj.open(root) as ws:
-        full = ws.refresh(force=True)
+        full = ws.refresh(force=True, frictions=True)
         rows.append(("full rebuild (who is who .. friction summaries)", full.seconds))
         for k in range(args.repeat):
             path = new_events(ws, args.new, args.persons, args.seed * 100 + k,

@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _, root = prepared(args.events, args.seed, args.keep, "mj-live-")
     with mj.open(root) as ws:
-        ws.refresh()
+        ws.refresh(frictions=True)  # as the server keeps them
         before = ws.con.execute("SELECT count(*) FROM events").fetchall()[0][0]
         people = ws.con.execute("SELECT anonymous_id, any_value(user_id) FROM events "
                                 "GROUP BY anonymous_id ORDER BY hash(anonymous_id) LIMIT 5000").fetchall()

@@ -152,15 +152,15 @@ def _stage_analysis(data: Path, ws_dir: Path, clock: _Clock) -> dict:
 
 
 def _stage_frictions(data: Path, ws_dir: Path, clock: _Clock) -> dict:
-    """Every friction detector over every attempt, then the summary; the detected frictions
-    are cached in the store under a fingerprint, dropped first so that they are recomputed."""
+    """Every friction detector over every attempt, then the summary: the analysis stage's
+    rebuild left the friction tables out (they are derived on first use), so the first
+    friction read derives them."""
     import microjourney as mj
 
     out: dict = {}
     with mj.open(ws_dir) as ws:
         with clock("refresh (a check: attempts are fresh)"):
             out["attempts_rebuilt"] = ws.refresh()
-        ws.con.execute("DELETE FROM meta WHERE key = 'frictions_fingerprint'").fetchall()
         with clock("frictions: detect all"):
             out["frictions"] = int(ws.frictions().count().execute())
         with clock("friction_summary()"):

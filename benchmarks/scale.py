@@ -120,7 +120,7 @@ def child(stage: str, d: Path) -> dict:
             out["accepted"] = sum(ws.ingest(p).accepted for p in _parts(d))
     elif stage == "analysis":
         with mj.open(ws_dir) as ws:
-            ws.refresh(force=True)
+            ws.refresh(force=True, frictions=True)
             out["refresh_s"] = round(time.perf_counter() - t0, 1)
             ws.scorecard().to_pyarrow()
             for m in ws.moments:

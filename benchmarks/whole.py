@@ -108,7 +108,7 @@ def whole(root: Path) -> dict[str, float]:
         out[name] = time.perf_counter() - t0
 
     with mj.open(root) as ws:
-        timed("full rebuild", lambda: ws.refresh(force=True))
+        timed("full rebuild", lambda: ws.refresh(force=True, frictions=True))
         timed("scorecard", lambda: ws.analysis("scorecard"))
         timed("funnel signup", lambda: ws.analysis("funnel", moment="signup"))
         timed("frictions + summary", lambda: (ws.frictions().count().execute(), ws.friction_summary()))

@@ -12,7 +12,7 @@ from ibis.expr.types import Table
 
 from . import engine
 from .analysis import frictions as friction_analysis
-from .errors import QueryError
+from .errors import QueryError, WorkspaceError
 from .spec import KINDS, Moment
 
 if TYPE_CHECKING:
@@ -28,11 +28,18 @@ class Frictions:
     db: Any
 
     def moment(self, name: str) -> Moment: ...
-    def refresh(self, *, force: bool = False) -> Any: ...
+    _reading: bool
+
+    def refresh(self, *, force: bool = False, frictions: bool = False) -> Any: ...
+    def _state(self) -> dict[str, Any] | None: ...
 
     def _refresh_frictions(self) -> None:
-        """Frictions are derived with the other tables (:meth:`refresh`)."""
-        self.refresh()
+        """The derived tables up to date, the friction tables included: derived the first
+        time they are read, kept up to date by every refresh after."""
+        self.refresh(frictions=True)
+        if self._reading and not (self._state() or {}).get("definitions", {}).get("frictions"):
+            raise WorkspaceError("the friction tables have not been derived yet; the server's "
+                                 "next refresh makes them", code="workspace/not-refreshed")
 
     def frictions(self, moment: str | None = None, *, kind: str | None = None) -> Table:
         """Friction rows: attempt, person, moment, step, kind, detector version, seconds

@@ -86,6 +86,9 @@ class Refresh(IdentityRefresh, FrictionRefresh):
     _fresh: bool
     #: A reader (:meth:`~microjourney.workspace.Workspace.reader`): never refreshes.
     _reading = False
+    #: Whether the friction tables are wanted although the last refresh did not derive
+    #: them (a friction analysis asked, or ``refresh(frictions=True)``).
+    _with_frictions = False
     #: During an incremental refresh on the store: the definitions its statements are
     #: compiled for (:meth:`_write`).
     _compiling: str | None = None
@@ -124,10 +127,16 @@ class Refresh(IdentityRefresh, FrictionRefresh):
         return self.run.tables()
 
     # -- the refresh ----------------------------------------------------------
-    def refresh(self, *, force: bool = False) -> Refreshed:
+    def refresh(self, *, force: bool = False, frictions: bool = False) -> Refreshed:
         """Bring the derived tables up to date with the stored events, calls and
         definitions, recomputing only what changed (``force``: everything); see the
-        module docstring. The result is false when nothing had changed."""
+        module docstring. The result is false when nothing had changed.
+
+        The friction tables are derived the first time something reads them (a friction
+        analysis, the report, ``serve``) or when ``frictions`` is true, and kept up to date
+        by every refresh from then on."""
+        if frictions and not self._with_frictions:
+            self._with_frictions, self._fresh = True, False
         if not self.spec.moments:
             raise QueryError(f"no moments defined yet: declare journeys and moments in "
                              f"{getattr(self, 'spec_path', 'microjourney.yaml')} "
@@ -147,9 +156,10 @@ class Refresh(IdentityRefresh, FrictionRefresh):
             self._refresh(moments=bool(self.spec.moments))
 
     def catch_up(self) -> Refreshed:
-        """Take in what another connection stored (the server's collector): the derived
-        tables of the moments there are, or who is who and the timeline without moments."""
-        self._fresh = False
+        """Take in what another connection stored (the server's collector): every derived
+        table of the moments there are, frictions included, or who is who and the timeline
+        without moments."""
+        self._fresh, self._with_frictions = False, True
         if not self.spec.moments:
             return self._refresh(moments=False)
         return self.refresh()
@@ -168,10 +178,12 @@ class Refresh(IdentityRefresh, FrictionRefresh):
     def _refresh(self, *, force: bool = False, moments: bool = True) -> Refreshed:
         started = time.perf_counter()
         at = time.time()  # what was stored by now is in the tables this refresh makes
-        marks, want = self._marks(), self._definitions()
+        marks, want, current = self._marks(), self._definitions(), self._state()
         if not moments:
             want = {**want, "moments": {}, "frictions": ""}
-        state = None if force else self._state()
+        elif not (self._with_frictions or (current and current["definitions"]["frictions"])):
+            want = {**want, "frictions": ""}  # derived on first use (workspace_friction_refresh)
+        state = None if force else current
         if state and state["marks"] == marks and state["definitions"] == want:
             self.run.set_meta(STATE, json.dumps({**state, "at": at}))
             self._fresh = True
@@ -202,6 +214,11 @@ class Refresh(IdentityRefresh, FrictionRefresh):
                  want: dict[str, Any]) -> Refreshed:
         from .engine.runtime import Store
 
+        if (state is not None and state["marks"] == marks
+                and {**state["definitions"], "frictions": want["frictions"]} == want):
+            # Only the friction tables are new (their first use): from the tables there are.
+            self._frictions(None, self.run.events())
+            return Refreshed("incremental", 0, 0, 0.0, int(state["as_of"]))
         present = self._tables()
         incremental = (state is not None and isinstance(self.run, Store)
                        and {"persons", "sightings", "timeline"} <= present)
@@ -372,6 +389,8 @@ class Refresh(IdentityRefresh, FrictionRefresh):
             assert events is not None
             self._put("tagged", lambda: cut(events), affected)
             self._put("attempts", lambda: attempts(self._of("tagged", affected), events), affected)
+        if not want["frictions"]:  # not derived until first used
+            return
         whole_frictions = (whole or bool(changed) or frictions_changed
                            or not {"friction_rows", "friction_attempt_rows", "friction_waits"} <= present)
         if whole_frictions:

@@ -132,7 +132,7 @@ def test_incremental_refresh_equals_a_full_rebuild(make_ws, batches, tmp_path_fa
             ws.ingest(write_events(folder / f"b{k}.csv", events))
         if calls:
             ws.write_identities(calls)
-        modes.append(ws.refresh().mode)
+        modes.append(ws.refresh(frictions=True).mode)  # the friction tables too, from the first
         if forget is not None and any(r["person"] == forget for r in
                                       ws.persons().to_pyarrow().to_pylist()):
             ws.forget(forget)
@@ -179,7 +179,7 @@ def test_a_failed_refresh_leaves_the_previous_tables_and_the_next_one_completes(
              "anonymous_id": "a1", "user_id": None, "channel": "web"}
             for i, e in enumerate(["open", "loaded"])]
     ws = make_ws(SPEC, rows)
-    ws.refresh()
+    ws.refresh(frictions=True)
     before = snapshot(ws)
     ws.ingest(write_events(tmp_path / "more.csv", [
         {"event_id": "y9", "timestamp": "2024-01-01T10:03:00+00:00", "event": "ok",
@@ -199,6 +199,46 @@ def test_a_failed_refresh_leaves_the_previous_tables_and_the_next_one_completes(
     assert ws.attempts().to_pandas().outcome.tolist() == ["completed"]
 
 
+def test_friction_tables_are_derived_on_first_use_then_kept_fresh(make_ws, tmp_path):
+    """An analysis that reads no friction does not pay for detecting them; the first
+    friction read derives them from the tables there are, and every refresh after keeps
+    them up to date, as a rebuild would make them."""
+    friction_tables = {t.name for t in DERIVED if t.name.startswith("friction")}
+
+    def click(i: int, second: int, x: int = 5) -> dict:
+        return {"event_id": f"k{i}", "timestamp": f"2024-01-01T10:00:{second:02d}+00:00",
+                "event": "click", "anonymous_id": "a1", "channel": "web",
+                "properties": {"x": x, "y": 10, "selector": "#pay"}}
+
+    open_ = {"event_id": "o1", "timestamp": "2024-01-01T10:00:00+00:00", "event": "open",
+             "anonymous_id": "a1", "channel": "web"}
+    ws = make_ws(SPEC, [open_, click(1, 1), click(2, 1), click(3, 1)])
+    assert ws.refresh().mode == "full"
+    assert not friction_tables & ws.run.tables()  # not derived: nothing read them
+    assert ws.attempts().count().execute() == 1
+    assert ws.frictions().kind.execute().tolist() == ["rage_click"]  # first use
+    assert friction_tables <= ws.run.tables()
+    assert ws.refresh().mode == "none"  # and the state says they are there
+
+    # New clicks: an incremental refresh keeps the friction tables, without being asked.
+    ws.ingest(write_events(tmp_path / "more.csv", [click(4, 30), click(5, 30), click(6, 31)]))
+    assert ws.refresh().mode == "incremental"
+    assert ws.frictions(kind="rage_click").count().execute() == 2
+    kept = {name: rows for name, rows in snapshot(ws).items() if name in friction_tables}
+    assert ws.refresh(force=True).mode == "full"  # a rebuild keeps deriving them too
+    assert {name: rows for name, rows in snapshot(ws).items() if name in friction_tables} == kept
+
+    # Opened again, the workspace keeps them: the state records that they are derived.
+    ws.ingest(write_events(tmp_path / "last.csv", [click(7, 50), click(8, 50), click(9, 50)]))
+    import microjourney as mj
+
+    ws.close()
+    with mj.open(ws.root) as again:
+        assert again.refresh().mode == "incremental"
+        assert friction_tables <= again.run.tables()
+        assert again.frictions(kind="rage_click").count().execute() == 3
+
+
 def test_stopping_the_server_cuts_a_long_refresh_short_and_keeps_the_last_tables(make_ws, monkeypatch,
                                                                                    tmp_path):
     """A refresh of a large store can outlast the server's stop: stop() interrupts it (it
@@ -210,7 +250,7 @@ def test_stopping_the_server_cuts_a_long_refresh_short_and_keeps_the_last_tables
 
     ws = make_ws(SPEC, [{"event_id": "z1", "timestamp": "2024-01-01T10:00:00+00:00", "event": "open",
                          "anonymous_id": "a1", "channel": "web"}])
-    ws.refresh()
+    ws.refresh(frictions=True)  # as the server's refresh keeps them
     before = snapshot(ws)
     ws.ingest(write_events(tmp_path / "more.csv", [
         {"event_id": "z2", "timestamp": "2024-01-01T10:01:00+00:00", "event": "ok",

@@ -159,8 +159,8 @@ def _stage_frictions(data: Path, ws_dir: Path, clock: _Clock) -> dict:
 
     out: dict = {}
     with mj.open(ws_dir) as ws:
-        with clock("refresh (a check: attempts are fresh)"):
-            out["attempts_rebuilt"] = ws.refresh()
+        with clock("refresh (a check: the tables are fresh)"):
+            out["refresh"] = ws.refresh().mode
         with clock("frictions: detect all"):
             out["frictions"] = int(ws.frictions().count().execute())
         with clock("friction_summary()"):

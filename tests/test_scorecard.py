@@ -102,3 +102,23 @@ def test_workspace_without_moments_says_so(make_ws):
     ws = make_ws("journeys: []\n", [ev("10:00:00", "a")])
     with pytest.raises(QueryError, match="no moments defined yet: declare journeys and moments in"):
         ws.scorecard()
+
+
+def test_attempts_short_of_target_is_the_gap_times_the_rates_denominator():
+    from microjourney.analysis.scorecard import attempts_short
+    from microjourney.spec.model import Target
+
+    def t(metric: str, value: float) -> Target:
+        return Target(metric=metric, value=value)
+
+    # 80% completed of 1,000 finished, against 92%: 120 more would have met it.
+    assert attempts_short({"completion_rate": 0.80, "finished": 1000}, t("completion_rate", 0.92)) == 120
+    assert attempts_short({"completion_rate": 0.95, "finished": 1000}, t("completion_rate", 0.92)) == 0
+    # A ceiling: 15% escalated of 200 against at most 10%: 10 too many.
+    assert attempts_short({"escalation_rate": 0.15, "finished": 200}, t("escalation_rate", 0.10)) == 10
+    # The SLA rate is over the completed attempts with an SLA, not the finished ones.
+    assert attempts_short({"sla_met_rate": 0.5, "sla_known": 30, "finished": 99},
+                          t("sla_met_rate", 0.9)) == 12
+    assert attempts_short({"duration_median_s": 50.0}, t("duration_median_s", 30)) is None  # not attempts
+    assert attempts_short({"completion_rate": float("nan"), "finished": 0}, t("completion_rate", 0.9)) is None
+    assert attempts_short({"completion_rate": 0.5, "finished": 10}, None) is None

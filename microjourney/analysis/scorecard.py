@@ -42,7 +42,11 @@ COLUMNS = ("attempts", "persons", "completed", "failed", "abandoned", "escalated
            "escalation_rate", "contacts", "repeat_contacts", "repeat_contact_rate",
            "self_service_rate", "authenticated_self_service_rate", "retry_rate",
            "duration_median_s", "duration_p90_s", "sla_s", "sla_met_rate", "target_metric",
-           "target_value", "on_target")
+           "target_value", "on_target", "attempts_short")
+
+#: The denominator of each rate a target may name: how many attempts its gap is counted over.
+_OVER = {"completion_rate": "finished", "failure_rate": "finished", "abandonment_rate": "finished",
+         "escalation_rate": "finished", "sla_met_rate": "sla_known"}
 
 
 def scorecard(stats: pd.DataFrame, spec: Workspace, keys: list[str]) -> pd.DataFrame:
@@ -61,8 +65,9 @@ def scorecard(stats: pd.DataFrame, spec: Workspace, keys: list[str]) -> pd.DataF
     targets = [moments[m].target for m in df["moment"]]
     df["target_metric"] = [t.metric if t else None for t in targets]
     df["target_value"] = [t.value if t else None for t in targets]
-    df["on_target"] = [_on_target(row, t) for row, t in zip(df.to_dict("records"), targets,
-                                                           strict=True)]
+    rows = df.to_dict("records")
+    df["on_target"] = [_on_target(row, t) for row, t in zip(rows, targets, strict=True)]
+    df["attempts_short"] = [attempts_short(row, t) for row, t in zip(rows, targets, strict=True)]
     order = {m: i for i, m in enumerate(moments)}
     df = df.sort_values(by=keys, key=lambda s: s.map(order) if s.name == "moment" else s)
     return df[[*keys[:1], "journey", *keys[1:], *COLUMNS]].reset_index(drop=True)
@@ -77,6 +82,28 @@ def _on_target(row: Mapping[Hashable, Any], target: Target | None) -> bool | Non
     if target.lower_is_better:
         return bool(value <= target.value)
     return bool(value >= target.value)
+
+
+def attempts_short(row: Mapping[Hashable, Any], target: Target | None) -> int | None:
+    """How many attempts short of its target a moment is: the gap between its rate and the
+    target, on the wrong side, times the attempts the rate is over (rounded); 0 on target.
+    None without a target, or for a target on time (not counted in attempts).
+
+    >>> from microjourney.spec.model import Target
+    >>> attempts_short({"completion_rate": 0.80, "finished": 1000},
+    ...                Target(metric="completion_rate", value=0.92))
+    120
+    >>> attempts_short({"failure_rate": 0.05, "finished": 400},
+    ...                Target(metric="failure_rate", value=0.10))
+    0
+    """
+    if target is None or target.metric not in _OVER:
+        return None
+    value, n = row.get(target.metric), row.get(_OVER[target.metric])
+    if value is None or n is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    gap = value - target.value if target.lower_is_better else target.value - value
+    return max(0, round(gap * float(n)))
 
 
 #: The columns of a series after its keys.

@@ -41,6 +41,9 @@ COLUMNS = (
     Column("sla_s", "SLA", "seconds", "the moment's SLA", keep=3),
     Column("sla_met_rate", "SLA met", "rate", "completed within the SLA ÷ completed attempts "
            "(with an SLA)", keep=2),
+    Column("attempts_short", "attempts short of target", "count", "the gap between the target "
+           "metric and its target, on the wrong side, × the attempts that rate is over "
+           "(rounded); 0 on target, empty without a target on a rate", keep=1),
 )
 
 

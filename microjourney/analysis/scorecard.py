@@ -103,7 +103,7 @@ def attempts_short(row: Mapping[Hashable, Any], target: Target | None) -> int | 
     if value is None or n is None or (isinstance(value, float) and math.isnan(value)):
         return None
     gap = value - target.value if target.lower_is_better else target.value - value
-    return max(0, round(gap * float(n)))
+    return max(0, round(float(gap) * float(n)))
 
 
 #: The columns of a series after its keys.

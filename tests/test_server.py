@@ -29,7 +29,7 @@ def workspace(root: Path, yaml: str = "") -> Path:
 
 def keys(root: Path) -> dict[str, str]:
     k = mj.workspace.keys(root)
-    return {"write_key": k.write_key, "secret_key": k.secret_key}
+    return {"write_key": k.write_key, "secret_key": k.secret_key, "viewer_key": k.viewer_key}
 
 
 def Server(root: Path) -> LiveServer:  # noqa: N802 - reads as a constructor
@@ -113,11 +113,33 @@ def test_keys_and_roles(shared):
         secret_reads = c.get("/v1/summary", headers={"Authorization": f"Bearer {k['secret_key']}"})
         in_body = c.post("/v1/batch", content=httpx.Request("POST", "/", json={
             "key": k["write_key"], "batch": [track(1)]}).content, headers={"Content-Type": "text/plain"})
+        viewer = {"Authorization": f"Bearer {k['viewer_key']}"}
+        viewer_sends = c.post("/v1/batch", json={"batch": [track(2)]}, headers=viewer)
+        viewer_reads = c.get("/v1/analyses/scorecard", headers=viewer)
     assert (none.status_code, none.json()["error"]["code"]) == (401, "auth/missing-key")
     assert (wrong.status_code, wrong.json()["error"]["code"]) == (401, "auth/bad-key")
     assert (write_reads.status_code, write_reads.json()["error"]["code"]) == (403, "auth/forbidden")
     assert secret_reads.status_code == 200 and secret_reads.json()["ok"] is True
     assert in_body.status_code == 200 and in_body.json()["accepted"] == 1  # as navigator.sendBeacon
+    # The viewer key signs in to the dashboard only: the API refuses it, for events too.
+    for refused in (viewer_sends, viewer_reads):
+        assert (refused.status_code, refused.json()["error"]["code"]) == (403, "auth/forbidden")
+        assert "dashboard" in refused.json()["error"]["message"]
+
+
+def test_a_key_file_without_a_viewer_key_gains_one_and_keeps_the_others(tmp_path):
+    import json
+
+    root = workspace(tmp_path / "ws")
+    before = keys(root)
+    path = root / ".microjourney" / "keys.json"
+    path.write_text(json.dumps({"write_key": before["write_key"], "secret_key": before["secret_key"]}))
+    after = keys(root)
+    assert after["viewer_key"].startswith("mjv_")
+    assert (after["write_key"], after["secret_key"]) == (before["write_key"], before["secret_key"])
+    assert keys(root) == after  # made once
+    rotated = mj.workspace.keys(root, rotate=True)
+    assert rotated.viewer_key != after["viewer_key"] and rotated.secret_key != after["secret_key"]
 
 
 def test_every_error_has_the_same_envelope(shared):

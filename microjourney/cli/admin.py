@@ -216,19 +216,22 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on (keep 127
 
 
 @app.command()
-def keys(action: Annotated[str, typer.Argument(metavar="[rotate]", help="rotate: replace both keys "
-                                               "(the old ones stop working).")] = "show",
+def keys(action: Annotated[str, typer.Argument(metavar="[rotate]", help="rotate: replace the three "
+                                               "keys (the old ones stop working).")] = "show",
          workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
-    """The workspace's API keys: the write key (public, ingest only, for web pages and
-    apps) and the secret key (read and admin, for servers)."""
+    """The workspace's keys: the write key (public, ingest only, for web pages and apps),
+    the secret key (read and admin, for servers) and the viewer key (signs in to the
+    dashboard to read it, nothing else)."""
     if action not in ("show", "rotate"):
         raise MicrojourneyError(f"unknown action {action!r}; allowed: rotate", code="query/action")
     k = ws_api.keys(workspace, rotate=action == "rotate")
     if as_json:
-        print(json.dumps({"write_key": k.write_key, "secret_key": k.secret_key}))
+        print(json.dumps({"write_key": k.write_key, "secret_key": k.secret_key,
+                          "viewer_key": k.viewer_key}))
         return
     out.print(f"write key:  {k.write_key}   (ingest only; may ship in web pages)")
     out.print(f"secret key: {k.secret_key}   (read and admin; keep it on servers)")
+    out.print(f"viewer key: {k.viewer_key}   (signs in to the dashboard, to read it)")
 
 
 @app.command()

@@ -37,7 +37,7 @@ from .. import __version__
 from ..errors import ApiError, MicrojourneyError, http_status
 from ..store.identities import write_calls
 from ..store.keys import FILE as KEY_FILE
-from ..store.keys import SECRET, KeyFile, Keys
+from ..store.keys import SECRET, VIEWER, KeyFile, Keys
 from ..store.lake import has_events, locate
 from .analyses import add_routes as add_analysis_routes
 from .collector import Collector
@@ -183,6 +183,9 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         role = _keys().role(key)
         if role is None:
             raise ApiError("auth/bad-key", "the key is not this workspace's write or secret key")
+        if role == VIEWER:
+            raise ApiError("auth/forbidden", "the viewer key only signs in to the dashboard; "
+                           "the API takes the write or the secret key")
         if need == SECRET and role != SECRET:
             raise ApiError("auth/forbidden", "this endpoint needs the secret key; the write "
                            "key may only send events")
@@ -222,7 +225,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
             role = _keys().role(key) if key else None
         except ApiError:
             return False
-        if (role is None
+        if (role is None or role == VIEWER
                 or (length is not None and (not length.isdigit() or int(length) > limit))
                 or state["limit"].wait(key)):
             return False

@@ -2,8 +2,10 @@
 
 A **write key** (``mjw_...``) may only send events: it is public, it ships in web pages
 with the browser SDK. A **secret key** (``mjs_...``) may also read and administer (erase a
-person); it stays on servers. Both are made on first use and replaced together by
-:func:`rotate`. They live in a file of their own (readable by its owner only), not in the
+person); it stays on servers. A **viewer key** (``mjv_...``) only signs in to the dashboard,
+to read it: for CX leads and moment owners, who need not hold the secret key. All three
+are made on first use (a file from before the viewer key gains one) and replaced together
+by :func:`rotate`. They live in a file of their own (readable by its owner only), not in the
 store, so ``microjourney keys`` works while a server holds the store, and a running server
 picks up rotated keys within a second (:class:`KeyFile`): the old ones stop working.
 """
@@ -20,7 +22,7 @@ import orjson
 
 from .private import DIR_MODE, FILE_MODE, make_dir, narrow, write_atomic
 
-WRITE, SECRET = "write", "secret"
+WRITE, SECRET, VIEWER = "write", "secret", "viewer"
 FILE = "keys.json"
 
 
@@ -28,15 +30,16 @@ FILE = "keys.json"
 class Keys:
     write_key: str
     secret_key: str
+    viewer_key: str = ""
 
     def role(self, key: str | None) -> str | None:
-        """``"secret"``, ``"write"`` or None for ``key`` (compared in constant time)."""
+        """``"secret"``, ``"write"``, ``"viewer"`` or None for ``key`` (compared in constant
+        time)."""
         if not key:
             return None
-        if hmac.compare_digest(key.encode(), self.secret_key.encode()):
-            return SECRET
-        if hmac.compare_digest(key.encode(), self.write_key.encode()):
-            return WRITE
+        for role, mine in ((SECRET, self.secret_key), (WRITE, self.write_key), (VIEWER, self.viewer_key)):
+            if mine and hmac.compare_digest(key.encode(), mine.encode()):
+                return role
         return None
 
 
@@ -44,12 +47,17 @@ def _save(path: Path, made: Keys) -> Keys:
     # A new temporary file each time (exclusive, 0600), renamed over the keys: a file left
     # under any name by a crash or by someone else never lends the keys its mode.
     make_dir(path.parent)
-    write_atomic(path, orjson.dumps({"write_key": made.write_key, "secret_key": made.secret_key}))
+    write_atomic(path, orjson.dumps({"write_key": made.write_key, "secret_key": made.secret_key,
+                                     "viewer_key": made.viewer_key}))
     return made
 
 
 def _new() -> Keys:
-    return Keys("mjw_" + secrets.token_urlsafe(24), "mjs_" + secrets.token_urlsafe(32))
+    return Keys("mjw_" + secrets.token_urlsafe(24), "mjs_" + secrets.token_urlsafe(32), _viewer())
+
+
+def _viewer() -> str:
+    return "mjv_" + secrets.token_urlsafe(32)
 
 
 def _read(path: Path) -> Keys:
@@ -57,19 +65,23 @@ def _read(path: Path) -> Keys:
     data = orjson.loads(path.read_bytes())
     narrow(path.parent, DIR_MODE)  # keys written by an earlier version may be wider
     narrow(path, FILE_MODE)
-    return Keys(str(data["write_key"]), str(data["secret_key"]))
+    return Keys(str(data["write_key"]), str(data["secret_key"]), str(data.get("viewer_key") or ""))
 
 
 def keys(path: Path) -> Keys:
-    """The keys in ``path``, made on first use."""
+    """The keys in ``path``, made on first use; a viewer key added to a file without one
+    (the other two unchanged)."""
     try:
-        return _read(path)
+        found = _read(path)
     except FileNotFoundError:
         return _save(path, _new())
+    if not found.viewer_key:
+        return _save(path, Keys(found.write_key, found.secret_key, _viewer()))
+    return found
 
 
 def rotate(path: Path) -> Keys:
-    """Replace both keys; the old ones stop working."""
+    """Replace the three keys; the old ones stop working."""
     return _save(path, _new())
 
 

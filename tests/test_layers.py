@@ -56,7 +56,8 @@ LAYERS: dict[str, set[str]] = {
     # Edges in: the HTTP client sends events; the server takes them, and on the ingest path
     # calls the store's writer directly (docs/architecture.md, "The collector writes...").
     "client": set(),
-    "server": {"microjourney", "workspace", "registry", "spec", "ingest", "store", "jsonable"},
+    # The dashboard's pages format cells as every surface does (fmt).
+    "server": {"microjourney", "workspace", "registry", "spec", "ingest", "store", "jsonable", "fmt"},
     # Edges out: parse, call the API, render. The command line also starts the other edges
     # (serve, report, demo).
     "report": {"microjourney", "workspace", "workspace_analyses", "registry", "fmt", "jsonable"},

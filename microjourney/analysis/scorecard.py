@@ -42,7 +42,7 @@ COLUMNS = ("attempts", "persons", "completed", "failed", "abandoned", "escalated
            "escalation_rate", "contacts", "repeat_contacts", "repeat_contact_rate",
            "self_service_rate", "authenticated_self_service_rate", "retry_rate",
            "duration_median_s", "duration_p90_s", "sla_s", "sla_met_rate", "target_metric",
-           "target_value", "on_target", "attempts_short")
+           "target_value", "on_target", "attempts_short", "owner")
 
 #: The denominator of each rate a target may name: how many attempts its gap is counted over.
 _OVER = {"completion_rate": "finished", "failure_rate": "finished", "abandonment_rate": "finished",
@@ -62,6 +62,7 @@ def scorecard(stats: pd.DataFrame, spec: Workspace, keys: list[str]) -> pd.DataF
     df = _with_rates(stats)
     df.insert(1, "journey", [spec.journey_of(m) for m in df["moment"]])
     df["sla_s"] = [moments[m].sla for m in df["moment"]]
+    df["owner"] = [moments[m].owner for m in df["moment"]]
     targets = [moments[m].target for m in df["moment"]]
     df["target_metric"] = [t.metric if t else None for t in targets]
     df["target_value"] = [t.value if t else None for t in targets]

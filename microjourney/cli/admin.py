@@ -278,6 +278,8 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
         show(ws.analysis("scorecard"), get_analysis("scorecard"), out, as_json=False, wide=False)
         path = build_report(ws)
     out.print(f"\nDone in {time.perf_counter() - started:.0f}s. Open the report: {path.resolve()}")
+    out.print(f"The dashboard: `microjourney serve -w {directory}`, then open http://127.0.0.1:8321/ "
+              f"and sign in with the viewer key that `microjourney keys -w {directory}` shows.")
     out.print("Explore further (in the project's .venv: `. .venv/bin/activate`), e.g.:")
     out.print(f"  microjourney funnel card_payment -w {directory}\n"
               f"  microjourney series card_payment --every week --by channel -w {directory}\n"

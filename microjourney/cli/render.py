@@ -111,7 +111,7 @@ def _table(view: View, df: pd.DataFrame, result: Result, console: Console, width
     notes = []
     if hidden:
         notes.append(f"{len(hidden)} column{'s' if len(hidden) > 1 else ''} hidden to fit "
-                     f"{width} characters ({', '.join(hidden)}); --wide shows all")
+                     f"{width} characters; --wide shows all: {', '.join(hidden)}")
     if limit is not None and len(records) > limit:
         notes.append(f"{limit} of {len(records):,} rows shown; --wide or --json shows all")
     for note in notes:

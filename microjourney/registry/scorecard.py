@@ -44,6 +44,7 @@ COLUMNS = (
     Column("attempts_short", "attempts short of target", "count", "the gap between the target "
            "metric and its target, on the wrong side, × the attempts that rate is over "
            "(rounded); 0 on target, empty without a target on a rate", keep=1),
+    Column("owner", "owner", "text", "who owns the moment (its `owner` in the workspace)", keep=3),
 )
 
 

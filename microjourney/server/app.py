@@ -41,6 +41,7 @@ from ..store.keys import SECRET, VIEWER, KeyFile, Keys
 from ..store.lake import has_events, locate
 from .analyses import add_routes as add_analysis_routes
 from .collector import Collector
+from .dashboard import add_pages
 from .guards import (
     BODY_IDLE,
     EXPOSED,
@@ -339,6 +340,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         return json_response({"ok": True, "removed": removed, "source": source})
 
     add_analysis_routes(app, _authorise, _analyse)
+    add_pages(app, _keys, _analyse)
 
     sdk_text = resources.files("microjourney").joinpath("sdk/microjourney.js").read_bytes()
     sdk_headers = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff",

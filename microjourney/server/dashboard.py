@@ -1,0 +1,249 @@
+"""The dashboard's pages: sign-in, sign-out and the portfolio (``/``), rendered on the
+server from Jinja2 templates (``pages/``, every value escaped) with the numbers of the
+registered analyses: the same results, kept per refresh, as ``/v1/analyses/{name}`` gives
+for the same parameters (docs/dashboard.md).
+
+A page needs a session (:mod:`.session`): without one it sends the browser to
+``/sign-in``, which takes the secret or the viewer key, never the write key. The filters
+(period, channel, ``where``) are the analyses' own, kept in the page's URL; a bad one is
+shown on the page with the registry's message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import jinja2
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from .. import fmt, registry
+from ..errors import MicrojourneyError
+from ..registry.scorecard import COLUMNS as SCORECARD_COLUMNS
+from ..store.keys import WRITE, Keys
+from . import session
+from .guards import read_body
+
+Analyse = Callable[..., Awaitable[Any]]
+#: The filters every page takes from its URL (the analyses' common filters).
+FILTERS = ("since", "until", "channel", "where")
+#: Bytes a sign-in or sign-out form may have.
+FORM_LIMIT = 4096
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+                               "form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
+}
+
+_templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("microjourney.server", "pages"),
+    autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+
+
+def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
+    """The dashboard's routes; ``keys()``: the workspace's keys as the server holds them,
+    ``analyse``: runs a function of the workspace on the last refresh (app.py)."""
+    css = resources.files("microjourney.server").joinpath("pages/dashboard.css").read_bytes()
+
+    def page(name: str, status: int = 200, **values: Any) -> HTMLResponse:
+        html = _templates.get_template(name).render(**values)
+        return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+    def signed_in(request: Request) -> tuple[str, str] | None:
+        token = request.cookies.get(session.COOKIE)
+        role = session.role_of(keys(), token)
+        return None if role is None or token is None else (role, token)
+
+    def to_sign_in(request: Request) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse("/sign-in?" + urlencode({"next": target}), status_code=303,
+                                headers=HEADERS)
+
+    @app.get("/static/dashboard.css", include_in_schema=False)
+    async def stylesheet() -> Response:
+        return Response(css, media_type="text/css", headers={"Cache-Control": "public, max-age=300",
+                                                             "X-Content-Type-Options": "nosniff"})
+
+    @app.get("/sign-in", include_in_schema=False)
+    async def sign_in_form(request: Request, next: str = "/") -> Response:  # noqa: A002
+        token = request.cookies.get(session.CSRF_COOKIE) or session.new_token()
+        response = page("sign_in.html", csrf=token, next=_local(next), error=None)
+        _cookie(response, session.CSRF_COOKIE, token, max_age=3600)
+        return response
+
+    @app.post("/sign-in", include_in_schema=False)
+    async def sign_in(request: Request) -> Response:
+        form = await _form(request)
+        target = _local(form.get("next", "/"))
+        token = request.cookies.get(session.CSRF_COOKIE) or session.new_token()
+
+        def refuse(status: int, error: str) -> Response:
+            response = page("sign_in.html", status, csrf=token, next=target, error=error)
+            _cookie(response, session.CSRF_COOKIE, token, max_age=3600)
+            return response
+
+        if form is None:
+            return refuse(400, "The form could not be read; sign in again.")
+        if not session.same(form.get("csrf"), request.cookies.get(session.CSRF_COOKIE)):
+            return refuse(403, "This form has expired or was not sent from this page; sign in again.")
+        role = keys().role(form.get("key", "").strip())
+        if role == WRITE:
+            return refuse(403, "The write key cannot sign in: it ships in web pages. Use the "
+                               "viewer key (or the secret key) from `microjourney keys`.")
+        if role not in session.ROLES:
+            return refuse(401, "That is not this workspace's viewer or secret key.")
+        response = RedirectResponse(target, status_code=303, headers=HEADERS)
+        _cookie(response, session.COOKIE, session.issue(keys(), role), max_age=session.LIFETIME)
+        response.delete_cookie(session.CSRF_COOKIE, path="/")
+        return response
+
+    @app.post("/sign-out", include_in_schema=False)
+    async def sign_out(request: Request) -> Response:
+        who = signed_in(request)
+        form = await _form(request)
+        if who is not None and form is not None and session.same(
+                form.get("csrf"), session.form_token(keys(), who[1])):
+            response = RedirectResponse("/sign-in", status_code=303, headers=HEADERS)
+            response.delete_cookie(session.COOKIE, path="/")
+            return response
+        if who is None:
+            return to_sign_in(request)
+        return page("message.html", 403, title="Not signed out",
+                    message="This form was not sent from a page of this dashboard.")
+
+    @app.get("/", include_in_schema=False)
+    async def portfolio(request: Request) -> Response:
+        who = signed_in(request)
+        if who is None:
+            return to_sign_in(request)
+        filters = _filters(request)
+        common = {"role": who[0], "csrf": session.form_token(keys(), who[1]),
+                  "filters": filters, "query": _query(filters), "columns": _columns()}
+        try:
+            card = await _result(analyse, "scorecard", filters)
+            frictions = await _result(analyse, "frictions", filters)
+        except MicrojourneyError as exc:
+            return page("portfolio.html", exc.status if exc.status < 500 else 503, **common,
+                        error=exc.message, rows=[], meta={})
+        card["meta"]["as_of_text"] = fmt.when(card["meta"].get("as_of"))
+        return page("portfolio.html", **common, error=None, meta=card["meta"],
+                    rows=portfolio_rows(card, frictions))
+
+
+def portfolio_rows(card: dict[str, Any], frictions: dict[str, Any]) -> list[dict[str, Any]]:
+    """The scorecard's moments ranked by attempts short of target (most first; moments
+    without a target last, by volume), each with its status against the target and its
+    top friction by seconds lost; cells formatted as every surface formats them."""
+    top: dict[str, dict[str, Any]] = {}
+    for k in frictions["tables"].get("kinds", []):
+        if k.get("rank") == 1:
+            top[k["moment"]] = k
+    kinds_view = {c.name: c for c in registry.get("frictions").views[1].columns}
+    rows = []
+    for r in card["tables"]["moments"]:
+        short = r.get("attempts_short")
+        rows.append({
+            "moment": r["moment"], "journey": r.get("journey"), "raw": r,
+            "status": _status(r), "target": _target(r),
+            "cells": {c.name: fmt.cell(c, r) for c in SCORECARD_COLUMNS},
+            "friction": None if r["moment"] not in top else {
+                "kind": top[r["moment"]]["kind"],
+                "seconds": fmt.cell(kinds_view["seconds_lost"], top[r["moment"]])},
+            "_order": (short is None, -(short or 0), -(r.get("attempts") or 0), r["moment"]),
+        })
+    rows.sort(key=lambda row: row["_order"])
+    return rows
+
+
+def _status(row: dict[str, Any]) -> str:
+    """``on target``, ``off target``, ``near target`` (off, but the completion interval
+    reaches the target: not clearly off), or ``no target`` / ``no data``."""
+    if row.get("target_metric") is None:
+        return "no target"
+    if row.get("on_target") is None:
+        return "no data"
+    if row["on_target"]:
+        return "on target"
+    ci = row.get("completion_ci") or [None, None]
+    if (row["target_metric"] == "completion_rate" and ci[1] is not None
+            and ci[1] >= row["target_value"]):
+        return "near target"
+    return "off target"
+
+
+def _target(row: dict[str, Any]) -> str:
+    """The target as a bound on its metric: ``completion ≥ 92.0%``."""
+    metric, value = row.get("target_metric"), row.get("target_value")
+    if metric is None or value is None:
+        return fmt.DASH
+    shown = fmt.seconds(value) if metric.endswith("_s") else fmt.pct(value)
+    bound = "≤" if fmt.lower_is_better(metric) else "≥"
+    return f"{metric.removesuffix('_rate').removesuffix('_s').replace('_', ' ')} {bound} {shown}"
+
+
+#: The scorecard columns the portfolio shows: first those that rank and judge, after the
+#: moment's owner and top friction those that explain.
+FIRST, THEN = ("attempts_short", "completion_rate", "attempts"), ("failure_rate", "escalation_rate",
+                                                                     "duration_median_s")
+
+
+def _columns() -> dict[str, list[Any]]:
+    by_name = {c.name: c for c in SCORECARD_COLUMNS}
+    return {"first": [by_name[n] for n in FIRST], "then": [by_name[n] for n in THEN]}
+
+
+async def _result(analyse: Analyse, name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The analysis's JSON result, kept under the same key as the API's answer."""
+    registry.get(name).validate(values)
+
+    def answer(ws: Any) -> dict[str, Any]:
+        return {"ok": True, **registry.run(ws, name, values).to_dict()}
+
+    key = (name, json.dumps(values, sort_keys=True))
+    result: dict[str, Any] = await analyse(answer, own_tables=False, key=key)
+    return result
+
+
+def _filters(request: Request) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        if key not in FILTERS or not value:
+            continue
+        if key == "where":
+            out.setdefault("where", []).append(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _query(filters: dict[str, Any]) -> str:
+    pairs = [(k, v) for k, vs in filters.items() for v in (vs if isinstance(vs, list) else [vs])]
+    return ("?" + urlencode(pairs)) if pairs else ""
+
+
+async def _form(request: Request) -> dict[str, str] | None:
+    """A small urlencoded form (None: too large, or not one)."""
+    try:
+        raw = await read_body(request.stream(), FORM_LIMIT)
+        fields = parse_qs(raw.decode("utf-8"), max_num_fields=10, strict_parsing=False)
+    except (MicrojourneyError, UnicodeDecodeError, ValueError):
+        return None
+    return {k: v[0] for k, v in fields.items()}
+
+
+def _local(target: str) -> str:
+    """``target`` if it is a path of this server, else ``/`` (no redirect elsewhere)."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def _cookie(response: Response, name: str, value: str, *, max_age: int) -> None:
+    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="strict")
+
+
+__all__ = ["add_pages", "portfolio_rows"]

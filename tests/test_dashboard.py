@@ -1,0 +1,166 @@
+"""The dashboard over the real server: sign-in with the viewer or secret key (never the
+write key), a strict session cookie, forms other sites cannot post, and the portfolio
+ranked by attempts short of target with the API's numbers for the same filters."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+
+import httpx
+import pytest
+
+import microjourney as mj
+from microjourney import fmt
+from microjourney.registry.scorecard import COLUMNS
+
+from .live_server import LiveServer, make_workspace, run_cli
+
+OWNER = "<script>alert(1)</script> payments"
+JOURNEYS = ("[{name: payment, moments: [{name: pay, start: {event: open}, complete: {event: ok}, "
+            "fail: {event: failed}, timeout: 10m, owner: '" + OWNER + "', "
+            "target: {metric: completion_rate, value: 0.9}}]}, "
+            "{name: help, moments: [{name: chat, start: {event: chat_opened}, "
+            "complete: {event: resolved}, timeout: 10m, owner: care, "
+            "target: {metric: completion_rate, value: 0.5}}]}]")
+
+
+def _events() -> list[dict]:
+    rows, n = [], 0
+
+    def add(person: str, event: str, second: int, channel: str) -> None:
+        nonlocal n
+        n += 1
+        rows.append({"event_id": f"e{n}", "timestamp": f"2026-11-02T10:{second // 60:02d}:{second % 60:02d}Z",
+                     "event": event, "anonymous_id": person, "channel": channel})
+
+    # pay: 5 on the web all complete; 5 in the app, 1 completes and 4 fail: 60% of 10
+    # against 90% -> 3 attempts short. chat: 3 of 4 resolved, 75% against 50%: on target.
+    for i in range(10):
+        channel = "web" if i < 5 else "app"
+        add(f"p{i}", "open", i, channel)
+        add(f"p{i}", "ok" if i < 6 else "failed", i + 20, channel)
+    for i in range(4):
+        add(f"c{i}", "chat_opened", 100 + i, "chat")
+        if i < 3:
+            add(f"c{i}", "resolved", 130 + i, "chat")
+    return rows
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dash") / "ws"
+    keys = make_workspace(root, journeys=JOURNEYS)
+    events = root.parent / "events.jsonl"
+    events.write_text("\n".join(json.dumps(e) for e in _events()) + "\n", encoding="utf-8")
+    run_cli("ingest", str(events), "-w", str(root))
+    with LiveServer(root) as server:
+        yield server, keys
+
+
+def _browser(server: LiveServer) -> httpx.Client:
+    return httpx.Client(base_url=server.url, timeout=30, follow_redirects=False)
+
+
+def _sign_in(c: httpx.Client, key: str, next_: str = "/") -> httpx.Response:
+    form = c.get("/sign-in", params={"next": next_})
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert token is not None and form.status_code == 200
+    return c.post("/sign-in", data={"csrf": token.group(1), "key": key, "next": next_})
+
+
+def _cells(page: str) -> dict[str, dict[str, str]]:
+    """The portfolio's cells by moment and column, unescaped, in page order."""
+    out: dict[str, dict[str, str]] = {}
+    for moment, row in re.findall(r'<tr data-moment="([^"]+)">(.*?)</tr>', page, re.S):
+        out[moment] = {c: html.unescape(v) for c, v in re.findall(r'data-column="([^"]+)">([^<]*)<', row)}
+    return out
+
+
+def test_pages_need_a_session_and_the_write_key_cannot_sign_in(served):
+    server, keys = served
+    with _browser(server) as c:
+        first = c.get("/?channel=web")
+        assert first.status_code == 303
+        assert first.headers["location"] == "/sign-in?next=%2F%3Fchannel%3Dweb"
+        write = _sign_in(c, keys["write_key"])
+        assert write.status_code == 403 and "write key cannot sign in" in write.text
+        wrong = _sign_in(c, "mjv_not-this-one")
+        assert wrong.status_code == 401 and "mj_session" not in c.cookies
+        assert c.get("/").status_code == 303  # still signed out
+        # A form without its token (another site's page posting it) is refused.
+        forged = c.post("/sign-in", data={"key": keys["viewer_key"], "next": "/"})
+        assert forged.status_code == 403 and "mj_session" not in c.cookies
+
+
+def test_signing_in_gives_a_strict_http_only_session_that_signing_out_ends(served):
+    server, keys = served
+    with _browser(server) as c:
+        done = _sign_in(c, keys["viewer_key"], next_="/?channel=web")
+        assert done.status_code == 303 and done.headers["location"] == "/?channel=web"
+        cookie = done.headers["set-cookie"].lower()
+        assert "mj_session=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+        page = c.get("/")
+        assert page.status_code == 200 and "viewer" in page.text
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        # Signing out needs the page's own form token.
+        assert c.post("/sign-out", data={"csrf": "forged"}).status_code == 403
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        out = c.post("/sign-out", data={"csrf": token})
+        assert out.status_code == 303 and out.headers["location"] == "/sign-in"
+        assert c.get("/").status_code == 303
+    with _browser(server) as c:  # the secret key signs in too; a foreign next goes home
+        assert _sign_in(c, keys["secret_key"], next_="//evil.test/x").headers["location"] == "/"
+
+
+def test_a_changed_or_rotated_session_is_no_session(served):
+    server, keys = served
+    with _browser(server) as c:
+        _sign_in(c, keys["viewer_key"])
+        _, ends, nonce, mac = c.cookies["mj_session"].split(".")
+    with httpx.Client(base_url=server.url, cookies={"mj_session": f"secret.{ends}.{nonce}.{mac}"}) as forged:
+        assert forged.get("/").status_code == 303  # the role is signed with the rest
+    # Rotating the keys ends every session (on a server of its own: the module's is shared).
+    root = server.root.parent / "rotating"
+    other = make_workspace(root, journeys=JOURNEYS)
+    with LiveServer(root) as own, _browser(own) as c:
+        assert _sign_in(c, other["viewer_key"]).status_code == 303
+        assert c.get("/").status_code == 200
+        mj.workspace.keys(root, rotate=True)
+        time.sleep(1.2)  # the server looks at the key file at most once a second
+        assert c.get("/").status_code == 303
+
+
+def test_the_portfolio_ranks_moments_by_attempts_short_with_the_apis_numbers(served):
+    server, keys = served
+    with _browser(server) as c, server.client(keys["secret_key"]) as api:
+        _sign_in(c, keys["viewer_key"])
+        for query in ("", "?channel=web"):
+            page = c.get("/" + query)
+            assert page.status_code == 200
+            cells = _cells(page.text)
+            answer = api.get("/v1/analyses/scorecard" + query).json()
+            rows = {r["moment"]: r for r in answer["tables"]["moments"]}
+            for moment, shown in cells.items():
+                for column in COLUMNS:
+                    if column.name in shown:
+                        assert shown[column.name] == fmt.cell(column, rows[moment]), (query, moment, column)
+        everyone = _cells(c.get("/").text)
+        assert list(everyone) == ["pay", "chat"]  # 3 attempts short first, on target after
+        assert everyone["pay"]["attempts_short"] == "3" and everyone["chat"]["attempts_short"] == "0"
+        assert everyone["pay"]["completion_rate"].startswith("60.0%")
+        web = _cells(c.get("/?channel=web").text)
+        assert web["pay"]["completion_rate"].startswith("100.0%")  # the filter changes the numbers
+        page = c.get("/").text
+        assert OWNER not in page and html.escape(OWNER) in page  # rendered as text
+        assert "off target" in page and "on target" in page
+
+
+def test_a_bad_filter_is_shown_on_the_page(served):
+    server, keys = served
+    with _browser(server) as c:
+        _sign_in(c, keys["viewer_key"])
+        page = c.get("/?since=yesterday-ish")
+        assert page.status_code == 400 and "since" in page.text and 'role="alert"' in page.text

@@ -164,3 +164,33 @@ def test_a_bad_filter_is_shown_on_the_page(served):
         _sign_in(c, keys["viewer_key"])
         page = c.get("/?since=yesterday-ish")
         assert page.status_code == 400 and "since" in page.text and 'role="alert"' in page.text
+
+
+def test_the_moment_page_shows_each_panel_with_the_apis_numbers(served):
+    from microjourney.server.dashboard import MOMENT_PANELS, panel
+
+    server, keys = served
+    with _browser(server) as c, server.client(keys["secret_key"]) as api:
+        _sign_in(c, keys["viewer_key"])
+        page = c.get("/moments/pay?channel=app")
+        assert page.status_code == 200 and "off target" in page.text
+        shown = 0
+        for analysis, extra, views, limit in MOMENT_PANELS:
+            answer = api.get(f"/v1/analyses/{analysis}",
+                             params={**extra, "moment": "pay", "channel": "app"}).json()
+            for view in views:
+                expected = panel(answer, analysis, view, limit)
+                section = re.search(rf'data-analysis="{analysis}" data-view="{view}">(.*?)</section>',
+                                    page.text, re.S)
+                assert section is not None, (analysis, view)
+                found = re.findall(r'data-column="[^"]+">([^<]*)<', section.group(1))
+                cells = [html.unescape(x) for x in found]
+                assert cells == [cell for row in expected["rows"] for cell in row], (analysis, view)
+                shown += len(cells)
+        assert shown > 20
+        # The funnel of the app's five attempts: all start, one completes.
+        steps = re.search(r'data-analysis="funnel" data-view="steps">(.*?)</section>', page.text, re.S)
+        assert re.findall(r'data-column="count">([^<]*)<', steps.group(1)) == ["5", "1"]
+        assert c.get("/moments/nope").status_code == 404
+        hostile = c.get("/moments/pay", params={"where": "<script>alert(1)</script>=1"})
+        assert "<script>alert(1)" not in hostile.text and "&lt;script&gt;" in hostile.text

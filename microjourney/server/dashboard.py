@@ -49,8 +49,8 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
     ``analyse``: runs a function of the workspace on the last refresh (app.py)."""
     css = resources.files("microjourney.server").joinpath("pages/dashboard.css").read_bytes()
 
-    def page(name: str, status: int = 200, **values: Any) -> HTMLResponse:
-        html = _templates.get_template(name).render(**values)
+    def page(template: str, status: int = 200, /, **values: Any) -> HTMLResponse:
+        html = _templates.get_template(template).render(**values)
         return HTMLResponse(html, status_code=status, headers=HEADERS)
 
     def signed_in(request: Request) -> tuple[str, str] | None:
@@ -133,6 +133,59 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
         return page("portfolio.html", **common, error=None, meta=card["meta"],
                     rows=portfolio_rows(card, frictions))
 
+    @app.get("/moments/{name}", include_in_schema=False)
+    async def moment(name: str, request: Request) -> Response:
+        who = signed_in(request)
+        if who is None:
+            return to_sign_in(request)
+        filters = _filters(request)
+        common = {"role": who[0], "csrf": session.form_token(keys(), who[1]), "filters": filters,
+                  "query": _query(filters), "name": name, "row": None, "panels": [], "meta": {}}
+        try:
+            card = await _result(analyse, "scorecard", filters)
+            frictions = await _result(analyse, "frictions", filters)
+            rows = {r["moment"]: r for r in portfolio_rows(card, frictions)}
+            if name not in rows:
+                return page("message.html", 404, **common, title="No such moment",
+                            message=f"There is no moment {name!r} in this workspace.")
+            panels = []
+            for analysis, extra, views, limit in MOMENT_PANELS:
+                result = await _result(analyse, analysis, {**filters, **extra, "moment": name})
+                panels += [panel(result, analysis, view, limit) for view in views]
+        except MicrojourneyError as exc:
+            return page("moment.html", exc.status if exc.status < 500 else 503, **{
+                **common, "error": exc.message})
+        card["meta"]["as_of_text"] = fmt.when(card["meta"].get("as_of"))
+        return page("moment.html", **{**common, "error": None, "row": rows[name], "panels": panels,
+                                      "meta": card["meta"], "scorecard": _scorecard_cells(rows[name])})
+
+
+#: The moment page's panels: (analysis, its parameters beyond the moment and the filters,
+#: the views shown, rows shown at most).
+MOMENT_PANELS: tuple[tuple[str, dict[str, Any], tuple[str, ...], int], ...] = (
+    ("funnel", {}, ("steps",), 50),
+    ("frictions", {"examples": 10}, ("kinds", "examples"), 20),
+    ("series", {"every": "week"}, ("periods",), 60),
+    ("variants", {"top": 10}, ("variants",), 10),
+)
+
+
+def panel(result: dict[str, Any], analysis: str, view: str, limit: int) -> dict[str, Any]:
+    """One view of a result as a page shows it: its title, its columns (label, what it
+    counts, kind) and its first ``limit`` rows formatted as every surface formats them."""
+    declared = next(v for v in registry.get(analysis).views if v.table == view)
+    records = result["tables"].get(view, [])
+    present = set(result["columns"].get(view, [])) or {k for r in records[:1] for k in r}
+    columns = [c for c in declared.columns if c.name in present]
+    try:
+        title = declared.title.format(**result["meta"])
+    except (KeyError, ValueError):
+        title = declared.title
+    return {"analysis": analysis, "view": view, "title": title, "total": len(records),
+            "columns": [{"name": c.name, "label": c.label, "doc": c.doc, "kind": c.kind}
+                        for c in columns],
+            "rows": [[fmt.cell(c, r) for c in columns] for r in records[:limit]]}
+
 
 def portfolio_rows(card: dict[str, Any], frictions: dict[str, Any]) -> list[dict[str, Any]]:
     """The scorecard's moments ranked by attempts short of target (most first; moments
@@ -157,6 +210,12 @@ def portfolio_rows(card: dict[str, Any], frictions: dict[str, Any]) -> list[dict
         })
     rows.sort(key=lambda row: row["_order"])
     return rows
+
+
+def _scorecard_cells(row: dict[str, Any]) -> list[dict[str, str]]:
+    """Every scorecard column of a portfolio row: label, what it counts, the cell."""
+    return [{"label": c.label, "doc": c.doc, "cell": row["cells"][c.name]} for c in SCORECARD_COLUMNS
+            if c.name not in ("moment", "journey", "owner")]
 
 
 def _status(row: dict[str, Any]) -> str:
@@ -246,4 +305,4 @@ def _cookie(response: Response, name: str, value: str, *, max_age: int) -> None:
     response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="strict")
 
 
-__all__ = ["add_pages", "portfolio_rows"]
+__all__ = ["MOMENT_PANELS", "add_pages", "panel", "portfolio_rows"]

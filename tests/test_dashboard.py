@@ -8,6 +8,7 @@ import html
 import json
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -194,3 +195,48 @@ def test_the_moment_page_shows_each_panel_with_the_apis_numbers(served):
         assert c.get("/moments/nope").status_code == 404
         hostile = c.get("/moments/pay", params={"where": "<script>alert(1)</script>=1"})
         assert "<script>alert(1)" not in hostile.text and "&lt;script&gt;" in hostile.text
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
+
+
+@pytest.mark.slow
+def test_in_chromium_every_page_loads_without_errors_and_the_chart_draws(served):
+    """Signed in through the form, as a person would: the portfolio, then a moment page whose
+    chart Vega draws under the page's content security policy (no eval, no inline script);
+    the owner's markup shows as text. A screenshot of each page is written for review."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    server, keys = served
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            problems: list[str] = []
+            page.on("console", lambda m: m.type in ("error", "warning") and problems.append(m.text))
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto(server.url + "/")
+            assert page.url.startswith(server.url + "/sign-in")
+            page.fill("#key", keys["viewer_key"])
+            page.keyboard.press("Enter")
+            page.wait_for_selector("table.portfolio")
+            assert page.locator("tr[data-moment]").first.get_attribute("data-moment") == "pay"
+            assert OWNER in page.inner_text("table.portfolio")  # as text, not as markup
+            page.screenshot(path=str(SCREENSHOTS / "portfolio.png"), full_page=True)
+            page.click("a[href^='/moments/pay']")
+            page.wait_for_selector("#chart-series[data-rendered=true] svg", timeout=15000)
+            marks = page.locator("#chart-series svg path").count()
+            assert marks >= 2  # the band and the line at least
+            page.screenshot(path=str(SCREENSHOTS / "moment.png"), full_page=True)
+            page.set_viewport_size({"width": 390, "height": 844})  # a phone: tables scroll inside
+            page.reload()
+            page.wait_for_selector("#chart-series[data-rendered=true]")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, width
+            page.screenshot(path=str(SCREENSHOTS / "moment-phone.png"), full_page=True)
+            assert problems == []
+        finally:
+            browser.close()

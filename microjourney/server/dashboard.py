@@ -20,17 +20,21 @@ from urllib.parse import parse_qs, urlencode
 import jinja2
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from .. import fmt, registry
 from ..errors import MicrojourneyError
 from ..registry.scorecard import COLUMNS as SCORECARD_COLUMNS
 from ..store.keys import WRITE, Keys
+from . import charts as charts_
 from . import session
 from .guards import read_body
 
 Analyse = Callable[..., Awaitable[Any]]
 #: The filters every page takes from its URL (the analyses' common filters).
 FILTERS = ("since", "until", "channel", "where")
+#: The vendored chart libraries the pages load, in order (report/vendor/README.md).
+VENDORED = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js", "vega-interpreter.min.js")
 #: Bytes a sign-in or sign-out form may have.
 FORM_LIMIT = 4096
 HEADERS = {
@@ -47,7 +51,12 @@ _templates = jinja2.Environment(
 def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
     """The dashboard's routes; ``keys()``: the workspace's keys as the server holds them,
     ``analyse``: runs a function of the workspace on the last refresh (app.py)."""
-    css = resources.files("microjourney.server").joinpath("pages/dashboard.css").read_bytes()
+    pages = resources.files("microjourney.server").joinpath("pages")
+    assets = {"dashboard.css": (pages.joinpath("dashboard.css").read_bytes(), "text/css"),
+              "dashboard.js": (pages.joinpath("dashboard.js").read_bytes(), "text/javascript")}
+    vendor = resources.files("microjourney.report").joinpath("vendor")
+    for name in VENDORED:
+        assets[f"vendor/{name}"] = (vendor.joinpath(name).read_bytes(), "text/javascript")
 
     def page(template: str, status: int = 200, /, **values: Any) -> HTMLResponse:
         html = _templates.get_template(template).render(**values)
@@ -63,10 +72,13 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
         return RedirectResponse("/sign-in?" + urlencode({"next": target}), status_code=303,
                                 headers=HEADERS)
 
-    @app.get("/static/dashboard.css", include_in_schema=False)
-    async def stylesheet() -> Response:
-        return Response(css, media_type="text/css", headers={"Cache-Control": "public, max-age=300",
-                                                             "X-Content-Type-Options": "nosniff"})
+    @app.get("/static/{path:path}", include_in_schema=False)
+    async def static(path: str) -> Response:
+        if path not in assets:
+            return Response("not found", status_code=404, media_type="text/plain")
+        body, media = assets[path]
+        return Response(body, media_type=media, headers={"Cache-Control": "public, max-age=300",
+                                                         "X-Content-Type-Options": "nosniff"})
 
     @app.get("/sign-in", include_in_schema=False)
     async def sign_in_form(request: Request, next: str = "/") -> Response:  # noqa: A002
@@ -148,16 +160,24 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
             if name not in rows:
                 return page("message.html", 404, **common, title="No such moment",
                             message=f"There is no moment {name!r} in this workspace.")
-            panels = []
+            panels, charts = [], []
             for analysis, extra, views, limit in MOMENT_PANELS:
                 result = await _result(analyse, analysis, {**filters, **extra, "moment": name})
                 panels += [panel(result, analysis, view, limit) for view in views]
+                if analysis == "series":
+                    target = rows[name]["raw"]
+                    charts.append({"id": "chart-series", "spec": charts_.series_spec(
+                        result["tables"].get("periods", []),
+                        target=target["target_value"] if target.get("target_metric") == "completion_rate"
+                        else None)})
         except MicrojourneyError as exc:
             return page("moment.html", exc.status if exc.status < 500 else 503, **{
                 **common, "error": exc.message})
         card["meta"]["as_of_text"] = fmt.when(card["meta"].get("as_of"))
         return page("moment.html", **{**common, "error": None, "row": rows[name], "panels": panels,
-                                      "meta": card["meta"], "scorecard": _scorecard_cells(rows[name])})
+                                      "meta": card["meta"], "scorecard": _scorecard_cells(rows[name]),
+                                      "charts": [{"id": c["id"], "json": _script_json(c["spec"])}
+                                                 for c in charts], "vendored": VENDORED})
 
 
 #: The moment page's panels: (analysis, its parameters beyond the moment and the filters,
@@ -292,6 +312,13 @@ async def _form(request: Request) -> dict[str, str] | None:
     except (MicrojourneyError, UnicodeDecodeError, ValueError):
         return None
     return {k: v[0] for k, v in fields.items()}
+
+
+def _script_json(spec: Any) -> Markup:
+    """JSON safe inside ``<script type="application/json">``: ``<``, ``>`` and ``&`` escaped
+    as JSON escapes, so no value can close the element."""
+    text = json.dumps(spec, separators=(",", ":"), allow_nan=False)
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
 def _local(target: str) -> str:

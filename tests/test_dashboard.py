@@ -240,3 +240,28 @@ def test_in_chromium_every_page_loads_without_errors_and_the_chart_draws(served)
             assert problems == []
         finally:
             browser.close()
+
+
+def test_the_journeys_and_data_quality_pages(served):
+    from microjourney.server.dashboard import panel
+
+    server, keys = served
+    with _browser(server) as c, server.client(keys["secret_key"]) as api:
+        assert c.get("/journeys").status_code == 303 and c.get("/data-quality").status_code == 303
+        _sign_in(c, keys["viewer_key"])
+        page = c.get("/journeys?channel=app").text
+        # Each journey with its moments in the workspace's order, linked, filters carried.
+        assert re.findall(r'data-journey="([^"]+)"', page) == ["payment", "help"]
+        assert '/moments/pay?channel=app' in page
+        answer = api.get("/v1/analyses/scorecard?channel=app").json()
+        card = {r["moment"]: r for r in answer["tables"]["moments"]}
+        completion = {c_.name: c_ for c_ in COLUMNS}["completion_rate"]
+        shown = re.search(r'data-moment="pay">.*?data-column="completion_rate">([^<]*)<', page, re.S).group(1)
+        assert html.unescape(shown) == fmt.cell(completion, card["pay"])
+        quality = c.get("/data-quality")
+        assert quality.status_code == 200
+        answer = api.get("/v1/analyses/data-quality").json()
+        days = re.search(r'data-analysis="data-quality" data-view="days">(.*?)</section>', quality.text, re.S)
+        cells = [html.unescape(x) for x in re.findall(r'data-column="[^"]+">([^<]*)<', days.group(1))]
+        assert cells == [cell for row in panel(answer, "data-quality", "days", 30)["rows"] for cell in row]
+        assert cells  # the ingest's arrivals are there

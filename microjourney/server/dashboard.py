@@ -133,7 +133,7 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
         if who is None:
             return to_sign_in(request)
         filters = _filters(request)
-        common = {"role": who[0], "csrf": session.form_token(keys(), who[1]),
+        common = {"role": who[0], "csrf": session.form_token(keys(), who[1]), "here": "portfolio",
                   "filters": filters, "query": _query(filters), "columns": _columns()}
         try:
             card = await _result(analyse, "scorecard", filters)
@@ -145,6 +145,49 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
         return page("portfolio.html", **common, error=None, meta=card["meta"],
                     rows=portfolio_rows(card, frictions))
 
+    @app.get("/journeys", include_in_schema=False)
+    async def journeys(request: Request) -> Response:
+        who = signed_in(request)
+        if who is None:
+            return to_sign_in(request)
+        filters = _filters(request)
+        common = {"role": who[0], "csrf": session.form_token(keys(), who[1]), "filters": filters,
+                  "query": _query(filters), "here": "journeys", "groups": [], "meta": {}}
+        try:
+            card = await _result(analyse, "scorecard", filters)
+            rows = portfolio_rows(card, await _result(analyse, "frictions", filters))
+        except MicrojourneyError as exc:
+            return page("journeys.html", exc.status if exc.status < 500 else 503,
+                        **{**common, "error": exc.message})
+        by_moment = {r["moment"]: r for r in rows}
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for r in card["tables"]["moments"]:  # the workspace's order: each journey's moments in turn
+            groups.setdefault(r.get("journey") or "", []).append(by_moment[r["moment"]])
+        card["meta"]["as_of_text"] = fmt.when(card["meta"].get("as_of"))
+        return page("journeys.html", **{**common, "error": None, "groups": list(groups.items()),
+                                        "meta": card["meta"]})
+
+    def plain_page(path: str, title: str, analysis: str, limit: int) -> None:
+        async def show(request: Request) -> Response:
+            who = signed_in(request)
+            if who is None:
+                return to_sign_in(request)
+            common = {"role": who[0], "csrf": session.form_token(keys(), who[1]), "filters": {},
+                      "query": "", "here": path, "title": title, "panels": [], "meta": {}}
+            try:
+                result = await _result(analyse, analysis, {})
+            except MicrojourneyError as exc:
+                return page("plain.html", exc.status if exc.status < 500 else 503,
+                            **{**common, "error": exc.message})
+            views = registry.get(analysis).views
+            return page("plain.html", **{**common, "error": None, "meta": result["meta"],
+                                          "panels": [panel(result, analysis, v.table, limit) for v in views]})
+
+        app.add_api_route(f"/{path}", show, methods=["GET"], include_in_schema=False)
+
+    for path, title, analysis, limit in PLAIN_PAGES:
+        plain_page(path, title, analysis, limit)
+
     @app.get("/moments/{name}", include_in_schema=False)
     async def moment(name: str, request: Request) -> Response:
         who = signed_in(request)
@@ -152,7 +195,8 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
             return to_sign_in(request)
         filters = _filters(request)
         common = {"role": who[0], "csrf": session.form_token(keys(), who[1]), "filters": filters,
-                  "query": _query(filters), "name": name, "row": None, "panels": [], "meta": {}}
+                  "query": _query(filters), "name": name, "here": "moment", "row": None, "panels": [],
+                  "meta": {}, "charts": []}
         try:
             card = await _result(analyse, "scorecard", filters)
             frictions = await _result(analyse, "frictions", filters)
@@ -180,6 +224,8 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
                                                  for c in charts], "vendored": VENDORED})
 
 
+#: The pages made of one analysis's views: path, title, analysis, rows shown at most.
+PLAIN_PAGES = (("data-quality", "Data quality", "data-quality", 30),)
 #: The moment page's panels: (analysis, its parameters beyond the moment and the filters,
 #: the views shown, rows shown at most).
 MOMENT_PANELS: tuple[tuple[str, dict[str, Any], tuple[str, ...], int], ...] = (
@@ -282,8 +328,11 @@ async def _result(analyse: Analyse, name: str, values: dict[str, Any]) -> dict[s
     def answer(ws: Any) -> dict[str, Any]:
         return {"ok": True, **registry.run(ws, name, values).to_dict()}
 
-    key = (name, json.dumps(values, sort_keys=True))
-    result: dict[str, Any] = await analyse(answer, own_tables=False, key=key)
+    # As the API reads it (analyses.py): the store's own tables as the collector left them,
+    # the rest from the last refresh, kept under the API's key.
+    own = not registry.get(name).engines
+    key = None if own else (name, json.dumps(values, sort_keys=True))
+    result: dict[str, Any] = await analyse(answer, own_tables=own, key=key)
     return result
 
 

@@ -10,6 +10,7 @@ shown as an em dash.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from datetime import datetime
@@ -141,6 +142,8 @@ def cell(column: Column, row: Mapping[str, Any]) -> str:
         return DASH if _missing(value) else ("yes" if bool(value) else "no")
     if kind == "list":
         return DASH if _missing(value) else ", ".join(str(v) for v in value)
+    if isinstance(value, dict):  # properties: as the JSON they were sent as
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
     return DASH if _missing(value) else str(value)
 
 

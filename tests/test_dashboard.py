@@ -265,3 +265,37 @@ def test_the_journeys_and_data_quality_pages(served):
         cells = [html.unescape(x) for x in re.findall(r'data-column="[^"]+">([^<]*)<', days.group(1))]
         assert cells == [cell for row in panel(answer, "data-quality", "days", 30)["rows"] for cell in row]
         assert cells  # the ingest's arrivals are there
+
+
+def test_the_attempt_explorer_and_one_attempts_timeline(served):
+    from microjourney.server.dashboard import EXPLORE_ROWS, panel
+
+    server, keys = served
+    with _browser(server) as c, server.client(keys["secret_key"]) as api:
+        _sign_in(c, keys["viewer_key"])
+        assert 'href="/moments/pay/attempts"' in c.get("/moments/pay").text
+        cases = (({"outcome": "failed"}, 4), ({"reached": "1"}, 6),
+                 ({"outcome": "failed", "channel": "web"}, 0))
+        for query, n in cases:
+            page = c.get("/moments/pay/attempts", params=query)
+            assert page.status_code == 200
+            answer = api.get("/v1/analyses/attempts", params={**query, "moment": "pay",
+                                                              "limit": EXPLORE_ROWS}).json()
+            expected = panel(answer, "attempts", "attempts", EXPLORE_ROWS)["rows"]
+            links = re.findall(r'href="/attempts/([^"]+)"', page.text)
+            assert len(links) == len(expected) == n, query
+        # One failed attempt, whole: its events with their roles, as the API gives them.
+        page = c.get("/moments/pay/attempts", params={"outcome": "failed"})
+        first = re.findall(r'href="/attempts/([^"]+)"', page.text)[0]
+        one = c.get(f"/attempts/{first}")
+        assert one.status_code == 200
+        ident = html.unescape(first).replace("%3A", ":")
+        answer = api.get("/v1/analyses/attempt", params={"id": ident}).json()
+        expected = panel(answer, "attempt", "events", 500)["rows"]
+        section = re.search(r'data-analysis="attempt" data-view="events">(.*?)</section>', one.text, re.S)
+        cells = [html.unescape(x) for x in re.findall(r'data-column="[^"]+">([^<]*)<', section.group(1))]
+        assert cells == [cell for row in expected for cell in row]
+        roles = re.findall(r'data-column="role">([^<]*)<', section.group(1))
+        assert roles == ["start", "fail"]
+        missing = c.get("/attempts/pay:nope")
+        assert missing.status_code == 404 and "no attempt" in missing.text

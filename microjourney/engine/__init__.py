@@ -2,6 +2,7 @@
 frictions and journey analytics."""
 
 from . import frictions
+from .attempt import attempt_events
 from .attempts import attempt_rows, attempts, segments
 from .conformance import conformance_counts, deviations
 from .contacts import contacts, moment_settings, with_contacts
@@ -18,6 +19,7 @@ __all__ = [
     "FunnelQuery",
     "ProcessMap",
     "around",
+    "attempt_events",
     "attempt_rows",
     "attempts",
     "conformance_counts",

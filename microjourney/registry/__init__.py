@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..errors import QueryError
 from . import (
+    attempt,
     attempts,
     conformance,
     data_quality,
@@ -40,6 +41,7 @@ REGISTRY: tuple[Analysis, ...] = (
     funnel.ANALYSIS,
     series.ANALYSIS,
     attempts.ANALYSIS,
+    attempt.ANALYSIS,
     frictions.ANALYSIS,
     conformance.ANALYSIS,
     process_map.ANALYSIS,

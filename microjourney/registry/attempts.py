@@ -24,12 +24,17 @@ COLUMNS = (
            keep=2),
     Column("channel", "channel", keep=1),
     Column("escalated", "escalated", "flag", "escalated in the attempt or after it", keep=3),
+    Column("attempt_id", "attempt", "text", "the attempt's id (`microjourney attempt ID` shows it "
+           "whole)", keep=4),
 )
 
 
 class Params(filters.Filters):
     moment: str = Field(description="Moment name.", json_schema_extra={"argument": True})
     outcome: Outcome | None = Field(None, description="Only attempts with this outcome.")
+    kind: str | None = Field(None, description="Only attempts with a friction of this kind.")
+    reached: int | None = Field(None, ge=0, le=1000, description="Only attempts whose furthest "
+                                "step is at least this (0 = start … steps + 1 = complete).")
     limit: int = Field(20, ge=1, le=100_000, description="Rows to show.")
 
 
@@ -37,6 +42,11 @@ def compute(ws: Workspace, p: Params) -> Output:
     t = filters.attempts(ws.attempts(p.moment), p)
     if p.outcome:
         t = t.filter(t.outcome == p.outcome)
+    if p.reached is not None:
+        t = t.filter(t.furthest_step >= p.reached)
+    if p.kind:
+        f = ws.frictions(p.moment, kind=p.kind).select(f_id="attempt_id").distinct()
+        t = t.semi_join(f, t.attempt_id == f.f_id)
     t = t.order_by([t.start_ts.desc(), t.person, t.segment]).limit(p.limit)
     return Output({"attempts": t.drop("properties", "context").to_pandas()})
 
@@ -45,7 +55,7 @@ ANALYSIS = Analysis(
     name="attempts",
     title="Attempts",
     doc="A moment's attempts, newest first: start, person, outcome, duration, furthest step, "
-        "retries, channels, escalation and contacts.",
+        "retries, channels, escalation and contacts; by outcome, friction kind and step reached.",
     params=Params,
     compute=compute,
     views=(View("attempts", "Attempts", COLUMNS),),

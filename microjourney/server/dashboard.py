@@ -25,6 +25,7 @@ from markupsafe import Markup
 from .. import fmt, registry
 from ..errors import MicrojourneyError
 from ..registry.scorecard import COLUMNS as SCORECARD_COLUMNS
+from ..spec import KINDS
 from ..store.keys import WRITE, Keys
 from . import charts as charts_
 from . import session
@@ -188,6 +189,44 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
     for path, title, analysis, limit in PLAIN_PAGES:
         plain_page(path, title, analysis, limit)
 
+    @app.get("/moments/{name}/attempts", include_in_schema=False)
+    async def attempts(name: str, request: Request) -> Response:
+        who = signed_in(request)
+        if who is None:
+            return to_sign_in(request)
+        filters = _filters(request)
+        chosen = {k: v for k, v in request.query_params.items() if k in EXPLORE and v}
+        common = {"role": who[0], "csrf": session.form_token(keys(), who[1]), "filters": filters,
+                  "query": _query(filters), "name": name, "here": "moment", "chosen": chosen,
+                  "kinds": KINDS, "outcomes": OUTCOMES, "panels": [], "links": []}
+        try:
+            result = await _result(analyse, "attempts", {**filters, **chosen, "moment": name,
+                                                         "limit": EXPLORE_ROWS})
+        except MicrojourneyError as exc:
+            return page("attempts.html", exc.status if exc.status < 500 else 503,
+                        **{**common, "error": exc.message})
+        rows = result["tables"].get("attempts", [])
+        return page("attempts.html", **{**common, "error": None,
+                                         "panels": [panel(result, "attempts", "attempts", EXPLORE_ROWS)],
+                                         "links": [r["attempt_id"] for r in rows[:EXPLORE_ROWS]]})
+
+    @app.get("/attempts/{attempt_id}", include_in_schema=False)
+    async def attempt(attempt_id: str, request: Request) -> Response:
+        who = signed_in(request)
+        if who is None:
+            return to_sign_in(request)
+        common = {"role": who[0], "csrf": session.form_token(keys(), who[1]), "filters": {},
+                  "query": "", "here": "attempt", "title": f"Attempt {attempt_id}", "panels": [],
+                  "meta": {}}
+        try:
+            result = await _result(analyse, "attempt", {"id": attempt_id})
+        except MicrojourneyError as exc:
+            return page("plain.html", exc.status if exc.status < 500 else 503,
+                        **{**common, "error": exc.message})
+        views = registry.get("attempt").views
+        return page("plain.html", **{**common, "error": None, "meta": result["meta"],
+                                      "panels": [panel(result, "attempt", v.table, 500) for v in views]})
+
     @app.get("/moments/{name}", include_in_schema=False)
     async def moment(name: str, request: Request) -> Response:
         who = signed_in(request)
@@ -224,6 +263,9 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
                                                  for c in charts], "vendored": VENDORED})
 
 
+#: The attempt explorer's own filters (the attempts analysis's), and the rows it lists.
+EXPLORE, EXPLORE_ROWS = ("outcome", "kind", "reached"), 200
+OUTCOMES = ("completed", "failed", "abandoned", "escalated", "in_progress")
 #: The pages made of one analysis's views: path, title, analysis, rows shown at most.
 PLAIN_PAGES = (("data-quality", "Data quality", "data-quality", 30),)
 #: The moment page's panels: (analysis, its parameters beyond the moment and the filters,

@@ -128,139 +128,104 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
         return page("message.html", 403, title="Not signed out",
                     message="This form was not sent from a page of this dashboard.")
 
-    @app.get("/", include_in_schema=False)
-    async def portfolio(request: Request) -> Response:
-        who = signed_in(request)
-        if who is None:
-            return to_sign_in(request)
-        filters = _filters(request)
-        common = {"role": who[0], "csrf": session.form_token(keys(), who[1]), "here": "portfolio",
-                  "filters": filters, "query": _query(filters), "columns": _columns()}
-        try:
-            card = await _result(analyse, "scorecard", filters)
-            frictions = await _result(analyse, "frictions", filters)
-        except MicrojourneyError as exc:
-            return page("portfolio.html", exc.status if exc.status < 500 else 503, **common,
-                        error=exc.message, rows=[], meta={})
-        card["meta"]["as_of_text"] = fmt.when(card["meta"].get("as_of"))
-        return page("portfolio.html", **common, error=None, meta=card["meta"],
-                    rows=portfolio_rows(card, frictions))
+    Build = Callable[[Request, dict[str, Any]], Awaitable[Response | None]]
 
-    @app.get("/journeys", include_in_schema=False)
-    async def journeys(request: Request) -> Response:
-        who = signed_in(request)
-        if who is None:
-            return to_sign_in(request)
-        filters = _filters(request)
-        common = {"role": who[0], "csrf": session.form_token(keys(), who[1]), "filters": filters,
-                  "query": _query(filters), "here": "journeys", "groups": [], "meta": {}}
-        try:
-            card = await _result(analyse, "scorecard", filters)
-            rows = portfolio_rows(card, await _result(analyse, "frictions", filters))
-        except MicrojourneyError as exc:
-            return page("journeys.html", exc.status if exc.status < 500 else 503,
-                        **{**common, "error": exc.message})
+    def signed_page(path: str, template: str, here: str, **defaults: Any) -> Callable[[Build], Build]:
+        """A page that needs a session: ``build(request, context)`` fills the template's
+        context (or returns a response of its own); an analysis's error is shown on the
+        page with its status (503 for the server's own)."""
+        def register(build: Build) -> Build:
+            async def handler(request: Request) -> Response:
+                who = signed_in(request)
+                if who is None:
+                    return to_sign_in(request)
+                filters = _filters(request)
+                context = {"role": who[0], "csrf": session.form_token(keys(), who[1]), "here": here,
+                           "filters": filters, "query": _query(filters), "error": None, "meta": {},
+                           **defaults}
+                try:
+                    own = await build(request, context)
+                except MicrojourneyError as exc:
+                    context["error"] = exc.message
+                    return page(template, exc.status if exc.status < 500 else 503, **context)
+                if own is not None:
+                    return own
+                if "as_of" in context["meta"]:
+                    context["meta"] = {**context["meta"], "as_of_text": fmt.when(context["meta"]["as_of"])}
+                return page(template, **context)
+
+            app.add_api_route(path, handler, methods=["GET"], include_in_schema=False)
+            return build
+        return register
+
+    @signed_page("/", "portfolio.html", "portfolio", columns=_columns(), rows=[])
+    async def portfolio(request: Request, c: dict[str, Any]) -> None:
+        card = await _result(analyse, "scorecard", c["filters"])
+        frictions = await _result(analyse, "frictions", c["filters"])
+        c.update(meta=card["meta"], rows=portfolio_rows(card, frictions))
+
+    @signed_page("/journeys", "journeys.html", "journeys", groups=[])
+    async def journeys(request: Request, c: dict[str, Any]) -> None:
+        card = await _result(analyse, "scorecard", c["filters"])
+        rows = portfolio_rows(card, await _result(analyse, "frictions", c["filters"]))
         by_moment = {r["moment"]: r for r in rows}
         groups: dict[str, list[dict[str, Any]]] = {}
         for r in card["tables"]["moments"]:  # the workspace's order: each journey's moments in turn
             groups.setdefault(r.get("journey") or "", []).append(by_moment[r["moment"]])
-        card["meta"]["as_of_text"] = fmt.when(card["meta"].get("as_of"))
-        return page("journeys.html", **{**common, "error": None, "groups": list(groups.items()),
-                                        "meta": card["meta"]})
+        c.update(meta=card["meta"], groups=list(groups.items()))
 
     def plain_page(path: str, title: str, analysis: str, limit: int) -> None:
-        async def show(request: Request) -> Response:
-            who = signed_in(request)
-            if who is None:
-                return to_sign_in(request)
-            common = {"role": who[0], "csrf": session.form_token(keys(), who[1]), "filters": {},
-                      "query": "", "here": path, "title": title, "panels": [], "meta": {}}
-            try:
-                result = await _result(analyse, analysis, {})
-            except MicrojourneyError as exc:
-                return page("plain.html", exc.status if exc.status < 500 else 503,
-                            **{**common, "error": exc.message})
-            views = registry.get(analysis).views
-            return page("plain.html", **{**common, "error": None, "meta": result["meta"],
-                                          "panels": [panel(result, analysis, v.table, limit) for v in views]})
-
-        app.add_api_route(f"/{path}", show, methods=["GET"], include_in_schema=False)
+        @signed_page(f"/{path}", "plain.html", path, title=title, panels=[])
+        async def show(request: Request, c: dict[str, Any]) -> None:
+            c["filters"], c["query"] = {}, ""  # the analysis takes none
+            result = await _result(analyse, analysis, {})
+            c.update(meta=result["meta"], panels=[panel(result, analysis, v.table, limit)
+                                                  for v in registry.get(analysis).views])
 
     for path, title, analysis, limit in PLAIN_PAGES:
         plain_page(path, title, analysis, limit)
 
-    @app.get("/moments/{name}/attempts", include_in_schema=False)
-    async def attempts(name: str, request: Request) -> Response:
-        who = signed_in(request)
-        if who is None:
-            return to_sign_in(request)
-        filters = _filters(request)
-        chosen = {k: v for k, v in request.query_params.items() if k in EXPLORE and v}
-        common = {"role": who[0], "csrf": session.form_token(keys(), who[1]), "filters": filters,
-                  "query": _query(filters), "name": name, "here": "moment", "chosen": chosen,
-                  "kinds": KINDS, "outcomes": OUTCOMES, "panels": [], "links": []}
-        try:
-            result = await _result(analyse, "attempts", {**filters, **chosen, "moment": name,
-                                                         "limit": EXPLORE_ROWS})
-        except MicrojourneyError as exc:
-            return page("attempts.html", exc.status if exc.status < 500 else 503,
-                        **{**common, "error": exc.message})
+    @signed_page("/moments/{name}/attempts", "attempts.html", "moment", kinds=KINDS, outcomes=OUTCOMES,
+                 panels=[], links=[])
+    async def attempts(request: Request, c: dict[str, Any]) -> None:
+        name = c["name"] = request.path_params["name"]
+        chosen = c["chosen"] = {k: v for k, v in request.query_params.items() if k in EXPLORE and v}
+        result = await _result(analyse, "attempts", {**c["filters"], **chosen, "moment": name,
+                                                     "limit": EXPLORE_ROWS})
         rows = result["tables"].get("attempts", [])
-        return page("attempts.html", **{**common, "error": None,
-                                         "panels": [panel(result, "attempts", "attempts", EXPLORE_ROWS)],
-                                         "links": [r["attempt_id"] for r in rows[:EXPLORE_ROWS]]})
+        c.update(panels=[panel(result, "attempts", "attempts", EXPLORE_ROWS)],
+                 links=[r["attempt_id"] for r in rows[:EXPLORE_ROWS]])
 
-    @app.get("/attempts/{attempt_id}", include_in_schema=False)
-    async def attempt(attempt_id: str, request: Request) -> Response:
-        who = signed_in(request)
-        if who is None:
-            return to_sign_in(request)
-        common = {"role": who[0], "csrf": session.form_token(keys(), who[1]), "filters": {},
-                  "query": "", "here": "attempt", "title": f"Attempt {attempt_id}", "panels": [],
-                  "meta": {}}
-        try:
-            result = await _result(analyse, "attempt", {"id": attempt_id})
-        except MicrojourneyError as exc:
-            return page("plain.html", exc.status if exc.status < 500 else 503,
-                        **{**common, "error": exc.message})
-        views = registry.get("attempt").views
-        return page("plain.html", **{**common, "error": None, "meta": result["meta"],
-                                      "panels": [panel(result, "attempt", v.table, 500) for v in views]})
+    @signed_page("/attempts/{attempt_id}", "plain.html", "attempt", panels=[])
+    async def attempt(request: Request, c: dict[str, Any]) -> None:
+        ident = request.path_params["attempt_id"]
+        c.update(title=f"Attempt {ident}", filters={}, query="")
+        result = await _result(analyse, "attempt", {"id": ident})
+        c.update(meta=result["meta"], panels=[panel(result, "attempt", v.table, 500)
+                                              for v in registry.get("attempt").views])
 
-    @app.get("/moments/{name}", include_in_schema=False)
-    async def moment(name: str, request: Request) -> Response:
-        who = signed_in(request)
-        if who is None:
-            return to_sign_in(request)
-        filters = _filters(request)
-        common = {"role": who[0], "csrf": session.form_token(keys(), who[1]), "filters": filters,
-                  "query": _query(filters), "name": name, "here": "moment", "row": None, "panels": [],
-                  "meta": {}, "charts": []}
-        try:
-            card = await _result(analyse, "scorecard", filters)
-            frictions = await _result(analyse, "frictions", filters)
-            rows = {r["moment"]: r for r in portfolio_rows(card, frictions)}
-            if name not in rows:
-                return page("message.html", 404, **common, title="No such moment",
-                            message=f"There is no moment {name!r} in this workspace.")
-            panels, charts = [], []
-            for analysis, extra, views, limit in MOMENT_PANELS:
-                result = await _result(analyse, analysis, {**filters, **extra, "moment": name})
-                panels += [panel(result, analysis, view, limit) for view in views]
-                if analysis == "series":
-                    target = rows[name]["raw"]
-                    charts.append({"id": "chart-series", "spec": charts_.series_spec(
-                        result["tables"].get("periods", []),
-                        target=target["target_value"] if target.get("target_metric") == "completion_rate"
-                        else None)})
-        except MicrojourneyError as exc:
-            return page("moment.html", exc.status if exc.status < 500 else 503, **{
-                **common, "error": exc.message})
-        card["meta"]["as_of_text"] = fmt.when(card["meta"].get("as_of"))
-        return page("moment.html", **{**common, "error": None, "row": rows[name], "panels": panels,
-                                      "meta": card["meta"], "scorecard": _scorecard_cells(rows[name]),
-                                      "charts": [{"id": c["id"], "json": _script_json(c["spec"])}
-                                                 for c in charts], "vendored": VENDORED})
+    @signed_page("/moments/{name}", "moment.html", "moment", row=None, panels=[], charts=[],
+                 vendored=VENDORED)
+    async def moment(request: Request, c: dict[str, Any]) -> Response | None:
+        name = c["name"] = request.path_params["name"]
+        filters = c["filters"]
+        card = await _result(analyse, "scorecard", filters)
+        rows = {r["moment"]: r for r in portfolio_rows(card, await _result(analyse, "frictions", filters))}
+        if name not in rows:
+            return page("message.html", 404, title="No such moment",
+                        message=f"There is no moment {name!r} in this workspace.")
+        panels, charts = [], []
+        for analysis, extra, views, limit in MOMENT_PANELS:
+            result = await _result(analyse, analysis, {**filters, **extra, "moment": name})
+            panels += [panel(result, analysis, view, limit) for view in views]
+            if analysis == "series":
+                row = rows[name]["raw"]
+                target = row["target_value"] if row.get("target_metric") == "completion_rate" else None
+                spec = charts_.series_spec(result["tables"].get("periods", []), target=target)
+                charts.append({"id": "chart-series", "json": _script_json(spec)})
+        c.update(meta=card["meta"], row=rows[name], panels=panels, charts=charts,
+                 scorecard=_scorecard_cells(rows[name]))
+        return None
 
 
 #: The attempt explorer's own filters (the attempts analysis's), and the rows it lists.

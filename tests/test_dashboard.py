@@ -299,3 +299,19 @@ def test_the_attempt_explorer_and_one_attempts_timeline(served):
         assert roles == ["start", "fail"]
         missing = c.get("/attempts/pay:nope")
         assert missing.status_code == 404 and "no attempt" in missing.text
+
+
+def test_the_report_ranks_moments_as_the_portfolio_does(make_ws, tmp_path):
+    from microjourney.report import build_report
+
+    # "chat" comes first in the file; "pay", 3 attempts short of target, comes first ranked.
+    spec = ("journeys: [{name: help, moments: [{name: chat, start: {event: chat_opened}, "
+            "complete: {event: resolved}, timeout: 10m, target: {metric: completion_rate, value: 0.5}}]}, "
+            "{name: payment, moments: [{name: pay, start: {event: open}, complete: {event: ok}, "
+            "fail: {event: failed}, timeout: 10m, target: {metric: completion_rate, value: 0.9}}]}]\n")
+    ws = make_ws(spec, _events())
+    page = build_report(ws, tmp_path / "report.html").read_text(encoding="utf-8")
+    table = page[page.index("Attempts short of target"):]
+    assert table.index('class="sub code">pay<') < table.index('class="sub code">chat<')
+    first = page.index('<h2 id="m-1-h">')
+    assert page[page.rindex("<code>", 0, first):first].startswith("<code>pay</code>")  # pay's section first

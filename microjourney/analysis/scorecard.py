@@ -107,6 +107,27 @@ def attempts_short(row: Mapping[Hashable, Any], target: Target | None) -> int | 
     return max(0, round(float(gap) * float(n)))
 
 
+def rank_key(row: Mapping[Hashable, Any]) -> tuple[bool, float, float, str]:
+    """How the portfolio (the dashboard's home, the report) ranks a scorecard row: most
+    attempts short of target first; rows without a target on a rate last; then by volume
+    and name.
+
+    >>> rows = [{"moment": "a", "attempts_short": 0, "attempts": 900},
+    ...         {"moment": "b", "attempts_short": 120, "attempts": 50},
+    ...         {"moment": "c", "attempts_short": None, "attempts": 5000}]
+    >>> [r["moment"] for r in sorted(rows, key=rank_key)]
+    ['b', 'a', 'c']
+    """
+    short = _number(row.get("attempts_short"))
+    return (short is None, -(short or 0.0), -(_number(row.get("attempts")) or 0.0), str(row["moment"]))
+
+
+def _number(value: Any) -> float | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(value)
+
+
 #: The columns of a series after its keys.
 SERIES = ("attempts", "finished", "completed", "failed", "abandoned", "escalated", "in_progress",
           "completion_rate", "completion_ci", "failure_rate")

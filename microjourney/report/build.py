@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from microjourney.analysis.scorecard import rank_key
 from microjourney.registry import REGISTRY, Filters
 from microjourney.report.analyses import analysis_section, filters_text
 from microjourney.report.html import write_report
@@ -43,6 +44,11 @@ def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None,
                         "steps": funnel.table().drop(columns=["step"]).to_dict("records")})
         series = ws.analysis("series", moment=name, **applied).table()
         daily[name] = series.rename(columns={"period": "day"})
+    # Ranked as the dashboard's portfolio ranks them: most attempts short of target first.
+    scorecard = ws.analysis("scorecard", **applied).table()
+    order = [r["moment"] for r in sorted(scorecard.to_dict("records"), key=rank_key)]
+    scorecard = scorecard.set_index("moment", drop=False).loc[order].reset_index(drop=True)
+    moments.sort(key=lambda m: order.index(m["name"]))
     result = ws.analysis("frictions", **applied)
     summary, kinds = result.table("moments"), result.table("kinds")
     frictions = {r["moment"]: {**r, "kinds": kinds[kinds["moment"] == r["moment"]].to_dict("records")}
@@ -57,7 +63,7 @@ def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None,
         target,
         title=ws.spec.name,
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        scorecard=ws.analysis("scorecard", **applied).table(),
+        scorecard=scorecard,
         funnels=funnels,
         daily=daily,
         moments=moments,

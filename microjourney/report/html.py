@@ -80,12 +80,13 @@ def _portfolio_row(i: int, name: str, row: Mapping[str, Any], meta: Mapping[str,
         f'<td class="n">{count(attempts)}</td>',
     ]
     if not attempts:
-        cells.append('<td colspan="9" class="muted">no attempts yet</td>')
+        cells.append('<td colspan="10" class="muted">no attempts yet</td>')
         return "<tr>" + "".join(cells) + "</tr>"
     limit = sla(row, meta)
     cells += [
         f'<td class="n">{completion(row)}</td>',
         f"<td>{target_badge(row, *target(row, meta))}</td>",
+        f'<td class="n">{count(row.get("attempts_short"))}</td>',
         f'<td class="n">{vs_sla(row.get("duration_median_s"), limit)}</td>',
         f'<td class="n">{vs_sla(row.get("duration_p90_s"), limit)}</td>',
         f'<td class="n">{secs(limit)}</td>',
@@ -97,13 +98,14 @@ def _portfolio_row(i: int, name: str, row: Mapping[str, Any], meta: Mapping[str,
 
 
 def portfolio(order: list[str], rows: dict[str, dict], metas: dict[str, dict]) -> str:
-    """The table of all moments, grouped by journey."""
+    """The table of all moments, in ``order`` (ranked by attempts short of target)."""
     if not order:
         return '<p class="empty">No moments are defined yet.</p>'
     rates = [LABELS[r].capitalize() for r in OUTCOME_RATES]
     heads = ["Journey", "Moment", "Owner", "Attempts", "Completion", "vs target",
-             "Median", "p90", "SLA", "SLA met", *rates]
-    numeric = {"Attempts", "Completion", "Median", "p90", "SLA", "SLA met", *rates}
+             "Attempts short of target", "Median", "p90", "SLA", "SLA met", *rates]
+    numeric = {"Attempts", "Completion", "Attempts short of target", "Median", "p90", "SLA",
+               "SLA met", *rates}
     head = "".join(
         f'<th scope="col"{" class=n" if x in numeric else ""}>{x}</th>' for x in heads)
     body = "\n".join(
@@ -119,16 +121,11 @@ def portfolio(order: list[str], rows: dict[str, dict], metas: dict[str, dict]) -
 
 
 def _order(moments: list[dict], rows: dict[str, dict]) -> list[str]:
+    """The moments in the order given (``build_report`` ranks them as the dashboard's
+    portfolio does: most attempts short of target first), then any other scorecard row."""
     names = [str(m.get("name")) for m in moments if m.get("name") is not None]
     names += [n for n in rows if n not in names]
-    names = list(dict.fromkeys(names))
-    # Group by journey, keeping the first-seen order of journeys and of moments.
-    journeys: dict[str, list[str]] = {}
-    metas = {str(m.get("name")): m for m in moments}
-    for name in names:
-        journey = first(rows.get(name, {}).get("journey"), metas.get(name, {}).get("journey"))
-        journeys.setdefault(str(journey or ""), []).append(name)
-    return [name for group in journeys.values() for name in group]
+    return list(dict.fromkeys(names))
 
 
 def _header(title: str, generated_at: str, summary: Mapping[str, Any], n_moments: int,

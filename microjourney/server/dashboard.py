@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from .. import fmt, registry
+from ..analysis.scorecard import rank_key
 from ..errors import MicrojourneyError
 from ..registry.scorecard import COLUMNS as SCORECARD_COLUMNS
 from ..spec import KINDS
@@ -271,7 +272,6 @@ def portfolio_rows(card: dict[str, Any], frictions: dict[str, Any]) -> list[dict
     kinds_view = {c.name: c for c in registry.get("frictions").views[1].columns}
     rows = []
     for r in card["tables"]["moments"]:
-        short = r.get("attempts_short")
         rows.append({
             "moment": r["moment"], "journey": r.get("journey"), "raw": r,
             "status": _status(r), "target": _target(r),
@@ -279,9 +279,8 @@ def portfolio_rows(card: dict[str, Any], frictions: dict[str, Any]) -> list[dict
             "friction": None if r["moment"] not in top else {
                 "kind": top[r["moment"]]["kind"],
                 "seconds": fmt.cell(kinds_view["seconds_lost"], top[r["moment"]])},
-            "_order": (short is None, -(short or 0), -(r.get("attempts") or 0), r["moment"]),
         })
-    rows.sort(key=lambda row: row["_order"])
+    rows.sort(key=lambda row: rank_key(row["raw"]))
     return rows
 
 

@@ -315,3 +315,55 @@ def test_the_report_ranks_moments_as_the_portfolio_does(make_ws, tmp_path):
     assert table.index('class="sub code">pay<') < table.index('class="sub code">chat<')
     first = page.index('<h2 id="m-1-h">')
     assert page[page.rindex("<code>", 0, first):first].startswith("<code>pay</code>")  # pay's section first
+
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+@pytest.mark.slow
+def test_in_chromium_every_page_is_accessible_and_reachable_by_keyboard(served):
+    """Every page: no console error, no serious or critical axe-core violation (WCAG 2 A and
+    AA rules), a screenshot; on the portfolio, Tab reaches the filters, each moment's link
+    and the sign-out button."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    server, keys = served
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    axe = AXE.read_text(encoding="utf-8")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            # axe is injected by the test (bypassing the page's CSP for that alone).
+            context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
+            page = context.new_page()
+            problems: list[str] = []
+            page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+            page.goto(server.url + "/sign-in")
+            page.fill("#key", keys["viewer_key"])
+            page.click("button[type=submit]")
+            page.wait_for_selector("table.portfolio")
+            # Keyboard: Tab through the page, noting what takes the focus.
+            reached = set()
+            for _ in range(40):
+                page.keyboard.press("Tab")
+                reached.add(page.evaluate("(document.activeElement.textContent || '').trim() || "
+                                          "document.activeElement.name || document.activeElement.tagName"))
+            assert {"Apply", "Sign out", "pay", "chat", "channel"} <= reached, reached
+            failed = page.evaluate("() => fetch('/moments/pay/attempts?outcome=failed').then(r => r.text())")
+            first = re.findall(r'href="(/attempts/[^"]+)"', failed)[0]
+            pages = (("portfolio", "/"), ("journeys", "/journeys"), ("data-quality", "/data-quality"),
+                     ("moment", "/moments/pay"), ("attempts", "/moments/pay/attempts?outcome=failed"),
+                     ("attempt", first), ("sign-in", "/sign-in"))
+            for name, path in pages:
+                page.goto(server.url + path)
+                page.wait_for_load_state("networkidle")
+                page.evaluate(axe)
+                found = page.evaluate("() => axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})"
+                                      ".then(r => r.violations.filter(v => ['serious', 'critical']"
+                                      ".includes(v.impact)).map(v => v.id + ': ' + v.nodes.length))")
+                assert found == [], (path, found)
+                page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+            assert problems == []
+        finally:
+            browser.close()

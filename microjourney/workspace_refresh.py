@@ -175,6 +175,17 @@ class Refresh(IdentityRefresh, FrictionRefresh):
         state = self._state()
         return float(state["at"]) if state and "at" in state else None
 
+    def tables_read(self) -> tuple[str | None, float | None]:
+        """The derived tables a reader reads now: their version (a digest of what the
+        refresh that made them took in — marks, definitions, end of the data; None before
+        any) and :meth:`refreshed_at`. A refresh that finds nothing new keeps the version."""
+        state = self._state()
+        if state is None:
+            return None, None
+        made = {k: v for k, v in state.items() if k != "at"}
+        version = hashlib.sha256(json.dumps(made, sort_keys=True).encode()).hexdigest()[:16]
+        return version, self.refreshed_at()
+
     def _refresh(self, *, force: bool = False, moments: bool = True) -> Refreshed:
         started = time.perf_counter()
         at = time.time()  # what was stored by now is in the tables this refresh makes

@@ -16,28 +16,32 @@ def answer(rows: int = 1, stale: float = 0.0) -> dict:
     return {"ok": True, "meta": {"stale_s": stale}, "tables": {"t": [{"n": i} for i in range(rows)]}}
 
 
-def test_an_answer_is_kept_for_the_refresh_it_read_and_ages():
+def test_an_answer_is_kept_for_the_tables_it_read_and_ages_with_each_refresh():
     kept = Results()
-    kept.put("k", 100.0, answer(), lambda ws: answer())
-    assert kept.get("k", 101.0) is None  # another refresh: computed again
-    assert kept.get("other", 100.0) is None
-    got = kept.get("k", 100.0)
+    kept.put("k", ("v1", 100.0), answer(), lambda ws: answer())
+    assert kept.get("k", ("v2", 101.0)) is None  # other tables: computed again
+    assert kept.get("other", ("v1", 100.0)) is None
+    got = kept.get("k", ("v1", 100.0))
     assert got is not None and got["tables"] == answer()["tables"]
     assert got["meta"]["stale_s"] == pytest.approx(time.time() - 100.0, abs=5)
+    # A later refresh that found nothing new: the same tables, kept, as fresh as that refresh.
+    later = kept.get("k", ("v1", time.time() - 1))
+    assert later is not None and later["meta"]["stale_s"] == pytest.approx(1, abs=0.5)
+    assert later["meta"]["refreshed_at"].endswith("+00:00")
     kept.clear()
-    assert kept.get("k", 100.0) is None
+    assert kept.get("k", ("v1", 100.0)) is None
 
 
 def test_large_answers_and_unrefreshed_tables_are_not_kept_and_the_oldest_go_first():
     kept = Results(size=2)
-    kept.put("big", 1.0, answer(MAX_ROWS + 1), lambda ws: {})
-    kept.put("none", None, answer(), lambda ws: {})
-    assert kept.get("big", 1.0) is None and kept.get("none", None) is None
+    kept.put("big", ("v", 1.0), answer(MAX_ROWS + 1), lambda ws: {})
+    kept.put("none", (None, None), answer(), lambda ws: {})
+    assert kept.get("big", ("v", 1.0)) is None and kept.get("none", (None, None)) is None
     for key in ("a", "b"):
-        kept.put(key, 1.0, answer(), lambda ws: {})
-    assert kept.get("a", 1.0) is not None  # asked: the most recent now
-    kept.put("c", 1.0, answer(), lambda ws: {})
-    assert kept.get("b", 1.0) is None and kept.get("a", 1.0) is not None
+        kept.put(key, ("v", 1.0), answer(), lambda ws: {})
+    assert kept.get("a", ("v", 1.0)) is not None  # asked: the most recent now
+    kept.put("c", ("v", 1.0), answer(), lambda ws: {})
+    assert kept.get("b", ("v", 1.0)) is None and kept.get("a", ("v", 1.0)) is not None
 
 
 SPEC = ("journeys: [{name: j, moments: [{name: pay, start: {event: open}, complete: {event: ok}, "
@@ -59,14 +63,18 @@ def test_warm_computes_the_asked_answers_again_for_the_new_refresh(make_ws, tmp_
         return registry.run(r, "scorecard", {}).to_dict()
 
     kept, lock = Results(), threading.Lock()
-    at = reader.refreshed_at()
-    kept.put("scorecard", at, compute(reader), compute)
-    assert kept.warm(reader, reader.refreshed_at, lock) == 0  # fresh already
+    tables = reader.tables_read()
+    kept.put("scorecard", tables, compute(reader), compute)
+    assert kept.warm(reader, reader.tables_read, lock) == 0  # fresh already
+    ws._fresh = False
+    ws.refresh()  # nothing new: the same tables, refreshed later
+    assert reader.tables_read()[0] == tables[0] and reader.tables_read()[1] != tables[1]
+    assert kept.warm(reader, reader.tables_read, lock) == 0  # kept
     ws.ingest(write_events(tmp_path / "more.csv", [pay(2, "open")]))
     ws.refresh()
-    assert reader.refreshed_at() != at and kept.get("scorecard", reader.refreshed_at()) is None
-    assert kept.warm(reader, reader.refreshed_at, lock) == 1
-    warmed = kept.get("scorecard", reader.refreshed_at())
+    assert reader.tables_read()[0] != tables[0] and kept.get("scorecard", reader.tables_read()) is None
+    assert kept.warm(reader, reader.tables_read, lock) == 1
+    warmed = kept.get("scorecard", reader.tables_read())
     assert warmed is not None and warmed["tables"] == compute(reader)["tables"]
     assert warmed["tables"]["moments"][0]["attempts"] == 2
     reader.close_reader()

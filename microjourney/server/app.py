@@ -107,7 +107,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
             reader = state["reader"]
             state["refresher"] = Refresher(
                 ws.catch_up, state["lock"], settings.refresh_every,
-                after=lambda: results.warm(reader, reader.refreshed_at, state["read_lock"])).start()
+                after=lambda: results.warm(reader, reader.tables_read, state["read_lock"])).start()
         try:
             yield
         finally:
@@ -304,12 +304,12 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
                 reader = state["reader"]
                 if own_tables or key is None:
                     return fn(reader)
-                at = reader.refreshed_at()
-                kept = state["results"].get(key, at)
+                tables = reader.tables_read()
+                kept = state["results"].get(key, tables)
                 if kept is not None:
                     return kept
                 answer = fn(reader)
-                state["results"].put(key, at, answer, fn)
+                state["results"].put(key, tables, answer, fn)
                 return answer
         return await run_in_threadpool(reading)
 

@@ -367,3 +367,26 @@ def test_in_chromium_every_page_is_accessible_and_reachable_by_keyboard(served):
             assert problems == []
         finally:
             browser.close()
+
+
+def test_the_moment_page_breaks_the_scorecard_down_by_channel_or_a_property(served):
+    from microjourney.server.dashboard import panel
+
+    server, keys = served
+    with _browser(server) as c, server.client(keys["secret_key"]) as api:
+        _sign_in(c, keys["viewer_key"])
+        for query in ({}, {"by": "outcome"}):
+            page = c.get("/moments/pay", params=query)
+            assert page.status_code == 200
+            answer = api.get("/v1/analyses/scorecard", params={"by": query.get("by", "channel")}).json()
+            mine = {**answer, "tables": {"moments": [r for r in answer["tables"]["moments"]
+                                                     if r["moment"] == "pay"]}}
+            expected = panel(mine, "scorecard", "moments", 50)["rows"]
+            section = re.search(r'data-analysis="scorecard" data-view="breakdown">(.*?)</section>',
+                                page.text, re.S)
+            cells = [html.unescape(x) for x in re.findall(r'data-column="[^"]+">([^<]*)<', section.group(1))]
+            assert cells == [cell for row in expected for cell in row] and len(expected) >= 2
+        by_channel = c.get("/moments/pay").text
+        assert re.findall(r'data-column="channel">([^<]*)<', by_channel) == ["app", "web"]
+        odd = c.get("/moments/pay", params={"by": "<b>x</b>"})  # a property no event has
+        assert odd.status_code == 200 and "<b>x</b>" not in odd.text and "&lt;b&gt;x" in odd.text  # "(none)"

@@ -25,6 +25,7 @@ from markupsafe import Markup
 from .. import fmt, registry
 from ..analysis.scorecard import rank_key
 from ..errors import MicrojourneyError
+from ..registry.base import Column
 from ..registry.scorecard import COLUMNS as SCORECARD_COLUMNS
 from ..spec import KINDS
 from ..store.keys import WRITE, Keys
@@ -206,7 +207,7 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
                                               for v in registry.get("attempt").views])
 
     @signed_page("/moments/{name}", "moment.html", "moment", row=None, panels=[], charts=[],
-                 vendored=VENDORED)
+                 vendored=VENDORED, by="channel")
     async def moment(request: Request, c: dict[str, Any]) -> Response | None:
         name = c["name"] = request.path_params["name"]
         filters = c["filters"]
@@ -224,6 +225,14 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
                 target = row["target_value"] if row.get("target_metric") == "completion_rate" else None
                 spec = charts_.series_spec(result["tables"].get("periods", []), target=target)
                 charts.append({"id": "chart-series", "json": _script_json(spec)})
+        # The breakdown: the scorecard by channel (or the property in the URL's `by`), this
+        # moment's rows.
+        by = c["by"] = request.query_params.get("by") or "channel"
+        split = await _result(analyse, "scorecard", {**filters, "by": by})
+        mine = [r for r in split["tables"].get("moments", []) if r.get("moment") == name]
+        split = {**split, "tables": {"moments": mine}}
+        panels.insert(1, {**panel(split, "scorecard", "moments", 50), "title": f"{name} by {by}",
+                          "view": "breakdown"})
         c.update(meta=card["meta"], row=rows[name], panels=panels, charts=charts,
                  scorecard=_scorecard_cells(rows[name]))
         return None
@@ -251,6 +260,9 @@ def panel(result: dict[str, Any], analysis: str, view: str, limit: int) -> dict[
     records = result["tables"].get(view, [])
     present = set(result["columns"].get(view, [])) or {k for r in records[:1] for k in r}
     columns = [c for c in declared.columns if c.name in present]
+    by = (result["meta"].get("params") or {}).get("by")  # a breakdown key, as the CLI shows it
+    if isinstance(by, str) and by in present and all(c.name != by for c in columns):
+        columns.insert(1, Column(by, by, keep=0))
     try:
         title = declared.title.format(**result["meta"])
     except (KeyError, ValueError):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from .. import engine
 from ..analysis import scorecard as scorecard_analysis
+from ..analysis.scorecard import rank_key
 from . import filters
 from .base import Analysis, Column, Output, View
 from .notices import small_counts
@@ -75,3 +76,6 @@ ANALYSIS = Analysis(
     views=(View("moments", "Moment scorecard", COLUMNS),),
     examples=lambda ws: [{}, {"by": "channel"}],
 )
+
+#: How every surface ranks the scorecard's moments (the portfolio, the report).
+__all__ = ["ANALYSIS", "COLUMNS", "rank_key"]

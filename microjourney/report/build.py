@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from microjourney.analysis.scorecard import rank_key
 from microjourney.registry import REGISTRY, Filters
+from microjourney.registry.scorecard import rank_key
 from microjourney.report.analyses import analysis_section, filters_text
 from microjourney.report.html import write_report
 

@@ -50,4 +50,32 @@ def series_spec(rows: list[dict[str, Any]], *, target: float | None = None,
             "data": {"values": values}, "layer": layers}
 
 
-__all__ = ["series_spec"]
+def durations_spec(rows: list[dict[str, Any]], sla: float | None) -> dict[str, Any]:
+    """Completed attempts per band of time to complete, the bands within the SLA in one
+    colour and those beyond it in another."""
+    def label(seconds: float | None) -> str:
+        if seconds is None:
+            return "∞"
+        return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+    values = [{"band": f"{label(r['from_s'])}–{label(r.get('to_s'))}", "order": i,
+               "completed": r["completed"], "share": r.get("share"),
+               "sla": "no SLA" if r.get("within_sla") is None
+               else ("within the SLA" if r["within_sla"] else "beyond the SLA")}
+              for i, r in enumerate(rows)]
+    title = "Time to complete" + (f" (SLA {label(sla)})" if sla is not None else "")
+    return {"$schema": SCHEMA, "title": title, "width": "container", "height": 200,
+            "data": {"values": values},
+            "mark": {"type": "bar"},
+            "encoding": {
+                "x": {"field": "band", "type": "ordinal", "sort": {"field": "order"}, "title": None},
+                "y": {"field": "completed", "type": "quantitative", "title": "completed attempts"},
+                "color": {"field": "sla", "type": "nominal", "title": None,
+                          "scale": {"domain": ["within the SLA", "beyond the SLA", "no SLA"],
+                                    "range": ["#1b7f3b", "#b3261e", "#5b6475"]}},
+                "tooltip": [{"field": "band", "title": "time to complete"},
+                            {"field": "completed", "type": "quantitative"},
+                            {"field": "share", "type": "quantitative", "format": ".1%"}]}}
+
+
+__all__ = ["durations_spec", "series_spec"]

@@ -23,10 +23,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from .. import fmt, registry
-from ..analysis.scorecard import rank_key
 from ..errors import MicrojourneyError
 from ..registry.base import Column
 from ..registry.scorecard import COLUMNS as SCORECARD_COLUMNS
+from ..registry.scorecard import rank_key
 from ..spec import KINDS
 from ..store.keys import WRITE, Keys
 from . import charts as charts_
@@ -220,11 +220,16 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
         for analysis, extra, views, limit in MOMENT_PANELS:
             result = await _result(analyse, analysis, {**filters, **extra, "moment": name})
             panels += [panel(result, analysis, view, limit) for view in views]
+            if analysis == "durations":
+                spec = charts_.durations_spec(result["tables"].get("bands", []), result["meta"].get("sla_s"))
+                charts.append({"id": "chart-durations", "json": _script_json(spec),
+                               "label": "Completed attempts by time to complete, against the SLA"})
             if analysis == "series":
                 row = rows[name]["raw"]
                 target = row["target_value"] if row.get("target_metric") == "completion_rate" else None
                 spec = charts_.series_spec(result["tables"].get("periods", []), target=target)
-                charts.append({"id": "chart-series", "json": _script_json(spec)})
+                charts.append({"id": "chart-series", "json": _script_json(spec),
+                               "label": "Completion by week, with its 95% interval and the target"})
         # The breakdown: the scorecard by channel (or the property in the URL's `by`), this
         # moment's rows.
         by = c["by"] = request.query_params.get("by") or "channel"
@@ -247,6 +252,7 @@ PLAIN_PAGES = (("data-quality", "Data quality", "data-quality", 30),)
 #: the views shown, rows shown at most).
 MOMENT_PANELS: tuple[tuple[str, dict[str, Any], tuple[str, ...], int], ...] = (
     ("funnel", {}, ("steps",), 50),
+    ("durations", {}, ("bands",), 20),
     ("frictions", {"examples": 10}, ("kinds", "examples"), 20),
     ("series", {"every": "week"}, ("periods",), 60),
     ("variants", {"top": 10}, ("variants",), 10),

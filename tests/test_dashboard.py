@@ -390,3 +390,21 @@ def test_the_moment_page_breaks_the_scorecard_down_by_channel_or_a_property(serv
         assert re.findall(r'data-column="channel">([^<]*)<', by_channel) == ["app", "web"]
         odd = c.get("/moments/pay", params={"by": "<b>x</b>"})  # a property no event has
         assert odd.status_code == 200 and "<b>x</b>" not in odd.text and "&lt;b&gt;x" in odd.text  # "(none)"
+
+
+def test_hostile_sign_in_forms_get_an_answer_never_a_crash_or_a_redirect_elsewhere(served):
+    from microjourney.server.dashboard import _local
+
+    server, keys = served
+    with _browser(server) as c:
+        big = c.post("/sign-in", content=b"key=" + b"x" * 10_000,
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert big.status_code == 400 and "could not be read" in big.text
+        garbled = c.post("/sign-in", content=b"\xff\xfe=\xff",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert garbled.status_code in (400, 403) and "<form" in garbled.text
+        for target in ("/\t/evil.test", "/\n/evil.test", "//evil.test", "/\\evil.test", "https://evil.test"):
+            assert _local(target) == "/", target
+            done = _sign_in(c, keys["viewer_key"], next_=target)
+            assert done.status_code == 303 and done.headers["location"] == "/", target
+        assert _local("/moments/pay?channel=web") == "/moments/pay?channel=web"

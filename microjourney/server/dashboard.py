@@ -93,7 +93,7 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
     @app.post("/sign-in", include_in_schema=False)
     async def sign_in(request: Request) -> Response:
         form = await _form(request)
-        target = _local(form.get("next", "/"))
+        target = _local((form or {}).get("next", "/"))
         token = request.cookies.get(session.CSRF_COOKIE) or session.new_token()
 
         def refuse(status: int, error: str) -> Response:
@@ -396,7 +396,9 @@ def _script_json(spec: Any) -> Markup:
 
 def _local(target: str) -> str:
     """``target`` if it is a path of this server, else ``/`` (no redirect elsewhere)."""
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+    # Browsers drop tabs and line breaks in a URL ("/\t/evil" is "//evil"): none allowed.
+    if (not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(ch) < 33 or ord(ch) == 127 for ch in target)):
         return "/"
     return target
 

@@ -20,6 +20,7 @@ from microjourney.registry.scorecard import COLUMNS
 from .live_server import LiveServer, make_workspace, run_cli
 
 OWNER = "<script>alert(1)</script> payments"
+EVIL_EVENT = "<img src=x onerror=alert(2)>"
 JOURNEYS = ("[{name: payment, moments: [{name: pay, start: {event: open}, complete: {event: ok}, "
             "fail: {event: failed}, timeout: 10m, owner: '" + OWNER + "', "
             "target: {metric: completion_rate, value: 0.9}}]}, "
@@ -42,6 +43,8 @@ def _events() -> list[dict]:
     for i in range(10):
         channel = "web" if i < 5 else "app"
         add(f"p{i}", "open", i, channel)
+        if i == 0:  # an event whose name is markup, inside p0's attempt
+            add("p0", EVIL_EVENT, 10, channel)
         add(f"p{i}", "ok" if i < 6 else "failed", i + 20, channel)
     for i in range(4):
         add(f"c{i}", "chat_opened", 100 + i, "chat")
@@ -408,3 +411,14 @@ def test_hostile_sign_in_forms_get_an_answer_never_a_crash_or_a_redirect_elsewhe
             done = _sign_in(c, keys["viewer_key"], next_=target)
             assert done.status_code == 303 and done.headers["location"] == "/", target
         assert _local("/moments/pay?channel=web") == "/moments/pay?channel=web"
+
+
+def test_an_event_named_with_markup_shows_as_text_on_its_attempt_page(served):
+    server, keys = served
+    with _browser(server) as c, server.client(keys["secret_key"]) as api:
+        _sign_in(c, keys["viewer_key"])
+        listed = api.get("/v1/analyses/attempts", params={"moment": "pay", "limit": 100}).json()
+        ident = next(r["attempt_id"] for r in listed["tables"]["attempts"] if r["person"] == "p0")
+        page = c.get(f"/attempts/{ident}")
+        assert page.status_code == 200
+        assert EVIL_EVENT not in page.text and html.escape(EVIL_EVENT) in page.text

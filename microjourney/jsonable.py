@@ -94,3 +94,14 @@ def dumps(value: Any, *, indent: bool = False) -> str:
     """
     option = _OPTIONS | (orjson.OPT_INDENT_2 if indent else 0)
     return orjson.dumps(value, default=jsonable, option=option).decode()
+
+
+#: Characters JSON may hold that would end or confuse an HTML ``<script>`` element.
+_SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                  "\u2029": "\\u2029"}
+
+
+def script_safe(text: str) -> str:
+    """JSON ``text`` made safe inside ``<script>`` (the report's and the dashboard's charts):
+    ``<``, ``>``, ``&`` and line separators as JSON escapes, the same value."""
+    return "".join(_SCRIPT_UNSAFE.get(ch, ch) for ch in text)

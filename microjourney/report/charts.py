@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from microjourney.fmt import count, num, pct
+from microjourney.jsonable import script_safe
 
 #: Palette shared with ``style.css``.
 INK = "#1f2933"
@@ -53,8 +54,6 @@ CONFIG: dict[str, Any] = {
     "text": {"fontSize": 11},
 }
 
-_JS_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
-              "\u2029": "\\u2029"}
 
 
 def plain(value: Any) -> Any:
@@ -75,7 +74,7 @@ def plain(value: Any) -> Any:
 def script_json(spec: Any) -> str:
     """JSON text safe inside ``<script>``: ``<``, ``>``, ``&`` and line separators escaped."""
     text = json.dumps(plain(spec), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return "".join(_JS_UNSAFE.get(ch, ch) for ch in text)
+    return script_safe(text)
 
 
 def _step_labels(names: list[str]) -> list[str]:

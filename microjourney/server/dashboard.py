@@ -24,6 +24,7 @@ from markupsafe import Markup
 
 from .. import fmt, registry
 from ..errors import MicrojourneyError
+from ..jsonable import script_safe
 from ..registry.base import Column
 from ..registry.scorecard import COLUMNS as SCORECARD_COLUMNS
 from ..registry.scorecard import rank_key
@@ -390,8 +391,7 @@ async def _form(request: Request) -> dict[str, str] | None:
 def _script_json(spec: Any) -> Markup:
     """JSON safe inside ``<script type="application/json">``: ``<``, ``>`` and ``&`` escaped
     as JSON escapes, so no value can close the element."""
-    text = json.dumps(spec, separators=(",", ":"), allow_nan=False)
-    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+    return Markup(script_safe(json.dumps(spec, separators=(",", ":"), allow_nan=False)))
 
 
 def _local(target: str) -> str:

@@ -83,6 +83,13 @@ def _cells(page: str) -> dict[str, dict[str, str]]:
     return out
 
 
+def _panel(page: str, analysis: str, view: str) -> list[str]:
+    """The cells of one panel of a page (a view of a registered analysis), unescaped."""
+    section = re.search(rf'data-analysis="{analysis}" data-view="{view}">(.*?)</section>', page, re.S)
+    assert section is not None, (analysis, view)
+    return [html.unescape(x) for x in re.findall(r'data-column="[^"]+">([^<]*)<', section.group(1))]
+
+
 def test_pages_need_a_session_and_the_write_key_cannot_sign_in(served):
     server, keys = served
     with _browser(server) as c:
@@ -184,11 +191,7 @@ def test_the_moment_page_shows_each_panel_with_the_apis_numbers(served):
                              params={**extra, "moment": "pay", "channel": "app"}).json()
             for view in views:
                 expected = panel(answer, analysis, view, limit)
-                section = re.search(rf'data-analysis="{analysis}" data-view="{view}">(.*?)</section>',
-                                    page.text, re.S)
-                assert section is not None, (analysis, view)
-                found = re.findall(r'data-column="[^"]+">([^<]*)<', section.group(1))
-                cells = [html.unescape(x) for x in found]
+                cells = _panel(page.text, analysis, view)
                 assert cells == [cell for row in expected["rows"] for cell in row], (analysis, view)
                 shown += len(cells)
         assert shown > 20
@@ -264,8 +267,7 @@ def test_the_journeys_and_data_quality_pages(served):
         quality = c.get("/data-quality")
         assert quality.status_code == 200
         answer = api.get("/v1/analyses/data-quality").json()
-        days = re.search(r'data-analysis="data-quality" data-view="days">(.*?)</section>', quality.text, re.S)
-        cells = [html.unescape(x) for x in re.findall(r'data-column="[^"]+">([^<]*)<', days.group(1))]
+        cells = _panel(quality.text, "data-quality", "days")
         assert cells == [cell for row in panel(answer, "data-quality", "days", 30)["rows"] for cell in row]
         assert cells  # the ingest's arrivals are there
 
@@ -295,8 +297,8 @@ def test_the_attempt_explorer_and_one_attempts_timeline(served):
         ident = html.unescape(first).replace("%3A", ":")
         answer = api.get("/v1/analyses/attempt", params={"id": ident}).json()
         expected = panel(answer, "attempt", "events", 500)["rows"]
+        cells = _panel(one.text, "attempt", "events")
         section = re.search(r'data-analysis="attempt" data-view="events">(.*?)</section>', one.text, re.S)
-        cells = [html.unescape(x) for x in re.findall(r'data-column="[^"]+">([^<]*)<', section.group(1))]
         assert cells == [cell for row in expected for cell in row]
         roles = re.findall(r'data-column="role">([^<]*)<', section.group(1))
         assert roles == ["start", "fail"]
@@ -385,9 +387,7 @@ def test_the_moment_page_breaks_the_scorecard_down_by_channel_or_a_property(serv
             mine = {**answer, "tables": {"moments": [r for r in answer["tables"]["moments"]
                                                      if r["moment"] == "pay"]}}
             expected = panel(mine, "scorecard", "moments", 50)["rows"]
-            section = re.search(r'data-analysis="scorecard" data-view="breakdown">(.*?)</section>',
-                                page.text, re.S)
-            cells = [html.unescape(x) for x in re.findall(r'data-column="[^"]+">([^<]*)<', section.group(1))]
+            cells = _panel(page.text, "scorecard", "breakdown")
             assert cells == [cell for row in expected for cell in row] and len(expected) >= 2
         by_channel = c.get("/moments/pay").text
         assert re.findall(r'data-column="channel">([^<]*)<', by_channel) == ["app", "web"]

@@ -236,6 +236,14 @@ def test_in_chromium_every_page_loads_without_errors_and_the_chart_draws(served)
             page.wait_for_selector("#chart-series[data-rendered=true] svg", timeout=15000)
             marks = page.locator("#chart-series svg path").count()
             assert marks >= 2  # the band and the line at least
+            # The process map, laid out by dagre: a node per step reached, the designed path
+            # (open -> ok) outlined, every text as text.
+            page.wait_for_selector("#graph-process-map[data-rendered=true] svg")
+            names = page.locator("#graph-process-map g.node text.name").evaluate_all(
+                "els => els.map(e => e.textContent)")
+            assert sorted(names) == sorted(["open", "ok", "failed"])
+            assert page.locator("#graph-process-map g.node.designed").count() == 2
+            assert page.locator("#graph-process-map g.edge.designed").count() == 1
             page.screenshot(path=str(SCREENSHOTS / "moment.png"), full_page=True)
             page.set_viewport_size({"width": 390, "height": 844})  # a phone: tables scroll inside
             page.reload()
@@ -320,6 +328,14 @@ def test_the_report_ranks_moments_as_the_portfolio_does(make_ws, tmp_path):
     assert table.index('class="sub code">pay<') < table.index('class="sub code">chat<')
     first = page.index('<h2 id="m-1-h">')
     assert page[page.rindex("<code>", 0, first):first].startswith("<code>pay</code>")  # pay's section first
+    # Its process map is the analysis's, drawn as the dashboard draws it.
+    from microjourney.registry.process_map import graph
+
+    spec = re.search(r'class="graph-spec" data-target="g-1">(.*?)</script>', page, re.S)
+    pm = ws.analysis("process-map", moment="pay").to_dict()
+    drawn = json.loads(spec.group(1))
+    assert drawn == graph(pm["tables"]["edges"], pm["tables"]["nodes"], pm["meta"]["path"])
+    assert [n["id"] for n in drawn["nodes"] if n["designed"]] == ["open", "ok"]
 
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import microjourney.analysis.stats
+import microjourney.registry.process_map
 import microjourney.spec.duration
 from microjourney.spec.model import Matcher, Moment, Target, Workspace
 
@@ -23,7 +24,8 @@ def test_cli_reference_is_current():
         "docs/cli.md is stale: run `python docs/generate_cli.py`")
 
 
-@pytest.mark.parametrize("module", [microjourney.spec.duration, microjourney.analysis.stats])
+@pytest.mark.parametrize("module", [microjourney.spec.duration, microjourney.analysis.stats,
+                                    microjourney.registry.process_map])
 def test_docstring_examples(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

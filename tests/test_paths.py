@@ -48,6 +48,43 @@ def test_process_map_and_variants_by_hand(make_ws):
         ws.variants(by="attempt")
 
 
+def test_the_drawn_process_map_keeps_the_commonest_edges_and_the_designed_path(make_ws):
+    from microjourney.registry.process_map import TIME_BANDS, graph
+
+    card = {"properties": {"valid": True}}
+    ws = make_ws(SPEC, [
+        ev("10:00:00", "open", "a"), ev("10:00:10", "loaded", "a"), ev("10:00:20", "card", "a", **card),
+        ev("10:00:40", "ok", "a"),
+        ev("10:00:00", "open", "b"), ev("10:00:20", "loaded", "b"), ev("10:00:30", "failed", "b"),
+        ev("10:00:00", "open", "c"), ev("10:00:30", "loaded", "c"), ev("10:00:50", "card", "c", **card),
+        ev("10:08:50", "ok", "c"),
+    ])
+    result = ws.analysis("process-map", moment="pay").to_dict()
+    path = result["meta"]["path"]
+    assert path == ["open", "loaded", "card", "ok"]  # start, steps, completion
+    drawn = graph(result["tables"]["edges"], result["tables"]["nodes"], path)
+    edges = {(e["source"], e["target"]): e for e in drawn["edges"]}
+    assert set(edges) == {("open", "loaded"), ("loaded", "card"), ("card", "ok"), ("loaded", "failed")}
+    assert {k for k, e in edges.items() if e["designed"]} == {("open", "loaded"), ("loaded", "card"),
+                                                              ("card", "ok")}
+    # Colour by median time: 20 s is in the second band, (20 s + 8 min) / 2 in the fourth.
+    assert edges[("open", "loaded")]["color"] == TIME_BANDS[1][1]
+    assert edges[("card", "ok")]["color"] == TIME_BANDS[3][1]
+    # Wider and taller the more often: 3 > 2 > 1 transitions, nodes 3 > 2 > 1 occurrences.
+    widths = [edges[k]["width"] for k in (("open", "loaded"), ("loaded", "card"), ("loaded", "failed"))]
+    assert widths == sorted(widths, reverse=True) and len(set(widths)) == 3
+    nodes = {n["id"]: n for n in drawn["nodes"]}
+    assert [n["id"] for n in drawn["nodes"]] == ["open", "loaded", "card", "ok", "failed"]  # path first
+    assert nodes["open"]["h"] > nodes["ok"]["h"] > nodes["failed"]["h"]
+    assert not nodes["failed"]["designed"] and nodes["ok"]["designed"]
+    assert edges[("loaded", "failed")]["title"] == "loaded → failed: 1 times, median 10.0 s"
+    # With top=1 only the commonest edge is kept, but the designed path stays drawn.
+    one = graph(result["tables"]["edges"], result["tables"]["nodes"], path, top=1)
+    designed = {k for k, e in edges.items() if e["designed"]}
+    assert {(e["source"], e["target"]) for e in one["edges"]} == designed
+    assert one["total_edges"] == 4 and "failed" not in {n["id"] for n in one["nodes"]}
+
+
 def _independent(path):
     from .test_realdata import parse_log
 

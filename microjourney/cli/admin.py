@@ -297,7 +297,7 @@ def _demo_send(directory: Path, events: Path, collector: Any) -> None:
 
 
 @app.command()
-def report(output: Annotated[Path | None, typer.Option("--output", "-o", help="Where to write it.",
+def report(output: Annotated[Path | None, typer.Option("--output", "--out", "-o", help="Where to write it.",
                                                        show_default="WORKSPACE/report.html")] = None,
            since: Annotated[str | None, typer.Option(help=FILTERS["since"].description)] = None,
            until: Annotated[str | None, typer.Option(help=FILTERS["until"].description)] = None,

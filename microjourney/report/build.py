@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from microjourney.registry import REGISTRY, Filters
+from microjourney.registry import REGISTRY, Filters, process_map
 from microjourney.registry.scorecard import rank_key
 from microjourney.report.analyses import analysis_section, filters_text
 from microjourney.report.html import write_report
@@ -31,7 +31,7 @@ def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None,
     target = Path(path) if path is not None else ws.root / "report.html"
     given = Filters(**filters)
     applied = given.model_dump(exclude_defaults=True)
-    moments, funnels, daily = [], [], {}
+    moments, funnels, daily, graphs = [], [], {}, {}
     for name, m in ws.moments.items():
         moments.append({
             "name": name, "journey": ws.spec.journey_of(name), "title": m.title,
@@ -44,6 +44,8 @@ def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None,
                         "steps": funnel.table().drop(columns=["step"]).to_dict("records")})
         series = ws.analysis("series", moment=name, **applied).table()
         daily[name] = series.rename(columns={"period": "day"})
+        pm = ws.analysis("process-map", moment=name, **applied).to_dict()
+        graphs[name] = process_map.graph(pm["tables"]["edges"], pm["tables"]["nodes"], pm["meta"]["path"])
     # Ranked as the dashboard's portfolio ranks them: most attempts short of target first.
     scorecard = ws.analysis("scorecard", **applied).table()
     order = [r["moment"] for r in sorted(scorecard.to_dict("records"), key=rank_key)]
@@ -71,4 +73,5 @@ def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None,
         frictions=frictions,
         more=sections,
         filters=filters_text(given.filters()),
+        graphs=graphs,
     )

@@ -27,7 +27,7 @@ from microjourney.report.section import moment_section
 OUTCOME_RATES = ("failure_rate", "abandonment_rate", "escalation_rate")
 LABELS = {c.name: c.label for c in SCORECARD}
 
-VENDOR = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
+VENDOR = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js", "dagre.min.js")
 
 CSP = (
     "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; "
@@ -57,7 +57,8 @@ def _assets() -> tuple[str, str]:
     here = files(__package__)
     css = (here / "style.css").read_text(encoding="utf-8")
     js = "\n".join(
-        inline_js((here / "vendor" / name).read_text(encoding="utf-8")) for name in VENDOR
+        [inline_js((here / "vendor" / name).read_text(encoding="utf-8")) for name in VENDOR]
+        + [inline_js((here / "processmap.js").read_text(encoding="utf-8"))]
     )
     return css, js
 
@@ -160,6 +161,7 @@ def render_report(
     frictions: dict[str, dict] | None = None,
     more: list[str] | None = None,
     filters: str = "",
+    graphs: dict[str, dict] | None = None,
 ) -> str:
     """Render the report as one HTML document (a ``str``) that works offline.
 
@@ -178,7 +180,7 @@ def render_report(
     sections = "\n".join(
         moment_section(
             i, name, rows.get(name, {}), metas.get(name, {}), by_moment.get(name),
-            (daily or {}).get(name), (frictions or {}).get(name))
+            (daily or {}).get(name), (frictions or {}).get(name), (graphs or {}).get(name))
         for i, name in enumerate(order, start=1))
     extra = "\n".join(more or [])
     return f"""<!DOCTYPE html>

@@ -154,9 +154,29 @@ def friction_table(friction: Mapping[str, Any] | None) -> str:
         f"<tbody>{''.join(rows)}</tbody></table></figure>")
 
 
+def process_map(i: int, name: str, drawn: Mapping[str, Any] | None) -> str:
+    """The moment's process map (``registry.process_map.graph``), laid out and drawn by the
+    page's ``processmap.js``, with its legend."""
+    if not drawn or not drawn.get("edges"):
+        return ""
+    legend = ", ".join(
+        f'<svg class="swatch" width="12" height="12" aria-hidden="true"><rect width="12" '
+        f'height="12" rx="2" fill="{h(b["color"])}"/></svg> {h(b["label"])}' for b in drawn["legend"])
+    shown, total = len(drawn["edges"]), drawn["total_edges"]
+    more = f" The {shown} commonest of {total:,} transitions." if total > shown else ""
+    label = f"Process map of {name}: its steps in layers, the designed path outlined"
+    return (f'<figure class="process"><figcaption>How attempts move between steps</figcaption>'
+            f'<div class="scroll"><div class="graph" id="g-{i}" data-label="{h(label)}"></div></div>'
+            f'<script type="application/json" class="graph-spec" data-target="g-{i}">'
+            f"{script_json(drawn)}</script>"
+            f'<p class="muted legend">Median time from step to step: {legend}. Thicker: more '
+            f"often; outlined: the designed path.{more}</p></figure>")
+
+
 def moment_section(i: int, name: str, row: Mapping[str, Any], meta: Mapping[str, Any],
                    funnel: Mapping[str, Any] | None, frame: pd.DataFrame | None,
-                   friction: Mapping[str, Any] | None = None) -> str:
+                   friction: Mapping[str, Any] | None = None,
+                   drawn: Mapping[str, Any] | None = None) -> str:
     """The section of moment number *i* (its anchor is ``m-i``)."""
     limit = sla(row, meta)
     goal = target(row, meta)
@@ -172,6 +192,6 @@ def moment_section(i: int, name: str, row: Mapping[str, Any], meta: Mapping[str,
         body = '<p class="empty">No attempts yet.</p>'
     else:
         body = (_kpis(row, meta, limit) + _funnel(i, name, funnel) + friction_table(friction)
-                + _daily(i, name, frame, goal))
+                + process_map(i, name, drawn) + _daily(i, name, frame, goal))
     return (f'<section class="moment" id="m-{i}" aria-labelledby="m-{i}-h">'
             f"{head}{body}</section>")

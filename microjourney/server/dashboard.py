@@ -25,6 +25,7 @@ from markupsafe import Markup
 from .. import fmt, registry
 from ..errors import MicrojourneyError
 from ..jsonable import script_safe
+from ..registry import process_map
 from ..registry.base import Column
 from ..registry.scorecard import COLUMNS as SCORECARD_COLUMNS
 from ..registry.scorecard import rank_key
@@ -38,7 +39,8 @@ Analyse = Callable[..., Awaitable[Any]]
 #: The filters every page takes from its URL (the analyses' common filters).
 FILTERS = ("since", "until", "channel", "where")
 #: The vendored chart libraries the pages load, in order (report/vendor/README.md).
-VENDORED = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js", "vega-interpreter.min.js")
+VENDORED = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js", "vega-interpreter.min.js",
+            "dagre.min.js")
 #: Bytes a sign-in or sign-out form may have.
 FORM_LIMIT = 4096
 HEADERS = {
@@ -58,7 +60,9 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
     pages = resources.files("microjourney.server").joinpath("pages")
     assets = {"dashboard.css": (pages.joinpath("dashboard.css").read_bytes(), "text/css"),
               "dashboard.js": (pages.joinpath("dashboard.js").read_bytes(), "text/javascript")}
-    vendor = resources.files("microjourney.report").joinpath("vendor")
+    report = resources.files("microjourney.report")
+    assets["processmap.js"] = (report.joinpath("processmap.js").read_bytes(), "text/javascript")
+    vendor = report.joinpath("vendor")
     for name in VENDORED:
         assets[f"vendor/{name}"] = (vendor.joinpath(name).read_bytes(), "text/javascript")
 
@@ -207,7 +211,7 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
         c.update(meta=result["meta"], panels=[panel(result, "attempt", v.table, 500)
                                               for v in registry.get("attempt").views])
 
-    @signed_page("/moments/{name}", "moment.html", "moment", row=None, panels=[], charts=[],
+    @signed_page("/moments/{name}", "moment.html", "moment", row=None, panels=[], charts=[], graphs=[],
                  vendored=VENDORED, by="channel")
     async def moment(request: Request, c: dict[str, Any]) -> Response | None:
         name = c["name"] = request.path_params["name"]
@@ -217,7 +221,7 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
         if name not in rows:
             return page("message.html", 404, title="No such moment",
                         message=f"There is no moment {name!r} in this workspace.")
-        panels, charts = [], []
+        panels, charts, graphs = [], [], []
         for analysis, extra, views, limit in MOMENT_PANELS:
             result = await _result(analyse, analysis, {**filters, **extra, "moment": name})
             panels += [panel(result, analysis, view, limit) for view in views]
@@ -231,6 +235,15 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
                 spec = charts_.series_spec(result["tables"].get("periods", []), target=target)
                 charts.append({"id": "chart-series", "json": _script_json(spec),
                                "label": "Completion by week, with its 95% interval and the target"})
+            if analysis == "process-map":
+                tables = result["tables"]
+                drawn = process_map.graph(tables.get("edges", []), tables.get("nodes", []),
+                                          result["meta"].get("path") or [])
+                graphs.append({"id": "graph-process-map", "json": _script_json(drawn),
+                               "shown": len(drawn["edges"]), "total": drawn["total_edges"],
+                               "legend": drawn["legend"],
+                               "label": f"Process map of {name}: its steps in layers, the "
+                                        "designed path outlined"})
         # The breakdown: the scorecard by channel (or the property in the URL's `by`), this
         # moment's rows.
         by = c["by"] = request.query_params.get("by") or "channel"
@@ -239,7 +252,7 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
         split = {**split, "tables": {"moments": mine}}
         panels.insert(1, {**panel(split, "scorecard", "moments", 50), "title": f"{name} by {by}",
                           "view": "breakdown"})
-        c.update(meta=card["meta"], row=rows[name], panels=panels, charts=charts,
+        c.update(meta=card["meta"], row=rows[name], panels=panels, charts=charts, graphs=graphs,
                  scorecard=_scorecard_cells(rows[name]))
         return None
 
@@ -256,6 +269,7 @@ MOMENT_PANELS: tuple[tuple[str, dict[str, Any], tuple[str, ...], int], ...] = (
     ("durations", {}, ("bands",), 20),
     ("frictions", {"examples": 10}, ("kinds", "examples"), 20),
     ("series", {"every": "week"}, ("periods",), 60),
+    ("process-map", {}, ("edges",), 15),
     ("variants", {"top": 10}, ("variants",), 10),
 )
 

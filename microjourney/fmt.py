@@ -135,6 +135,8 @@ def cell(column: Column, row: Mapping[str, Any]) -> str:
     if kind == "number":
         x = num(value)
         return DASH if x is None else f"{x:,.1f}"
+    if kind == "p":
+        return p_value(value)
     if kind == "time":
         return DASH if _missing(value) else when(value.isoformat() if hasattr(value, "isoformat")
                                                   else value)
@@ -145,6 +147,18 @@ def cell(column: Column, row: Mapping[str, Any]) -> str:
     if isinstance(value, dict):  # properties: as the JSON they were sent as
         return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
     return DASH if _missing(value) else str(value)
+
+
+def p_value(value: Any) -> str:
+    """A p-value: three decimals, or ``< 0.001``.
+
+    >>> p_value(0.0123), p_value(0.00004), p_value(None)
+    ('0.012', '< 0.001', '—')
+    """
+    x = num(value)
+    if x is None:
+        return DASH
+    return "< 0.001" if x < 0.001 else f"{x:.3f}"
 
 
 def _points(value: Any) -> str:

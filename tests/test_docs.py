@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import microjourney.analysis.stats
+import microjourney.analysis.week_on_week
 import microjourney.registry.process_map
 import microjourney.spec.duration
 from microjourney.spec.model import Matcher, Moment, Target, Workspace
@@ -25,7 +26,7 @@ def test_cli_reference_is_current():
 
 
 @pytest.mark.parametrize("module", [microjourney.spec.duration, microjourney.analysis.stats,
-                                    microjourney.registry.process_map])
+                                    microjourney.registry.process_map, microjourney.analysis.week_on_week])
 def test_docstring_examples(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

@@ -79,8 +79,10 @@ def test_parameters_are_validated_with_the_option_named():
         get("scorecard").validate({"channel": "fax"})
     with pytest.raises(QueryError, match="scorecard has no parameter --colour"):
         get("scorecard").validate({"colour": "red"})
-    with pytest.raises(QueryError, match="series needs --moment"):
-        get("series").validate({})
+    with pytest.raises(QueryError, match="funnel needs --moment"):
+        get("funnel").validate({})
+    with pytest.raises(QueryError, match="week-on-week: --days: Input should be less than or equal to 91"):
+        get("week-on-week").validate({"days": 365})
     with pytest.raises(QueryError, match="exactly one of --from STEP or --to STEP"):
         get("paths").validate({})
     with pytest.raises(QueryError, match="no analysis 'nope'; analyses: scorecard, funnel"):

@@ -30,6 +30,7 @@ from . import (
     scorecard,
     series,
     variants,
+    week_on_week,
 )
 from .base import Analysis, Column, Notice, Output, Params, Result, View
 from .filters import Filters
@@ -41,6 +42,7 @@ REGISTRY: tuple[Analysis, ...] = (
     scorecard.ANALYSIS,
     funnel.ANALYSIS,
     series.ANALYSIS,
+    week_on_week.ANALYSIS,
     durations.ANALYSIS,
     attempts.ANALYSIS,
     attempt.ANALYSIS,

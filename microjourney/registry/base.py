@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 #: How a column's values read on every surface (one formatter: :mod:`microjourney.fmt`).
-Kind = Literal["text", "count", "rate", "points", "seconds", "number", "time", "list", "flag"]
+Kind = Literal["text", "count", "rate", "points", "seconds", "number", "p", "time", "list", "flag"]
 
 
 class Params(BaseModel):

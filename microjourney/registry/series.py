@@ -1,5 +1,5 @@
-"""A moment's series: attempts, outcomes and completion (with its interval) per UTC day or
-ISO week of the attempts' start, optionally per breakdown group."""
+"""A moment's series (or every moment's): attempts, outcomes and completion (with its
+interval) per UTC day or ISO week of the attempts' start, optionally per breakdown group."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 COLUMNS = (
+    Column("moment", "moment", keep=1),
     Column("period", "period", "text", "the UTC day, or the Monday of the ISO week, the "
            "attempts started in", keep=0),
     Column("attempts", "attempts", "count", "attempts starting in the period", keep=0),
@@ -33,11 +34,11 @@ COLUMNS = (
 
 
 class Params(filters.Series):
-    moment: str = Field(description="Moment name.", json_schema_extra={"argument": True})
+    moment: str | None = Field(None, description="Moment name (default: every moment).",
+                               json_schema_extra={"argument": True})
 
 
 def compute(ws: Workspace, p: Params) -> Output:
-    ws.moment(p.moment)
     a = filters.attempts(ws.attempts(p.moment), p)
     keys = ["moment", "period"]
     if p.by:
@@ -54,11 +55,11 @@ def compute(ws: Workspace, p: Params) -> Output:
 ANALYSIS = Analysis(
     name="series",
     title="Series",
-    doc="A moment's attempts, outcomes and completion rate with its 95% interval per UTC day "
-        "or ISO week, optionally per breakdown group.",
+    doc="A moment's (or every moment's) attempts, outcomes and completion rate with its 95% "
+        "interval per UTC day or ISO week, optionally per breakdown group.",
     params=Params,
     compute=compute,
     views=(View("periods", "Series", COLUMNS),),
-    examples=lambda ws: [{"moment": m} for m in list(ws.moments)[:1]] + [
+    examples=lambda ws: [{"every": "week"}] + [{"moment": m} for m in list(ws.moments)[:1]] + [
         {"moment": m, "every": "week", "by": "channel"} for m in list(ws.moments)[:1]],
 )

@@ -169,6 +169,65 @@ def test_the_portfolio_ranks_moments_by_attempts_short_with_the_apis_numbers(ser
         assert "off target" in page and "on target" in page
 
 
+@pytest.fixture(scope="module")
+def weeks(tmp_path_factory):
+    """Four weeks: pay completes 27 of 30 attempts a week, then 12 of 30 in the last week;
+    chat completes 20 of 25 every week."""
+    root = tmp_path_factory.mktemp("weeks") / "ws"
+    keys = make_workspace(root, journeys=JOURNEYS)
+    rows, n = [], 0
+    for week in range(4):
+        for i in range(30):
+            day = f"2026-10-{5 + 7 * week + i % 5:02d}T10:{i:02d}:00Z"
+            ok = i < (27 if week < 3 else 12)
+            who = f"p{week}-{i}"
+            rows += [{"event_id": f"w{n}a", "timestamp": day, "event": "open", "anonymous_id": who},
+                     {"event_id": f"w{n}b", "timestamp": day.replace(":00Z", ":30Z"),
+                      "event": "ok" if ok else "failed", "anonymous_id": who}]
+            if i < 25:
+                rows += [{"event_id": f"w{n}c", "timestamp": day, "event": "chat_opened",
+                          "anonymous_id": f"c{week}-{i}", "channel": "chat"}]
+                if i < 20:
+                    rows += [{"event_id": f"w{n}d", "timestamp": day.replace(":00Z", ":40Z"),
+                              "event": "resolved", "anonymous_id": f"c{week}-{i}", "channel": "chat"}]
+            n += 1
+    events = root.parent / "events.jsonl"
+    events.write_text("\n".join(json.dumps({"channel": "web", **e}) for e in rows) + "\n", encoding="utf-8")
+    run_cli("ingest", str(events), "-w", str(root))
+    with LiveServer(root) as server:
+        yield server, keys
+
+
+def test_the_portfolio_says_what_moved_most_with_weekly_sparklines(weeks):
+    from microjourney.registry import get
+
+    server, keys = weeks
+    change = next(c for c in get("week-on-week").views[0].columns if c.name == "change")
+    with _browser(server) as c, server.client(keys["secret_key"]) as api:
+        _sign_in(c, keys["viewer_key"])
+        page = c.get("/").text
+        answer = api.get("/v1/analyses/week-on-week").json()
+        # The headline is the analysis's: pay fell from 90% to 40% of 30 finished attempts.
+        headline = html.unescape(re.search(r'<span id="headline">([^<]*)<', page).group(1))
+        assert headline == answer["meta"]["headline"]
+        assert headline.startswith("pay: completion down 50.0 points week on week (90.0% → 40.0%")
+        rows = {r["moment"]: r for r in answer["tables"]["moments"]}
+        cells = _cells(page)
+        assert cells["pay"]["change"] == "▼ " + fmt.cell(change, rows["pay"])
+        assert cells["chat"]["change"] == fmt.cell(change, rows["chat"]) and rows["chat"]["moved"] is None
+        # A sparkline of the four weeks, its words naming the first and the last.
+        spark = re.search(r'<tr data-moment="pay">.*?<svg class="spark"[^>]*aria-label="([^"]+)".*?'
+                          r'points="([^"]+)"', page, re.S)
+        assert len(spark.group(2).split()) == 4
+        assert html.unescape(spark.group(1)) == ("Completion by week, 4 weeks from 2026-10-05: 90.0% to "
+                                                 "40.0% (lowest 40.0%, highest 90.0%)")
+        ys = [float(xy.split(",")[1]) for xy in spark.group(2).split()]
+        assert ys[0] == ys[1] == ys[2] < ys[3]  # flat, then down (SVG y grows downwards)
+        # Ending the period before the fall: nothing moved.
+        before = c.get("/?until=2026-10-26").text
+        assert "No moment&#39;s completion moved beyond chance" in before
+
+
 def test_a_bad_filter_is_shown_on_the_page(served):
     server, keys = served
     with _browser(server) as c:
@@ -236,6 +295,7 @@ def test_in_chromium_every_page_loads_without_errors_and_the_chart_draws(served)
             page.wait_for_selector("#chart-series[data-rendered=true] svg", timeout=15000)
             marks = page.locator("#chart-series svg path").count()
             assert marks >= 2  # the band and the line at least
+            page.wait_for_selector("#chart-daily[data-rendered=true] svg")
             # The process map, laid out by dagre: a node per step reached, the designed path
             # (open -> ok) outlined, every text as text.
             page.wait_for_selector("#graph-process-map[data-rendered=true] svg")

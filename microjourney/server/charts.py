@@ -5,13 +5,16 @@ their content security policy."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from .. import fmt
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"  # an identifier, never fetched
 
 
 def series_spec(rows: list[dict[str, Any]], *, target: float | None = None,
-                title: str = "Completion by week") -> dict[str, Any]:
+                title: str = "Completion by week", period: str = "week of") -> dict[str, Any]:
     """Completion per period with its 95% interval as a band, the target as a rule, and the
     finished attempts in the tooltip. The y axis fits the data (and the target): a moment
     between 70% and 80% is not drawn flat on a 0–100% axis."""
@@ -36,7 +39,7 @@ def series_spec(rows: list[dict[str, Any]], *, target: float | None = None,
          "encoding": {"x": x, "y": {**y, "field": "low"}, "y2": {"field": "high"}}},
         {"mark": {"type": "line", "point": True},
          "encoding": {"x": x, "y": y, "tooltip": [
-             {"field": "period", "type": "temporal", "title": "week of"},
+             {"field": "period", "type": "temporal", "title": period},
              {"field": "completion", "type": "quantitative", "format": ".1%"},
              {"field": "low", "type": "quantitative", "format": ".1%", "title": "95% from"},
              {"field": "high", "type": "quantitative", "format": ".1%", "title": "95% to"},
@@ -78,4 +81,29 @@ def durations_spec(rows: list[dict[str, Any]], sla: float | None) -> dict[str, A
                             {"field": "share", "type": "quantitative", "format": ".1%"}]}}
 
 
-__all__ = ["durations_spec", "series_spec"]
+#: Weeks a sparkline shows at most, and its size in pixels.
+SPARK_WEEKS, SPARK_WIDTH, SPARK_HEIGHT = 12, 96, 26
+
+
+def sparkline(rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """A moment's weekly completion (its ``series`` rows, in order) as the points of a small
+    line drawn on the server: the last :data:`SPARK_WEEKS` weeks with a rate, on an axis
+    that fits them; ``None`` with fewer than two. ``label`` says it in words."""
+    kept = [r for r in rows if r.get("completion_rate") is not None][-SPARK_WEEKS:]
+    if len(kept) < 2:
+        return None
+    rates = [float(r["completion_rate"]) for r in kept]
+    low, high = min(rates), max(rates)
+    span = max(high - low, 0.02)  # a flat line stays flat, not noise blown up
+    mid = (low + high) / 2
+    step = (SPARK_WIDTH - 6) / (len(rates) - 1)
+    xy = [(3 + i * step, SPARK_HEIGHT - 3 - (SPARK_HEIGHT - 6) * ((v - mid) / span + 0.5))
+          for i, v in enumerate(rates)]
+    return {"points": " ".join(f"{x:.1f},{y:.1f}" for x, y in xy), "last": xy[-1],
+            "width": SPARK_WIDTH, "height": SPARK_HEIGHT, "weeks": len(rates),
+            "label": f"Completion by week, {len(rates)} weeks from {kept[0]['period']}: "
+                     f"{fmt.pct(rates[0])} to {fmt.pct(rates[-1])} (lowest {fmt.pct(low)}, "
+                     f"highest {fmt.pct(high)})"}
+
+
+__all__ = ["durations_spec", "series_spec", "sparkline"]

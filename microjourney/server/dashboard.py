@@ -165,11 +165,14 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
             return build
         return register
 
-    @signed_page("/", "portfolio.html", "portfolio", columns=_columns(), rows=[])
+    @signed_page("/", "portfolio.html", "portfolio", columns=_columns(), rows=[], headline=None)
     async def portfolio(request: Request, c: dict[str, Any]) -> None:
         card = await _result(analyse, "scorecard", c["filters"])
         frictions = await _result(analyse, "frictions", c["filters"])
-        c.update(meta=card["meta"], rows=portfolio_rows(card, frictions))
+        moves = await _result(analyse, "week-on-week", c["filters"])
+        weekly = await _result(analyse, "series", {**c["filters"], "every": "week"})
+        c.update(meta=card["meta"], rows=portfolio_rows(card, frictions, moves, weekly),
+                 headline=moves["meta"].get("headline"))
 
     @signed_page("/journeys", "journeys.html", "journeys", groups=[])
     async def journeys(request: Request, c: dict[str, Any]) -> None:
@@ -232,9 +235,13 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
             if analysis == "series":
                 row = rows[name]["raw"]
                 target = row["target_value"] if row.get("target_metric") == "completion_rate" else None
-                spec = charts_.series_spec(result["tables"].get("periods", []), target=target)
-                charts.append({"id": "chart-series", "json": _script_json(spec),
-                               "label": "Completion by week, with its 95% interval and the target"})
+                every = extra["every"]
+                spec = charts_.series_spec(result["tables"].get("periods", []), target=target,
+                                           title=f"Completion by {every}",
+                                           period="week of" if every == "week" else "day")
+                charts.append({"id": "chart-series" if every == "week" else "chart-daily",
+                               "json": _script_json(spec),
+                               "label": f"Completion by {every}, with its 95% interval and the target"})
             if analysis == "process-map":
                 tables = result["tables"]
                 drawn = process_map.graph(tables.get("edges", []), tables.get("nodes", []),
@@ -269,6 +276,7 @@ MOMENT_PANELS: tuple[tuple[str, dict[str, Any], tuple[str, ...], int], ...] = (
     ("durations", {}, ("bands",), 20),
     ("frictions", {"examples": 10}, ("kinds", "examples"), 20),
     ("series", {"every": "week"}, ("periods",), 60),
+    ("series", {"every": "day"}, (), 0),  # its chart only: the daily rows are the API's
     ("process-map", {}, ("edges",), 15),
     ("variants", {"top": 10}, ("variants",), 10),
 )
@@ -294,10 +302,18 @@ def panel(result: dict[str, Any], analysis: str, view: str, limit: int) -> dict[
             "rows": [[fmt.cell(c, r) for c in columns] for r in records[:limit]]}
 
 
-def portfolio_rows(card: dict[str, Any], frictions: dict[str, Any]) -> list[dict[str, Any]]:
+def portfolio_rows(card: dict[str, Any], frictions: dict[str, Any], moves: dict[str, Any] | None = None,
+                   weekly: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The scorecard's moments ranked by attempts short of target (most first; moments
     without a target last, by volume), each with its status against the target and its
-    top friction by seconds lost; cells formatted as every surface formats them."""
+    top friction by seconds lost; with ``moves`` (week-on-week) its change since last week,
+    with ``weekly`` (every moment's weekly series) its sparkline. Cells formatted as every
+    surface formats them."""
+    change = {r["moment"]: r for r in (moves or {}).get("tables", {}).get("moments", [])}
+    change_column = next(c for c in registry.get("week-on-week").views[0].columns if c.name == "change")
+    series: dict[str, list[dict[str, Any]]] = {}
+    for r in (weekly or {}).get("tables", {}).get("periods", []):
+        series.setdefault(r["moment"], []).append(r)
     top: dict[str, dict[str, Any]] = {}
     for k in frictions["tables"].get("kinds", []):
         if k.get("rank") == 1:
@@ -312,6 +328,11 @@ def portfolio_rows(card: dict[str, Any], frictions: dict[str, Any]) -> list[dict
             "friction": None if r["moment"] not in top else {
                 "kind": top[r["moment"]]["kind"],
                 "seconds": fmt.cell(kinds_view["seconds_lost"], top[r["moment"]])},
+            "change": None if r["moment"] not in change else {
+                "cell": fmt.cell(change_column, change[r["moment"]]),
+                "moved": change[r["moment"]].get("moved"),
+                "p": fmt.p_value(change[r["moment"]].get("p_adjusted"))},
+            "spark": charts_.sparkline(series.get(r["moment"], [])),
         })
     rows.sort(key=lambda row: rank_key(row["raw"]))
     return rows
@@ -349,10 +370,11 @@ def _target(row: dict[str, Any]) -> str:
     return f"{metric.removesuffix('_rate').removesuffix('_s').replace('_', ' ')} {bound} {shown}"
 
 
-#: The scorecard columns the portfolio shows: first those that rank and judge, after the
-#: moment's owner and top friction those that explain.
-FIRST, THEN = ("attempts_short", "completion_rate", "attempts"), ("failure_rate", "escalation_rate",
-                                                                     "duration_median_s")
+#: The scorecard columns the portfolio shows: first those that rank and judge (then the
+#: weekly trend and the week's change), after the moment's top friction and owner those
+#: that explain.
+FIRST, THEN = ("attempts_short", "completion_rate"), ("attempts", "failure_rate", "escalation_rate",
+                                                      "duration_median_s")
 
 
 def _columns() -> dict[str, list[Any]]:

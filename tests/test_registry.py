@@ -189,6 +189,25 @@ def test_a_result_round_trips_through_its_json(make_ws):
         r.analysis = "x"  # type: ignore[misc]
 
 
+def test_friction_examples_show_their_evidence_events_as_read(make_ws):
+    rows = [ev("10:00:00", "open", "a"), ev("10:00:05", "loaded", "a"), ev("10:00:09", "failed", "a"),
+            ev("10:01:00", "open", "a"), ev("10:01:40", "loaded", "a", channel="app"),
+            ev("10:01:50", "failed", "a", channel="app")]
+    ws = make_ws(SPEC, rows)
+    examples = ws.analysis("frictions", moment="pay", examples=10).table("examples")
+    assert len(examples) > 0
+    events = ws.events().to_pandas().set_index("event_id")
+    for r in examples.to_dict("records"):
+        assert len(r["evidence_events"]) == len(r["evidence"]) > 0
+        expected = sorted(r["evidence"], key=lambda i: (events.loc[i, "timestamp"], i))
+        for shown, ident in zip(r["evidence_events"], expected, strict=True):
+            e = events.loc[ident]
+            stamp = e["timestamp"].tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S")
+            assert shown == f"{e['event']} ({e['channel']}, {stamp})"
+    shown = [x for r in examples.to_dict("records") for x in r["evidence_events"]]
+    assert any("(app, 2024-01-01 10:01:" in x for x in shown), shown
+
+
 def test_the_cli_fits_100_characters_and_wide_shows_all(make_ws):
     ws = _hand_worked(make_ws)
     root = ws.root

@@ -2,7 +2,7 @@
 frictions and journey analytics."""
 
 from . import frictions
-from .attempt import attempt_events
+from .attempt import attempt_events, events_by_id
 from .attempts import attempt_rows, attempts, segments
 from .conformance import conformance_counts, deviations
 from .contacts import contacts, moment_settings, with_contacts
@@ -20,6 +20,7 @@ __all__ = [
     "ProcessMap",
     "around",
     "attempt_events",
+    "events_by_id",
     "attempt_rows",
     "attempts",
     "conformance_counts",

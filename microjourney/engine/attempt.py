@@ -31,4 +31,11 @@ def attempt_events(attempt: Table, timeline: Table, events: Table, tagged: Table
                     since_start_s=since.cast("float64") / 1000).order_by(["timestamp", "seq", "step"])
 
 
-__all__ = ["attempt_events"]
+def events_by_id(events: Table, ids: Table) -> Table:
+    """The events whose ``event_id`` is in the one-column table ``ids`` (``e_id``): id,
+    name, channel and time, in time order (a friction's evidence, as read)."""
+    e = events.semi_join(ids, events.event_id == ids.e_id)
+    return e.select("event_id", "event", "channel", "timestamp").order_by(["timestamp", "event_id"])
+
+
+__all__ = ["attempt_events", "events_by_id"]

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import ibis
 import pandas as pd
 from pydantic import Field
 
+from .. import engine
 from ..analysis.frictions import MIN_EXPOSED, MIN_UNEXPOSED
 from ..errors import QueryError
 from ..spec import KINDS
@@ -54,7 +56,9 @@ EXAMPLES = (
     Column("kind", "kind", keep=0),
     Column("step", "step", "count", keep=2),
     Column("seconds_lost", "seconds lost", "seconds", keep=0),
-    Column("evidence", "evidence (event ids)", "list", keep=1),
+    Column("evidence_events", "evidence", "list", "the evidence events: name (channel, UTC "
+           "time), in time order", keep=1),
+    Column("evidence", "evidence (event ids)", "list", keep=3),
 )
 DETECTORS = (
     Column("kind", "kind", keep=0),
@@ -94,9 +98,30 @@ def compute(ws: Workspace, p: FrictionParams) -> Output:
         if kept is not None:
             ids = kept.select(k_id="attempt_id")
             t = t.semi_join(ids, t.attempt_id == ids.k_id)
-        tables["examples"] = t.order_by([t.seconds_lost.desc(), t.attempt_id, t.at_ms]).limit(
+        examples = t.order_by([t.seconds_lost.desc(), t.attempt_id, t.at_ms]).limit(
             p.examples).to_pandas()
+        tables["examples"] = _with_evidence(ws, examples)
     return Output(tables, _few(kinds))
+
+
+def _with_evidence(ws: Workspace, examples: pd.DataFrame) -> pd.DataFrame:
+    """``examples`` with ``evidence_events``: each evidence event as read, not only its id."""
+    ids = sorted({str(i) for ev in examples.get("evidence", []) for i in (ev if ev is not None else [])})
+    shown: dict[str, str] = {}
+    if ids:
+        found = engine.events_by_id(ws.events(), ibis.memtable({"e_id": ids})).to_pandas()
+        for r in found.to_dict("records"):  # in time order
+            stamp = pd.Timestamp(r["timestamp"])
+            stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+            shown[str(r["event_id"])] = f"{r['event']} ({r['channel']}, {stamp:%Y-%m-%d %H:%M:%S})"
+    order = {i: n for n, i in enumerate(shown)}
+    examples = examples.copy()
+    examples["evidence_events"] = pd.Series(
+        [[shown.get(i, f"{i} (erased or not stored)")
+          for i in sorted((str(x) for x in ev), key=lambda i: order.get(i, len(order)))]
+         if ev is not None else [] for ev in examples.get("evidence", [])],
+        index=examples.index, dtype=object)
+    return examples
 
 
 def _few(kinds: pd.DataFrame) -> list[Notice]:

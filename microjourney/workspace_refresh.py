@@ -186,6 +186,19 @@ class Refresh(IdentityRefresh, FrictionRefresh):
         version = hashlib.sha256(json.dumps(made, sort_keys=True).encode()).hexdigest()[:16]
         return version, self.refreshed_at()
 
+    def store_read(self) -> str:
+        """A version of the store's own tables as an analysis of them reads them now (the
+        data-quality and quarantine analyses): the stored data's marks, what the batches
+        received and the quarantine's rows; any ingest, collector commit, erasure or
+        quarantine deletion changes it. A few aggregate reads, no scan of the events."""
+        received, slots, rows, last = self.con.execute(
+            "SELECT (SELECT coalesce(sum(accepted + duplicates + rejected + withheld), 0) FROM batches), "
+            "(SELECT count(*) FROM batches), (SELECT count(*) FROM quarantine), "
+            "(SELECT max(received_at) FROM quarantine)").fetchall()[0]
+        made = {"marks": self._marks(), "batches": [int(received), int(slots)],
+                "quarantine": [int(rows), str(last)], "keys": list(self.spec.identity.keys)}
+        return hashlib.sha256(json.dumps(made, sort_keys=True).encode()).hexdigest()[:16]
+
     def _refresh(self, *, force: bool = False, moments: bool = True) -> Refreshed:
         started = time.perf_counter()
         at = time.time()  # what was stored by now is in the tables this refresh makes

@@ -107,3 +107,39 @@ def test_served_answers_are_kept_until_the_next_refresh_and_dropped_by_an_erasur
                 assert http.delete(f"/v1/persons/{person}").status_code == 200
             after = http.get("/v1/analyses/attempts", params={"moment": "pay"}).json()
             assert not persons & {r["person"] for r in after["tables"]["attempts"]}
+
+
+def test_the_store_version_changes_with_every_write(make_ws, tmp_path):
+    rows = [{"event_id": "v1", "timestamp": "2024-01-01T10:00:00+00:00", "event": "open",
+             "anonymous_id": "p1", "channel": "web"},
+            {"event_id": "v2", "timestamp": "not a time", "event": "open", "anonymous_id": "p2",
+             "channel": "web"}]
+    ws = make_ws(SPEC)
+    empty = ws.store_read()
+    assert ws.store_read() == empty  # nothing written: the same version
+    ws.ingest(write_events(tmp_path / "a.csv", rows))  # one stored, one quarantined
+    stored = ws.store_read()
+    assert stored != empty
+    ws.clear_quarantine()
+    cleared = ws.store_read()
+    assert cleared != stored
+    ws.ingest(write_events(tmp_path / "b.csv", rows[:1]))  # a duplicate only: received grows
+    assert ws.store_read() not in (empty, stored, cleared)
+
+
+def test_served_data_quality_is_kept_until_the_collector_commits(tmp_path):
+    from .live_server import LiveServer, make_workspace
+
+    root = tmp_path / "ws"
+    keys = make_workspace(root, server="{refresh_every: 1h}", journeys=SPEC.split(": ", 1)[1].strip())
+    with LiveServer(root) as server, server.client(keys["secret_key"]) as api, \
+            server.client(keys["write_key"]) as collector:
+        def rejected() -> int:
+            days = api.get("/v1/analyses/data-quality").json()["tables"]["days"]
+            return sum(d["rejected"] for d in days)
+
+        assert rejected() == rejected() == 0
+        bad = {"type": "track", "event": "open", "anonymous_id": "p1", "timestamp": "yesterday"}
+        assert collector.post("/v1/batch", json={"batch": [bad]}).status_code < 300
+        # The next refresh is an hour away, yet the kept answer is not served: the store moved.
+        assert rejected() == 1

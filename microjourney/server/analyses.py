@@ -58,11 +58,11 @@ def _route(app: FastAPI, analysis: Analysis, authorise: Authorise, read: Read) -
         def answer(ws: Any) -> dict[str, Any]:
             return {"ok": True, **registry.run(ws, analysis.name, values).to_dict()}
 
-        # Those reading only derived tables are the same until the next refresh: kept
-        # (results.py). The store's own tables (quarantine, data quality) are read as the
-        # collector left them.
+        # Kept until the tables read change (results.py): the derived tables at the next
+        # refresh that finds anything new; the store's own (quarantine, data quality) as
+        # the collector commits.
         own = not analysis.engines
-        key = None if own else (analysis.name, json.dumps(values, sort_keys=True))
+        key = (analysis.name, json.dumps(values, sort_keys=True))
         return json_response(await read(answer, own_tables=own, key=key))
 
     app.add_api_route(f"/v1/analyses/{analysis.name}", endpoint, methods=["GET"],

@@ -104,6 +104,9 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         if lake is None:
             state["reader"], state["read_lock"] = ws.reader(), threading.Lock()
             results = state["results"] = Results()
+            # Answers of the analyses of the store's own tables, kept by its version (never
+            # computed again ahead of time: their tables change with every commit).
+            state["own_results"] = Results()
             reader = state["reader"]
             state["refresher"] = Refresher(
                 ws.catch_up, state["lock"], settings.refresh_every,
@@ -287,9 +290,10 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
 
     async def _analyse(fn: Any, *, own_tables: bool = True, key: Hashable | None = None) -> Any:
         """Run ``fn`` on the reader (the last refresh's tables), never waiting for a
-        refresh but the first; over a lake, as :func:`_read`. ``own_tables``: it reads the
-        store's own tables (quarantine, batches), which then first take in every answered
-        event; else its answer is kept under ``key`` until the next refresh (results.py)."""
+        refresh but the first; over a lake, as :func:`_read`. Its answer is kept under
+        ``key`` (results.py) until the tables it reads change: the derived tables, or with
+        ``own_tables`` the store's own (quarantine, batches), which then first take in every
+        answered event."""
         if "refresher" not in state:
             return await _read(fn)
 
@@ -302,14 +306,17 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
                     state["collector"].drain()
             with state["read_lock"]:
                 reader = state["reader"]
-                if own_tables or key is None:
+                if key is None:
                     return fn(reader)
                 tables = reader.tables_read()
-                kept = state["results"].get(key, tables)
+                if own_tables:
+                    tables = ((tables[0], reader.store_read()), tables[1])
+                store = state["own_results" if own_tables else "results"]
+                kept = store.get(key, tables)
                 if kept is not None:
                     return kept
                 answer = fn(reader)
-                state["results"].put(key, tables, answer, fn)
+                store.put(key, tables, answer, fn)
                 return answer
         return await run_in_threadpool(reading)
 
@@ -330,6 +337,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         result = await _read(lambda ws: ws.forget(person))
         if "results" in state:  # kept answers may name the person
             state["results"].clear()
+            state["own_results"].clear()
         return json_response({"ok": True, **asdict(result)})
 
     @app.delete("/v1/quarantine", summary="Delete quarantined rows, all or one source's "

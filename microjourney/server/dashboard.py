@@ -392,7 +392,7 @@ async def _result(analyse: Analyse, name: str, values: dict[str, Any]) -> dict[s
     # As the API reads it (analyses.py): the store's own tables as the collector left them,
     # the rest from the last refresh, kept under the API's key.
     own = not registry.get(name).engines
-    key = None if own else (name, json.dumps(values, sort_keys=True))
+    key = (name, json.dumps(values, sort_keys=True))
     result: dict[str, Any] = await analyse(answer, own_tables=own, key=key)
     return result
 

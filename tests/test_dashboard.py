@@ -317,6 +317,57 @@ def test_in_chromium_every_page_loads_without_errors_and_the_chart_draws(served)
             browser.close()
 
 
+@pytest.mark.slow
+def test_in_chromium_each_filter_changes_the_numbers_and_survives_a_reload(served):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    server, keys = served
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(server.url + "/sign-in")
+            page.fill("#key", keys["viewer_key"])
+            page.keyboard.press("Enter")
+            page.wait_for_selector("table.portfolio")
+
+            def completion() -> str:
+                return page.inner_text("tr[data-moment=pay] td[data-column=completion_rate]")
+
+            assert completion().startswith("60.0%")
+            page.select_option("select[name=channel]", "app")  # the app: 1 of 5 completes
+            page.click("form.filters button[type=submit]")
+            page.wait_for_url("**/?*channel=app*")
+            assert completion().startswith("20.0%")
+            page.reload()
+            assert page.input_value("select[name=channel]") == "app" and completion().startswith("20.0%")
+            page.fill("input[name=until]", "2026-11-02")  # before any attempt: none left
+            page.click("form.filters button[type=submit]")
+            page.wait_for_url("**until=2026-11-02*")
+            assert completion() == "—"
+            assert page.inner_text("tr[data-moment=pay] td[data-column=attempts]") == "0"
+            page.fill("input[name=until]", "")
+            page.fill("input[name=where]", "nothing=here")  # no start event has it
+            page.click("form.filters button[type=submit]")
+            page.wait_for_url("**where=nothing*")
+            assert page.input_value("input[name=where]") == "nothing=here"
+            page.fill("input[name=where]", "")
+            page.click("form.filters button[type=submit]")
+            page.wait_for_selector("tr[data-moment=pay]")
+            # The filters go along to a moment page and stay in its form and its numbers.
+            page.click("tr[data-moment=pay] a")
+            page.wait_for_url("**/moments/pay?*channel=app*")
+            assert page.input_value("select[name=channel]") == "app"
+            steps = page.locator("[data-analysis=funnel][data-view=steps] td[data-column=count]")
+            assert steps.all_inner_texts() == ["5", "1"]
+            page.reload()
+            assert page.locator("[data-analysis=funnel][data-view=steps] td[data-column=count]"
+                                ).all_inner_texts() == ["5", "1"]
+        finally:
+            browser.close()
+
+
 def test_the_journeys_and_data_quality_pages(served):
     from microjourney.server.dashboard import panel
 
@@ -429,8 +480,8 @@ def test_in_chromium_every_page_is_accessible_and_reachable_by_keyboard(served):
             reached = set()
             for _ in range(40):
                 page.keyboard.press("Tab")
-                reached.add(page.evaluate("(document.activeElement.textContent || '').trim() || "
-                                          "document.activeElement.name || document.activeElement.tagName"))
+                reached.add(page.evaluate("document.activeElement.name || (document.activeElement"
+                                          ".textContent || '').trim() || document.activeElement.tagName"))
             assert {"Apply", "Sign out", "pay", "chat", "channel"} <= reached, reached
             failed = page.evaluate("() => fetch('/moments/pay/attempts?outcome=failed').then(r => r.text())")
             first = re.findall(r'href="(/attempts/[^"]+)"', failed)[0]

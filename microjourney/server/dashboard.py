@@ -24,6 +24,7 @@ from markupsafe import Markup
 
 from .. import fmt, registry
 from ..errors import MicrojourneyError
+from ..ingest.schema import CHANNELS
 from ..jsonable import script_safe
 from ..registry import process_map
 from ..registry.base import Column
@@ -52,6 +53,7 @@ HEADERS = {
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("microjourney.server", "pages"),
     autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_templates.globals["CHANNELS"] = CHANNELS
 
 
 def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:

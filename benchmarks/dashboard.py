@@ -86,9 +86,17 @@ def main(argv: list[str] | None = None) -> None:
             first_page = time.perf_counter()
             assert c.get("/").status_code == 200
             rows.append(("first refresh + portfolio", f"{time.perf_counter() - first_page:.1f} s"))
-            moment = re.search(r'href="/moments/([^"?]+)', c.get("/").text).group(1)  # type: ignore[union-attr]
-            failed = c.get(f"/moments/{moment}/attempts?outcome=failed").text
-            attempt = re.findall(r'href="(/attempts/[^"]+)"', failed)[0]
+            # The highest-ranked moment with attempts, and one of its failed attempts (else any).
+            attempt = None
+            for moment in re.findall(r'<tr data-moment="([^"]+)"', c.get("/").text):
+                for q in ("?outcome=failed", ""):
+                    listed = c.get(f"/moments/{moment}/attempts{q}").text
+                    found = re.findall(r'href="(/attempts/[^"]+)"', listed)
+                    attempt = attempt or (found[0] if found else None)
+                if attempt is not None:
+                    break
+            if attempt is None:
+                raise SystemExit("no moment's attempt explorer lists an attempt")
             pages = {"portfolio": "/", "journeys": "/journeys", "data quality": "/data-quality",
                      "moment": f"/moments/{moment}", "attempt explorer": f"/moments/{moment}/attempts",
                      "one attempt": attempt}

@@ -448,6 +448,9 @@ def test_the_report_ranks_moments_as_the_portfolio_does(make_ws, tmp_path):
     drawn = json.loads(spec.group(1))
     assert drawn == graph(pm["tables"]["edges"], pm["tables"]["nodes"], pm["meta"]["path"])
     assert [n["id"] for n in drawn["nodes"] if n["designed"]] == ["open", "ok"]
+    # The portfolio's headline, as the dashboard states it (here: one day of data).
+    moved = ws.analysis("week-on-week").meta["headline"]
+    assert f"<strong>What moved most:</strong> {html.escape(moved)}" in page
 
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"

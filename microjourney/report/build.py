@@ -74,4 +74,5 @@ def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None,
         more=sections,
         filters=filters_text(given.filters()),
         graphs=graphs,
+        headline=ws.analysis("week-on-week", **applied).meta.get("headline"),
     )

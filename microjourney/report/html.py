@@ -162,6 +162,7 @@ def render_report(
     more: list[str] | None = None,
     filters: str = "",
     graphs: dict[str, dict] | None = None,
+    headline: str | None = None,
 ) -> str:
     """Render the report as one HTML document (a ``str``) that works offline.
 
@@ -172,6 +173,8 @@ def render_report(
     True
     """
     css, js = _assets()
+    moved = (f'<p class="headline"><strong>What moved most:</strong> {h(headline)} (the section '
+             f'<a href="#a-week-on-week">Week on week</a> says how this is judged)</p>' if headline else "")
     moments = list(moments or [])
     rows = _records(scorecard)
     metas = {str(m.get("name")): m for m in moments}
@@ -200,6 +203,7 @@ def render_report(
 {_header(title, generated_at, summary or {}, len(order), filters)}
 <section class="portfolio" aria-labelledby="portfolio-h">
 <h2 id="portfolio-h">Portfolio</h2>
+{moved}
 {portfolio(order, rows, metas)}
 </section>
 {sections}

@@ -21,8 +21,9 @@ from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import Any
 
-#: Answers kept (the most recently asked).
-SIZE = 64
+#: Answers kept (the most recently asked): a dashboard page asks up to ten analyses, and a
+#: person trying filters adds ten answers a page; 64 lost the home page's within minutes.
+SIZE = 256
 #: Rows an answer may hold, in all its tables, to be kept.
 MAX_ROWS = 20_000
 #: Answers computed again after each refresh (the most recently asked first).

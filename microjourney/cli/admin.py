@@ -284,7 +284,8 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
     out.print(f"  microjourney funnel card_payment -w {directory}\n"
               f"  microjourney series card_payment --every week --by channel -w {directory}\n"
               f"  microjourney scorecard --by device --wide -w {directory}\n"
-              f"  microjourney frictions card_payment --where device=mobile -w {directory}")
+              f"  microjourney frictions card_payment --where device=mobile -w {directory}\n"
+              f"  microjourney week-on-week -w {directory}")
 
 
 def _demo_send(directory: Path, events: Path, collector: Any) -> None:

@@ -90,6 +90,8 @@ def test_demo_builds_analyses_and_reports(tmp_path):
     report = tmp_path / "demo" / "report.html"
     assert report.is_file() and f"Open the report: {report.resolve()}" in out.replace("\n", "")
     assert "card_payment" in out and "moments in" in out
+    flat = " ".join(out.split())  # the console wraps long lines
+    assert "The dashboard: `microjourney serve -w" in flat and "http://127.0.0.1:8321/" in flat
     html = report.read_text(encoding="utf-8")
     assert "card_payment" in html and "<script" in html and "http://" not in html.split("<script")[0]
     again = run("demo", str(tmp_path / "demo"), cwd=tmp_path, ok=False)

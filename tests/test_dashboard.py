@@ -8,7 +8,6 @@ import html
 import json
 import re
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,89 +16,24 @@ import microjourney as mj
 from microjourney import fmt
 from microjourney.registry.scorecard import COLUMNS
 
+from . import dashboard_site as site
 from .live_server import LiveServer, make_workspace, run_cli
-
-OWNER = "<script>alert(1)</script> payments"
-EVIL_EVENT = "<img src=x onerror=alert(2)>"
-JOURNEYS = ("[{name: payment, moments: [{name: pay, start: {event: open}, complete: {event: ok}, "
-            "fail: {event: failed}, timeout: 10m, owner: '" + OWNER + "', "
-            "target: {metric: completion_rate, value: 0.9}}]}, "
-            "{name: help, moments: [{name: chat, start: {event: chat_opened}, "
-            "complete: {event: resolved}, timeout: 10m, owner: care, "
-            "target: {metric: completion_rate, value: 0.5}}]}]")
-
-
-def _events() -> list[dict]:
-    rows, n = [], 0
-
-    def add(person: str, event: str, second: int, channel: str) -> None:
-        nonlocal n
-        n += 1
-        rows.append({"event_id": f"e{n}", "timestamp": f"2026-11-02T10:{second // 60:02d}:{second % 60:02d}Z",
-                     "event": event, "anonymous_id": person, "channel": channel})
-
-    # pay: 5 on the web all complete; 5 in the app, 1 completes and 4 fail: 60% of 10
-    # against 90% -> 3 attempts short. chat: 3 of 4 resolved, 75% against 50%: on target.
-    for i in range(10):
-        channel = "web" if i < 5 else "app"
-        add(f"p{i}", "open", i, channel)
-        if i == 0:  # an event whose name is markup, inside p0's attempt
-            add("p0", EVIL_EVENT, 10, channel)
-        add(f"p{i}", "ok" if i < 6 else "failed", i + 20, channel)
-    for i in range(4):
-        add(f"c{i}", "chat_opened", 100 + i, "chat")
-        if i < 3:
-            add(f"c{i}", "resolved", 130 + i, "chat")
-    return rows
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dash") / "ws"
-    keys = make_workspace(root, journeys=JOURNEYS)
-    events = root.parent / "events.jsonl"
-    events.write_text("\n".join(json.dumps(e) for e in _events()) + "\n", encoding="utf-8")
-    run_cli("ingest", str(events), "-w", str(root))
-    with LiveServer(root) as server:
-        yield server, keys
-
-
-def _browser(server: LiveServer) -> httpx.Client:
-    return httpx.Client(base_url=server.url, timeout=30, follow_redirects=False)
-
-
-def _sign_in(c: httpx.Client, key: str, next_: str = "/") -> httpx.Response:
-    form = c.get("/sign-in", params={"next": next_})
-    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
-    assert token is not None and form.status_code == 200
-    return c.post("/sign-in", data={"csrf": token.group(1), "key": key, "next": next_})
-
-
-def _cells(page: str) -> dict[str, dict[str, str]]:
-    """The portfolio's cells by moment and column, unescaped, in page order."""
-    out: dict[str, dict[str, str]] = {}
-    for moment, row in re.findall(r'<tr data-moment="([^"]+)">(.*?)</tr>', page, re.S):
-        out[moment] = {c: html.unescape(v) for c, v in re.findall(r'data-column="([^"]+)">([^<]*)<', row)}
-    return out
-
-
-def _panel(page: str, analysis: str, view: str) -> list[str]:
-    """The cells of one panel of a page (a view of a registered analysis), unescaped."""
-    section = re.search(rf'data-analysis="{analysis}" data-view="{view}">(.*?)</section>', page, re.S)
-    assert section is not None, (analysis, view)
-    cells = re.findall(r'data-column="[^"]+">(.*?)</td>', section.group(1), re.S)
-    return [html.unescape(re.sub(r"<[^>]+>", "", x)) for x in cells]  # a link's text is its cell
+    yield from site.serve(tmp_path_factory)
 
 
 def test_pages_need_a_session_and_the_write_key_cannot_sign_in(served):
     server, keys = served
-    with _browser(server) as c:
+    with site.browser(server) as c:
         first = c.get("/?channel=web")
         assert first.status_code == 303
         assert first.headers["location"] == "/sign-in?next=%2F%3Fchannel%3Dweb"
-        write = _sign_in(c, keys["write_key"])
+        write = site.sign_in(c, keys["write_key"])
         assert write.status_code == 403 and "write key cannot sign in" in write.text
-        wrong = _sign_in(c, "mjv_not-this-one")
+        wrong = site.sign_in(c, "mjv_not-this-one")
         assert wrong.status_code == 401 and "mj_session" not in c.cookies
         assert c.get("/").status_code == 303  # still signed out
         # A form without its token (another site's page posting it) is refused.
@@ -109,8 +43,8 @@ def test_pages_need_a_session_and_the_write_key_cannot_sign_in(served):
 
 def test_signing_in_gives_a_strict_http_only_session_that_signing_out_ends(served):
     server, keys = served
-    with _browser(server) as c:
-        done = _sign_in(c, keys["viewer_key"], next_="/?channel=web")
+    with site.browser(server) as c:
+        done = site.sign_in(c, keys["viewer_key"], next_="/?channel=web")
         assert done.status_code == 303 and done.headers["location"] == "/?channel=web"
         cookie = done.headers["set-cookie"].lower()
         assert "mj_session=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
@@ -123,22 +57,22 @@ def test_signing_in_gives_a_strict_http_only_session_that_signing_out_ends(serve
         out = c.post("/sign-out", data={"csrf": token})
         assert out.status_code == 303 and out.headers["location"] == "/sign-in"
         assert c.get("/").status_code == 303
-    with _browser(server) as c:  # the secret key signs in too; a foreign next goes home
-        assert _sign_in(c, keys["secret_key"], next_="//evil.test/x").headers["location"] == "/"
+    with site.browser(server) as c:  # the secret key signs in too; a foreign next goes home
+        assert site.sign_in(c, keys["secret_key"], next_="//evil.test/x").headers["location"] == "/"
 
 
 def test_a_changed_or_rotated_session_is_no_session(served):
     server, keys = served
-    with _browser(server) as c:
-        _sign_in(c, keys["viewer_key"])
+    with site.browser(server) as c:
+        site.sign_in(c, keys["viewer_key"])
         _, ends, nonce, mac = c.cookies["mj_session"].split(".")
     with httpx.Client(base_url=server.url, cookies={"mj_session": f"secret.{ends}.{nonce}.{mac}"}) as forged:
         assert forged.get("/").status_code == 303  # the role is signed with the rest
     # Rotating the keys ends every session (on a server of its own: the module's is shared).
     root = server.root.parent / "rotating"
-    other = make_workspace(root, journeys=JOURNEYS)
-    with LiveServer(root) as own, _browser(own) as c:
-        assert _sign_in(c, other["viewer_key"]).status_code == 303
+    other = make_workspace(root, journeys=site.JOURNEYS)
+    with LiveServer(root) as own, site.browser(own) as c:
+        assert site.sign_in(c, other["viewer_key"]).status_code == 303
         assert c.get("/").status_code == 200
         mj.workspace.keys(root, rotate=True)
         time.sleep(1.2)  # the server looks at the key file at most once a second
@@ -147,26 +81,26 @@ def test_a_changed_or_rotated_session_is_no_session(served):
 
 def test_the_portfolio_ranks_moments_by_attempts_short_with_the_apis_numbers(served):
     server, keys = served
-    with _browser(server) as c, server.client(keys["secret_key"]) as api:
-        _sign_in(c, keys["viewer_key"])
+    with site.browser(server) as c, server.client(keys["secret_key"]) as api:
+        site.sign_in(c, keys["viewer_key"])
         for query in ("", "?channel=web"):
             page = c.get("/" + query)
             assert page.status_code == 200
-            cells = _cells(page.text)
+            cells = site.cells(page.text)
             answer = api.get("/v1/analyses/scorecard" + query).json()
             rows = {r["moment"]: r for r in answer["tables"]["moments"]}
             for moment, shown in cells.items():
                 for column in COLUMNS:
                     if column.name in shown:
                         assert shown[column.name] == fmt.cell(column, rows[moment]), (query, moment, column)
-        everyone = _cells(c.get("/").text)
+        everyone = site.cells(c.get("/").text)
         assert list(everyone) == ["pay", "chat"]  # 3 attempts short first, on target after
         assert everyone["pay"]["attempts_short"] == "3" and everyone["chat"]["attempts_short"] == "0"
         assert everyone["pay"]["completion_rate"].startswith("60.0%")
-        web = _cells(c.get("/?channel=web").text)
+        web = site.cells(c.get("/?channel=web").text)
         assert web["pay"]["completion_rate"].startswith("100.0%")  # the filter changes the numbers
         page = c.get("/").text
-        assert OWNER not in page and html.escape(OWNER) in page  # rendered as text
+        assert site.OWNER not in page and html.escape(site.OWNER) in page  # rendered as text
         assert "off target" in page and "on target" in page
 
 
@@ -175,7 +109,7 @@ def weeks(tmp_path_factory):
     """Four weeks: pay completes 27 of 30 attempts a week, then 12 of 30 in the last week;
     chat completes 20 of 25 every week."""
     root = tmp_path_factory.mktemp("weeks") / "ws"
-    keys = make_workspace(root, journeys=JOURNEYS)
+    keys = make_workspace(root, journeys=site.JOURNEYS)
     rows, n = [], 0
     for week in range(4):
         for i in range(30):
@@ -204,8 +138,8 @@ def test_the_portfolio_says_what_moved_most_with_weekly_sparklines(weeks):
 
     server, keys = weeks
     change = next(c for c in get("week-on-week").views[0].columns if c.name == "change")
-    with _browser(server) as c, server.client(keys["secret_key"]) as api:
-        _sign_in(c, keys["viewer_key"])
+    with site.browser(server) as c, server.client(keys["secret_key"]) as api:
+        site.sign_in(c, keys["viewer_key"])
         page = c.get("/").text
         answer = api.get("/v1/analyses/week-on-week").json()
         # The headline is the analysis's: pay fell from 90% to 40% of 30 finished attempts.
@@ -213,7 +147,7 @@ def test_the_portfolio_says_what_moved_most_with_weekly_sparklines(weeks):
         assert headline == answer["meta"]["headline"]
         assert headline.startswith("pay: completion down 50.0 points week on week (90.0% → 40.0%")
         rows = {r["moment"]: r for r in answer["tables"]["moments"]}
-        cells = _cells(page)
+        cells = site.cells(page)
         assert cells["pay"]["change"] == "▼ " + fmt.cell(change, rows["pay"])
         assert cells["chat"]["change"] == fmt.cell(change, rows["chat"]) and rows["chat"]["moved"] is None
         # A sparkline of the four weeks, its words naming the first and the last.
@@ -231,8 +165,8 @@ def test_the_portfolio_says_what_moved_most_with_weekly_sparklines(weeks):
 
 def test_a_bad_filter_is_shown_on_the_page(served):
     server, keys = served
-    with _browser(server) as c:
-        _sign_in(c, keys["viewer_key"])
+    with site.browser(server) as c:
+        site.sign_in(c, keys["viewer_key"])
         page = c.get("/?since=yesterday-ish")
         assert page.status_code == 400 and "since" in page.text and 'role="alert"' in page.text
 
@@ -241,8 +175,8 @@ def test_the_moment_page_shows_each_panel_with_the_apis_numbers(served):
     from microjourney.server.dashboard import MOMENT_PANELS, panel
 
     server, keys = served
-    with _browser(server) as c, server.client(keys["secret_key"]) as api:
-        _sign_in(c, keys["viewer_key"])
+    with site.browser(server) as c, server.client(keys["secret_key"]) as api:
+        site.sign_in(c, keys["viewer_key"])
         page = c.get("/moments/pay?channel=app")
         assert page.status_code == 200 and "off target" in page.text
         shown = 0
@@ -251,7 +185,7 @@ def test_the_moment_page_shows_each_panel_with_the_apis_numbers(served):
                              params={**extra, "moment": "pay", "channel": "app"}).json()
             for view in views:
                 expected = panel(answer, analysis, view, limit)
-                cells = _panel(page.text, analysis, view)
+                cells = site.panel_cells(page.text, analysis, view)
                 assert cells == [cell for row in expected["rows"] for cell in row], (analysis, view)
                 shown += len(cells)
         assert shown > 20
@@ -263,118 +197,13 @@ def test_the_moment_page_shows_each_panel_with_the_apis_numbers(served):
         assert "<script>alert(1)" not in hostile.text and "&lt;script&gt;" in hostile.text
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
-
-
-@pytest.mark.slow
-def test_in_chromium_every_page_loads_without_errors_and_the_chart_draws(served):
-    """Signed in through the form, as a person would: the portfolio, then a moment page whose
-    chart Vega draws under the page's content security policy (no eval, no inline script);
-    the owner's markup shows as text. A screenshot of each page is written for review."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    server, keys = served
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            problems: list[str] = []
-            page.on("console", lambda m: m.type in ("error", "warning") and problems.append(m.text))
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.goto(server.url + "/")
-            assert page.url.startswith(server.url + "/sign-in")
-            page.fill("#key", keys["viewer_key"])
-            page.keyboard.press("Enter")
-            page.wait_for_selector("table.portfolio")
-            assert page.locator("tr[data-moment]").first.get_attribute("data-moment") == "pay"
-            assert OWNER in page.inner_text("table.portfolio")  # as text, not as markup
-            page.screenshot(path=str(SCREENSHOTS / "portfolio.png"), full_page=True)
-            page.click("a[href^='/moments/pay']")
-            page.wait_for_selector("#chart-series[data-rendered=true] svg", timeout=15000)
-            marks = page.locator("#chart-series svg path").count()
-            assert marks >= 2  # the band and the line at least
-            page.wait_for_selector("#chart-daily[data-rendered=true] svg")
-            # The process map, laid out by dagre: a node per step reached, the designed path
-            # (open -> ok) outlined, every text as text.
-            page.wait_for_selector("#graph-process-map[data-rendered=true] svg")
-            names = page.locator("#graph-process-map g.node text.name").evaluate_all(
-                "els => els.map(e => e.textContent)")
-            assert sorted(names) == sorted(["open", "ok", "failed"])
-            assert page.locator("#graph-process-map g.node.designed").count() == 2
-            assert page.locator("#graph-process-map g.edge.designed").count() == 1
-            page.screenshot(path=str(SCREENSHOTS / "moment.png"), full_page=True)
-            page.set_viewport_size({"width": 390, "height": 844})  # a phone: tables scroll inside
-            page.reload()
-            page.wait_for_selector("#chart-series[data-rendered=true]")
-            width = page.evaluate("document.documentElement.scrollWidth")
-            assert width <= 390, width
-            page.screenshot(path=str(SCREENSHOTS / "moment-phone.png"), full_page=True)
-            assert problems == []
-        finally:
-            browser.close()
-
-
-@pytest.mark.slow
-def test_in_chromium_each_filter_changes_the_numbers_and_survives_a_reload(served):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    server, keys = served
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(server.url + "/sign-in")
-            page.fill("#key", keys["viewer_key"])
-            page.keyboard.press("Enter")
-            page.wait_for_selector("table.portfolio")
-
-            def completion() -> str:
-                return page.inner_text("tr[data-moment=pay] td[data-column=completion_rate]")
-
-            assert completion().startswith("60.0%")
-            page.select_option("select[name=channel]", "app")  # the app: 1 of 5 completes
-            page.click("form.filters button[type=submit]")
-            page.wait_for_url("**/?*channel=app*")
-            assert completion().startswith("20.0%")
-            page.reload()
-            assert page.input_value("select[name=channel]") == "app" and completion().startswith("20.0%")
-            page.fill("input[name=until]", "2026-11-02")  # before any attempt: none left
-            page.click("form.filters button[type=submit]")
-            page.wait_for_url("**until=2026-11-02*")
-            assert completion() == "—"
-            assert page.inner_text("tr[data-moment=pay] td[data-column=attempts]") == "0"
-            page.fill("input[name=until]", "")
-            page.fill("input[name=where]", "nothing=here")  # no start event has it
-            page.click("form.filters button[type=submit]")
-            page.wait_for_url("**where=nothing*")
-            assert page.input_value("input[name=where]") == "nothing=here"
-            page.fill("input[name=where]", "")
-            page.click("form.filters button[type=submit]")
-            page.wait_for_selector("tr[data-moment=pay]")
-            # The filters go along to a moment page and stay in its form and its numbers.
-            page.click("tr[data-moment=pay] a")
-            page.wait_for_url("**/moments/pay?*channel=app*")
-            assert page.input_value("select[name=channel]") == "app"
-            steps = page.locator("[data-analysis=funnel][data-view=steps] td[data-column=count]")
-            assert steps.all_inner_texts() == ["5", "1"]
-            page.reload()
-            assert page.locator("[data-analysis=funnel][data-view=steps] td[data-column=count]"
-                                ).all_inner_texts() == ["5", "1"]
-        finally:
-            browser.close()
-
-
 def test_the_journeys_and_data_quality_pages(served):
     from microjourney.server.dashboard import panel
 
     server, keys = served
-    with _browser(server) as c, server.client(keys["secret_key"]) as api:
+    with site.browser(server) as c, server.client(keys["secret_key"]) as api:
         assert c.get("/journeys").status_code == 303 and c.get("/data-quality").status_code == 303
-        _sign_in(c, keys["viewer_key"])
+        site.sign_in(c, keys["viewer_key"])
         page = c.get("/journeys?channel=app").text
         # Each journey with its moments in the workspace's order, linked, filters carried.
         assert re.findall(r'data-journey="([^"]+)"', page) == ["payment", "help"]
@@ -387,7 +216,7 @@ def test_the_journeys_and_data_quality_pages(served):
         quality = c.get("/data-quality")
         assert quality.status_code == 200
         answer = api.get("/v1/analyses/data-quality").json()
-        cells = _panel(quality.text, "data-quality", "days")
+        cells = site.panel_cells(quality.text, "data-quality", "days")
         assert cells == [cell for row in panel(answer, "data-quality", "days", 30)["rows"] for cell in row]
         assert cells  # the ingest's arrivals are there
 
@@ -396,8 +225,8 @@ def test_the_attempt_explorer_and_one_attempts_timeline(served):
     from microjourney.server.dashboard import EXPLORE_ROWS, panel
 
     server, keys = served
-    with _browser(server) as c, server.client(keys["secret_key"]) as api:
-        _sign_in(c, keys["viewer_key"])
+    with site.browser(server) as c, server.client(keys["secret_key"]) as api:
+        site.sign_in(c, keys["viewer_key"])
         assert 'href="/moments/pay/attempts"' in c.get("/moments/pay").text
         cases = (({"outcome": "failed"}, 4), ({"reached": "1"}, 6),
                  ({"outcome": "failed", "channel": "web"}, 0))
@@ -417,7 +246,7 @@ def test_the_attempt_explorer_and_one_attempts_timeline(served):
         ident = html.unescape(first).replace("%3A", ":")
         answer = api.get("/v1/analyses/attempt", params={"id": ident}).json()
         expected = panel(answer, "attempt", "events", 500)["rows"]
-        cells = _panel(one.text, "attempt", "events")
+        cells = site.panel_cells(one.text, "attempt", "events")
         section = re.search(r'data-analysis="attempt" data-view="events">(.*?)</section>', one.text, re.S)
         assert cells == [cell for row in expected for cell in row]
         roles = re.findall(r'data-column="role">([^<]*)<', section.group(1))
@@ -434,7 +263,7 @@ def test_the_report_ranks_moments_as_the_portfolio_does(make_ws, tmp_path):
             "complete: {event: resolved}, timeout: 10m, target: {metric: completion_rate, value: 0.5}}]}, "
             "{name: payment, moments: [{name: pay, start: {event: open}, complete: {event: ok}, "
             "fail: {event: failed}, timeout: 10m, target: {metric: completion_rate, value: 0.9}}]}]\n")
-    ws = make_ws(spec, _events())
+    ws = make_ws(spec, site.site_events())
     page = build_report(ws, tmp_path / "report.html").read_text(encoding="utf-8")
     table = page[page.index("Attempts short of target"):]
     assert table.index('class="sub code">pay<') < table.index('class="sub code">chat<')
@@ -453,64 +282,12 @@ def test_the_report_ranks_moments_as_the_portfolio_does(make_ws, tmp_path):
     assert f"<strong>What moved most:</strong> {html.escape(moved)}" in page
 
 
-AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
-
-
-@pytest.mark.slow
-def test_in_chromium_every_page_is_accessible_and_reachable_by_keyboard(served):
-    """Every page: no console error, no serious or critical axe-core violation (WCAG 2 A and
-    AA rules), a screenshot; on the portfolio, Tab reaches the filters, each moment's link
-    and the sign-out button."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    server, keys = served
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    axe = AXE.read_text(encoding="utf-8")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            # axe is injected by the test (bypassing the page's CSP for that alone).
-            context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
-            page = context.new_page()
-            problems: list[str] = []
-            page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-            page.goto(server.url + "/sign-in")
-            page.fill("#key", keys["viewer_key"])
-            page.click("button[type=submit]")
-            page.wait_for_selector("table.portfolio")
-            # Keyboard: Tab through the page, noting what takes the focus.
-            reached = set()
-            for _ in range(40):
-                page.keyboard.press("Tab")
-                reached.add(page.evaluate("document.activeElement.name || (document.activeElement"
-                                          ".textContent || '').trim() || document.activeElement.tagName"))
-            assert {"Apply", "Sign out", "pay", "chat", "channel"} <= reached, reached
-            failed = page.evaluate("() => fetch('/moments/pay/attempts?outcome=failed').then(r => r.text())")
-            first = re.findall(r'href="(/attempts/[^"]+)"', failed)[0]
-            pages = (("portfolio", "/"), ("journeys", "/journeys"), ("data-quality", "/data-quality"),
-                     ("moment", "/moments/pay"), ("attempts", "/moments/pay/attempts?outcome=failed"),
-                     ("attempt", first), ("sign-in", "/sign-in"))
-            for name, path in pages:
-                page.goto(server.url + path)
-                page.wait_for_load_state("networkidle")
-                page.evaluate(axe)
-                found = page.evaluate("() => axe.run(document, {runOnly: ['wcag2a', 'wcag2aa']})"
-                                      ".then(r => r.violations.filter(v => ['serious', 'critical']"
-                                      ".includes(v.impact)).map(v => v.id + ': ' + v.nodes.length))")
-                assert found == [], (path, found)
-                page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-            assert problems == []
-        finally:
-            browser.close()
-
-
 def test_the_moment_page_breaks_the_scorecard_down_by_channel_or_a_property(served):
     from microjourney.server.dashboard import panel
 
     server, keys = served
-    with _browser(server) as c, server.client(keys["secret_key"]) as api:
-        _sign_in(c, keys["viewer_key"])
+    with site.browser(server) as c, server.client(keys["secret_key"]) as api:
+        site.sign_in(c, keys["viewer_key"])
         for query in ({}, {"by": "outcome"}):
             page = c.get("/moments/pay", params=query)
             assert page.status_code == 200
@@ -518,7 +295,7 @@ def test_the_moment_page_breaks_the_scorecard_down_by_channel_or_a_property(serv
             mine = {**answer, "tables": {"moments": [r for r in answer["tables"]["moments"]
                                                      if r["moment"] == "pay"]}}
             expected = panel(mine, "scorecard", "moments", 50)["rows"]
-            cells = _panel(page.text, "scorecard", "breakdown")
+            cells = site.panel_cells(page.text, "scorecard", "breakdown")
             assert cells == [cell for row in expected for cell in row] and len(expected) >= 2
         by_channel = c.get("/moments/pay").text
         assert re.findall(r'data-column="channel">([^<]*)<', by_channel) == ["app", "web"]
@@ -530,7 +307,7 @@ def test_hostile_sign_in_forms_get_an_answer_never_a_crash_or_a_redirect_elsewhe
     from microjourney.server.dashboard import _local
 
     server, keys = served
-    with _browser(server) as c:
+    with site.browser(server) as c:
         big = c.post("/sign-in", content=b"key=" + b"x" * 10_000,
                      headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert big.status_code == 400 and "could not be read" in big.text
@@ -539,17 +316,17 @@ def test_hostile_sign_in_forms_get_an_answer_never_a_crash_or_a_redirect_elsewhe
         assert garbled.status_code in (400, 403) and "<form" in garbled.text
         for target in ("/\t/evil.test", "/\n/evil.test", "//evil.test", "/\\evil.test", "https://evil.test"):
             assert _local(target) == "/", target
-            done = _sign_in(c, keys["viewer_key"], next_=target)
+            done = site.sign_in(c, keys["viewer_key"], next_=target)
             assert done.status_code == 303 and done.headers["location"] == "/", target
         assert _local("/moments/pay?channel=web") == "/moments/pay?channel=web"
 
 
 def test_an_event_named_with_markup_shows_as_text_on_its_attempt_page(served):
     server, keys = served
-    with _browser(server) as c, server.client(keys["secret_key"]) as api:
-        _sign_in(c, keys["viewer_key"])
+    with site.browser(server) as c, server.client(keys["secret_key"]) as api:
+        site.sign_in(c, keys["viewer_key"])
         listed = api.get("/v1/analyses/attempts", params={"moment": "pay", "limit": 100}).json()
         ident = next(r["attempt_id"] for r in listed["tables"]["attempts"] if r["person"] == "p0")
         page = c.get(f"/attempts/{ident}")
         assert page.status_code == 200
-        assert EVIL_EVENT not in page.text and html.escape(EVIL_EVENT) in page.text
+        assert site.EVIL_EVENT not in page.text and html.escape(site.EVIL_EVENT) in page.text

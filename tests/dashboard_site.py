@@ -1,0 +1,85 @@
+"""The dashboard's test site: a small workspace served by the real server (two moments, a
+markup-named owner and event), and helpers to sign in and read a page's cells."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from .live_server import LiveServer, make_workspace, run_cli
+
+OWNER = "<script>alert(1)</script> payments"
+EVIL_EVENT = "<img src=x onerror=alert(2)>"
+JOURNEYS = ("[{name: payment, moments: [{name: pay, start: {event: open}, complete: {event: ok}, "
+            "fail: {event: failed}, timeout: 10m, owner: '" + OWNER + "', "
+            "target: {metric: completion_rate, value: 0.9}}]}, "
+            "{name: help, moments: [{name: chat, start: {event: chat_opened}, "
+            "complete: {event: resolved}, timeout: 10m, owner: care, "
+            "target: {metric: completion_rate, value: 0.5}}]}]")
+
+
+def site_events() -> list[dict]:
+    rows, n = [], 0
+
+    def add(person: str, event: str, second: int, channel: str) -> None:
+        nonlocal n
+        n += 1
+        rows.append({"event_id": f"e{n}", "timestamp": f"2026-11-02T10:{second // 60:02d}:{second % 60:02d}Z",
+                     "event": event, "anonymous_id": person, "channel": channel})
+
+    # pay: 5 on the web all complete; 5 in the app, 1 completes and 4 fail: 60% of 10
+    # against 90% -> 3 attempts short. chat: 3 of 4 resolved, 75% against 50%: on target.
+    for i in range(10):
+        channel = "web" if i < 5 else "app"
+        add(f"p{i}", "open", i, channel)
+        if i == 0:  # an event whose name is markup, inside p0's attempt
+            add("p0", EVIL_EVENT, 10, channel)
+        add(f"p{i}", "ok" if i < 6 else "failed", i + 20, channel)
+    for i in range(4):
+        add(f"c{i}", "chat_opened", 100 + i, "chat")
+        if i < 3:
+            add(f"c{i}", "resolved", 130 + i, "chat")
+    return rows
+
+
+def serve(tmp_path_factory: Any) -> Iterator[tuple[LiveServer, dict[str, str]]]:
+    """The site's workspace, ingested and served: (server, keys)."""
+    root = tmp_path_factory.mktemp("dash") / "ws"
+    keys = make_workspace(root, journeys=JOURNEYS)
+    events = root.parent / "events.jsonl"
+    events.write_text("\n".join(json.dumps(e) for e in site_events()) + "\n", encoding="utf-8")
+    run_cli("ingest", str(events), "-w", str(root))
+    with LiveServer(root) as server:
+        yield server, keys
+
+
+def browser(server: LiveServer) -> httpx.Client:
+    return httpx.Client(base_url=server.url, timeout=30, follow_redirects=False)
+
+
+def sign_in(c: httpx.Client, key: str, next_: str = "/") -> httpx.Response:
+    form = c.get("/sign-in", params={"next": next_})
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert token is not None and form.status_code == 200
+    return c.post("/sign-in", data={"csrf": token.group(1), "key": key, "next": next_})
+
+
+def cells(page: str) -> dict[str, dict[str, str]]:
+    """The portfolio's cells by moment and column, unescaped, in page order."""
+    out: dict[str, dict[str, str]] = {}
+    for moment, row in re.findall(r'<tr data-moment="([^"]+)">(.*?)</tr>', page, re.S):
+        out[moment] = {c: html.unescape(v) for c, v in re.findall(r'data-column="([^"]+)">([^<]*)<', row)}
+    return out
+
+
+def panel_cells(page: str, analysis: str, view: str) -> list[str]:
+    """The cells of one panel of a page (a view of a registered analysis), unescaped."""
+    section = re.search(rf'data-analysis="{analysis}" data-view="{view}">(.*?)</section>', page, re.S)
+    assert section is not None, (analysis, view)
+    cells = re.findall(r'data-column="[^"]+">(.*?)</td>', section.group(1), re.S)
+    return [html.unescape(re.sub(r"<[^>]+>", "", x)) for x in cells]  # a link's text is its cell

@@ -31,3 +31,12 @@ def make_ws(tmp_path: Path) -> Callable[..., mj.Workspace]:
     yield build
     for ws in opened:
         ws.close()
+
+
+@pytest.fixture(scope="package")
+def site_served(tmp_path_factory: pytest.TempPathFactory):
+    """The dashboard's test site (tests/dashboard_site.py), served once for every dashboard
+    test module: (server, keys)."""
+    from .dashboard_site import serve
+
+    yield from serve(tmp_path_factory)

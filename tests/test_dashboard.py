@@ -20,13 +20,8 @@ from . import dashboard_site as site
 from .live_server import LiveServer, make_workspace, run_cli
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    yield from site.serve(tmp_path_factory)
-
-
-def test_pages_need_a_session_and_the_write_key_cannot_sign_in(served):
-    server, keys = served
+def test_pages_need_a_session_and_the_write_key_cannot_sign_in(site_served):
+    server, keys = site_served
     with site.browser(server) as c:
         first = c.get("/?channel=web")
         assert first.status_code == 303
@@ -41,8 +36,8 @@ def test_pages_need_a_session_and_the_write_key_cannot_sign_in(served):
         assert forged.status_code == 403 and "mj_session" not in c.cookies
 
 
-def test_signing_in_gives_a_strict_http_only_session_that_signing_out_ends(served):
-    server, keys = served
+def test_signing_in_gives_a_strict_http_only_session_that_signing_out_ends(site_served):
+    server, keys = site_served
     with site.browser(server) as c:
         done = site.sign_in(c, keys["viewer_key"], next_="/?channel=web")
         assert done.status_code == 303 and done.headers["location"] == "/?channel=web"
@@ -61,8 +56,8 @@ def test_signing_in_gives_a_strict_http_only_session_that_signing_out_ends(serve
         assert site.sign_in(c, keys["secret_key"], next_="//evil.test/x").headers["location"] == "/"
 
 
-def test_a_changed_or_rotated_session_is_no_session(served):
-    server, keys = served
+def test_a_changed_or_rotated_session_is_no_session(site_served):
+    server, keys = site_served
     with site.browser(server) as c:
         site.sign_in(c, keys["viewer_key"])
         _, ends, nonce, mac = c.cookies["mj_session"].split(".")
@@ -79,8 +74,8 @@ def test_a_changed_or_rotated_session_is_no_session(served):
         assert c.get("/").status_code == 303
 
 
-def test_the_portfolio_ranks_moments_by_attempts_short_with_the_apis_numbers(served):
-    server, keys = served
+def test_the_portfolio_ranks_moments_by_attempts_short_with_the_apis_numbers(site_served):
+    server, keys = site_served
     with site.browser(server) as c, server.client(keys["secret_key"]) as api:
         site.sign_in(c, keys["viewer_key"])
         for query in ("", "?channel=web"):
@@ -163,18 +158,18 @@ def test_the_portfolio_says_what_moved_most_with_weekly_sparklines(weeks):
         assert "No moment&#39;s completion moved beyond chance" in before
 
 
-def test_a_bad_filter_is_shown_on_the_page(served):
-    server, keys = served
+def test_a_bad_filter_is_shown_on_the_page(site_served):
+    server, keys = site_served
     with site.browser(server) as c:
         site.sign_in(c, keys["viewer_key"])
         page = c.get("/?since=yesterday-ish")
         assert page.status_code == 400 and "since" in page.text and 'role="alert"' in page.text
 
 
-def test_the_moment_page_shows_each_panel_with_the_apis_numbers(served):
+def test_the_moment_page_shows_each_panel_with_the_apis_numbers(site_served):
     from microjourney.server.dashboard import MOMENT_PANELS, panel
 
-    server, keys = served
+    server, keys = site_served
     with site.browser(server) as c, server.client(keys["secret_key"]) as api:
         site.sign_in(c, keys["viewer_key"])
         page = c.get("/moments/pay?channel=app")
@@ -197,10 +192,10 @@ def test_the_moment_page_shows_each_panel_with_the_apis_numbers(served):
         assert "<script>alert(1)" not in hostile.text and "&lt;script&gt;" in hostile.text
 
 
-def test_the_journeys_and_data_quality_pages(served):
+def test_the_journeys_and_data_quality_pages(site_served):
     from microjourney.server.dashboard import panel
 
-    server, keys = served
+    server, keys = site_served
     with site.browser(server) as c, server.client(keys["secret_key"]) as api:
         assert c.get("/journeys").status_code == 303 and c.get("/data-quality").status_code == 303
         site.sign_in(c, keys["viewer_key"])
@@ -221,10 +216,10 @@ def test_the_journeys_and_data_quality_pages(served):
         assert cells  # the ingest's arrivals are there
 
 
-def test_the_attempt_explorer_and_one_attempts_timeline(served):
+def test_the_attempt_explorer_and_one_attempts_timeline(site_served):
     from microjourney.server.dashboard import EXPLORE_ROWS, panel
 
-    server, keys = served
+    server, keys = site_served
     with site.browser(server) as c, server.client(keys["secret_key"]) as api:
         site.sign_in(c, keys["viewer_key"])
         assert 'href="/moments/pay/attempts"' in c.get("/moments/pay").text
@@ -282,10 +277,10 @@ def test_the_report_ranks_moments_as_the_portfolio_does(make_ws, tmp_path):
     assert f"<strong>What moved most:</strong> {html.escape(moved)}" in page
 
 
-def test_the_moment_page_breaks_the_scorecard_down_by_channel_or_a_property(served):
+def test_the_moment_page_breaks_the_scorecard_down_by_channel_or_a_property(site_served):
     from microjourney.server.dashboard import panel
 
-    server, keys = served
+    server, keys = site_served
     with site.browser(server) as c, server.client(keys["secret_key"]) as api:
         site.sign_in(c, keys["viewer_key"])
         for query in ({}, {"by": "outcome"}):
@@ -303,10 +298,10 @@ def test_the_moment_page_breaks_the_scorecard_down_by_channel_or_a_property(serv
         assert odd.status_code == 200 and "<b>x</b>" not in odd.text and "&lt;b&gt;x" in odd.text  # "(none)"
 
 
-def test_hostile_sign_in_forms_get_an_answer_never_a_crash_or_a_redirect_elsewhere(served):
+def test_hostile_sign_in_forms_get_an_answer_never_a_crash_or_a_redirect_elsewhere(site_served):
     from microjourney.server.dashboard import _local
 
-    server, keys = served
+    server, keys = site_served
     with site.browser(server) as c:
         big = c.post("/sign-in", content=b"key=" + b"x" * 10_000,
                      headers={"Content-Type": "application/x-www-form-urlencoded"})
@@ -321,8 +316,8 @@ def test_hostile_sign_in_forms_get_an_answer_never_a_crash_or_a_redirect_elsewhe
         assert _local("/moments/pay?channel=web") == "/moments/pay?channel=web"
 
 
-def test_an_event_named_with_markup_shows_as_text_on_its_attempt_page(served):
-    server, keys = served
+def test_an_event_named_with_markup_shows_as_text_on_its_attempt_page(site_served):
+    server, keys = site_served
     with site.browser(server) as c, server.client(keys["secret_key"]) as api:
         site.sign_in(c, keys["viewer_key"])
         listed = api.get("/v1/analyses/attempts", params={"moment": "pay", "limit": 100}).json()

@@ -15,23 +15,18 @@ from . import dashboard_site as site
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    yield from site.serve(tmp_path_factory)
-
-
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
 
 
-def test_in_chromium_every_page_loads_without_errors_and_the_chart_draws(served):
+def test_in_chromium_every_page_loads_without_errors_and_the_chart_draws(site_served):
     """Signed in through the form, as a person would: the portfolio, then a moment page whose
     chart Vega draws under the page's content security policy (no eval, no inline script);
     the owner's markup shows as text. A screenshot of each page is written for review."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded")
     sync_api = pytest.importorskip("playwright.sync_api")
-    server, keys = served
+    server, keys = site_served
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
@@ -68,16 +63,22 @@ def test_in_chromium_every_page_loads_without_errors_and_the_chart_draws(served)
             width = page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, width
             page.screenshot(path=str(SCREENSHOTS / "moment-phone.png"), full_page=True)
+            for path, name in (("/", "portfolio"), ("/moments/pay/attempts", "attempts")):
+                page.goto(server.url + path)
+                page.wait_for_selector("main")
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= 390, (path, width)
+                page.screenshot(path=str(SCREENSHOTS / f"{name}-phone.png"), full_page=True)
             assert problems == []
         finally:
             browser.close()
 
 
-def test_in_chromium_each_filter_changes_the_numbers_and_survives_a_reload(served):
+def test_in_chromium_each_filter_changes_the_numbers_and_survives_a_reload(site_served):
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded")
     sync_api = pytest.importorskip("playwright.sync_api")
-    server, keys = served
+    server, keys = site_served
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         try:
@@ -126,14 +127,14 @@ def test_in_chromium_each_filter_changes_the_numbers_and_survives_a_reload(serve
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 
 
-def test_in_chromium_every_page_is_accessible_and_reachable_by_keyboard(served):
+def test_in_chromium_every_page_is_accessible_and_reachable_by_keyboard(site_served):
     """Every page: no console error, no serious or critical axe-core violation (WCAG 2 A and
     AA rules), a screenshot; on the portfolio, Tab reaches the filters, each moment's link
     and the sign-out button."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); browsers are never downloaded")
     sync_api = pytest.importorskip("playwright.sync_api")
-    server, keys = served
+    server, keys = site_served
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     axe = AXE.read_text(encoding="utf-8")
     with sync_api.sync_playwright() as p:

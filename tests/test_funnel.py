@@ -472,7 +472,7 @@ def _engine(root: Path, steps, rows, window_ms, order, per, within):
 
 
 @pytest.mark.slow
-@settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_engine_matches_reference(scenario):
     steps, rows, window_ms, order, per, within = scenario

@@ -40,9 +40,12 @@ def compute(ws: Workspace, p: Params) -> Output:
     pm = ws.process_map(p.moment, by=p.case, channel=p.channel, since=p.since, until=p.until,
                         outcome=p.outcome, where=p.where)
     edges = pm.edges.order_by([pm.edges["count"].desc(), "source", "target"]).to_pandas()
-    nodes = pm.nodes.order_by([pm.nodes["count"].desc(), "name"]).to_pandas()
-    starts = pm.starts.order_by("name").to_pandas()
-    ends = pm.ends.order_by("name").to_pandas()
+    # Nodes, starts and ends from one query.
+    stats = pm.node_stats.to_pandas()
+    nodes = stats[["name", "count"]].sort_values(["count", "name"], ascending=[False, True])
+    starts, ends = ((stats[stats[c] > 0][["name", c]].rename(columns={c: "count"}).sort_values("name"))
+                    for c in ("starts", "ends"))
+    nodes, starts, ends = (t.reset_index(drop=True) for t in (nodes, starts, ends))
     # A moment's designed path (start, steps, completion), for drawings to highlight.
     path = list(ws.moment(p.moment).step_labels) if p.moment else []
     return Output({"edges": edges, "nodes": nodes, "starts": starts, "ends": ends},

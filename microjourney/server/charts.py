@@ -67,6 +67,9 @@ def durations_spec(rows: list[dict[str, Any]], sla: float | None) -> dict[str, A
                else ("within the SLA" if r["within_sla"] else "beyond the SLA")}
               for i, r in enumerate(rows)]
     title = "Time to complete" + (f" (SLA {label(sla)})" if sla is not None else "")
+    # Only the colours the bands use: a legend entry for nothing confuses.
+    colours = {"within the SLA": "#1b7f3b", "beyond the SLA": "#b3261e", "no SLA": "#5b6475"}
+    shown = {v["sla"] for v in values}
     return {"$schema": SCHEMA, "title": title, "width": "container", "height": 200,
             "data": {"values": values},
             "mark": {"type": "bar"},
@@ -74,8 +77,8 @@ def durations_spec(rows: list[dict[str, Any]], sla: float | None) -> dict[str, A
                 "x": {"field": "band", "type": "ordinal", "sort": {"field": "order"}, "title": None},
                 "y": {"field": "completed", "type": "quantitative", "title": "completed attempts"},
                 "color": {"field": "sla", "type": "nominal", "title": None,
-                          "scale": {"domain": ["within the SLA", "beyond the SLA", "no SLA"],
-                                    "range": ["#1b7f3b", "#b3261e", "#5b6475"]}},
+                          "scale": {"domain": [k for k in colours if k in shown],
+                                    "range": [c for k, c in colours.items() if k in shown]}},
                 "tooltip": [{"field": "band", "title": "time to complete"},
                             {"field": "completed", "type": "quantitative"},
                             {"field": "share", "type": "quantitative", "format": ".1%"}]}}

@@ -264,6 +264,12 @@ def test_the_report_ranks_moments_as_the_portfolio_does(make_ws, tmp_path):
     assert table.index('class="sub code">pay<') < table.index('class="sub code">chat<')
     first = page.index('<h2 id="m-1-h">')
     assert page[page.rindex("<code>", 0, first):first].startswith("<code>pay</code>")  # pay's section first
+    # Each moment's status in the scorecard's words, as the dashboard shows it.
+    card = ws.analysis("scorecard").table()
+    for moment, word in zip(card.moment, card.status, strict=True):
+        row = re.search(rf'<tr>(?:(?!</tr>).)*class="sub code">{moment}<(?:(?!</tr>).)*</tr>', page, re.S)
+        assert f"</span> {word}</span>" in row.group(0), (moment, word)
+    assert set(card.status) == {"off target", "on target"}
     # Its process map is the analysis's, drawn as the dashboard draws it.
     from microjourney.registry.process_map import graph
 

@@ -156,8 +156,8 @@ def test_portfolio_target_verdicts_and_sla(page):
     assert [re.search(r'<a href="#m-(\d)">', r).group(1) for r in rows] == ["1", "2", "3"]
     pay, reset, evil = rows
     assert "92.0%" in pay and "95% CI 89.3%–94.1%" in pay
-    assert 'class="badge good"' in pay and "above target" in pay
-    assert 'class="badge bad"' in reset and "below target" in reset
+    assert 'class="badge good"' in pay and "on target" in pay
+    assert 'class="badge bad"' in reset and "off target" in reset
     assert "over SLA" in reset and "over SLA" in pay  # p90 48 s > 30 s
     assert "2.0%" in pay and "4.0%" in pay and "1.0%" in pay  # failure/abandonment/escalation
     assert "no attempts yet" in evil

@@ -42,7 +42,7 @@ COLUMNS = ("attempts", "persons", "completed", "failed", "abandoned", "escalated
            "escalation_rate", "contacts", "repeat_contacts", "repeat_contact_rate",
            "self_service_rate", "authenticated_self_service_rate", "retry_rate",
            "duration_median_s", "duration_p90_s", "sla_s", "sla_met_rate", "target_metric",
-           "target_value", "on_target", "attempts_short", "owner")
+           "target_value", "on_target", "status", "attempts_short", "owner")
 
 #: The denominator of each rate a target may name: how many attempts its gap is counted over.
 _OVER = {"completion_rate": "finished", "failure_rate": "finished", "abandonment_rate": "finished",
@@ -68,6 +68,7 @@ def scorecard(stats: pd.DataFrame, spec: Workspace, keys: list[str]) -> pd.DataF
     df["target_value"] = [t.value if t else None for t in targets]
     rows = df.to_dict("records")
     df["on_target"] = [_on_target(row, t) for row, t in zip(rows, targets, strict=True)]
+    df["status"] = [status(row, t) for row, t in zip(rows, targets, strict=True)]
     df["attempts_short"] = [attempts_short(row, t) for row, t in zip(rows, targets, strict=True)]
     order = {m: i for i, m in enumerate(moments)}
     df = df.sort_values(by=keys, key=lambda s: s.map(order) if s.name == "moment" else s)
@@ -83,6 +84,34 @@ def _on_target(row: Mapping[Hashable, Any], target: Target | None) -> bool | Non
     if target.lower_is_better:
         return bool(value <= target.value)
     return bool(value >= target.value)
+
+
+#: A moment's standing against its target, in the words every surface uses.
+STATUSES = ("on target", "near target", "off target", "no target", "no data")
+
+
+def status(row: Mapping[Hashable, Any], target: Target | None) -> str:
+    """``on target``; ``near target``: off, but the completion rate's 95% interval reaches
+    the target (not clearly off); ``off target``; ``no target``; ``no data``.
+
+    >>> from microjourney.spec.model import Target
+    >>> goal = Target(metric="completion_rate", value=0.9)
+    >>> [status({"completion_rate": r, "completion_ci": ci}, goal)
+    ...  for r, ci in ((0.93, [0.9, 0.95]), (0.88, [0.84, 0.91]), (0.8, [0.78, 0.82]), (None, None))]
+    ['on target', 'near target', 'off target', 'no data']
+    """
+    if target is None:
+        return "no target"
+    on = _on_target(row, target)
+    if on is None:
+        return "no data"
+    if on:
+        return "on target"
+    ci = row.get("completion_ci")
+    high = ci[1] if ci is not None and len(ci) == 2 else None
+    if target.metric == "completion_rate" and high is not None and high == high and high >= target.value:
+        return "near target"
+    return "off target"
 
 
 def attempts_short(row: Mapping[Hashable, Any], target: Target | None) -> int | None:

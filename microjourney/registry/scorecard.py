@@ -3,11 +3,13 @@ interval, escalation, repeat contact, self-service, times against the SLA, the t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Hashable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .. import engine
 from ..analysis import scorecard as scorecard_analysis
-from ..analysis.scorecard import rank_key
+from ..analysis.scorecard import rank_key, status
+from ..spec.model import Target
 from . import filters
 from .base import Analysis, Column, Output, View
 from .notices import small_counts
@@ -26,6 +28,8 @@ COLUMNS = (
            ci="completion_ci", keep=0),
     Column("on_target", "on target", "flag", "whether the moment's target metric meets its "
            "target value", keep=2),
+    Column("status", "status", "text", "on target; near target: off, but the completion rate's "
+           "95% interval reaches the target; off target; no target; no data", keep=1),
     Column("failure_rate", "failure rate", "rate", f"failed ÷ {FINISHED}", keep=1),
     Column("abandonment_rate", "abandonment rate", "rate", f"abandoned ÷ {FINISHED}", keep=2),
     Column("escalation_rate", "escalation rate", "rate", "escalated attempts (the escalated "
@@ -78,4 +82,11 @@ ANALYSIS = Analysis(
 )
 
 #: How every surface ranks the scorecard's moments (the portfolio, the report).
-__all__ = ["ANALYSIS", "COLUMNS", "rank_key"]
+
+
+def target_status(row: Mapping[Hashable, Any], metric: str, goal: float) -> str:
+    """:func:`status` of a row against a target given by its metric and value."""
+    return status(row, Target(metric=metric, value=goal))
+
+
+__all__ = ["ANALYSIS", "COLUMNS", "rank_key", "status", "target_status"]

@@ -8,8 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from microjourney.fmt import DASH, interval, lower_is_better, metric, num, pct
+from microjourney.fmt import DASH, interval, metric, num, pct
 from microjourney.fmt import seconds as secs
+from microjourney.registry.scorecard import target_status
 
 
 def missing(value: Any) -> bool:
@@ -45,23 +46,17 @@ def target(row: Mapping[str, Any], meta: Mapping[str, Any]) -> tuple[str | None,
 
 
 def target_badge(row: Mapping[str, Any], name: str | None, goal: float | None) -> str:
-    """The "vs target" verdict as a badge that says it in words, not colour alone."""
+    """The "vs target" verdict as a badge that says it in words, not colour alone: the
+    scorecard's status (the dashboard's words), and which way the metric lies."""
     if not name or goal is None:
         return '<span class="badge none">no target</span>'
     wanted = f"{name.replace('_', ' ')} target {metric(name, goal)}"
+    word = target_status(row, name, goal)
     value = num(row.get(name))
     if value is None:
-        return f'<span class="badge none">no data</span><span class="sub">{h(wanted)}</span>'
-    lower = lower_is_better(name)
-    good = value <= goal if lower else value >= goal
-    if value == goal:
-        word = "on target"
-    elif lower:
-        word = "within target" if good else "over target"
-    else:
-        word = "above target" if good else "below target"
+        return f'<span class="badge none">{word}</span><span class="sub">{h(wanted)}</span>'
     mark = "▲" if value > goal else "▼" if value < goal else "="
-    klass = "good" if good else "bad"
+    klass = {"on target": "good", "near target": "near"}.get(word, "bad")
     return (f'<span class="badge {klass}"><span aria-hidden="true">{mark}</span> {word}</span>'
             f'<span class="sub">{h(wanted)}</span>')
 

@@ -325,7 +325,7 @@ def portfolio_rows(card: dict[str, Any], frictions: dict[str, Any], moves: dict[
     for r in card["tables"]["moments"]:
         rows.append({
             "moment": r["moment"], "journey": r.get("journey"), "raw": r,
-            "status": _status(r), "target": _target(r),
+            "status": r.get("status") or "no data", "target": _target(r),
             "cells": {c.name: fmt.cell(c, r) for c in SCORECARD_COLUMNS},
             "friction": None if r["moment"] not in top else {
                 "kind": top[r["moment"]]["kind"],
@@ -343,23 +343,7 @@ def portfolio_rows(card: dict[str, Any], frictions: dict[str, Any], moves: dict[
 def _scorecard_cells(row: dict[str, Any]) -> list[dict[str, str]]:
     """Every scorecard column of a portfolio row: label, what it counts, the cell."""
     return [{"label": c.label, "doc": c.doc, "cell": row["cells"][c.name]} for c in SCORECARD_COLUMNS
-            if c.name not in ("moment", "journey", "owner")]
-
-
-def _status(row: dict[str, Any]) -> str:
-    """``on target``, ``off target``, ``near target`` (off, but the completion interval
-    reaches the target: not clearly off), or ``no target`` / ``no data``."""
-    if row.get("target_metric") is None:
-        return "no target"
-    if row.get("on_target") is None:
-        return "no data"
-    if row["on_target"]:
-        return "on target"
-    ci = row.get("completion_ci") or [None, None]
-    if (row["target_metric"] == "completion_rate" and ci[1] is not None
-            and ci[1] >= row["target_value"]):
-        return "near target"
-    return "off target"
+            if c.name not in ("moment", "journey", "owner", "status")]
 
 
 def _target(row: dict[str, Any]) -> str:

@@ -173,8 +173,8 @@ def render_report(
     True
     """
     css, js = _assets()
-    moved = (f'<p class="headline"><strong>What moved most:</strong> {h(headline)} (the section '
-             f'<a href="#a-week-on-week">Week on week</a> says how this is judged)</p>' if headline else "")
+    moved = (f'<p class="headline"><strong>What moved most:</strong> {h(headline)} '
+             f'<a href="#a-week-on-week">How this is judged</a></p>' if headline else "")
     moments = list(moments or [])
     rows = _records(scorecard)
     metas = {str(m.get("name")): m for m in moments}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import microjourney.analysis.stats
+import microjourney.analysis.surveys
 import microjourney.analysis.week_on_week
 import microjourney.registry.process_map
 import microjourney.spec.duration
@@ -26,7 +27,8 @@ def test_cli_reference_is_current():
 
 
 @pytest.mark.parametrize("module", [microjourney.spec.duration, microjourney.analysis.stats,
-                                    microjourney.registry.process_map, microjourney.analysis.week_on_week])
+                                    microjourney.registry.process_map, microjourney.analysis.week_on_week,
+                                    microjourney.analysis.surveys])
 def test_docstring_examples(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

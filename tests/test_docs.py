@@ -14,6 +14,7 @@ import microjourney.analysis.week_on_week
 import microjourney.registry.process_map
 import microjourney.spec.duration
 from microjourney.spec.model import Matcher, Moment, Target, Workspace
+from microjourney.spec.surveys import Display, Question, Survey, Trigger, When
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +37,7 @@ def test_docstring_examples(module):
 
 def test_every_workspace_key_is_documented():
     text = (ROOT / "docs" / "workspace.md").read_text(encoding="utf-8")
-    for model in (Workspace, Moment, Matcher, Target):
+    for model in (Workspace, Moment, Matcher, Target, Survey, Question, Trigger, Display, When):
         for key in model.model_fields:
             assert f"`{key}`" in text, f"docs/workspace.md does not describe `{key}`"
 

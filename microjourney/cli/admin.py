@@ -57,7 +57,8 @@ def check(workspace: WorkspaceOpt = Path(".")) -> None:
     with _open(workspace) as ws:
         for j in ws.spec.journeys:
             out.print(f"{j.name}: {', '.join(m.name for m in j.moments)}")
-        out.print(f"ok: {len(ws.spec.journeys)} journeys, {len(ws.moments)} moments")
+        surveys = f", {len(ws.spec.surveys)} surveys" if ws.spec.surveys else ""
+        out.print(f"ok: {len(ws.spec.journeys)} journeys, {len(ws.moments)} moments{surveys}")
 
 
 @app.command()

@@ -258,7 +258,8 @@ def parse_workspace(text: str, file: str = "microjourney.yaml") -> Workspace:
 
 
 def _duplicates(data: dict[str, Any], file: str, marks: dict[Loc, yaml.Mark]) -> list[SpecProblem]:
-    """Moment and journey names must be unique across the workspace."""
+    """Moment, journey and survey names must be unique across the workspace, and each
+    survey must be of a defined moment."""
     out: list[SpecProblem] = []
     seen_j: set[str] = set()
     seen_m: dict[str, Loc] = {}
@@ -277,6 +278,17 @@ def _duplicates(data: dict[str, Any], file: str, marks: dict[Loc, yaml.Mark]) ->
                                     f"moment {moment['name']!r} is defined twice{line}"))
             else:
                 seen_m[moment["name"]] = loc
+    seen_s: set[str] = set()
+    for i, survey in enumerate(data.get("surveys") or []):
+        if survey["moment"] not in seen_m:
+            loc = ("surveys", i, "moment")
+            out.append(_problem(file, marks.get(loc), loc, f"survey {survey['name']!r} is of moment "
+                                f"{survey['moment']!r}, which is not defined; moments: "
+                                f"{', '.join(seen_m) or '(none)'}"))
+        if survey["name"] in seen_s:
+            loc = ("surveys", i, "name")
+            out.append(_problem(file, marks.get(loc), loc, f"survey {survey['name']!r} is defined twice"))
+        seen_s.add(survey["name"])
     return out
 
 

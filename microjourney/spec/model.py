@@ -15,6 +15,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, mo
 from ..ingest.lines import Limits
 from ..ingest.schema import CHANNELS
 from .frictions import Frictions
+from .surveys import MAX_SURVEYS, Survey
 from .types import (
     MAX_EVENTS,
     MAX_IDENTITY_KEYS,
@@ -351,6 +352,11 @@ class Workspace(Frozen):
     privacy: Privacy = Privacy()
     server: Server = Server()
     ingest: Ingest = Ingest()
+    #: Micro-surveys of the moments (docs/workspace.md, "Surveys"; the loader checks each
+    #: names a defined moment), and the least time between two surveys shown to one
+    #: person, whichever surveys they are.
+    surveys: tuple[Survey, ...] = Field((), max_length=MAX_SURVEYS)
+    survey_cooldown: Seconds = Field(0.0, ge=0)
 
     @field_validator("journeys")
     @classmethod

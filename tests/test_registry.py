@@ -229,12 +229,14 @@ def test_the_cli_fits_100_characters_and_wide_shows_all(make_ws):
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo's workspace and events, small: 1,500 persons."""
+    """The demo's workspace and events, small: 1,500 persons; its derived tables built once
+    (frictions too), so that each test's copy starts from them."""
     root = tmp_path_factory.mktemp("demo")
     files = generate(root, persons=1500)
     with mj.open(root) as ws:
         for f in files.event_files:
             ws.ingest(f)
+        ws.refresh(frictions=True)
     return root
 
 

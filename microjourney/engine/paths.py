@@ -50,12 +50,10 @@ def process_map(rows: Table) -> ProcessMap:
     stats = rows.group_by(name=rows.node).aggregate(
         count=rows.count(), starts=rows.first.cast("int64").sum(),
         ends=rows.target.isnull().cast("int64").sum())
-    return ProcessMap(nodes=_count_nodes(rows), edges=edges, starts=_count_nodes(rows.filter(rows.first)),
-                      ends=_count_nodes(rows.filter(rows.target.isnull())), node_stats=stats)
-
-
-def _count_nodes(rows: Table) -> Table:
-    return rows.group_by(name=rows.node).aggregate(count=rows.count())
+    return ProcessMap(nodes=stats.select("name", "count"), edges=edges,
+                      starts=stats.filter(stats.starts > 0).select("name", count=stats.starts),
+                      ends=stats.filter(stats.ends > 0).select("name", count=stats.ends),
+                      node_stats=stats)
 
 
 def variants(rows: Table) -> Table:

@@ -31,7 +31,10 @@ def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None,
     target = Path(path) if path is not None else ws.root / "report.html"
     given = Filters(**filters)
     applied = given.model_dump(exclude_defaults=True)
-    moments, funnels, daily, graphs = [], [], {}, {}
+    moments, funnels, graphs = [], [], {}
+    # Every moment's daily series in one query.
+    series = ws.analysis("series", **applied).table().rename(columns={"period": "day"})
+    daily = {name: rows.reset_index(drop=True) for name, rows in series.groupby("moment", sort=False)}
     for name, m in ws.moments.items():
         moments.append({
             "name": name, "journey": ws.spec.journey_of(name), "title": m.title,
@@ -42,8 +45,6 @@ def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None,
         funnels.append({"moment": name, "order": "ordered", "per": "person",
                         "window_s": m.timeout,
                         "steps": funnel.table().drop(columns=["step"]).to_dict("records")})
-        series = ws.analysis("series", moment=name, **applied).table()
-        daily[name] = series.rename(columns={"period": "day"})
         pm = ws.analysis("process-map", moment=name, **applied).to_dict()
         graphs[name] = process_map.graph(pm["tables"]["edges"], pm["tables"]["nodes"], pm["meta"]["path"])
     # Ranked as the dashboard's portfolio ranks them: most attempts short of target first.
@@ -55,12 +56,13 @@ def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None,
     summary, kinds = result.table("moments"), result.table("kinds")
     frictions = {r["moment"]: {**r, "kinds": kinds[kinds["moment"] == r["moment"]].to_dict("records")}
                  for r in summary.to_dict("records")}
-    sections = []
+    sections, answers = [], {}
     for analysis in REGISTRY:
         if analysis.report and analysis.name not in BESPOKE:
             accepted = set(analysis.params.model_fields)
-            sections.append(analysis_section(analysis, ws.analysis(
-                analysis.name, **{k: v for k, v in applied.items() if k in accepted})))
+            answers[analysis.name] = ws.analysis(
+                analysis.name, **{k: v for k, v in applied.items() if k in accepted})
+            sections.append(analysis_section(analysis, answers[analysis.name]))
     return write_report(
         target,
         title=ws.spec.name,
@@ -74,5 +76,5 @@ def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None,
         more=sections,
         filters=filters_text(given.filters()),
         graphs=graphs,
-        headline=ws.analysis("week-on-week", **applied).meta.get("headline"),
+        headline=answers["week-on-week"].meta.get("headline"),  # its section's answer
     )

@@ -53,22 +53,28 @@ def _route(app: FastAPI, analysis: Analysis, authorise: Authorise, read: Read) -
                 values.setdefault(key, []).append(value)
             else:
                 values[key] = value
-        analysis.validate(values)
-
-        def answer(ws: Any) -> dict[str, Any]:
-            return {"ok": True, **registry.run(ws, analysis.name, values).to_dict()}
-
-        # Kept until the tables read change (results.py): the derived tables at the next
-        # refresh that finds anything new; the store's own (quarantine, data quality) as
-        # the collector commits.
-        own = not analysis.engines
-        key = (analysis.name, json.dumps(values, sort_keys=True))
-        return json_response(await read(answer, own_tables=own, key=key))
+        return json_response(await analysis_answer(read, analysis, values))
 
     app.add_api_route(f"/v1/analyses/{analysis.name}", endpoint, methods=["GET"],
                       summary=f"{analysis.title} (secret key)", description=analysis.doc,
                       tags=["analyses"], name=f"analysis_{analysis.name.replace('-', '_')}",
                       openapi_extra={"parameters": _parameters(analysis)})
+
+
+async def analysis_answer(read: Read, analysis: Analysis, values: dict[str, Any]) -> dict[str, Any]:
+    """The JSON answer of ``analysis`` for ``values`` (validated by the registry, as the
+    CLI's and Python's are), read by ``read`` and kept under one key for the API and the
+    dashboard alike (results.py): until the tables it reads change, the derived tables at
+    the next refresh that finds anything new, the store's own (quarantine, data quality)
+    as the collector commits."""
+    analysis.validate(values)
+
+    def answer(ws: Any) -> dict[str, Any]:
+        return {"ok": True, **registry.run(ws, analysis.name, values).to_dict()}
+
+    key = (analysis.name, json.dumps(values, sort_keys=True))
+    result: dict[str, Any] = await read(answer, own_tables=not analysis.engines, key=key)
+    return result
 
 
 def _parameters(analysis: Analysis) -> list[dict[str, Any]]:

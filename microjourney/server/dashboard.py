@@ -34,6 +34,7 @@ from ..spec import KINDS
 from ..store.keys import WRITE, Keys
 from . import charts as charts_
 from . import session
+from .analyses import analysis_answer
 from .guards import read_body
 
 Analyse = Callable[..., Awaitable[Any]]
@@ -198,15 +199,15 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
         plain_page(path, title, analysis, limit)
 
     @signed_page("/moments/{name}/attempts", "attempts.html", "moment", kinds=KINDS, outcomes=OUTCOMES,
-                 panels=[], links=[])
+                 panels=[])
     async def attempts(request: Request, c: dict[str, Any]) -> None:
         name = c["name"] = request.path_params["name"]
         chosen = c["chosen"] = {k: v for k, v in request.query_params.items() if k in EXPLORE and v}
         result = await _result(analyse, "attempts", {**c["filters"], **chosen, "moment": name,
                                                      "limit": EXPLORE_ROWS})
-        rows = result["tables"].get("attempts", [])
-        c.update(panels=[panel(result, "attempts", "attempts", EXPLORE_ROWS)],
-                 links=[r["attempt_id"] for r in rows[:EXPLORE_ROWS]])
+        # Each attempt id links to its timeline (_panel.html).
+        c.update(panels=[{**panel(result, "attempts", "attempts", EXPLORE_ROWS),
+                          "title": f"Attempts of {name}, newest first"}])
 
     @signed_page("/attempts/{attempt_id}", "plain.html", "attempt", panels=[])
     async def attempt(request: Request, c: dict[str, Any]) -> None:
@@ -369,18 +370,8 @@ def _columns() -> dict[str, list[Any]]:
 
 
 async def _result(analyse: Analyse, name: str, values: dict[str, Any]) -> dict[str, Any]:
-    """The analysis's JSON result, kept under the same key as the API's answer."""
-    registry.get(name).validate(values)
-
-    def answer(ws: Any) -> dict[str, Any]:
-        return {"ok": True, **registry.run(ws, name, values).to_dict()}
-
-    # As the API reads it (analyses.py): the store's own tables as the collector left them,
-    # the rest from the last refresh, kept under the API's key.
-    own = not registry.get(name).engines
-    key = (name, json.dumps(values, sort_keys=True))
-    result: dict[str, Any] = await analyse(answer, own_tables=own, key=key)
-    return result
+    """The analysis's JSON result, read and kept exactly as the API's (analyses.py)."""
+    return await analysis_answer(analyse, registry.get(name), values)
 
 
 def _filters(request: Request) -> dict[str, Any]:

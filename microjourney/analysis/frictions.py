@@ -20,13 +20,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import Any, cast
 
 import pandas as pd
 
 from ..spec import KINDS, Workspace
-from .stats import wilson_interval
+from .stats import wilson_interval, z_value
 
 MOMENT_COLUMNS = ["moment", "attempts", "affected", "affected_rate", "affected_ci",
                   "friction_seconds", "seconds_per_attempt", "friction_score"]
@@ -150,7 +149,7 @@ def impact(steps: Iterable[Mapping[str, Any]], *, confidence: float = 0.95,
         for y, n in ((1, int(r["never_completed"])), (0, int(r["never"]) - int(r["never_completed"]))):
             phi = -unexposed_part(k, y)
             var += n * phi * phi
-    half = NormalDist().inv_cdf(0.5 + confidence / 2) * math.sqrt(var)
+    half = z_value(confidence) * math.sqrt(var)
     return Impact(with_rate, without_rate, d, (max(-1.0, d - half), min(1.0, d + half)),
                   compared, None)
 

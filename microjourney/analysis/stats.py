@@ -6,7 +6,12 @@ import math
 from collections.abc import Sequence
 from statistics import NormalDist
 
-__all__ = ["difference_interval", "holm", "two_proportion_p", "wilson_interval"]
+__all__ = ["difference_interval", "holm", "two_proportion_p", "wilson_interval", "z_value"]
+
+
+def z_value(confidence: float = 0.95) -> float:
+    """The two-sided normal quantile of a ``confidence`` level (1.96 for 95%)."""
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -19,7 +24,7 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
         return (math.nan, math.nan)
     if not 0 <= successes <= n:
         raise ValueError(f"successes must be between 0 and n={n}, got {successes}")
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    z = z_value(confidence)
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom

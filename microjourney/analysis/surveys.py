@@ -19,9 +19,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 
-from .stats import wilson_interval
+from .stats import wilson_interval, z_value
 
 #: NPS bands: detractors answer 0–6, passives 7–8, promoters 9–10.
 DETRACTOR_MAX, PROMOTER_MIN = 6, 9
@@ -60,7 +59,7 @@ def nps_counts(promoters: int, passives: int, detractors: int, confidence: float
         return NPS(0, math.nan, math.nan, math.nan, math.nan, math.nan, None)
     p, d = promoters / n, detractors / n
     variance = p + d - (p - d) ** 2
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    z = z_value(confidence)
     n_adj = n + ADDED
     pa, da = (promoters + ADDED_EACH) / n_adj, (detractors + ADDED_EACH) / n_adj
     half = z * math.sqrt((pa + da - (pa - da) ** 2) / n_adj)
@@ -111,7 +110,7 @@ def scale(counts: Mapping[int, int], top: int | None = None, confidence: float =
     ci = None
     if n > 1:
         var = sum(c * (k - mean) ** 2 for k, c in counts.items()) / (n - 1)
-        half = NormalDist().inv_cdf(0.5 + confidence / 2) * math.sqrt(var / n)
+        half = z_value(confidence) * math.sqrt(var / n)
         ci = (mean - half, mean + half)
     if top is None:
         return Scale(n, mean, ci, math.nan, None)

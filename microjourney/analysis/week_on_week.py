@@ -43,7 +43,7 @@ def compare(counts: pd.DataFrame) -> pd.DataFrame:
     ps: list[float] = []
     for r in t.to_dict("records"):
         k = (int(r["completed_now"]), int(r["finished_now"]), int(r["completed_before"]),
-                   int(r["finished_before"]))
+             int(r["finished_before"]))
         low, high = stats.difference_interval(*k)
         cis.append(None if math.isnan(low) else [low, high])
         ps.append(stats.two_proportion_p(*k))

@@ -62,8 +62,10 @@ def compute(ws: Workspace, p: AttemptParams) -> Output:
     if row.empty:
         raise QueryError(f"no attempt {p.id!r}: give an `attempt_id` from the attempts analysis",
                          code="query/attempt")
-    events = engine.attempt_events(one, ws.db.table("timeline"), ws.events(), ws.db.table("tagged"))
-    f = ws.frictions(str(row["moment"].iloc[0]))
+    moment = str(row["moment"].iloc[0])
+    # The timeline is as fresh as the attempts just read (ws.attempts refreshed it).
+    events = engine.attempt_events(one, ws.db.table("timeline"), ws.events(), ws._tagged(moment))
+    f = ws.frictions(moment)
     f = f.filter(f.attempt_id == p.id).order_by([f.at_ms, f.kind])
     frictions = f.select("kind", "step", "seconds_lost", "evidence").to_pandas()
     return Output({"attempt": row, "events": events.to_pandas(),

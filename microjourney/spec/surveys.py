@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from ..vocabulary import CHANNELS
-from .types import MAX_LIST, Frozen, Names, Seconds
+from .types import MAX_LIST, Frozen, Names, Seconds, as_tuple
 
 QuestionType = Literal["nps", "csat", "ces", "thumbs", "single", "multiple", "text"]
 QUESTION_TYPES: tuple[str, ...] = get_args(QuestionType)
@@ -51,14 +51,10 @@ class Trigger(Frozen):
     """When an attempt of the moment asks: on these outcomes, in these channels (any when
     empty), ``delay`` after the outcome."""
 
-    outcomes: tuple[Outcome, ...] = Field(("completed", "failed", "abandoned", "escalated"), min_length=1)
+    outcomes: Annotated[tuple[Outcome, ...], BeforeValidator(as_tuple)] = Field(
+        ("completed", "failed", "abandoned", "escalated"), min_length=1)
     channel: Names = ()
     delay: Seconds = Field(0.0, ge=0, le=86_400)
-
-    @field_validator("outcomes", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: object) -> object:
-        return (value,) if isinstance(value, str) else value
 
     @field_validator("channel")
     @classmethod

@@ -22,6 +22,8 @@ from typing import Protocol
 
 import duckdb
 
+from .db import LAST_SEQ
+
 __all__ = ["Counts", "Tally", "last_seq", "minute", "record"]
 
 log = logging.getLogger("microjourney.store")
@@ -45,8 +47,8 @@ def minute(at: datetime | None = None) -> datetime:
 
 
 def last_seq(con: duckdb.DuckDBPyConnection) -> int:
-    """The largest ``seq`` stored (0 when there is no event)."""
-    return int(con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0])
+    """The largest ``seq`` given (0 before the first event; :data:`.db.LAST_SEQ`)."""
+    return int(con.execute(LAST_SEQ["events"]).fetchall()[0][0])
 
 
 def record(con: duckdb.DuckDBPyConnection, source: str, at: datetime, *, accepted: int,

@@ -270,3 +270,20 @@ def get_meta(con: duckdb.DuckDBPyConnection, key: str) -> str | None:
 
 def set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
     con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+
+#: The largest ``seq`` ever given in ``events`` and in ``identities``, as SQL: the largest
+#: stored, or larger when an erasure deleted the last rows (it keeps the mark in ``meta``).
+#: New rows are numbered after it, so a number is never given twice and a refresh that
+#: takes "the rows after the last it saw" never misses one (docs/privacy.md, "Erasure").
+LAST_SEQ = {
+    table: ("SELECT greatest(coalesce(max(seq), 0), coalesce((SELECT CAST(value AS BIGINT) "
+            f"FROM meta WHERE key = 'seq:{table}'), 0)) FROM {table}")
+    for table in ("events", "identities")
+}
+
+
+def keep_seq_mark(con: duckdb.DuckDBPyConnection) -> None:
+    """Before rows are erased: remember each table's largest ``seq`` (:data:`LAST_SEQ`)."""
+    for table, last in LAST_SEQ.items():
+        con.execute(f"INSERT OR REPLACE INTO meta SELECT 'seq:{table}', CAST(({last}) AS VARCHAR)")

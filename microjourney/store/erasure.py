@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import duckdb
 import pyarrow as pa
 
-from .db import transaction
+from .db import keep_seq_mark, transaction
 from .writer import quote_ident
 
 __all__ = ["ERASABLE", "ErasureResult", "erase", "id_norm"]
@@ -130,6 +130,7 @@ def erase(con: duckdb.DuckDBPyConnection, identifiers: Iterable[tuple[str, str, 
     con.register("_forget_rows", forget)
     try:
         with transaction(con):
+            keep_seq_mark(con)  # numbers of erased rows are never given again
             # ``id``: an id as it links (trimmed), what every table's condition compares.
             con.execute("CREATE OR REPLACE TEMP TABLE _forget AS SELECT *, CASE kind WHEN 'id' "
                         "THEN " + id_norm("identifier") + " END AS id FROM _forget_rows")

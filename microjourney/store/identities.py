@@ -20,7 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from ..errors import IngestError
-from .db import transaction
+from .db import LAST_SEQ, transaction
 
 __all__ = ["KINDS", "IdentityResult", "write_calls"]
 
@@ -102,7 +102,7 @@ def write_calls(con: duckdb.DuckDBPyConnection, calls: Sequence[Mapping[str, Any
             stored = frozenset(r[0] for r in con.execute(
                 """INSERT INTO identities
                    SELECT call_id,
-                          (SELECT coalesce(max(seq), 0) FROM identities) + row_number() OVER (ORDER BY pos),
+                          (""" + LAST_SEQ["identities"] + """) + row_number() OVER (ORDER BY pos),
                           kind, timestamp, anonymous_id, user_id, previous_id, CAST(traits AS JSON),
                           $source, now()
                    FROM (SELECT * FROM _calls c

@@ -38,10 +38,12 @@ def compute(ws: Workspace, p: QuarantineParams) -> Output:
     if p.source is not None:
         q = q.filter(q.source == p.source)
     total = int(q.count().to_pyarrow().as_py())
-    # Newest first; within an ingest (the same second) by file and row, whichever check
-    # rejected the row. Read through Arrow: a missing row or field stays missing.
-    newest = q.received_at.truncate("s").desc()
-    rows = q.order_by([newest, q.source, q.row]).limit(p.limit).to_pyarrow().to_pylist()
+    # The newest file first, each file's rows in file order whichever check rejected them
+    # (a reader's and the writer's rejects of one ingest are stored moments apart, sometimes
+    # across a second). Read through Arrow: a missing row or field stays missing.
+    q = q.mutate(_latest=q.received_at.max().over(group_by=q.source))
+    rows = q.order_by([q._latest.desc(), q.source, q.row]).limit(p.limit).drop("_latest")
+    rows = rows.to_pyarrow().to_pylist()
     for r in rows:
         r["raw"] = _raw(r["raw"])
     reasons = q.group_by(["source", "reason"]).aggregate(rows=q.count())

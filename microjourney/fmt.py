@@ -134,7 +134,14 @@ def cell(column: Column, row: Mapping[str, Any]) -> str:
         return seconds(value)
     if kind == "number":
         x = num(value)
-        return DASH if x is None else f"{x:,.1f}"
+        if x is None:
+            return DASH
+        text = f"{x:,.1f}"
+        if column.ci is not None:
+            low, high = interval(row.get(column.ci))
+            if low is not None and high is not None:
+                text += f" [{low:,.1f}–{high:,.1f}]"
+        return text
     if kind == "p":
         return p_value(value)
     if kind == "time":

@@ -34,6 +34,9 @@ FIELDS: tuple[str, ...] = (
 
 #: Fields every event must have.
 REQUIRED: tuple[str, ...] = ("timestamp", "event")
+#: Where customer texts come from (a ``customer_text`` event's ``source``, docs/intents.md).
+TEXT_SOURCES: tuple[str, ...] = ("search", "helpcentre", "chat", "agent_note", "email", "survey",
+                                 "other")
 
 
 def json_pointer(*keys: str) -> str:
@@ -49,4 +52,5 @@ def json_pointer(*keys: str) -> str:
     return "".join("/" + key.replace("~", "~0").replace("/", "~1") for key in keys)
 
 
-__all__ = ["ASSISTED_CHANNELS", "CHANNELS", "CONVERSATION_CHANNELS", "FIELDS", "REQUIRED", "json_pointer"]
+__all__ = ["ASSISTED_CHANNELS", "CHANNELS", "CONVERSATION_CHANNELS", "FIELDS", "REQUIRED", "TEXT_SOURCES",
+           "json_pointer"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import ibis
+import pyarrow as pa
 from ibis.expr.types import Table
 
 from .engine.derived import erasable
@@ -24,7 +25,7 @@ from .errors import IngestError, QueryError, WorkspaceError
 from .identity import key_kind, with_person
 from .ingest import readers
 from .ingest.advice import Rejections
-from .ingest.lines import Limits
+from .ingest.lines import Limits, Reject
 from .spec import Moment, load_workspace
 from .spec.model import Workspace as Spec
 from .store import batches as store_batches
@@ -39,6 +40,7 @@ from .store.lake import export as export_to_lake
 from .workspace_analyses import Analyses
 from .workspace_frictions import Frictions
 from .workspace_refresh import Refresh, Refreshed
+from .workspace_surveys import Surveys
 
 SPEC_FILE = "microjourney.yaml"
 STORE_DIR = ".microjourney"
@@ -134,7 +136,7 @@ def _engine_lake(lake: str | os.PathLike[str] | None) -> str | os.PathLike[str] 
                       s3=dict(where.settings))
 
 
-class Workspace(Refresh, Frictions, Analyses):
+class Workspace(Refresh, Frictions, Surveys, Analyses):
     """A workspace: moment definitions, the event store, and the analyses over them."""
 
     def __init__(self, root: Path, *, engine: str | None = None,
@@ -260,6 +262,23 @@ class Workspace(Refresh, Frictions, Analyses):
         """Load events from a file; bad rows go to quarantine, duplicates are skipped.
         ``values``: by field, values replaced before the rows are judged
         (``{"channel": {"desktop": "web"}}``, the CLI's ``--value channel:desktop=web``)."""
+        return self._ingest(path, format=format, mapping=mapping, channel=channel,
+                            timezone=timezone, progress=progress, values=values)
+
+    def _ingest(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        format: str | None = None,  # noqa: A002 - the CLI's word
+        mapping: Mapping[str, str] | None = None,
+        channel: str = "other",
+        timezone: str | None = None,
+        progress: Callable[[int], None] | None = None,
+        values: Mapping[str, Mapping[str, str]] | None = None,
+        rows: Callable[[pa.Table], tuple[pa.Table, list[Reject]]] | None = None,
+    ) -> IngestResult:
+        """:meth:`ingest`; ``rows`` turns each batch a reader gives (CSV, JSON Lines) into
+        the raw event rows to store and the rows it rejects (survey answers, for one)."""
         if not isinstance(self.run, Store):
             raise WorkspaceError("this workspace is open over a lake: ingest into its store (open it "
                                  "without a lake), then `microjourney export --lake` again",
@@ -285,6 +304,9 @@ class Workspace(Refresh, Frictions, Analyses):
             limits = Limits(self.spec.ingest.max_line_bytes, self.spec.ingest.max_file_bytes)
             try:
                 for batch in readers.read(path, fmt, mapping=mapping, limits=limits):
+                    if rows is not None:
+                        table, more = rows(batch.table)
+                        batch = readers.Batch(table, batch.rejects + more)
                     rejected += write_rejects(self.con, batch.rejects, source=source, **private)
                     rejections.add(batch.rejects, columns=batch.table.column_names)
                     if batch.table.num_rows:

@@ -116,3 +116,96 @@ def without_freshness(result: dict) -> dict:
     """
     meta = {k: v for k, v in result.get("meta", {}).items() if k not in FRESHNESS}
     return {**result, "meta": meta}
+
+
+#: A survey for a workspace made by ``benchmarks/generate.py``, of its first moment.
+SURVEY_YAML = """\
+surveys:
+  - name: pay_csat
+    moment: {moment}
+    questions:
+      - {{id: ease, type: csat, text: How easy was it?}}
+      - {{id: nps, type: nps, text: Would you recommend us?, required: false}}
+      - {{id: why, type: text, text: Why?, required: false}}
+    control: 10
+"""
+
+
+#: The free-text answers of low scores in :func:`survey_rows`.
+WHY = ("my card was declined again", "the card was declined for no reason",
+       "the page was far too slow", "the page kept loading forever",
+       "I could not find the pay button", "too many steps, it took ages")
+
+
+def survey_rows(attempts, seed: int = 3, share: float = 0.3) -> list[dict]:
+    """Seeded ``survey_shown`` and ``survey_response`` events for ``share`` of the finished
+    ``attempts`` (a DataFrame of the attempts table): answers a minute after the attempt's
+    end, better after a completion than a failure; some partial, some dismissed, some
+    naming their attempt and some not; low scores with a free-text reason (:data:`WHY`)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    words = np.random.default_rng(seed + 1)
+    out: list[dict] = []
+    done = attempts[attempts.outcome.isin(["completed", "failed", "abandoned"])]
+    done = done.sort_values("attempt_id")
+    for i, a in enumerate(done.itertuples()):
+        if rng.random() >= share:
+            continue
+        at = a.end_ts + pd_seconds(60)
+        display = f"d{i}"
+        base = {"user_id": a.person, "channel": a.channel}
+        out.append({**base, "event_id": f"show-{display}", "event": "survey_shown",
+                    "timestamp": at.isoformat(),
+                    "properties": {"survey": "pay_csat", "display": display, "attempt": a.attempt_id,
+                                   "control": bool(rng.random() < 0.1)}})
+        if rng.random() < 0.2:
+            out.append({**base, "event_id": f"gone-{display}", "event": "survey_dismissed",
+                        "timestamp": (at + pd_seconds(5)).isoformat(),
+                        "properties": {"survey": "pay_csat", "display": display}})
+            continue
+        good = a.outcome == "completed"
+        ease = int(np.clip(rng.normal(4.3 if good else 2.2, 0.9), 1, 5).round())
+        nps = int(np.clip(rng.normal(8.5 if good else 4.0, 2.0), 0, 10).round())
+        named = {"attempt": a.attempt_id} if rng.random() < 0.5 else {}
+        answers = [("ease", ease)] + ([("nps", nps)] if rng.random() < 0.8 else [])
+        if ease <= 2:  # low scores say why (drawn apart, so the other draws stay as they were)
+            answers.append(("why", WHY[int(words.integers(len(WHY)))]))
+        for k, (q, v) in enumerate(answers):
+            out.append({**base, "event_id": f"{display}-{q}", "event": "survey_response",
+                        "timestamp": (at + pd_seconds(10 + k)).isoformat(),
+                        "properties": {"survey": "pay_csat", "display": display, "question": q,
+                                       "answer": v, "final": k == len(answers) - 1, **named}})
+    return out
+
+
+def pd_seconds(n: float):
+    import pandas as pd
+
+    return pd.Timedelta(seconds=n)
+
+
+#: The real telecom NPS survey (../shared/realdata/surveys), answers with verbatims by
+#: journey stage.
+TELECOM = REALDATA / "surveys" / "telecom_nps_verbatims.csv.gz"
+TELECOM_YAML = """\
+surveys:
+  - name: telecom_nps
+    questions:
+      - {id: nps, type: nps, text: How likely are you to recommend us?}
+      - {id: why, type: text, text: Why?, required: false}
+"""
+
+
+def telecom_workspace(root: Path):
+    """A workspace of no moment holding the telecom survey's answers (``stage``: its
+    journey stage); returns the open workspace and the import's result."""
+    import microjourney as mj
+
+    w = mj.init(root)
+    (root / "microjourney.yaml").write_text(TELECOM_YAML)
+    w.reload()
+    r = w.ingest_responses(TELECOM, survey="telecom_nps", answers={"nps": "NPS_SCORE", "why": "text"},
+                           time="CUSTOMER_RESPONSE_DATE", time_format="%d/%m/%Y %H:%M",
+                           properties={"stage": "SURVEY_SUB_TYPE"}, timezone="UTC", channel="email")
+    return w, r

@@ -187,6 +187,12 @@ def test_the_moment_page_shows_each_panel_with_the_apis_numbers(site_served):
         # The funnel of the app's five attempts: all start, one completes.
         steps = re.search(r'data-analysis="funnel" data-view="steps">(.*?)</section>', page.text, re.S)
         assert re.findall(r'data-column="count">([^<]*)<', steps.group(1)) == ["5", "1"]
+        # The survey asked in the app, by outcome: 5 after the completion, 2, 1, 2 after
+        # the failures.
+        scores = site.panel_cells(page.text, "survey-scores", "scores")
+        assert scores[:5] == ["pay_csat", "completed", "ease", "csat", "1"]
+        assert scores[12:17] == ["pay_csat", "failed", "ease", "csat", "3"]
+        assert 'data-analysis="survey-scores"' not in c.get("/moments/chat").text  # none asks there
         assert c.get("/moments/nope").status_code == 404
         hostile = c.get("/moments/pay", params={"where": "<script>alert(1)</script>=1"})
         assert "<script>alert(1)" not in hostile.text and "&lt;script&gt;" in hostile.text
@@ -208,6 +214,12 @@ def test_the_journeys_and_data_quality_pages(site_served):
         completion = {c_.name: c_ for c_ in COLUMNS}["completion_rate"]
         shown = re.search(r'data-moment="pay">.*?data-column="completion_rate">([^<]*)<', page, re.S).group(1)
         assert html.unescape(shown) == fmt.cell(completion, card["pay"])
+        intents = c.get("/intents")
+        assert intents.status_code == 200
+        answer = api.get("/v1/analyses/intents").json()
+        cells = site.panel_cells(intents.text, "intents", "intents")
+        assert cells == [cell for row in panel(answer, "intents", "intents", 60)["rows"] for cell in row]
+        assert "pay" in cells and "declined" in " ".join(cells)  # the declined texts map to pay
         quality = c.get("/data-quality")
         assert quality.status_code == 200
         answer = api.get("/v1/analyses/data-quality").json()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
@@ -29,7 +30,7 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
 DURATION = re.compile(r"^\d+[smhd]$")
 MOMENT_KEYS = {"name", "title", "description", "intent", "start", "steps", "complete", "fail",
                "escalate", "timeout", "sla", "owner", "problem", "target", "failure_cost",
-               "contact_cost", "lifetime_value"}
+               "contact_cost", "lifetime_value", "keywords", "phrases"}
 MATCHER_KEYS = {"event", "where", "channel", "sla"}
 FILE_CHANNELS = {"digital.parquet": {"web", "app"}, "contact_centre_live.jsonl": {"chat", "voice", "agent"},
                  "contact_centre.csv": {"chat", "voice", "agent"}, "notifications.jsonl": {"email", "sms"}}
@@ -166,7 +167,7 @@ def test_every_row_is_valid(small: DemoFiles) -> None:
 
 def test_workspace_shape(small: DemoFiles) -> None:
     ws = yaml.safe_load(small.workspace_yaml.read_text(encoding="utf-8"))
-    assert set(ws) == {"name", "description", "journeys", "frictions"}
+    assert set(ws) == {"name", "description", "journeys", "frictions", "surveys", "survey_cooldown"}
     moments = [m for j in ws["journeys"] for m in j["moments"]]
     assert len(ws["journeys"]) >= 4 and len(moments) >= 10
     assert len({m["name"] for m in moments}) == len(moments)
@@ -188,6 +189,25 @@ def test_workspace_shape(small: DemoFiles) -> None:
         channels = matcher.get("channel", [])
         spanned |= set([channels] if isinstance(channels, str) else channels)
     assert {"web", "app", "chat", "voice", "agent"} <= spanned
+
+
+def test_surveys_are_shown_answered_and_exported(small: DemoFiles) -> None:
+    rows = [r for r in all_events(small).to_pylist() if r["event"].startswith("survey_")]
+    props = [json.loads(r["properties"]) for r in rows]
+    shown = [p for r, p in zip(rows, props, strict=True) if r["event"] == "survey_shown"]
+    answers = [p for r, p in zip(rows, props, strict=True) if r["event"] == "survey_response"]
+    assert {r["channel"] for r in rows} <= {"web", "app"} and len(shown) > 50
+    assert {p["survey"] for p in props} == {"payment_csat"}
+    assert 0.05 < sum(p["control"] for p in shown) / len(shown) < 0.6  # the control sample
+    ease = [p["answer"] for p in answers if p["question"] == "ease"]
+    assert set(ease) <= {1, 2, 3, 4, 5} and len(set(ease)) >= 4
+    assert any(p["question"] == "why" and isinstance(p["answer"], str) for p in answers)
+    ivr = list(csv.DictReader(small.ivr.open(encoding="utf-8")))
+    assert ivr and {r["keypad_score"] for r in ivr} <= set("12345")
+    assert all(DOTTED.match(r["answered_at"]) for r in ivr)
+
+
+DOTTED = re.compile(r"^\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}$")
 
 
 def test_every_matched_event_occurs(small: DemoFiles) -> None:
@@ -253,7 +273,7 @@ def test_support_texts(small: DemoFiles) -> None:
     table = pacsv.read_csv(small.texts, convert_options=pacsv.ConvertOptions(
         column_types={c: pa.string() for c in ("text_id", "timestamp", "user_id")},
         strings_can_be_null=True))
-    assert table.column_names == ["text_id", "timestamp", "channel", "user_id", "text"]
+    assert table.column_names == ["text_id", "timestamp", "channel", "source", "user_id", "text"]
     assert table.num_rows > 50
     rows = table.to_pylist()
     assert len({r["text_id"] for r in rows}) == len(rows)

@@ -21,9 +21,12 @@ from microjourney.jsonable import dumps
 from microjourney.registry import REGISTRY
 from microjourney.store import export
 
-from .helpers import REALDATA, without_freshness
+from .helpers import REALDATA, SURVEY_YAML, survey_rows, without_freshness, write_events
 
 ROOT = Path(__file__).resolve().parents[1]
+TEXTS = ["my card was declined", "card payment declined again", "payment failed at checkout",
+         "forgot my password", "password reset email never came", "cannot reset my password",
+         "where is my parcel", "tracking shows nothing", "parcel not delivered yet"]
 pytestmark = [
     pytest.mark.slow,
     # PySpark's conversion to pandas still passes `copy=`, which pandas 3 deprecates.
@@ -95,10 +98,22 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     from generate import generate, workspace_yaml
 
     root = tmp_path_factory.mktemp("seeded")
-    (root / "microjourney.yaml").write_text(workspace_yaml(), encoding="utf-8")
+    text = workspace_yaml()
+    (root / "microjourney.yaml").write_text(text, encoding="utf-8")
     data = generate(20_000, root / "events.parquet", seed=7)
     with mj.open(root) as ws:
         ws.ingest(data)
+        # Survey answers linked to the generated attempts, for the survey analyses.
+        moment = next(iter(ws.moments))
+        (root / "microjourney.yaml").write_text(text + SURVEY_YAML.format(moment=moment))
+        ws.reload()
+        ws.ingest(write_events(root / "surveys.csv",
+                               survey_rows(ws.attempts(moment).to_pandas())))
+        # Customer texts, for the intents.
+        (root / "texts.csv").write_text("id,at,said\n" + "".join(
+            f"t{i},2026-10-{1 + i % 28:02d}T10:00:00+00:00,{said}\n"
+            for i, said in enumerate(TEXTS * 4)), encoding="utf-8")
+        ws.ingest_texts(root / "texts.csv", text="said", time="at", ident="id", source="chat")
         export(ws.con, root / "lake")
     return root, root / "lake"
 

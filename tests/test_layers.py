@@ -26,7 +26,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "microjourney"
 #: registry -> engine / analysis -> spec / store / ingest -> errors and the event vocabulary.
 #: Every module of the package must fall in one of these units.
 BOTTOM = {"errors", "vocabulary"}  # the exception tree and the event vocabulary: anyone may import them
-BELOW_THE_API = {"spec", "ingest", "store", "identity", "engine", "analysis", "registry", "fmt", "jsonable"}
+BELOW_THE_API = {"spec", "ingest", "store", "identity", "engine", "analysis", "text", "registry", "fmt",
+                 "jsonable"}
 LAYERS: dict[str, set[str]] = {
     "errors": set(),
     "vocabulary": set(),
@@ -36,21 +37,25 @@ LAYERS: dict[str, set[str]] = {
     "identity": set(),
     "engine": {"spec", "identity"},
     "analysis": {"spec"},
+    # Texts embedded by a model shipped in a PyPI wheel (reading its files: not pure, so
+    # not analysis), clustered, labelled and scored for sentiment.
+    "text": set(),
     # The surfaces' shared helpers: number formatting and the one JSON encoding.
     "fmt": set(),
     "jsonable": set(),
     # The analyses, each declared once: the workspace runs them (naming it for annotations
     # only), every surface is made from them.
-    "registry": {"spec", "engine", "analysis", "fmt", "jsonable"},
+    "registry": {"spec", "engine", "analysis", "text", "fmt", "jsonable"},
     # The Python API: wires store -> engine -> analysis (workspace_analyses,
     # workspace_frictions and workspace_refresh are its other parts).
     "workspace": {"workspace_analyses", "workspace_frictions", "workspace_refresh", "workspace_identity",
-                  "workspace_friction_refresh", *BELOW_THE_API},
+                  "workspace_friction_refresh", "workspace_surveys", *BELOW_THE_API},
     "workspace_analyses": BELOW_THE_API,
     "workspace_frictions": BELOW_THE_API,
     "workspace_refresh": {"workspace_identity", "workspace_friction_refresh", *BELOW_THE_API},
     "workspace_identity": BELOW_THE_API,
     "workspace_friction_refresh": BELOW_THE_API,
+    "workspace_surveys": BELOW_THE_API,
     # The package itself: `import microjourney` gives the API (Workspace, Client, errors).
     "microjourney": {"workspace", "client", "registry"},
     # Edges in: the HTTP client sends events; the server takes them, and on the ingest path

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .stats import wilson_interval, z_value
 
@@ -155,4 +156,82 @@ def reweight(strata: Sequence[tuple[str, int, int, float, float]]) -> Reweighted
     return Reweighted(raw, value, math.sqrt(variance), missing)
 
 
-__all__ = ["NPS", "Reweighted", "Scale", "nps", "nps_counts", "reweight", "scale"]
+#: The lowest satisfied answer per scored question type (CSAT 4–5 of 5, thumbs up); CES
+#: (1–7, higher is easier) is read by its mean.
+SATISFIED: dict[str, int] = {"csat": 4, "thumbs": 1}
+
+
+def answer_value(kind: str, answer: int) -> float:
+    """What one answer adds to its question's headline score: NPS +1 (promoter), 0 or −1
+    (detractor); CSAT and thumbs 1 when satisfied, else 0; CES the answer itself.
+
+    >>> answer_value("nps", 10), answer_value("nps", 7), answer_value("nps", 3)
+    (1.0, 0.0, -1.0)
+    >>> answer_value("csat", 4), answer_value("csat", 3), answer_value("ces", 6)
+    (1.0, 0.0, 6.0)
+    """
+    if kind == "nps":
+        return 1.0 if answer >= PROMOTER_MIN else -1.0 if answer <= DETRACTOR_MAX else 0.0
+    if kind in SATISFIED:
+        return 1.0 if answer >= SATISFIED[kind] else 0.0
+    return float(answer)
+
+
+def _moments(kind: str, counts: Mapping[int, int]) -> tuple[int, float, float]:
+    """Answers, mean and sample variance of the headline values of ``counts``."""
+    n = sum(counts.values())
+    if n == 0:
+        return 0, math.nan, math.nan
+    values = {k: answer_value(kind, k) for k in counts}
+    mean = sum(values[k] * c for k, c in counts.items()) / n
+    var = (sum(c * (values[k] - mean) ** 2 for k, c in counts.items()) / (n - 1)) if n > 1 else 0.0
+    return n, mean, var
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One scored question's answers summed up: ``n``; NPS (nps questions) with its
+    interval; the satisfied share (CSAT, thumbs) with its Wilson interval; the mean with
+    its interval; and the headline reweighted to the attempts' strata (:func:`reweight`)."""
+
+    n: int
+    nps: float = math.nan
+    nps_ci: tuple[float, float] | None = None
+    satisfied: float = math.nan
+    satisfied_ci: tuple[float, float] | None = None
+    mean: float = math.nan
+    mean_ci: tuple[float, float] | None = None
+    reweighted: Reweighted | None = None
+
+
+def summarise(kind: str, counts: Mapping[int, int],
+              strata: Sequence[tuple[str, int, Mapping[int, int]]] = ()) -> Summary:
+    """:class:`Summary` of a ``kind`` question from ``{answer: count}``; ``strata``: per
+    stratum of attempts (outcome, with or without friction) its name, its attempts and the
+    answer counts of its answers, for the reweighted headline (none: not reweighted).
+
+    >>> s = summarise("nps", {0: 1, 7: 2, 9: 3})
+    >>> s.n, round(s.nps * 100, 1), round(s.mean, 2)
+    (6, 33.3, 6.83)
+    >>> r = summarise("csat", {5: 9, 2: 3},
+    ...               [("completed", 90, {5: 9}), ("failed", 10, {2: 3})]).reweighted
+    >>> r.raw, r.reweighted  # 9 of 12 satisfied as answered; 90% of the attempts are
+    (0.75, 0.9)
+    """
+    n = sum(counts.values())
+    sc = scale(counts, top=SATISFIED.get(kind))
+    out: dict[str, Any] = {"n": n, "mean": sc.mean, "mean_ci": sc.mean_ci,
+                           "satisfied": sc.top_share, "satisfied_ci": sc.top_ci}
+    if kind == "nps":
+        promoters = sum(c for k, c in counts.items() if k >= PROMOTER_MIN)
+        detractors = sum(c for k, c in counts.items() if k <= DETRACTOR_MAX)
+        score = nps_counts(promoters, n - promoters - detractors, detractors)
+        out.update(nps=score.score, nps_ci=score.ci)
+    if strata:
+        rows = [(name, attempts, *_moments(kind, c)) for name, attempts, c in strata]
+        out["reweighted"] = reweight(rows)
+    return Summary(**out)
+
+
+__all__ = ["NPS", "SATISFIED", "Reweighted", "Scale", "Summary", "answer_value", "nps",
+           "nps_counts", "reweight", "scale", "summarise"]

@@ -269,6 +269,15 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
                 with _open(directory) as ws:
                     _ingest_one(ws, f, None, {}, "other", None, quiet=False)
     with _open(directory) as ws:
+        # The phone system keeps its post-call survey apart: its export is imported.
+        ivr = ws.ingest_responses(files.ivr, survey="call_csat", answers={"csat": "keypad_score"},
+                                  time="answered_at", time_format="%d.%m.%Y %H:%M:%S",
+                                  timezone="UTC", person="customer", response="call_survey_id",
+                                  channel="voice")
+        out.print(f"{files.ivr.name}: {ivr.accepted:,} post-call survey answers imported.")
+        said = ws.ingest_texts(files.texts, text="text", time="timestamp", person="user_id",
+                               ident="text_id", channel_column="channel", source_column="source")
+        out.print(f"{files.texts.name}: {said.accepted:,} customer texts imported (intents).")
         built = ws.refresh()
         if built.mode == "incremental":
             everyone = ws.summary()["persons"]
@@ -286,7 +295,9 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
               f"  microjourney series card_payment --every week --by channel -w {directory}\n"
               f"  microjourney scorecard --by device --wide -w {directory}\n"
               f"  microjourney frictions card_payment --where device=mobile -w {directory}\n"
-              f"  microjourney week-on-week -w {directory}")
+              f"  microjourney week-on-week -w {directory}\n"
+              f"  microjourney survey-scores --by outcome -w {directory}\n"
+              f"  microjourney intents --wide -w {directory}")
 
 
 def _demo_send(directory: Path, events: Path, collector: Any) -> None:

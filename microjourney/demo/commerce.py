@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import signals
+from . import signals, surveys
 from .access import browse, enter
 from .signals import SILENT
 from .world import DAY, HOUR, MINUTE, SECOND, Batch, World, props, unique_hex
@@ -181,7 +181,9 @@ def pay(w: World, b: Batch, attempt: int = 1) -> Batch:
                   "Please try again.", after=(0, 1))
     gw_fail.t = gw_fail.t + w.rng.integers(50, 400, len(gw_fail))
     w.log.emit(gw_fail, "payment_failed", props(len(gw_fail), reason="gateway_timeout"))
+    surveys.payment(w, gw_fail, "failed", np.ones(len(gw_fail), bool), np.zeros(len(gw_fail), bool))
     w.trouble(b.take(leaves), "card_payment")
+    surveys.payment(w, b.take(leaves), "abandoned", load[leaves] > 8 * SECOND, rage[leaves])
     ok = ~timeout & ~leaves
     b, amount, load, v2, rage = b.take(ok), amount[ok], load[ok], v2[ok], rage[ok]
     version = np.where(v2, "v2", "v1").astype(object)
@@ -191,21 +193,26 @@ def pay(w: World, b: Batch, attempt: int = 1) -> Batch:
     quit_ = b.take(fed_up)
     quit_.t = quit_.t + w.wait(len(quit_), 4, 0.5)
     w.trouble(quit_, "card_payment")
+    surveys.payment(w, quit_, "abandoned", load[fed_up] > 8 * SECOND, rage[fed_up])
     keep = ~fed_up
     b, amount, version, rage = b.take(keep), amount[keep], version[keep], rage[keep]
+    slow = load[keep] > 8 * SECOND  # what the payment survey hears about
     n = len(b)
     saved = w.chance(n, np.where(b.channel == "app", 0.5, np.where(b.user, 0.3, 0.0)))
     stays = card_form(w, b, saved, rage, amount, version, attempt)
     w.trouble(b.take(~stays), "card_payment")
+    surveys.payment(w, b.take(~stays), "abandoned", slow[~stays], rage[~stays])
     b, amount, saved, version = b.take(stays), amount[stays], saved[stays], version[stays]
+    slow, rage = slow[stays], rage[stays]
     w.log.emit(b, "card_details_entered", props(len(b), valid=True, saved_card=saved))
     n = len(b)
     sca = w.chance(n, np.where(b.channel == "app", 0.3, 0.55))
     b.row = np.arange(n)
     verified, failed_3ds = threeds(w, b.take(sca))
     w.log.emit(failed_3ds, "payment_failed", props(len(failed_3ds), reason="3ds_failed"))
+    surveys.payment(w, failed_3ds, "failed", slow[failed_3ds.row], rage[failed_3ds.row])
     b = Batch.concat(b.take(~sca), verified)
-    amount, version = amount[b.row], version[b.row]
+    amount, version, slow, rage = amount[b.row], version[b.row], slow[b.row], rage[b.row]
     b.t = b.t + w.wait(len(b), 2.5, 0.5)
     declined = w.chance(len(b), 0.06)
     bad = b.take(declined)
@@ -213,9 +220,11 @@ def pay(w: World, b: Batch, attempt: int = 1) -> Batch:
                   "card or contact your bank.", after=(0, 1))
     bad.t = bad.t + w.rng.integers(20, 200, len(bad))
     w.log.emit(bad, "payment_failed", props(len(bad), reason=w.rng.choice(DECLINES, len(bad))))
+    surveys.payment(w, bad, "failed", slow[declined], rage[declined])
     good = b.take(~declined)
     w.log.emit(good, "payment_succeeded",
                props(len(good), amount=amount[~declined], gateway_version=version[~declined]))
+    surveys.payment(w, good, "completed", slow[~declined], rage[~declined])
     # After a failure many try again minutes later (a new attempt); others give up.
     failed = Batch.concat(gw_fail, bad, failed_3ds)
     retry = w.chance(len(failed), 0.45) & (attempt < 3)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import surveys
 from .world import CONTACT_HOURS, CONTACT_WEEK, DAY, HOUR, MINUTE, SECOND, Batch, World, props
 
 CHANNELS = np.array(["chat", "voice", "agent"], dtype=object)
@@ -176,11 +177,12 @@ def voice(w: World, b: Batch, topic: np.ndarray, texts: Texts) -> Batch:
     asked = after & b.user & w.chance(len(b), 0.9)
     b.t[asked] += w.wait(len(b), 30, 0.4)[asked]
     w.log.where(b, asked, "caller_identified", method="security_questions", repeated=True)
-    b, topic = b.take(~lost), topic[~lost]
+    b, topic, moved, hold = b.take(~lost), topic[~lost], moved[~lost], hold[~lost]
     talk = w.wait(len(b), 300, 0.6)
     b.t = b.t + talk
     resolved = w.chance(len(b), 0.85)
     done = w.log.where(b, resolved, "call_resolved", topic=topic)
+    surveys.ivr(w, done, moved[resolved], hold[resolved] / SECOND)
     w.log.where(b, ~resolved, "callback_promised")
     w.log.emit(b, "contact_ended", props(len(b), talk_seconds=talk // SECOND))
     dispute(w, done.take(topic[resolved] == "card_dispute"))

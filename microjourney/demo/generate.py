@@ -34,7 +34,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from ..vocabulary import FIELDS
-from . import access, bank, commerce, contact
+from . import access, bank, commerce, contact, surveys
 from .moments import write_workspace
 from .texts import compose
 from .world import HOUR, SECOND, People, World, unique_hex
@@ -61,6 +61,8 @@ BROKEN: tuple[tuple[str, str], ...] = (
 #: The same events as the contact centre's export, in its local time (CET/CEST).
 EXPORT = "contact_centre.csv"
 MAX_TEXTS = 5_000
+#: The phone system's post-call survey export (imported with ``microjourney responses``).
+IVR = "ivr_survey.csv"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class DemoFiles:
     live: Path                    # the one of event_files the demo sends through the collector
     export: Path                  # <dir>/data/contact_centre.csv: the live events again, local time
     texts: Path                   # <dir>/data/support_texts.csv
+    ivr: Path                     # <dir>/data/ivr_survey.csv: post-call survey answers
     persons: int
     events: int
 
@@ -85,7 +88,8 @@ def generate(directory: str | os.PathLike[str], *, persons: int = 20_000, seed: 
     data.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     begin = datetime.fromisoformat(start).replace(tzinfo=UTC)
-    w = World(rng, People.create(rng, persons), int(begin.timestamp() * 1000), days)
+    w = World(rng, People.create(rng, persons), int(begin.timestamp() * 1000), days,
+              survey_seed=seed + 1)
     access.run(w)
     commerce.run(w)
     bank.run(w)
@@ -107,9 +111,10 @@ def generate(directory: str | os.PathLike[str], *, persons: int = 20_000, seed: 
             export = _write(_table(part, local=True), data / EXPORT)
     paths.append(_replay(paths[-1], data / REPLAY))
     texts = _texts(w, said, data / "support_texts.csv")
+    ivr = surveys.write_ivr(w, data / IVR, _iso)
     return DemoFiles(workspace_yaml=write_workspace(root / "microjourney.yaml"), replay=paths[-1],
                      event_files=tuple(paths), live=data / LIVE, export=export, texts=texts,
-                     persons=persons, events=len(order))
+                     ivr=ivr, persons=persons, events=len(order))
 
 
 def _table(part: dict[str, np.ndarray], *, local: bool = False) -> pa.Table:
@@ -216,11 +221,13 @@ def _texts(w: World, said: contact.Texts, path: Path) -> Path:
     order = np.argsort(all_t, kind="stable")
     user = np.where(all_known, w.people.user_id[all_pid], None)
     text = [compose(all_topic[i], all_channel[i], w.rng) for i in order]
+    kind = {"web": "helpcentre", "chat": "chat", "voice": "agent_note", "agent": "agent_note"}
     table = pa.table({
         "text_id": [f"txt-{i + 1:06d}" for i in range(len(order))],
         "timestamp": _iso(all_t[order] - all_t[order] % SECOND),
-        "channel": all_channel[order], "user_id": user[order], "text": text},
+        "channel": all_channel[order], "source": [kind.get(c, "other") for c in all_channel[order]],
+        "user_id": user[order], "text": text},
         schema=pa.schema([(c, pa.string()) for c in
-                          ("text_id", "timestamp", "channel", "user_id", "text")]))
+                          ("text_id", "timestamp", "channel", "source", "user_id", "text")]))
     pacsv.write_csv(table, path)
     return path

@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from .surveys import SURVEYS
+
 ASSISTED = ["chat", "voice", "agent"]
 DIGITAL = ["web", "app"]
 
@@ -186,6 +188,31 @@ CARDS = [
                    "are rejected after ten days."),
 ]
 
+#: What each moment's owner says customers write when they need it (intents map to the
+#: moment whose phrases and keywords they are nearest): keywords, then example phrases.
+PHRASES: dict[str, tuple[list[str], list[str]]] = {
+    "card_payment": (["checkout", "declined"], ["my card payment failed at checkout",
+                                                "the payment page does not load", "card declined"]),
+    "three_ds_verification": (["verification", "3d"], ["the code to approve my payment never came",
+                                                       "3-D Secure verification failed"]),
+    "login": (["login", "locked"], ["I cannot log in to online banking", "my account is locked"]),
+    "password_reset": (["password"], ["I need to reset my password",
+                                      "the password reset email did not arrive"]),
+    "delivery_tracking": (["tracking", "parcel"], ["where is my parcel",
+                                                   "the tracking page shows nothing"]),
+    "delivery_delay_notice": (["delayed"], ["my delivery is delayed", "change my delivery date"]),
+    "card_block": (["stolen", "block"], ["block my lost card", "my card was stolen"]),
+    "id_verification": (["selfie", "identity"], ["my ID photo was rejected",
+                                                 "I cannot verify my identity"]),
+    "account_opening": (["application"], ["I want to open an account",
+                                          "what is the status of my application"]),
+    "card_dispute": (["dispute"], ["I want to dispute a card transaction",
+                                   "I was charged for something I did not buy"]),
+}
+for _m in (*PAYMENT, *ACCESS, *DELIVERY, *SUPPORT, *ONBOARDING, *CARDS):
+    if _m["name"] in PHRASES:
+        _m["keywords"], _m["phrases"] = PHRASES[_m["name"]]
+
 #: Friction detectors tuned to this data: every event named here occurs in it.
 FRICTIONS: dict[str, Any] = {
     "rage_click": _Flow(events=["click"], clicks=3, within="1s", distance=30),
@@ -216,6 +243,8 @@ WORKSPACE: dict[str, Any] = {
         {"name": "card_services", "moments": CARDS},
     ],
     "frictions": FRICTIONS,
+    "surveys": SURVEYS,
+    "survey_cooldown": "3d",
 }
 
 

@@ -11,7 +11,7 @@ escalations.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import numpy as np
@@ -199,11 +199,27 @@ class Log:
         return {c: np.concatenate(v) for c, v in self.parts.items()}
 
 
-class World:
-    """Everything a flow needs: random numbers, people, the clock window, the log."""
+@dataclass
+class Answers:
+    """Survey answers a phone system keeps apart from the events (exported as a file)."""
 
-    def __init__(self, rng: np.random.Generator, people: People, start_ms: int, days: int):
+    t: list[np.ndarray] = field(default_factory=list)
+    pid: list[np.ndarray] = field(default_factory=list)
+    score: list[np.ndarray] = field(default_factory=list)
+    known: list[np.ndarray] = field(default_factory=list)
+
+
+class World:
+    """Everything a flow needs: random numbers, people, the clock window, the log.
+
+    ``survey_rng``: the surveys' own random stream, so that asking them leaves every
+    other event as it was."""
+
+    def __init__(self, rng: np.random.Generator, people: People, start_ms: int, days: int,
+                 survey_seed: int = 0):
         self.rng = rng
+        self.survey_rng = np.random.default_rng(survey_seed)
+        self.ivr = Answers()
         self.people = people
         self.start = start_ms
         self.days = days

@@ -64,6 +64,10 @@ from .guards import (
 from .refresher import Refresher
 from .results import Results
 from .schema import openapi_components
+from .survey_routes import add_routes as add_survey_routes
+from .survey_routes import forget as forget_surveyed
+from .survey_routes import start as start_surveys
+from .text_routes import add_routes as add_text_routes
 
 #: Seconds an analysis waits for the server's first refresh before a 503.
 FIRST_REFRESH = 600.0
@@ -98,6 +102,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
                                 lake=lake, journal=ws.root / ws_api.STORE_DIR / JOURNAL_DIR,
                                 future_tolerance=ws.spec.ingest.future_tolerance),
         )
+        state["surveys"] = start_surveys(ws, lake)  # after the journal's leftovers are stored
         # Over the store, the derived tables are refreshed in the background and analyses
         # read the last refresh through their own connection (refresher.py); over a lake,
         # each analysis reads the lake as it is then.
@@ -334,7 +339,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
     @app.delete("/v1/persons/{person}", summary="Erase a person from every table (secret key)")
     async def forget(person: str, request: Request) -> Response:
         _authorise(request, need=SECRET)
-        result = await _read(lambda ws: ws.forget(person))
+        result = await _read(lambda ws: forget_surveyed(ws, person, state["surveys"]))
         if "results" in state:  # kept answers may name the person
             state["results"].clear()
             state["own_results"].clear()
@@ -348,6 +353,8 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         return json_response({"ok": True, "removed": removed, "source": source})
 
     add_analysis_routes(app, _authorise, _analyse)
+    add_survey_routes(app, state, _authorise, _check_origin, _body)
+    add_text_routes(app, state, _authorise, _check_origin, _body)
     add_pages(app, _keys, _analyse)
 
     sdk_text = resources.files("microjourney").joinpath("sdk/microjourney.js").read_bytes()

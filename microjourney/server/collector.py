@@ -49,7 +49,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..ingest.schema import FUTURE_TOLERANCE, ROW
-from ..store.batches import Tally
+from ..store.batches import Tally, last_seq
 from ..store.db import migrate
 from ..store.journal import Journal
 from ..store.lake import append, has_events, read_events
@@ -118,8 +118,10 @@ class Collector:
             migrate(self._scratch)
             self._events_rel = (read_events(con, lake) if self._lake_read else
                                 con.sql("SELECT NULL::VARCHAR AS event_id, 0::BIGINT AS seq LIMIT 0"))
-        # The largest seq stored, kept here from now on (the writer need not ask).
-        self._seq = self._events_rel.aggregate("coalesce(max(seq), 0)").fetchall()[0][0]
+        # The largest seq given (stored, or erased last: store.db.LAST_SEQ), kept here from
+        # now on (the writer need not ask).
+        self._seq = (last_seq(con) if lake is None else
+                     self._events_rel.aggregate("coalesce(max(seq), 0)").fetchall()[0][0])
         self._queue: deque[Job] = deque()
         self._cond = threading.Condition()
         # Held while a group is committed: by the collector's thread, or by the event loop,

@@ -230,6 +230,8 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
         panels, charts, graphs = [], [], []
         for analysis, extra, views, limit in MOMENT_PANELS:
             result = await _result(analyse, analysis, {**filters, **extra, "moment": name})
+            if any(w["code"] == "no-surveys" for w in result["warnings"]):
+                continue  # a moment no survey asks in: no panel to show
             panels += [panel(result, analysis, view, limit) for view in views]
             if analysis == "durations":
                 spec = charts_.durations_spec(result["tables"].get("bands", []), result["meta"].get("sla_s"))
@@ -271,13 +273,17 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
 EXPLORE, EXPLORE_ROWS = ("outcome", "kind", "reached"), 200
 OUTCOMES = ("completed", "failed", "abandoned", "escalated", "in_progress")
 #: The pages made of one analysis's views: path, title, analysis, rows shown at most.
-PLAIN_PAGES = (("data-quality", "Data quality", "data-quality", 30),)
+PLAIN_PAGES = (("data-quality", "Data quality", "data-quality", 30),
+               ("intents", "Intents: what customers ask", "intents", 60))
 #: The moment page's panels: (analysis, its parameters beyond the moment and the filters,
 #: the views shown, rows shown at most).
 MOMENT_PANELS: tuple[tuple[str, dict[str, Any], tuple[str, ...], int], ...] = (
     ("funnel", {}, ("steps",), 50),
     ("durations", {}, ("bands",), 20),
     ("frictions", {"examples": 10}, ("kinds", "examples"), 20),
+    ("survey-scores", {"by": "outcome"}, ("scores", "rates"), 20),
+    ("intents", {}, ("intents",), 10),
+    ("verbatims", {"quotes": 10}, ("themes", "quotes"), 10),
     ("series", {"every": "week"}, ("periods",), 60),
     ("series", {"every": "day"}, (), 0),  # its chart only: the daily rows are the API's
     ("process-map", {}, ("edges",), 15),

@@ -106,8 +106,99 @@ class ErrorEnvelope(BaseModel):
     error: ErrorDetail
 
 
+class FollowUp(BaseModel):
+    question: str
+    at_least: int | None = None
+    at_most: int | None = None
+
+
+class QuestionShown(BaseModel):
+    id: str
+    type: Literal["nps", "csat", "ces", "thumbs", "single", "multiple", "text"]
+    text: str = Field(description="In the language chosen, else the survey's own")
+    choices: list[str]
+    required: bool
+    scale: list[int] | None = Field(description="The lowest and highest answer of a scored question")
+    when: FollowUp | None = Field(description="A follow-up: shown only when the answer to "
+                                  "`question` lies within the bounds")
+
+
+class SurveyShown(BaseModel):
+    name: str
+    title: str | None
+    display: str = Field(description="This display's id: answers and a dismissal name it")
+    control: bool = Field(description="Shown to the control sample, whatever the outcome")
+    delay_ms: int = Field(description="Wait this long before showing it")
+    language: str | None = Field(description="The language of the texts (None: the survey's own)")
+    questions: list[QuestionShown]
+
+
+class DecideAnswer(BaseModel):
+    """The survey to show now, or none; the display is recorded (committed) already."""
+
+    ok: Literal[True]
+    survey: SurveyShown | None
+    refused: dict[str, str] = Field(description="By survey of the moment, the first rule it "
+                                    "failed: window, trigger, cap, shown, recontact, cooldown, "
+                                    "sample, consent")
+
+
+class SurveyAnswer(BaseModel):
+    """One answer in a display, or its dismissal (``dismissed: true``, no question)."""
+
+    survey: str
+    display: str
+    question: str | None = None
+    answer: str | int | float | bool | list[str] | None = Field(
+        None, description="Checked against the question (NPS 0-10, CSAT 1-5, CES 1-7, thumbs, "
+        "a choice, text up to 5000 characters)")
+    final: bool = Field(False, description="The last answer of this display")
+    dismissed: bool = False
+    anonymous_id: str | None = None
+    user_id: str | None = None
+    attempt: str | None = None
+    channel: Channel | None = None
+    timestamp: str | None = Field(None, description="ISO 8601 with an offset; default: now")
+    consent: bool = Field(False, description="The person gave analytics consent")
+
+
+class ResponsesRequest(BaseModel):
+    """``POST /v1/responses``: one answer, or up to 100 under ``answers``."""
+
+    answers: list[SurveyAnswer] = Field(max_length=100)
+
+
+class CustomerText(BaseModel):
+    """``POST /v1/texts``: one customer text (send up to 100 under ``texts``)."""
+
+    text: str = Field(description="1 to 5000 characters; scrubbed of personal data on the way in")
+    source: str = Field("other", description="search, helpcentre, chat, agent_note, email, "
+                        "survey or other")
+    id: str | None = Field(None, description="The text's own id: a retried request stores it once")
+    anonymous_id: str | None = None
+    user_id: str | None = None
+    channel: Channel | None = None
+    timestamp: str | None = Field(None, description="ISO 8601 with an offset; default: now")
+    consent: bool = Field(False, description="The person gave analytics consent")
+
+
+_QUERY = {"event": ("The event just tracked (required)", True),
+          "channel": ("Where: web (default), app, ...", False),
+          "anonymous_id": ("The visitor's id (this or user_id)", False),
+          "user_id": ("The customer's id", False),
+          "event_id": ("The tracked event's id: asking again gives the same answer", False),
+          "attempt": ("The attempt, when the page knows it", False),
+          "language": ("A language tag (de, pt-BR) for the texts", False),
+          "properties": ("The event's properties as a JSON object, for moments that test "
+                         "them (at most 2000 characters)", False),
+          "consent": ("true when the person gave analytics consent", False)}
+#: The query parameters of ``GET /v1/decide`` for the OpenAPI document.
+DECIDE_PARAMETERS = [{"name": name, "in": "query", "required": required, "description": doc,
+                      "schema": {"type": "string"}} for name, (doc, required) in _QUERY.items()]
+
 MODELS = (Track, Page, Identify, Alias, BatchRequest, Rejected, BatchAnswer, ErrorDetail,
-          ErrorEnvelope)
+          ErrorEnvelope, FollowUp, QuestionShown, SurveyShown, DecideAnswer, SurveyAnswer,
+          ResponsesRequest, CustomerText)
 
 
 def openapi_components() -> dict[str, Any]:

@@ -259,7 +259,7 @@ def parse_workspace(text: str, file: str = "microjourney.yaml") -> Workspace:
 
 def _duplicates(data: dict[str, Any], file: str, marks: dict[Loc, yaml.Mark]) -> list[SpecProblem]:
     """Moment, journey and survey names must be unique across the workspace, and each
-    survey must be of a defined moment."""
+    survey of a moment must be of a defined one."""
     out: list[SpecProblem] = []
     seen_j: set[str] = set()
     seen_m: dict[str, Loc] = {}
@@ -280,7 +280,7 @@ def _duplicates(data: dict[str, Any], file: str, marks: dict[Loc, yaml.Mark]) ->
                 seen_m[moment["name"]] = loc
     seen_s: set[str] = set()
     for i, survey in enumerate(data.get("surveys") or []):
-        if survey["moment"] not in seen_m:
+        if survey.get("moment") is not None and survey["moment"] not in seen_m:
             loc = ("surveys", i, "moment")
             out.append(_problem(file, marks.get(loc), loc, f"survey {survey['name']!r} is of moment "
                                 f"{survey['moment']!r}, which is not defined; moments: "

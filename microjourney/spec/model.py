@@ -162,6 +162,10 @@ class Target(Frozen):
         return self.metric in LOWER_IS_BETTER
 
 
+#: Keywords and example phrases of a moment, each at most MAX_PHRASE characters.
+MAX_PHRASES, MAX_PHRASE = 200, 300
+
+
 class Moment(Frozen):
     """A micro-journey: a start, ordered steps, outcome rules and its operating data."""
 
@@ -183,6 +187,10 @@ class Moment(Frozen):
     repeat_contact_window: Seconds = Field(default=604800.0, gt=0)
     owner: str | None = None
     problem: str | None = None
+    #: What customers say when this moment is what they need (intents, docs/intents.md):
+    #: words that point to it, and example phrases in their words.
+    keywords: tuple[str, ...] = Field((), max_length=MAX_PHRASES)
+    phrases: tuple[str, ...] = Field((), max_length=MAX_PHRASES)
     target: Target | None = None
     failure_cost: float | None = Field(default=None, ge=0)
     contact_cost: float | None = Field(default=None, ge=0)
@@ -192,6 +200,16 @@ class Moment(Frozen):
     @classmethod
     def _name(cls, value: str) -> str:
         return _check_name(value, "moment")
+
+    @field_validator("keywords", "phrases", mode="before")
+    @classmethod
+    def _phrases(cls, value: Any) -> Any:
+        value = as_tuple(value)
+        for text in value if isinstance(value, list | tuple) else ():
+            if not isinstance(text, str) or not text.strip() or len(text) > MAX_PHRASE:
+                raise ValueError(f"{text!r}: keywords and phrases are texts of 1 to {MAX_PHRASE} "
+                                 "characters")
+        return value
 
     @field_validator("start", "fail", "escalate")
     @classmethod

@@ -24,6 +24,7 @@ workspace (:class:`microjourney.spec.model.Workspace`).
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import date
 from typing import Annotated, Literal, get_args
@@ -43,6 +44,15 @@ Outcome = Literal["completed", "failed", "abandoned", "escalated"]
 MAX_SURVEYS, MAX_QUESTIONS, MAX_LANGUAGES = 200, 20, 50
 #: Characters of a question's text (or a choice's), in any language.
 MAX_TEXT = 500
+#: Characters of a free-text answer.
+MAX_ANSWER = 5_000
+#: Thumbs answers given as words.
+THUMBS = {"up": "1", "down": "0", "yes": "1", "no": "0", "true": "1", "false": "0"}
+
+
+def cut(text: str, length: int = 40) -> str:
+    """``text`` quoted for a message, cut to ``length`` characters."""
+    return repr(text if len(text) <= length else text[:length] + "…")
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
@@ -102,6 +112,45 @@ class Question(Frozen):
                              "digits, _ or -")
         return value
 
+    def answer(self, value: object) -> str:
+        """An answer to this question as it is stored (text: a scored answer as its whole
+        number, thumbs as 1 up or 0 down); a ``ValueError`` saying why it is no answer to it.
+
+        >>> Question(id="q", type="nps", text="?").answer("9.0")
+        '9'
+        >>> Question(id="q", type="csat", text="?").answer(6)
+        Traceback (most recent call last):
+        ...
+        ValueError: '6' is not an answer to csat question 'q' (a whole number from 1 to 5)
+        """
+        text = str(value).strip() if not isinstance(value, bool) else ("1" if value else "0")
+        if self.type == "thumbs" and text.lower() in THUMBS:
+            return THUMBS[text.lower()]
+        if self.type in SCALES:
+            low, high = SCALES[self.type]
+            try:
+                number = float(text)
+            except ValueError:
+                number = math.nan
+            if not (number.is_integer() and low <= number <= high):
+                raise ValueError(f"{cut(text)} is not an answer to {self.type} question {self.id!r} "
+                                 f"(a whole number from {low} to {high})")
+            return str(int(number))
+        if self.type == "single" and text not in self.choices:
+            raise ValueError(f"{cut(text)} is not a choice of question {self.id!r}: "
+                             f"{', '.join(self.choices)}")
+        if self.type == "multiple":
+            picked = [c.strip() for c in text.split(";") if c.strip()]
+            wrong = [c for c in picked if c not in self.choices]
+            if wrong or not picked:
+                raise ValueError(f"{cut(text)} is not a choice of question {self.id!r} (choices "
+                                 f"separated by ';'): {', '.join(self.choices)}")
+            return "; ".join(picked)
+        if len(text) > MAX_ANSWER:
+            raise ValueError(f"the answer to {self.id!r} has {len(text):,} characters; at most "
+                             f"{MAX_ANSWER:,}")
+        return text
+
     @model_validator(mode="after")
     def _choices(self) -> Question:
         choosing = self.type in ("single", "multiple")
@@ -142,15 +191,22 @@ class Display(Frozen):
 class Survey(Frozen):
     """A micro-survey of a moment (module docstring). ``control``: the percentage of the
     moment's attempts asked whatever their outcome, so that scores can be reweighted to all
-    attempts (docs/metrics.md); ``languages``: each language's question texts by id."""
+    attempts (docs/surveys.md); ``languages``: each language's question texts by id.
+
+    ``moment`` may be left out for a survey of no moment (a relationship survey, or answers
+    imported from another tool by journey stage): it is never shown by the SDK and its
+    answers link to no attempt. ``link_within``: an answer that does not name its attempt
+    links to the person's latest attempt of the moment that started before it and ended no
+    longer than this before it (docs/surveys.md, "Linking answers to attempts")."""
 
     name: str
-    moment: str
+    moment: str | None = None
     title: str | None = None
     trigger: Trigger = Trigger()
     questions: tuple[Question, ...] = Field(min_length=1, max_length=MAX_QUESTIONS)
     display: Display = Display()
     control: float = Field(0.0, ge=0, le=100)
+    link_within: Seconds = Field(7 * 86_400.0, gt=0, le=366 * 86_400)
     languages: dict[str, dict[str, str]] = Field(default_factory=dict, max_length=MAX_LANGUAGES)
 
     @field_validator("name")
@@ -192,6 +248,13 @@ class Survey(Frozen):
                     raise ValueError(f"language {language!r}, question {qid!r}: a text of 1 to "
                                      f"{MAX_TEXT} characters")
         return self
+
+    def question(self, qid: str) -> Question:
+        """The question ``qid`` (KeyError when the survey has none)."""
+        for q in self.questions:
+            if q.id == qid:
+                return q
+        raise KeyError(qid)
 
     @property
     def scored(self) -> tuple[Question, ...]:

@@ -286,4 +286,5 @@ LAST_SEQ = {
 def keep_seq_mark(con: duckdb.DuckDBPyConnection) -> None:
     """Before rows are erased: remember each table's largest ``seq`` (:data:`LAST_SEQ`)."""
     for table, last in LAST_SEQ.items():
-        con.execute(f"INSERT OR REPLACE INTO meta SELECT 'seq:{table}', CAST(({last}) AS VARCHAR)")
+        con.execute("INSERT OR REPLACE INTO meta SELECT ?, CAST((" + last + ") AS VARCHAR)",
+                    ["seq:" + table])

@@ -1,0 +1,149 @@
+"""The demo's surveys: an in-app CSAT after card payments, and a post-call IVR survey the
+contact centre's phone system keeps and exports (``ivr_survey.csv``).
+
+The card payment survey is triggered as teams usually do it: it asks failed payments far
+more often (60%) than completed ones (15%), so its raw score is pulled down by failures;
+a control sample of 10% of attempts is asked whatever the outcome (those who walk away
+too, as they leave), and the reweighted score corrects the pull (docs/surveys.md).
+Scores follow what happened: completions score high, a slow gateway or a rage click
+lowers them, failures score low. Low scores often come with a sentence saying why.
+
+Surveys draw from their own random stream, so adding them leaves every other event of
+the demo as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from .world import SECOND, Batch, World, props
+
+PAYMENT_SURVEY: dict[str, Any] = {
+    "name": "payment_csat",
+    "moment": "card_payment",
+    "title": "A quick question about paying",
+    "trigger": {"outcomes": ["completed", "failed"], "channel": ["web", "app"], "delay": "2s"},
+    "questions": [
+        {"id": "ease", "type": "csat", "text": "How easy was it to pay?"},
+        {"id": "why", "type": "text", "text": "What made it hard?", "required": False,
+         "when": {"question": "ease", "at_most": 3}},
+    ],
+    "display": {"show": "times", "times": 3, "sample": 15, "recontact": "7d"},
+    "control": 10,
+    "languages": {"de": {"ease": "Wie einfach war das Bezahlen?", "why": "Was war schwierig?"}},
+}
+IVR_SURVEY: dict[str, Any] = {
+    "name": "call_csat",
+    "moment": "call_transfer",
+    "title": "Post-call survey (IVR, imported)",
+    "trigger": {"outcomes": ["completed"], "channel": ["voice"]},
+    "questions": [{"id": "csat", "type": "csat", "text": "Press 1 to 5: how satisfied are you "
+                   "with this call?"}],
+    "link_within": "1h",
+}
+SURVEYS = [PAYMENT_SURVEY, IVR_SURVEY]
+
+#: What customers write when paying was hard, by what went wrong.
+WHY = {
+    "slow": ["the payment page took ages to load", "it kept spinning before the card form showed",
+             "so slow, I almost gave up", "waited far too long for the payment page"],
+    "rage": ["the pay button did nothing when I clicked it", "had to click pay several times",
+             "buttons not responding on the payment page"],
+    "failed": ["my card was declined for no reason", "payment failed and I don't know why",
+               "the verification code never came", "error at checkout, had to start again",
+               "it said the payment failed but the money left my account"],
+    "other": ["too many steps to pay", "the card form is confusing", "not clear what happened"],
+}
+#: Sample shares: failures are asked far more often than completions; the control share is
+#: asked whatever the outcome.
+ASKED = {"completed": 0.15, "failed": 0.60, "abandoned": 0.0}
+CONTROL = 0.10
+
+
+def payment(w: World, b: Batch, outcome: str, slow: np.ndarray, rage: np.ndarray) -> None:
+    """Ask the card payment survey after ``b``'s attempts ended with ``outcome`` (their
+    clock at the outcome); ``slow``/``rage``: what went wrong in each."""
+    n = len(b)
+    if n == 0:
+        return
+    rng = w.survey_rng
+    digital = np.isin(b.channel, ["web", "app"])
+    control = digital & (rng.random(n) < CONTROL)
+    asked = digital & (control | (rng.random(n) < ASKED[outcome]))
+    if not asked.any():
+        return
+    s = b.take(asked)
+    slow, rage, control = slow[asked], rage[asked], control[asked]
+    m = len(s)
+    display = np.array([f"dsp_{x:012x}" for x in rng.integers(0, 2**48, m)], dtype=object)
+    s.t = s.t + 2 * SECOND + rng.integers(0, 1500, m)
+    w.log.emit(s, "survey_shown", props(m, survey="payment_csat", display=display, control=control))
+    # A fifth close it; the others answer a few seconds later.
+    closed = rng.random(m) < 0.2
+    gone = s.take(closed)
+    gone.t = gone.t + rng.integers(2, 8, len(gone)) * SECOND
+    w.log.emit(gone, "survey_dismissed", props(len(gone), survey="payment_csat",
+                                               display=display[closed]))
+    keep = ~closed
+    s, slow, rage, display = s.take(keep), slow[keep], rage[keep], display[keep]
+    m = len(s)
+    base = {"completed": 4.6, "failed": 1.9, "abandoned": 2.6}[outcome]
+    mean = base - 0.9 * slow - 0.8 * rage
+    ease = np.clip(np.round(rng.normal(mean, 0.7)), 1, 5).astype(int)
+    s.t = s.t + rng.integers(3, 12, m) * SECOND
+    # Low scores are asked why: some answer, some close the question (a partial response).
+    low = ease <= 3
+    writes = low & (rng.random(m) < 0.55)
+    leaves = low & ~writes & (rng.random(m) < 0.3)
+    w.log.emit(s, "survey_response", props(m, survey="payment_csat", display=display,
+                                           question="ease", answer=ease, final=~(writes | leaves)))
+    said = s.take(writes)
+    reason = np.where(rage[writes], "rage", np.where(slow[writes], "slow",
+                      "failed" if outcome != "completed" else "other"))
+    text = np.array([WHY[r][rng.integers(len(WHY[r]))] for r in reason], dtype=object)
+    said.t = said.t + rng.integers(5, 30, len(said)) * SECOND
+    w.log.emit(said, "survey_response", props(len(said), survey="payment_csat",
+                                              display=display[writes], question="why",
+                                              answer=text, final=True))
+
+
+def ivr(w: World, b: Batch, transferred: np.ndarray, hold_s: np.ndarray) -> None:
+    """After resolved calls, a third of callers press a score in the IVR; a transfer and
+    a long hold cost them points."""
+    rng = w.survey_rng
+    n = len(b)
+    took = rng.random(n) < 0.33
+    mean = 4.4 - 1.3 * transferred - np.minimum(1.5, hold_s / 300)
+    score = np.clip(np.round(rng.normal(mean, 0.8)), 1, 5).astype(int)
+    w.ivr.t.append(b.t[took] + rng.integers(20, 60, int(took.sum())) * SECOND)
+    w.ivr.pid.append(b.pid[took])
+    w.ivr.score.append(score[took])
+    w.ivr.known.append(b.user[took])
+
+
+def write_ivr(w: World, path: Path, iso: Any) -> Path:
+    """The phone system's export: one row per call survey, the caller's customer number
+    when the call was identified, local time in ``DD.MM.YYYY HH:MM:SS`` as its reports
+    write it (UTC here)."""
+    c = w.ivr
+    t = np.concatenate(c.t) if c.t else np.array([], dtype=np.int64)
+    keep = (t >= w.start) & (t < w.end)
+    order = np.argsort(t[keep], kind="stable")
+    pid = (np.concatenate(c.pid) if c.pid else np.array([], dtype=np.int64))[keep][order]
+    known = (np.concatenate(c.known) if c.known else np.array([], dtype=bool))[keep][order]
+    score = (np.concatenate(c.score) if c.score else np.array([], dtype=np.int64))[keep][order]
+    when = [x[8:10] + "." + x[5:7] + "." + x[0:4] + " " + x[11:19] for x in iso(t[keep][order])]
+    table = pa.table({
+        "call_survey_id": [f"ivr-{i + 1:06d}" for i in range(len(order))],
+        "answered_at": when,
+        "customer": np.where(known, w.people.user_id[pid], None).tolist(),
+        "keypad_score": [str(s) for s in score],
+    }, schema=pa.schema([(n, pa.string()) for n in ("call_survey_id", "answered_at", "customer",
+                                                    "keypad_score")]))
+    pacsv.write_csv(table, path)
+    return path

@@ -23,10 +23,10 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed typecheck
 	bash scripts/system-packages.sh
 	$(BIN)/ruff check microjourney tests benchmarks docs
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-fast: $(VENV)/.installed
-	$(BIN)/python -m pytest -q -m 'not slow'
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m 'not slow'
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check microjourney tests benchmarks

@@ -17,8 +17,8 @@ import pytest
 import microjourney as mj
 from microjourney.engine.tagging import tag
 from microjourney.server.survey_history import History
-from microjourney.server.survey_match import Outcomes
 from microjourney.spec.load import parse_workspace
+from microjourney.spec.matching import Outcomes
 
 from .live_server import LiveServer
 

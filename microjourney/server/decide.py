@@ -1,7 +1,7 @@
 """Which survey to show now: the rules of ``GET /v1/decide`` (docs/surveys.md, "Serving
 surveys"), on what the SDK just tracked and the survey history in memory.
 
-The event is mapped to the outcome of each moment it ends (:mod:`.survey_match`); then
+The event is mapped to the outcome of each moment it ends (:mod:`microjourney.spec.matching`); then
 each survey of such a moment, in the order the workspace declares them, is checked in
 this order, and the first to pass every check is shown:
 
@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..spec.matching import Outcomes
 from ..spec.model import Workspace as Spec
 from ..spec.surveys import SCALES, Survey
 from .survey_history import History
-from .survey_match import Outcomes
 
 
 @dataclass(frozen=True)

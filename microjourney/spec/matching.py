@@ -1,13 +1,14 @@
-"""Which moment outcome an event just tracked is, for ``GET /v1/decide`` (docs/surveys.md,
+"""Which moment outcome one event is, read from the workspace's matchers in Python: for
+``GET /v1/decide``, which must answer within the page view, before any refresh (docs/surveys.md,
 "Serving surveys").
 
 A moment's ``complete`` matcher makes an event a completion, ``fail`` a failure,
 ``escalate`` an escalation: the event name, the matcher's channels and its ``where``
 tests, read as the engine's tagging reads them (``engine/tagging.py``: a property compared
 as text, so ``valid: true`` matches JSON ``true`` and the text ``"true"``; as a number too
-when the value is one; ``exists``). The server may not import the engine (tests/test_layers.py),
-so the tests are evaluated here on one event in Python; ``tests/test_decide.py`` holds this
-module to the engine's tagging on the same events.
+when the value is one; ``exists``). The engine compiles the same matchers into SQL over
+many events; this reads them for one. ``tests/test_decide.py`` holds the two equal on the
+same events.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from ..spec.model import Matcher, Predicate
-from ..spec.model import Workspace as Spec
+from .model import Matcher, Predicate
+from .model import Workspace as Spec
 
 #: A moment's outcome roles (engine/tagging.py's ``OUTCOMES``) and the outcome each gives,
 #: in the order the engine ranks them.

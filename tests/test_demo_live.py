@@ -3,6 +3,7 @@ collector with the Python client, and the store ends up as if every file had bee
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -17,6 +18,7 @@ import pytest
 import microjourney as mj
 from microjourney.demo.generate import BROKEN
 from microjourney.demo.live import Collector, send
+from microjourney.demo.surveys import import_exports
 from microjourney.errors import MicrojourneyError
 
 PERSONS = 400
@@ -26,6 +28,21 @@ SENT = re.compile(r"Sent ([\d,]+) chat/voice/agent events through the collector 
 
 def lines(path: Path) -> int:
     return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+
+
+def texts_of(data: Path) -> list[dict[str, str]]:
+    with (data / "support_texts.csv").open(encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def csv_rows(path: Path) -> int:
+    with path.open(encoding="utf-8", newline="") as fh:
+        return sum(1 for _ in csv.DictReader(fh))
+
+
+def exported(root: Path) -> int:
+    """The post-call survey answers and support texts the demo imports (one event a row)."""
+    return csv_rows(root / "data" / "ivr_survey.csv") + csv_rows(root / "data" / "support_texts.csv")
 
 
 @pytest.fixture(scope="module")
@@ -45,12 +62,14 @@ def test_the_events_stored_after_the_first_build_are_taken_in_incrementally(demo
     since = re.search(r"Incremental refresh: the ([\d,]+) events stored since, ([\d,]+) of ([\d,]+) "
                       r"persons' rows computed again in [\d.]+s", text)
     assert built and since, out
-    notifications = lines(root / "data" / "notifications.jsonl")  # the replay adds none
+    # After the first build: the notifications (the replay adds none), the post-call survey
+    # answers and the support texts.
+    later = lines(root / "data" / "notifications.jsonl") + exported(root)
     with mj.open(root) as ws:
         stored = ws.con.execute("select count(*) from events").fetchall()[0][0]
         persons = ws.con.execute("select count(distinct person) from persons").fetchall()[0][0]
-    assert int(since[1].replace(",", "")) == notifications
-    assert int(built[1].replace(",", "")) + notifications == stored
+    assert int(since[1].replace(",", "")) == later
+    assert int(built[1].replace(",", "")) + later == stored
     assert int(since[3].replace(",", "")) == persons
     assert 0 < int(since[2].replace(",", "")) < persons  # some persons, not all
 
@@ -72,11 +91,15 @@ def test_contact_centre_events_arrive_through_the_collector(demo: tuple[Path, st
         rows = ws.con.execute("""select source, list(distinct channel order by channel), count(*),
                                  count(distinct event_id) from events group by source""").fetchall()
         by = {source: (channels, n, ids) for source, channels, n, ids in rows}
+        ivr, texts = csv_rows(data / "ivr_survey.csv"), csv_rows(data / "support_texts.csv")
         assert by == {"digital.parquet": (["app", "web"], expected["digital.parquet"],
                                           expected["digital.parquet"]),
                       "http": (["agent", "chat", "voice"], live, live),
                       "notifications.jsonl": (["email", "sms"], expected["notifications.jsonl"],
-                                              expected["notifications.jsonl"])}
+                                              expected["notifications.jsonl"]),
+                      "ivr_survey.csv": (["voice"], ivr, ivr),
+                      "support_texts.csv": (sorted({r["channel"] for r in texts_of(data)}), texts,
+                                            texts)}
         # The SMS gateway's replay: its deliveries are stored already, its broken lines are
         # quarantined with their reasons.
         reasons = ws.con.execute("select source, reason from quarantine order by row").fetchall()
@@ -116,6 +139,7 @@ def test_same_store_and_scorecard_as_ingesting_every_file(demo: tuple[Path, str]
     with mj.open(files) as ws:
         for name in ("digital.parquet", "contact_centre.csv", "notifications.jsonl"):
             ws.ingest(root / "data" / name)
+        import_exports(ws, root / "data")
         want_events = ws.con.execute(query).fetchall()
         want = ws.scorecard().to_pandas()
     with mj.open(root) as ws:

@@ -247,6 +247,7 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
     with the Python client."""
     from ..demo import generate
     from ..demo.live import Collector
+    from ..demo.surveys import import_exports
     from ..report import build_report
 
     if (directory / ws_api.SPEC_FILE).exists():
@@ -269,14 +270,10 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
                 with _open(directory) as ws:
                     _ingest_one(ws, f, None, {}, "other", None, quiet=False)
     with _open(directory) as ws:
-        # The phone system keeps its post-call survey apart: its export is imported.
-        ivr = ws.ingest_responses(files.ivr, survey="call_csat", answers={"csat": "keypad_score"},
-                                  time="answered_at", time_format="%d.%m.%Y %H:%M:%S",
-                                  timezone="UTC", person="customer", response="call_survey_id",
-                                  channel="voice")
+        # The phone system keeps its post-call survey apart, and support texts come as a file:
+        # both are imported.
+        ivr, said = import_exports(ws, files.ivr.parent)
         out.print(f"{files.ivr.name}: {ivr.accepted:,} post-call survey answers imported.")
-        said = ws.ingest_texts(files.texts, text="text", time="timestamp", person="user_id",
-                               ident="text_id", channel_column="channel", source_column="source")
         out.print(f"{files.texts.name}: {said.accepted:,} customer texts imported (intents).")
         built = ws.refresh()
         if built.mode == "incremental":

@@ -147,3 +147,17 @@ def write_ivr(w: World, path: Path, iso: Any) -> Path:
                                                     "keypad_score")]))
     pacsv.write_csv(table, path)
     return path
+
+
+def import_exports(ws: Any, data: Path) -> tuple[Any, Any]:
+    """What the demo imports besides events: the phone system's post-call survey export
+    (``ivr_survey.csv``) and the support texts (``support_texts.csv``), into the open
+    workspace ``ws``; the two ingest results."""
+    ivr = ws.ingest_responses(data / "ivr_survey.csv", survey="call_csat",
+                              answers={"csat": "keypad_score"}, time="answered_at",
+                              time_format="%d.%m.%Y %H:%M:%S", timezone="UTC", person="customer",
+                              response="call_survey_id", channel="voice")
+    texts = ws.ingest_texts(data / "support_texts.csv", text="text", time="timestamp",
+                            person="user_id", ident="text_id", channel_column="channel",
+                            source_column="source")
+    return ivr, texts

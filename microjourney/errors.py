@@ -83,6 +83,7 @@ STATUS: dict[str, int] = {
     "query/person": 404,
     "query/attempt": 404,
     "query/survey": 404,
+    "query/experiment": 404,
     "query/analysis": 404,
     # The request is well formed; the workspace defines no moments yet (its file must
     # change, not the request): a conflict with the workspace's state.

@@ -66,6 +66,10 @@ class Surveys:
             return list(self.spec.surveys)
         return [self.survey(n) for n in ([names] if isinstance(names, str) else names)]
 
+    def events_of(self, event: str) -> Table:
+        """The events named ``event`` with their ``person`` (survey events, exposures...)."""
+        return self._survey_events(event)
+
     def _survey_events(self, event: str) -> Table:
         events = self.run.events()
         events = events.filter(events.event == event)

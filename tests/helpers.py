@@ -209,3 +209,23 @@ def telecom_workspace(root: Path):
                            time="CUSTOMER_RESPONSE_DATE", time_format="%d/%m/%Y %H:%M",
                            properties={"stage": "SURVEY_SUB_TYPE"}, timezone="UTC", channel="email")
     return w, r
+
+
+#: An experiment for a workspace made by ``benchmarks/generate.py``, of its first moment.
+EXPERIMENT_YAML = """\
+experiments:
+  - name: bench_copy
+    moment: {moment}
+    variants: [{{name: control}}, {{name: short_copy}}]
+    secondary: [duration, friction_seconds]
+"""
+
+
+def exposure_rows(attempts, experiment) -> list[dict]:
+    """An ``experiment_exposure`` event for each person with an attempt, a second before
+    their first one, in the variant the experiment assigns them."""
+    first = attempts.sort_values("start_ts").groupby("person").head(1)
+    return [{"event_id": f"exp-{r.person}", "event": "experiment_exposure", "user_id": r.person,
+             "channel": r.channel, "timestamp": (r.start_ts - pd_seconds(1)).isoformat(),
+             "properties": {"experiment": experiment.name, "variant": experiment.variant_of(r.person)}}
+            for r in first.itertuples()]

@@ -31,5 +31,7 @@ def test_no_values_formatted_into_sql():
         text = f.read_text(encoding="utf-8")
         for m in re.finditer(r"execute\(\s*f[\"']", text):
             line = text[: m.start()].count("\n") + 1
-            allowed = {"store/writer.py"}
+            # Both format only quoted column names (and the reader's name) into their SQL; every
+            # value, the file's path included, is a bound parameter.
+            allowed = {"store/writer.py", "engine/experiment_table.py"}
             assert str(f.relative_to(PACKAGE)) in allowed, f"{f.name}:{line} formats SQL"

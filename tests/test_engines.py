@@ -21,7 +21,15 @@ from microjourney.jsonable import dumps
 from microjourney.registry import REGISTRY
 from microjourney.store import export
 
-from .helpers import REALDATA, SURVEY_YAML, survey_rows, without_freshness, write_events
+from .helpers import (
+    EXPERIMENT_YAML,
+    REALDATA,
+    SURVEY_YAML,
+    exposure_rows,
+    survey_rows,
+    without_freshness,
+    write_events,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ["my card was declined", "card payment declined again", "payment failed at checkout",
@@ -105,10 +113,14 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         ws.ingest(data)
         # Survey answers linked to the generated attempts, for the survey analyses.
         moment = next(iter(ws.moments))
-        (root / "microjourney.yaml").write_text(text + SURVEY_YAML.format(moment=moment))
+        (root / "microjourney.yaml").write_text(text + SURVEY_YAML.format(moment=moment)
+                                                + EXPERIMENT_YAML.format(moment=moment))
         ws.reload()
-        ws.ingest(write_events(root / "surveys.csv",
-                               survey_rows(ws.attempts(moment).to_pandas())))
+        attempts = ws.attempts(moment).to_pandas()
+        ws.ingest(write_events(root / "surveys.csv", survey_rows(attempts)))
+        # Exposures to an experiment of the moment, for the experiment analysis.
+        ws.ingest(write_events(root / "exposures.csv",
+                               exposure_rows(attempts, ws.spec.experiments[0])))
         # Customer texts, for the intents.
         (root / "texts.csv").write_text("id,at,said\n" + "".join(
             f"t{i},2026-10-{1 + i % 28:02d}T10:00:00+00:00,{said}\n"

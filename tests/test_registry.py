@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_every_analysis_is_on_every_surface(tmp_path):
     commands = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands}
+    commands |= {g.name for g in app.registered_groups}  # `experiment analyze NAME`
     mj.init(tmp_path / "ws").close()
     paths = create_app(tmp_path / "ws").openapi()["paths"]
     docs = (ROOT / "docs" / "analyses.md").read_text(encoding="utf-8")
@@ -335,7 +336,8 @@ def test_no_analysis_request_gets_a_server_error(tmp_path):
 
     root = tmp_path / "ws"
     mj.init(root).close()
-    (root / "microjourney.yaml").write_text(SPEC, encoding="utf-8")
+    (root / "microjourney.yaml").write_text(SPEC + "experiments: [{name: e, moment: pay, variants: "
+                                            "[{name: a}, {name: b}]}]\n", encoding="utf-8")
     with mj.open(root) as ws:
         from .helpers import write_events
 
@@ -364,6 +366,8 @@ def test_no_analysis_request_gets_a_server_error(tmp_path):
                 query = {"moment": "pay"} if "moment" in need else {}
                 if a.name == "paths":
                     query = {"from": "open"}
+                if a.name == "experiment":
+                    query = {"experiment": "e"}
                 if a.name == "attempt":  # one attempt, by an id the attempts analysis gives
                     listed = http.get("/v1/analyses/attempts", params={"moment": "pay"}).json()
                     query = {"id": listed["tables"]["attempts"][0]["attempt_id"]}

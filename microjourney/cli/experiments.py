@@ -13,8 +13,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from .. import workspace as ws_api
+from ..registry import get as get_analysis
 from ..registry.experiment_table import analyze_table
-from .common import JsonOpt, _print_json, app, out
+from .common import JsonOpt, WideOpt, WorkspaceOpt, _engine, _print_json, app, out
+from .render import show
+from .served import analysis_result
 
 experiment = typer.Typer(no_args_is_help=True, rich_markup_mode=None,
                          help="Experiments: analyse A/B tests from their unit-level data.")
@@ -93,3 +97,44 @@ def analyze_table_command(
               f"p = {_p(s.p_value)}: {'MISMATCH' if s.flagged else 'ok'} (flagged below 0.001)")
     for n in result.notices:
         out.print(f"[yellow]warning[/] {escape(f'[{n.code}]')} {escape(n.message)}", soft_wrap=True)
+
+
+@experiment.command("analyze")
+def analyze_command(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The experiment (declared in the "
+                                        "workspace).")],
+    workspace: WorkspaceOpt = Path("."),
+    as_json: JsonOpt = False,
+    wide: WideOpt = False,
+) -> None:
+    """One experiment of the workspace: each metric per variant against the control over the
+    persons exposed, with the lift, its interval, p-values, chance to win, always-valid
+    interval and verdict, and the sample-ratio check (docs/experiments.md)."""
+    result = analysis_result(workspace, "experiment", {"experiment": name}, _engine)
+    show(result, get_analysis("experiment"), out, as_json=as_json, wide=wide)
+
+
+@experiment.command("list")
+def list_command(workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """The experiments the workspace declares: moment, variants and weights, dates, metrics."""
+    with ws_api.open(workspace) as ws:
+        rows = [{"name": e.name, "moment": e.moment, "variants": e.weights(),
+                 "start": e.start.isoformat() if e.start else None,
+                 "end": e.end.isoformat() if e.end else None, "metric": e.metric,
+                 "secondary": list(e.secondary), "guardrails": list(e.guardrails)}
+                for e in ws.spec.experiments]
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print("no experiments declared (docs/experiments.md, \"Declaring an experiment\")")
+        return
+    t = Table(title="Experiments")
+    for label in ("name", "moment", "variants", "dates", "metric", "guardrails"):
+        t.add_column(label)
+    for r in rows:
+        split = ", ".join(f"{k} {v:.0%}" for k, v in r["variants"].items())
+        dates = f"{r['start'] or '…'} – {r['end'] or '…'}"
+        t.add_row(escape(r["name"]), escape(r["moment"]), escape(split), dates, r["metric"],
+                  ", ".join(r["guardrails"]))
+    out.print(t)

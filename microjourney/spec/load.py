@@ -258,8 +258,8 @@ def parse_workspace(text: str, file: str = "microjourney.yaml") -> Workspace:
 
 
 def _duplicates(data: dict[str, Any], file: str, marks: dict[Loc, yaml.Mark]) -> list[SpecProblem]:
-    """Moment, journey and survey names must be unique across the workspace, and each
-    survey of a moment must be of a defined one."""
+    """Moment, journey, survey and experiment names must be unique across the workspace, and
+    each survey of a moment and each experiment must be of a defined one."""
     out: list[SpecProblem] = []
     seen_j: set[str] = set()
     seen_m: dict[str, Loc] = {}
@@ -289,6 +289,18 @@ def _duplicates(data: dict[str, Any], file: str, marks: dict[Loc, yaml.Mark]) ->
             loc = ("surveys", i, "name")
             out.append(_problem(file, marks.get(loc), loc, f"survey {survey['name']!r} is defined twice"))
         seen_s.add(survey["name"])
+    seen_e: set[str] = set()
+    for i, experiment in enumerate(data.get("experiments") or []):
+        if experiment["moment"] not in seen_m:
+            loc = ("experiments", i, "moment")
+            out.append(_problem(file, marks.get(loc), loc, f"experiment {experiment['name']!r} is of "
+                                f"moment {experiment['moment']!r}, which is not defined; moments: "
+                                f"{', '.join(seen_m) or '(none)'}"))
+        if experiment["name"] in seen_e:
+            loc = ("experiments", i, "name")
+            out.append(_problem(file, marks.get(loc), loc,
+                                f"experiment {experiment['name']!r} is defined twice"))
+        seen_e.add(experiment["name"])
     return out
 
 

@@ -14,6 +14,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, mo
 
 from ..ingest.lines import Limits
 from ..ingest.schema import CHANNELS
+from .experiments import MAX_EXPERIMENTS, Experiment
 from .frictions import Frictions
 from .surveys import MAX_SURVEYS, Survey
 from .types import (
@@ -374,6 +375,9 @@ class Workspace(Frozen):
     #: names a defined moment), and the least time between two surveys shown to one
     #: person, whichever surveys they are.
     surveys: tuple[Survey, ...] = Field((), max_length=MAX_SURVEYS)
+    #: Experiments on the moments (docs/experiments.md; the loader checks each names a
+    #: defined moment).
+    experiments: tuple[Experiment, ...] = Field((), max_length=MAX_EXPERIMENTS)
     survey_cooldown: Seconds = Field(0.0, ge=0)
 
     @field_validator("journeys")

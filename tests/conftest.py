@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import duckdb
 import pytest
 
 import microjourney as mj
+from microjourney.demo import DemoFiles, generate
 
+from .demo_files import SMALL, all_events
 from .helpers import PAYMENT_YAML, write_events
 
 
@@ -40,3 +43,19 @@ def site_served(tmp_path_factory: pytest.TempPathFactory):
     from .dashboard_site import serve
 
     yield from serve(tmp_path_factory)
+
+
+# The small demo, for the demo tests (tests/test_demo_generate.py, test_demo_signals.py).
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> DemoFiles:
+    return generate(tmp_path_factory.mktemp("demo"), persons=SMALL)
+
+
+@pytest.fixture(scope="module")
+def con(small: DemoFiles) -> duckdb.DuckDBPyConnection:
+    c = duckdb.connect()
+    events = all_events(small)  # noqa: F841 - read by DuckDB through the variable name
+    c.execute("""create table ev as select * exclude (timestamp),
+                 timestamp::timestamptz as ts, coalesce(user_id, anonymous_id) as who,
+                 properties::json as p from events""")
+    return c

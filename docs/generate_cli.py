@@ -31,6 +31,13 @@ def render() -> str:
         name = command.name or command.callback.__name__
         text = runner.invoke(app, [name, "--help"], prog_name="microjourney", env=env).output
         parts.append(f"## microjourney {name}\n\n```text\n{text.strip()}\n```\n")
+    for group in app.registered_groups:  # commands with subcommands: `experiment analyze`...
+        assert group.name is not None and group.typer_instance is not None
+        for command in group.typer_instance.registered_commands:
+            name = command.name or command.callback.__name__
+            args = [group.name, name, "--help"]
+            text = runner.invoke(app, args, prog_name="microjourney", env=env).output
+            parts.append(f"## microjourney {group.name} {name}\n\n```text\n{text.strip()}\n```\n")
     return "\n".join(parts)
 
 

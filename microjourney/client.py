@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 
@@ -175,6 +175,61 @@ class Client:
             call["context"] = context
         self._enqueue(call)
         return call["message_id"]
+
+    # --- experiments (answered at once, not queued) -----------------------------------------
+
+    def variant(self, experiment: str, *, user_id: str | None = None,
+                anonymous_id: str | None = None) -> str | None:
+        """The person's variant of ``experiment`` as the collector assigns it
+        (``GET /v1/decide?experiment=...``; by ``user_id``, else ``anonymous_id``), or None
+        when the experiment is not running. Assigning logs nothing: call :meth:`exposure` when
+        the variant is shown. Raises ``ValueError`` when the collector refuses the request (an
+        unknown experiment, a bad key) and ``OSError`` when it cannot be reached."""
+        if not experiment:
+            raise ValueError("variant needs an experiment name")
+        if user_id is None and anonymous_id is None:
+            raise ValueError("variant needs user_id or anonymous_id")
+        query = {"experiment": experiment, "user_id": user_id, "anonymous_id": anonymous_id}
+        body = self._ask("GET", "/v1/decide?" + urlencode({k: v for k, v in query.items() if v}))
+        found = (body.get("experiments") or {}).get(experiment)
+        return str(found) if found is not None else None
+
+    def exposure(self, experiment: str, variant: str, *, user_id: str | None = None,
+                 anonymous_id: str | None = None, channel: str = "other",
+                 timestamp: datetime | str | None = None, consent: bool = False) -> Delivery:
+        """Log that ``variant`` of ``experiment`` was shown to the person (``POST /v1/exposures``),
+        at once; the same exposure logged again is a duplicate. Raises like :meth:`variant`."""
+        if user_id is None and anonymous_id is None:
+            raise ValueError("exposure needs user_id or anonymous_id")
+        if channel not in CHANNELS:
+            raise ValueError(f"channel must be one of {', '.join(CHANNELS)}, not {channel!r}")
+        call = {"experiment": experiment, "variant": variant, "user_id": user_id,
+                "anonymous_id": anonymous_id, "channel": channel, "timestamp": _timestamp(timestamp),
+                "consent": consent}
+        body = self._ask("POST", "/v1/exposures", {k: v for k, v in call.items() if v is not None})
+        return Delivery(int(body.get("accepted", 0)), int(body.get("duplicates", 0)),
+                        int(body.get("withheld", 0)),
+                        [Rejection("", "exposure", r.get("field"), r.get("reason", ""))
+                         for r in body.get("rejected") or ()])
+
+    def _ask(self, method: str, path: str, payload: Any = None) -> dict[str, Any]:
+        """One request answered now (no queue, no retry); its JSON answer."""
+        request = urllib.request.Request(
+            self.host + path, method=method,
+            data=None if payload is None else orjson.dumps(payload),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self._key}",
+                     "User-Agent": "microjourney-python"})
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                body = orjson.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            try:
+                error = orjson.loads(exc.read()).get("error") or {}
+            except (orjson.JSONDecodeError, AttributeError):
+                error = {}
+            raise ValueError(f"HTTP {exc.code} {error.get('code', '')}: {error.get('message', '')}"
+                             .strip()) from None
+        return body if isinstance(body, dict) else {}
 
     def flush(self, timeout: float | None = None) -> Delivery:
         """Send everything queued and wait for it (retries included, up to ``timeout`` seconds);

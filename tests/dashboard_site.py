@@ -29,7 +29,8 @@ TEXTS = ["my card was declined", "card payment declined again", "why is my card 
          "waiting for a chat agent", "nobody answers the chat", "chat queue is too long",
          "still waiting in the chat", "chat agent never joined", "long wait for chat"]
 SURVEYS = ("surveys: [{name: pay_csat, moment: pay, control: 10, questions: "
-           "[{id: ease, type: csat, text: How easy was paying?}]}]\n")
+           "[{id: ease, type: csat, text: How easy was paying?}]}]\n"
+           "experiments: [{name: copy, moment: pay, variants: [{name: a}, {name: b}]}]\n")
 
 
 def site_events() -> list[dict]:
@@ -46,6 +47,10 @@ def site_events() -> list[dict]:
     # against 90% -> 3 attempts short. chat: 3 of 4 resolved, 75% against 50%: on target.
     for i in range(10):
         channel = "web" if i < 5 else "app"
+        # An experiment on pay: p0-p2, p5 and p6 see variant a (4 of 5 complete), the
+        # others b (2 of 5).
+        add(f"p{i}", "experiment_exposure", i, channel,
+            {"experiment": "copy", "variant": "a" if i in (0, 1, 2, 5, 6) else "b"})
         add(f"p{i}", "open", i, channel)
         if i == 0:  # an event whose name is markup, inside p0's attempt
             add("p0", EVIL_EVENT, 10, channel)

@@ -214,6 +214,13 @@ def test_the_journeys_and_data_quality_pages(site_served):
         completion = {c_.name: c_ for c_ in COLUMNS}["completion_rate"]
         shown = re.search(r'data-moment="pay">.*?data-column="completion_rate">([^<]*)<', page, re.S).group(1)
         assert html.unescape(shown) == fmt.cell(completion, card["pay"])
+        experiments = c.get("/experiments")
+        assert experiments.status_code == 200
+        answer = api.get("/v1/analyses/experiment", params={"experiment": "copy"}).json()
+        cells = site.panel_cells(experiments.text, "experiment", "metrics")
+        assert cells == [cell for row in panel(answer, "experiment", "metrics", 60)["rows"] for cell in row]
+        # The verdict first: b completes 2 of 5 against a's 4 of 5, too few to tell.
+        assert "copy: b inconclusive on completion_rate (-50.0% [" in html.unescape(experiments.text)
         intents = c.get("/intents")
         assert intents.status_code == 200
         answer = api.get("/v1/analyses/intents").json()
@@ -257,7 +264,7 @@ def test_the_attempt_explorer_and_one_attempts_timeline(site_served):
         section = re.search(r'data-analysis="attempt" data-view="events">(.*?)</section>', one.text, re.S)
         assert cells == [cell for row in expected for cell in row]
         roles = re.findall(r'data-column="role">([^<]*)<', section.group(1))
-        assert roles == ["start", "fail"]
+        assert roles == ["—", "start", "fail"]  # the experiment's exposure, at the same instant
         missing = c.get("/attempts/pay:nope")
         assert missing.status_code == 404 and "no attempt" in missing.text
 

@@ -159,7 +159,7 @@ def test_in_chromium_every_page_is_accessible_and_reachable_by_keyboard(site_ser
             failed = page.evaluate("() => fetch('/moments/pay/attempts?outcome=failed').then(r => r.text())")
             first = re.findall(r'href="(/attempts/[^"]+)"', failed)[0]
             pages = (("portfolio", "/"), ("journeys", "/journeys"), ("data-quality", "/data-quality"),
-                     ("intents", "/intents"),
+                     ("intents", "/intents"), ("experiments", "/experiments"),
                      ("moment", "/moments/pay"), ("attempts", "/moments/pay/attempts?outcome=failed"),
                      ("attempt", first), ("sign-in", "/sign-in"))
             for name, path in pages:

@@ -137,14 +137,14 @@ def test_trigger_outcomes_channels_and_the_moments_matchers(served):
     # A failure is not among the trigger's outcomes; app is a channel of the moment, not of
     # the survey; a payment of 5 is no completion (where: amount > 10); voice no channel
     # of the moment; an event of no moment.
-    assert decide(c, "pay_failed", person()) == {"ok": True, "survey": None,
+    assert decide(c, "pay_failed", person()) == {"ok": True, "survey": None, "experiments": {},
                                                  "refused": {"pay_csat": "trigger"}}
     assert decide(c, "paid", person(), channel="app", properties='{"amount": 20}')["refused"] == {
         "pay_csat": "trigger"}
     for props, channel in (('{"amount": 5}', "web"), ('{"amount": "lots"}', "web"), ("{}", "web"),
                            ('{"amount": 20}', "voice")):
         assert decide(c, "paid", person(), channel=channel, properties=props) == {
-            "ok": True, "survey": None, "refused": {}}
+            "ok": True, "survey": None, "experiments": {}, "refused": {}}
     assert decide(c, "page_viewed", person())["survey"] is None
 
 

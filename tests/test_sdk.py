@@ -71,7 +71,7 @@ class _Quiet(SimpleHTTPRequestHandler):
 class Site:
     """A test page server on its own origin, and a workspace whose collector allows that origin."""
 
-    def __init__(self, tmp: Path, server: str = "") -> None:
+    def __init__(self, tmp: Path, server: str = "", sections: str = "") -> None:
         self.pages = tmp / "pages"
         self.pages.mkdir()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0),
@@ -83,6 +83,9 @@ class Site:
         more = f", {server}" if server else ""  # further settings of the `server:` section
         self.keys = make_workspace(self.root, server=f'{{cors_origins: ["{self.origin}"]{more}}}',
                                    journeys=JOURNEYS)
+        if sections:  # further sections of microjourney.yaml
+            with (self.root / "microjourney.yaml").open("a", encoding="utf-8") as f:
+                f.write(sections)
         self.collector = LiveServer(self.root).start()
 
     def page(self, name: str, setup: str, body: str = PAGE) -> str:
@@ -363,3 +366,35 @@ def test_retry_after_is_honoured(limited_site, tab):
     events = site.events()
     assert Counter(e["event_id"] for e in events) == Counter([*ids, backend_id])  # each once
     assert sorted(e["event"] for e in events) == ["checkout_done", "from_the_backend", "page_viewed"]
+
+
+EXPERIMENTS = "experiments: [{name: copy, moment: checkout, variants: [{name: a}, {name: b}, {name: c}]}]\n"
+
+
+@pytest.fixture
+def experiment_site(tmp_path: Path) -> Iterator[Site]:
+    s = Site(tmp_path, sections=EXPERIMENTS)
+    yield s
+    s.close()
+
+
+def test_variant_and_its_exposure(experiment_site, tab):
+    from microjourney.spec.experiments import Experiment
+
+    site = experiment_site
+    copy = Experiment(name="copy", moment="checkout", variants=[{"name": n} for n in "abc"])
+    exposures = []
+    tab.on("request", lambda r: "/v1/exposures" in r.url and exposures.append(r.post_data))
+    open_page(tab, site.page("exp.html", "mj.init({host: 'COLLECTOR', key: 'KEY', autocapture: false});"))
+    anonymous = tab.evaluate("mj.anonymousId")
+    # The collector's assignment is Experiment.variant_of of the page's id; asked once a page view.
+    want = copy.variant_of(anonymous)
+    assert tab.evaluate("mj.variant('copy')") == want
+    assert tab.evaluate("mj.variant('copy') === mj.variant('copy')") is True
+    assert tab.evaluate("mj.variant('nope')") is None  # unknown: the page shows its default
+    assert tab.evaluate(f"mj.exposed('copy', '{want}')") is True
+    assert tab.evaluate(f"mj.exposed('copy', '{want}')") is True  # once a page view
+    assert len(exposures) == 1 and json.loads(exposures[0])["anonymous_id"] == anonymous
+    events = [e for e in site.events() if e["event"] == "experiment_exposure"]
+    assert [(e["anonymous_id"], e["properties"]) for e in events] == [
+        (anonymous, {"experiment": "copy", "variant": want})]

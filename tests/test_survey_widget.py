@@ -142,7 +142,8 @@ def test_a_completed_payment_is_surveyed_answered_by_keyboard_and_linked(shop, b
     # A second completion within the recontact wait shows nothing.
     with page.expect_response(lambda r: "event=payment_succeeded" in r.url) as again:
         page.keyboard.press("Enter")
-    assert again.value.json() == {"ok": True, "survey": None, "refused": {"pay_csat": "recontact"}}
+    assert again.value.json() == {"ok": True, "survey": None, "experiments": {},
+                                  "refused": {"pay_csat": "recontact"}}
     page.wait_for_timeout(200)
     assert page.get_by_role("dialog").count() == 0
     anonymous_id = page.evaluate("mj.flush().then(() => mj.anonymousId)")

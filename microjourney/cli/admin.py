@@ -294,7 +294,8 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
               f"  microjourney frictions card_payment --where device=mobile -w {directory}\n"
               f"  microjourney week-on-week -w {directory}\n"
               f"  microjourney survey-scores --by outcome -w {directory}\n"
-              f"  microjourney intents --wide -w {directory}")
+              f"  microjourney intents --wide -w {directory}\n"
+              f"  microjourney experiment analyze reset_by_sms -w {directory}")
 
 
 def _demo_send(directory: Path, events: Path, collector: Any) -> None:

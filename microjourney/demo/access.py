@@ -151,6 +151,8 @@ def password_reset(w: World, b: Batch) -> None:
     n = len(b)
     sms = w.people.coin[b.pid] < 0.5
     variant = np.where(sms, "sms_code", "email_link").astype(object)
+    # The page logs the variant it shows (the experiment's exposure), then the request.
+    w.log.emit(b, "experiment_exposure", props(n, experiment="reset_by_sms", variant=variant))
     w.log.emit(b, "password_reset_requested",
                props(n, step_variant=variant, experiment="reset_by_sms"))
     delay = w.wait(n, np.where(sms, 6, 25), np.where(sms, 0.8, 1.4))

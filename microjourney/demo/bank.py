@@ -120,6 +120,7 @@ def id_verification(w: World, b: Batch) -> tuple[Batch, Batch]:
     auto = w.people.coin[b.pid] >= 0.5
     variant = np.where(auto, "auto_capture", "manual_photo").astype(object)
     document = w.rng.choice(DOCUMENTS, n, p=[0.45, 0.4, 0.15])
+    w.log.emit(b, "experiment_exposure", props(n, experiment="auto_capture", variant=variant))
     w.log.emit(b, "id_check_started", props(n, document_type=document, step_variant=variant))
     p = w.people
     os_ = np.where(b.device == DESKTOP, p.desktop_os[b.pid], p.mobile_os[b.pid])

@@ -245,6 +245,20 @@ WORKSPACE: dict[str, Any] = {
     "frictions": FRICTIONS,
     "surveys": SURVEYS,
     "survey_cooldown": "3d",
+    # The two experiments running in the demo's data. Their pages assign by a coin of their
+    # own and log each exposure (experiment_exposure), which is what the analysis reads.
+    "experiments": [
+        {"name": "reset_by_sms", "moment": "password_reset",
+         "title": "A code by SMS instead of a link by e-mail",
+         "variants": [{"name": "email_link"}, {"name": "sms_code"}],
+         "metric": "completion_rate", "secondary": ["duration"],
+         "guardrails": ["escalation_rate", "failure_rate"]},
+        {"name": "auto_capture", "moment": "id_verification",
+         "title": "The camera takes the document photo when it is sharp",
+         "variants": [{"name": "manual_photo"}, {"name": "auto_capture"}],
+         "metric": "completion_rate", "secondary": ["friction_seconds"],
+         "guardrails": ["escalation_rate"]},
+    ],
 }
 
 

@@ -70,6 +70,10 @@ def _statistic(row: dict[str, Any]) -> Ratio:
     return Ratio(n, num, den, float(row["numden"]))
 
 
+def _finite(pair: tuple[float, float]) -> bool:
+    return all(math.isfinite(x) for x in pair)
+
+
 def compute(ws: Workspace, p: ExperimentParams) -> Output:
     e = next((x for x in ws.spec.experiments if x.name == p.experiment), None)
     if e is None:
@@ -126,8 +130,10 @@ def compute(ws: Workspace, p: ExperimentParams) -> Output:
             chance = c.bayesian.chance_to_win if higher else 1 - c.bayesian.chance_to_win
             # Sums of seconds add up in another order on another engine: the interval is
             # given to 9 decimals, so that every engine gives the same one.
-            out.update(lift=rel.estimate, lift_ci=[round(x, 9) for x in rel.ci], p=rel.p_value,
-                       chance_to_win=chance, always_valid=[round(x, 4) for x in c.sequential_relative.ci])
+            valid = c.sequential_relative.ci
+            out.update(lift=rel.estimate, p=rel.p_value, chance_to_win=chance,
+                       lift_ci=[round(x, 9) for x in rel.ci] if _finite(rel.ci) else None,
+                       always_valid=[round(x, 4) for x in valid] if _finite(valid) else None)
             if role == "guardrail":
                 out["verdict"] = verdict(rel, higher).verdict
             else:
@@ -135,7 +141,8 @@ def compute(ws: Workspace, p: ExperimentParams) -> Output:
                                   "better" if (rel.ci[0] > 0) == higher else "worse")
             notices += [Notice(n.code, f"{metric} {v}: {n.message}", {"metric": metric, "variant": v})
                         for n in c.notices]
-            raw_p.append((len(rows), rel.p_value))
+            if math.isfinite(rel.p_value):
+                raw_p.append((len(rows), rel.p_value))
             rows.append(out)
     adjusted = holm([p_ for _, p_ in raw_p]) if raw_p else []
     for (i, _), q in zip(raw_p, adjusted, strict=True):
@@ -146,7 +153,8 @@ def compute(ws: Workspace, p: ExperimentParams) -> Output:
         notices.append(Notice("guardrail-harmful", f"{r['variant']} harms {r['metric']}",
                               {"metric": r["metric"], "variant": r["variant"]}))
     return Output({"metrics": table, "exposure": exposure}, notices,
-                  meta={"moment": e.moment, "control": e.control, "srm_p": check.p_value,
+                  meta={"experiment": e.name, "moment": e.moment, "control": e.control,
+                        "srm_p": check.p_value,
                         "exposed": total})
 
 
@@ -159,7 +167,7 @@ ANALYSIS = Analysis(
         "guardrail, and the sample-ratio check of the exposures.",
     params=ExperimentParams,
     compute=compute,
-    views=(View("metrics", "Experiment {moment}: each metric against {control}", COLUMNS),
+    views=(View("metrics", "{experiment} on {moment}: each metric against {control}", COLUMNS),
            View("exposure", "Exposure", EXPOSURE_COLUMNS)),
     examples=lambda ws: [{"experiment": e.name} for e in ws.spec.experiments[:1]],
     report=False,

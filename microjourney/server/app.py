@@ -357,16 +357,24 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
     add_text_routes(app, state, _authorise, _check_origin, _body)
     add_pages(app, _keys, _analyse)
 
-    sdk_text = resources.files("microjourney").joinpath("sdk/microjourney.js").read_bytes()
-    sdk_headers = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff",
-                   "ETag": f'"{hashlib.sha256(sdk_text).hexdigest()[:20]}"'}
+    # The SDK is one script for pages: its core, then its surveys (which extend it); the
+    # surveys part is also served alone (docs/sdk.md).
+    sdk_dir = resources.files("microjourney").joinpath("sdk")
+    surveys_text = sdk_dir.joinpath("microjourney-surveys.js").read_bytes()
+    sdk_files = {name: (text, {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff",
+                               "ETag": f'"{hashlib.sha256(text).hexdigest()[:20]}"'})
+                 for name, text in (("microjourney.js", sdk_dir.joinpath("microjourney.js").read_bytes()
+                                     + b"\n" + surveys_text), ("microjourney-surveys.js", surveys_text))}
 
-    @app.api_route("/sdk/microjourney.js", methods=["GET", "HEAD"], summary="The browser SDK",
+    @app.api_route("/sdk/{name}", methods=["GET", "HEAD"], summary="The browser SDK",
                    include_in_schema=False)
-    async def sdk(request: Request) -> Response:
-        if matches(request.headers.get("if-none-match", ""), sdk_headers["ETag"]):
-            return Response(status_code=304, headers=sdk_headers)
-        return Response(sdk_text, media_type="text/javascript", headers=sdk_headers)
+    async def sdk(request: Request, name: str) -> Response:
+        if name not in sdk_files:
+            raise ApiError("request/not-found", f"no file {name[:40]!r} in the SDK")
+        text, headers = sdk_files[name]
+        if matches(request.headers.get("if-none-match", ""), headers["ETag"]):
+            return Response(status_code=304, headers=headers)
+        return Response(text, media_type="text/javascript", headers=headers)
 
     original = app.openapi
 

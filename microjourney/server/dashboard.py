@@ -26,6 +26,7 @@ from .. import fmt, registry
 from ..errors import MicrojourneyError
 from ..ingest.schema import CHANNELS
 from ..jsonable import script_safe
+from ..registry import experiment as experiment_analysis
 from ..registry import process_map
 from ..registry.base import Column
 from ..registry.scorecard import COLUMNS as SCORECARD_COLUMNS
@@ -198,6 +199,23 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
     for path, title, analysis, limit in PLAIN_PAGES:
         plain_page(path, title, analysis, limit)
 
+    @signed_page("/experiments", "plain.html", "experiments", title="Experiments", panels=[])
+    async def experiments(request: Request, c: dict[str, Any]) -> None:
+        """Each experiment declared: its verdict first (the panel's title), then every metric
+        against the control, then the exposure split."""
+        names = await analyse(lambda ws: [e.name for e in ws.spec.experiments], own_tables=False)
+        panels, meta = [], {}
+        for name in names:
+            result = await _result(analyse, "experiment", {**c["filters"], "experiment": name})
+            meta = result["meta"]
+            metrics = panel(result, "experiment", "metrics", 60)
+            panels += [{**metrics, "title": f"{name}: {headline(result)}"},
+                       {**panel(result, "experiment", "exposure", 10),
+                        "title": f"{name}: exposure"}]
+        if not names:
+            c["message"] = "No experiment is declared in this workspace (docs/experiments.md)."
+        c.update(meta=meta, panels=panels)
+
     @signed_page("/moments/{name}/attempts", "attempts.html", "moment", kinds=KINDS, outcomes=OUTCOMES,
                  panels=[])
     async def attempts(request: Request, c: dict[str, Any]) -> None:
@@ -289,6 +307,20 @@ MOMENT_PANELS: tuple[tuple[str, dict[str, Any], tuple[str, ...], int], ...] = (
     ("process-map", {}, ("edges",), 15),
     ("variants", {"top": 10}, ("variants",), 10),
 )
+
+
+def headline(result: dict[str, Any]) -> str:
+    """An experiment's verdict in words: the primary metric's verdict for each variant, with
+    its lift, and any guardrail harmed or sample-ratio mismatch."""
+    rows = result["tables"].get("metrics", [])
+    lift = next(c for c in experiment_analysis.COLUMNS if c.name == "lift")
+    said = [f"{r['variant']} {r['verdict']} on {r['metric']} ({fmt.cell(lift, r)})"
+            for r in rows if r.get("role") == "primary" and r.get("verdict") not in ("control",)]
+    said += [f"{r['variant']} harms {r['metric']}" for r in rows
+             if r.get("role") == "guardrail" and r.get("verdict") == "harmful"]
+    if any(w["code"] == "srm" for w in result["warnings"]):
+        said.insert(0, "sample-ratio mismatch: do not trust these results")
+    return "; ".join(said) or "no data yet"
 
 
 def panel(result: dict[str, Any], analysis: str, view: str, limit: int) -> dict[str, Any]:

@@ -134,10 +134,14 @@ class SurveyShown(BaseModel):
 
 
 class DecideAnswer(BaseModel):
-    """The survey to show now, or none; the display is recorded (committed) already."""
+    """The survey to show now, or none; the display is recorded (committed) already. The
+    variants are only assigned: the client logs an exposure when it shows one."""
 
     ok: Literal[True]
     survey: SurveyShown | None
+    experiments: dict[str, str] = Field(description="By running experiment of the event's "
+                                        "moment, and by running experiment named, the person's "
+                                        "variant (user_id, else anonymous_id)")
     refused: dict[str, str] = Field(description="By survey of the moment, the first rule it "
                                     "failed: window, trigger, cap, shown, recontact, cooldown, "
                                     "sample, consent")
@@ -168,6 +172,24 @@ class ResponsesRequest(BaseModel):
     answers: list[SurveyAnswer] = Field(max_length=100)
 
 
+class ExposureCall(BaseModel):
+    """One exposure: ``variant`` of ``experiment`` was shown to the person."""
+
+    experiment: str
+    variant: str = Field(description="One of the experiment's variants")
+    anonymous_id: str | None = None
+    user_id: str | None = None
+    channel: Channel | None = None
+    timestamp: str | None = Field(None, description="ISO 8601 with an offset; default: now")
+    consent: bool = Field(False, description="The person gave analytics consent")
+
+
+class ExposuresRequest(BaseModel):
+    """``POST /v1/exposures``: one exposure, or up to 100 under ``exposures``."""
+
+    exposures: list[ExposureCall] = Field(max_length=100)
+
+
 class CustomerText(BaseModel):
     """``POST /v1/texts``: one customer text (send up to 100 under ``texts``)."""
 
@@ -182,7 +204,7 @@ class CustomerText(BaseModel):
     consent: bool = Field(False, description="The person gave analytics consent")
 
 
-_QUERY = {"event": ("The event just tracked (required)", True),
+_QUERY = {"event": ("The event just tracked (required unless experiment is given)", False),
           "channel": ("Where: web (default), app, ...", False),
           "anonymous_id": ("The visitor's id (this or user_id)", False),
           "user_id": ("The customer's id", False),
@@ -193,12 +215,15 @@ _QUERY = {"event": ("The event just tracked (required)", True),
                          "them (at most 2000 characters)", False),
           "consent": ("true when the person gave analytics consent", False)}
 #: The query parameters of ``GET /v1/decide`` for the OpenAPI document.
-DECIDE_PARAMETERS = [{"name": name, "in": "query", "required": required, "description": doc,
-                      "schema": {"type": "string"}} for name, (doc, required) in _QUERY.items()]
+DECIDE_PARAMETERS = [*({"name": name, "in": "query", "required": required, "description": doc,
+                        "schema": {"type": "string"}} for name, (doc, required) in _QUERY.items()),
+                     {"name": "experiment", "in": "query", "required": False, "explode": True,
+                      "description": "Experiments to assign whatever the event (repeated or "
+                      "comma-separated names)", "schema": {"type": "array", "items": {"type": "string"}}}]
 
 MODELS = (Track, Page, Identify, Alias, BatchRequest, Rejected, BatchAnswer, ErrorDetail,
           ErrorEnvelope, FollowUp, QuestionShown, SurveyShown, DecideAnswer, SurveyAnswer,
-          ResponsesRequest, CustomerText)
+          ResponsesRequest, ExposureCall, ExposuresRequest, CustomerText)
 
 
 def openapi_components() -> dict[str, Any]:

@@ -69,8 +69,9 @@ def channel_field(value: Any, where: str) -> str:
     return channel
 
 
-def ask(query: Mapping[str, str]) -> tuple[Ask, bool]:
-    """The decide's query string as an :class:`Ask`, and whether it carries consent."""
+def ask(query: Mapping[str, str], *, need_event: bool = True) -> tuple[Ask, bool]:
+    """The decide's query string as an :class:`Ask` (``event`` may be missing when not
+    ``need_event``: experiments named only), and whether it carries consent."""
     props: dict[str, Any] = {}
     raw = query.get("properties")
     if raw:
@@ -85,7 +86,7 @@ def ask(query: Mapping[str, str]) -> tuple[Ask, bool]:
     language = text_field(query.get("language"), "language", limit=35)
     if language is not None and not _LANGUAGE.match(language):
         raise bad("language", "a language tag like de or pt-BR")
-    a = Ask(event=text_field(query.get("event"), "event", required=True) or "",
+    a = Ask(event=text_field(query.get("event"), "event", required=need_event) or "",
             channel=channel_field(query.get("channel"), "channel"),
             anonymous_id=text_field(query.get("anonymous_id"), "anonymous_id"),
             user_id=text_field(query.get("user_id"), "user_id"), language=language,

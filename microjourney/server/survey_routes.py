@@ -1,5 +1,6 @@
 """``GET /v1/decide`` and ``POST /v1/responses``: surveys served to the SDK (docs/collector.md,
-"Surveys"; the rules: :mod:`.decide`).
+"Surveys"; the rules: :mod:`.decide`). Decide also answers the experiments' variants, and
+``POST /v1/exposures`` is added with these routes (:mod:`.experiment_calls`).
 
 Both take the write key (or the secret key), like ``POST /v1/batch``: a web page holds it.
 What they record — the display, each answer, a dismissal — is a survey event stored
@@ -20,6 +21,8 @@ from fastapi.responses import Response
 from ..errors import ApiError
 from ..store.lake import has_events, read_events
 from .decide import Ask, Decider, Shown, payload
+from .experiment_calls import add_routes as add_exposure_routes
+from .experiment_calls import assigner
 from .guards import JSON, json_response
 from .schema import DECIDE_PARAMETERS
 from .survey_calls import answers, ask, shown_call
@@ -69,18 +72,22 @@ def add_routes(app: FastAPI, state: dict[str, Any], authorise: Authorise,
             raise ApiError(answer["error"]["code"], answer["error"]["message"])
         return answer
 
-    @app.get("/v1/decide", summary="Which survey to show now for the event just tracked "
-             "(write key)", tags=["surveys"], response_model=None,
+    @app.get("/v1/decide", summary="Which survey to show now for the event just tracked, and "
+             "the person's experiment variants (write key)", tags=["surveys"], response_model=None,
              openapi_extra={"parameters": DECIDE_PARAMETERS, "responses": _answers("DecideAnswer")})
     async def decide(request: Request) -> Response:
         check_origin(request)
         authorise(request)
-        a, consent = ask(request.query_params)
         decider: Decider = state["surveys"]
-        decision = decider.decide(a)
-        shown = decision.shown
-        if shown is None:
-            return json_response({"ok": True, "survey": None, "refused": decision.refused})
+        experiments = assigner(state, decider.spec)
+        named = experiments.named(request.query_params)
+        a, consent = ask(request.query_params, need_event=not named)
+        variants = experiments.assign(a.person, a.event, named)
+        decision = decider.decide(a) if a.event else None
+        shown = decision.shown if decision else None
+        if decision is None or shown is None:
+            return json_response({"ok": True, "survey": None, "experiments": variants,
+                                  "refused": decision.refused if decision else {}})
         try:
             answer = await record([shown_call(a, shown, consent, datetime.now(UTC))])
         except BaseException:
@@ -88,13 +95,14 @@ def add_routes(app: FastAPI, state: dict[str, Any], authorise: Authorise,
             raise
         if answer["withheld"]:  # no consent: nothing of this person may be stored
             _take_back(decider, a, shown)
-            return json_response({"ok": True, "survey": None,
+            return json_response({"ok": True, "survey": None, "experiments": variants,
                                   "refused": {**decision.refused, shown.survey.name: "consent"}})
         if answer["rejected"]:
             _take_back(decider, a, shown)
             r = answer["rejected"][0]
             raise ApiError("request/bad", f"{r['field']}: {r['reason']}")
-        return json_response({"ok": True, "survey": payload(shown, a.language), "refused": decision.refused})
+        return json_response({"ok": True, "survey": payload(shown, a.language), "experiments": variants,
+                              "refused": decision.refused})
 
     @app.post("/v1/responses", summary="Answers to a survey shown, partial or final, or its "
               "dismissal (write key)", tags=["surveys"], response_model=None,
@@ -126,6 +134,8 @@ def add_routes(app: FastAPI, state: dict[str, Any], authorise: Authorise,
             else:
                 decider.history.answer(g.ids, g.survey, g.display, ms)
         return json_response(answer)
+
+    add_exposure_routes(app, state, authorise, check_origin, body, record, _answers)
 
 
 def _take_back(decider: Decider, a: Ask, shown: Shown) -> None:

@@ -17,15 +17,22 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from ..errors import ApiError
 from ..spec.experiments import Experiment
 from ..spec.model import Workspace as Spec
 from .guards import JSON, json_response
-from .survey_calls import bad, channel_field, consent_context, digest, flag_field, text_field, timestamp_field
+from .survey_calls import (
+    bad,
+    channel_field,
+    consent_context,
+    digest,
+    flag_field,
+    json_body,
+    text_field,
+    timestamp_field,
+)
 
 #: The event of an exposure (the engine's ``engine.experiments.EXPOSURE``).
 EXPOSURE = "experiment_exposure"
@@ -159,11 +166,7 @@ def add_routes(app: FastAPI, state: dict[str, Any], authorise: Callable[..., str
     async def post_exposures(request: Request) -> Response:
         check_origin(request)
         authorise(request)
-        raw = await body(request)
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise ApiError("request/bad-json", f"the body is not JSON: {exc}") from None
+        data = json_body(await body(request))
         spec: Spec = state["surveys"].spec
         given = exposures(data, assigner(state, spec).by_name, datetime.now(UTC),
                           spec.ingest.future_tolerance)

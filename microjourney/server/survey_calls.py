@@ -36,6 +36,14 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$")
 _TRUE, _FALSE = ("true", "1"), ("false", "0", "")
 
 
+def json_body(raw: bytes) -> Any:
+    """A request body read as JSON; 400 ``request/bad-json`` when it is not."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError("request/bad-json", f"the body is not JSON: {exc}") from None
+
+
 def bad(where: str, message: str) -> ApiError:
     return ApiError("request/bad", f"{where}: {message}")
 

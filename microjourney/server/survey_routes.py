@@ -25,7 +25,7 @@ from .experiment_calls import add_routes as add_exposure_routes
 from .experiment_calls import assigner
 from .guards import JSON, json_response
 from .schema import DECIDE_PARAMETERS
-from .survey_calls import answers, ask, shown_call
+from .survey_calls import answers, ask, json_body, shown_call
 from .survey_history import History
 
 Authorise = Callable[..., str]
@@ -113,11 +113,7 @@ def add_routes(app: FastAPI, state: dict[str, Any], authorise: Authorise,
     async def responses(request: Request) -> Response:
         check_origin(request)
         authorise(request)
-        raw = await body(request)
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise ApiError("request/bad-json", f"the body is not JSON: {exc}") from None
+        data = json_body(await body(request))
         decider: Decider = state["surveys"]
         now = datetime.now(UTC)
         given = answers(data, {s.name: s for s in decider.spec.surveys}, now,

@@ -22,7 +22,16 @@ from fastapi.responses import Response
 from ..errors import ApiError
 from ..ingest.texts import MAX_TEXT, SOURCES, TEXT
 from .guards import JSON, json_response
-from .survey_calls import bad, channel_field, consent_context, digest, flag_field, text_field, timestamp_field
+from .survey_calls import (
+    bad,
+    channel_field,
+    consent_context,
+    digest,
+    flag_field,
+    json_body,
+    text_field,
+    timestamp_field,
+)
 
 #: Texts in one request.
 MAX_TEXTS = 100
@@ -84,10 +93,7 @@ def add_routes(app: FastAPI, state: dict[str, Any], authorise: Callable[..., str
     async def texts(request: Request) -> Response:
         check_origin(request)
         authorise(request)
-        try:
-            data = orjson.loads(await body(request))
-        except orjson.JSONDecodeError as exc:
-            raise ApiError("request/bad-json", f"the body is not JSON: {exc}") from None
+        data = json_body(await body(request))
         spec = state["surveys"].spec
         batch = calls(data, datetime.now(UTC), spec.ingest.future_tolerance)
         answer: dict[str, Any] = await state["collector"].collect(orjson.dumps({"batch": batch}))

@@ -25,7 +25,7 @@ from ..errors import IngestError
 from .lines import Reject
 from .schema import FIELDS, ROW
 
-__all__ = ["ResponseColumns", "response_events"]
+__all__ = ["ResponseColumns", "parse_time", "response_events"]
 
 RESPONSE = "survey_response"
 #: The properties an answer event carries itself.
@@ -102,7 +102,7 @@ def columns_of(table: pa.Table) -> list[str]:
     return names
 
 
-def _time(text: str, fmt: str | None) -> str:
+def parse_time(text: str, fmt: str | None) -> str:
     """A response time as ISO 8601 text (without an offset when the file gives none: the
     writer applies ``--timezone`` or says it is missing)."""
     if fmt is None:
@@ -134,7 +134,7 @@ def response_events(table: pa.Table, survey: str, answer: Callable[[str, object]
         response = response or f"{source}:{row}"
         when = cells.get(cols.time)
         try:
-            stamp = _time(str(when).strip(), cols.time_format) if when not in (None, "") else None
+            stamp = parse_time(str(when).strip(), cols.time_format) if when not in (None, "") else None
         except ValueError as exc:
             rejects.append(Reject(row, f"row {row}: {cols.time}: {exc}", raw, "timestamp"))
             continue

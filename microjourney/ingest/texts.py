@@ -22,7 +22,7 @@ import pyarrow as pa
 from ..errors import IngestError
 from ..vocabulary import TEXT_SOURCES
 from .lines import Reject
-from .responses import rows_of
+from .responses import parse_time, rows_of
 from .schema import ROW
 
 __all__ = ["MAX_TEXT", "SOURCES", "TEXT", "TextColumns", "text_events"]
@@ -88,11 +88,9 @@ def text_events(table: pa.Table, cols: TextColumns, *, source: str, kind: str, c
         if cols.time:
             when = str(cells.get(cols.time) or "").strip()
             try:
-                stamp = (datetime.strptime(when, cols.time_format).isoformat()
-                         if cols.time_format and when else when or None)
-            except ValueError:
-                rejects.append(Reject(row, f"row {row}: {cols.time}: {when[:40]!r} does not match "
-                                      f"the time format {cols.time_format!r}", raw, "timestamp"))
+                stamp = parse_time(when, cols.time_format) if when else None
+            except ValueError as exc:
+                rejects.append(Reject(row, f"row {row}: {cols.time}: {exc}", raw, "timestamp"))
                 continue
         named = str(cells.get(cols.source) or "").strip() if cols.source else ""
         if named and named not in SOURCES:

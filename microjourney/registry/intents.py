@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from pydantic import Field
 
+from .. import engine
 from .. import text as text_core
 from ..analysis.stats import wilson_interval
 from ..errors import QueryError
@@ -28,8 +29,6 @@ MAX_TEXTS = 100_000
 #: Texts clustered at least; fewer give no intents (a notice says so).
 MIN_TEXTS = 10
 UNMAPPED = "(unmapped)"
-#: The outcomes of a finished attempt.
-FINISHED = ("completed", "failed", "abandoned", "escalated")
 
 INTENT_COLUMNS = (
     Column("intent", "intent", "count", "the intent's number (1: the most asked)", keep=0),
@@ -155,16 +154,16 @@ def compute(ws: Workspace, p: Params) -> Output:
 
 
 def _moment_failures(ws: Workspace, p: Params) -> dict[str, dict[str, Any]]:
-    """Per moment: finished attempts in the period and the share not completed."""
+    """Per moment: finished attempts in the period and the share not completed (the
+    scorecard's outcome counts)."""
     if not ws.spec.moments:
         return {}
     a = filters.attempts(ws.attempts(), filters.Filters(since=p.since, until=p.until))
-    a = a.filter(a.outcome.isin(FINISHED))
-    counts = a.group_by("moment").aggregate(
-        attempts=a.count(), completed=(a.outcome == "completed").cast("int64").sum()).to_pandas()
+    counts = engine.outcome_counts(a, ["moment"]).to_pandas()
     out = {}
     for r in counts.to_dict("records"):
-        n, bad = int(r["attempts"]), int(r["attempts"]) - int(r["completed"])
+        n = int(r["attempts"]) - int(r["in_progress"])
+        bad = n - int(r["completed"])
         low, high = wilson_interval(bad, n)
         out[str(r["moment"])] = {"attempts": n, "rate": bad / n if n else math.nan,
                                  "ci": [low, high] if n else None}

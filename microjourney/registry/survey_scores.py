@@ -18,7 +18,7 @@ from ..analysis import surveys as survey_stats
 from ..analysis.stats import wilson_interval
 from ..engine.backend import json_text
 from ..errors import QueryError
-from ..spec.surveys import SCALES
+from ..spec.surveys import OUTCOMES, SCALES
 from . import filters
 from .base import Analysis, Column, Notice, Output, View
 from .notices import small_counts
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 #: properties, then of the attempt's start event.
 ATTEMPT_BY = ("outcome", "channel", "step", "friction")
 UNLINKED, NONE = "(unlinked)", "(none)"
-#: The outcomes of a finished attempt.
-FINISHED = ("completed", "failed", "abandoned", "escalated")
 WITH_FRICTION = " with friction"
 
 SCORE_COLUMNS = (
@@ -189,7 +187,7 @@ def population(survey: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     trigger asks; with a control share, every finished attempt of the moment, as the
     control sample asks whatever the outcome and channel."""
     if survey.control > 0:
-        return FINISHED, ()
+        return OUTCOMES, ()
     return tuple(survey.trigger.outcomes), tuple(survey.trigger.channel)
 
 

@@ -40,6 +40,8 @@ QUESTION_TYPES: tuple[str, ...] = get_args(QuestionType)
 SCALES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7), "thumbs": (0, 1)}
 #: Outcomes a survey can be triggered by (an attempt's outcomes, once it has one).
 Outcome = Literal["completed", "failed", "abandoned", "escalated"]
+#: The outcomes of a finished attempt.
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 #: Surveys per workspace, questions per survey, languages per survey.
 MAX_SURVEYS, MAX_QUESTIONS, MAX_LANGUAGES = 200, 20, 50
 #: Characters of a question's text (or a choice's), in any language.
@@ -62,7 +64,7 @@ class Trigger(Frozen):
     empty), ``delay`` after the outcome."""
 
     outcomes: Annotated[tuple[Outcome, ...], BeforeValidator(as_tuple)] = Field(
-        ("completed", "failed", "abandoned", "escalated"), min_length=1)
+        OUTCOMES, min_length=1)
     channel: Names = ()
     delay: Seconds = Field(0.0, ge=0, le=86_400)
 

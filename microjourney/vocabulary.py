@@ -39,6 +39,16 @@ TEXT_SOURCES: tuple[str, ...] = ("search", "helpcentre", "chat", "agent_note", "
                                  "other")
 
 
+def quote_ident(name: str) -> str:
+    """A name (a file's column, a table) as a quoted SQL identifier, so that it can only ever
+    be a name.
+
+    >>> print(quote_ident('my col'), quote_ident('a"b'))
+    "my col" "a""b"
+    """
+    return '"' + name.replace('"', '""') + '"'
+
+
 def json_pointer(*keys: str) -> str:
     """The JSON Pointer (RFC 6901) of a member of ``properties`` or ``context``: ``/key`` (or
     ``/key/inner`` for nested ones), ``~1`` for ``/`` and ``~0`` for ``~``. Members reach SQL
@@ -53,4 +63,4 @@ def json_pointer(*keys: str) -> str:
 
 
 __all__ = ["ASSISTED_CHANNELS", "CHANNELS", "CONVERSATION_CHANNELS", "FIELDS", "REQUIRED", "TEXT_SOURCES",
-           "json_pointer"]
+           "json_pointer", "quote_ident"]

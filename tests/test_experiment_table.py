@@ -134,7 +134,7 @@ def test_cookie_cats_on_the_command_line():
 def test_docstring_examples():
     import doctest
 
-    import microjourney.engine.experiment_table as module
+    import microjourney.vocabulary as module  # where the quoting of column names lives
 
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

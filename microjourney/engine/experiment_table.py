@@ -30,8 +30,9 @@ import duckdb
 import pandas as pd
 
 from ..errors import IngestError, QueryError
+from ..vocabulary import quote_ident
 
-__all__ = ["OUTLIER_FACTOR", "OUTLIER_MIN_ROWS", "Tables", "quote", "table_statistics"]
+__all__ = ["OUTLIER_FACTOR", "OUTLIER_MIN_ROWS", "Tables", "table_statistics"]
 
 OUTLIER_FACTOR = 10.0
 OUTLIER_QUANTILE = 0.999
@@ -49,15 +50,6 @@ class Tables:
 
     statistics: pd.DataFrame
     outliers: pd.DataFrame
-
-
-def quote(name: str) -> str:
-    """``name`` as a quoted SQL identifier.
-
-    >>> print(quote('my col'), quote('a"b'))
-    "my col" "a""b"
-    """
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _source(path: Path) -> str:
@@ -88,8 +80,8 @@ def _number(name: str, kind: str) -> str:
     """The column as a DOUBLE; true/false as 1/0 (by CASE: DuckDB would push a plain cast into
     the CSV reader, which then fails to read "False" as a number)."""
     if kind == "BOOLEAN":
-        return f"CASE WHEN {quote(name)} THEN 1::DOUBLE WHEN NOT {quote(name)} THEN 0::DOUBLE END"
-    return f"CAST({quote(name)} AS DOUBLE)"
+        return f"CASE WHEN {quote_ident(name)} THEN 1::DOUBLE WHEN NOT {quote_ident(name)} THEN 0::DOUBLE END"
+    return f"CAST({quote_ident(name)} AS DOUBLE)"
 
 
 def table_statistics(path: Path, variant: str, metrics: Sequence[str], covariate: str | None = None,
@@ -107,7 +99,7 @@ def table_statistics(path: Path, variant: str, metrics: Sequence[str], covariate
         if covariate:
             cols.append(f"{_number(covariate, columns[covariate])} AS x")
         try:
-            con.execute(f"CREATE TEMP TABLE unit_rows AS SELECT CAST({quote(variant)} AS VARCHAR) "
+            con.execute(f"CREATE TEMP TABLE unit_rows AS SELECT CAST({quote_ident(variant)} AS VARCHAR) "
                         f"AS variant, {', '.join(cols)} FROM {_source(path)}", [str(path)])
         except duckdb.Error as exc:
             raise IngestError(f"{path}: cannot read the table: {exc}", code="ingest/unreadable") from exc

@@ -25,6 +25,7 @@ from ..ingest.schema import (
     VALUE_FIELDS,
     span_text,
 )
+from ..vocabulary import quote_ident as quote_ident  # the store's modules import it from here
 
 TEXT_FIELDS = ("event_id", "event", "anonymous_id", "user_id", "channel", "session_id")
 # A date-time written with its offset ends in Z or ±hh[:mm] (looking at the end only is
@@ -33,11 +34,6 @@ _ZONED = r"([Zz]|[+-]\d\d(:?\d\d)?)$"
 _OFFSET = r"[+-](\d\d):?(\d\d)?$"
 #: The advice in the reason for a timestamp without an offset, in file ingest.
 NAIVE_HINT = "give one, or ingest with --timezone"
-
-
-def quote_ident(name: str) -> str:
-    """Quote a column name taken from a file, so it can only ever be a name."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def judging_params(*, timezone: str | None, channel: str, naive_hint: str = NAIVE_HINT,

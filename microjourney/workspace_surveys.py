@@ -67,10 +67,8 @@ class Surveys:
         return [self.survey(n) for n in ([names] if isinstance(names, str) else names)]
 
     def events_of(self, event: str) -> Table:
-        """The events named ``event`` with their ``person`` (survey events, exposures...)."""
-        return self._survey_events(event)
-
-    def _survey_events(self, event: str) -> Table:
+        """The events named ``event`` with their ``person`` (survey events, texts,
+        exposures...)."""
         events = self.run.events()
         events = events.filter(events.event == event)
         if not self.spec.moments:  # answers imported into a workspace of no moment yet
@@ -94,11 +92,11 @@ class Surveys:
         ``linked=False``: the answers alone, with their person, linked to nothing."""
         chosen = self._surveys(survey)
         if not linked:
-            return survey_engine.answers(self._survey_events(survey_engine.RESPONSE),
+            return survey_engine.answers(self.events_of(survey_engine.RESPONSE),
                                          [s.name for s in chosen] or [""])
         attempts, _ = self.survey_attempts()
         names = [s.name for s in chosen]
-        rows = survey_engine.answers(self._survey_events(survey_engine.RESPONSE), names or [""])
+        rows = survey_engine.answers(self.events_of(survey_engine.RESPONSE), names or [""])
         links = ibis.memtable(pa.table({
             "link_survey": pa.array(names, pa.string()),
             "link_moment": pa.array([s.moment for s in chosen], pa.string()),
@@ -167,7 +165,7 @@ class Surveys:
     def texts(self, source: str | None = None) -> Table:
         """Customer texts (``customer_text`` events) with their person, ``text``, ``source``
         and ``text_id``, oldest first: every source's or one's (docs/intents.md)."""
-        rows = survey_engine.texts(self._survey_events(survey_engine.TEXT))
+        rows = survey_engine.texts(self.events_of(survey_engine.TEXT))
         return rows if source is None else rows.filter(rows.source == source)
 
     def ingest_texts(

@@ -11,6 +11,8 @@ from scipy.stats import t as student
 
 import microjourney as mj
 from microjourney.errors import QueryError, SpecError
+from microjourney.fmt import cell
+from microjourney.registry import get
 from microjourney.spec.load import parse_workspace
 
 from .helpers import PAYMENT_YAML, ev, write_events
@@ -83,10 +85,32 @@ def test_lift_interval_and_p_value_by_hand(ws):
     assert t.loc[("duration", "control")].seconds == 40 and t.loc[("duration", "short")].seconds == 20
     assert t.loc[("failure_rate", "short")]["role"] == "guardrail"
     assert 0 < short.p_holm <= 1 and short.p_holm >= short.p
+    # Two p-values across the metrics (duration has no spread: no test). Holm: the smaller
+    # × 2, the larger at least that. Benjamini–Hochberg: the larger as it is, the smaller
+    # min(2 × itself, the larger).
+    fail = t.loc[("failure_rate", "short")]
+    low, high = sorted([short.p, fail.p])
+    assert (short.p_holm, fail.p_holm) == (pytest.approx(2 * low), pytest.approx(2 * low))
+    assert (short.p_bh, fail.p_bh) == (pytest.approx(min(2 * low, high)),) * 2
+    assert math.isnan(t.loc[("duration", "short")].p_bh)
+    # The always-valid interval reads as the other intervals do, around the lift.
+    assert short.always_valid_lift == short.lift and short.always_valid[0] < low_ci_of(short)
+    column = next(c for c in get("experiment").views[0].columns if c.name == "always_valid_lift")
+    text = cell(column, short.to_dict())
+    assert text.startswith("50.0% [-") and text.endswith("%]"), text
+    # No persons had attempts in the 28 days before exposure (s1's failure at 08:00 is one):
+    # CUPED is not applied, and says so.
+    assert math.isnan(short.cuped_lift) and r.meta["cuped"] == []
+    skipped = next(w for w in r.warnings if w.code == "cuped-not-applied")
+    assert "control 0, short 1" in skipped.message
     codes = {w.code for w in r.warnings}
     assert "mixed-exposure" in codes and "srm" not in codes
     exposure_rows = r.table("exposure").set_index("variant")
     assert list(exposure_rows.exposed) == [4, 4] and list(exposure_rows.planned) == [0.5, 0.5]
+
+
+def low_ci_of(row) -> float:
+    return row.lift_ci[0]
 
 
 def test_assignment_is_deterministic_and_follows_the_weights():

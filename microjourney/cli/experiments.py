@@ -7,14 +7,17 @@ from __future__ import annotations
 import math
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from .. import workspace as ws_api
+from ..fmt import cell, num
 from ..registry import get as get_analysis
+from ..registry.base import Result
+from ..registry.experiment_rows import records
 from ..registry.experiment_table import analyze_table
 from .common import JsonOpt, WideOpt, WorkspaceOpt, _engine, _print_json, app, out
 from .render import show
@@ -108,17 +111,44 @@ def analyze_command(
     wide: WideOpt = False,
 ) -> None:
     """One experiment of the workspace: each metric per variant against the control over the
-    persons exposed, with the lift, its interval, p-values, chance to win, always-valid
-    interval and verdict, and the sample-ratio check (docs/experiments.md)."""
+    persons exposed, with the lift, its interval, p-values (Holm, Benjamini–Hochberg), chance
+    to win, the CUPED lift, the always-valid interval, the effect by week and verdict, and the
+    sample-ratio check overall and per channel and os (docs/experiments.md). A summary of the
+    primary and secondary metrics comes first."""
     result = analysis_result(workspace, "experiment", {"experiment": name}, _engine)
+    if not as_json:
+        for line in summary(result):
+            out.print(line, highlight=False, width=min(100, out.width))
     show(result, get_analysis("experiment"), out, as_json=as_json, wide=wide)
+
+
+def summary(result: Result) -> list[str]:
+    """One line per treatment and primary or secondary metric: the lift with its interval and
+    p, the CUPED lift and the variance it removed, the effect by week, the verdict."""
+    columns = {c.name: c for c in get_analysis("experiment").views[0].columns}
+    table = result.tables.get("metrics")
+    if table is None or table.empty:
+        return []
+    lines = []
+    for r in records(table):
+        if r.get("role") not in ("primary", "secondary") or r.get("verdict") in ("control", "no data"):
+            continue
+        said = [f"{r['variant']} on {r['metric']} ({r['role']}): lift {cell(columns['lift'], r)}, "
+                f"p {cell(columns['p'], r)}"]
+        if num(r.get("cuped_lift")) is not None:
+            said.append(f"CUPED {cell(columns['cuped_lift'], r)} "
+                        f"({cell(columns['variance_reduction'], r)} of the variance removed)")
+        said.append(f"by week: {r.get('durability') or '—'}")
+        said.append(f"verdict: {r['verdict']}")
+        lines.append(escape("; ".join(said)))
+    return lines
 
 
 @experiment.command("list")
 def list_command(workspace: WorkspaceOpt = Path("."), as_json: JsonOpt = False) -> None:
     """The experiments the workspace declares: moment, variants and weights, dates, metrics."""
     with ws_api.open(workspace) as ws:
-        rows = [{"name": e.name, "moment": e.moment, "variants": e.weights(),
+        rows: list[dict[str, Any]] = [{"name": e.name, "moment": e.moment, "variants": e.weights(),
                  "start": e.start.isoformat() if e.start else None,
                  "end": e.end.isoformat() if e.end else None, "metric": e.metric,
                  "secondary": list(e.secondary), "guardrails": list(e.guardrails)}

@@ -10,6 +10,12 @@ denominator over the person's attempts after exposure — so that persons, not a
 the units (their attempts are not independent): per variant the engine returns the number
 of persons with at least one attempt, the sums of numerators and denominators, their sums
 of squares and the sum of their products (the delta method's inputs).
+
+For CUPED each person also has a covariate: the same metric's numerator and denominator over
+their attempts of the moment in the ``pre_days`` before their first exposure (0 and 0 when
+they had none, as GrowthBook's gbstats treats missing pre-exposure data); the engine adds the
+sums, squares and cross products of the four per-person values (:data:`CUPED_SUMS`). Only
+these few numbers per variant leave the engine.
 """
 
 from __future__ import annotations
@@ -18,24 +24,54 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import ibis
+import pandas as pd
 from ibis.expr.types import Table
 
-from .backend import json_text
+from .backend import epoch_ms, json_text
 
 EXPOSURE = "experiment_exposure"
+#: What a person's first exposure is broken down by for the sample-ratio check: the event's
+#: channel and these keys of its properties, else of its context.
+DIMENSIONS = ("os",)
+#: A missing dimension value.
+NONE = "(none)"
+#: The sums of one variant's per-person values beyond the plain ones (``num``, ``den``,
+#: their squares and product): the covariate's, and its products with the metric's.
+CUPED_SUMS = ("pre_units", "pre_num", "pre_den", "pre_num2", "pre_den2", "pre_numden",
+              "num_pre_num", "num_pre_den", "den_pre_num", "den_pre_den")
+_DAY_MS = 86_400_000
 
-__all__ = ["EXPOSURE", "exposed", "metric_statistics"]
+__all__ = ["CUPED_SUMS", "DIMENSIONS", "EXPOSURE", "NONE", "exposed", "exposure_counts", "long",
+           "metric_statistics", "span", "unit_statistics", "weekly_statistics"]
 
 
-def exposed(events: Table, experiment: str) -> Table:
+def exposed(events: Table, experiment: str, dimensions: Sequence[str] = DIMENSIONS) -> Table:
     """Per person exposed to ``experiment`` (``events`` with their ``person``): the
-    ``variant``, the first exposure (``exposed_ts``) and how many variants they saw."""
+    ``variant``, the first exposure (``exposed_ts``), how many variants they saw, and the
+    ``channel`` and ``dimensions`` of their first exposure event (the smallest value when
+    several share its instant; ``(none)`` when absent)."""
     e = events.filter(events.event == EXPOSURE)
     e = e.mutate(experiment=json_text(e.properties, "experiment"),
                  variant=json_text(e.properties, "variant"))
     e = e.filter((e.experiment == experiment) & e.variant.notnull())
-    return e.group_by(e.person).aggregate(variant=e.variant.min(), exposed_ts=e.timestamp.min(),
-                                          variants=e.variant.nunique())
+    e = e.mutate(**{f"_d_{k}": ibis.coalesce(json_text(e.properties, k), json_text(e.context, k))
+                    .fill_null(NONE) for k in dimensions},
+                 _channel=e.channel.fill_null(NONE))
+    first = e.group_by(e.person).aggregate(variant=e.variant.min(), exposed_ts=e.timestamp.min(),
+                                           variants=e.variant.nunique())
+    at = first.select(_p=first.person, _t=first.exposed_ts)
+    j = e.inner_join(at, (e.person == at._p) & (e.timestamp == at._t))
+    dims = j.group_by(_p=j.person).aggregate(
+        channel=j._channel.min(), **{k: j[f"_d_{k}"].min() for k in dimensions})
+    out = first.inner_join(dims, first.person == dims._p)
+    return out.select("person", "variant", "exposed_ts", "variants", "channel", *dimensions)
+
+
+def exposure_counts(people: Table, dimensions: Sequence[str] = DIMENSIONS) -> Table:
+    """Persons per (variant, channel, ``dimensions``, ``mixed``) from :func:`exposed`;
+    ``mixed``: seen with more than one variant."""
+    return people.group_by(["variant", "channel", *dimensions, (people.variants > 1).name("mixed")]
+                           ).aggregate(persons=people.count())
 
 
 def _parts(a: Table, metric: str) -> tuple[ibis.Value, ibis.Value]:
@@ -57,31 +93,118 @@ def _parts(a: Table, metric: str) -> tuple[ibis.Value, ibis.Value]:
     raise ValueError(f"unknown experiment metric {metric!r}")
 
 
-def metric_statistics(attempts: Table, people: Table, frictions: Table, metrics: Sequence[str],
-                      until: datetime | None = None) -> Table:
-    """Per (metric, variant): ``units`` (persons with a denominator), the sums of the
-    numerators and denominators (``num``, ``den``), their squares (``num2``, ``den2``) and
-    products (``numden``), over ``attempts`` (of the experiment's moment) started at or
-    after each person's first exposure (and before ``until``); ``people`` from :func:`exposed`
-    (persons who saw one variant only); ``frictions``: seconds lost per attempt."""
+def _with_frictions(a: Table, frictions: Table | None) -> Table:
+    """``a`` with each attempt's friction seconds (``f_seconds``; 0 without the table)."""
+    if frictions is None:
+        return a.mutate(f_seconds=ibis.literal(0.0))
     lost = frictions.group_by(frictions.attempt).aggregate(f_seconds=frictions.seconds.sum())
+    return a.left_join(lost, a.attempt_id == lost.attempt)
+
+
+def _per_person(a: Table, metrics: Sequence[str], keys: Sequence[str], prefix: str = "") -> Table:
+    """Each metric's numerator and denominator summed per ``keys`` (which include the person):
+    columns ``{prefix}num_{i}`` and ``{prefix}den_{i}`` for the ``i``-th metric."""
+    values: dict[str, ibis.Value] = {}
+    for i, metric in enumerate(metrics):
+        num, den = _parts(a, metric)
+        values[f"_n{i}"], values[f"_d{i}"] = num.cast("float64"), den.cast("float64")
+    per = a.mutate(**values).group_by(list(keys))
+    return per.aggregate(**{f"{prefix}{kind}_{i}": ibis._[f"_{kind[0]}{i}"].sum()
+                            for i in range(len(metrics)) for kind in ("num", "den")})
+
+
+def _sums(per: Table, metrics: Sequence[str], pre: bool) -> dict[str, ibis.Value]:
+    """Per metric ``i`` the sums ``{name}_{i}`` over the persons with a denominator (a
+    numerator is 0 without one): the plain ones, and with ``pre`` the :data:`CUPED_SUMS`."""
+    out: dict[str, ibis.Value] = {}
+    for i in range(len(metrics)):
+        num, den = per[f"num_{i}"], per[f"den_{i}"]
+        unit = den > 0
+        out.update({f"units_{i}": unit.cast("int64").sum(), f"num_{i}": num.sum(), f"den_{i}": den.sum(),
+                    f"num2_{i}": (num * num).sum(), f"den2_{i}": (den * den).sum(),
+                    f"numden_{i}": (num * den).sum()})
+        if not pre:
+            continue
+        # The covariate of the persons who are units (with a post-exposure denominator) only.
+        pn = ibis.ifelse(unit, per[f"pre_num_{i}"].fill_null(0.0), 0.0)
+        pd_ = ibis.ifelse(unit, per[f"pre_den_{i}"].fill_null(0.0), 0.0)
+        out.update({f"pre_units_{i}": (pd_ > 0).cast("int64").sum(), f"pre_num_{i}": pn.sum(),
+                    f"pre_den_{i}": pd_.sum(), f"pre_num2_{i}": (pn * pn).sum(),
+                    f"pre_den2_{i}": (pd_ * pd_).sum(), f"pre_numden_{i}": (pn * pd_).sum(),
+                    f"num_pre_num_{i}": (num * pn).sum(), f"num_pre_den_{i}": (num * pd_).sum(),
+                    f"den_pre_num_{i}": (den * pn).sum(), f"den_pre_den_{i}": (den * pd_).sum()})
+    return out
+
+
+def _after(attempts: Table, people: Table, until: datetime | None) -> Table:
     a = attempts.inner_join(people, attempts.person == people.person)
     a = a.filter(a.start_ts >= a.exposed_ts)
-    if until is not None:
-        a = a.filter(a.start_ts < until)
-    a = a.left_join(lost, a.attempt_id == lost.attempt)
-    parts: list[Table] = []
-    for metric in metrics:
-        num, den = _parts(a, metric)
-        per = a.mutate(_num=num.cast("float64"), _den=den.cast("float64")).group_by(
-            ["variant", "person"]).aggregate(num=ibis._["_num"].sum(), den=ibis._["_den"].sum())
-        per = per.filter(per.den > 0)
-        stats = per.group_by("variant").aggregate(
-            units=per.count(), num=per.num.sum(), den=per.den.sum(),
-            num2=(per.num * per.num).sum(), den2=(per.den * per.den).sum(),
-            numden=(per.num * per.den).sum())
-        parts.append(stats.mutate(metric=ibis.literal(metric)))
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.union(p)
-    return out
+    return a.filter(a.start_ts < until) if until is not None else a
+
+
+def metric_statistics(attempts: Table, people: Table, frictions: Table | None, metrics: Sequence[str],
+                      until: datetime | None = None, before: Table | None = None,
+                      pre_days: int = 0) -> Table:
+    """Per variant, for the ``i``-th of ``metrics``: ``units_{i}`` (persons with a
+    denominator), the sums of the numerators and denominators (``num_{i}``, ``den_{i}``),
+    their squares (``num2_{i}``, ``den2_{i}``) and products (``numden_{i}``), over
+    ``attempts`` (of the experiment's moment) started at or after each person's first
+    exposure (and before ``until``); ``people`` from :func:`exposed` (persons who saw one
+    variant only); ``frictions``: seconds lost per attempt. :func:`long` gives one row per
+    (metric, variant).
+
+    With ``before`` (the moment's attempts the covariate may read) and ``pre_days`` > 0, the
+    :data:`CUPED_SUMS` too, over each unit's attempts started in the ``pre_days`` days before
+    their first exposure: ``pre_units`` counts the units with a pre-exposure denominator; the
+    others have a covariate of 0 / 0."""
+    a = _with_frictions(_after(attempts, people, until), frictions)
+    per = _per_person(a, metrics, ["variant", "person"])
+    pre = before is not None and pre_days > 0
+    if before is not None and pre:
+        b = before.inner_join(people, before.person == people.person)
+        start, exposed_ms = epoch_ms(b.start_ts), epoch_ms(b.exposed_ts)
+        b = b.filter((start < exposed_ms) & (start >= exposed_ms - pre_days * _DAY_MS))
+        earlier = _per_person(_with_frictions(b, frictions), metrics, ["person"], "pre_")
+        earlier = earlier.rename(_pp="person")
+        per = per.left_join(earlier, per.person == earlier._pp)
+    return per.group_by("variant").aggregate(**_sums(per, metrics, pre))
+
+
+def weekly_statistics(attempts: Table, people: Table, frictions: Table | None, metrics: Sequence[str],
+                      until: datetime | None = None) -> Table:
+    """Per variant and ``week`` (the Monday of the ISO week, UTC): the plain sums of
+    :func:`metric_statistics` over the attempts started that week after each person's first
+    exposure; the units are the persons with a denominator that week."""
+    a = _with_frictions(_after(attempts, people, until), frictions)
+    a = a.mutate(week=a.start_ts.truncate("W").date())
+    per = _per_person(a, metrics, ["variant", "week", "person"])
+    return per.group_by(["variant", "week"]).aggregate(**_sums(per, metrics, False))
+
+
+def long(wide: pd.DataFrame, metrics: Sequence[str], keys: Sequence[str] = ("variant",)) -> pd.DataFrame:
+    """One row per metric and ``keys`` from the engine's wide sums (``{sum}_{i}`` for the
+    ``i``-th metric), leaving out the rows of a metric without units."""
+    columns = list(keys) + ["metric", "units", "num", "den", "num2", "den2", "numden", *CUPED_SUMS]
+    parts = []
+    for i, metric in enumerate(metrics):
+        mine = {c[: -len(f"_{i}")]: wide[c] for c in wide.columns if c.endswith(f"_{i}")
+                and c[: -len(f"_{i}")] in columns}
+        part = pd.DataFrame({**{k: wide[k] for k in keys}, "metric": metric, **mine})
+        parts.append(part[part["units"] > 0] if "units" in part else part)
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    return out.reindex(columns=[c for c in columns if c in out.columns])
+
+
+def span(attempts: Table) -> Table:
+    """One row: the first and the last start of ``attempts`` (``first``, ``last``)."""
+    return attempts.aggregate(first=attempts.start_ts.min(), last=attempts.start_ts.max())
+
+
+def unit_statistics(attempts: Table, frictions: Table | None, metric: str, start: datetime,
+                    end: datetime) -> Table:
+    """One row: the plain sums of :func:`metric_statistics` (``units_0``, ``num_0``...) per
+    person over ``attempts`` started in [``start``, ``end``) — every person with a denominator
+    is a unit (for planning)."""
+    a = attempts.filter((attempts.start_ts >= start) & (attempts.start_ts < end))
+    per = _per_person(_with_frictions(a, frictions), [metric], ["person"])
+    return per.aggregate(**_sums(per, [metric], False))

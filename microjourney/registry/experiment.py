@@ -1,53 +1,66 @@
 """One experiment's results: each metric per variant against the control, over the persons
 exposed and their attempts of the moment after exposure — the lift with its interval and
-p-value (Holm-adjusted across the metrics), the Bayesian chance to win, the always-valid
-interval for peeking, a verdict, and the sample-ratio check of the exposures
-(docs/experiments.md)."""
+p-value (Holm- and Benjamini–Hochberg-adjusted across the metrics), the Bayesian chance to
+win, the CUPED lift from the persons' attempts before exposure, the always-valid interval for
+peeking, the effect by week with its durability, a verdict, and the sample-ratio check of the
+exposures overall and per channel and platform (docs/experiments.md). The rows are made in
+:mod:`.experiment_rows` and :mod:`.experiment_srm`."""
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from pydantic import Field
 
-from ..analysis.experiments.compare import compare
-from ..analysis.experiments.guardrails import HARMFUL, verdict
-from ..analysis.experiments.srm import srm
-from ..analysis.experiments.statistics import Ratio, SampleMean
-from ..analysis.stats import holm
-from ..engine.experiments import EXPOSURE, exposed, metric_statistics
+from ..analysis.experiments.guardrails import HARMFUL
+from ..engine.experiments import (
+    EXPOSURE,
+    exposed,
+    exposure_counts,
+    long,
+    metric_statistics,
+    weekly_statistics,
+)
 from ..errors import QueryError
-from ..fmt import lower_is_better
 from . import filters
 from .base import Analysis, Column, Notice, Output, View
+from .experiment_rows import cuped_notice, metric_rows, weekly_rows
+from .experiment_srm import exposure_tables
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
 
-#: The metrics read in seconds; the others are rates.
-SECONDS = ("duration", "friction_seconds")
-
 COLUMNS = (
     Column("metric", "metric", keep=0),
-    Column("role", "role", "text", "primary, secondary or guardrail", keep=1),
+    Column("role", "role", "text", "primary, secondary or guardrail", keep=2),
     Column("variant", "variant", keep=0),
     Column("units", "persons", "count", "exposed persons with an attempt after exposure", keep=0),
     Column("rate", "rate", "rate", "the variant's rate: Σ over persons of the attempts counted "
            "÷ Σ of their finished attempts after exposure", keep=0),
     Column("seconds", "seconds", "seconds", "time to complete (duration: Σ over completed "
            "attempts ÷ completed attempts) or friction seconds per finished attempt", keep=0),
-    Column("lift", "lift", "rate", "(variant − control) ÷ control, delta method over persons; "
-           "95% interval", ci="lift_ci", keep=0),
+    Column("lift", "lift", "rate", "(variant − control) ÷ control, delta method over persons.",
+           ci="lift_ci", keep=0),
     Column("p", "p", "p", "two-sided p-value of no difference", keep=1),
-    Column("p_holm", "p (Holm)", "p", "Holm-adjusted across the experiment's metrics", keep=2),
+    Column("p_holm", "p (Holm)", "p", "Holm-adjusted across the experiment's metrics and "
+           "variants (family-wise error)", keep=3),
+    Column("p_bh", "p (BH)", "p", "Benjamini–Hochberg-adjusted across the experiment's metrics "
+           "and variants (false discovery rate)", keep=4),
     Column("chance_to_win", "chance to win", "rate", "the posterior mass of the lift on the "
            "variant's winning side ÷ all of it (flat prior; for metrics to lower, winning is "
-           "lower)", keep=1),
-    Column("always_valid", "always-valid lift", "list", "the lift's always-valid 95% interval, "
-           "safe to read at every look (docs/experiments.md)", keep=3),
+           "lower)", keep=2),
+    Column("cuped_lift", "CUPED lift", "rate", "the lift adjusted by the persons' same metric "
+           "over their attempts in the cuped_days before exposure: (R − θP of the variant − that "
+           "of the control) ÷ the control's R.", ci="cuped_lift_ci", keep=1),
+    Column("variance_reduction", "variance removed", "rate", "1 − the CUPED lift's variance ÷ "
+           "the plain lift's variance", keep=4),
+    Column("always_valid_lift", "always-valid lift", "rate", "the lift, (variant − control) ÷ "
+           "control, with its always-valid 95% interval, safe to read at every look "
+           "(docs/experiments.md).", ci="always_valid", keep=5),
+    Column("durability", "by week", "text", "the effect by week of the attempts: durable, "
+           "novelty (it fades) or inconclusive", keep=3),
     Column("verdict", "verdict", "text", "primary and secondary: better, worse or inconclusive; "
            "guardrails: harmful, ok or inconclusive", keep=0),
 )
@@ -57,21 +70,34 @@ EXPOSURE_COLUMNS = (
     Column("exposed", "exposed", "count", "persons exposed to this variant only", keep=0),
     Column("share", "share", "rate", "its exposed persons ÷ all exposed persons", keep=0),
 )
+WEEK_COLUMNS = (
+    Column("metric", "metric", keep=0),
+    Column("variant", "variant", keep=0),
+    Column("week", "week", "text", "Monday of the ISO week (UTC) the attempts started in, after "
+           "each person's first exposure", keep=0),
+    Column("units", "persons", "count", "the variant's exposed persons with a finished attempt "
+           "that week", keep=0),
+    Column("control_units", "control persons", "count", "the control's, likewise", keep=1),
+    Column("lift", "lift", "rate", "(variant − control) ÷ control over that week's attempts, "
+           "delta method over persons.", ci="lift_ci", keep=0),
+    Column("p", "p", "p", "two-sided p-value of no difference that week", keep=2),
+)
+SRM_COLUMNS = (
+    Column("dimension", "dimension", "text", "all exposures, or a dimension of each person's "
+           "first exposure event: its channel, or os (a property, else a context key)", keep=0),
+    Column("value", "value", keep=0),
+    Column("exposed", "exposed", "count", "persons exposed to one variant only", keep=0),
+    Column("split", "by variant", "list", "those persons per variant, in the declared order "
+           "(control first)", keep=0),
+    Column("p", "p", "p", "chi-square p of the split against the planned weights; per "
+           "dimension value, Holm-adjusted across all the values checked", keep=0),
+    Column("mismatch", "mismatch", "flag", "p < 0.001: the assignment or the exposure logging "
+           "loses persons unevenly", keep=0),
+)
 
 
 class ExperimentParams(filters.Filters):
     experiment: str = Field(description="The experiment's name.", json_schema_extra={"argument": True})
-
-
-def _statistic(row: dict[str, Any]) -> Ratio:
-    n = int(row["units"])
-    num = SampleMean(n, float(row["num"]), float(row["num2"]))
-    den = SampleMean(n, float(row["den"]), float(row["den2"]))
-    return Ratio(n, num, den, float(row["numden"]))
-
-
-def _finite(pair: tuple[float, float]) -> bool:
-    return all(math.isfinite(x) for x in pair)
 
 
 def compute(ws: Workspace, p: ExperimentParams) -> Output:
@@ -82,96 +108,60 @@ def compute(ws: Workspace, p: ExperimentParams) -> Output:
                          code="query/experiment")
     ws.refresh(frictions=True)
     everyone = exposed(ws.events_of(EXPOSURE), e.name)
-    people = everyone.to_pandas()
-    mixed = int((people["variants"] > 1).sum()) if len(people) else 0
-    notices: list[Notice] = []
-    if mixed:
-        notices.append(Notice("mixed-exposure", f"{mixed} persons saw more than one variant: left "
-                              "out", {"experiment": e.name}))
-    counts = people[people["variants"] == 1].groupby("variant").size().to_dict() if len(people) else {}
-    weights = e.weights()
-    total = sum(int(counts.get(v, 0)) for v in weights)
-    exposure = pd.DataFrame([{"variant": v, "planned": w, "exposed": int(counts.get(v, 0)),
-                              "share": int(counts.get(v, 0)) / total if total else math.nan}
-                             for v, w in weights.items()])
-    check = srm([int(counts.get(v, 0)) for v in weights], list(weights.values()))
-    if check.flagged:
-        notices.append(Notice("srm", f"sample-ratio mismatch: exposed {check.counts} against the "
-                              f"planned {tuple(round(x) for x in check.expected)}, p = "
-                              f"{check.p_value:.2g}; the assignment or the exposure logging is "
-                              "broken, so the results below are not to be trusted",
-                              {"experiment": e.name}))
-    attempts = filters.attempts(ws.attempts(e.moment), p)  # the period, channel, segment
-    people_t = everyone.filter(everyone.variants == 1)
+    exposure, srm_table, check, notices, _ = exposure_tables(e, exposure_counts(everyone).to_pandas())
+    moment = ws.attempts(e.moment)
+    attempts = filters.attempts(moment, p)  # the period, channel, segment
+    # The covariate's attempts come before the period: the channel and segment only.
+    before = filters.attempts(moment, p.model_copy(update={"since": None, "until": None}))
+    people = everyone.filter(everyone.variants == 1)
     until = (datetime.combine(e.end, datetime.min.time(), UTC) + timedelta(days=1)) if e.end else None
-    stats = metric_statistics(attempts, people_t, ws.db.table("friction_attempts"), e.metrics,
-                              until).to_pandas()
-    rows, raw_p = [], []
-    by = {(r["metric"], r["variant"]): r for r in stats.to_dict("records")}
-    for metric in e.metrics:
-        role = ("primary" if metric == e.metric else
-                "secondary" if metric in e.secondary else "guardrail")
-        higher = not lower_is_better(metric)
-        base = by.get((metric, e.control))
-        for v in weights:
-            row = by.get((metric, v))
-            stat = _statistic(row) if row else None
-            out: dict[str, Any] = {"metric": metric, "role": role, "variant": v,
-                                   "units": stat.n if stat else 0, "lift_ci": None,
-                                   "always_valid": None}
-            mean = stat.mean if stat else math.nan
-            out["rate" if metric not in SECONDS else "seconds"] = mean
-            if v == e.control or stat is None or base is None:
-                out["verdict"] = "control" if v == e.control else "no data"
-                rows.append(out)
-                continue
-            c = compare(_statistic(base), stat, e.control, v)
-            rel = c.relative
-            chance = c.bayesian.chance_to_win if higher else 1 - c.bayesian.chance_to_win
-            # Sums of seconds add up in another order on another engine: the interval is
-            # given to 9 decimals, so that every engine gives the same one.
-            valid = c.sequential_relative.ci
-            out.update(lift=rel.estimate, p=rel.p_value, chance_to_win=chance,
-                       lift_ci=[round(x, 9) for x in rel.ci] if _finite(rel.ci) else None,
-                       always_valid=[round(x, 4) for x in valid] if _finite(valid) else None)
-            if role == "guardrail":
-                out["verdict"] = verdict(rel, higher).verdict
-            else:
-                out["verdict"] = ("inconclusive" if not rel.ci[0] > 0 and not rel.ci[1] < 0 else
-                                  "better" if (rel.ci[0] > 0) == higher else "worse")
-            notices += [Notice(n.code, f"{metric} {v}: {n.message}", {"metric": metric, "variant": v})
-                        for n in c.notices]
-            if math.isfinite(rel.p_value):
-                raw_p.append((len(rows), rel.p_value))
-            rows.append(out)
-    adjusted = holm([p_ for _, p_ in raw_p]) if raw_p else []
-    for (i, _), q in zip(raw_p, adjusted, strict=True):
-        rows[i]["p_holm"] = q
-    table = pd.DataFrame(rows, columns=[c_.name for c_ in COLUMNS] + ["lift_ci"])
+    lost = ws.db.table("friction_attempts")
+    stats = long(metric_statistics(attempts, people, lost, e.metrics, until, before, e.cuped_days)
+                 .to_pandas(), e.metrics)
+    weekly = long(weekly_statistics(attempts, people, lost, e.metrics, until).to_pandas(), e.metrics,
+                  ("variant", "week"))
+    ends = [datetime.fromtimestamp(ws.as_of_ms() / 1000, UTC)]
+    ends += [until] if until is not None else []
+    ends += [filters.when(p.until)] if p.until else []
+    weeks, durable, novelty = weekly_rows(e, weekly, min(ends))
+    rows, more, cuped_on = metric_rows(e, stats, durable)
+    table = pd.DataFrame(rows, columns=[c.name for c in COLUMNS]
+                         + ["lift_ci", "cuped_lift_ci", "always_valid", "cuped_theta"])
+    notices += more
+    skipped = cuped_notice(e, stats, cuped_on)
+    if skipped is not None:
+        notices.append(skipped)
+    notices += novelty
     harmful = table[(table["role"] == "guardrail") & (table["verdict"] == HARMFUL)]
     for r in harmful.to_dict("records"):
         notices.append(Notice("guardrail-harmful", f"{r['variant']} harms {r['metric']}",
                               {"metric": r["metric"], "variant": r["variant"]}))
-    return Output({"metrics": table, "exposure": exposure}, notices,
+    return Output({"metrics": table, "exposure": exposure, "weeks": weeks, "srm": srm_table}, notices,
                   meta={"experiment": e.name, "moment": e.moment, "control": e.control,
-                        "srm_p": check.p_value,
-                        "exposed": total})
+                        "srm_p": check.p_value, "exposed": sum(check.counts),
+                        "cuped_days": e.cuped_days, "cuped": cuped_on,
+                        "durability": {m: {v: d.verdict for (m_, v), d in durable.items() if m_ == m}
+                                       for m in e.metrics}})
 
 
 ANALYSIS = Analysis(
     name="experiment",
     title="Experiment",
     doc="One experiment: each metric per variant against the control over the persons exposed "
-        "and their attempts after exposure — lift with its 95% interval and p-value (Holm "
-        "across metrics), chance to win, the always-valid interval, a verdict per metric and "
-        "guardrail, and the sample-ratio check of the exposures.",
+        "and their attempts after exposure — lift with its 95% interval and p-value (Holm and "
+        "Benjamini–Hochberg across metrics), chance to win, the CUPED lift from the persons' "
+        "attempts before exposure, the always-valid interval, the effect by week (durable or "
+        "novelty), a verdict per metric and guardrail, and the sample-ratio check of the "
+        "exposures overall and per channel and os.",
     params=ExperimentParams,
     compute=compute,
     views=(View("metrics", "{experiment} on {moment}: each metric against {control}", COLUMNS),
-           View("exposure", "Exposure", EXPOSURE_COLUMNS)),
+           View("exposure", "Exposure", EXPOSURE_COLUMNS),
+           View("weeks", "Effect by week of the attempts", WEEK_COLUMNS, rows=24),
+           View("srm", "Sample-ratio check, overall and per channel and os", SRM_COLUMNS, rows=20)),
     examples=lambda ws: [{"experiment": e.name} for e in ws.spec.experiments[:1]],
     report=False,
     cli=False,  # `microjourney experiment analyze NAME` and `experiment list` (cli/experiments.py)
 )
 
-__all__ = ["ANALYSIS"]
+__all__ = ["ANALYSIS", "COLUMNS"]

@@ -13,6 +13,7 @@
         metric: completion_rate
         secondary: [duration]
         guardrails: [escalation_rate, friction_seconds]
+        cuped_days: 28
 
 A person's variant is a deterministic hash of the salt and the person (:meth:`Experiment.variant_of`),
 so every surface that assigns — the collector's decide, the Python client, a backend —
@@ -69,6 +70,9 @@ class Experiment(Frozen):
     metric: ExperimentMetric = "completion_rate"
     secondary: tuple[ExperimentMetric, ...] = ()
     guardrails: tuple[ExperimentMetric, ...] = ("escalation_rate", "failure_rate")
+    #: The days before a person's first exposure whose attempts give their CUPED covariate
+    #: (0: no CUPED).
+    cuped_days: int = Field(28, ge=0, le=365)
 
     @field_validator("name")
     @classmethod

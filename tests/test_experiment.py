@@ -83,6 +83,7 @@ def test_lift_interval_and_p_value_by_hand(ws):
     assert short.verdict == "inconclusive" and control.verdict == "control"
     # Time to complete over completed attempts: 40 s against 20 s.
     assert t.loc[("duration", "control")].seconds == 40 and t.loc[("duration", "short")].seconds == 20
+    assert "score" not in t.columns  # the mean answer's column: only with a ces metric
     assert t.loc[("failure_rate", "short")]["role"] == "guardrail"
     assert 0 < short.p_holm <= 1 and short.p_holm >= short.p
     # Two p-values across the metrics (duration has no spread: no test). Holm: the smaller

@@ -16,6 +16,14 @@ their attempts of the moment in the ``pre_days`` before their first exposure (0 
 they had none, as GrowthBook's gbstats treats missing pre-exposure data); the engine adds the
 sums, squares and cross products of the four per-person values (:data:`CUPED_SUMS`). Only
 these few numbers per variant leave the engine.
+
+The survey metrics (:data:`SURVEY_METRICS`) read the CSAT and CES answers linked to the
+attempts (:func:`scored_answers`): each attempt carries the satisfied CSAT answers and the
+CSAT answers linked to it, the sum and the count of its CES answers, so that a person's
+``csat`` is Σ satisfied ÷ Σ CSAT answers over their attempts after exposure and ``ces`` Σ
+answers ÷ Σ CES answers — ratios per person like the others, with the same sums (persons
+with an answer are the units) and the same covariate (the answers linked to their attempts
+before exposure).
 """
 
 from __future__ import annotations
@@ -39,10 +47,13 @@ NONE = "(none)"
 #: their squares and product): the covariate's, and its products with the metric's.
 CUPED_SUMS = ("pre_units", "pre_num", "pre_den", "pre_num2", "pre_den2", "pre_numden",
               "num_pre_num", "num_pre_den", "den_pre_num", "den_pre_den")
+#: The metrics read from survey answers (spec/experiments.py): ``csat``, the share of CSAT
+#: answers satisfied; ``ces``, the mean CES answer.
+SURVEY_METRICS = ("csat", "ces")
 _DAY_MS = 86_400_000
 
-__all__ = ["CUPED_SUMS", "DIMENSIONS", "EXPOSURE", "NONE", "exposed", "exposure_counts", "long",
-           "metric_statistics", "span", "unit_statistics", "weekly_statistics"]
+__all__ = ["CUPED_SUMS", "DIMENSIONS", "EXPOSURE", "NONE", "SURVEY_METRICS", "exposed", "exposure_counts",
+           "long", "metric_statistics", "scored_answers", "span", "unit_statistics", "weekly_statistics"]
 
 
 def exposed(events: Table, experiment: str, dimensions: Sequence[str] = DIMENSIONS) -> Table:
@@ -90,6 +101,10 @@ def _parts(a: Table, metric: str) -> tuple[ibis.Value, ibis.Value]:
         return ibis.ifelse(completed == 1, a.duration_s, 0.0), completed
     if metric == "friction_seconds":
         return a.f_seconds.fill_null(0.0) * finished, finished
+    if metric == "csat":
+        return a.s_satisfied, a.s_csat
+    if metric == "ces":
+        return a.s_ces_sum, a.s_ces
     raise ValueError(f"unknown experiment metric {metric!r}")
 
 
@@ -99,6 +114,53 @@ def _with_frictions(a: Table, frictions: Table | None) -> Table:
         return a.mutate(f_seconds=ibis.literal(0.0))
     lost = frictions.group_by(frictions.attempt).aggregate(f_seconds=frictions.seconds.sum())
     return a.left_join(lost, a.attempt_id == lost.attempt)
+
+
+def scored_answers(answers: Table, questions: Table, attempts: Table | None = None) -> Table:
+    """One row per CSAT or CES answer on its question's scale. ``answers``: one per survey,
+    display and question, each with the attempt it links to (``attempt_id``, NULL: none), as
+    ``ws.survey_answers()`` gives them; ``questions``: one row per question read, ``q_survey``,
+    ``q_question``, ``q_kind`` (``csat`` or ``ces``), ``q_moment`` (the survey's moment),
+    ``q_low`` and ``q_high`` (its scale) and ``q_top`` (the lowest satisfied answer; NULL:
+    none). Columns: ``person``, ``survey``, ``question``, ``moment``, ``kind``, ``value`` (the
+    answer), ``satisfied`` (1 when the answer is ``q_top`` or more, else 0), ``answered_ts``,
+    ``attempt_id``; with ``attempts`` (the attempts table) also ``start_ts``, the linked
+    attempt's start (NULL when none). An answer that is no whole number on its scale is left
+    out, as ``survey-scores`` leaves it out."""
+    j = answers.inner_join(questions, [answers.survey == questions.q_survey,
+                                       answers.question == questions.q_question])
+    j = j.mutate(value=j.answer.try_cast("float64"))
+    j = j.filter(j.value.notnull() & (j.value >= j.q_low) & (j.value <= j.q_high)
+                 & (j.value == j.value.floor()))
+    satisfied = (j.q_top.notnull() & (j.value >= j.q_top)).cast("int64")
+    out = j.select(person=j.person, survey=j.survey, question=j.question, moment=j.q_moment,
+                   kind=j.q_kind, value=j.value, satisfied=satisfied, answered_ts=j.timestamp,
+                   attempt_id=j.attempt_id)
+    if attempts is None:
+        return out
+    starts = attempts.select(_s_attempt=attempts.attempt_id, start_ts=attempts.start_ts)
+    return out.left_join(starts, out.attempt_id == starts._s_attempt).drop("_s_attempt")
+
+
+def _with_answers(a: Table, answers: Table | None, metrics: Sequence[str]) -> Table:
+    """``a`` with, per attempt, its linked satisfied CSAT answers (``s_satisfied``), CSAT
+    answers (``s_csat``), the sum and the count of its CES answers (``s_ces_sum``,
+    ``s_ces``), from :func:`scored_answers`; 0 without answers. Unchanged when ``metrics``
+    has no survey metric."""
+    if not any(m in SURVEY_METRICS for m in metrics):
+        return a
+    if answers is None:
+        return a.mutate(s_satisfied=ibis.literal(0, "int64"), s_csat=ibis.literal(0, "int64"),
+                        s_ces_sum=ibis.literal(0.0, "float64"), s_ces=ibis.literal(0, "int64"))
+    s = answers.filter(answers.attempt_id.notnull())
+    csat, ces = s.kind == "csat", s.kind == "ces"
+    per = s.group_by(_s_attempt=s.attempt_id).aggregate(
+        _sat=(csat & (s.satisfied == 1)).cast("int64").sum(), _csat=csat.cast("int64").sum(),
+        _ces_sum=ibis.ifelse(ces, s.value, 0.0).sum(), _ces=ces.cast("int64").sum())
+    j = a.left_join(per, a.attempt_id == per._s_attempt)
+    return j.mutate(s_satisfied=j._sat.fill_null(0), s_csat=j._csat.fill_null(0),
+                    s_ces_sum=j._ces_sum.fill_null(0.0), s_ces=j._ces.fill_null(0)
+                    ).drop("_s_attempt", "_sat", "_csat", "_ces_sum", "_ces")
 
 
 def _per_person(a: Table, metrics: Sequence[str], keys: Sequence[str], prefix: str = "") -> Table:
@@ -144,7 +206,7 @@ def _after(attempts: Table, people: Table, until: datetime | None) -> Table:
 
 def metric_statistics(attempts: Table, people: Table, frictions: Table | None, metrics: Sequence[str],
                       until: datetime | None = None, before: Table | None = None,
-                      pre_days: int = 0) -> Table:
+                      pre_days: int = 0, answers: Table | None = None) -> Table:
     """Per variant, for the ``i``-th of ``metrics``: ``units_{i}`` (persons with a
     denominator), the sums of the numerators and denominators (``num_{i}``, ``den_{i}``),
     their squares (``num2_{i}``, ``den2_{i}``) and products (``numden_{i}``), over
@@ -156,26 +218,32 @@ def metric_statistics(attempts: Table, people: Table, frictions: Table | None, m
     With ``before`` (the moment's attempts the covariate may read) and ``pre_days`` > 0, the
     :data:`CUPED_SUMS` too, over each unit's attempts started in the ``pre_days`` days before
     their first exposure: ``pre_units`` counts the units with a pre-exposure denominator; the
-    others have a covariate of 0 / 0."""
-    a = _with_frictions(_after(attempts, people, until), frictions)
+    others have a covariate of 0 / 0.
+
+    ``answers`` (:func:`scored_answers`) give the survey metrics (``csat``, ``ces``): their
+    numerators and denominators are those of the answers linked to the attempts; without
+    them these metrics have no units."""
+    a = _with_answers(_with_frictions(_after(attempts, people, until), frictions), answers, metrics)
     per = _per_person(a, metrics, ["variant", "person"])
     pre = before is not None and pre_days > 0
     if before is not None and pre:
         b = before.inner_join(people, before.person == people.person)
         start, exposed_ms = epoch_ms(b.start_ts), epoch_ms(b.exposed_ts)
         b = b.filter((start < exposed_ms) & (start >= exposed_ms - pre_days * _DAY_MS))
-        earlier = _per_person(_with_frictions(b, frictions), metrics, ["person"], "pre_")
+        earlier = _per_person(_with_answers(_with_frictions(b, frictions), answers, metrics), metrics,
+                              ["person"], "pre_")
         earlier = earlier.rename(_pp="person")
         per = per.left_join(earlier, per.person == earlier._pp)
     return per.group_by("variant").aggregate(**_sums(per, metrics, pre))
 
 
 def weekly_statistics(attempts: Table, people: Table, frictions: Table | None, metrics: Sequence[str],
-                      until: datetime | None = None) -> Table:
+                      until: datetime | None = None, answers: Table | None = None) -> Table:
     """Per variant and ``week`` (the Monday of the ISO week, UTC): the plain sums of
     :func:`metric_statistics` over the attempts started that week after each person's first
-    exposure; the units are the persons with a denominator that week."""
-    a = _with_frictions(_after(attempts, people, until), frictions)
+    exposure (the survey metrics: the answers linked to them); the units are the persons with
+    a denominator that week."""
+    a = _with_answers(_with_frictions(_after(attempts, people, until), frictions), answers, metrics)
     a = a.mutate(week=a.start_ts.truncate("W").date())
     per = _per_person(a, metrics, ["variant", "week", "person"])
     return per.group_by(["variant", "week"]).aggregate(**_sums(per, metrics, False))

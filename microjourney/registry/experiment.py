@@ -8,25 +8,33 @@ exposures overall and per channel and platform (docs/experiments.md). The rows a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import ibis
 import pandas as pd
+import pyarrow as pa
+from ibis.expr.types import Table
 from pydantic import Field
 
 from ..analysis.experiments.guardrails import HARMFUL
+from ..analysis.surveys import SATISFIED
 from ..engine.experiments import (
     EXPOSURE,
+    SURVEY_METRICS,
     exposed,
     exposure_counts,
     long,
     metric_statistics,
+    scored_answers,
     weekly_statistics,
 )
 from ..errors import QueryError
+from ..spec.surveys import SCALES, Survey
 from . import filters
 from .base import Analysis, Column, Notice, Output, View
-from .experiment_rows import cuped_notice, metric_rows, weekly_rows
+from .experiment_rows import cuped_notice, metric_rows, survey_notices, value_column, weekly_rows
 from .experiment_srm import exposure_tables
 
 if TYPE_CHECKING:
@@ -36,11 +44,16 @@ COLUMNS = (
     Column("metric", "metric", keep=0),
     Column("role", "role", "text", "primary, secondary or guardrail", keep=2),
     Column("variant", "variant", keep=0),
-    Column("units", "persons", "count", "exposed persons with an attempt after exposure", keep=0),
+    Column("units", "persons", "count", "exposed persons with an attempt after exposure (csat, "
+           "ces: with an answer linked to one)", keep=0),
     Column("rate", "rate", "rate", "the variant's rate: Σ over persons of the attempts counted "
-           "÷ Σ of their finished attempts after exposure", keep=0),
+           "÷ Σ of their finished attempts after exposure; csat: Σ of their CSAT answers of 4–5 "
+           "÷ Σ of their CSAT answers linked to those attempts", keep=0),
     Column("seconds", "seconds", "seconds", "time to complete (duration: Σ over completed "
            "attempts ÷ completed attempts) or friction seconds per finished attempt", keep=0),
+    Column("score", "mean answer", "number", "ces: the mean CES answer (1–7, higher is easier), "
+           "Σ over persons of their CES answers ÷ Σ of their CES answers linked to their "
+           "attempts after exposure (only when a metric is ces)", keep=0),
     Column("lift", "lift", "rate", "(variant − control) ÷ control, delta method over persons.",
            ci="lift_ci", keep=0),
     Column("p", "p", "p", "two-sided p-value of no difference", keep=1),
@@ -96,6 +109,35 @@ SRM_COLUMNS = (
 )
 
 
+def survey_questions(surveys: Sequence[Survey], moments: Sequence[str] | None = None,
+                     kinds: Sequence[str] = SURVEY_METRICS) -> Table | None:
+    """The CSAT and CES questions (``kinds``) of the surveys of ``moments`` (None: of every
+    moment) as :func:`~microjourney.engine.experiments.scored_answers` reads them: survey,
+    question, type, the survey's moment, the scale and the lowest satisfied answer (CSAT 4).
+    None when no survey asks one."""
+    rows = [(s.name, q.id, q.type, s.moment, *SCALES[q.type], SATISFIED.get(q.type))
+            for s in surveys if s.moment and (moments is None or s.moment in moments)
+            for q in s.questions if q.type in kinds]
+    if not rows:
+        return None
+    names = ("q_survey", "q_question", "q_kind", "q_moment", "q_low", "q_high", "q_top")
+    types = (pa.string(),) * 4 + (pa.float64(),) * 3
+    return ibis.memtable(pa.table({n: pa.array([r[i] for r in rows], t)
+                                   for i, (n, t) in enumerate(zip(names, types, strict=True))}))
+
+
+def _answers(ws: Workspace, moment: str, metrics: Sequence[str]) -> tuple[Table | None, list[str]]:
+    """The scored answers of the moment's surveys for the survey ``metrics`` (None when no
+    survey metric is read or no survey asks one) and the survey metrics some survey asks."""
+    wanted = [m for m in metrics if m in SURVEY_METRICS]
+    questions = survey_questions(ws.spec.surveys, [moment], wanted) if wanted else None
+    if questions is None:
+        return None, []
+    mine = [s for s in ws.spec.surveys if s.moment == moment and any(q.type in wanted for q in s.questions)]
+    asked = [m for m in wanted if any(q.type == m for s in mine for q in s.questions)]
+    return scored_answers(ws.survey_answers([s.name for s in mine]), questions), asked
+
+
 class ExperimentParams(filters.Filters):
     experiment: str = Field(description="The experiment's name.", json_schema_extra={"argument": True})
 
@@ -116,22 +158,26 @@ def compute(ws: Workspace, p: ExperimentParams) -> Output:
     people = everyone.filter(everyone.variants == 1)
     until = (datetime.combine(e.end, datetime.min.time(), UTC) + timedelta(days=1)) if e.end else None
     lost = ws.db.table("friction_attempts")
-    stats = long(metric_statistics(attempts, people, lost, e.metrics, until, before, e.cuped_days)
-                 .to_pandas(), e.metrics)
-    weekly = long(weekly_statistics(attempts, people, lost, e.metrics, until).to_pandas(), e.metrics,
-                  ("variant", "week"))
+    answers, asked = _answers(ws, e.moment, e.metrics)
+    stats = long(metric_statistics(attempts, people, lost, e.metrics, until, before, e.cuped_days,
+                                   answers).to_pandas(), e.metrics)
+    weekly = long(weekly_statistics(attempts, people, lost, e.metrics, until, answers).to_pandas(),
+                  e.metrics, ("variant", "week"))
     ends = [datetime.fromtimestamp(ws.as_of_ms() / 1000, UTC)]
     ends += [until] if until is not None else []
     ends += [filters.when(p.until)] if p.until else []
     weeks, durable, novelty = weekly_rows(e, weekly, min(ends))
     rows, more, cuped_on = metric_rows(e, stats, durable)
-    table = pd.DataFrame(rows, columns=[c.name for c in COLUMNS]
+    # The mean answer's column only for an experiment with a metric read so (ces).
+    unused = set() if any(value_column(m) == "score" for m in e.metrics) else {"score"}
+    table = pd.DataFrame(rows, columns=[c.name for c in COLUMNS if c.name not in unused]
                          + ["lift_ci", "cuped_lift_ci", "always_valid", "cuped_theta"])
     notices += more
     skipped = cuped_notice(e, stats, cuped_on)
     if skipped is not None:
         notices.append(skipped)
     notices += novelty
+    notices += survey_notices(e, stats, asked)
     harmful = table[(table["role"] == "guardrail") & (table["verdict"] == HARMFUL)]
     for r in harmful.to_dict("records"):
         notices.append(Notice("guardrail-harmful", f"{r['variant']} harms {r['metric']}",
@@ -148,11 +194,12 @@ ANALYSIS = Analysis(
     name="experiment",
     title="Experiment",
     doc="One experiment: each metric per variant against the control over the persons exposed "
-        "and their attempts after exposure — lift with its 95% interval and p-value (Holm and "
-        "Benjamini–Hochberg across metrics), chance to win, the CUPED lift from the persons' "
-        "attempts before exposure, the always-valid interval, the effect by week (durable or "
-        "novelty), a verdict per metric and guardrail, and the sample-ratio check of the "
-        "exposures overall and per channel and os.",
+        "and their attempts after exposure (or the CSAT and CES answers linked to them) — lift "
+        "with its 95% interval and p-value (Holm and Benjamini–Hochberg across metrics), "
+        "chance to win, the CUPED lift from the persons' attempts before exposure, the "
+        "always-valid interval, the effect by week (durable or novelty), a verdict per metric "
+        "and guardrail, and the sample-ratio check of the exposures overall and per channel "
+        "and os.",
     params=ExperimentParams,
     compute=compute,
     views=(View("metrics", "{experiment} on {moment}: each metric against {control}", COLUMNS),

@@ -33,19 +33,30 @@ from ..analysis.experiments.notices import MIN_UNITS, NEGATIVE_VARIANCE
 from ..analysis.experiments.statistics import Ratio, Regression, SampleMean
 from ..analysis.experiments.weekly import Durability, durability
 from ..fmt import lower_is_better
-from ..spec.experiments import Experiment
+from ..spec.experiments import SURVEY_METRICS, Experiment
 from .base import Notice
 
-#: The metrics read in seconds; the others are rates.
+#: The metrics read in seconds and as a mean answer (the ``score`` column); the others are
+#: rates.
 SECONDS = ("duration", "friction_seconds")
+SCORES = ("ces",)
 #: CUPED is applied to a metric when each arm has this many persons with pre-exposure data.
 CUPED_MIN_PERSONS = MIN_UNITS
 #: Weekly lifts and the always-valid interval are given to 9 decimals: sums of seconds add up
 #: in another order on another engine, and every engine must give the same numbers.
 DIGITS = 9
 
-__all__ = ["CUPED_MIN_PERSONS", "SECONDS", "cuped_notice", "linearised", "metric_rows", "ratio",
-           "records", "theta", "weekly_rows"]
+__all__ = ["CUPED_MIN_PERSONS", "NO_ANSWERS", "SCORES", "SECONDS", "cuped_notice", "linearised",
+           "metric_rows", "ratio", "records", "survey_notices", "theta", "value_column", "weekly_rows"]
+
+#: A survey metric with no answer to read.
+NO_ANSWERS = "no-survey-answers"
+
+
+def value_column(metric: str) -> str:
+    """The column of the ``metrics`` table a metric's value goes to: ``seconds``, ``score``
+    (a mean answer) or ``rate``."""
+    return "seconds" if metric in SECONDS else "score" if metric in SCORES else "rate"
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -144,7 +155,7 @@ def metric_rows(e: Experiment, stats: pd.DataFrame, durable: Mapping[tuple[str, 
             out: dict[str, Any] = {"metric": metric, "role": role, "variant": v,
                                    "units": stat.n if stat else 0, "lift_ci": None,
                                    "always_valid": None, "cuped_lift_ci": None}
-            out["rate" if metric not in SECONDS else "seconds"] = stat.mean if stat else math.nan
+            out[value_column(metric)] = stat.mean if stat else math.nan
             if v == e.control or stat is None or base is None:
                 out["verdict"] = "control" if v == e.control else "no data"
                 rows.append(out)
@@ -189,10 +200,28 @@ def cuped_notice(e: Experiment, stats: pd.DataFrame, applied: Sequence[str]) -> 
         return None
     by = {(r["metric"], r["variant"]): int(r.get("pre_units") or 0) for r in records(stats)}
     had = ", ".join(f"{v} {by.get((missing[0], v), 0)}" for v in e.weights())
+    answers = " (csat, ces: with answers linked to them)" if set(missing) & set(SURVEY_METRICS) else ""
     return Notice("cuped-not-applied", f"CUPED not applied to {', '.join(missing)}: it needs "
-                  f"{CUPED_MIN_PERSONS} persons per variant with attempts in the {e.cuped_days} days "
-                  f"before their first exposure (persons with such data for {missing[0]}: {had})",
-                  {"experiment": e.name, "metrics": missing})
+                  f"{CUPED_MIN_PERSONS} persons per variant with attempts{answers} in the "
+                  f"{e.cuped_days} days before their first exposure (persons with such data for "
+                  f"{missing[0]}: {had})", {"experiment": e.name, "metrics": missing})
+
+
+def survey_notices(e: Experiment, stats: pd.DataFrame, asked: Sequence[str]) -> list[Notice]:
+    """``no-survey-answers`` for each survey metric of ``e`` without a person with an answer
+    in any variant; ``asked``: the survey metrics some survey of the moment asks (a question
+    of that type)."""
+    have = set(stats["metric"]) if len(stats) else set()
+    out = []
+    for m in e.metrics:
+        if m not in SURVEY_METRICS or m in have:
+            continue
+        why = (f"no {m} answer is linked to the exposed persons' attempts of {e.moment} after "
+               "their first exposure" if m in asked else
+               f"no survey of {e.moment} asks a {m} question")
+        out.append(Notice(NO_ANSWERS, f"{m}: {why}; 0 persons (docs/experiments.md, \"Survey "
+                          "metrics\")", {"experiment": e.name, "metric": m}))
+    return out
 
 
 def weekly_rows(e: Experiment, weekly: pd.DataFrame, covered: datetime | None = None,

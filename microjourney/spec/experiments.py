@@ -15,6 +15,9 @@
         guardrails: [escalation_rate, friction_seconds]
         cuped_days: 28
 
+The metrics are those of the attempts (:data:`ExperimentMetric`) and of the survey answers
+linked to them (:data:`SurveyMetric`: ``csat``, ``ces``).
+
 A person's variant is a deterministic hash of the salt and the person (:meth:`Experiment.variant_of`),
 so every surface that assigns — the collector's decide, the Python client, a backend —
 gives the same answer without sharing state. The analysis counts the persons exposed (an
@@ -32,11 +35,20 @@ from pydantic import Field, field_validator, model_validator
 
 from .types import Frozen
 
-#: The metrics an experiment can be judged on, each per exposed person over their attempts
-#: of the moment after exposure (docs/experiments.md, "Metrics").
+#: The metrics of the attempts, each per exposed person over their attempts of the moment
+#: after exposure (docs/experiments.md, "The `experiment` analysis"); what ``experiment-plan``
+#: plans for too.
 ExperimentMetric = Literal["completion_rate", "failure_rate", "abandonment_rate", "escalation_rate",
                            "duration", "friction_seconds"]
-METRICS: tuple[str, ...] = get_args(ExperimentMetric)
+#: The survey metrics, each per exposed person over the answers linked to their attempts of
+#: the moment after exposure, from any survey of the moment with such a question
+#: (docs/experiments.md, "Survey metrics"): ``csat`` the share satisfied (CSAT answers of 4–5 ÷
+#: CSAT answers), ``ces`` the mean CES answer (1–7, higher is easier).
+SurveyMetric = Literal["csat", "ces"]
+#: Every metric an experiment can be judged on.
+Metric = Literal[ExperimentMetric, SurveyMetric]
+METRICS: tuple[str, ...] = get_args(Metric)
+SURVEY_METRICS: tuple[str, ...] = get_args(SurveyMetric)
 #: Experiments per workspace, variants per experiment.
 MAX_EXPERIMENTS, MAX_VARIANTS = 200, 20
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
@@ -67,9 +79,9 @@ class Experiment(Frozen):
     salt: str | None = Field(None, max_length=200)
     start: date | None = None
     end: date | None = None
-    metric: ExperimentMetric = "completion_rate"
-    secondary: tuple[ExperimentMetric, ...] = ()
-    guardrails: tuple[ExperimentMetric, ...] = ("escalation_rate", "failure_rate")
+    metric: Metric = "completion_rate"
+    secondary: tuple[Metric, ...] = ()
+    guardrails: tuple[Metric, ...] = ("escalation_rate", "failure_rate")
     #: The days before a person's first exposure whose attempts give their CUPED covariate
     #: (0: no CUPED).
     cuped_days: int = Field(28, ge=0, le=365)
@@ -126,4 +138,5 @@ class Experiment(Frozen):
         return {v.name: v.weight / total for v in self.variants}
 
 
-__all__ = ["METRICS", "MAX_EXPERIMENTS", "Experiment", "Variant"]
+__all__ = ["METRICS", "MAX_EXPERIMENTS", "SURVEY_METRICS", "Experiment", "ExperimentMetric", "Metric",
+           "SurveyMetric", "Variant"]

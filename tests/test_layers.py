@@ -49,26 +49,30 @@ LAYERS: dict[str, set[str]] = {
     # The Python API: wires store -> engine -> analysis (workspace_analyses,
     # workspace_frictions and workspace_refresh are its other parts).
     "workspace": {"workspace_analyses", "workspace_frictions", "workspace_refresh", "workspace_identity",
-                  "workspace_friction_refresh", "workspace_surveys", *BELOW_THE_API},
+                  "workspace_friction_refresh", "workspace_surveys", "workspace_changes", *BELOW_THE_API},
     "workspace_analyses": BELOW_THE_API,
     "workspace_frictions": BELOW_THE_API,
     "workspace_refresh": {"workspace_identity", "workspace_friction_refresh", *BELOW_THE_API},
     "workspace_identity": BELOW_THE_API,
     "workspace_friction_refresh": BELOW_THE_API,
     "workspace_surveys": BELOW_THE_API,
+    "workspace_changes": BELOW_THE_API,
     # The package itself: `import microjourney` gives the API (Workspace, Client, errors).
     "microjourney": {"workspace", "client", "registry"},
     # Edges in: the HTTP client sends events; the server takes them, and on the ingest path
     # calls the store's writer directly (docs/architecture.md, "The collector writes...").
     "client": set(),
     # The dashboard's pages format cells as every surface does (fmt).
-    "server": {"microjourney", "workspace", "registry", "spec", "ingest", "store", "jsonable", "fmt"},
+    "server": {"microjourney", "workspace", "registry", "spec", "ingest", "store", "jsonable", "fmt",
+               "webhooks"},
     # Edges out: parse, call the API, render. The command line also starts the other edges
     # (serve, report, demo).
     "report": {"microjourney", "workspace", "workspace_analyses", "registry", "fmt", "jsonable"},
     "demo": {"microjourney", "workspace", "client"},
+    # Alerts to webhooks: signed, retried, logged in the store at most once each.
+    "webhooks": {"store", "spec", "jsonable"},
     "cli": {"microjourney", "workspace", "workspace_analyses", "registry", "fmt", "jsonable",
-            "server", "report", "demo"},
+            "server", "report", "demo", "webhooks"},
     "__main__": {"cli"},
 }
 

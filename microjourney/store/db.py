@@ -26,6 +26,10 @@ Tables (all timestamps UTC)::
     batches     arrivals per source and UTC minute: rows accepted, duplicate, rejected,
                 withheld, and the ``seq`` range the accepted events were given (see
                 :mod:`microjourney.store.batches`); counts only, no identifiers
+    changes     the change playbook: what changed in a moment, on which day, of which kind
+                (see :mod:`microjourney.store.changes`)
+    deliveries  each alert's webhook delivery per URL: claimed before it is sent, so that
+                an alert is delivered at most once (see :mod:`microjourney.store.deliveries`)
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ import duckdb
 from ..errors import WorkspaceError
 from .private import FILE_MODE, make_dir, narrow, narrow_umask
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Seconds :func:`connect` waits for a store another process holds, unless
 #: ``MICROJOURNEY_LOCK_WAIT`` says otherwise.
 LOCK_WAIT = 10.0
@@ -149,6 +153,31 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
                                            FROM events GROUP BY source) e ON e.source = i.source)
            GROUP BY source, date_trunc('minute', started_at)
            ON CONFLICT DO NOTHING""",
+    ),
+    # The change playbook (store/changes.py) and the webhook deliveries of alerts
+    # (store/deliveries.py): workspace records, no personal data.
+    5: (
+        """CREATE TABLE IF NOT EXISTS changes (
+            change_id VARCHAR PRIMARY KEY,
+            moment    VARCHAR NOT NULL,
+            day       DATE NOT NULL,
+            kind      VARCHAR NOT NULL,
+            title     VARCHAR NOT NULL,
+            experiment VARCHAR,
+            note      VARCHAR,
+            added_at  TIMESTAMPTZ NOT NULL,
+            source    VARCHAR NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS deliveries (
+            alert_id     VARCHAR NOT NULL,
+            url          VARCHAR NOT NULL,
+            status       VARCHAR NOT NULL,
+            tries        INTEGER NOT NULL,
+            answer       INTEGER,
+            claimed_at   TIMESTAMPTZ NOT NULL,
+            finished_at  TIMESTAMPTZ,
+            PRIMARY KEY (alert_id, url)
+        )""",
     ),
 }
 

@@ -79,11 +79,13 @@ STATUS: dict[str, int] = {
     "query/error": 400,
     "query/option": 400,
     "query/action": 400,
+    "query/change": 400,
     "query/moment": 404,
     "query/person": 404,
     "query/attempt": 404,
     "query/survey": 404,
     "query/experiment": 404,
+    "query/no-change": 404,
     "query/analysis": 404,
     # The request is well formed; the workspace defines no moments yet (its file must
     # change, not the request): a conflict with the workspace's state.

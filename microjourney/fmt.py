@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -130,8 +131,18 @@ def cell(column: Column, row: Mapping[str, Any]) -> str:
                 text += (f" [{pct(low)}–{pct(high)}]" if kind == "rate"
                          else f" [{low * 100:+.1f}, {high * 100:+.1f}]")
         return text
+    if kind in ("measure", "measure-change"):
+        unit = measure(row.get("metric"))
+        kind = {"rate": "rate" if kind == "measure" else "points", "seconds": "seconds",
+                "count": "count" if kind == "measure" else "number", "number": "number"}[unit]
+        return cell(replace(column, kind=kind), row)
     if kind == "seconds":
-        return seconds(value)
+        text = seconds(value)
+        if column.ci is not None and num(value) is not None:
+            low, high = interval(row.get(column.ci))
+            if low is not None and high is not None:
+                text += f" [{seconds(low)}, {seconds(high)}]"
+        return text
     if kind == "number":
         x = num(value)
         if x is None:
@@ -154,6 +165,27 @@ def cell(column: Column, row: Mapping[str, Any]) -> str:
     if isinstance(value, dict):  # properties: as the JSON they were sent as
         return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
     return DASH if _missing(value) else str(value)
+
+
+#: Metrics read in seconds, as counts and as plain numbers (a mean answer on a survey's
+#: scale); every other metric is a rate.
+SECONDS_METRICS = ("duration", "friction_seconds")
+COUNT_METRICS = ("volume",)
+NUMBER_METRICS = ("ces",)
+
+
+def measure(metric: Any) -> str:
+    """The unit a metric reads in: ``rate``, ``seconds``, ``count`` or ``number``.
+
+    >>> measure("failure_rate"), measure("duration"), measure("volume"), measure("ces")
+    ('rate', 'seconds', 'count', 'number')
+    """
+    name = str(metric or "")
+    if name in SECONDS_METRICS or name.endswith("_s"):
+        return "seconds"
+    if name in NUMBER_METRICS:
+        return "number"
+    return "count" if name in COUNT_METRICS else "rate"
 
 
 def p_value(value: Any) -> str:

@@ -38,6 +38,7 @@ from .store.keys import Keys
 from .store.lake import ExportResult, event_objects, locate
 from .store.lake import export as export_to_lake
 from .workspace_analyses import Analyses
+from .workspace_changes import Changes
 from .workspace_frictions import Frictions
 from .workspace_refresh import Refresh, Refreshed
 from .workspace_surveys import Surveys
@@ -136,7 +137,7 @@ def _engine_lake(lake: str | os.PathLike[str] | None) -> str | os.PathLike[str] 
                       s3=dict(where.settings))
 
 
-class Workspace(Refresh, Frictions, Surveys, Analyses):
+class Workspace(Refresh, Frictions, Surveys, Changes, Analyses):
     """A workspace: moment definitions, the event store, and the analyses over them."""
 
     def __init__(self, root: Path, *, engine: str | None = None,

@@ -120,7 +120,7 @@ def test_every_row_is_valid(small: DemoFiles) -> None:
 def test_workspace_shape(small: DemoFiles) -> None:
     ws = yaml.safe_load(small.workspace_yaml.read_text(encoding="utf-8"))
     assert set(ws) == {"name", "description", "journeys", "frictions", "surveys", "survey_cooldown",
-                       "experiments"}
+                       "experiments", "alerts"}
     moments = [m for j in ws["journeys"] for m in j["moments"]]
     assert len(ws["journeys"]) >= 4 and len(moments) >= 10
     assert len({m["name"] for m in moments}) == len(moments)

@@ -37,7 +37,10 @@ def test_docstring_examples(module):
 
 def test_every_workspace_key_is_documented():
     text = (ROOT / "docs" / "workspace.md").read_text(encoding="utf-8")
-    for model in (Workspace, Moment, Matcher, Target, Survey, Question, Trigger, Display, When):
+    from microjourney.spec.alerts import Alerts, Webhook
+
+    for model in (Workspace, Moment, Matcher, Target, Survey, Question, Trigger, Display, When,
+                  Alerts, Webhook):
         for key in model.model_fields:
             assert f"`{key}`" in text, f"docs/workspace.md does not describe `{key}`"
 

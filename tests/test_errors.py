@@ -53,7 +53,7 @@ EXPECTED = {
     "query/option": 400,
     "query/error": 400, "query/action": 400,
     "query/moment": 404, "query/person": 404, "query/attempt": 404, "query/survey": 404,
-    "query/experiment": 404,
+    "query/experiment": 404, "query/change": 400, "query/no-change": 404,
     "query/analysis": 404,  # before: 400 ("no analysis ..." did not begin "unknown")
     "query/no-moments": 409,  # before: 400
     # Before: every workspace/, lake/ and demo/ code was 400.
@@ -160,7 +160,7 @@ def test_the_docs_table_of_answers_agrees_with_the_table():
         statuses = [int(s) for s in row.split("|")[1].split(",")]
         codes = re.findall(r"`([a-z]+/[a-z0-9-]+)`", row.split("|")[2])
         pairs += zip(statuses * len(codes) if len(statuses) == 1 else statuses, codes, strict=True)
-    assert len(pairs) == 28
+    assert len(pairs) == 30
     assert [(code, status) for status, code in pairs if http_status(code) != status] == []
 
 

@@ -7,7 +7,7 @@ importing them registers them on :data:`app`, in the order ``--help`` lists them
 
 from __future__ import annotations
 
-from . import admin, analyses, experiments, voice  # noqa: F401 - registers the commands
+from . import admin, alerting, analyses, experiments, playbook, voice  # noqa: F401 - registers the commands
 from .common import app, main
 
 __all__ = ["app", "main"]

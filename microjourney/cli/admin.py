@@ -275,6 +275,10 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
         ivr, said = import_exports(ws, files.ivr.parent)
         out.print(f"{files.ivr.name}: {ivr.accepted:,} post-call survey answers imported.")
         out.print(f"{files.texts.name}: {said.accepted:,} customer texts imported (intents).")
+        for c in files.changes:
+            ws.add_change(c["moment"], c["day"], c["kind"], c["title"],
+                          experiment=c.get("experiment"), note=c.get("note"), source="demo")
+        out.print(f"{len(files.changes)} changes shipped in the period kept in the playbook.")
         built = ws.refresh()
         if built.mode == "incremental":
             everyone = ws.summary()["persons"]
@@ -295,7 +299,9 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
               f"  microjourney week-on-week -w {directory}\n"
               f"  microjourney survey-scores --by outcome -w {directory}\n"
               f"  microjourney intents --wide -w {directory}\n"
-              f"  microjourney experiment analyze reset_by_sms -w {directory}")
+              f"  microjourney experiment analyze reset_by_sms -w {directory}\n"
+              f"  microjourney playbook -w {directory}\n"
+              f"  microjourney alerts -w {directory}")
 
 
 def _demo_send(directory: Path, events: Path, collector: Any) -> None:

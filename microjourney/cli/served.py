@@ -71,13 +71,15 @@ def ask(url: str, secret: str, name: str, values: dict[str, Any]) -> Result:
 
 
 def through_server(workspace: Path, method: str, path: str,
-                   values: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """The running server's answer to ``method path`` (with the secret key), or None when no
-    server holds ``workspace``'s store (the caller opens it itself)."""
+                   values: dict[str, Any] | None = None,
+                   body: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The running server's answer to ``method path`` (with the secret key; ``values`` in
+    the query, ``body`` as JSON), or None when no server holds ``workspace``'s store (the
+    caller opens it itself)."""
     url = running_server(workspace)
     if url is None:
         return None
-    return call(url, ws_api.keys(workspace).secret_key, method, path, values or {})
+    return call(url, ws_api.keys(workspace).secret_key, method, path, values or {}, body)
 
 
 def refuse_while_served(workspace: Path, what: str, instead: str) -> None:
@@ -89,12 +91,18 @@ def refuse_while_served(workspace: Path, what: str, instead: str) -> None:
                              "process) and run it again", code="workspace/served")
 
 
-def call(url: str, secret: str, method: str, path: str, values: dict[str, Any]) -> dict[str, Any]:
+def call(url: str, secret: str, method: str, path: str, values: dict[str, Any],
+         body: dict[str, Any] | None = None) -> dict[str, Any]:
     """One request to the server at ``url``; its JSON answer, or its error as a product error."""
     query = urllib.parse.urlencode(
         {k: v for k, v in jsonable(values).items() if v is not None}, doseq=True)
+    headers = {"Authorization": f"Bearer {secret}"}
+    data = None
+    if body is not None:
+        data = json.dumps(jsonable(body)).encode()
+        headers["Content-Type"] = "application/json"
     request = urllib.request.Request(f"{url}{path}{'?' + query if query else ''}", method=method,
-                                     headers={"Authorization": f"Bearer {secret}"})
+                                     headers=headers, data=data)
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:  # noqa: S310 - own server
             data: dict[str, Any] = json.loads(answer.read())

@@ -3,7 +3,9 @@
 Known structure worth finding in the data: the payment gateway is slow before the
 change day (worse on phones) and loses customers while it loads; from the change
 day gateway ``v2`` loads about three times faster and completion improves. A
-carrier problem in week 6 multiplies delay notices and anxious tracking checks.
+carrier problem in week 6 multiplies delay notices and anxious tracking checks. In week 7
+an incident: for five days the bank app does not hand Android customers back after a 3-D
+Secure push, so their payments fail (``app_return_failed``) until a fix ships.
 
 Friction signals: while a slow gateway loads, customers tap the pay button (dead
 clicks) and rage-click it, most on phones before the change, and many then leave;
@@ -52,6 +54,14 @@ def threeds(w: World, b: Batch) -> tuple[Batch, Batch]:
     timeout = ~stays & (wait >= 5 * MINUTE)
     late = b.take(timeout)
     w.log.emit(late, "threeds_failed", props(len(late), reason="timeout"))
+    # The incident: Android customers not handed back by the bank app wait, then fail.
+    lost = stays & push & (b.t >= w.incident[0]) & (b.t < w.incident[1]) & android(b)
+    lost &= w.incident_rng.random(n) < 0.8
+    stranded = b.take(lost)
+    stranded.t = stranded.t + (w.incident_rng.integers(30, 120, len(stranded)) * SECOND)
+    w.log.emit(stranded, "threeds_failed", props(len(stranded), reason="app_return_failed"))
+    late = Batch.concat(late, stranded)
+    stays &= ~lost
     w.trouble(b.take(~stays & ~timeout), "three_ds_verification")
     b, kind = b.take(stays), kind[stays]
     wrong = (kind == "sms_otp") & w.chance(len(b), 0.12)
@@ -70,6 +80,11 @@ def threeds(w: World, b: Batch) -> tuple[Batch, Batch]:
     failed = Batch.concat(late, bad)
     w.trouble(failed.take(w.chance(len(failed), 0.5)), "three_ds_verification")
     return b, failed
+
+
+def android(b: Batch) -> np.ndarray:
+    """Rows on an Android device."""
+    return np.fromiter(('"os":"android"' in c for c in b.ctx), dtype=bool, count=len(b))
 
 
 def impatience(w: World, b: Batch, opened: np.ndarray, ready: np.ndarray) -> np.ndarray:

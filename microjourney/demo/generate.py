@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from ..vocabulary import FIELDS
 from . import access, bank, commerce, contact, surveys
+from .changes import shipped
 from .moments import write_workspace
 from .texts import compose
 from .world import HOUR, SECOND, People, World, unique_hex
@@ -78,6 +79,7 @@ class DemoFiles:
     ivr: Path                     # <dir>/data/ivr_survey.csv: post-call survey answers
     persons: int
     events: int
+    changes: tuple[dict, ...] = ()  # the changes shipped in the period (demo/changes.py)
 
 
 def generate(directory: str | os.PathLike[str], *, persons: int = 20_000, seed: int = 7,
@@ -114,7 +116,8 @@ def generate(directory: str | os.PathLike[str], *, persons: int = 20_000, seed: 
     ivr = surveys.write_ivr(w, data / IVR, _iso)
     return DemoFiles(workspace_yaml=write_workspace(root / "microjourney.yaml"), replay=paths[-1],
                      event_files=tuple(paths), live=data / LIVE, export=export, texts=texts,
-                     ivr=ivr, persons=persons, events=len(order))
+                     ivr=ivr, persons=persons, events=len(order),
+                     changes=tuple(shipped(begin.date(), days)))
 
 
 def _table(part: dict[str, np.ndarray], *, local: bool = False) -> pa.Table:

@@ -245,6 +245,8 @@ WORKSPACE: dict[str, Any] = {
     "frictions": FRICTIONS,
     "surveys": SURVEYS,
     "survey_cooldown": "3d",
+    # Regressions are ranked by channel and by the device's operating system too.
+    "alerts": {"segments": ["os"]},
     # The two experiments running in the demo's data. Their pages assign by a coin of their
     # own and log each exposure (experiment_exposure), which is what the analysis reads.
     "experiments": [

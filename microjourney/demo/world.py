@@ -226,6 +226,11 @@ class World:
         self.end = start_ms + days * DAY
         #: The deliberate change: a faster payment gateway from day 28.
         self.change = start_ms + min(28, days // 2) * DAY
+        #: The incident: from day 44 (of 56) the bank app no longer hands Android customers
+        #: back after a 3-D Secure push, until the fix ships on day 49. Its own random stream
+        #: decides who is hit, so the rest of the world draws as it would have.
+        self.incident = (start_ms + days * 44 // 56 * DAY, start_ms + days * 49 // 56 * DAY)
+        self.incident_rng = np.random.default_rng(survey_seed + 1_000)
         self.log = Log()
         self.troubles: list[tuple[Batch, str]] = []
         # A little day-to-day noise so the daily series is not perfectly smooth.

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..errors import QueryError
 from . import (
+    alerts,
     attempt,
     attempts,
     conformance,
@@ -28,6 +29,7 @@ from . import (
     funnel,
     intents,
     paths,
+    playbook,
     process_map,
     quarantine,
     scorecard,
@@ -56,6 +58,8 @@ REGISTRY: tuple[Analysis, ...] = (
     verbatims.ANALYSIS,
     experiment.ANALYSIS,
     experiment_plan.ANALYSIS,
+    playbook.ANALYSIS,
+    alerts.ANALYSIS,
     intents.ANALYSIS,
     conformance.ANALYSIS,
     process_map.ANALYSIS,

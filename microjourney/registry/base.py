@@ -29,7 +29,10 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 #: How a column's values read on every surface (one formatter: :mod:`microjourney.fmt`).
-Kind = Literal["text", "count", "rate", "points", "seconds", "number", "p", "time", "list", "flag"]
+#: ``measure`` and ``measure-change`` read in the unit of the row's ``metric`` column: a
+#: rate (or a change in points), seconds, or a count (:func:`microjourney.fmt.measure`).
+Kind = Literal["text", "count", "rate", "points", "seconds", "number", "p", "time", "list", "flag",
+               "measure", "measure-change"]
 
 
 class Params(BaseModel):
@@ -52,6 +55,14 @@ class Column:
     doc: str = ""
     ci: str | None = None
     keep: int = 1
+
+
+def frame(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column],
+          extra: Sequence[str] = ()) -> pd.DataFrame:
+    """``rows`` as a table with the declared ``columns``, their interval columns and
+    ``extra`` ones, in that order (an empty table keeps them too)."""
+    names = [c.name for c in columns] + [c.ci for c in columns if c.ci] + list(extra)
+    return pd.DataFrame(list(rows), columns=list(dict.fromkeys(names)))
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,14 @@ def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None,
             answers[analysis.name] = ws.analysis(
                 analysis.name, **{k: v for k, v in applied.items() if k in accepted})
             sections.append(analysis_section(analysis, answers[analysis.name]))
+    # The changes shipped and the regressions' starts, marked on each moment's trend.
+    alerts = answers["alerts"].table("alerts") if "alerts" in answers else None
+    for m in moments:
+        m["marks"] = [{"day": str(c["day"]), "label": f"{c['kind']}: {c['title']}", "kind": "change"}
+                      for c in ws.changes(m["name"])]
+        if alerts is not None:
+            m["marks"] += [{"day": a["start"], "label": f"{a['metric']} regressed", "kind": "alert"}
+                           for a in alerts[alerts["moment"] == m["name"]].to_dict("records")]
     return write_report(
         target,
         title=ws.spec.name,

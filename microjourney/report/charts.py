@@ -31,6 +31,8 @@ MUTED = "#616e7c"
 ACCENT = "#2f5d8f"
 VOLUME = "#cbd2d9"
 BAD = "#b42318"
+#: A change shipped, as a mark on a trend.
+ACCENT_CHANGE = "#7a4cc2"
 GRID = "#e4e7eb"
 FONT = (
     'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, '
@@ -151,11 +153,14 @@ def daily_rows(frame: pd.DataFrame | None) -> list[dict[str, Any]]:
 
 
 def daily_spec(
-    moment: str, frame: pd.DataFrame | None, target: float | None = None
+    moment: str, frame: pd.DataFrame | None, target: float | None = None,
+    marks: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Daily completion rate (line, left axis) over attempt volume (bars, right axis).
 
-    *target* (a completion-rate target in 0..1) adds a dashed rule.
+    *target* (a completion-rate target in 0..1) adds a dashed rule; *marks* (``day``,
+    ``label``, ``kind``: change or alert) vertical rules: the changes shipped and the
+    regressions' starts.
     """
     values = daily_rows(frame)
     # A band per day (the gaps are filled above), so bars, points and labels line up.
@@ -194,6 +199,21 @@ def daily_spec(
                  {"mark": {"type": "text", "align": "right", "dx": -4, "dy": 9, "color": BAD},
                   "encoding": {"y": {**rate_y, "field": "target", "axis": None},
                                "x": {"value": "width"}, "text": {"field": "label"}}}]})
+    days = {v["day"] for v in values}
+    shown = [m for m in marks or [] if m["day"] in days]
+    if shown:
+        colours = {"change": ACCENT_CHANGE, "alert": BAD}
+        kinds = [k for k in colours if any(m["kind"] == k for m in shown)]
+        layers.append(
+            {"data": {"values": [{"day": m["day"], "label": m["label"], "kind": m["kind"]}
+                                 for m in shown]},
+             "mark": {"type": "rule", "strokeWidth": 2, "strokeDash": [2, 2]},
+             "encoding": {"x": x, "color": {"field": "kind", "type": "nominal", "title": None,
+                                            "scale": {"domain": kinds,
+                                                      "range": [colours[k] for k in kinds]}},
+                          "tooltip": [{"field": "kind", "title": "What"},
+                                      {"field": "label", "title": "Mark"},
+                                      {"field": "day", "type": "nominal", "title": "Day"}]}})
     return {
         "description": f"Daily completion rate and attempts of {moment}",
         "width": "container",

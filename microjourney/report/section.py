@@ -109,9 +109,10 @@ def daily_table(rows: list[dict[str, Any]]) -> str:
         f"</tr></thead><tbody>{body}</tbody></table></details>")
 
 
-def _daily(i: int, name: str, frame: pd.DataFrame | None, goal: tuple) -> str:
+def _daily(i: int, name: str, frame: pd.DataFrame | None, goal: tuple,
+           marks: list[dict[str, Any]] | None = None) -> str:
     metric_name, value = goal
-    spec = daily_spec(name, frame, value if metric_name == "completion_rate" else None)
+    spec = daily_spec(name, frame, value if metric_name == "completion_rate" else None, marks)
     rows = spec["data"]["values"]
     if not rows:
         return '<figure class="wide"><figcaption>Daily completion</figcaption>' \
@@ -192,6 +193,6 @@ def moment_section(i: int, name: str, row: Mapping[str, Any], meta: Mapping[str,
         body = '<p class="empty">No attempts yet.</p>'
     else:
         body = (_kpis(row, meta, limit) + _funnel(i, name, funnel) + friction_table(friction)
-                + process_map(i, name, drawn) + _daily(i, name, frame, goal))
+                + process_map(i, name, drawn) + _daily(i, name, frame, goal, meta.get("marks")))
     return (f'<section class="moment" id="m-{i}" aria-labelledby="m-{i}-h">'
             f"{head}{body}</section>")

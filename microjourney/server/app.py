@@ -39,7 +39,9 @@ from ..store.identities import write_calls
 from ..store.keys import FILE as KEY_FILE
 from ..store.keys import SECRET, VIEWER, KeyFile, Keys
 from ..store.lake import has_events, locate
+from .alerting import AlertSender
 from .analyses import add_routes as add_analysis_routes
+from .change_routes import add_routes as add_change_routes
 from .collector import Collector
 from .dashboard import add_pages
 from .guards import (
@@ -116,9 +118,19 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
             state["refresher"] = Refresher(
                 ws.catch_up, state["lock"], settings.refresh_every,
                 after=lambda: results.warm(reader, reader.tables_read, state["read_lock"])).start()
+            alerting = ws.spec.alerts
+            if alerting.webhooks:  # regressions to the workspace's webhooks (alerting.py)
+                def found() -> list[dict[str, Any]]:
+                    with state["read_lock"]:
+                        rows: list[dict[str, Any]] = reader.analysis("alerts").to_dict()["tables"]["alerts"]
+                        return rows
+                state["alerts"] = AlertSender(found, ws.con, alerting.webhooks,
+                                              state["refresher"].ready, alerting.every).start()
         try:
             yield
         finally:
+            if "alerts" in state:
+                state["alerts"].stop()
             if "refresher" in state:
                 state["refresher"].stop(interrupt=ws.con.interrupt)
                 state["reader"].close_reader()
@@ -325,6 +337,15 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
                 return answer
         return await run_in_threadpool(reading)
 
+    async def _write(fn: Any) -> Any:
+        """Run ``fn`` on the workspace that writes the store; kept answers are forgotten (a
+        change kept alters the playbook)."""
+        answer = await _read(fn)
+        for name in ("results", "own_results"):
+            if name in state:
+                state[name].clear()
+        return answer
+
     @app.get("/v1/summary", summary="What the workspace holds (secret key)")
     async def summary(request: Request) -> Response:
         _authorise(request, need=SECRET)
@@ -355,7 +376,8 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
     add_analysis_routes(app, _authorise, _analyse)
     add_survey_routes(app, state, _authorise, _check_origin, _body)
     add_text_routes(app, state, _authorise, _check_origin, _body)
-    add_pages(app, _keys, _analyse)
+    add_change_routes(app, _authorise, _read, _write, _body)
+    add_pages(app, _keys, _analyse, _write)
 
     # The SDK is one script for pages: its core, then its surveys (which extend it); the
     # surveys part is also served alone (docs/sdk.md).

@@ -14,10 +14,13 @@ SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"  # an identifier, nev
 
 
 def series_spec(rows: list[dict[str, Any]], *, target: float | None = None,
-                title: str = "Completion by week", period: str = "week of") -> dict[str, Any]:
+                title: str = "Completion by week", period: str = "week of",
+                marks: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Completion per period with its 95% interval as a band, the target as a rule, and the
-    finished attempts in the tooltip. The y axis fits the data (and the target): a moment
-    between 70% and 80% is not drawn flat on a 0–100% axis."""
+    finished attempts in the tooltip; ``marks`` (``day``, ``label``, ``kind``: change or
+    alert) as vertical rules: the changes shipped and the regressions' starts. The y axis
+    fits the data (and the target): a moment between 70% and 80% is not drawn flat on a
+    0–100% axis."""
     values = []
     for r in rows:
         ci = r.get("completion_ci") or [None, None]
@@ -49,8 +52,29 @@ def series_spec(rows: list[dict[str, Any]], *, target: float | None = None,
         layers.append({"data": {"values": [{"target": target}]},
                        "mark": {"type": "rule", "strokeDash": [4, 4]},
                        "encoding": {"y": {"field": "target", "type": "quantitative"}}})
+    if marks and values:
+        layers.append(marks_layer(marks))
     return {"$schema": SCHEMA, "title": title, "width": "container", "height": 220,
             "data": {"values": values}, "layer": layers}
+
+
+#: How a mark on a trend reads: a change shipped in blue, a regression's start in red.
+MARK_COLOURS = {"change": "#1f5fbf", "alert": "#b3261e"}
+
+
+def marks_layer(marks: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Vertical rules at each mark's ``day``, coloured by ``kind``, its ``label`` in the tooltip."""
+    shown = [k for k in MARK_COLOURS if any(m["kind"] == k for m in marks)]
+    return {"data": {"values": [{"period": m["day"], "label": m["label"], "kind": m["kind"]}
+                                for m in marks]},
+            "mark": {"type": "rule", "strokeWidth": 2, "strokeDash": [2, 2]},
+            "encoding": {"x": {"field": "period", "type": "temporal"},
+                         "color": {"field": "kind", "type": "nominal", "title": None,
+                                   "scale": {"domain": shown,
+                                             "range": [MARK_COLOURS[k] for k in shown]}},
+                         "tooltip": [{"field": "kind", "title": "what"},
+                                     {"field": "label", "title": "mark"},
+                                     {"field": "period", "type": "temporal", "title": "day"}]}}
 
 
 def durations_spec(rows: list[dict[str, Any]], sla: float | None) -> dict[str, Any]:

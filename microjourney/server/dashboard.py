@@ -34,6 +34,7 @@ from ..registry.scorecard import rank_key
 from ..spec import KINDS
 from ..store.keys import WRITE, Keys
 from . import charts as charts_
+from . import dashboard_decisions as decisions
 from . import session
 from .analyses import analysis_answer
 from .guards import read_body
@@ -58,9 +59,10 @@ _templates = jinja2.Environment(
 _templates.globals["CHANNELS"] = CHANNELS
 
 
-def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
+def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse, write: Analyse) -> None:
     """The dashboard's routes; ``keys()``: the workspace's keys as the server holds them,
-    ``analyse``: runs a function of the workspace on the last refresh (app.py)."""
+    ``analyse``: runs a function of the workspace on the last refresh, ``write``: on the
+    workspace that writes the store (app.py)."""
     pages = resources.files("microjourney.server").joinpath("pages")
     assets = {"dashboard.css": (pages.joinpath("dashboard.css").read_bytes(), "text/css"),
               "dashboard.js": (pages.joinpath("dashboard.js").read_bytes(), "text/javascript")}
@@ -199,22 +201,8 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
     for path, title, analysis, limit in PLAIN_PAGES:
         plain_page(path, title, analysis, limit)
 
-    @signed_page("/experiments", "plain.html", "experiments", title="Experiments", panels=[])
-    async def experiments(request: Request, c: dict[str, Any]) -> None:
-        """Each experiment declared: its verdict first (the panel's title), then every metric
-        against the control, then the exposure split."""
-        names = await analyse(lambda ws: [e.name for e in ws.spec.experiments], own_tables=False)
-        panels, meta = [], {}
-        for name in names:
-            result = await _result(analyse, "experiment", {**c["filters"], "experiment": name})
-            meta = result["meta"]
-            metrics = panel(result, "experiment", "metrics", 60)
-            panels += [{**metrics, "title": f"{name}: {headline(result)}"},
-                       {**panel(result, "experiment", "exposure", 10),
-                        "title": f"{name}: exposure"}]
-        if not names:
-            c["message"] = "No experiment is declared in this workspace (docs/experiments.md)."
-        c.update(meta=meta, panels=panels)
+    decisions.add(app, signed_page, analyse, write, _result, panel, headline, _form, signed_in,
+                  lambda form, token: session.same(form, session.form_token(keys(), token)), page)
 
     @signed_page("/moments/{name}/attempts", "attempts.html", "moment", kinds=KINDS, outcomes=OUTCOMES,
                  panels=[])
@@ -235,6 +223,15 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
         c.update(meta=result["meta"], panels=[panel(result, "attempt", v.table, 500)
                                               for v in registry.get("attempt").views])
 
+    async def trend_marks(name: str, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        """The marks on a moment's trends: its changes and its regressions' starts."""
+        changes = await analyse(lambda ws: ws.changes(name), own_tables=False)
+        found = await _result(analyse, "alerts", {**filters, "moment": name})
+        return ([{"day": str(c["day"]), "label": f"{c['kind']}: {c['title']}", "kind": "change"}
+                 for c in changes] +
+                [{"day": a["start"], "label": f"{a['metric']} regressed", "kind": "alert"}
+                 for a in found["tables"].get("alerts", [])])
+
     @signed_page("/moments/{name}", "moment.html", "moment", row=None, panels=[], charts=[], graphs=[],
                  vendored=VENDORED, by="channel")
     async def moment(request: Request, c: dict[str, Any]) -> Response | None:
@@ -246,6 +243,7 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
             return page("message.html", 404, title="No such moment",
                         message=f"There is no moment {name!r} in this workspace.")
         panels, charts, graphs = [], [], []
+        marks = await trend_marks(name, filters)
         for analysis, extra, views, limit in MOMENT_PANELS:
             result = await _result(analyse, analysis, {**filters, **extra, "moment": name})
             if any(w["code"] == "no-surveys" for w in result["warnings"]):
@@ -261,7 +259,8 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse) -> None:
                 every = extra["every"]
                 spec = charts_.series_spec(result["tables"].get("periods", []), target=target,
                                            title=f"Completion by {every}",
-                                           period="week of" if every == "week" else "day")
+                                           period="week of" if every == "week" else "day",
+                                           marks=marks)
                 charts.append({"id": "chart-series" if every == "week" else "chart-daily",
                                "json": _script_json(spec),
                                "label": f"Completion by {every}, with its 95% interval and the target"})

@@ -14,6 +14,7 @@ from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, mo
 
 from ..ingest.lines import Limits
 from ..ingest.schema import CHANNELS
+from .alerts import Alerts
 from .experiments import MAX_EXPERIMENTS, Experiment
 from .frictions import Frictions
 from .surveys import MAX_SURVEYS, Survey
@@ -378,6 +379,8 @@ class Workspace(Frozen):
     #: Experiments on the moments (docs/experiments.md; the loader checks each names a
     #: defined moment).
     experiments: tuple[Experiment, ...] = Field((), max_length=MAX_EXPERIMENTS)
+    #: Regression alerts: detection settings and webhooks (docs/alerts.md).
+    alerts: Alerts = Alerts()
     survey_cooldown: Seconds = Field(0.0, ge=0)
 
     @field_validator("journeys")

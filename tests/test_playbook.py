@@ -149,3 +149,21 @@ def test_changes_through_the_api_the_cli_and_the_dashboard(shifted):
             assert "One page instead of three" in moment and CHANGE_DAY.isoformat() in moment
     removed = run_cli("change", "list", "-w", str(shifted), "--json")
     assert len(json.loads(removed)) == 4
+
+
+def test_the_csat_share_is_measured_where_a_survey_asks_it(make_ws):
+    from .helpers import SURVEY_YAML, survey_rows
+
+    ws = make_ws(planted.SPEC + SURVEY_YAML.format(moment="pay"), planted.rows(42, seed=6, per_day=15))
+    ws.ingest(write_events(ws.root / "answers.csv", survey_rows(ws.attempts("pay").to_pandas(), seed=2,
+                                                                share=0.6)))
+    day = planted.FIRST + timedelta(days=21)
+    ws.add_change("pay", day, "framing", "The total shown before the card form")
+    rates = {r["metric"]: r for r in ws.analysis("playbook").to_dict()["tables"]["rates"]}
+    # Before: answers of 4-5 over CSAT answers linked to attempts that started before the day.
+    answers = ws.survey_answers("pay_csat").to_pandas()
+    answers = answers[(answers.question == "ease") & answers.attempt_id.notna()]
+    started = ws.attempts("pay").to_pandas().set_index("attempt_id").start_ts.dt.date
+    before = answers[answers.attempt_id.map(started) < day]
+    assert rates["csat"]["before"] == pytest.approx((before.answer.astype(float) >= 4).mean())
+    assert rates["csat"]["verdict"] in ("better", "worse", "inconclusive")

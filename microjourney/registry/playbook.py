@@ -14,11 +14,12 @@ import pandas as pd
 from pydantic import Field
 
 from ..analysis.its import TOO_FEW_DAYS_AFTER, TOO_FEW_DAYS_BEFORE, interrupted
-from ..engine.daily import MEANS, RATES, daily_metrics
+from ..engine.daily import MEANS, RATES, SURVEY_RATES, daily_metrics
 from ..fmt import lower_is_better
 from ..spec.changes import KINDS
 from . import experiment as experiment_analysis
 from . import filters
+from .alerts import with_surveys
 from .base import Analysis, Column, Notice, Output, View, frame
 
 if TYPE_CHECKING:
@@ -60,7 +61,8 @@ _DETAIL = (
 )
 RATE_COLUMNS = _DETAIL + (
     Column("before", "before", "rate", "the metric's attempts ÷ finished attempts before the "
-           "change", keep=0),
+           "change (csat: answers of 4–5 ÷ CSAT answers, where a survey of the moment asks it)",
+           keep=0),
     Column("after", "after", "rate", "the same ÷ finished attempts from the change on", keep=0),
     Column("level", "level change", "points", "the jump on the change day; 95% interval",
            ci="level_ci", keep=1),
@@ -107,8 +109,8 @@ class Params(filters.Filters):
 
 def _values(rows: pd.DataFrame, metric: str) -> tuple[list[float], list[float]]:
     """Each day's value of ``metric`` and its weight (its denominator)."""
-    if metric in RATES:
-        num, den = RATES[metric]
+    if metric in RATES or metric in SURVEY_RATES:
+        num, den = {**RATES, **SURVEY_RATES}[metric]
         n = rows[den].astype(float)
         return (rows[num] / n.where(n > 0)).tolist(), n.tolist()
     n_col, s_col, _ = MEANS[metric]
@@ -161,6 +163,8 @@ def compute(ws: Workspace, p: Params) -> Output:
         a = a.filter(a.moment.isin(moments))
         daily = daily_metrics(a, ws.db.table("friction_attempts")).to_pandas()
         daily["day"] = pd.to_datetime(daily["day"]).dt.date
+        if filters.unfiltered(p):  # the CSAT share where a survey of the moment asks it
+            daily = with_surveys(ws, daily, p.moment)
     summary: list[dict[str, Any]] = []
     rates: list[dict[str, Any]] = []
     times: list[dict[str, Any]] = []
@@ -173,10 +177,11 @@ def compute(ws: Workspace, p: Params) -> Output:
         base = {"change_id": c["change_id"], "day": day.isoformat(), "moment": c["moment"],
                 "title": c["title"]}
         head: dict[str, Any] = {}
-        for metric in MEASURED:
+        scored = "csat_answers" in rows and rows["csat_answers"].sum() > 0
+        for metric in MEASURED + (("csat",) if scored else ()):
             values, weights = _values(rows, metric)
             its = interrupted(list(rows["day"]), values, day, weights, horizon=p.horizon)
-            points = metric in RATES
+            points = metric in RATES or metric in SURVEY_RATES
             effect_ci = _pair(its.effect.ci)
             row = {**base, "metric": metric, "before": its.before, "after": its.after,
                    "level": its.level.estimate, "level_ci": _pair(its.level.ci),

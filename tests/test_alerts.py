@@ -64,6 +64,16 @@ def test_a_planted_regression_is_found_with_its_start_platform_and_friction(inci
         before = ws.analysis("alerts", until=(planted.FIRST + timedelta(days=START - 1)).isoformat())
         later = ws.analysis("alerts", since=(planted.FIRST + timedelta(days=START + 10)).isoformat())
     assert before.table("alerts").empty and later.table("alerts").empty
+    # Read by whole weeks, the incident's two weeks (Friday to Wednesday) are one regression
+    # of Android's friction seconds (its failures, half of each week, are too few for a
+    # week's test); no volume.
+    with mj.open(incident) as ws:
+        weeks = ws.analysis("alerts", moment="pay", every="week").to_dict()
+    assert weeks["meta"]["every"] == "week"
+    [weekly] = weeks["tables"]["alerts"]
+    assert (weekly["metric"], weekly["scope"], weekly["start"], weekly["end"]) == (
+        "friction_seconds", "os = android", "2024-02-26", "2024-03-04")
+    assert weekly["friction"] == "error_shown"
     # The same regression read again keeps its id.
     with mj.open(incident) as ws:
         again = ws.analysis("alerts", moment="pay", metric="failure_rate").table("alerts")

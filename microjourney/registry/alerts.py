@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 from pydantic import Field
 
-from ..analysis.alerts import Alert, detect
+from ..analysis.alerts import LOW_VOLUME, Alert, detect
 from ..analysis.alerts_segments import movers
 from ..engine.daily import (
     MEANS,
@@ -46,7 +46,8 @@ ALERT_COLUMNS = (
            "segment whose own series did (each dimension's alpha divided among its values)",
            keep=0),
     Column("start", "start", "text", "the first day of the regression", keep=0),
-    Column("days", "days", "count", "days it has lasted (to its last regressed day)", keep=1),
+    Column("days", "days", "count", "days it has lasted, to its last regressed day (weeks with "
+           "--every week)", keep=1),
     Column("ongoing", "ongoing", "flag", "still regressed on the last day of the data", keep=2),
     Column("baseline", "baseline", "measure", "the metric the same weekdays of the weeks "
            "before would give these days (rates: of finished attempts; volume: attempts a day)",
@@ -100,6 +101,9 @@ class Params(filters.Filters):
     since: str | None = Field(None, description="Only alerts starting on or after this UTC day "
                               "(YYYY-MM-DD); the baseline still reads the weeks before it.")
     metric: str | None = Field(None, description=f"Only this metric: {', '.join(WATCHED)}.")
+    every: Literal["day", "week"] = Field("day", description="Read each UTC day, or each whole ISO "
+                                          "week (Monday to Sunday; not volume): min_days then "
+                                          "counts weeks and the baseline is the weeks before.")
 
 
 def long_form(daily: pd.DataFrame) -> pd.DataFrame:
@@ -251,6 +255,19 @@ def _kept(total: list[Alert], parts: list[Alert]) -> list[tuple[Alert, str | Non
     return out
 
 
+def _dated(frame: pd.DataFrame, weekly: bool, span: tuple[date, date]) -> pd.DataFrame:
+    """``frame`` with its ``day`` as a date; ``weekly``: summed per ISO week (dated by its
+    Monday), only the weeks ``span`` (the data's first and last day) covers whole."""
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    if not weekly or frame.empty:
+        return frame
+    monday = frame["day"].map(lambda d: d - timedelta(days=d.weekday()))
+    keys = [c for c in frame.columns if c != "day" and not pd.api.types.is_numeric_dtype(frame[c])]
+    out = frame.assign(day=monday).groupby([*keys, "day"], as_index=False).sum(numeric_only=True)
+    whole = (out["day"] >= span[0]) & (out["day"].map(lambda d: d + timedelta(days=6)) <= span[1])
+    return out[whole].reset_index(drop=True)
+
+
 def compute(ws: Workspace, p: Params) -> Output:
     settings = ws.spec.alerts
     if p.metric is not None and p.metric not in WATCHED:
@@ -262,7 +279,15 @@ def compute(ws: Workspace, p: Params) -> Output:
     frictions = ws.db.table("friction_attempts")
     daily = daily_metrics(a, frictions).to_pandas()
     daily["day"] = pd.to_datetime(daily["day"]).dt.date
-    long = long_form(with_surveys(ws, daily, p.moment) if filters.unfiltered(scope) else daily)
+    if filters.unfiltered(scope):
+        daily = with_surveys(ws, daily, p.moment)
+    weekly = p.every == "week"
+    days = sorted(daily["day"]) if len(daily) else [date.today()]
+    span = (days[0], (filters.when(p.until) - timedelta(days=1)).date() if p.until else days[-1])
+    daily = _dated(daily, weekly, span)
+    long = long_form(daily)
+    if weekly:  # a missing day reads as no attempts: volume is read per day only
+        long = long[long["metric"] != "volume"]
     scored = long["metric"].isin([*SURVEY_RATES, *SURVEY_MEANS])
     # A moment no survey is answered in has no survey score to watch.
     answered = long[scored].fillna({"den": 0, "n": 0}).groupby(["moment", "metric"])[["den", "n"]]
@@ -273,19 +298,19 @@ def compute(ws: Workspace, p: Params) -> Output:
     since = filters.when(p.since).date() if p.since else None
     until = (filters.when(p.until) - timedelta(days=1)).date() if p.until else None
     total, notes = detect(long, settings, since=since, until=until)
+    if weekly:  # the days between two Mondays read as untested days: not worth a word
+        notes = tuple(n for n in notes if n.code != LOW_VOLUME)
     notices = _condensed(notes)
     by: dict[str, pd.DataFrame] = {}
     for dimension in ("channel", *settings.segments):
         t, col = filters.breakdown(a, dimension, {"day", "moment"})
         d = daily_metrics(t, frictions, by=col).to_pandas()
-        d["day"] = pd.to_datetime(d["day"]).dt.date
-        by[dimension] = d.rename(columns={col: dimension})
+        by[dimension] = _dated(d, weekly, span).rename(columns={col: dimension})
     found = _kept(total, _segment_alerts(by, settings, p.metric, since, until))
     segments: list[dict[str, Any]] = []
     kinds_rows: list[dict[str, Any]] = []
     if found:
-        kinds = daily_frictions(a, frictions).to_pandas()
-        kinds["day"] = pd.to_datetime(kinds["day"]).dt.date
+        kinds = _dated(daily_frictions(a, frictions).to_pandas(), weekly, span)
         for alert, _ in found:
             segments += _segments(alert, by, settings.baseline_weeks)
             kinds_rows += _frictions(alert, daily, kinds, settings.baseline_weeks)
@@ -305,7 +330,7 @@ def compute(ws: Workspace, p: Params) -> Output:
     return Output({"alerts": frame(rows, ALERT_COLUMNS, ("end",)),
                    "segments": frame(segments, SEGMENT_COLUMNS, ("excess",)),
                    "frictions": frame(kinds_rows, FRICTION_COLUMNS)},
-                  notices, meta={"alerts": len(rows)})
+                  notices, meta={"alerts": len(rows), "every": p.every})
 
 
 ANALYSIS = Analysis(

@@ -143,6 +143,16 @@ def cell(column: Column, row: Mapping[str, Any]) -> str:
             if low is not None and high is not None:
                 text += f" [{seconds(low)}, {seconds(high)}]"
         return text
+    if kind == "score":
+        x = num(value)
+        if x is None:
+            return DASH
+        text = f"{x:+.2f}"
+        if column.ci is not None:
+            low, high = interval(row.get(column.ci))
+            if low is not None and high is not None:
+                text += f" [{low:+.2f}, {high:+.2f}]"
+        return text
     if kind == "number":
         x = num(value)
         if x is None:

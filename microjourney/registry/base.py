@@ -31,8 +31,9 @@ if TYPE_CHECKING:
 #: How a column's values read on every surface (one formatter: :mod:`microjourney.fmt`).
 #: ``measure`` and ``measure-change`` read in the unit of the row's ``metric`` column: a
 #: rate (or a change in points), seconds, or a count (:func:`microjourney.fmt.measure`).
+#: ``score``: a value on a −1 to 1 (or 0 to 1) scale, two decimals and signed.
 Kind = Literal["text", "count", "rate", "points", "seconds", "number", "p", "time", "list", "flag",
-               "measure", "measure-change"]
+               "measure", "measure-change", "score"]
 
 
 class Params(BaseModel):

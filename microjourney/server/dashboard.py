@@ -291,7 +291,8 @@ EXPLORE, EXPLORE_ROWS = ("outcome", "kind", "reached"), 200
 OUTCOMES = ("completed", "failed", "abandoned", "escalated", "in_progress")
 #: The pages made of one analysis's views: path, title, analysis, rows shown at most.
 PLAIN_PAGES = (("data-quality", "Data quality", "data-quality", 30),
-               ("intents", "Intents: what customers ask", "intents", 60))
+               ("intents", "Intents: what customers ask", "intents", 60),
+               ("peak-end", "Peak-End: what customers remember", "peak-end", 60))
 #: The moment page's panels: (analysis, its parameters beyond the moment and the filters,
 #: the views shown, rows shown at most).
 MOMENT_PANELS: tuple[tuple[str, dict[str, Any], tuple[str, ...], int], ...] = (

@@ -285,6 +285,11 @@ def _duplicates(data: dict[str, Any], file: str, marks: dict[Loc, yaml.Mark]) ->
             out.append(_problem(file, marks.get(loc), loc, f"survey {survey['name']!r} is of moment "
                                 f"{survey['moment']!r}, which is not defined; moments: "
                                 f"{', '.join(seen_m) or '(none)'}"))
+        if survey.get("journey") is not None and survey["journey"] not in seen_j:
+            loc = ("surveys", i, "journey")
+            out.append(_problem(file, marks.get(loc), loc, f"survey {survey['name']!r} is of journey "
+                                f"{survey['journey']!r}, which is not defined; journeys: "
+                                f"{', '.join(sorted(seen_j)) or '(none)'}"))
         if survey["name"] in seen_s:
             loc = ("surveys", i, "name")
             out.append(_problem(file, marks.get(loc), loc, f"survey {survey['name']!r} is defined twice"))

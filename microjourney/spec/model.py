@@ -17,6 +17,7 @@ from ..ingest.schema import CHANNELS
 from .alerts import Alerts
 from .experiments import MAX_EXPERIMENTS, Experiment
 from .frictions import Frictions
+from .peak_end import PeakEnd
 from .surveys import MAX_SURVEYS, Survey
 from .types import (
     MAX_EVENTS,
@@ -381,6 +382,8 @@ class Workspace(Frozen):
     experiments: tuple[Experiment, ...] = Field((), max_length=MAX_EXPERIMENTS)
     #: Regression alerts: detection settings and webhooks (docs/alerts.md).
     alerts: Alerts = Alerts()
+    #: How journeys are read by the Peak-End rule (docs/peak_end.md).
+    peak_end: PeakEnd = PeakEnd()
     survey_cooldown: Seconds = Field(0.0, ge=0)
 
     @field_validator("journeys")

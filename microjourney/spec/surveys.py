@@ -203,6 +203,9 @@ class Survey(Frozen):
 
     name: str
     moment: str | None = None
+    #: A survey of a whole journey (no moment): its answers rate the person's journey that
+    #: ended last before them (within ``link_within``), for the Peak-End validation.
+    journey: str | None = None
     title: str | None = None
     trigger: Trigger = Trigger()
     questions: tuple[Question, ...] = Field(min_length=1, max_length=MAX_QUESTIONS)
@@ -218,6 +221,12 @@ class Survey(Frozen):
             raise ValueError(f"survey name {value!r} must start with a letter and use only letters, "
                              "digits, _ or -")
         return value
+
+    @model_validator(mode="after")
+    def _of_one(self) -> Survey:
+        if self.moment is not None and self.journey is not None:
+            raise ValueError("a survey is of a moment or of a journey, not both")
+        return self
 
     @model_validator(mode="after")
     def _questions(self) -> Survey:

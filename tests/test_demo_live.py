@@ -41,8 +41,10 @@ def csv_rows(path: Path) -> int:
 
 
 def exported(root: Path) -> int:
-    """The post-call survey answers and support texts the demo imports (one event a row)."""
-    return csv_rows(root / "data" / "ivr_survey.csv") + csv_rows(root / "data" / "support_texts.csv")
+    """The post-call survey answers, support texts and journey NPS answers the demo imports
+    (one event a row)."""
+    return (csv_rows(root / "data" / "ivr_survey.csv") + csv_rows(root / "data" / "support_texts.csv")
+            + csv_rows(root / "data" / "shop_nps.csv"))
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +94,7 @@ def test_contact_centre_events_arrive_through_the_collector(demo: tuple[Path, st
                                  count(distinct event_id) from events group by source""").fetchall()
         by = {source: (channels, n, ids) for source, channels, n, ids in rows}
         ivr, texts = csv_rows(data / "ivr_survey.csv"), csv_rows(data / "support_texts.csv")
+        nps = csv_rows(data / "shop_nps.csv")
         assert by == {"digital.parquet": (["app", "web"], expected["digital.parquet"],
                                           expected["digital.parquet"]),
                       "http": (["agent", "chat", "voice"], live, live),
@@ -99,7 +102,8 @@ def test_contact_centre_events_arrive_through_the_collector(demo: tuple[Path, st
                                               expected["notifications.jsonl"]),
                       "ivr_survey.csv": (["voice"], ivr, ivr),
                       "support_texts.csv": (sorted({r["channel"] for r in texts_of(data)}), texts,
-                                            texts)}
+                                            texts),
+                      "shop_nps.csv": (["email"], nps, nps)}
         # The SMS gateway's replay: its deliveries are stored already, its broken lines are
         # quarantined with their reasons.
         reasons = ws.con.execute("select source, reason from quarantine order by row").fetchall()

@@ -272,8 +272,9 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
     with _open(directory) as ws:
         # The phone system keeps its post-call survey apart, and support texts come as a file:
         # both are imported.
-        ivr, said = import_exports(ws, files.ivr.parent)
+        ivr, said, nps = import_exports(ws, files.ivr.parent)
         out.print(f"{files.ivr.name}: {ivr.accepted:,} post-call survey answers imported.")
+        out.print(f"NPS of the payment journey: {nps.accepted:,} answers imported (Peak-End).")
         out.print(f"{files.texts.name}: {said.accepted:,} customer texts imported (intents).")
         for c in files.changes:
             ws.add_change(c["moment"], c["day"], c["kind"], c["title"],

@@ -114,6 +114,7 @@ def generate(directory: str | os.PathLike[str], *, persons: int = 20_000, seed: 
     paths.append(_replay(paths[-1], data / REPLAY))
     texts = _texts(w, said, data / "support_texts.csv")
     ivr = surveys.write_ivr(w, data / IVR, _iso)
+    surveys.write_nps(w, cols, data / surveys.NPS_EXPORT, _iso)
     return DemoFiles(workspace_yaml=write_workspace(root / "microjourney.yaml"), replay=paths[-1],
                      event_files=tuple(paths), live=data / LIVE, export=export, texts=texts,
                      ivr=ivr, persons=persons, events=len(order),

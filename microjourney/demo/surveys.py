@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from .world import SECOND, Batch, World, props
+from .world import DAY, HOUR, SECOND, Batch, World, props
 
 PAYMENT_SURVEY: dict[str, Any] = {
     "name": "payment_csat",
@@ -46,7 +46,18 @@ IVR_SURVEY: dict[str, Any] = {
                    "with this call?"}],
     "link_within": "1h",
 }
-SURVEYS = [PAYMENT_SURVEY, IVR_SURVEY]
+#: The shop's relationship NPS, e-mailed a day after a customer's payments and imported
+#: from the e-mail tool: it rates the payment journey as a whole (docs/peak_end.md).
+NPS_SURVEY: dict[str, Any] = {
+    "name": "payment_nps",
+    "journey": "payment",
+    "title": "How likely are you to recommend our shop? (e-mailed, imported)",
+    "questions": [{"id": "nps", "type": "nps", "text": "How likely are you to recommend us?"}],
+    "link_within": "3d",
+}
+#: The export of those answers (imported with ``microjourney responses``).
+NPS_EXPORT = "shop_nps.csv"
+SURVEYS = [PAYMENT_SURVEY, IVR_SURVEY, NPS_SURVEY]
 
 #: What customers write when paying was hard, by what went wrong.
 WHY = {
@@ -149,10 +160,48 @@ def write_ivr(w: World, path: Path, iso: Any) -> Path:
     return path
 
 
-def import_exports(ws: Any, data: Path) -> tuple[Any, Any]:
+def write_nps(w: World, cols: dict[str, np.ndarray], path: Path, iso: Any) -> Path:
+    """The e-mail tool's NPS export: a third of the signed-in customers who paid are asked a
+    day after the last payment of their first 30 days of paying, and answer by how they
+    remember it — mostly its worst payment and its last one, a little the rest (the demo's
+    people follow the Peak-End rule more than the mean, which the analysis should find)."""
+    paid = np.isin(cols["event"], ["payment_succeeded", "payment_failed"]) & cols["user"].astype(bool)
+    t, pid = cols["t"][paid], cols["pid"][paid]
+    ok = np.where(cols["event"][paid] == "payment_succeeded", 1.0, -1.0)
+    order = np.lexsort((t, pid))
+    t, pid, ok = t[order], pid[order], ok[order]
+    first = np.r_[True, pid[1:] != pid[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(pid)), 0))
+    inside = t - t[start] < 30 * DAY
+    rng = w.survey_rng
+    # Per person: the worst payment (−1 if any failed), the last, and the mean, vectorised.
+    keep = np.flatnonzero(inside)
+    kp = pid[keep]
+    heads = np.flatnonzero(np.r_[True, kp[1:] != kp[:-1]])
+    last = np.r_[kp[1:] != kp[:-1], True]
+    worst = np.minimum.reduceat(ok[keep], heads)
+    mean = np.add.reduceat(ok[keep], heads) / np.diff(np.r_[heads, len(kp)])
+    end_ok, end_t, who = ok[keep][last], t[keep][last], kp[last]
+    peak = np.where(worst < 0, -1.0, 1.0)
+    asked = rng.random(len(who)) < 1 / 3
+    at = end_t + DAY + rng.integers(0, 6 * HOUR, len(who))
+    asked &= at < w.end
+    remembered = 0.5 * (peak + end_ok)
+    score = np.clip(np.round(6.5 + 2.6 * remembered + 0.6 * mean + rng.normal(0, 1.4, len(who))), 0, 10)
+    rows = [(f"nps-{i + 1:06d}", a, w.people.user_id[p], str(int(s_)))
+            for i, (a, p, s_) in enumerate(zip(iso(at[asked]), who[asked], score[asked], strict=True))]
+    table = pa.table({name: [r[k] for r in rows] for k, name in
+                      enumerate(("response_id", "answered_at", "customer", "score"))},
+                     schema=pa.schema([(n, pa.string()) for n in ("response_id", "answered_at",
+                                                                  "customer", "score")]))
+    pacsv.write_csv(table, path)
+    return path
+
+
+def import_exports(ws: Any, data: Path) -> tuple[Any, Any, Any]:
     """What the demo imports besides events: the phone system's post-call survey export
-    (``ivr_survey.csv``) and the support texts (``support_texts.csv``), into the open
-    workspace ``ws``; the two ingest results."""
+    (``ivr_survey.csv``), the support texts (``support_texts.csv``) and the e-mailed NPS
+    (:data:`NPS_EXPORT`), into the open workspace ``ws``; the three ingest results."""
     ivr = ws.ingest_responses(data / "ivr_survey.csv", survey="call_csat",
                               answers={"csat": "keypad_score"}, time="answered_at",
                               time_format="%d.%m.%Y %H:%M:%S", timezone="UTC", person="customer",
@@ -160,4 +209,7 @@ def import_exports(ws: Any, data: Path) -> tuple[Any, Any]:
     texts = ws.ingest_texts(data / "support_texts.csv", text="text", time="timestamp",
                             person="user_id", ident="text_id", channel_column="channel",
                             source_column="source")
-    return ivr, texts
+    nps = ws.ingest_responses(data / NPS_EXPORT, survey="payment_nps", answers={"nps": "score"},
+                              time="answered_at", person="customer", response="response_id",
+                              channel="email")
+    return ivr, texts, nps

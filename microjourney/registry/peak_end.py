@@ -119,12 +119,14 @@ def _ratings(ws: Workspace, eps: pd.DataFrame, journeys: list[str]) -> pd.DataFr
         low = a["question"].map({q: lo for q, (lo, _) in asked.items()}).astype(float)
         high = a["question"].map({q: hi for q, (_, hi) in asked.items()}).astype(float)
         a = a.assign(rating=(value - low) / (high - low), journey=s.journey,
-                     at=pd.to_datetime(a["timestamp"], utc=True), within=s.link_within)
+                     at=pd.to_datetime(a["timestamp"], utc=True).dt.as_unit("ns"),
+                     within=s.link_within)
         rows.append(a[a["rating"].between(0, 1)][["person", "journey", "at", "rating", "within"]])
     if not rows or eps.empty:
         return pd.DataFrame(columns=["person", "journey", "episode", "rating"])
     answers = pd.concat(rows, ignore_index=True).sort_values("at")
-    ends = eps.assign(at=pd.to_datetime(eps["last"], unit="s", utc=True)).sort_values("at")
+    ends = eps.assign(at=pd.to_datetime(eps["last"], unit="s", utc=True).dt.as_unit("ns"))
+    ends = ends.sort_values("at")
     linked = pd.merge_asof(answers, ends[["person", "journey", "episode", "at", "last"]],
                            on="at", by=["person", "journey"], direction="backward")
     gap = _seconds(linked["at"]) - linked["last"]
@@ -184,6 +186,7 @@ def compute(ws: Workspace, p: Params) -> Output:
             parts.append(t.assign(journey=j))
         moments_t = pd.concat(parts, ignore_index=True)
     checks, weights = [], []
+    said: dict[str, str] = {}  # per journey, what the validation says in a sentence
     ratings = _ratings(ws, eps, chosen) if len(eps) else pd.DataFrame()
     for j in chosen:
         if ratings.empty or j not in set(ratings["journey"]):
@@ -198,12 +201,13 @@ def compute(ws: Workspace, p: Params) -> Output:
                      "r2_cv": v.r2_cv, "r2_cv_mean": v.r2_cv_mean, "r2_cv_peak_end": v.r2_cv_peak_end}
                     for c in v.weighting]
         notices += [Notice(n.code, f"{j}: {n.message}", {"journey": j}) for n in v.notices]
-        notices.append(Notice("validation", f"{j}: {headline(v)}", {"journey": j}))
+        said[j] = headline(v)
     return Output({"journeys": frame(_records(journeys), JOURNEY_COLUMNS),
                    "moments": frame(_records(moments_t), MOMENT_COLUMNS),
                    "validation": frame(checks, VALIDATION_COLUMNS),
                    "weighting": frame(weights, WEIGHTING_COLUMNS)},
-                  notices, meta={"journeys_lived": int(len(eps)), "window_s": spec.peak_end.window})
+                  notices, meta={"journeys_lived": int(len(eps)), "window_s": spec.peak_end.window,
+                                 "validation": said})
 
 
 ANALYSIS = Analysis(

@@ -36,6 +36,20 @@ FIELDS = ("event_id", "timestamp", "event", "anonymous_id", "user_id", "channel"
           "properties", "context")
 
 
+def workspace_of(root: Path, spec: str, rows: Iterable[dict] = ()):
+    """A workspace made in ``root`` from the YAML text ``spec`` holding ``rows`` (ingested
+    from a CSV file beside it): for module-scoped fixtures, which close it themselves."""
+    import microjourney as mj
+
+    w = mj.init(root)
+    (root / "microjourney.yaml").write_text(spec, encoding="utf-8")
+    w.reload()
+    rows = list(rows)
+    if rows:
+        w.ingest(write_events(root / "e.csv", rows))
+    return w
+
+
 def write_events(path: Path, rows: Iterable[dict]) -> Path:
     """Write rows as CSV (properties/context dicts as JSON text)."""
     rows = list(rows)

@@ -9,13 +9,12 @@ import math
 import pytest
 from scipy.stats import t as student
 
-import microjourney as mj
 from microjourney.errors import QueryError, SpecError
 from microjourney.fmt import cell
 from microjourney.registry import get
 from microjourney.spec.load import parse_workspace
 
-from .helpers import PAYMENT_YAML, ev, write_events
+from .helpers import PAYMENT_YAML, ev, workspace_of
 
 YAML = PAYMENT_YAML + """\
 experiments:
@@ -56,11 +55,7 @@ def events() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
-    root = tmp_path_factory.mktemp("experiment")
-    w = mj.init(root)
-    (root / "microjourney.yaml").write_text(YAML)
-    w.reload()
-    w.ingest(write_events(root / "e.csv", events()))
+    w = workspace_of(tmp_path_factory.mktemp("experiment"), YAML, events())
     yield w
     w.close()
 

@@ -13,12 +13,11 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-import microjourney as mj
 from microjourney.analysis.experiments.frequentist import difference
 from microjourney.registry.experiment_rows import _cuped, ratio
 from microjourney.spec.load import parse_workspace
 
-from .helpers import PAYMENT_YAML, write_events
+from .helpers import PAYMENT_YAML, workspace_of
 
 YAML = PAYMENT_YAML + """\
 experiments:
@@ -111,11 +110,7 @@ def by_person(persons: list[dict]) -> tuple[float, float]:
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
     persons = people(np.random.default_rng(20240129), 600)
-    root = tmp_path_factory.mktemp("cuped")
-    w = mj.init(root)
-    (root / "microjourney.yaml").write_text(YAML)
-    w.reload()
-    w.ingest(write_events(root / "e.csv", events(persons)))
+    w = workspace_of(tmp_path_factory.mktemp("cuped"), YAML, events(persons))
     result = w.analysis("experiment", experiment="short_form")
     w.close()
     return persons, result

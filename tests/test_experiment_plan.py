@@ -12,10 +12,9 @@ import pytest
 from scipy.stats import norm
 from typer.testing import CliRunner
 
-import microjourney as mj
 from microjourney.cli import app
 
-from .helpers import PAYMENT_YAML, write_events
+from .helpers import PAYMENT_YAML, workspace_of
 
 #: z₁₋α/₂ + z_power at 5% and 80%: 1.959964 + 0.841621.
 Z = 2.801585
@@ -36,11 +35,7 @@ def rows() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
-    root = tmp_path_factory.mktemp("plan")
-    w = mj.init(root)
-    (root / "microjourney.yaml").write_text(PAYMENT_YAML)
-    w.reload()
-    w.ingest(write_events(root / "e.csv", rows()))
+    w = workspace_of(tmp_path_factory.mktemp("plan"), PAYMENT_YAML, rows())
     yield w
     w.close()
 

@@ -21,7 +21,7 @@ from microjourney.registry import get
 from microjourney.registry.experiment import survey_questions
 from microjourney.spec.experiments import METRICS, SURVEY_METRICS
 
-from .helpers import PAYMENT_YAML, ev, write_events
+from .helpers import PAYMENT_YAML, ev, workspace_of, write_events
 
 YAML = PAYMENT_YAML + """\
 surveys:
@@ -130,11 +130,7 @@ def events() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
-    root = tmp_path_factory.mktemp("experiment_surveys")
-    w = mj.init(root)
-    (root / "microjourney.yaml").write_text(YAML)
-    w.reload()
-    w.ingest(write_events(root / "e.csv", events()))
+    w = workspace_of(tmp_path_factory.mktemp("experiment_surveys"), YAML, events())
     yield w
     w.close()
 

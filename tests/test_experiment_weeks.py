@@ -16,7 +16,7 @@ import microjourney as mj
 from microjourney.registry.experiment_rows import weekly_rows
 from microjourney.spec.load import parse_workspace
 
-from .helpers import PAYMENT_YAML, write_events
+from .helpers import PAYMENT_YAML, workspace_of
 
 YAML = PAYMENT_YAML + """\
 experiments:
@@ -47,12 +47,7 @@ def exposure(day: str, who: str, variant: str, channel: str = "web", os: str | N
 
 
 def make(tmp_path_factory, name: str, rows: list[dict]) -> mj.Workspace:
-    root = tmp_path_factory.mktemp(name)
-    w = mj.init(root)
-    (root / "microjourney.yaml").write_text(YAML)
-    w.reload()
-    w.ingest(write_events(root / "e.csv", rows))
-    return w
+    return workspace_of(tmp_path_factory.mktemp(name), YAML, rows)
 
 
 @pytest.fixture(scope="module")

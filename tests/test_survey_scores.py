@@ -8,11 +8,10 @@ import math
 import pandas as pd
 import pytest
 
-import microjourney as mj
 from microjourney.errors import QueryError
 from microjourney.spec import KINDS
 
-from .helpers import PAYMENT_YAML, ev, write_events
+from .helpers import PAYMENT_YAML, ev, workspace_of
 
 OFF = "\n".join(f"  {k}: {{enabled: false}}" for k in KINDS if k != "error_shown")
 YAML = PAYMENT_YAML + f"""\
@@ -84,11 +83,7 @@ def events():
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
-    root = tmp_path_factory.mktemp("surveys")
-    w = mj.init(root)
-    (root / "microjourney.yaml").write_text(YAML)
-    w.reload()
-    w.ingest(write_events(root / "e.csv", events()))
+    w = workspace_of(tmp_path_factory.mktemp("surveys"), YAML, events())
     yield w
     w.close()
 

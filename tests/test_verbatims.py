@@ -14,7 +14,7 @@ import microjourney as mj
 from microjourney.errors import QueryError
 from microjourney.spec import KINDS
 
-from .helpers import PAYMENT_YAML, TELECOM, ev, telecom_workspace, write_events
+from .helpers import PAYMENT_YAML, TELECOM, ev, telecom_workspace, workspace_of
 
 OFF = "\n".join(f"  {k}: {{enabled: false}}" for k in KINDS)
 YAML = PAYMENT_YAML + f"""\
@@ -91,11 +91,7 @@ def events():
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
-    root = tmp_path_factory.mktemp("verbatims")
-    w = mj.init(root)
-    (root / "microjourney.yaml").write_text(YAML)
-    w.reload()
-    w.ingest(write_events(root / "e.csv", events()))
+    w = workspace_of(tmp_path_factory.mktemp("verbatims"), YAML, events())
     yield w
     w.close()
 

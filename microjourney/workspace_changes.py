@@ -1,9 +1,10 @@
-"""The change playbook's part of the Python API (:class:`~microjourney.workspace.Workspace`
-inherits it): changes to moments added, listed and removed (docs/playbook.md)."""
+"""The team's records in the Python API (:class:`~microjourney.workspace.Workspace` inherits
+them): changes to moments added, listed and removed (docs/playbook.md), and moments'
+baselines frozen on request (docs/review.md)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 
 from .errors import QueryError
 from .spec.changes import Change
+from .store import baselines as baseline_store
 from .store import changes as store
 
 if TYPE_CHECKING:
@@ -22,6 +24,9 @@ class Changes:
 
     spec: Spec
     con: duckdb.DuckDBPyConnection
+
+    if TYPE_CHECKING:  # the workspace's (Analyses); a stub here would hide it
+        def analysis(self, name: str, **params: Any) -> Any: ...
 
     def add_change(self, moment: str, day: date | str, kind: str, title: str, *,
                    experiment: str | None = None, note: str | None = None,
@@ -55,3 +60,63 @@ class Changes:
     def remove_change(self, change_id: str) -> bool:
         """Forget the change ``change_id``; False when there was none."""
         return store.remove(self.con, change_id)
+
+    def freeze_baseline(self, moment: str, *, since: str | None = None, until: str | None = None,
+                        days: int = 28) -> dict[str, Any]:
+        """Freeze ``moment``'s baseline: its scorecard over ``since`` to ``until`` (days,
+        YYYY-MM-DD; default: the ``days`` days before the end of the data), kept in the store
+        with the day it was frozen. The latest is the moment's baseline (docs/review.md)."""
+        if moment not in self.spec.moments:
+            raise QueryError(f"no moment {moment!r}; moments: "
+                             f"{', '.join(self.spec.moments) or 'none defined yet'}", code="query/moment")
+        end = _day(until) if until else _end_of_data(self.analysis("scorecard").meta.get("as_of"))
+        start = _day(since) if since else end - timedelta(days=days)
+        if not start < end:
+            raise QueryError(f"baseline: the period {start.date()} to {end.date()} is empty",
+                             code="query/option")
+        card = self.analysis("scorecard", since=start.date().isoformat(), until=end.date().isoformat())
+        rows = card.table().to_dict("records")
+        row = next((r for r in rows if r["moment"] == moment), None)
+        if row is None or not row.get("attempts"):
+            raise QueryError(f"baseline: {moment} has no attempts from {start.date()} to "
+                             f"{end.date()}", code="query/option")
+        figures = {k: _plain(row.get(k)) for k in BASELINE_FIGURES}
+        return baseline_store.freeze(self.con, moment, start, end, figures)
+
+    def baselines(self, moment: str | None = None) -> list[dict[str, Any]]:
+        """The baselines frozen (or ``moment``'s), newest first."""
+        return baseline_store.listed(self.con, moment)
+
+
+#: The scorecard's figures a baseline keeps.
+BASELINE_FIGURES = ("attempts", "completion_rate", "completion_ci", "failure_rate", "abandonment_rate",
+                    "escalation_rate", "repeat_contact_rate", "duration_median_s", "duration_p90_s",
+                    "sla_met_rate")
+
+
+def _day(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        raise QueryError(f"baseline: {text!r} is not a day (YYYY-MM-DD)", code="query/option") from None
+
+
+def _end_of_data(as_of: Any) -> datetime:
+    """The day after the data's last event (midnight UTC), or today's when there is none."""
+    last = as_of if isinstance(as_of, datetime) else (
+        datetime.fromisoformat(str(as_of)) if as_of else datetime.now(UTC))
+    last = last if last.tzinfo else last.replace(tzinfo=UTC)
+    return datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
+
+
+def _plain(value: Any) -> Any:
+    """A figure as JSON: numbers as floats (NaN as None), intervals as lists."""
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if x != x else x

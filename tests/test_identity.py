@@ -186,9 +186,9 @@ def test_a_version_1_store_migrates(tmp_path):
     con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     con.close()
     con = connect(path)
-    assert schema_version(con) == SCHEMA_VERSION == 5
+    assert schema_version(con) == SCHEMA_VERSION == 6
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    assert {"identities", "erasures", "events", "batches", "changes", "deliveries"} <= tables
+    assert {"identities", "erasures", "events", "batches", "changes", "deliveries", "baselines"} <= tables
     con.close()
 
 

@@ -1,11 +1,11 @@
-"""``microjourney change``: the change playbook's records — add a change shipped to a moment,
-list them, remove one (docs/playbook.md). ``microjourney playbook`` (the registered analysis)
-measures them."""
+"""The team's records: ``microjourney change`` — add a change shipped to a moment, list them,
+remove one (docs/playbook.md; ``microjourney playbook``, the registered analysis, measures
+them) — and ``microjourney baseline``, a moment's baseline frozen (docs/review.md)."""
 
 from __future__ import annotations
 
 import urllib.parse
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from .. import fmt
 from .. import workspace as ws_api
 from ..errors import QueryError
 from ..registry.playbook import KINDS
@@ -100,3 +101,56 @@ def remove_command(
     if not gone:
         raise QueryError(f"no change {change_id!r} (microjourney change list)", code="query/no-change")
     out.print(f"removed change {change_id}")
+
+
+@app.command("baseline")
+def baseline_command(
+    moment: Annotated[str | None, typer.Argument(metavar="[MOMENT]", help="The moment whose "
+                                                 "baseline to freeze (none: list the baselines).")] = None,
+    since: Annotated[str | None, typer.Option(help="First day of the period (YYYY-MM-DD).")] = None,
+    until: Annotated[str | None, typer.Option(help="Day after the period (YYYY-MM-DD; default: the "
+                                              "end of the data).")] = None,
+    days: Annotated[int, typer.Option(help="Days of the period when --since is not given.")] = 28,
+    workspace: WorkspaceOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Freeze a moment's baseline — its scorecard over a period, kept with the day it was
+    frozen, what the weekly review compares each week with — or list the baselines."""
+    if moment is None:
+        answer = through_server(workspace, "GET", "/v1/baselines")
+        if answer is None:
+            with ws_api.open(workspace) as ws:
+                rows = ws.baselines()
+        else:
+            rows = answer["baselines"]
+        if as_json:
+            _print_json(rows)
+            return
+        t = Table(title="Baselines (the latest of each moment counts)")
+        for label in ("moment", "frozen", "period", "attempts", "completion"):
+            t.add_column(label)
+        for r in rows:
+            f = r["figures"]
+            t.add_row(escape(r["moment"]), str(r["frozen_at"])[:16], _period(r),
+                      fmt.count(f.get("attempts")), fmt.pct(f.get("completion_rate")))
+        out.print(t)
+        return
+    values = {"since": since, "until": until, "days": days}
+    kept = through_server(workspace, "POST", f"/v1/baselines/{urllib.parse.quote(moment, safe='')}",
+                          body=values)
+    if kept is None:
+        with ws_api.open(workspace) as ws:
+            kept = ws.freeze_baseline(moment, since=since, until=until, days=days)
+    if as_json:
+        _print_json(kept)
+        return
+    f = kept["figures"]
+    out.print(f"baseline of {escape(moment)} frozen: {_period(kept)}, "
+              f"{fmt.count(f.get('attempts'))} attempts, completion "
+              f"{fmt.pct(f.get('completion_rate'))}, median time {fmt.seconds(f.get('duration_median_s'))}")
+
+
+def _period(row: dict[str, Any]) -> str:
+    """A baseline's days, first to last (its ``until`` is the day after)."""
+    last = datetime.fromisoformat(str(row["until"])) - timedelta(days=1)
+    return f"{str(row['since'])[:10]} to {last.date().isoformat()}"

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from microjourney import fmt
 from microjourney.registry import REGISTRY, Filters, process_map
 from microjourney.registry.scorecard import rank_key
 from microjourney.report.analyses import analysis_section, filters_text
@@ -47,11 +48,6 @@ def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None,
                         "steps": funnel.table().drop(columns=["step"]).to_dict("records")})
         pm = ws.analysis("process-map", moment=name, **applied).to_dict()
         graphs[name] = process_map.graph(pm["tables"]["edges"], pm["tables"]["nodes"], pm["meta"]["path"])
-    # Ranked as the dashboard's portfolio ranks them: most attempts short of target first.
-    scorecard = ws.analysis("scorecard", **applied).table()
-    order = [r["moment"] for r in sorted(scorecard.to_dict("records"), key=rank_key)]
-    scorecard = scorecard.set_index("moment", drop=False).loc[order].reset_index(drop=True)
-    moments.sort(key=lambda m: order.index(m["name"]))
     result = ws.analysis("frictions", **applied)
     summary, kinds = result.table("moments"), result.table("kinds")
     frictions = {r["moment"]: {**r, "kinds": kinds[kinds["moment"] == r["moment"]].to_dict("records")}
@@ -63,6 +59,18 @@ def build_report(ws: Workspace, path: str | os.PathLike[str] | None = None,
             answers[analysis.name] = ws.analysis(
                 analysis.name, **{k: v for k, v in applied.items() if k in accepted})
             sections.append(analysis_section(analysis, answers[analysis.name]))
+    # Ranked as the dashboard's portfolio ranks them: by value at stake where costs are set
+    # (the portfolio analysis's order), else most attempts short of target first.
+    scorecard = ws.analysis("scorecard", **applied).table()
+    order = [r["moment"] for r in sorted(scorecard.to_dict("records"), key=rank_key)]
+    if "portfolio" in answers:
+        worth = answers["portfolio"].table("moments")
+        valued = [m for m, v in zip(worth["moment"], worth["total_value"], strict=True)
+                  if fmt.num(v) is not None]
+        if valued:
+            order = valued + [m for m in order if m not in valued]
+    scorecard = scorecard.set_index("moment", drop=False).loc[order].reset_index(drop=True)
+    moments.sort(key=lambda m: order.index(m["name"]))
     # The changes shipped and the regressions' starts, marked on each moment's trend.
     alerts = answers["alerts"].table("alerts") if "alerts" in answers else None
     for m in moments:

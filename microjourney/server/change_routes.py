@@ -1,6 +1,6 @@
-"""The change playbook's routes (secret key): keep a change shipped to a moment, list the
-changes, remove one (docs/playbook.md). The dashboard's playbook page posts its form to the
-same workspace method."""
+"""The team's records over HTTP (secret key): keep a change shipped to a moment, list the
+changes, remove one (docs/playbook.md); freeze a moment's baseline, list them
+(docs/review.md). The dashboard's playbook page posts its form to the same workspace method."""
 
 from __future__ import annotations
 
@@ -58,6 +58,29 @@ def add_routes(app: FastAPI, authorise: Callable[..., str], read: Callable[[Any]
         authorise(request, need=SECRET)
         rows = await read(lambda ws: ws.changes(moment))
         return json_response({"ok": True, "changes": rows})
+
+    @app.post("/v1/baselines/{moment}", summary="Freeze a moment's baseline (secret key)",
+              tags=["playbook"])
+    async def freeze(moment: str, request: Request) -> Response:
+        authorise(request, need=SECRET)
+        raw = await body(request)
+        data = json_body(raw) if raw.strip() else {}
+        if not isinstance(data, dict):
+            raise bad("body", "a JSON object with since, until and days (each optional)")
+        since, until, days = data.get("since"), data.get("until"), data.get("days", 28)
+        if not all(x is None or isinstance(x, str) for x in (since, until)):
+            raise bad("since", "a day as YYYY-MM-DD")
+        if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3660:
+            raise bad("days", "a whole number of days from 1 to 3660")
+        kept = await write(lambda ws: ws.freeze_baseline(moment, since=since, until=until, days=days))
+        return json_response({"ok": True, **kept}, status=201)
+
+    @app.get("/v1/baselines", summary="The baselines frozen, newest first (secret key)",
+             tags=["playbook"])
+    async def baselines(request: Request, moment: str | None = None) -> Response:
+        authorise(request, need=SECRET)
+        rows = await read(lambda ws: ws.baselines(moment))
+        return json_response({"ok": True, "baselines": rows})
 
     @app.delete("/v1/changes/{change_id}", summary="Forget a change (secret key)", tags=["playbook"])
     async def remove(change_id: str, request: Request) -> Response:

@@ -171,14 +171,17 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse, write: A
             return build
         return register
 
-    @signed_page("/", "portfolio.html", "portfolio", columns=_columns(), rows=[], headline=None)
+    @signed_page("/", "portfolio.html", "portfolio", columns=_columns(), rows=[], headline=None,
+                 by_value=False)
     async def portfolio(request: Request, c: dict[str, Any]) -> None:
         card = await _result(analyse, "scorecard", c["filters"])
         frictions = await _result(analyse, "frictions", c["filters"])
         moves = await _result(analyse, "week-on-week", c["filters"])
         weekly = await _result(analyse, "series", {**c["filters"], "every": "week"})
-        c.update(meta=card["meta"], rows=portfolio_rows(card, frictions, moves, weekly),
-                 headline=moves["meta"].get("headline"))
+        value = await _result(analyse, "portfolio", c["filters"])
+        rows = portfolio_rows(card, frictions, moves, weekly, value)
+        c.update(meta=card["meta"], rows=rows, headline=moves["meta"].get("headline"),
+                 by_value=any(r["value"] for r in rows))
 
     @signed_page("/journeys", "journeys.html", "journeys", groups=[])
     async def journeys(request: Request, c: dict[str, Any]) -> None:
@@ -344,12 +347,14 @@ def panel(result: dict[str, Any], analysis: str, view: str, limit: int) -> dict[
 
 
 def portfolio_rows(card: dict[str, Any], frictions: dict[str, Any], moves: dict[str, Any] | None = None,
-                   weekly: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                   weekly: dict[str, Any] | None = None,
+                   value: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The scorecard's moments ranked by attempts short of target (most first; moments
     without a target last, by volume), each with its status against the target and its
     top friction by seconds lost; with ``moves`` (week-on-week) its change since last week,
-    with ``weekly`` (every moment's weekly series) its sparkline. Cells formatted as every
-    surface formats them."""
+    with ``weekly`` (every moment's weekly series) its sparkline; with ``value`` (the
+    ``portfolio`` analysis) its value at stake, and, when any moment has one, ranked by it
+    (the portfolio's order) instead. Cells formatted as every surface formats them."""
     change = {r["moment"]: r for r in (moves or {}).get("tables", {}).get("moments", [])}
     change_column = next(c for c in registry.get("week-on-week").views[0].columns if c.name == "change")
     series: dict[str, list[dict[str, Any]]] = {}
@@ -360,6 +365,8 @@ def portfolio_rows(card: dict[str, Any], frictions: dict[str, Any], moves: dict[
         if k.get("rank") == 1:
             top[k["moment"]] = k
     kinds_view = {c.name: c for c in registry.get("frictions").views[1].columns}
+    worth = {r["moment"]: r for r in (value or {}).get("tables", {}).get("moments", [])}
+    worth_column = next(c for c in registry.get("portfolio").views[0].columns if c.name == "total_value")
     rows = []
     for r in card["tables"]["moments"]:
         rows.append({
@@ -374,8 +381,13 @@ def portfolio_rows(card: dict[str, Any], frictions: dict[str, Any], moves: dict[
                 "moved": change[r["moment"]].get("moved"),
                 "p": fmt.p_value(change[r["moment"]].get("p_adjusted"))},
             "spark": charts_.sparkline(series.get(r["moment"], [])),
+            "value": None if fmt.num(worth.get(r["moment"], {}).get("total_value")) is None else {
+                "cell": fmt.cell(worth_column, worth[r["moment"]]),
+                "rank": worth[r["moment"]].get("rank")},
         })
     rows.sort(key=lambda row: rank_key(row["raw"]))
+    if any(r["value"] for r in rows):  # the value at stake ranks, where costs are set
+        rows.sort(key=lambda row: (row["value"] is None, (row["value"] or {}).get("rank") or 0))
     return rows
 
 

@@ -24,6 +24,7 @@ from ..errors import SpecError, SpecProblem
 from .frictions import Frictions
 from .model import Journey, Matcher, Moment, Target, Workspace
 from .types import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES
+from .value import Value
 
 Loc = tuple[str | int, ...]
 
@@ -41,6 +42,7 @@ _KEYS = {
     "moment": Moment.model_fields,
     "matcher": Matcher.model_fields,
     "target": Target.model_fields,
+    "value": Value.model_fields,
     "frictions": Frictions.model_fields,
     **{f"frictions.{kind}": field.annotation.model_fields  # type: ignore[union-attr]
        for kind, field in Frictions.model_fields.items()},
@@ -185,6 +187,8 @@ def _kind(loc: Loc) -> str:
         return "matcher"
     if last == "target":
         return "target"
+    if last == "value":
+        return "value"
     if names[0] == "frictions":
         return ".".join(names[:2])
     return ""

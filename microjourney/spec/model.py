@@ -8,6 +8,7 @@ numbers lives in :mod:`microjourney.spec.load`.
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
@@ -34,6 +35,7 @@ from .types import (
     Seconds,
     as_tuple,
 )
+from .value import COSTS, Value
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 Operator = Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"]
@@ -157,8 +159,12 @@ class Matcher(Frozen):
 
 
 class Target(Frozen):
+    """What the moment's owner commits to: ``metric`` at ``value``, by the day ``by`` (none:
+    from now on)."""
+
     metric: TargetMetric
     value: float
+    by: date | None = None
 
     @property
     def lower_is_better(self) -> bool:
@@ -198,6 +204,19 @@ class Moment(Frozen):
     failure_cost: float | None = Field(default=None, ge=0)
     contact_cost: float | None = Field(default=None, ge=0)
     lifetime_value: float | None = Field(default=None, ge=0)
+    #: What the moment's failures cost (docs/value.md): its own costs, currency and retention
+    #: window; a key it leaves out comes from the workspace's ``value:``. ``failure_cost``,
+    #: ``contact_cost`` and ``lifetime_value`` above are the same keys written on the moment.
+    value: Value | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _cost_once(cls, value: Value | None, info: ValidationInfo) -> Value | None:
+        for key in COSTS:
+            if value is not None and getattr(value, key) is not None \
+                    and info.data.get(key) is not None:
+                raise ValueError(f"{key} is given twice, on the moment and in its value; keep one")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -385,6 +404,9 @@ class Workspace(Frozen):
     #: How journeys are read by the Peak-End rule (docs/peak_end.md).
     peak_end: PeakEnd = PeakEnd()
     survey_cooldown: Seconds = Field(0.0, ge=0)
+    #: The moments' value at stake by default: costs, currency, retention window (each
+    #: moment's ``value:`` overrides it key by key; docs/value.md).
+    value: Value = Value()
 
     @field_validator("journeys")
     @classmethod

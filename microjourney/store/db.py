@@ -30,6 +30,8 @@ Tables (all timestamps UTC)::
                 (see :mod:`microjourney.store.changes`)
     deliveries  each alert's webhook delivery per URL: claimed before it is sent, so that
                 an alert is delivered at most once (see :mod:`microjourney.store.deliveries`)
+    baselines   each moment's baselines frozen on request: the period and its figures (see
+                :mod:`microjourney.store.baselines`)
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ import duckdb
 from ..errors import WorkspaceError
 from .private import FILE_MODE, make_dir, narrow, narrow_umask
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: Seconds :func:`connect` waits for a store another process holds, unless
 #: ``MICROJOURNEY_LOCK_WAIT`` says otherwise.
 LOCK_WAIT = 10.0
@@ -177,6 +179,18 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             claimed_at   TIMESTAMPTZ NOT NULL,
             finished_at  TIMESTAMPTZ,
             PRIMARY KEY (alert_id, url)
+        )""",
+    ),
+    # Moments' baselines frozen on request (store/baselines.py): workspace figures, no
+    # personal data.
+    6: (
+        """CREATE TABLE IF NOT EXISTS baselines (
+            moment    VARCHAR NOT NULL,
+            frozen_at TIMESTAMPTZ NOT NULL,
+            since     TIMESTAMPTZ NOT NULL,
+            until     TIMESTAMPTZ NOT NULL,
+            figures   JSON NOT NULL,
+            PRIMARY KEY (moment, frozen_at)
         )""",
     ),
 }

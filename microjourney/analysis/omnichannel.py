@@ -129,7 +129,9 @@ def channels(stats_: pd.DataFrame, min_finished: int = MIN_FINISHED) -> pd.DataF
                                       float(r.get("duration_sum2") or 0.0))
         for name, value in (("completion", completion), ("completion_ci", completion_ci),
                             ("duration_mean_s", mean),
-                            ("duration_ci", None if mean_ci is None else list(mean_ci)),
+                            # Sums of seconds add up in another order on another engine:
+                            # the interval to 9 decimals is the same on every engine.
+                            ("duration_ci", None if mean_ci is None else [round(x, 9) for x in mean_ci]),
                             ("escalation_rate", escalation), ("escalation_ci", escalation_ci),
                             ("csat", csat), ("csat_ci", csat_ci),
                             ("judged", finished >= min_finished)):

@@ -123,45 +123,18 @@ def cell(column: Column, row: Mapping[str, Any]) -> str:
     kind = column.kind
     if kind == "count":
         return count(value)
-    if kind in ("rate", "points"):
-        text = pct(value) if kind == "rate" else _points(value)
-        if column.ci is not None and num(value) is not None:
-            low, high = interval(row.get(column.ci))
-            if low is not None and high is not None:
-                text += (f" [{pct(low)}–{pct(high)}]" if kind == "rate"
-                         else f" [{low * 100:+.1f}, {high * 100:+.1f}]")
-        return text
     if kind in ("measure", "measure-change"):
         unit = measure(row.get("metric"))
         kind = {"rate": "rate" if kind == "measure" else "points", "seconds": "seconds",
                 "count": "count" if kind == "measure" else "number", "number": "number"}[unit]
         return cell(replace(column, kind=kind), row)
-    if kind == "seconds":
-        text = seconds(value)
+    if kind in _SHOWN:
+        one, both = _SHOWN[kind]
+        text = one(value)
         if column.ci is not None and num(value) is not None:
             low, high = interval(row.get(column.ci))
             if low is not None and high is not None:
-                text += f" [{seconds(low)}, {seconds(high)}]"
-        return text
-    if kind == "score":
-        x = num(value)
-        if x is None:
-            return DASH
-        text = f"{x:+.2f}"
-        if column.ci is not None:
-            low, high = interval(row.get(column.ci))
-            if low is not None and high is not None:
-                text += f" [{low:+.2f}, {high:+.2f}]"
-        return text
-    if kind == "number":
-        x = num(value)
-        if x is None:
-            return DASH
-        text = f"{x:,.1f}"
-        if column.ci is not None:
-            low, high = interval(row.get(column.ci))
-            if low is not None and high is not None:
-                text += f" [{low:,.1f}–{high:,.1f}]"
+                text += both(low, high)
         return text
     if kind == "p":
         return p_value(value)
@@ -196,6 +169,24 @@ def measure(metric: Any) -> str:
     if name in NUMBER_METRICS:
         return "number"
     return "count" if name in COUNT_METRICS else "rate"
+
+
+def _fixed(spec: str) -> Any:
+    """A formatter of a number by the format ``spec`` (missing: the dash)."""
+    def show(value: Any) -> str:
+        x = num(value)
+        return DASH if x is None else format(x, spec)
+    return show
+
+
+#: How the numeric kinds read: the value, and its interval after it (low, high).
+_SHOWN: dict[str, tuple[Any, Any]] = {
+    "rate": (lambda v: pct(v), lambda lo, hi: f" [{pct(lo)}–{pct(hi)}]"),
+    "points": (lambda v: _points(v), lambda lo, hi: f" [{lo * 100:+.1f}, {hi * 100:+.1f}]"),
+    "seconds": (lambda v: seconds(v), lambda lo, hi: f" [{seconds(lo)}, {seconds(hi)}]"),
+    "score": (_fixed("+.2f"), lambda lo, hi: f" [{lo:+.2f}, {hi:+.2f}]"),
+    "number": (_fixed(",.1f"), lambda lo, hi: f" [{lo:,.1f}–{hi:,.1f}]"),
+}
 
 
 def p_value(value: Any) -> str:

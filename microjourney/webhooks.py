@@ -15,6 +15,7 @@ Logs name the alert and the URL's scheme and host, never its path, the body or t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -289,10 +290,10 @@ def _post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> 
         if late.is_set():  # cut: the head read may be a truncated one
             raise TimeoutError
         status, after = answer.status, answer.getheader("Retry-After")
-        try:
+        # The body is only drained (so the connection ends cleanly); the status decides,
+        # whether or not the body can be read.
+        with contextlib.suppress(OSError, http.client.HTTPException):
             answer.read(MAX_ANSWER)
-        except (OSError, http.client.HTTPException):
-            pass  # the status stands
     except ssl.SSLCertVerificationError as exc:
         return _Answer(None, f"TLS certificate not accepted: {exc.verify_message}")
     except (OSError, http.client.HTTPException) as exc:

@@ -22,13 +22,11 @@ from ..engine.daily import (
     SURVEY_RATES,
     daily_frictions,
     daily_metrics,
-    daily_surveys,
 )
-from ..engine.experiments import scored_answers
 from ..errors import QueryError
 from . import filters
 from .base import Analysis, Column, Notice, Output, View, frame
-from .experiment import survey_questions
+from .daily import daily_table, with_surveys
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -120,21 +118,6 @@ def long_form(daily: pd.DataFrame) -> pd.DataFrame:
             parts.append(daily[["moment", "day"]].assign(metric=metric, n=daily[n], sum=daily[s],
                                                          sum2=daily[s2]))
     return pd.concat(parts, ignore_index=True)
-
-
-def with_surveys(ws: Workspace, daily: pd.DataFrame, moment: str | None) -> pd.DataFrame:
-    """``daily`` with each day's CSAT and CES tallies of the moments' surveys, when any
-    survey of them asks one (0 on a day without answers)."""
-    questions = survey_questions(ws.spec.surveys, [moment] if moment else None)
-    if questions is None or daily.empty:
-        return daily
-    answers = scored_answers(ws.survey_answers(), questions, ws.attempts(moment))
-    scores = daily_surveys(answers).to_pandas()
-    scores["day"] = pd.to_datetime(scores["day"]).dt.date
-    out = daily.merge(scores, on=["moment", "day"], how="left")
-    cols = [c for c in scores.columns if c not in ("moment", "day")]
-    out[cols] = out[cols].fillna(0)
-    return out
 
 
 def _days(rows: pd.DataFrame, lo: date, hi: date) -> pd.DataFrame:
@@ -277,8 +260,7 @@ def compute(ws: Workspace, p: Params) -> Output:
     scope = p.model_copy(update={"since": None})  # the baseline reads the weeks before --since
     a = filters.attempts(ws.attempts(p.moment), scope)
     frictions = ws.db.table("friction_attempts")
-    daily = daily_metrics(a, frictions).to_pandas()
-    daily["day"] = pd.to_datetime(daily["day"]).dt.date
+    daily = daily_table(a, frictions)
     if filters.unfiltered(scope):
         daily = with_surveys(ws, daily, p.moment)
     weekly = p.every == "week"

@@ -14,13 +14,13 @@ import pandas as pd
 from pydantic import Field
 
 from ..analysis.its import TOO_FEW_DAYS_AFTER, TOO_FEW_DAYS_BEFORE, interrupted
-from ..engine.daily import MEANS, RATES, SURVEY_RATES, daily_metrics
+from ..engine.daily import MEANS, RATES, SURVEY_RATES
 from ..fmt import lower_is_better
 from ..spec.changes import KINDS
 from . import experiment as experiment_analysis
 from . import filters
-from .alerts import with_surveys
-from .base import Analysis, Column, Notice, Output, View, frame
+from .base import Analysis, Column, Kind, Notice, Output, View, frame
+from .daily import daily_table, with_surveys
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -59,33 +59,31 @@ _DETAIL = (
     Column("title", "change", keep=1),
     Column("metric", "metric", keep=0),
 )
-RATE_COLUMNS = _DETAIL + (
-    Column("before", "before", "rate", "the metric's attempts ÷ finished attempts before the "
-           "change (csat: answers of 4–5 ÷ CSAT answers, where a survey of the moment asks it)",
-           keep=0),
-    Column("after", "after", "rate", "the same ÷ finished attempts from the change on", keep=0),
-    Column("level", "level change", "points", "the jump on the change day; 95% interval",
-           ci="level_ci", keep=1),
-    Column("slope", "slope change", "points", "the change of the trend per week; 95% interval",
-           ci="slope_ci", keep=2),
-    Column("effect", "effect", "points", _EFFECT.format(horizon="the horizon"), ci="effect_ci",
-           keep=0),
-    Column("p", "p", "p", "two-sided p-value of no effect at the horizon", keep=1),
-    Column("verdict", "verdict", keep=0),
-)
-TIME_COLUMNS = _DETAIL + (
-    Column("before", "before", "seconds", "time to complete: Σ ÷ completed attempts; friction "
-           "seconds: Σ ÷ finished attempts; before the change", keep=0),
-    Column("after", "after", "seconds", "the same from the change on", keep=0),
-    Column("level", "level change", "seconds", "the jump on the change day; 95% interval",
-           ci="level_ci", keep=1),
-    Column("slope", "slope change", "seconds", "the change of the trend per week; 95% interval",
-           ci="slope_ci", keep=2),
-    Column("effect", "effect", "seconds", _EFFECT.format(horizon="the horizon"), ci="effect_ci",
-           keep=0),
-    Column("p", "p", "p", "two-sided p-value of no effect at the horizon", keep=1),
-    Column("verdict", "verdict", keep=0),
-)
+
+
+def _effects(value: Kind, change: Kind, before: str, after: str) -> tuple[Column, ...]:
+    """The columns of one table of effects: values read as ``value``, changes as ``change``."""
+    return _DETAIL + (
+        Column("before", "before", value, before, keep=0),
+        Column("after", "after", value, after, keep=0),
+        Column("level", "level change", change, "the jump on the change day; 95% interval",
+               ci="level_ci", keep=1),
+        Column("slope", "slope change", change, "the change of the trend per week; 95% interval",
+               ci="slope_ci", keep=2),
+        Column("effect", "effect", change, _EFFECT.format(horizon="the horizon"), ci="effect_ci",
+               keep=0),
+        Column("p", "p", "p", "two-sided p-value of no effect at the horizon", keep=1),
+        Column("verdict", "verdict", keep=0),
+    )
+
+
+RATE_COLUMNS = _effects(
+    "rate", "points", "the metric's attempts ÷ finished attempts before the change (csat: answers "
+    "of 4–5 ÷ CSAT answers, where a survey of the moment asks it)",
+    "the same ÷ finished attempts from the change on")
+TIME_COLUMNS = _effects(
+    "seconds", "seconds", "time to complete: Σ ÷ completed attempts; friction seconds: Σ ÷ finished "
+    "attempts; before the change", "the same from the change on")
 PATTERN_COLUMNS = (
     Column("kind", "kind", keep=0),
     Column("changes", "changes", "count", "changes of this kind kept", keep=0),
@@ -161,8 +159,7 @@ def compute(ws: Workspace, p: Params) -> Output:
         ws.refresh(frictions=True)
         a = filters.attempts(ws.attempts(), p)
         a = a.filter(a.moment.isin(moments))
-        daily = daily_metrics(a, ws.db.table("friction_attempts")).to_pandas()
-        daily["day"] = pd.to_datetime(daily["day"]).dt.date
+        daily = daily_table(a, ws.db.table("friction_attempts"))
         if filters.unfiltered(p):  # the CSAT share where a survey of the moment asks it
             daily = with_surveys(ws, daily, p.moment)
     summary: list[dict[str, Any]] = []

@@ -4,6 +4,7 @@ baselines frozen on request (docs/review.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -66,22 +67,30 @@ class Changes:
         """Freeze ``moment``'s baseline: its scorecard over ``since`` to ``until`` (days,
         YYYY-MM-DD; default: the ``days`` days before the end of the data), kept in the store
         with the day it was frozen. The latest is the moment's baseline (docs/review.md)."""
-        if moment not in self.spec.moments:
-            raise QueryError(f"no moment {moment!r}; moments: "
-                             f"{', '.join(self.spec.moments) or 'none defined yet'}", code="query/moment")
+        return self.freeze_baselines([moment], since=since, until=until, days=days)[0]
+
+    def freeze_baselines(self, moments: Sequence[str], *, since: str | None = None,
+                         until: str | None = None, days: int = 28) -> list[dict[str, Any]]:
+        """:meth:`freeze_baseline` for each of ``moments`` over one period (one scorecard)."""
+        for moment in moments:
+            if moment not in self.spec.moments:
+                raise QueryError(f"no moment {moment!r}; moments: "
+                                 f"{', '.join(self.spec.moments) or 'none defined yet'}",
+                                 code="query/moment")
         end = _day(until) if until else _end_of_data(self.analysis("scorecard").meta.get("as_of"))
         start = _day(since) if since else end - timedelta(days=days)
         if not start < end:
             raise QueryError(f"baseline: the period {start.date()} to {end.date()} is empty",
                              code="query/option")
         card = self.analysis("scorecard", since=start.date().isoformat(), until=end.date().isoformat())
-        rows = card.table().to_dict("records")
-        row = next((r for r in rows if r["moment"] == moment), None)
-        if row is None or not row.get("attempts"):
-            raise QueryError(f"baseline: {moment} has no attempts from {start.date()} to "
-                             f"{end.date()}", code="query/option")
-        figures = {k: _plain(row.get(k)) for k in BASELINE_FIGURES}
-        return baseline_store.freeze(self.con, moment, start, end, figures)
+        rows = {r["moment"]: r for r in card.table().to_dict("records")}
+        for moment in moments:
+            if not (rows.get(moment) or {}).get("attempts"):
+                raise QueryError(f"baseline: {moment} has no attempts from {start.date()} to "
+                                 f"{end.date()}", code="query/option")
+        return [baseline_store.freeze(self.con, moment, start, end,
+                                      {k: _plain(rows[moment].get(k)) for k in BASELINE_FIGURES})
+                for moment in moments]
 
     def baselines(self, moment: str | None = None) -> list[dict[str, Any]]:
         """The baselines frozen (or ``moment``'s), newest first."""
@@ -89,9 +98,9 @@ class Changes:
 
 
 #: The scorecard's figures a baseline keeps.
-BASELINE_FIGURES = ("attempts", "completion_rate", "completion_ci", "failure_rate", "abandonment_rate",
-                    "escalation_rate", "repeat_contact_rate", "duration_median_s", "duration_p90_s",
-                    "sla_met_rate")
+BASELINE_FIGURES = ("attempts", "finished", "completion_rate", "completion_ci", "failure_rate",
+                    "abandonment_rate", "escalation_rate", "repeat_contact_rate",
+                    "duration_median_s", "duration_p90_s", "sla_met_rate")
 
 
 def _day(text: str) -> datetime:

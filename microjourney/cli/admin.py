@@ -280,6 +280,10 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
             ws.add_change(c["moment"], c["day"], c["kind"], c["title"],
                           experiment=c.get("experiment"), note=c.get("note"), source="demo")
         out.print(f"{len(files.changes)} changes shipped in the period kept in the playbook.")
+        if files.baseline:
+            ws.freeze_baselines(list(ws.moments), since=files.baseline[0], until=files.baseline[1])
+            out.print(f"Baselines frozen over {files.baseline[0]} to {files.baseline[1]} "
+                      "(the weekly review compares each week with them).")
         built = ws.refresh()
         if built.mode == "incremental":
             everyone = ws.summary()["persons"]
@@ -302,7 +306,8 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
               f"  microjourney intents --wide -w {directory}\n"
               f"  microjourney experiment analyze reset_by_sms -w {directory}\n"
               f"  microjourney playbook -w {directory}\n"
-              f"  microjourney alerts -w {directory}")
+              f"  microjourney alerts -w {directory}\n"
+              f"  microjourney review -w {directory}")
 
 
 def _demo_send(directory: Path, events: Path, collector: Any) -> None:

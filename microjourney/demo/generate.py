@@ -80,6 +80,9 @@ class DemoFiles:
     persons: int
     events: int
     changes: tuple[dict, ...] = ()  # the changes shipped in the period (demo/changes.py)
+    #: The period each moment's baseline is frozen over: the four weeks before the first
+    #: change shipped after the start (``since``, ``until``; days, YYYY-MM-DD).
+    baseline: tuple[str, str] | None = None
 
 
 def generate(directory: str | os.PathLike[str], *, persons: int = 20_000, seed: int = 7,
@@ -118,7 +121,9 @@ def generate(directory: str | os.PathLike[str], *, persons: int = 20_000, seed: 
     return DemoFiles(workspace_yaml=write_workspace(root / "microjourney.yaml"), replay=paths[-1],
                      event_files=tuple(paths), live=data / LIVE, export=export, texts=texts,
                      ivr=ivr, persons=persons, events=len(order),
-                     changes=tuple(shipped(begin.date(), days)))
+                     changes=tuple(shipped(begin.date(), days)),
+                     baseline=(begin.date().isoformat(),
+                               (begin.date() + timedelta(days=min(28, days // 2))).isoformat()))
 
 
 def _table(part: dict[str, np.ndarray], *, local: bool = False) -> pa.Table:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import ibis
@@ -259,6 +260,28 @@ def compute(ws: Workspace, p: Params) -> Output:
     return Output({"themes": table, "quotes": quotes}, notices, meta)
 
 
+def texts_between(ws: Workspace, since: datetime, until: datetime,
+                  moments: Sequence[str]) -> pd.DataFrame:
+    """The free-text answers given from ``since`` to before ``until`` to the surveys of
+    ``moments`` (and the journey surveys of their journeys), the most recent
+    :data:`MAX_TEXTS`: ``timestamp``, ``moment`` (the survey's moment, else its journey),
+    ``survey``, ``text``, ``sentiment``, ``band``, ``outcome``, ``attempt_id``."""
+    columns = ["timestamp", "moment", "survey", "text", "sentiment", "band", "outcome", "attempt_id"]
+    journeys = {ws.spec.journey_of(m) for m in moments}
+    about = {s.name: s.moment or s.journey for s in ws.spec.surveys
+             if s.moment in moments or (s.moment is None and s.journey in journeys)}
+    p = Params(since=since.isoformat(), until=until.isoformat())
+    asked = [(s, q.id) for s in ws.spec.surveys if s.name in about
+             for q in s.questions if q.type == "text"]
+    rows = _texts(ws, p, asked).head(MAX_TEXTS) if asked else pd.DataFrame()
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    rows = rows.sort_values(["timestamp", "event_id"], kind="stable").reset_index(drop=True)
+    rows["sentiment"] = sentiment([str(t) for t in rows.text]).scores
+    rows["moment"] = rows["survey"].map(about)
+    return rows[columns]
+
+
 def _examples(ws: Workspace) -> list[dict[str, Any]]:
     if not any(q.type == "text" for s in ws.spec.surveys for q in s.questions):
         return [{}]
@@ -281,4 +304,4 @@ ANALYSIS = Analysis(
     examples=_examples,
 )
 
-__all__ = ["ANALYSIS", "BANDS"]
+__all__ = ["ANALYSIS", "BANDS", "texts_between"]

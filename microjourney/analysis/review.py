@@ -157,6 +157,9 @@ def grown(now: pd.DataFrame, before: pd.DataFrame, top: int) -> pd.DataFrame:
     (``now``) and last (``before``), those whose seconds lost grew, the most first, at most
     ``top``; ``new`` when last week had none."""
     keys = ["moment", "kind"]
+    columns = [*keys, "seconds_now", "seconds_before", "hit_now", "hit_before", "growth", "new"]
+    if now.empty and before.empty:
+        return pd.DataFrame(columns=columns)
     m = now.merge(before, on=keys, how="outer", suffixes=("_now", "_before"))
     for c in ("seconds_now", "seconds_before", "hit_now", "hit_before"):
         m[c] = m[c].fillna(0) if c in m else 0

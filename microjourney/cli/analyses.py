@@ -9,18 +9,33 @@ server for the same result (:mod:`.served`).
 from __future__ import annotations
 
 import inspect
+import sys
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
 from pydantic.fields import FieldInfo
 
-from ..registry import REGISTRY, Analysis
+from ..errors import QueryError
+from ..jsonable import dumps
+from ..registry import REGISTRY, Analysis, Result
+from ..report import review as review_document
 from .common import JsonOpt, WideOpt, WorkspaceOpt, _engine, app, out
 from .render import show
 from .served import analysis_result
+
+#: Analyses that also print as a one-page document: format → the result's rendering.
+DOCUMENTS: dict[str, dict[str, Callable[[Result], str]]] = {
+    "review": {"md": review_document.markdown, "html": review_document.html},
+}
+FormatOpt = Annotated[str, typer.Option("--format", metavar="<table|json|md|html>", help=(
+    "table (the terminal's), json (as --json), md (one Markdown page) or html (one "
+    "self-contained HTML page)."))]
+OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the document to "
+                                                "this file instead of printing it.")]
 
 
 def _cli_type(annotation: Any) -> tuple[Any, str]:
@@ -69,12 +84,34 @@ def command(analysis: Analysis, name: str | None = None, *, fixed: dict[str, Any
                           annotation=WideOpt),
     ]
 
+    documents = DOCUMENTS.get(analysis.name)
+    if documents:
+        params += [
+            inspect.Parameter("format", inspect.Parameter.KEYWORD_ONLY, default="table",
+                              annotation=FormatOpt),
+            inspect.Parameter("output", inspect.Parameter.KEYWORD_ONLY, default=None,
+                              annotation=OutputOpt),
+        ]
+
     def run(**given: Any) -> None:
         values = dict(fixed or {})
         values.update({k: v for k, v in given.items() if k in fields and v is not None
                        and v != []})
+        kind = "json" if given["as_json"] else given.get("format", "table")
+        if documents and kind not in ("table", "json", *documents):
+            raise QueryError(f"{analysis.name} --format: {kind!r} is not one of table, json, "
+                             f"{', '.join(documents)}", code="query/option")
         result = analysis_result(given["workspace"], analysis.name, values, _engine)
-        show(result, analysis, out, as_json=given["as_json"], wide=given["wide"])
+        if documents and (kind in documents or given.get("output")):
+            text = (dumps(result.to_dict(), indent=True) + "\n" if kind in ("json", "table")
+                    else documents[kind](result))
+            if given.get("output"):
+                given["output"].write_text(text, encoding="utf-8")
+                out.print(f"Wrote {given['output']}")
+            else:
+                sys.stdout.write(text)
+            return
+        show(result, analysis, out, as_json=kind == "json", wide=given["wide"])
 
     run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in params}

@@ -363,7 +363,6 @@ ANALYSIS = Analysis(
            View("changes", "Changes shipped and their effect", CHANGE_COLUMNS),
            View("verbatims", "Verbatims of the week", VERBATIM_COLUMNS)),
     examples=_examples,
-    cli=False,
 )
 
 __all__ = ["ANALYSIS", "ReviewParams", "monday"]

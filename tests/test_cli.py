@@ -86,16 +86,36 @@ def test_errors_are_one_clear_line(tmp_path):
 
 
 def test_demo_builds_analyses_and_reports(tmp_path):
-    out = run("demo", str(tmp_path / "demo"), "--persons", "400", cwd=tmp_path).stdout
+    """The demo as `make demo` builds it (its full size: the incident it plants needs its
+    volume to be found), and its weekly review: the moment of the incident in red, with the
+    friction that grew and the change that fixed it (docs/review.md)."""
+    out = run("demo", str(tmp_path / "demo"), cwd=tmp_path).stdout
     report = tmp_path / "demo" / "report.html"
     assert report.is_file() and f"Open the report: {report.resolve()}" in out.replace("\n", "")
     assert "card_payment" in out and "moments in" in out
     flat = " ".join(out.split())  # the console wraps long lines
     assert "The dashboard: `microjourney serve -w" in flat and "http://127.0.0.1:8321/" in flat
+    assert "Baselines frozen over 2026-09-01 to 2026-09-29" in flat
     html = report.read_text(encoding="utf-8")
     assert "card_payment" in html and "<script" in html and "http://" not in html.split("<script")[0]
     again = run("demo", str(tmp_path / "demo"), cwd=tmp_path, ok=False)
     assert again.returncode == 2 and "already holds a workspace" in again.stderr
+
+    review = json.loads(run("review", "-w", str(tmp_path / "demo"), "--json", cwd=tmp_path).stdout)
+    assert review["meta"]["week"] == "2026-W43"  # the data ends on Monday 26 October
+    rows = {r["moment"]: r for r in review["tables"]["moments"]}
+    three_ds = rows["three_ds_verification"]
+    assert three_ds["rag"] == "red" and "regression alert" in three_ds["reasons"][0]
+    assert three_ds["friction"] == "error_shown"  # the friction that grew in the incident
+    assert three_ds["alert"].endswith("os = android")
+    assert three_ds["change_title"].startswith("Fix: the bank app hands Android customers back")
+    assert three_ds["baseline"] is not None  # the demo froze its first four weeks
+    assert "three_ds_verification is red" in review["meta"]["headline"] or \
+        review["meta"]["rag"]["red"] > 1
+    fixed = [c for c in review["tables"]["changes"] if c["moment"] == "three_ds_verification"]
+    assert fixed and fixed[0]["day"] == "2026-10-20" and fixed[0]["this_week"] is True
+    assert {w["moment"] for w in review["tables"]["wall"] if w["side"] == "worst"} >= {
+        "three_ds_verification"}
 
 
 def test_store_in_use_is_a_clear_error(tmp_path):

@@ -1,8 +1,10 @@
 """Alert webhooks: each alert POSTed as JSON to each webhook of the workspace, signed, retried
-with back-off, at most once per alert and URL (docs/webhooks.md).
+with back-off, at most once per alert and URL (docs/webhooks.md). The weekly review is sent
+the same way (``kind="review"``: keyed by its ``review_id``, once per week and URL).
 
-An edge out: it reads the ``alerts.webhooks`` declarations (:class:`~.spec.alerts.Webhook`)
-and records each delivery in the store's log (:mod:`.store.deliveries`) before it sends.
+An edge out: it reads the ``alerts.webhooks`` (and ``review.webhooks``) declarations
+(:class:`~.spec.alerts.Webhook`) and records each delivery in the store's log
+(:mod:`.store.deliveries`) before it sends.
 
     Microjourney-Signature: t=<Unix seconds of the try>,v1=<64 hex digits>
 
@@ -41,8 +43,10 @@ from .store.deliveries import claim, finish
 
 __all__ = [
     "ALERT_HEADER",
+    "REVIEW_HEADER",
     "SIGNATURE_HEADER",
     "Delivery",
+    "Kind",
     "Status",
     "deliver",
     "origin",
@@ -54,6 +58,10 @@ log = logging.getLogger("microjourney.webhooks")
 
 SIGNATURE_HEADER = "Microjourney-Signature"
 ALERT_HEADER = "Microjourney-Alert"
+REVIEW_HEADER = "Microjourney-Review"
+#: What is delivered: its id is the body's ``<kind>_id`` and goes in the header of the kind.
+Kind = Literal["alert", "review"]
+_HEADERS: dict[str, str] = {"alert": ALERT_HEADER, "review": REVIEW_HEADER}
 #: The most of a receiver's answer read (then dropped: only its status counts).
 MAX_ANSWER = 64 * 1024
 #: The longest wait a ``Retry-After`` obtains, in seconds.
@@ -76,7 +84,8 @@ Status = Literal["delivered", "failed", "already", "no-secret", "deferred"]
 @dataclass(frozen=True)
 class Delivery:
     """What became of one alert for one webhook: the tries made, the last HTTP status
-    (None: none came) and, unless delivered, why (short text: no secret, no body)."""
+    (None: none came) and, unless delivered, why (short text: no secret, no body).
+    ``alert_id`` is the delivery's key: a weekly review's ``review_id`` for a review."""
 
     alert_id: str
     url: str
@@ -132,7 +141,7 @@ def origin(url: str) -> str:
 def deliver(con: duckdb.DuckDBPyConnection, alerts: Sequence[Mapping[str, Any]],
             hooks: Sequence[Webhook], *, environ: Mapping[str, str] = os.environ, tries: int = 5,
             first_wait: float = 0.5, timeout: float = 5.0, sleep: Callable[[float], object] = time.sleep,
-            clock: Callable[[], float] = time.time) -> list[Delivery]:
+            clock: Callable[[], float] = time.time, kind: Kind = "alert") -> list[Delivery]:
     """POST each alert to each webhook, at most once per alert and URL: one :class:`Delivery`
     each, in the order alert by alert, then webhook by webhook.
 
@@ -149,12 +158,16 @@ def deliver(con: duckdb.DuckDBPyConnection, alerts: Sequence[Mapping[str, Any]],
     The log row is finished with the outcome. Once a URL has failed after every try, it is
     sent nothing more in this call (``deferred``: not claimed, sent by the next call).
 
+    ``kind="review"`` sends weekly reviews the same way: each keyed by its ``review_id``
+    (in the log's ``alert_id`` column and the ``Microjourney-Review`` header) instead.
     ``sleep`` and ``clock`` (Unix seconds: signatures and the log's times) are for tests.
     """
     if tries < 1:
         raise ValueError(f"tries must be at least 1, not {tries}")
-    bodies = [(_alert_id(alert), dumps(alert).encode()) for alert in alerts]
-    how = _Tries(tries, first_wait, timeout, sleep, clock)
+    if kind not in _HEADERS:
+        raise ValueError(f"kind is one of {', '.join(_HEADERS)}, not {kind!r}")
+    bodies = [(_alert_id(alert, kind), dumps(alert).encode()) for alert in alerts]
+    how = _Tries(tries, first_wait, timeout, sleep, clock, kind)
     down: set[str] = set()  # URLs that failed every try: the rest of this call skips them
     return [_one(con, alert_id, body, hook, environ, how, down)
             for alert_id, body in bodies for hook in hooks]
@@ -169,6 +182,7 @@ class _Tries:
     timeout: float
     sleep: Callable[[float], object]
     clock: Callable[[], float]
+    kind: Kind = "alert"
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -185,11 +199,11 @@ class _Answer:
     after: float | None = None
 
 
-def _alert_id(alert: Mapping[str, Any]) -> str:
-    alert_id = alert.get("alert_id")
+def _alert_id(alert: Mapping[str, Any], kind: Kind = "alert") -> str:
+    alert_id = alert.get(f"{kind}_id")
     if (not isinstance(alert_id, str) or not 0 < len(alert_id) <= MAX_ALERT_ID
             or not all(" " <= ch <= "~" for ch in alert_id)):
-        raise ValueError(f"an alert needs an alert_id of 1 to {MAX_ALERT_ID} printable ASCII "
+        raise ValueError(f"each {kind} needs its {kind}_id: 1 to {MAX_ALERT_ID} printable ASCII "
                          "characters")
     return alert_id
 
@@ -199,39 +213,42 @@ def _one(con: duckdb.DuckDBPyConnection, alert_id: str, body: bytes, hook: Webho
     """Claim, send and log one alert to one webhook."""
     url, where = hook.url, origin(hook.url)
     if url in down:
-        return Delivery(alert_id, url, "deferred", 0, None, "not sent: the URL failed an earlier alert")
+        return Delivery(alert_id, url, "deferred", 0, None, f"not sent: the URL failed an earlier {how.kind}")
     secret: bytes | None = None
     if hook.secret_env is not None:
         value = environ.get(hook.secret_env, "")
         if not value:
-            log.warning("webhook/no-secret alert %s to %s: %s is unset", alert_id, where, hook.secret_env)
+            log.warning("webhook/no-secret %s %s to %s: %s is unset", how.kind, alert_id, where,
+                        hook.secret_env)
             return Delivery(alert_id, url, "no-secret", 0, None, f"{hook.secret_env} is unset or empty")
         secret = value.encode()
     if not claim(con, alert_id, url, how.now()):
-        log.info("webhook/already alert %s to %s", alert_id, where)
+        log.info("webhook/already %s %s to %s", how.kind, alert_id, where)
         return Delivery(alert_id, url, "already", 0, None, None)
     made, last = _send(alert_id, url, body, secret, how)
     ok = last.status is not None and 200 <= last.status < 300
     finish(con, alert_id, url, status="delivered" if ok else "failed", tries=made, answer=last.status,
            at=how.now())
     if ok:
-        log.info("webhook/delivered alert %s to %s (try %d)", alert_id, where, made)
+        log.info("webhook/delivered %s %s to %s (try %d)", how.kind, alert_id, where, made)
         return Delivery(alert_id, url, "delivered", made, last.status, None)
     if last.again:
         down.add(url)
-    log.warning("webhook/failed alert %s to %s after %d tr%s: %s", alert_id, where, made,
+    log.warning("webhook/failed %s %s to %s after %d tr%s: %s", how.kind, alert_id, where, made,
                 "y" if made == 1 else "ies", last.error)
     return Delivery(alert_id, url, "failed", made, last.status, last.error)
 
 
 def _send(alert_id: str, url: str, body: bytes, secret: bytes | None, how: _Tries) -> tuple[int, _Answer]:
     """Try up to ``how.tries`` times: the tries made and the last answer."""
-    headers = {"Content-Type": "application/json", "User-Agent": "microjourney", ALERT_HEADER: alert_id}
+    headers = {"Content-Type": "application/json", "User-Agent": "microjourney",
+               _HEADERS[how.kind]: alert_id}
     last = _Answer(None)
     for k in range(how.tries):
         if k:
             wait = _wait(how.first_wait, k - 1, last.after)
-            log.info("webhook/retry alert %s to %s in %.2f s: %s", alert_id, origin(url), wait, last.error)
+            log.info("webhook/retry %s %s to %s in %.2f s: %s", how.kind, alert_id, origin(url), wait,
+                     last.error)
             how.sleep(wait)
         if secret is not None:  # signed anew each try: a late retry is not too old
             headers[SIGNATURE_HEADER] = sign(secret, int(how.clock()), body)

@@ -62,9 +62,10 @@ LAYERS: dict[str, set[str]] = {
     # Edges in: the HTTP client sends events; the server takes them, and on the ingest path
     # calls the store's writer directly (docs/architecture.md, "The collector writes...").
     "client": set(),
-    # The dashboard's pages format cells as every surface does (fmt).
+    # The dashboard's pages format cells as every surface does (fmt); the weekly review sent by
+    # webhook carries its one-page Markdown (report.review; server/reviewing.py).
     "server": {"microjourney", "workspace", "registry", "spec", "ingest", "store", "jsonable", "fmt",
-               "webhooks"},
+               "webhooks", "report"},
     # Edges out: parse, call the API, render. The command line also starts the other edges
     # (serve, report, demo).
     "report": {"microjourney", "workspace", "workspace_analyses", "registry", "fmt", "jsonable"},

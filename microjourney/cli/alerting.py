@@ -1,6 +1,7 @@
 """``microjourney send-alerts``: send the regressions the ``alerts`` analysis finds to the
-workspace's webhooks, each at most once (docs/webhooks.md). ``microjourney serve`` does the
-same by itself; this command is for a workspace no server holds (a nightly job)."""
+workspace's webhooks, each at most once (docs/webhooks.md); ``microjourney send-review``:
+send a whole week's review to ``review.webhooks``, once per week and URL. ``microjourney
+serve`` does both by itself; these commands are for a workspace no server holds (a job)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ..errors import QueryError
 from ..webhooks import deliver, origin
 from .common import JsonOpt, WorkspaceOpt, _open, _print_json, app, out
 from .served import refuse_while_served
@@ -45,4 +47,48 @@ def send_alerts(
     for r in rows:
         t.add_row(r["alert_id"], escape(r["to"]), r["status"], str(r["tries"]),
                   "" if r["answer"] is None else str(r["answer"]))
+    out.print(t)
+
+
+@app.command("send-review")
+def send_review(
+    week: Annotated[str | None, typer.Option(help="The ISO week, e.g. 2026-W43 (default: the last "
+                                             "whole week: over, and covered by the data to its "
+                                             "Sunday).")] = None,
+    workspace: WorkspaceOpt = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Send the weekly review of a whole week to the workspace's webhooks (review.webhooks),
+    signed and retried; a week already sent to a URL is not sent again."""
+    from ..server import reviewing  # the server's sender: one body, one delivery key
+
+    refuse_while_served(workspace, "send-review", "the server sends each week's review itself")
+    with _open(workspace) as ws:
+        hooks = ws.spec.review.webhooks
+        as_of, today = ws.as_of_ms(), reviewing.today()
+        if week is not None:
+            week = reviewing.whole_week(week, as_of, today)
+        if not hooks:
+            if as_json:
+                _print_json({"week": week, "deliveries": []})
+            else:
+                out.print("no webhooks in the workspace (review.webhooks, docs/webhooks.md): nothing sent")
+            return
+        week = week or reviewing.last_whole_week(as_of, today)
+        if week is None:
+            raise QueryError("send-review: the workspace holds no events yet: no whole week to "
+                             "review", code="query/option")
+        body, done = reviewing.send(ws, ws.con, hooks, week)
+    rows = [{"to": origin(d.url), "status": d.status, "tries": d.tries, "answer": d.answer,
+             "error": d.error} for d in done]
+    if as_json:
+        _print_json({"week": week, "review_id": body["review_id"], "headline": body["headline"],
+                     "deliveries": rows})
+        return
+    t = Table(title=f"review {week} to {len(hooks)} webhooks: {escape(body['headline'])}")
+    for label in ("to", "status", "tries", "answer", "why"):
+        t.add_column(label)
+    for r in rows:
+        t.add_row(escape(r["to"]), r["status"], str(r["tries"]),
+                  "" if r["answer"] is None else str(r["answer"]), escape(r["error"] or ""))
     out.print(t)

@@ -65,6 +65,7 @@ from .guards import (
 )
 from .refresher import Refresher
 from .results import Results
+from .reviewing import ReviewSender
 from .schema import openapi_components
 from .survey_routes import add_routes as add_survey_routes
 from .survey_routes import forget as forget_surveyed
@@ -126,11 +127,15 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
                         return rows
                 state["alerts"] = AlertSender(found, ws.con, alerting.webhooks,
                                               state["refresher"].ready, alerting.every).start()
+            if ws.spec.review.webhooks:  # each whole week's review to its webhooks (reviewing.py)
+                state["review"] = ReviewSender(reader, state["read_lock"], ws.con, ws.spec.review.webhooks,
+                                               state["refresher"].ready, ws.spec.review.every).start()
         try:
             yield
         finally:
-            if "alerts" in state:
-                state["alerts"].stop()
+            for sender in ("alerts", "review"):
+                if sender in state:
+                    state[sender].stop()
             if "refresher" in state:
                 state["refresher"].stop(interrupt=ws.con.interrupt)
                 state["reader"].close_reader()

@@ -19,6 +19,7 @@ from .alerts import Alerts
 from .experiments import MAX_EXPERIMENTS, Experiment
 from .frictions import Frictions
 from .peak_end import PeakEnd
+from .review import Review
 from .surveys import MAX_SURVEYS, Survey
 from .types import (
     MAX_EVENTS,
@@ -401,6 +402,8 @@ class Workspace(Frozen):
     experiments: tuple[Experiment, ...] = Field((), max_length=MAX_EXPERIMENTS)
     #: Regression alerts: detection settings and webhooks (docs/alerts.md).
     alerts: Alerts = Alerts()
+    #: The weekly review sent by webhook every week (docs/webhooks.md, "Sent every week").
+    review: Review = Review()
     #: How journeys are read by the Peak-End rule (docs/peak_end.md).
     peak_end: PeakEnd = PeakEnd()
     survey_cooldown: Seconds = Field(0.0, ge=0)

@@ -160,6 +160,7 @@ def test_in_chromium_every_page_is_accessible_and_reachable_by_keyboard(site_ser
             first = re.findall(r'href="(/attempts/[^"]+)"', failed)[0]
             pages = (("portfolio", "/"), ("journeys", "/journeys"), ("data-quality", "/data-quality"),
                      ("intents", "/intents"), ("experiments", "/experiments"),
+                     ("review", "/review?week=2026-W45"),
                      ("moment", "/moments/pay"), ("attempts", "/moments/pay/attempts?outcome=failed"),
                      ("attempt", first), ("sign-in", "/sign-in"))
             for name, path in pages:

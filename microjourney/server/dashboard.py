@@ -35,6 +35,7 @@ from ..spec import KINDS
 from ..store.keys import WRITE, Keys
 from . import charts as charts_
 from . import dashboard_decisions as decisions
+from . import dashboard_review as review_page
 from . import session
 from .analyses import analysis_answer
 from .guards import read_body
@@ -206,6 +207,7 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse, write: A
 
     decisions.add(app, signed_page, analyse, write, _result, panel, headline, _form, signed_in,
                   lambda form, token: session.same(form, session.form_token(keys(), token)), page)
+    review_page.add(signed_page, analyse, _result, panel)
 
     @signed_page("/moments/{name}/attempts", "attempts.html", "moment", kinds=KINDS, outcomes=OUTCOMES,
                  panels=[])

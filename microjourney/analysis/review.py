@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..fmt import lower_is_better
+from ..spec.model import LOWER_IS_BETTER
 from . import stats
 
 #: A move is called one when its Holm-adjusted p-value is below this.
@@ -73,7 +73,7 @@ def _direction(metric: str, change: float, p_adjusted: float) -> str | None:
     if not p_adjusted < ALPHA or change == 0:
         return None
     up = change > 0
-    return "worse" if up == lower_is_better(metric) else "better"
+    return "worse" if up == (metric in LOWER_IS_BETTER) else "better"
 
 
 def compare(counts: pd.DataFrame) -> pd.DataFrame:
@@ -130,7 +130,7 @@ def judge(row: Mapping[str, Any]) -> tuple[str, list[str]]:
 
 def better_change(metric: str, change: float) -> float:
     """``change`` signed so that a positive value is an improvement."""
-    return -change if lower_is_better(metric) else change
+    return -change if metric in LOWER_IS_BETTER else change
 
 
 def wall(rows: Sequence[Mapping[str, Any]], size: int = WALL) -> list[dict[str, Any]]:

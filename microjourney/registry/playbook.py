@@ -31,7 +31,7 @@ HEADLINE = "completion_rate"
 
 _EFFECT = ("the modelled difference from the counterfactual (the trend before, carried on) "
            "{horizon} after the change: level + slope change × days; 95% interval, "
-           "Newey–West (docs/playbook.md)")
+           "by GLS with AR(1) errors and Kenward–Roger degrees of freedom (docs/playbook.md)")
 CHANGE_COLUMNS = (
     Column("day", "day", "text", "the day the change shipped", keep=0),
     Column("moment", "moment", keep=0),

@@ -24,6 +24,7 @@ from ..analysis.scorecard import scorecard
 from ..engine.daily import daily_frictions
 from ..errors import QueryError
 from . import alerts as alerts_analysis
+from . import intents as intents_analysis
 from . import playbook as playbook_analysis
 from .base import Analysis, Column, Notice, Output, Params, View, frame
 from .notices import small_counts
@@ -85,8 +86,12 @@ WALL_COLUMNS = (
     Column("metric", "metric", keep=2),
     Column("this_week", "this week", "measure", keep=0),
     Column("change", "change", "measure-change", "this week − last week", keep=1),
-    Column("quote", "in their words", "text", "a free-text answer of the week about the moment: "
-           "the most negative for the worst, the most positive for the best", keep=0),
+    Column("quote", "in their words", "text", "a free-text answer of the week to a survey of the "
+           "moment (the most negative for the worst, the most positive for the best); else, for "
+           "the worst, an example of the week's commonest intent mapped to it "
+           "(docs/intents.md)", keep=0),
+    Column("quote_from", "from", "text", "survey: a survey's free-text answer; intent: a "
+           "customer text (chat, help-centre search, agent note) of the intent", keep=2),
 )
 FRICTION_COLUMNS = (
     Column("moment", "moment", keep=0),
@@ -276,7 +281,7 @@ def compute(ws: Workspace, p: ReviewParams) -> Output:
     table = table.reset_index(drop=True)
 
     texts = texts_between(ws, start, end, moments)
-    wall = _wall(table, texts)
+    wall = _wall(table, texts, _asked(ws, start, end, moments))
     voices = _voices(texts, p.quotes)
     notices = [*small_counts(table, "finished", ["moment"], "finished attempts this week")]
     if not table["finished"].any():
@@ -305,19 +310,37 @@ def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     return cast(list[dict[str, Any]], df.to_dict(orient="records"))
 
 
-def _wall(table: pd.DataFrame, texts: pd.DataFrame) -> list[dict[str, Any]]:
+def _asked(ws: Workspace, start: datetime, end: datetime, moments: list[str]) -> dict[str, str]:
+    """Per moment, an example text of the commonest intent mapped to it among the customer
+    texts of the week (none when the workspace keeps no texts)."""
+    found = intents_analysis.compute(ws, intents_analysis.Params(since=start.isoformat(),
+                                                                 until=end.isoformat()))
+    t = found.tables["intents"]
+    out: dict[str, str] = {}
+    if t.empty:
+        return out
+    for r in _rows(t.sort_values(["texts", "intent"], ascending=[False, True], kind="stable")):
+        if r["moment"] in moments and r["moment"] not in out and len(r["examples"]):
+            out[r["moment"]] = str(r["examples"][0])
+    return out
+
+
+def _wall(table: pd.DataFrame, texts: pd.DataFrame, asked: dict[str, str]) -> list[dict[str, Any]]:
     rows = {r["moment"]: r for r in _rows(table)}
     out = []
     for place in analysis.wall(list(rows.values())):
         r = rows[place["moment"]]
         said = texts[texts["moment"] == r["moment"]].sort_values(
             ["sentiment", "timestamp"], ascending=[place["side"] == "worst", False])
-        quote = said.iloc[0] if len(said) else None
+        quote, source, tone = None, None, None
+        if len(said):
+            quote, source, tone = said["text"].iloc[0], "survey", float(said["sentiment"].iloc[0])
+        elif r["moment"] in asked and place["side"] == "worst":  # demand, not praise
+            quote, source = asked[r["moment"]], "intent"
         out.append({"side": place["side"], "moment": r["moment"], "owner": r["owner"],
                     "rag": r["rag"], "metric": r["metric"], "this_week": r["this_week"],
-                    "change": r["change"],
-                    "quote": None if quote is None else quote["text"],
-                    "sentiment": None if quote is None else float(quote["sentiment"])})
+                    "change": r["change"], "quote": quote, "quote_from": source,
+                    "sentiment": tone})
     return out
 
 

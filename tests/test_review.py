@@ -34,6 +34,8 @@ journeys:
       - {name: login, owner: identity, target: {metric: failure_rate, value: 0.01, by: 2024-01-31},
          start: {event: login_start}, complete: {event: login_ok}, fail: {event: login_failed},
          timeout: 10m}
+      - {name: search, owner: search-team, target: {metric: duration_median_s, value: 20},
+         start: {event: search}, complete: {event: found}, timeout: 10m}
       - {name: browse, start: {event: browse}, complete: {event: browsed}, timeout: 10m}
 alerts:
   segments: [os]
@@ -80,6 +82,11 @@ def rows() -> list[dict]:
                 out.append(_at(t, start, who))
                 end = failed if failed and rng.random() < share else done
                 out.append(_at(t + timedelta(seconds=30), end, who))
+    for d in range(DAYS):  # a search takes 10 s, then 40 s in week 6
+        for i in range(5):
+            t = _day(d, 10) + timedelta(minutes=7 * i)
+            out.append(_at(t, "search", f"search-{d}-{i}"))
+            out.append(_at(t + timedelta(seconds=40 if d >= WEEK6 else 10), "found", f"search-{d}-{i}"))
     for n, (d, text, score) in enumerate(TEXTS):
         t = _day(d, 21)
         for q, value in (("ease", score), ("why", text)):
@@ -199,9 +206,14 @@ def test_rag_says_why(made, review):
     assert browse["rag"] == "grey" and browse["owner"] == "(no owner)"
     # Grouped by owner, the red first within each; no owner last.
     order = [r["moment"] for r in review.to_dict()["tables"]["moments"]]
-    assert order == ["login", "reset", "pay", "browse"]
-    assert review.meta["rag"] == {"red": 2, "amber": 0, "green": 1, "grey": 1}
-    assert review.meta["headline"].startswith("2024-W06: 2 red, 1 green, 1 grey.")
+    assert order == ["login", "reset", "pay", "search", "browse"]
+    assert review.meta["rag"] == {"red": 2, "amber": 1, "green": 1, "grey": 1}
+    assert review.meta["headline"].startswith("2024-W06: 2 red, 1 amber, 1 green, 1 grey.")
+    # A time is shown with its change, never tested: off target is amber, not a move.
+    search = rows_["search"]
+    assert (search["this_week"], search["last_week"], search["change"]) == (40.0, 10.0, 30.0)
+    assert search["moved"] is None and search["p_adjusted"] is None
+    assert search["rag"] == "amber" and search["reasons"] == ["off target"]
     # Before its target day, the same miss is amber.
     earlier = by_moment(made[2]["2024-W04"])
     assert earlier["login"]["rag"] == "amber" and earlier["login"]["reasons"] == ["off target"]
@@ -240,7 +252,7 @@ def test_verbatims_and_the_wall(review):
     tones = [v["sentiment"] for v in t["verbatims"]]
     assert tones[0] == min(tones) and tones[-1] == max(tones)  # the most negative half first
     wall = {(w["side"], w["moment"]): w for w in t["wall"]}
-    assert set(wall) == {("worst", "login"), ("worst", "pay"), ("best", "reset")}
+    assert set(wall) == {("worst", "login"), ("worst", "pay"), ("worst", "search"), ("best", "reset")}
     assert wall[("worst", "pay")]["quote"] == said[0]
     assert wall[("worst", "login")]["quote"] is None  # no survey asks about logging in
 
@@ -249,7 +261,8 @@ def test_one_owner_and_wrong_requests(made, ws):
     mine = made[2]["identity"]
     assert [r["moment"] for r in mine.to_dict()["tables"]["moments"]] == ["login", "reset"]
     assert mine.to_dict()["tables"]["verbatims"] == []  # pay's survey is not theirs
-    for kwargs, words in (({"owner": "nobody"}, "no moment is owned by 'nobody'; owners: identity, payments"),
+    nobody = "no moment is owned by 'nobody'; owners: identity, payments, search-team"
+    for kwargs, words in (({"owner": "nobody"}, nobody),
                           ({"week": "2024-W60"}, "not an ISO week"),
                           ({"week": "last week"}, "not an ISO week")):
         with pytest.raises(QueryError, match=words):

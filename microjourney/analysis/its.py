@@ -67,7 +67,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import numpy as np
-from scipy import stats as sps
 
 from .experiments.notices import MISSING_VALUES, ZERO_VARIANCE, Notice
 
@@ -230,6 +229,7 @@ def interrupted(days: Sequence[date], values: Sequence[float], change: date,
     rho = _estimate_rho(z, u, gaps) if n - k >= _MIN_DOF_FOR_RHO else 0.0
     fit = _gls(z, u, gaps, rho, combos, adjust=n - k >= _MIN_DOF_FOR_RHO)
     points = combos @ b_wls + fit.points
+    from scipy import stats as sps  # scipy.stats: imported when first needed
     q = np.asarray(sps.t.ppf(1 - alpha / 2, fit.dof), dtype=float)
     p_values = np.asarray(2 * sps.t.sf(np.abs(points) / fit.se, fit.dof), dtype=float)
     found = [Estimate(float(p), float(se), (float(p - qq * se), float(p + qq * se)), float(pv))

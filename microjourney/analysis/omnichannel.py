@@ -41,7 +41,6 @@ from itertools import combinations
 from typing import Any
 
 import pandas as pd
-from scipy.stats import t as student_t
 
 from . import stats
 
@@ -98,6 +97,7 @@ def mean_interval(n: int, total: float, total2: float,
     if n < 2:
         return mean, None
     var = max(0.0, (total2 - total * total / n) / (n - 1))
+    from scipy.stats import t as student_t  # scipy.stats: imported when first needed
     half = float(student_t.ppf(0.5 + confidence / 2, n - 1)) * math.sqrt(var / n)
     return mean, (mean - half, mean + half)
 

@@ -43,7 +43,6 @@ from types import MappingProxyType
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats as sps
 
 from . import stats
 
@@ -348,6 +347,7 @@ def journeys(table: pd.DataFrame, journey: str = "journey", confidence: float = 
     (-0.2, [-0.4484, 0.0484])
     """
     rows: list[dict[str, object]] = []
+    from scipy import stats as sps  # scipy.stats: imported when first needed
     for name, g in table.groupby(journey, sort=True, dropna=False):
         d = (g["peak_end"] - g["mean"]).to_numpy(dtype=float)
         d = d[np.isfinite(d)]

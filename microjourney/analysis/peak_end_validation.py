@@ -37,7 +37,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import stats as sps
 
 from .experiments.notices import MISSING_VALUES, ZERO_VARIANCE, Notice
 
@@ -134,6 +133,7 @@ def fisher_interval(r: float, n: int, confidence: float = 0.95) -> tuple[float, 
         return (math.nan, math.nan)
     if abs(r) >= 1:
         return (r, r)
+    from scipy import stats as sps  # scipy.stats: imported when first needed
     half = float(sps.norm.ppf(0.5 + confidence / 2)) / math.sqrt(n - 3)
     z = math.atanh(r)
     return (math.tanh(z - half), math.tanh(z + half))
@@ -181,6 +181,7 @@ def correlation(feature: str, x: Sequence[float] | FloatArray, y: Sequence[float
     n = len(xa)
     r = _r(xa, ya) if n >= 3 else math.nan
     p = math.nan
+    from scipy import stats as sps  # scipy.stats: imported when first needed
     if not math.isnan(r):
         p = 0.0 if abs(r) >= 1 else float(2 * sps.t.sf(abs(r) * math.sqrt((n - 2) / (1 - r * r)), n - 2))
     return Correlation(feature, r, fisher_interval(r, n, confidence), p, n)
@@ -218,6 +219,7 @@ def _fit(x: FloatArray, y: FloatArray, names: Sequence[str],
     sst = float(((y - y.mean()) ** 2).sum())
     r2 = 1 - sse / sst if sst > 0 else math.nan
     dof = n - k
+    from scipy import stats as sps  # scipy.stats: imported when first needed
     if dof > 0:
         se = np.sqrt(np.diag(np.linalg.inv(x.T @ x)) * sse / dof)
         t = float(sps.t.ppf(0.5 + confidence / 2, dof))

@@ -280,16 +280,16 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
             ws.add_change(c["moment"], c["day"], c["kind"], c["title"],
                           experiment=c.get("experiment"), note=c.get("note"), source="demo")
         out.print(f"{len(files.changes)} changes shipped in the period kept in the playbook.")
-        if files.baseline:
-            ws.freeze_baselines(list(ws.moments), since=files.baseline[0], until=files.baseline[1])
-            out.print(f"Baselines frozen over {files.baseline[0]} to {files.baseline[1]} "
-                      "(the weekly review compares each week with them).")
         built = ws.refresh()
         if built.mode == "incremental":
             everyone = ws.summary()["persons"]
             out.print(f"Incremental refresh: the {built.events:,} events stored since, "
                       f"{built.persons:,} of {everyone:,} persons' rows computed again in "
                       f"{built.seconds:.1f}s.")
+        if files.baseline:
+            ws.freeze_baselines(list(ws.moments), since=files.baseline[0], until=files.baseline[1])
+            out.print(f"Baselines frozen over {files.baseline[0]} to {files.baseline[1]} "
+                      "(the weekly review compares each week with them).")
         out.print(f"{len(ws.moments)} moments in {len(ws.spec.journeys)} journeys analysed.")
         show(ws.analysis("scorecard"), get_analysis("scorecard"), out, as_json=False, wide=False)
         path = build_report(ws)

@@ -270,7 +270,10 @@ def compute(ws: Workspace, p: ReviewParams) -> Output:
     table = analysis.compare(pd.DataFrame(rows))
     for c in ("this_week", "last_week", "baseline", "change", "vs_baseline"):
         table[c] = pd.to_numeric(table[c], errors="coerce")
-    table.loc[table["n_now"].isna(), ["change", "vs_baseline"]] = float("nan")
+    # A time has no counts to test: its change is shown, never called a move.
+    untested = table["n_now"].isna()
+    table.loc[untested, "change"] = table["this_week"] - table["last_week"]
+    table.loc[untested, "vs_baseline"] = table["this_week"] - table["baseline"]
     judged = [analysis.judge(r) for r in _rows(table)]
     table["rag"] = [j[0] for j in judged]
     table["reasons"] = pd.Series([j[1] for j in judged], index=table.index, dtype=object)

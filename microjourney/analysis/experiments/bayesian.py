@@ -27,8 +27,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy.stats import norm
-
 from .frequentist import moments
 from .notices import MIN_UNITS, Notice
 from .statistics import Statistic
@@ -82,6 +80,7 @@ def posterior(estimate: float, variance: float, prior: Prior = Prior(), alpha: f
         weighted = prior.mean / prior.variance
     mu, sd = weighted / precision, math.sqrt(1 / precision)
     z = mu / sd
+    from scipy.stats import norm  # scipy.stats: imported when first needed
     pdf, win = float(norm.pdf(z)), float(norm.cdf(z))
     risk_treatment = max(0.0, sd * pdf - mu * (1 - win))
     risk_control = max(0.0, sd * pdf + mu * win)

@@ -28,8 +28,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy import stats as sps
-
 from .notices import BASELINE_ZERO, MIN_UNITS, TOO_FEW_UNITS, ZERO_VARIANCE, Notice
 from .statistics import Proportion, Statistic
 
@@ -113,6 +111,7 @@ def from_moments(m: Moments, relative: bool, test: str, alpha: float = 0.05) -> 
     if not math.isfinite(m.estimate) or not m.variance > 0:
         return undefined(relative, test, m.notices)
     se = math.sqrt(m.variance)
+    from scipy import stats as sps  # scipy.stats: imported when first needed
     half = float(sps.t.ppf(1 - alpha / 2, m.dof)) * se
     p = 2 * float(sps.t.sf(abs(m.estimate) / se, m.dof))
     return Effect(m.estimate, se, (m.estimate - half, m.estimate + half), p, relative, test, m.notices)

@@ -20,8 +20,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from scipy.stats import false_discovery_control
-
 from ..stats import holm
 
 __all__ = ["benjamini_hochberg", "holm"]
@@ -32,6 +30,7 @@ def benjamini_hochberg(p: Sequence[float]) -> list[float]:
     counted among the tests)."""
     known = [i for i, x in enumerate(p) if not math.isnan(x)]
     out = [math.nan] * len(p)
+    from scipy.stats import false_discovery_control  # scipy.stats: imported when first needed
     if known:
         adjusted = false_discovery_control([p[i] for i in known], method="bh")
         for i, x in zip(known, adjusted, strict=True):

@@ -21,8 +21,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy.stats import norm
-
 __all__ = ["Plan", "mde", "plan", "power", "rate_variance", "sample_size"]
 
 
@@ -32,6 +30,7 @@ def rate_variance(rate: float) -> float:
 
 
 def _z(alpha: float, power_: float) -> float:
+    from scipy.stats import norm  # scipy.stats: imported when first needed
     return float(norm.ppf(1 - alpha / 2) + norm.ppf(power_))
 
 
@@ -44,6 +43,7 @@ def power(effect: float, variance: float, n_per_variant: float, alpha: float = 0
     if n_per_variant <= 0 or variance <= 0:
         return math.nan
     se = math.sqrt(2 * variance / n_per_variant)
+    from scipy.stats import norm  # scipy.stats: imported when first needed
     z = float(norm.ppf(1 - alpha / 2))
     shift = abs(effect) / se
     return float(norm.cdf(shift - z) + norm.cdf(-shift - z))

@@ -19,8 +19,6 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from scipy.stats import chisquare
-
 from .multiple import holm
 from .notices import SRM, Notice
 
@@ -55,6 +53,7 @@ def srm(counts: Sequence[int], weights: Sequence[float] | None = None,
     expected = tuple(total * x / weight for _, x in kept) if weight > 0 else ()
     if total == 0 or len(kept) < 2:
         return SRMCheck(tuple(int(c) for c in counts), expected, 0.0, 1.0, False)
+    from scipy.stats import chisquare  # scipy.stats: imported when first needed
     result = chisquare([c for c, _ in kept], expected)
     chi2, p = float(result.statistic), float(result.pvalue)
     flagged = p < threshold

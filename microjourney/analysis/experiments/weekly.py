@@ -27,8 +27,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy.stats import norm
-
 from .frequentist import Effect
 
 __all__ = ["Durability", "durability"]
@@ -55,6 +53,7 @@ def durability(weeks: Sequence[Effect], alpha: float = 0.05) -> Durability:
                           "fewer than two weeks with an estimate")
     first, last = known[0], known[-1]
     decline = first.estimate - last.estimate
+    from scipy.stats import norm  # scipy.stats: imported when first needed
     p = 2 * float(norm.sf(abs(decline) / math.hypot(first.se, last.se)))
     direction = math.copysign(1.0, first.estimate)
     fades = p < alpha and decline * direction > 0  # moved towards 0 (or past it)

@@ -17,7 +17,7 @@ from microjourney.errors import QueryError
 from microjourney.report.review import html, markdown
 
 from . import planted
-from .helpers import workspace_of
+from .helpers import PAYMENT_YAML, ev, workspace_of
 from .live_server import run_cli
 
 SPEC = """\
@@ -303,3 +303,23 @@ def test_an_earlier_week_knows_nothing_of_what_came_after(made):
     assert not [a for a in r.to_dict()["tables"]["alerts"] if a["moment"] == "pay"]
     pay = by_moment(r)["pay"]
     assert pay["moved"] is None and pay["rag"] == "green"  # 92% of 90% before the failures
+
+
+def test_a_target_on_the_sla_is_tested_over_completed_attempts(make_ws):
+    """The SLA met share is over completed attempts with an SLA: 2 of 3 this week, 1 of 1
+    the week before (the scorecard's own figure for each week)."""
+    spec = PAYMENT_YAML.replace("{metric: completion_rate, value: 0.92}",
+                                "{metric: sla_met_rate, value: 0.9}")
+    rows = []
+    for n, (day, took) in enumerate((("01", 30), ("08", 30), ("09", 200), ("10", 40))):
+        who = f"u{n}"
+        rows += [ev("10:00:00", "checkout_payment_opened", who), ev(f"10:0{took // 60}:{took % 60:02d}",
+                                                                       "payment_succeeded", who)]
+        for r in rows[-2:]:
+            r["timestamp"] = r["timestamp"].replace("2024-01-01", f"2024-01-{day}")
+    ws = make_ws(spec, rows)
+    pay = by_moment(ws.analysis("review", week="2024-W02"))["card_payment"]
+    card = ws.analysis("scorecard", since="2024-01-08", until="2024-01-15").table().iloc[0]
+    assert pay["metric"] == "sla_met_rate" and pay["this_week"] == pytest.approx(2 / 3)
+    assert pay["this_week"] == pytest.approx(card.sla_met_rate) and pay["last_week"] == 1.0
+    assert pay["status"] == "off target" and pay["moved"] is None  # 2 of 3 against 1 of 1: chance

@@ -168,7 +168,10 @@ def _cards(ws: Workspace, a: Any) -> dict[str, pd.DataFrame]:
     out = {}
     for side in ("now", "before"):
         one = stats[stats["window"] == side].drop(columns="window").reset_index(drop=True)
-        card = scorecard(one, ws.spec, ["moment"])
+        card = scorecard(one.copy(), ws.spec, ["moment"])
+        # The SLA's counts, which the scorecard reads but does not keep.
+        sla = one.set_index("moment")[["sla_met", "sla_known"]]
+        card = card.join(sla, on="moment").fillna({"sla_met": 0, "sla_known": 0})
         out[side] = card.assign(finished=card["attempts"] - card["in_progress"]).set_index("moment")
     return out
 

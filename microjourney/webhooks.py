@@ -1,6 +1,7 @@
 """Alert webhooks: each alert POSTed as JSON to each webhook of the workspace, signed, retried
 with back-off, at most once per alert and URL (docs/webhooks.md). The weekly review is sent
-the same way (``kind="review"``: keyed by its ``review_id``, once per week and URL).
+the same way (``kind="review"``: keyed by its ``review_id``, once per week and URL), and each
+webhook intervention (``kind="intervention"``: keyed by its ``intervention_id``, the decision).
 
 An edge out: it reads the ``alerts.webhooks`` (and ``review.webhooks``) declarations
 (:class:`~.spec.alerts.Webhook`) and records each delivery in the store's log
@@ -43,6 +44,7 @@ from .store.deliveries import claim, finish
 
 __all__ = [
     "ALERT_HEADER",
+    "INTERVENTION_HEADER",
     "REVIEW_HEADER",
     "SIGNATURE_HEADER",
     "Delivery",
@@ -59,9 +61,11 @@ log = logging.getLogger("microjourney.webhooks")
 SIGNATURE_HEADER = "Microjourney-Signature"
 ALERT_HEADER = "Microjourney-Alert"
 REVIEW_HEADER = "Microjourney-Review"
+INTERVENTION_HEADER = "Microjourney-Intervention"
 #: What is delivered: its id is the body's ``<kind>_id`` and goes in the header of the kind.
-Kind = Literal["alert", "review"]
-_HEADERS: dict[str, str] = {"alert": ALERT_HEADER, "review": REVIEW_HEADER}
+Kind = Literal["alert", "review", "intervention"]
+_HEADERS: dict[str, str] = {"alert": ALERT_HEADER, "review": REVIEW_HEADER,
+                            "intervention": INTERVENTION_HEADER}
 #: The most of a receiver's answer read (then dropped: only its status counts).
 MAX_ANSWER = 64 * 1024
 #: The longest wait a ``Retry-After`` obtains, in seconds.
@@ -159,7 +163,8 @@ def deliver(con: duckdb.DuckDBPyConnection, alerts: Sequence[Mapping[str, Any]],
     sent nothing more in this call (``deferred``: not claimed, sent by the next call).
 
     ``kind="review"`` sends weekly reviews the same way: each keyed by its ``review_id``
-    (in the log's ``alert_id`` column and the ``Microjourney-Review`` header) instead.
+    (in the log's ``alert_id`` column and the ``Microjourney-Review`` header) instead;
+    ``kind="intervention"`` sends interventions keyed by their ``intervention_id``.
     ``sleep`` and ``clock`` (Unix seconds: signatures and the log's times) are for tests.
     """
     if tries < 1:

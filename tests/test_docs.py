@@ -38,12 +38,14 @@ def test_docstring_examples(module):
 def test_every_workspace_key_is_documented():
     text = (ROOT / "docs" / "workspace.md").read_text(encoding="utf-8")
     from microjourney.spec.alerts import Alerts, Webhook
+    from microjourney.spec.interventions import Cap, Intervention
+    from microjourney.spec.interventions import When as Signal
     from microjourney.spec.peak_end import IntensityWeights, PeakEnd
     from microjourney.spec.review import Review
     from microjourney.spec.value import Value
 
     for model in (Workspace, Moment, Matcher, Target, Survey, Question, Trigger, Display, When,
-                  Alerts, Webhook, PeakEnd, IntensityWeights, Value, Review):
+                  Alerts, Webhook, PeakEnd, IntensityWeights, Value, Review, Intervention, Signal, Cap):
         for key in model.model_fields:
             assert f"`{key}`" in text, f"docs/workspace.md does not describe `{key}`"
 

@@ -22,10 +22,14 @@
       });
       const json = JSON.stringify(props);
       if (json !== '{}' && json.length <= 2000) q.set('properties', json);
-      const ask = () => (this._surveying ? null : fetch(`${this._cfg.host}/v1/decide?${q}`, { mode: 'cors',
-        credentials: 'omit', headers: { Authorization: `Bearer ${this._cfg.key}` } })
+      // With interventions, the events queued so far are sent first: the collector reads
+      // the person's open attempts from the events it has (docs/interventions.md).
+      const sent = () => (this._cfg.interventions ? this.flush() : Promise.resolve());
+      const ask = () => (this._surveying ? null : sent().then(() => fetch(`${this._cfg.host}/v1/decide?${q}`, {
+        mode: 'cors', credentials: 'omit', headers: { Authorization: `Bearer ${this._cfg.key}` } }))
         .then((res) => (res.ok ? res.json() : null)).then((body) => {
-          const shown = body && body.survey;
+          if (body && body.intervention && this._offer) this._offer(body.intervention);
+          const shown = body && this._cfg.surveys && body.survey;
           if (!shown) return null;
           this._surveying = true;
           window.setTimeout(() => showSurvey(this, shown), shown.delay_ms || 0);

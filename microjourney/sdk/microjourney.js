@@ -74,7 +74,7 @@
       if (this._cfg) return this;
       if (!options || !options.host || !options.key) throw new Error('microjourney: init needs {host, key}');
       this._cfg = Object.assign({ channel: 'web', autocapture: true, flushInterval: 1000, batchSize: 20,
-        requireConsent: false, maxRetries: 10, surveys: false, language: navigator.language || '' }, options);
+        requireConsent: false, maxRetries: 10, surveys: false, interventions: false, language: navigator.language || '' }, options);
       this._cfg.host = String(this._cfg.host).replace(/\/+$/, '');
       const remembered = store.get('mj_consent');  // a choice made on an earlier page
       if (this._consent === undefined && remembered) this._consent = remembered === 'true';
@@ -129,12 +129,15 @@
       return call;
     },
 
-    // With init({surveys: true}), every event the page tracks (not autocapture's) asks the
-    // collector whether a survey is due now (mj.survey).
+    // With init({surveys: true}) or init({interventions: true}), every event the page tracks
+    // (not autocapture's) asks the collector whether a survey or an intervention is due now
+    // (mj.survey).
     track(event, properties, context) {
       if (!event || typeof event !== 'string') throw new Error('microjourney: track needs an event name');
       const call = this._event('track', { event }, properties, context);
-      if (call && this._cfg.surveys && this.survey) this.survey(event, call.properties, call.event_id);
+      if (call && (this._cfg.surveys || this._cfg.interventions) && this.survey) {
+        this.survey(event, call.properties, call.event_id);
+      }
     },
 
     page(name, properties) {

@@ -42,7 +42,7 @@ from ..store.lake import has_events, locate
 from .alerting import AlertSender
 from .analyses import add_routes as add_analysis_routes
 from .change_routes import add_routes as add_change_routes
-from .collector import Collector
+from .context_routes import add_routes as add_context_routes
 from .dashboard import add_pages
 from .guards import (
     BODY_IDLE,
@@ -63,6 +63,8 @@ from .guards import (
     received,
     send_json,
 )
+from .intervention_routes import Interventions
+from .live import Watched
 from .refresher import Refresher
 from .results import Results
 from .reviewing import ReviewSender
@@ -99,13 +101,14 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
             lock=threading.Lock(), drain_lock=threading.Lock(), lake_read=0,
             limit=RateLimit(settings.rate_limit, settings.burst), max_body=settings.max_body,
             origins=frozenset(settings.cors_origins),
-            collector=Collector(ws.con.cursor(), consent=privacy.consent_required,
+            collector=Watched(ws.con.cursor(), consent=privacy.consent_required,
                                 identities=write_calls,
                                 write={"scrub": privacy.scrub, "scrub_except": privacy.scrub_except},
                                 lake=lake, journal=ws.root / ws_api.STORE_DIR / JOURNAL_DIR,
                                 future_tolerance=ws.spec.ingest.future_tolerance),
         )
         state["surveys"] = start_surveys(ws, lake)  # after the journal's leftovers are stored
+        state["interventions"] = Interventions(ws, lake, state["collector"])
         # Over the store, the derived tables are refreshed in the background and analyses
         # read the last refresh through their own connection (refresher.py); over a lake,
         # each analysis reads the lake as it is then.
@@ -133,7 +136,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         try:
             yield
         finally:
-            for sender in ("alerts", "review"):
+            for sender in ("alerts", "review", "interventions"):
                 if sender in state:
                     state[sender].stop()
             if "refresher" in state:
@@ -365,7 +368,8 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
     @app.delete("/v1/persons/{person}", summary="Erase a person from every table (secret key)")
     async def forget(person: str, request: Request) -> Response:
         _authorise(request, need=SECRET)
-        result = await _read(lambda ws: forget_surveyed(ws, person, state["surveys"]))
+        result = await _read(lambda ws: forget_surveyed(ws, person, state["surveys"],
+                                                             state["interventions"].drop))
         if "results" in state:  # kept answers may name the person
             state["results"].clear()
             state["own_results"].clear()
@@ -382,16 +386,18 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
     add_survey_routes(app, state, _authorise, _check_origin, _body)
     add_text_routes(app, state, _authorise, _check_origin, _body)
     add_change_routes(app, _authorise, _read, _write, _body)
+    add_context_routes(app, _authorise, _analyse)
     add_pages(app, _keys, _analyse, _write)
 
-    # The SDK is one script for pages: its core, then its surveys (which extend it); the
-    # surveys part is also served alone (docs/sdk.md).
+    # The SDK is one script for pages: its core, then its surveys and its interventions (which
+    # extend it); the surveys part is also served alone (docs/sdk.md).
     sdk_dir = resources.files("microjourney").joinpath("sdk")
     surveys_text = sdk_dir.joinpath("microjourney-surveys.js").read_bytes()
+    whole = b"\n".join(sdk_dir.joinpath(f).read_bytes() for f in
+                       ("microjourney.js", "microjourney-surveys.js", "microjourney-interventions.js"))
     sdk_files = {name: (text, {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff",
                                "ETag": f'"{hashlib.sha256(text).hexdigest()[:20]}"'})
-                 for name, text in (("microjourney.js", sdk_dir.joinpath("microjourney.js").read_bytes()
-                                     + b"\n" + surveys_text), ("microjourney-surveys.js", surveys_text))}
+                 for name, text in (("microjourney.js", whole), ("microjourney-surveys.js", surveys_text))}
 
     @app.api_route("/sdk/{name}", methods=["GET", "HEAD"], summary="The browser SDK",
                    include_in_schema=False)

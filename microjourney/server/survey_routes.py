@@ -47,8 +47,10 @@ def start(ws: Any, lake: Any = None) -> Decider:
     return Decider(ws.spec, history)
 
 
-def forget(ws: Any, person: str, decider: Decider) -> Any:
-    """Erase ``person`` (``ws.forget``) and drop their identifiers from the survey history.
+def forget(ws: Any, person: str, decider: Decider,
+           also: Callable[[list[str]], None] | None = None) -> Any:
+    """Erase ``person`` (``ws.forget``) and drop their identifiers from the survey history
+    (and through ``also``, from the interventions').
     The identifiers are looked up first, as the erasure finds them (a person id, or one of
     their user ids)."""
     m = ws.persons()
@@ -58,6 +60,8 @@ def forget(ws: Any, person: str, decider: Decider) -> Any:
     identifiers = ids.select("identifier").to_pyarrow().column("identifier").to_pylist()
     result = ws.forget(person)
     decider.history.drop(identifiers)
+    if also is not None:  # the interventions' memory of them (intervention_routes.py)
+        also(identifiers)
     return result
 
 
@@ -85,9 +89,16 @@ def add_routes(app: FastAPI, state: dict[str, Any], authorise: Authorise,
         variants = experiments.assign(a.person, a.event, named)
         decision = decider.decide(a) if a.event else None
         shown = decision.shown if decision else None
+        acting = state.get("interventions")
+
+        async def answered(survey: Any, refused: dict[str, str]) -> Response:
+            out = {"ok": True, "survey": survey, "experiments": variants, "refused": refused}
+            if acting is not None:  # docs/interventions.md
+                out.update(await acting.answer(a, consent, record, decider, survey is None))
+            return json_response(out)
+
         if decision is None or shown is None:
-            return json_response({"ok": True, "survey": None, "experiments": variants,
-                                  "refused": decision.refused if decision else {}})
+            return await answered(None, decision.refused if decision else {})
         try:
             answer = await record([shown_call(a, shown, consent, datetime.now(UTC))])
         except BaseException:
@@ -95,14 +106,12 @@ def add_routes(app: FastAPI, state: dict[str, Any], authorise: Authorise,
             raise
         if answer["withheld"]:  # no consent: nothing of this person may be stored
             _take_back(decider, a, shown)
-            return json_response({"ok": True, "survey": None, "experiments": variants,
-                                  "refused": {**decision.refused, shown.survey.name: "consent"}})
+            return await answered(None, {**decision.refused, shown.survey.name: "consent"})
         if answer["rejected"]:
             _take_back(decider, a, shown)
             r = answer["rejected"][0]
             raise ApiError("request/bad", f"{r['field']}: {r['reason']}")
-        return json_response({"ok": True, "survey": payload(shown, a.language), "experiments": variants,
-                              "refused": decision.refused})
+        return await answered(payload(shown, a.language), decision.refused)
 
     @app.post("/v1/responses", summary="Answers to a survey shown, partial or final, or its "
               "dismissal (write key)", tags=["surveys"], response_model=None,

@@ -298,6 +298,7 @@ def _duplicates(data: dict[str, Any], file: str, marks: dict[Loc, yaml.Mark]) ->
             loc = ("surveys", i, "name")
             out.append(_problem(file, marks.get(loc), loc, f"survey {survey['name']!r} is defined twice"))
         seen_s.add(survey["name"])
+    out += _interventions(data, file, marks, seen_s)
     seen_e: set[str] = set()
     for i, experiment in enumerate(data.get("experiments") or []):
         if experiment["moment"] not in seen_m:
@@ -310,6 +311,37 @@ def _duplicates(data: dict[str, Any], file: str, marks: dict[Loc, yaml.Mark]) ->
             out.append(_problem(file, marks.get(loc), loc,
                                 f"experiment {experiment['name']!r} is defined twice"))
         seen_e.add(experiment["name"])
+    return out
+
+
+def _interventions(data: dict[str, Any], file: str, marks: dict[Loc, yaml.Mark],
+                   surveys: set[str]) -> list[SpecProblem]:
+    """Each intervention is of a defined moment, once by name; a survey offer names a defined
+    survey; a ``waiting`` signal without ``seconds`` needs an ``sla`` on the moment or a step."""
+    out: list[SpecProblem] = []
+    moments = {m["name"]: m for j in data.get("journeys") or [] for m in j.get("moments") or []}
+    seen: set[str] = set()
+    for i, rule in enumerate(data.get("interventions") or []):
+        name, moment = rule["name"], moments.get(rule["moment"])
+
+        def problem(key: str, message: str, i: int = i, name: str = name) -> None:
+            loc: Loc = ("interventions", i, key)
+            out.append(_problem(file, marks.get(loc), loc, f"intervention {name!r} {message}"))
+        if moment is None:
+            problem("moment", f"is of moment {rule['moment']!r}, which is not defined; moments: "
+                    f"{', '.join(moments) or '(none)'}")
+        elif (rule["when"].get("signal") == "waiting" and rule["when"].get("seconds") is None
+              and moment.get("sla") is None
+              and not any(isinstance(m, dict) and m.get("sla") is not None
+                          for m in [*(moment.get("steps") or []), moment.get("complete")])):
+            problem("when", f"waits on moment {rule['moment']!r}, which declares no sla: give "
+                    "`seconds`")
+        if rule.get("survey") is not None and rule["survey"] not in surveys:
+            problem("survey", f"offers survey {rule['survey']!r}, which is not defined; surveys: "
+                    f"{', '.join(sorted(surveys)) or '(none)'}")
+        if name in seen:
+            problem("name", "is defined twice")
+        seen.add(name)
     return out
 
 

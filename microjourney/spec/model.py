@@ -18,6 +18,7 @@ from ..ingest.schema import CHANNELS
 from .alerts import Alerts
 from .experiments import MAX_EXPERIMENTS, Experiment
 from .frictions import Frictions
+from .interventions import MAX_INTERVENTIONS, Intervention
 from .peak_end import PeakEnd
 from .review import Review
 from .surveys import MAX_SURVEYS, Survey
@@ -407,6 +408,12 @@ class Workspace(Frozen):
     #: How journeys are read by the Peak-End rule (docs/peak_end.md).
     peak_end: PeakEnd = PeakEnd()
     survey_cooldown: Seconds = Field(0.0, ge=0)
+    #: Rules acting in the moment on signals in open attempts (docs/interventions.md; the
+    #: loader checks each names a defined moment, and a survey offer a defined survey).
+    interventions: tuple[Intervention, ...] = Field((), max_length=MAX_INTERVENTIONS)
+    #: The most persons whose open attempts the server follows live for the interventions
+    #: (the least recently active are forgotten first).
+    intervention_persons: int = Field(100_000, ge=1, le=10_000_000)
     #: The moments' value at stake by default: costs, currency, retention window (each
     #: moment's ``value:`` overrides it key by key; docs/value.md).
     value: Value = Value()

@@ -39,6 +39,7 @@ from .store.lake import ExportResult, event_objects, locate
 from .store.lake import export as export_to_lake
 from .workspace_analyses import Analyses
 from .workspace_changes import Changes
+from .workspace_context import Context
 from .workspace_frictions import Frictions
 from .workspace_refresh import Refresh, Refreshed
 from .workspace_surveys import Surveys
@@ -137,7 +138,7 @@ def _engine_lake(lake: str | os.PathLike[str] | None) -> str | os.PathLike[str] 
                       s3=dict(where.settings))
 
 
-class Workspace(Refresh, Frictions, Surveys, Changes, Analyses):
+class Workspace(Refresh, Frictions, Surveys, Changes, Context, Analyses):
     """A workspace: moment definitions, the event store, and the analyses over them."""
 
     def __init__(self, root: Path, *, engine: str | None = None,

@@ -49,7 +49,8 @@ LAYERS: dict[str, set[str]] = {
     # The Python API: wires store -> engine -> analysis (workspace_analyses,
     # workspace_frictions and workspace_refresh are its other parts).
     "workspace": {"workspace_analyses", "workspace_frictions", "workspace_refresh", "workspace_identity",
-                  "workspace_friction_refresh", "workspace_surveys", "workspace_changes", *BELOW_THE_API},
+                  "workspace_friction_refresh", "workspace_surveys", "workspace_changes", "workspace_context",
+                  *BELOW_THE_API},
     "workspace_analyses": BELOW_THE_API,
     "workspace_frictions": BELOW_THE_API,
     "workspace_refresh": {"workspace_identity", "workspace_friction_refresh", *BELOW_THE_API},
@@ -57,6 +58,8 @@ LAYERS: dict[str, set[str]] = {
     "workspace_friction_refresh": BELOW_THE_API,
     "workspace_surveys": BELOW_THE_API,
     "workspace_changes": BELOW_THE_API,
+    # A person's context for an agent hand-off (docs/handoff.md).
+    "workspace_context": BELOW_THE_API,
     # The package itself: `import microjourney` gives the API (Workspace, Client, errors).
     "microjourney": {"workspace", "client", "registry"},
     # Edges in: the HTTP client sends events; the server takes them, and on the ingest path

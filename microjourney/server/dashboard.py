@@ -34,6 +34,7 @@ from ..registry.scorecard import rank_key
 from ..spec import KINDS
 from ..store.keys import WRITE, Keys
 from . import charts as charts_
+from . import dashboard_agent as agent_page
 from . import dashboard_decisions as decisions
 from . import dashboard_review as review_page
 from . import session
@@ -208,6 +209,7 @@ def add_pages(app: FastAPI, keys: Callable[[], Keys], analyse: Analyse, write: A
     decisions.add(app, signed_page, analyse, write, _result, panel, headline, _form, signed_in,
                   lambda form, token: session.same(form, session.form_token(keys(), token)), page)
     review_page.add(signed_page, analyse, _result, panel)
+    agent_page.add(signed_page, analyse)
 
     @signed_page("/moments/{name}/attempts", "attempts.html", "moment", kinds=KINDS, outcomes=OUTCOMES,
                  panels=[])

@@ -55,8 +55,11 @@ def add(app: FastAPI, signed_page: Page, analyse: Analyse, write: Analyse,
         r = await result(analyse, "playbook", c["filters"])
         names = await analyse(lambda ws: (list(ws.moments), [e.name for e in ws.spec.experiments]),
                               own_tables=False)
+        # The intervention rules beside the changes, each measured against its holdout.
+        rules = await result(analyse, "interventions", {})
         c.update(meta=r["meta"], moments=names[0], experiments=names[1],
-                 panels=[panel(r, "playbook", v.table, 100) for v in registry.get("playbook").views])
+                 panels=[panel(r, "playbook", v.table, 100) for v in registry.get("playbook").views]
+                 + [{**panel(rules, "interventions", "rules", 100), "warnings": rules["warnings"]}])
 
     @signed_page("/playbook", "playbook.html", "playbook", panels=[], kinds=KINDS, moments=[],
                  experiments=[], form={}, kept=None)

@@ -1,0 +1,53 @@
+"""What followed each intervention decision, for measuring a rule against its holdout
+(docs/interventions.md, "Measured against the holdout").
+
+The server stores each decision as an event: ``intervention_offered``, or
+``intervention_held`` for a person in the rule's holdout (never shown anything). A person's
+**first** decision of a rule is the unit (later ones would count the same person again);
+what follows it within ``within`` is read from the attempts: whether the person completed
+the rule's moment (an attempt of it that ended completed after the decision), and whether
+they contacted an assisted channel (an attempt that is a contact, started after it).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import ibis
+from ibis.expr.types import Table
+
+from .backend import json_text
+
+OFFERED, HELD = "intervention_offered", "intervention_held"
+
+__all__ = ["HELD", "OFFERED", "decisions", "followed"]
+
+
+def decisions(offered: Table, held: Table) -> Table:
+    """Per (rule, person): the first decision's time ``t``, ``held`` (1: in the holdout) and
+    the ``moment`` the rule watches (as the decision event names it). ``offered`` and
+    ``held``: the decision events with their ``person``."""
+    cols = ["person", "timestamp", "properties"]
+    e = offered.select(*cols).mutate(_held=ibis.literal(0)).union(
+        held.select(*cols).mutate(_held=ibis.literal(1)))
+    e = e.mutate(rule=json_text(e.properties, "intervention"), _m=json_text(e.properties, "moment"))
+    e = e.filter(e.rule.notnull() & e.person.notnull())
+    return e.group_by(["rule", "person"]).aggregate(t=e.timestamp.min(), held=e._held.max(),
+                                                    moment=e._m.min())
+
+
+def followed(units: Table, attempts: Table, within_hours: float) -> Table:
+    """Per (rule, held): the decision ``units`` (persons), and how many of them ``completed``
+    the rule's moment and ``contacted`` an assisted channel within ``within_hours`` after
+    their decision."""
+    window = ibis.interval(seconds=int(timedelta(hours=within_hours).total_seconds()))
+    a = attempts.select(a_person="person", a_moment="moment", a_start="start_ts", a_end="end_ts",
+                        a_done=(attempts.outcome == "completed"), a_contact=attempts.contact.fill_null(False))
+    j = units.left_join(a, units.person == a.a_person)
+    done = (j.a_done & (j.a_moment == j.moment) & (j.a_end > j.t) & (j.a_end <= j.t + window))
+    contact = (j.a_contact & (j.a_start > j.t) & (j.a_start <= j.t + window))
+    per = j.group_by(["rule", "person", "held"]).aggregate(
+        completed=done.fill_null(False).cast("int64").max(),
+        contacted=contact.fill_null(False).cast("int64").max())
+    return per.group_by(["rule", "held"]).aggregate(units=per.count(), completed=per.completed.sum(),
+                                                    contacted=per.contacted.sum())

@@ -194,6 +194,28 @@ class Client:
         found = (body.get("experiments") or {}).get(experiment)
         return str(found) if found is not None else None
 
+    def intervention(self, event: str, *, channel: str, user_id: str | None = None,
+                     anonymous_id: str | None = None, event_id: str | None = None,
+                     consent: bool = False) -> dict[str, Any] | None:
+        """The intervention due now after ``event`` (just tracked for the person), or None
+        (``GET /v1/decide``; docs/interventions.md): what a chat bot, a voice system or an
+        agent desktop asks after each step of a conversation. The calls tracked so far are
+        sent first, so the collector has the person's latest events. Report what became of it
+        by tracking ``intervention_shown`` / ``intervention_accepted`` /
+        ``intervention_dismissed`` with its ``intervention``, ``decision`` and ``offer``.
+        Raises like :meth:`variant`."""
+        if user_id is None and anonymous_id is None:
+            raise ValueError("intervention needs user_id or anonymous_id")
+        if channel not in CHANNELS:
+            raise ValueError(f"channel must be one of {', '.join(CHANNELS)}, not {channel!r}")
+        self.flush()
+        query = {"event": event, "channel": channel, "user_id": user_id,
+                 "anonymous_id": anonymous_id, "event_id": event_id,
+                 "consent": "true" if consent else None}
+        body = self._ask("GET", "/v1/decide?" + urlencode({k: v for k, v in query.items() if v}))
+        found = body.get("intervention")
+        return found if isinstance(found, dict) else None
+
     def exposure(self, experiment: str, variant: str, *, user_id: str | None = None,
                  anonymous_id: str | None = None, channel: str = "other",
                  timestamp: datetime | str | None = None, consent: bool = False) -> Delivery:

@@ -314,3 +314,18 @@ def test_decisions_hold_across_a_restart(served):
     assert ("intervention_held", server.held, "held_help", "true") in rows
     assert ("intervention_offered", who, "pay_help", "false") in rows
     server.start()
+
+
+def test_the_python_client_asks_for_a_chat_or_a_call(served):
+    """A chat bot or an IVR on the Python client: track each step, then ask what is due."""
+    server, _, k, _ = served
+    who = person()
+    with mj.Client(server.url, k["write"], flush_interval=60) as client:
+        for _ in range(2):
+            client.track("pay_opened", anonymous_id=who, channel="chat")
+            last = client.track("pay_failed", anonymous_id=who, channel="chat")
+        got = client.intervention("pay_failed", channel="chat", anonymous_id=who, event_id=last)
+        assert got is not None and (got["name"], got["offer"]) == ("pay_help", "help")
+        assert client.intervention("pay_failed", channel="chat", anonymous_id=who) is None  # once
+        with pytest.raises(ValueError, match="channel must be one of"):
+            client.intervention("pay_failed", channel="fax", anonymous_id=who)

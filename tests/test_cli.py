@@ -114,6 +114,10 @@ def test_demo_builds_analyses_and_reports(tmp_path):
         review["meta"]["rag"]["red"] > 1
     fixed = [c for c in review["tables"]["changes"] if c["moment"] == "three_ds_verification"]
     assert fixed and fixed[0]["day"] == "2026-10-20" and fixed[0]["this_week"] is True
+    # The payment help intervention, measured against its holdout: better, beyond chance.
+    helped = json.loads(run("interventions", "-w", str(tmp_path / "demo"), "--json", cwd=tmp_path).stdout)
+    done = next(r for r in helped["tables"]["rules"] if r["measure"] == "completed")
+    assert done["rule"] == "payment_help" and done["verdict"] == "better" and done["held"] > 100
     worst = {w["moment"]: w for w in review["tables"]["wall"] if w["side"] == "worst"}
     # No survey asks about 3-D Secure: the wall quotes what customers asked about it.
     assert worst["three_ds_verification"]["quote_from"] == "intent"

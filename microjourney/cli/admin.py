@@ -307,7 +307,8 @@ def demo(directory: Annotated[Path, typer.Argument(metavar="DIR", help="Folder f
               f"  microjourney experiment analyze reset_by_sms -w {directory}\n"
               f"  microjourney playbook -w {directory}\n"
               f"  microjourney alerts -w {directory}\n"
-              f"  microjourney review -w {directory}")
+              f"  microjourney review -w {directory}\n"
+              f"  microjourney interventions -w {directory}")
 
 
 def _demo_send(directory: Path, events: Path, collector: Any) -> None:

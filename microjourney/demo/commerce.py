@@ -243,12 +243,51 @@ def pay(w: World, b: Batch, attempt: int = 1) -> Batch:
     # After a failure many try again minutes later (a new attempt); others give up.
     failed = Batch.concat(gw_fail, bad, failed_3ds)
     retry = w.chance(len(failed), 0.45) & (attempt < 3)
+    if attempt == 1:  # a failed payment: the payment help intervention (one a day)
+        retry |= helped(w, failed) & (attempt < 3)
     w.trouble(failed.take(~retry), "card_payment")
     again = failed.take(retry)
     again.t = again.t + w.wait(len(again), 100, 0.8)
     if len(again):
         good = Batch.concat(good, pay(w, again, attempt + 1))
     return good
+
+
+#: The payment help intervention (demo/moments.py declares it; offered at most once a day, on
+#: the first failure of a checkout): its holdout share, and how
+#: much more often those offered it try again (45% without it).
+HOLDOUT, RETRY_HELPED = 0.2, 0.65
+
+
+def helped(w: World, failed: Batch) -> np.ndarray:
+    """The server's decision after a failed payment: a fifth are held out
+    (``intervention_held``), the others are offered help (``intervention_offered``; the page
+    shows it, most accept it). Returns who, helped, tries again beyond the 45% who would
+    have anyway: the help makes a retry likelier. Draws from its own stream."""
+    n = len(failed)
+    rng = w.offer_rng
+    if n == 0:
+        return np.zeros(0, bool)
+    held = rng.random(n) < HOLDOUT
+    decided = failed.copy()
+    decided.t = decided.t + rng.integers(300, 1500, n)
+    ids = unique_hex(rng, n, 16, "dec-")
+    about = dict(intervention="payment_help", moment="card_payment", offer="help", signal="failure")
+    for mask, event in ((held, "intervention_held"), (~held, "intervention_offered")):
+        part = decided.take(mask)
+        w.log.emit(part, event, props(len(part), decision=ids[mask], holdout=bool(event.endswith("held")),
+                                      **about))
+    shown = decided.take(~held)
+    shown.t = shown.t + 200
+    w.log.emit(shown, "intervention_shown", props(len(shown), decision=ids[~held], **about))
+    took = rng.random(len(shown)) < 0.6
+    shown.t = shown.t + rng.integers(2, 15, len(shown)) * SECOND
+    for mask, event in ((took, "intervention_accepted"), (~took, "intervention_dismissed")):
+        part = shown.take(mask)
+        w.log.emit(part, event, props(len(part), decision=ids[~held][mask], **about))
+    extra = np.zeros(n, bool)
+    extra[~held] = rng.random(int((~held).sum())) < (RETRY_HELPED - 0.45) / (1 - 0.45)
+    return extra
 
 
 def tracking(w: World, b: Batch, order: np.ndarray, delayed: np.ndarray) -> Batch:

@@ -245,6 +245,15 @@ WORKSPACE: dict[str, Any] = {
     "frictions": FRICTIONS,
     "surveys": SURVEYS,
     "survey_cooldown": "3d",
+    # After a failed card payment the payment page offers help (once a day); a fifth of those
+    # customers are held out, so its effect is measured (microjourney interventions).
+    "interventions": [
+        {"name": "payment_help", "moment": "card_payment",
+         "when": {"signal": "failure", "count": 1, "seconds": "30m"}, "offer": "help",
+         "text": "Payment failed? Check the card's expiry date and security code, or pay with "
+                 "another card.",
+         "channels": ["web", "app"], "holdout": 20},
+    ],
     # Regressions are ranked by channel and by the device's operating system too.
     "alerts": {"segments": ["os"]},
     # The two experiments running in the demo's data. Their pages assign by a coin of their

@@ -231,6 +231,8 @@ class World:
         #: decides who is hit, so the rest of the world draws as it would have.
         self.incident = (start_ms + days * 44 // 56 * DAY, start_ms + days * 49 // 56 * DAY)
         self.incident_rng = np.random.default_rng(survey_seed + 1_000)
+        #: The payment help intervention's own stream: who is held out, who takes the offer.
+        self.offer_rng = np.random.default_rng(survey_seed + 2_000)
         self.log = Log()
         self.troubles: list[tuple[Batch, str]] = []
         # A little day-to-day noise so the daily series is not perfectly smooth.

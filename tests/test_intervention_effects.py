@@ -118,3 +118,17 @@ def test_one_rule_a_shorter_window_and_wrong_requests(ws):
     assert later[("pay_chat", "completed")]["offered"] == 60
     with pytest.raises(QueryError, match="no intervention rule 'nope'; rules: pay_help, pay_chat"):
         ws.analysis("interventions", rule="nope")
+
+
+def test_a_harmful_rule_is_an_alert(ws):
+    """pay_chat does worse than its holdout: the alerts (and so their webhooks and the weekly
+    review) name it, on its moment's completion, the holdout's rate as the baseline."""
+    rows = [r for r in ws.analysis("alerts").to_dict()["tables"]["alerts"]
+            if r["scope"].startswith("intervention ")]
+    assert [(r["scope"], r["moment"], r["metric"]) for r in rows] == [
+        ("intervention pay_chat", "card_payment", "completion_rate")]
+    r = rows[0]
+    assert (r["baseline"], r["observed"], r["start"]) == (0.5, 0.1, "2024-01-06")
+    again = [a for a in ws.analysis("alerts").to_dict()["tables"]["alerts"] if a["scope"] == r["scope"]]
+    assert r["size"] == pytest.approx(-0.4) and again[0]["alert_id"] == r["alert_id"]  # stable
+    assert not ws.analysis("alerts", metric="failure_rate").to_dict()["tables"]["alerts"]

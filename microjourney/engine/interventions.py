@@ -37,17 +37,18 @@ def decisions(offered: Table, held: Table) -> Table:
 
 
 def followed(units: Table, attempts: Table, within_hours: float) -> Table:
-    """Per (rule, held): the decision ``units`` (persons), and how many of them ``completed``
+    """Per (rule, held): the decision ``units`` (persons), how many of them ``completed``
     the rule's moment and ``contacted`` an assisted channel within ``within_hours`` after
-    their decision."""
+    their decision, and the ``first`` and ``last`` of those decisions."""
     window = ibis.interval(seconds=int(timedelta(hours=within_hours).total_seconds()))
     a = attempts.select(a_person="person", a_moment="moment", a_start="start_ts", a_end="end_ts",
                         a_done=(attempts.outcome == "completed"), a_contact=attempts.contact.fill_null(False))
     j = units.left_join(a, units.person == a.a_person)
     done = (j.a_done & (j.a_moment == j.moment) & (j.a_end > j.t) & (j.a_end <= j.t + window))
     contact = (j.a_contact & (j.a_start > j.t) & (j.a_start <= j.t + window))
-    per = j.group_by(["rule", "person", "held"]).aggregate(
+    per = j.group_by(["rule", "person", "held", "t"]).aggregate(
         completed=done.fill_null(False).cast("int64").max(),
         contacted=contact.fill_null(False).cast("int64").max())
     return per.group_by(["rule", "held"]).aggregate(units=per.count(), completed=per.completed.sum(),
-                                                    contacted=per.contacted.sum())
+                                                    contacted=per.contacted.sum(), first=per.t.min(),
+                                                    last=per.t.max())

@@ -84,7 +84,11 @@ def compute(ws: Workspace, p: InterventionParams) -> Output:
         moment = declared[rule].moment if rule in declared else None
         for name, col, more_is_better, _ in MEASURES:
             k1, k0 = int(on.get(col, 0)), int(off.get(col, 0))
+            times = [v for arm in (on, off) for v in (arm.get("first"), arm.get("last"))
+                     if v is not None and v == v]
             row: dict[str, Any] = {"rule": rule, "moment": moment, "measure": name, "offered": n1,
+                                   "first": min(times) if times else None,
+                                   "last": max(times) if times else None,
                                    "held": n0, "rate_offered": k1 / n1 if n1 else None,
                                    "rate_held": k0 / n0 if n0 else None, "effect": None,
                                    "effect_ci": None, "p_value": None, "more_is_better": more_is_better}
@@ -118,7 +122,7 @@ def compute(ws: Workspace, p: InterventionParams) -> Output:
                                   f"{'completed less' if r['measure'] == 'completed' else 'contacted more'} "
                                   "than its holdout, beyond chance: consider stopping it",
                                   {"rule": r["rule"], "measure": r["measure"]}))
-    table = frame(rows, COLUMNS, ("p_value",))
+    table = frame(rows, COLUMNS, ("p_value", "first", "last"))
     return Output({"rules": table}, notices, meta={"within_hours": p.within})
 
 

@@ -32,7 +32,7 @@ def at(t: datetime, event: str, who: str, channel: str = "web", **props: object)
 
 
 def person(rule: str, who: str, held: bool, day: int, *, completes: bool = False, contacts: bool = False,
-           completes_before: bool = False, completes_late: bool = False) -> list[dict]:
+           completes_before: bool = False, completes_late: bool = False, again: bool = False) -> list[dict]:
     """A failed payment, the decision two minutes later, and what the person did next."""
     t = T0 + timedelta(days=day)
     rows = [at(t, "checkout_payment_opened", who), at(t + timedelta(minutes=1), "payment_failed", who),
@@ -49,12 +49,15 @@ def person(rule: str, who: str, held: bool, day: int, *, completes: bool = False
                  at(t + timedelta(days=2, minutes=1), "payment_succeeded", who)]
     if contacts:  # a chat about the payment: an attempt begun in a conversation channel
         rows.append(at(t + timedelta(minutes=10), "checkout_payment_opened", who, "chat"))
+    if again:  # and another chat about it three hours on: the first is a repeat contact
+        rows.append(at(t + timedelta(hours=3), "checkout_payment_opened", who, "chat"))
     return rows
 
 
 def events() -> list[dict]:
     """pay_help: 6 offered (4 complete after, 1 contacts; one decided twice), 6 held out (2
-    complete after, 2 contact; one completed only before, one only two days later).
+    complete after, 2 contact, one of them twice; one completed only before, one only two
+    days later).
     pay_chat: 60 offered of whom 6 complete, 60 held out of whom 30 do: a harmful rule."""
     rows: list[dict] = []
     for i in range(6):
@@ -63,7 +66,7 @@ def events() -> list[dict]:
                    moment="card_payment", decision="again"))
     for i in range(6):
         rows += person("pay_help", f"h{i}", True, 0, completes=i < 2, contacts=i in (2, 3),
-                       completes_before=i == 4, completes_late=i == 5)
+                       completes_before=i == 4, completes_late=i == 5, again=i == 3)
     for i in range(60):
         rows += person("pay_chat", f"co{i}", False, 5, completes=i < 6)
         rows += person("pay_chat", f"ch{i}", True, 5, completes=i < 30)
@@ -87,6 +90,8 @@ def test_each_arm_by_hand_and_against_statsmodels(ws):
     assert help_done["rate_held"] == pytest.approx(2 / 6)
     assert help_contact["rate_offered"] == pytest.approx(1 / 6)
     assert help_contact["rate_held"] == pytest.approx(2 / 6)
+    repeated = rows[("pay_help", "repeated")]
+    assert (repeated["rate_offered"], repeated["rate_held"]) == (0.0, pytest.approx(1 / 6))
     ps = []
     for (rule, measure), r in sorted(rows.items()):
         k1, k0 = round(r["rate_offered"] * r["offered"]), round(r["rate_held"] * r["held"])
@@ -110,7 +115,8 @@ def test_each_arm_by_hand_and_against_statsmodels(ws):
 def test_one_rule_a_shorter_window_and_wrong_requests(ws):
     one = ws.analysis("interventions", rule="pay_help", within=0.05)  # 3 minutes
     rows = {r["measure"]: r for r in one.to_dict()["tables"]["rules"]}
-    assert set(rows) == {"completed", "contacted"} and {r["rule"] for r in rows.values()} == {"pay_help"}
+    assert set(rows) == {"completed", "contacted", "repeated"}
+    assert {r["rule"] for r in rows.values()} == {"pay_help"}
     assert rows["completed"]["rate_held"] == 0  # nothing completes within 3 minutes
     later = {(r["rule"], r["measure"]): r for r in
              ws.analysis("interventions", since="2024-01-03").to_dict()["tables"]["rules"]}

@@ -6,7 +6,8 @@ The server stores each decision as an event: ``intervention_offered``, or
 **first** decision of a rule is the unit (later ones would count the same person again);
 what follows it within ``within`` is read from the attempts: whether the person completed
 the rule's moment (an attempt of it that ended completed after the decision), and whether
-they contacted an assisted channel (an attempt that is a contact, started after it).
+they contacted an assisted channel (an attempt that is a contact, started after it), and
+whether such a contact was repeated (another contact about the moment followed it).
 """
 
 from __future__ import annotations
@@ -39,16 +40,23 @@ def decisions(offered: Table, held: Table) -> Table:
 def followed(units: Table, attempts: Table, within_hours: float) -> Table:
     """Per (rule, held): the decision ``units`` (persons), how many of them ``completed``
     the rule's moment and ``contacted`` an assisted channel within ``within_hours`` after
-    their decision, and the ``first`` and ``last`` of those decisions."""
+    their decision, how many started a contact that was followed by another (``repeated``,
+    the attempts' ``repeat_contact``) in that time, and the ``first`` and ``last`` of those
+    decisions."""
     window = ibis.interval(seconds=int(timedelta(hours=within_hours).total_seconds()))
     a = attempts.select(a_person="person", a_moment="moment", a_start="start_ts", a_end="end_ts",
-                        a_done=(attempts.outcome == "completed"), a_contact=attempts.contact.fill_null(False))
+                        a_done=(attempts.outcome == "completed"), a_contact=attempts.contact.fill_null(False),
+                        a_repeat=attempts.repeat_contact.fill_null(False))
     j = units.left_join(a, units.person == a.a_person)
     done = (j.a_done & (j.a_moment == j.moment) & (j.a_end > j.t) & (j.a_end <= j.t + window))
-    contact = (j.a_contact & (j.a_start > j.t) & (j.a_start <= j.t + window))
+    after = (j.a_start > j.t) & (j.a_start <= j.t + window)
+    contact = j.a_contact & after
+    repeat = j.a_repeat & after
     per = j.group_by(["rule", "person", "held", "t"]).aggregate(
         completed=done.fill_null(False).cast("int64").max(),
-        contacted=contact.fill_null(False).cast("int64").max())
+        contacted=contact.fill_null(False).cast("int64").max(),
+        repeated=repeat.fill_null(False).cast("int64").max())
     return per.group_by(["rule", "held"]).aggregate(units=per.count(), completed=per.completed.sum(),
-                                                    contacted=per.contacted.sum(), first=per.t.min(),
+                                                    contacted=per.contacted.sum(),
+                                                    repeated=per.repeated.sum(), first=per.t.min(),
                                                     last=per.t.max())

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 MEASURES = (("completed", "completed", True, "persons who completed the rule's moment after "
              "their decision"),
             ("contacted", "contacted", False, "persons who started an assisted-channel contact "
-             "after their decision"))
+             "after their decision"),
+            ("repeated", "repeated", False, "persons who started a contact after their decision "
+             "that another contact about the same moment followed (a repeat contact)"))
 #: An arm with fewer persons than this is measured, with a warning.
 MIN_UNITS = 20
 ALPHA = 0.05
@@ -35,8 +37,8 @@ ALPHA = 0.05
 COLUMNS = (
     Column("rule", "rule", keep=0),
     Column("moment", "moment", keep=1),
-    Column("measure", "measure", "text", "completed: " + MEASURES[0][3] + "; contacted: "
-           + MEASURES[1][3] + " (within WITHIN hours)", keep=0),
+    Column("measure", "measure", "text", "; ".join(f"{m[0]}: {m[3]}" for m in MEASURES)
+           + " (within WITHIN hours)", keep=0),
     Column("offered", "offered", "count", "persons offered the intervention (their first "
            "decision of the rule)", keep=0),
     Column("held", "held out", "count", "persons in the rule's holdout (their first decision)",
@@ -50,8 +52,8 @@ COLUMNS = (
     Column("p_adjusted", "p (Holm)", "p", "the pooled two-proportion z-test's p, Holm-adjusted "
            "over every rule and measure", keep=1),
     Column("verdict", "verdict", "text", "better or worse when beyond chance (Holm p < 0.05; "
-           "fewer contacts are better), else inconclusive; no holdout: nothing to measure "
-           "against", keep=0),
+           "fewer contacts and repeat contacts are better), else inconclusive; no holdout: "
+           "nothing to measure against", keep=0),
 )
 
 

@@ -34,7 +34,6 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..spec.model import LOWER_IS_BETTER
@@ -171,7 +170,7 @@ def grown(now: pd.DataFrame, before: pd.DataFrame, top: int) -> pd.DataFrame:
 
 def counts_of(rags: Sequence[str]) -> dict[str, int]:
     """How many moments of each colour."""
-    return {c: int(np.sum([r == c for r in rags])) for c in RAGS}
+    return {c: sum(r == c for r in rags) for c in RAGS}
 
 
 __all__ = ["ALPHA", "RAGS", "WALL", "better_change", "compare", "counts_of", "grown", "judge", "wall"]

@@ -25,7 +25,7 @@ from ..engine.daily import (
     daily_metrics,
 )
 from ..errors import QueryError
-from . import filters
+from . import filters, interventions
 from .base import Analysis, Column, Notice, Output, View, frame
 from .daily import daily_table, with_surveys
 
@@ -257,8 +257,6 @@ def _harmful(ws: Workspace, p: Params) -> list[dict[str, Any]]:
     """An intervention rule whose offered persons completed its moment less often than its
     holdout, beyond chance (the ``interventions`` analysis), as an alert on the moment's
     completion: ``in`` names the rule, the baseline is the holdout's rate."""
-    from . import interventions
-
     found = interventions.compute(ws, interventions.InterventionParams(until=p.until))
     out = []
     for r in found.tables["rules"].to_dict("records"):

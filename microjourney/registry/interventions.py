@@ -17,6 +17,7 @@ from pydantic import Field
 
 from ..analysis import stats
 from ..engine.interventions import HELD, OFFERED, decisions, followed
+from ..errors import QueryError
 from . import filters
 from .base import Analysis, Column, Notice, Output, View, frame
 
@@ -68,8 +69,6 @@ class InterventionParams(filters.Filters):
 def compute(ws: Workspace, p: InterventionParams) -> Output:
     declared = {r.name: r for r in ws.spec.interventions}
     if p.rule is not None and p.rule not in declared:
-        from ..errors import QueryError
-
         raise QueryError(f"no intervention rule {p.rule!r}; rules: "
                          f"{', '.join(declared) or 'none declared'}", code="query/option")
     ws.refresh()

@@ -371,10 +371,6 @@ def _headline(week: str, counts: dict[str, int], rows: list[dict[str, Any]]) -> 
     return head
 
 
-def _examples(ws: Workspace) -> list[dict[str, Any]]:
-    return [{}]
-
-
 ANALYSIS = Analysis(
     name="review",
     title="Weekly review",
@@ -391,7 +387,6 @@ ANALYSIS = Analysis(
            View("alerts", "Regression alerts in the week", ALERT_COLUMNS),
            View("changes", "Changes shipped and their effect", CHANGE_COLUMNS),
            View("verbatims", "Verbatims of the week", VERBATIM_COLUMNS)),
-    examples=_examples,
 )
 
 __all__ = ["ANALYSIS", "ReviewParams", "monday"]

@@ -58,20 +58,15 @@ def _columns(view: str) -> list[Column]:
     return [by_name[n] for n in SHOWN[view]]
 
 
-def _table(result: Result | Mapping[str, Any], view: str) -> dict[str, Any]:
-    """A table of the document: its title, labels and rows of cells (text, unescaped)."""
-    rows = _records(result, view)
+def _table(data: Mapping[str, Any], view: str) -> dict[str, Any]:
+    """A table of the result ``data`` (its ``to_dict()``) as the document shows it: its
+    title, labels and rows of cells (text, unescaped)."""
+    rows = list(data["tables"][view])
     columns = _columns(view)
     title = next(v.title for v in ANALYSIS.views if v.table == view)
     return {"title": title, "labels": [c.label for c in columns],
             "rows": [{"cells": [cell(c, r) for c in columns], "rag": r.get("rag"), "raw": r}
                      for r in rows]}
-
-
-def _records(result: Result | Mapping[str, Any], view: str) -> list[dict[str, Any]]:
-    if isinstance(result, Result):
-        return result.to_dict()["tables"][view]
-    return list(result["tables"][view])
 
 
 def _context(result: Result | Mapping[str, Any]) -> dict[str, Any]:

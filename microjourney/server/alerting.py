@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 import duckdb
 
 from ..spec.alerts import Webhook
-from ..webhooks import deliver, origin
+from ..webhooks import Delivery, deliver, origin
 
 log = logging.getLogger("microjourney.server")
 
@@ -28,7 +29,7 @@ log = logging.getLogger("microjourney.server")
 EVERY = 600.0
 
 
-class Sender:
+class Sender(ABC):
     """A thread that calls :meth:`send_now` every ``every`` seconds, once ``ready`` (the first
     refresh) is set, until :meth:`stop`; a failed round is logged by its kind and tried again
     the next round. ``what`` names it in the log and the thread's name."""
@@ -51,9 +52,19 @@ class Sender:
         self._stop.set()
         self._thread.join(timeout)
 
+    @abstractmethod
     def send_now(self) -> int:
         """Send what is new; how many deliveries were made."""
-        raise NotImplementedError
+
+    def _count(self, done: Sequence[Delivery], label: str) -> int:
+        """Log each delivery that failed (by its kind; a URL by its origin only), count the
+        ones made; how many."""
+        for d in done:
+            if d.status not in ("delivered", "already"):
+                log.warning("%s %s to %s: %s", self.what, label or d.alert_id, origin(d.url), d.status)
+        delivered = sum(d.status == "delivered" for d in done)
+        self.sent += delivered
+        return delivered
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -76,10 +87,4 @@ class AlertSender(Sender):
 
     def send_now(self) -> int:
         """Read the alerts and deliver the new ones; how many were delivered."""
-        done = deliver(self._con, self._alerts(), self._hooks, sleep=self._stop.wait)
-        for d in done:
-            if d.status not in ("delivered", "already"):
-                log.warning("alert %s to %s: %s", d.alert_id, origin(d.url), d.status)
-        delivered = sum(d.status == "delivered" for d in done)
-        self.sent += delivered
-        return delivered
+        return self._count(deliver(self._con, self._alerts(), self._hooks, sleep=self._stop.wait), "")

@@ -160,13 +160,7 @@ class ReviewSender(Sender):
             return 0
         with self._lock:
             sent = body(self._reader, week)
-        done = deliver(self._con, [sent], hooks, kind=KIND, sleep=self._stop.wait)
-        for d in done:
-            if d.status not in ("delivered", "already"):
-                log.warning("review %s to %s: %s", week, origin(d.url), d.status)
-        delivered = sum(d.status == "delivered" for d in done)
-        self.sent += delivered
-        return delivered
+        return self._count(deliver(self._con, [sent], hooks, kind=KIND, sleep=self._stop.wait), week)
 
 
 __all__ = ["EVERY", "KIND", "ReviewSender", "body", "key", "last_whole_week", "pending", "send",

@@ -64,6 +64,7 @@ class IdentityRefresh:
             if before is None:
                 return set()
             return _moved(before, self._person_map())
+        rows = self._novel(rows) if rows.num_rows else rows
         if not rows.num_rows:
             return set()
         components = self._components_of(rows, keys)
@@ -78,6 +79,19 @@ class IdentityRefresh:
         now = self._save_identity(subset, components)
         self.run.drop("_components")
         return was | set(now)
+
+    def _novel(self, rows: pa.Table) -> pa.Table:
+        """The sighting ``rows`` that tell something new: a combination of identifiers not
+        stored yet, or seen earlier than stored. The others (a returning visitor's next
+        events) link nothing new, so their components need not be resolved again."""
+        name = "_new_sightings"
+        self.con.register(name, _grouped(rows))
+        try:
+            new, s = self.db.table(name), self.db.table("sightings")
+            same = [new[c].identical_to(s[c]) for c in rows.column_names if c != "ts"]
+            return new.anti_join(s, [*same, s.ts <= new.ts]).to_pyarrow().cast(rows.schema)
+        finally:  # identifiers: never left registered (an erasure must not leave them)
+            self.con.unregister(name)
 
     def _components_of(self, rows: pa.Table, keys: list[str]) -> list[str]:
         """The stored identity components that the sighting ``rows`` touch."""

@@ -43,6 +43,7 @@ from .engine.derived import DERIVED
 from .errors import QueryError, WorkspaceError
 from .identity import with_person
 from .store.db import transaction
+from .store.writer import quote_ident
 from .workspace_friction_refresh import FrictionRefresh
 from .workspace_identity import IdentityRefresh
 
@@ -58,6 +59,9 @@ _EVENTS = "_affected_events"
 _VALUES = "_refresh_values"
 _MOVED = "_moved"
 _OF_AFFECTED = "person IN (SELECT person FROM _affected)"
+#: The affected persons' rows of a person table as this refresh makes them: a temporary
+#: table the later statements read (not the store's table of every person).
+_NEW = "_new_"
 
 
 @dataclass(frozen=True)
@@ -272,7 +276,7 @@ class Refresh(IdentityRefresh, FrictionRefresh):
             n = self._incremental(old, want, marks, present, as_of)
         finally:  # on failure, the rollback drops the temporary tables, _refresh the rest
             self._compiling = None
-        for temp in (_EVENTS, _AFFECTED, _VALUES):
+        for temp in (_EVENTS, _AFFECTED, _VALUES, *(_NEW + t.name for t in DERIVED if t.refresh == "person")):
             self.run.drop(temp)
         return Refreshed("incremental", n, new_events, 0.0, as_of)
 
@@ -342,23 +346,28 @@ class Refresh(IdentityRefresh, FrictionRefresh):
         persons, events = self.db.table("persons"), self.run.events()
         if affected is None:
             return with_person(events, persons)
-        t = self._of("timeline", affected).select("seq")
+        t = self.db.table("timeline")  # as the last refresh left it
+        t = t.semi_join(affected, t.person == affected.person).select("seq")
         seqs = t.union(events.filter(events.seq > since).select(seq=events.seq.cast("int64")))
         return with_person(events.filter(events.seq.isin(seqs.seq)), persons)
 
     def _of(self, name: str, affected: Table | None) -> Table:
-        """Table ``name``'s rows of the ``affected`` persons (all when None)."""
-        t = self.db.table(name)
-        return t if affected is None else t.semi_join(affected, t.person == affected.person)
+        """Table ``name``'s rows of the ``affected`` persons as :meth:`_put` made them in
+        this refresh (all of the table when None)."""
+        return self.db.table(name if affected is None else _NEW + name)
 
     def _put(self, name: str, build: Callable[[], Table], affected: Table | None) -> None:
         """``build()`` (rows of the ``affected`` persons) replaces their rows of table
-        ``name``; all of it when None."""
+        ``name``; all of it when None. Their new rows are made once, into a temporary
+        table that the later statements read (:meth:`_of`): reading a few thousand
+        persons' rows back from a table of every person would scan all of it."""
         if affected is None:
             self.run.save(name, build())
             return
+        self._write(name, _NEW + name, "temp", build)
         self._delete(name, _OF_AFFECTED)
-        self._write(name, name, "insert", build)
+        self.con.execute("INSERT INTO " + quote_ident(name) + " BY NAME SELECT * FROM "
+                         + quote_ident(_NEW + name))
 
     def _timed_out(self, before: Value, now: Value) -> Table:
         """Persons with an attempt whose outcome the move of the end of the data from

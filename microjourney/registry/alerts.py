@@ -43,8 +43,9 @@ ALERT_COLUMNS = (
     Column("metric", "metric", keep=0),
     Column("scope", "in", "text", "all: the moment's own series regressed; else the one "
            "segment whose own series did (each dimension's alpha divided among its values); "
-           "intervention RULE: those offered the rule completed less than its holdout (the "
-           "baseline: the holdout's rate)", keep=0),
+           "intervention RULE: those offered the rule completed less (completion_rate) or were "
+           "escalated more (escalation_rate) than its holdout (the baseline: the holdout's "
+           "rate)", keep=0),
     Column("start", "start", "text", "the first day of the regression", keep=0),
     Column("days", "days", "count", "days it has lasted, to its last regressed day (weeks with "
            "--every week)", keep=1),
@@ -254,19 +255,25 @@ def _dated(frame: pd.DataFrame, weekly: bool, span: tuple[date, date]) -> pd.Dat
 
 
 def _harmful(ws: Workspace, p: Params) -> list[dict[str, Any]]:
-    """An intervention rule whose offered persons completed its moment less often than its
-    holdout, beyond chance (the ``interventions`` analysis), as an alert on the moment's
-    completion: ``in`` names the rule, the baseline is the holdout's rate."""
+    """An intervention rule whose offered persons completed its moment less often, or were
+    escalated more often, than its holdout, beyond chance (the ``interventions`` analysis), as
+    an alert on the moment's completion or escalation rate: ``in`` names the rule, the baseline
+    is the holdout's rate."""
+    metrics = {measure: metric for measure, metric in (("completed", "completion_rate"),
+                                                       ("escalated", "escalation_rate"))
+               if p.metric in (None, metric)}
+    if not metrics:
+        return []
     found = interventions.compute(ws, interventions.InterventionParams(until=p.until))
     out = []
     for r in found.tables["rules"].to_dict("records"):
-        if r["verdict"] != "worse" or r["measure"] != "completed":
+        if r["verdict"] != "worse" or r["measure"] not in metrics:
             continue
         if p.moment not in (None, r["moment"]):
             continue
         first, last = (pd.Timestamp(r[k]).date() for k in ("first", "last"))
         key = hashlib.sha256(f"intervention\x00{r['rule']}\x00{r['measure']}".encode()).hexdigest()
-        out.append({"alert_id": key[:16], "moment": r["moment"], "metric": "completion_rate",
+        out.append({"alert_id": key[:16], "moment": r["moment"], "metric": metrics[r["measure"]],
                     "scope": f"intervention {r['rule']}", "start": first.isoformat(),
                     "end": last.isoformat(), "days": (last - first).days + 1, "ongoing": True,
                     "baseline": r["rate_held"], "observed": r["rate_offered"], "size": r["effect"],
@@ -330,7 +337,7 @@ def compute(ws: Workspace, p: Params) -> Output:
                      "size_ci": list(alert.ci), "p": alert.p_value,
                      "segment": f"{top['dimension']} = {top['value']}" if top else None,
                      "friction": grew["kind"] if grew else None})
-    if p.metric in (None, "completion_rate") and ws.spec.interventions:
+    if ws.spec.interventions:
         rows += _harmful(ws, p)
     rows.sort(key=lambda r: (r["start"], r["moment"], r["metric"]))
 

@@ -10,6 +10,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import pytest
 
 import microjourney as mj
@@ -314,6 +315,41 @@ def test_decisions_hold_across_a_restart(served):
     assert ("intervention_held", server.held, "held_help", "true") in rows
     assert ("intervention_offered", who, "pay_help", "false") in rows
     server.start()
+
+
+def test_an_attempt_open_across_a_restart_is_followed_again(served):
+    """A failure before the restart and one after are a second failure: the server reads
+    the recent stored events back when it starts (one failure in all is not)."""
+    server, c, k, root = served
+    who, quiet = person(), person()
+    track(c, who, "pay_opened", "pay_failed")
+    track(c, quiet, "pay_opened", "paid")  # completed, no failure
+    server.stop()
+    server.start()
+    with server.client(k["write"]) as c2:
+        last = track(c2, who, "pay_failed")
+        got = decide(c2, "pay_failed", who, event_id=last)
+        assert got["intervention"] is not None and got["intervention"]["name"] == "pay_help"
+        last = track(c2, quiet, "pay_opened", "pay_failed")
+        assert decide(c2, "pay_failed", quiet, event_id=last)["intervention"] is None
+
+
+def test_resuming_reads_only_the_recent_events_a_rule_reads(tmp_path):
+    spec = parse_workspace(SPEC)
+    live = Live(spec)
+    now = time.time()
+    con = duckdb.connect()
+    con.execute("CREATE TABLE events (seq BIGINT, event_id VARCHAR, timestamp TIMESTAMPTZ, "
+                "event VARCHAR, anonymous_id VARCHAR, user_id VARCHAR, channel VARCHAR, "
+                "properties JSON)")
+    week = 7 * 86400
+    rows = [(1, "a", now - week, "pay_opened", "old"), (2, "b", now - week + 1, "pay_failed", "old"),
+            (3, "c", now - 60, "pay_opened", "new"), (4, "d", now - 59, "pay_failed", "new"),
+            (5, "e", now - 58, "page_viewed", "new"), (6, "f", now - 57, "pay_opened", "it's \"quoted\"")]
+    con.executemany("INSERT INTO events VALUES (?, ?, to_timestamp(?), ?, ?, NULL, 'web', '{}')", rows)
+    assert live.resume(con.table("events"), now) == 3  # the week-old two and the page view left
+    assert len(live) == 2  # the two recent persons followed
+    assert not live.fired(("old",), now)
 
 
 def test_the_python_client_asks_for_a_chat_or_a_call(served):

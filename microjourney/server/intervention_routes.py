@@ -45,10 +45,11 @@ class Interventions:
             con = ws.con.cursor()
             try:
                 now_ms = int(datetime.now(UTC).timestamp() * 1000)
-                if lake is None:
-                    self.ledger.load(con.table("events"), now_ms)
-                elif has_events(lake):
-                    self.ledger.load(read_events(con, lake), now_ms)
+                source = con.table("events") if lake is None else (
+                    read_events(con, lake) if has_events(lake) else None)
+                if source is not None:
+                    self.ledger.load(source, now_ms)
+                    self.live.resume(source, now_ms / 1000)
             finally:
                 con.close()
         self.rules = Intervener(spec, self.live, self.ledger)

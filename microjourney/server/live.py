@@ -14,8 +14,9 @@ numbers per attempt (a count, a run of clicks), so a person costs a few hundred 
 Memory is bounded: a person is followed from a start or failure of a ruled moment on, and
 forgotten once idle for longer than every rule could look back (the moments' timeouts, the
 failure windows), or when :attr:`Live.limit` persons are followed and a new one comes (the
-least recently active goes). A restart forgets the open attempts (the decisions made are
-in the store, :mod:`.interventions`).
+least recently active goes). At start the server follows again what a restart forgot: the
+stored events of the last horizon that a rule reads (:meth:`Live.resume`; the decisions made
+are in the store too, :mod:`.interventions`).
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
 import orjson
 
 from ..spec.interventions import Intervention
@@ -43,6 +45,8 @@ SEEN, MAX_IDS = 64, 8
 MAX_ID = 200
 #: Failures remembered per person and moment.
 MAX_FAILS = 100
+#: Stored events read back at start (the newest of the horizon), at most.
+RESUME = 200_000
 OPEN, DONE = None, ("completed", "escalated")
 
 
@@ -138,6 +142,30 @@ class Live:
         return len(self._lru)
 
     # -- feeding -------------------------------------------------------------
+    def resume(self, source: duckdb.DuckDBPyRelation, now: float) -> int:
+        """Follow again the open attempts a restart forgot: the stored events (``source``,
+        the store's or the lake's) of the last :attr:`horizon` seconds whose names a rule
+        reads, oldest first (at most :data:`RESUME`, the newest). Returns how many were read."""
+        if not self.rules:
+            return 0
+        col, const = duckdb.ColumnExpression, duckdb.ConstantExpression
+        since = datetime.fromtimestamp(now - self.horizon, UTC)
+        recent = source.filter(col("event").isin(*(const(n) for n in sorted(self._names))))
+        recent = recent.filter(col("timestamp") >= const(since))
+        order = "timestamp DESC, seq DESC" if "seq" in source.columns else "timestamp DESC"
+        rows = recent.order(order).limit(RESUME).project(
+            "user_id, anonymous_id, event, channel, properties::VARCHAR, "
+            "epoch_ms(timestamp), event_id").fetchall()
+        for user_id, anonymous_id, event, channel, props, ms, event_id in reversed(rows):
+            try:
+                doc = orjson.loads(props) if props else {}
+            except orjson.JSONDecodeError:
+                doc = {}
+            self.feed(_ids(user_id, anonymous_id), event, channel or "web",
+                      doc if isinstance(doc, dict) else {}, ms / 1000.0, event_id, now)
+        self.sweep(now)
+        return len(rows)
+
     def feed_body(self, body: bytes, answer: dict[str, Any], consent_required: bool) -> None:
         """The track calls of a collector request, as it answered them: those stored (not
         rejected, and with consent where it is required)."""

@@ -40,12 +40,9 @@ from .live import Fired, Live
 OFFERED, HELD = "intervention_offered", "intervention_held"
 #: Decisions remembered per identifier (beyond a cap's window they are dropped anyway).
 MAX_PER_ID = 1_000
-#: The decision events of a table of events (``source``) since ``$since`` ms, oldest first.
-_SQL = """SELECT anonymous_id, user_id, epoch_ms(timestamp),
-       json_extract_string(properties, '/moment'), json_extract_string(properties, '/decision')
-FROM source
-WHERE event IN ('intervention_offered', 'intervention_held') AND epoch_ms(timestamp) >= {since}
-ORDER BY timestamp"""
+#: The columns read of the decision events.
+_READ = ("anonymous_id, user_id, epoch_ms(timestamp), json_extract_string(properties, '/moment'), "
+         "json_extract_string(properties, '/decision')")
 
 
 class Ledger:
@@ -61,9 +58,11 @@ class Ledger:
         self._by_day: dict[tuple[str, str], set[str]] = {}
 
     def load(self, source: duckdb.DuckDBPyRelation, now_ms: int) -> Ledger:
-        since = now_ms - int(self.memory * 1000)
-        found = source.query("source", _SQL.format(since=int(since)))
-        for anonymous_id, user_id, ms, moment, decision in found.fetchall() if found is not None else ():
+        col, const = duckdb.ColumnExpression, duckdb.ConstantExpression
+        since = datetime.fromtimestamp((now_ms - int(self.memory * 1000)) / 1000, UTC)
+        found = source.filter(col("event").isin(const(OFFERED), const(HELD)))
+        found = found.filter(col("timestamp") >= const(since)).order("timestamp").project(_READ)
+        for anonymous_id, user_id, ms, moment, decision in found.fetchall():
             if moment and decision:
                 self.record([i for i in (anonymous_id, user_id) if i], moment, decision, ms)
         return self

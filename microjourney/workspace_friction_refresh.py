@@ -7,14 +7,14 @@ They are derived on first use — a friction analysis, the report, or ``serve``,
 background refresh keeps everything fresh — and kept fresh by every refresh from then
 on: an analysis that reads no friction (a funnel, the scorecard) does not pay for
 detecting them. The detectors read the timeline, tagged rows and attempts of the persons
-a refresh recomputes (all, in a full rebuild); the baselines, views and summaries are
-then computed again over every attempt.
+a refresh recomputes (all, in a full rebuild); the baselines are then computed again over
+every candidate. The judged rows and the summaries span every attempt: they are views,
+computed when read, so that a refresh's work grows with what changed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import ibis
@@ -26,9 +26,6 @@ from . import engine
 if TYPE_CHECKING:
     from .engine.runtime import Runtime
     from .spec.model import Workspace as Spec
-
-_JUDGED = "_judged_attempts"
-
 
 class FrictionRefresh:
     """A mixin: the workspace gives the definitions and the runtime, the refresh how to
@@ -88,9 +85,7 @@ class FrictionRefresh:
         for temp in ("friction_found", "friction_scope", "friction_spans"):
             self.run.drop(temp)
 
-        # Judged against the baselines over every attempt: by the views, when read; for
-        # the summaries, once, into a temporary table.
-        def baselines() -> Table:
+        def baselines() -> Table:  # of every candidate: a few rows
             w = table("friction_waits")
             base = fr.baselines(w, self.spec)
             if base is None:
@@ -100,37 +95,27 @@ class FrictionRefresh:
 
         write("baselines", "friction_baselines", "table", baselines)
 
-        def judged() -> tuple[Table, Table, Table | None]:
-            """The views' tables, and the judged rows per attempt (None: none judged)."""
+        # Judged against the baselines over every attempt, and summed over every attempt:
+        # by views, when read. A refresh does only the work of the persons it recomputes;
+        # what spans every attempt is computed by whoever reads it (the server keeps the
+        # answer per refresh).
+        def judged() -> tuple[Table, Table]:
             frictions, attempts = table("friction_rows"), table("friction_attempt_rows")
             found = fr.judged(table("friction_waits"), table("friction_baselines"), self.spec)
             if found is None:
-                return frictions, attempts, None
+                return frictions, attempts
             # In the stored tables' types (a stored array may hold NULLs).
             late = found[1].select(*attempts.columns).cast(attempts.schema())
-            return frictions.union(found[0].cast(frictions.schema())), attempts.union(late), late
+            return frictions.union(found[0].cast(frictions.schema())), attempts.union(late)
 
-        if not incremental or not {"frictions", "friction_attempts"} <= self._tables():
-            frictions, attempts, _ = judged()  # views over table names: made again only
-            self.run.view("frictions", frictions)  # when the definitions change
+        views = ("frictions", "friction_attempts", "friction_kinds", "friction_moments")
+        if not incremental or not set(views) <= self._tables():  # made again only when
+            frictions, attempts = judged()                       # the definitions change
+            self.run.view("frictions", frictions)
             self.run.view("friction_attempts", attempts)
-        judging = fr.judging(self.spec)
-        if judging:
-            write("judged", _JUDGED, "temp", lambda: judged()[2])  # type: ignore[arg-type,return-value]
-
-        def per() -> Table:
-            rows = table("friction_attempt_rows")
-            return rows.union(table(_JUDGED)) if judging else rows
-
-        @cache
-        def stats() -> tuple[Table, Table]:  # both built at once, when first needed
-            return fr.friction_stats(per(), table("attempts"))
-
-        write("kinds", "friction_kinds", "table", lambda: stats()[0])
-        write("moments", "friction_moments", "table", lambda: stats()[1])
-        if judging:
-            self.run.drop(_JUDGED)
-
+            kinds, moments = fr.friction_stats(table("friction_attempts"), table("attempts"))
+            self.run.view("friction_kinds", kinds)
+            self.run.view("friction_moments", moments)
 
 
 def _empty_waits() -> Table:

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from .spec.model import Workspace as Spec
 
 #: The layout of the derived tables; a store derived by another layout is rebuilt.
-LAYOUT = 6
+LAYOUT = 7
 STATE = "refresh_state"
 _AFFECTED = "_affected"
 _EVENTS = "_affected_events"

@@ -16,7 +16,9 @@ How a table is refreshed (``refresh``):
   new events, a change of who is who, an open attempt whose timeout has passed); per
   moment as well when one moment's definition changed;
 * ``whole`` — recomputed from other derived tables at each refresh (small summaries);
-* ``view`` — a view over other derived tables, never stored.
+* ``view`` — a view over other derived tables, never stored: what spans every attempt
+  (the judged waits, the friction summaries) is computed when read, so that a refresh's
+  work grows with what changed, not with the store.
 
 ``key``: the column naming the person (or identity component) a row belongs to; an
 erasure deletes the rows of the erased person by it. A personal table must have one
@@ -65,9 +67,9 @@ DERIVED: tuple[DerivedTable, ...] = (
     DerivedTable("friction_attempts", ("friction_attempt_rows", "friction_waits",
                                        "friction_baselines"), "view", True, None,
                  "per (attempt, kind): frictions, seconds lost, first step"),
-    DerivedTable("friction_kinds", ("friction_attempts", "attempts"), "whole", False, None,
+    DerivedTable("friction_kinds", ("friction_attempts", "attempts"), "view", False, None,
                  "sufficient statistics per (moment, kind, step)"),
-    DerivedTable("friction_moments", ("friction_attempts", "attempts"), "whole", False, None,
+    DerivedTable("friction_moments", ("friction_attempts", "attempts"), "view", False, None,
                  "sufficient statistics per moment"),
 )
 

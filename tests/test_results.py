@@ -44,6 +44,22 @@ def test_large_answers_and_unrefreshed_tables_are_not_kept_and_the_oldest_go_fir
     assert kept.get("b", ("v", 1.0)) is None and kept.get("a", ("v", 1.0)) is not None
 
 
+def test_while_tables_are_renewed_the_last_two_versions_answers_are_given_as_they_stand():
+    kept = Results()
+    kept.put("k", ("v1", 100.0), answer(), lambda ws: answer())
+    got = kept.latest("k")
+    assert got is not None and got["meta"]["refreshed_at"].startswith("1970-01-01T00:01:40")
+    assert kept.latest("other") is None
+    kept.get("k", ("v1", 200.0))  # a refresh that found nothing new: as of it now
+    kept.put("j", ("v2", 300.0), answer(), lambda ws: answer())  # the next version's first
+    got = kept.latest("k")  # one version behind: given, saying so
+    assert got is not None and got["meta"]["refreshed_at"].startswith("1970-01-01T00:03:20")
+    assert got["meta"]["stale_s"] == pytest.approx(time.time() - 200.0, abs=5)
+    kept.put("i", ("v3", 400.0), answer(), lambda ws: answer())
+    assert kept.latest("k") is None  # two versions behind: computed again instead
+    assert kept.latest("j") is not None and kept.latest("i") is not None
+
+
 SPEC = ("journeys: [{name: j, moments: [{name: pay, start: {event: open}, complete: {event: ok}, "
         "timeout: 10m}]}]\n")
 

@@ -326,6 +326,10 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
             if not state["refresher"].ready.wait(FIRST_REFRESH):
                 raise ApiError("server/warming-up", "the first refresh of the derived tables is "
                                "still running; try again shortly")
+            if key is not None and not own_tables and state["refresher"].renewing.is_set():
+                kept = state["results"].latest(key)  # while the tables are renewed
+                if kept is not None:
+                    return kept
             if own_tables:
                 with state["drain_lock"]:
                     state["collector"].drain()

@@ -5,7 +5,9 @@ to date with what the collector stored, incrementally (:mod:`microjourney.worksp
 in one transaction. Analyses read the tables through a :meth:`reader
 <microjourney.workspace.Workspace.reader>`, another connection that sees the last
 committed refresh: they never wait for a refresh, and each answer says how stale it is
-(``meta.refreshed_at``, ``meta.stale_s``). A refresh that fails leaves the previous tables
+(``meta.refreshed_at``, ``meta.stale_s``); while a refresh and the warming after it run
+(:attr:`Refresher.renewing`), kept answers are given as they stand (results.py). A refresh
+that fails leaves the previous tables
 (rolled back); it is logged, by the kind of error only, and the next one does the work.
 """
 
@@ -32,6 +34,8 @@ class Refresher:
         self._poke = threading.Event()
         #: Set once the first refresh is done (or failed): analyses wait for it.
         self.ready = threading.Event()
+        #: Set while a refresh and what follows it (``after``) run, after the first.
+        self.renewing = threading.Event()
         self.last: Any = None
         self.failures = 0
         self._thread = threading.Thread(target=self._run, name="microjourney-refresh", daemon=True)
@@ -59,6 +63,8 @@ class Refresher:
     def _run(self) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
+            if self.ready.is_set():
+                self.renewing.set()
             try:
                 with self._lock:
                     self.last = self._refresh()
@@ -74,6 +80,7 @@ class Refresher:
                 log.warning("background refresh failed (%s); the previous tables stay",
                             type(exc).__name__)
             finally:
+                self.renewing.clear()
                 self.ready.set()
             rest = max(0.0, self.every - (time.monotonic() - started))
             if self._poke.wait(rest):

@@ -8,15 +8,18 @@ the definitions and the end of the data; a refresh that finds nothing new keeps 
 version), and after each refresh that changed them computes the most recently asked again
 before anyone asks (``warm``): a dashboard's repeated questions are answered from memory,
 and only ``refreshed_at`` and ``stale_s`` move, to the latest refresh that found the tables
-current. An answer is kept only if it is small (at most ``MAX_ROWS`` rows in all); an
-erasure empties the store of answers (they may name the person).
+current. While a refresh and the warming after it run, a question already answered gets the
+last answer kept (:meth:`Results.latest`), as of the refresh that made its tables: the answer
+says how stale it is, and nobody waits for a computation the warming is about to do. An
+answer is kept only if it is small (at most ``MAX_ROWS`` rows in all); an erasure empties
+the store of answers (they may name the person).
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
 from typing import Any
@@ -28,8 +31,9 @@ SIZE = 256
 MAX_ROWS = 20_000
 #: Answers computed again after each refresh (the most recently asked first).
 WARM = 8
-#: A kept answer: the version of the tables it read, the answer, how to compute it.
-_Kept = tuple[Hashable, dict[str, Any], Callable[[Any], dict]]
+#: A kept answer: the version of the tables it read, the answer, how to compute it, and when
+#: a refresh last found those tables current (epoch seconds; None: not known).
+_Kept = tuple[Hashable, dict[str, Any], Callable[[Any], dict], float | None]
 #: The tables a reader reads now: their version and when a refresh last found them current.
 Tables = tuple[Hashable | None, float | None]
 
@@ -42,6 +46,13 @@ class Results:
         self._items: OrderedDict[Hashable, _Kept] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
+        #: The last two versions of the tables answers were read from: while a refresh
+        #: renews them, an answer from either is given (:meth:`latest`), never an older one.
+        self._versions: deque[Hashable] = deque(maxlen=2)
+
+    def _saw(self, version: Hashable) -> None:
+        if not self._versions or self._versions[-1] != version:
+            self._versions.append(version)
 
     def get(self, key: Hashable, tables: Tables) -> dict[str, Any] | None:
         """The answer to ``key`` from the ``tables`` (version, refreshed at) read now, with
@@ -51,8 +62,20 @@ class Results:
             item = self._items.get(key)
             if item is None or version is None or item[0] != version:
                 return None
+            self._items[key] = (*item[:3], at if at is not None else item[3])
             self._items.move_to_end(key)
+            self._saw(version)
         return item[1] if at is None else _aged(item[1], at)
+
+    def latest(self, key: Hashable) -> dict[str, Any] | None:
+        """The last answer kept for ``key`` if it read the tables of the last two versions
+        answers were read from, as of the last refresh that found them current (for the
+        time a refresh renews them); else None."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is None or item[0] not in self._versions:
+                return None
+        return item[1] if item[3] is None else _aged(item[1], item[3])
 
     def put(self, key: Hashable, tables: Tables, answer: dict[str, Any],
             compute: Callable[[Any], dict]) -> None:
@@ -60,7 +83,8 @@ class Results:
         if version is None or sum(len(rows) for rows in answer.get("tables", {}).values()) > MAX_ROWS:
             return
         with self._lock:
-            self._items[key] = (version, answer, compute)
+            self._items[key] = (version, answer, compute, tables[1])
+            self._saw(version)
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
@@ -76,7 +100,7 @@ class Results:
         with self._lock:
             recent = list(self._items.items())[-count:]
         done = 0
-        for key, (_, _, compute) in reversed(recent):
+        for key, (_, _, compute, _) in reversed(recent):
             with lock:
                 now = tables()
                 if self.get(key, now) is None:

@@ -41,6 +41,8 @@ journeys:
          fail: {{event: busy_failed}}}}
       - {{name: held, start: {{event: held_opened}}, complete: {{event: held_done}},
          fail: {{event: held_failed}}}}
+      - {{name: paged, start: {{event: page_viewed, where: {{page: /pay}}}},
+         complete: {{event: paged_done}}}}
 interventions:
   - name: pay_help
     moment: pay
@@ -77,6 +79,11 @@ interventions:
     offer: help
     text: Half of you.
     holdout: 50
+  - name: paged_help
+    moment: paged
+    when: {{signal: error_shown}}
+    offer: help
+    text: From a page call.
 intervention_persons: 40
 """
 
@@ -345,11 +352,32 @@ def test_resuming_reads_only_the_recent_events_a_rule_reads(tmp_path):
     week = 7 * 86400
     rows = [(1, "a", now - week, "pay_opened", "old"), (2, "b", now - week + 1, "pay_failed", "old"),
             (3, "c", now - 60, "pay_opened", "new"), (4, "d", now - 59, "pay_failed", "new"),
-            (5, "e", now - 58, "page_viewed", "new"), (6, "f", now - 57, "pay_opened", "it's \"quoted\"")]
+            (5, "e", now - 58, "banner_seen", "new"), (6, "f", now - 57, "pay_opened", "it's \"quoted\"")]
     con.executemany("INSERT INTO events VALUES (?, ?, to_timestamp(?), ?, ?, NULL, 'web', '{}')", rows)
-    assert live.resume(con.table("events"), now) == 3  # the week-old two and the page view left
+    assert live.resume(con.table("events"), now) == 3  # the week-old two and the banner left
     assert len(live) == 2  # the two recent persons followed
     assert not live.fired(("old",), now)
+
+
+def test_a_page_call_and_a_call_without_a_type_are_followed(served):
+    """A moment that starts on a page view (a ``page`` call, stored as ``page_viewed`` with
+    the path of its URL as ``page``), and a track call that leaves out ``type``: the error
+    shown in the attempt the page opened is seen; after another page, no attempt is open."""
+    server, c, k, root = served
+    who, other = person(), person()
+    at = datetime.now(UTC).isoformat()
+    r = c.post("/v1/batch", json={"batch": [
+        {"type": "page", "anonymous_id": who, "timestamp": at,
+         "properties": {"url": "https://shop.example/pay?step=1#top"}},
+        {"event": "error_shown", "event_id": f"ev-{next(_events)}", "anonymous_id": who,
+         "timestamp": at},
+        {"type": "page", "anonymous_id": other, "timestamp": at, "name": "/home"},
+        {"event": "error_shown", "event_id": f"ev-{next(_events)}", "anonymous_id": other,
+         "timestamp": at}]})
+    assert r.status_code == 200 and r.json()["accepted"] == 4, r.text
+    got = decide(c, "error_shown", who)
+    assert got["intervention"] is not None and got["intervention"]["name"] == "paged_help"
+    assert decide(c, "error_shown", other)["intervention"] is None  # /home starts nothing
 
 
 def test_the_python_client_asks_for_a_chat_or_a_call(served):

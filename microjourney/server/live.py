@@ -22,6 +22,7 @@ are in the store too, :mod:`.interventions`).
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import time
 from collections import OrderedDict, deque
@@ -45,6 +46,9 @@ SEEN, MAX_IDS = 64, 8
 MAX_ID = 200
 #: Failures remembered per person and moment.
 MAX_FAILS = 100
+#: The event a page call is stored as, and the path of a URL as the store reads it.
+PAGE = "page_viewed"
+_PATH = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?(?://[^/?#]*)?([^?#]*)")
 #: Stored events read back at start (the newest of the horizon), at most.
 RESUME = 200_000
 OPEN, DONE = None, ("completed", "escalated")
@@ -167,8 +171,9 @@ class Live:
         return len(rows)
 
     def feed_body(self, body: bytes, answer: dict[str, Any], consent_required: bool) -> None:
-        """The track calls of a collector request, as it answered them: those stored (not
-        rejected, and with consent where it is required)."""
+        """The track and page calls of a collector request, as it answered them: those
+        stored (not rejected, and with consent where it is required); a page call as the
+        store keeps it, the event ``page_viewed`` with its ``page`` (:mod:`.calls`)."""
         if not self.rules or not answer.get("ok") or not answer.get("accepted"):
             return
         try:
@@ -182,13 +187,18 @@ class Live:
         now = time.time()
         with self.lock:
             for i, c in enumerate(calls):
-                if (i in refused or not isinstance(c, dict) or c.get("type") != "track"
-                        or c.get("event") not in self._names
-                        or (consent_required and not consented(c.get("context")))):
+                if i in refused or not isinstance(c, dict):
+                    continue
+                kind = c.get("type", "track")
+                event = PAGE if kind == "page" else c.get("event") if kind == "track" else None
+                if event not in self._names or (consent_required and not consented(c.get("context"))):
                     continue
                 props = c.get("properties")
-                self.feed(_ids(c.get("user_id"), c.get("anonymous_id")), c["event"],
-                          c.get("channel") or "web", props if isinstance(props, dict) else {},
+                props = dict(props) if isinstance(props, dict) else {}
+                if kind == "page":
+                    props["page"] = _page(c.get("name"), props.get("page"), props.get("url"))
+                self.feed(_ids(c.get("user_id"), c.get("anonymous_id")), str(event),
+                          c.get("channel") or "web", props,
                           parse_time(c.get("timestamp"), now), c.get("event_id"), now)
             self.sweep(now)
 
@@ -356,6 +366,18 @@ class Live:
                     f.person.counted.pop(f.rule.name, None)
                 else:
                     f.person.counted[f.rule.name] = f.undo
+
+
+def _page(name: Any, page: Any, url: Any) -> str | None:
+    """A page call's ``page``, as the store derives it: its name, else ``properties.page``,
+    else the path of ``properties.url`` (``/`` when it has none)."""
+    for value in (name, page):
+        if value is not None and not isinstance(value, (dict, list)):
+            return value if isinstance(value, str) else orjson.dumps(value).decode()
+    if isinstance(url, str):
+        found = _PATH.match(url)
+        return (found.group(1) if found else "") or "/"
+    return None
 
 
 def _ids(*values: Any) -> tuple[str, ...]:

@@ -326,12 +326,10 @@ class Refresh(IdentityRefresh, FrictionRefresh):
         return self.db.table(_VALUES)
 
     def _write(self, label: str, into: str, how: str, build: Callable[[], Table]) -> None:
-        """``build()``'s rows into ``into`` (``how``: ``insert``, ``table``, ``temp``). In an
+        """``build()``'s rows into ``into`` (``how``: ``table`` or ``temp``). In an
         incremental refresh on the store, compiled once per definitions and ``label``."""
         if self._compiling is not None:
             self.run.run_compiled((self._compiling, label), build, into, how)  # type: ignore[attr-defined]
-        elif how == "insert":
-            self.db.insert(into, build())
         else:
             self.run.save(into, build(), temp=how == "temp")
 

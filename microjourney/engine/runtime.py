@@ -56,8 +56,8 @@ class Store(Runtime):
         return self.db.table(name)
 
     def run_compiled(self, key: Hashable, build: Callable[[], Table], into: str, how: str) -> None:
-        """Write ``build()``'s rows into table ``into`` (``how``: ``insert`` into it by
-        column name, or make it a ``table`` or a ``temp`` table), compiling the statement
+        """Write ``build()``'s rows into table ``into`` (``how``: make it a ``table`` or a
+        ``temp`` table), compiling the statement
         once per ``key``: later calls with the same key run the SQL compiled the first time
         without building the expression again. The key must name all that the statement
         depends on; values that change from call to call are read from tables."""
@@ -69,8 +69,7 @@ class Store(Runtime):
             self.db._run_pre_execute_hooks(expr)
             entry = self._compiled[key] = (str(self.db.compile(expr)), expr)
         target = sqlglot.exp.to_identifier(into, quoted=True).sql("duckdb")
-        head = {"insert": "INSERT INTO " + target + " BY NAME ",
-                "table": "CREATE OR REPLACE TABLE " + target + " AS ",
+        head = {"table": "CREATE OR REPLACE TABLE " + target + " AS ",
                 "temp": "CREATE OR REPLACE TEMP TABLE " + target + " AS "}[how]
         self.con.execute(head + entry[0])
 

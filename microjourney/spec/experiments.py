@@ -27,13 +27,12 @@ gives the same answer without sharing state. The analysis counts the persons exp
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import date
 from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
-from .types import Frozen
+from .types import Frozen, check_name
 
 #: The metrics of the attempts, each per exposed person over their attempts of the moment
 #: after exposure (docs/experiments.md, "The `experiment` analysis"); what ``experiment-plan``
@@ -51,7 +50,6 @@ METRICS: tuple[str, ...] = get_args(Metric)
 SURVEY_METRICS: tuple[str, ...] = get_args(SurveyMetric)
 #: Experiments per workspace, variants per experiment.
 MAX_EXPERIMENTS, MAX_VARIANTS = 200, 20
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 
 
 class Variant(Frozen):
@@ -63,10 +61,7 @@ class Variant(Frozen):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.match(value) or len(value) > 100:
-            raise ValueError(f"variant name {value!r} must start with a letter and use only letters, "
-                             "digits, _ or - (at most 100)")
-        return value
+        return check_name(value, "variant name", 100)
 
 
 class Experiment(Frozen):
@@ -89,10 +84,7 @@ class Experiment(Frozen):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _NAME.match(value) or len(value) > 100:
-            raise ValueError(f"experiment name {value!r} must start with a letter and use only "
-                             "letters, digits, _ or - (at most 100)")
-        return value
+        return check_name(value, "experiment name", 100)
 
     @model_validator(mode="after")
     def _consistent(self) -> Experiment:

@@ -29,9 +29,8 @@ from typing import Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
-from ..vocabulary import CHANNELS
 from .alerts import Webhook
-from .types import MAX_EVENTS, Frozen, Names, Seconds
+from .types import LANGUAGE, MAX_EVENTS, Frozen, Names, Seconds, check_channels, check_name
 
 Signal = Literal["failure", "error_shown", "rage_click", "waiting", "uncertainty", "repeated_attempt"]
 SIGNALS: tuple[str, ...] = get_args(Signal)
@@ -59,8 +58,6 @@ READS: dict[str, frozenset[str]] = {
     "uncertainty": frozenset({"events", "count", "seconds"}),
     "repeated_attempt": frozenset({"count"}),
 }
-_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _HOURS = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])$")
 
 
@@ -135,18 +132,12 @@ class Intervention(Frozen):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError(f"intervention name {value!r} must start with a letter and use only "
-                             "letters, digits, _ or -")
-        return value
+        return check_name(value, "intervention name")
 
     @field_validator("channels")
     @classmethod
     def _channels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for ch in value:
-            if ch not in CHANNELS:
-                raise ValueError(f"unknown channel {ch!r}; channels: {', '.join(CHANNELS)}")
-        return value
+        return check_channels(value) or ()
 
     @field_validator("quiet_hours")
     @classmethod
@@ -168,7 +159,7 @@ class Intervention(Frozen):
         if self.languages and self.text is None:
             raise ValueError("`languages` translate `text`, which this rule does not have")
         for tag, text in self.languages.items():
-            if not _LANGUAGE.match(tag):
+            if not LANGUAGE.match(tag):
                 raise ValueError(f"language {tag!r} is not a language tag like de or pt-BR")
             if not text or len(text) > MAX_TEXT:
                 raise ValueError(f"language {tag!r}: a text of 1 to {MAX_TEXT} characters")

@@ -7,14 +7,12 @@ numbers lives in :mod:`microjourney.spec.load`.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator, model_validator
 
 from ..ingest.lines import Limits
-from ..ingest.schema import CHANNELS
 from .alerts import Alerts
 from .experiments import MAX_EXPERIMENTS, Experiment
 from .frictions import Frictions
@@ -36,10 +34,11 @@ from .types import (
     Names,
     Seconds,
     as_tuple,
+    check_channels,
+    check_name,
 )
 from .value import COSTS, Value
 
-NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
 Operator = Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"]
 Intent = Literal["learn", "decide", "act"]
 TargetMetric = Literal[
@@ -58,14 +57,6 @@ TARGET_METRICS: tuple[str, ...] = get_args(TargetMetric)
 LOWER_IS_BETTER = frozenset(
     {"failure_rate", "abandonment_rate", "escalation_rate", "duration_median_s", "duration_p90_s"}
 )
-
-
-def _check_name(value: str, what: str) -> str:
-    if not NAME.match(value):
-        raise ValueError(
-            f"{what} name {value!r} must start with a letter and use only letters, digits, _ or -"
-        )
-    return value
 
 
 class Predicate(Frozen):
@@ -142,10 +133,7 @@ class Matcher(Frozen):
     @field_validator("channel")
     @classmethod
     def _known_channels(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
-        for ch in value or ():
-            if ch not in CHANNELS:
-                raise ValueError(f"unknown channel {ch!r}; allowed: {', '.join(CHANNELS)}")
-        return value
+        return check_channels(value)
 
     @field_validator("event")
     @classmethod
@@ -223,7 +211,7 @@ class Moment(Frozen):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return _check_name(value, "moment")
+        return check_name(value, "moment name")
 
     @field_validator("keywords", "phrases", mode="before")
     @classmethod
@@ -269,7 +257,7 @@ class Journey(Frozen):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return _check_name(value, "journey")
+        return check_name(value, "journey name")
 
 
 class SparkSettings(Frozen):

@@ -25,14 +25,12 @@ workspace (:class:`microjourney.spec.model.Workspace`).
 from __future__ import annotations
 
 import math
-import re
 from datetime import date
 from typing import Annotated, Literal, get_args
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from ..vocabulary import CHANNELS
-from .types import MAX_LIST, Frozen, Names, Seconds, as_tuple
+from .types import LANGUAGE, MAX_LIST, Frozen, Names, Seconds, as_tuple, check_channels, check_name
 
 QuestionType = Literal["nps", "csat", "ces", "thumbs", "single", "multiple", "text"]
 QUESTION_TYPES: tuple[str, ...] = get_args(QuestionType)
@@ -55,8 +53,6 @@ THUMBS = {"up": "1", "down": "0", "yes": "1", "no": "0", "true": "1", "false": "
 def cut(text: str, length: int = 40) -> str:
     """``text`` quoted for a message, cut to ``length`` characters."""
     return repr(text if len(text) <= length else text[:length] + "…")
-_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 class Trigger(Frozen):
@@ -71,10 +67,7 @@ class Trigger(Frozen):
     @field_validator("channel")
     @classmethod
     def _channels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for ch in value:
-            if ch not in CHANNELS:
-                raise ValueError(f"unknown channel {ch!r}; channels: {', '.join(CHANNELS)}")
-        return value
+        return check_channels(value) or ()
 
 
 class When(Frozen):
@@ -109,10 +102,7 @@ class Question(Frozen):
     @field_validator("id")
     @classmethod
     def _id(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError(f"question id {value!r} must start with a letter and use only letters, "
-                             "digits, _ or -")
-        return value
+        return check_name(value, "question id")
 
     def answer(self, value: object) -> str:
         """An answer to this question as it is stored (text: a scored answer as its whole
@@ -217,10 +207,7 @@ class Survey(Frozen):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError(f"survey name {value!r} must start with a letter and use only letters, "
-                             "digits, _ or -")
-        return value
+        return check_name(value, "survey name")
 
     @model_validator(mode="after")
     def _of_one(self) -> Survey:
@@ -249,7 +236,7 @@ class Survey(Frozen):
                                          f"{before.type} scale ({low}–{high})")
             seen[q.id] = q
         for language, texts in self.languages.items():
-            if not _LANGUAGE.match(language):
+            if not LANGUAGE.match(language):
                 raise ValueError(f"language {language!r} is not a language tag like de or pt-BR")
             for qid, text in texts.items():
                 if qid not in seen:

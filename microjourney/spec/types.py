@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
+from ..vocabulary import CHANNELS
 from .duration import parse_duration
 
 #: A duration in seconds, written as a number of seconds or with units (``90s``, ``2h``).
@@ -19,6 +21,33 @@ def as_tuple(value: Any) -> Any:
 
 #: One name or a list of names.
 Names = Annotated[tuple[str, ...], BeforeValidator(as_tuple)]
+
+
+#: A name in a definition (a moment, survey, rule, question...): a letter, then letters,
+#: digits, ``_`` or ``-``.
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+
+#: A language tag as a translation is keyed (``de``, ``pt-BR``).
+LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+def check_name(value: str, what: str, longest: int | None = None) -> str:
+    """``value`` if it is a :data:`NAME` (of at most ``longest`` characters), else a
+    ``ValueError`` naming ``what`` it is (``"moment name"``)."""
+    if not NAME.match(value) or (longest is not None and len(value) > longest):
+        most = f" (at most {longest})" if longest is not None else ""
+        raise ValueError(f"{what} {value!r} must start with a letter and use only letters, "
+                         f"digits, _ or -{most}")
+    return value
+
+
+def check_channels(value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """``value`` if each of its channels is known, else a ``ValueError`` naming the first
+    that is not."""
+    for ch in value or ():
+        if ch not in CHANNELS:
+            raise ValueError(f"unknown channel {ch!r}; allowed: {', '.join(CHANNELS)}")
+    return value
 
 
 class Frozen(BaseModel):

@@ -141,6 +141,16 @@ class Verdict:
     def made(self) -> list[Made]:
         return [*self.held, *([self.offered] if self.offered else [])]
 
+    def take(self, made: Made) -> bool:
+        """``made`` held out (the rule refused as ``holdout``) or offered; True when offered
+        (no other rule is looked at then)."""
+        if made.held:
+            self.held.append(made)
+            self.refused[made.rule.name] = "holdout"
+            return False
+        self.offered = made
+        return True
+
 
 class Intervener:
     """The rules of one workspace over the live state and the ledger (module doc)."""
@@ -158,38 +168,29 @@ class Intervener:
         out = Verdict()
         if not self.spec.interventions or not ask.ids:
             return out
+        ids = tuple(i for i in (ask.user_id, ask.anonymous_id) if i)  # the user id first
         if ask.event and ask.event_id:  # the event just tracked, should its batch come later
-            self.live.feed(tuple(i for i in (ask.user_id, ask.anonymous_id) if i), ask.event,
-                           ask.channel, ask.properties, now.timestamp(), ask.event_id, now.timestamp())
+            self.live.feed(ids, ask.event, ask.channel, ask.properties, now.timestamp(),
+                           ask.event_id, now.timestamp())
         with self.ledger.lock:
-            for f in self.live.fired(tuple(i for i in (ask.user_id, ask.anonymous_id) if i),
-                                     now.timestamp(), ask.event_id):
+            for f in self.live.fired(ids, now.timestamp(), ask.event_id):
                 r = f.rule
                 decision = "i" + hashlib.sha256("\x00".join((r.name, ask.person, f.attempt.id))
                                                 .encode()).hexdigest()[:31]
                 held = r.holdout > 0 and share("holdout", r.name, ask.person) < r.holdout
                 if f.again is not None:
-                    made = Made(f, f.again, held, again=True)
-                    if held:
-                        out.held.append(made)
-                        out.refused[r.name] = "holdout"
-                        continue
-                    out.offered = made
-                    return out
+                    if out.take(Made(f, f.again, held, again=True)):
+                        return out
+                    continue
                 reason = "survey" if r.offer == "survey" and not survey_free else \
                     self._refusal(r, ask, consent, now, ms)
                 if reason is not None:
                     out.refused[r.name] = reason
                     continue
-                made = Made(f, decision, held)
                 self.ledger.record(ask.ids, r.moment, decision, ms)
                 self.live.decided(f, decision, ask.event_id)
-                if held:
-                    out.held.append(made)
-                    out.refused[r.name] = "holdout"
-                    continue
-                out.offered = made
-                return out
+                if out.take(Made(f, decision, held)):
+                    return out
         return out
 
     def _refusal(self, r: Intervention, ask: Ask, consent: bool, now: datetime, ms: int) -> str | None:

@@ -26,7 +26,7 @@ import duckdb
 
 from .engine.surveys import RESPONSE
 from .errors import QueryError, WorkspaceError
-from .identity import BLANKS, key_kind
+from .identity import BLANKS, normalise_text
 from .vocabulary import json_pointer
 
 if TYPE_CHECKING:
@@ -338,7 +338,7 @@ def _person_of(con: duckdb.DuckDBPyConnection, ident: str, keys: Any) -> str:
     where, params = ["(kind IN ('user', 'anonymous') AND trim(identifier, ?) = ?)", "person = ?"], \
         [BLANKS, trimmed, ident]
     for key in keys:
-        value = _normalised(ident, key)
+        value = normalise_text(ident, key)
         if value:
             where.append("(kind = ? AND identifier = ?)")
             params += [key, value]
@@ -364,16 +364,6 @@ def _linked(con: duckdb.DuckDBPyConnection, person: str, moment: str | None, nam
         "AND ? - epoch_ms(end_ts) <= ? ORDER BY attempt_id = ? DESC, start_ts DESC, attempt_id LIMIT 1",
         [person, moment, at_ms, at_ms, within_ms, named or ""]).fetchall()
     return str(rows[0][0]) if rows else None
-
-
-def _normalised(value: str, key: str) -> str:
-    """A shared key's value as it links (:func:`microjourney.identity.normalise`)."""
-    kind = key_kind(key)
-    if kind == "email":
-        return value.strip().lower()
-    if kind == "phone":
-        return re.sub(r"[^0-9]", "", value)
-    return value.strip()
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]) -> list[dict[str, Any]]:

@@ -487,3 +487,16 @@ def test_erasure_compares_ids_exactly_as_linking_does(ids):
     finally:
         con.close()
     assert got == id_node(pa.array(ids, pa.string())).to_pylist()
+
+
+@pytest.mark.parametrize("key", ["email", "phone", "account"])
+def test_a_value_looked_up_is_normalised_as_stored_values_link(key):
+    """The Python form (the agent hand-off's lookup) and the engine's agree."""
+    import ibis
+
+    from microjourney.identity import normalise, normalise_text
+
+    con = ibis.duckdb.connect()
+    for value in (" Ann@Example.COM ", "+44 (20) 7946-0018", "  ", "x", "Ünïcode Ñame "):
+        got = con.execute(normalise(ibis.literal(value), key))
+        assert (got if isinstance(got, str) else "") == normalise_text(value, key), (value, key)

@@ -29,6 +29,7 @@ events by Ibis.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import ibis
@@ -39,9 +40,8 @@ from ibis.expr.types import Table, Value
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-__all__ = ["BLANKS", "PERSONS", "call_sightings", "id_node", "key_kind", "normalise", "resolve",
-           "resolve_rows",
-           "sightings", "trait", "with_person"]
+__all__ = ["BLANKS", "PERSONS", "call_sightings", "id_node", "key_kind", "normalise", "normalise_text",
+           "resolve", "resolve_rows", "sightings", "trait", "with_person"]
 
 #: The schema of the identifier → person map (``kind``: ``user``, ``anonymous`` or a key name).
 #: ``component``: the identity component (every identifier linked to it, by any link;
@@ -86,6 +86,21 @@ def normalise(value: Value, key: str) -> Value:
     else:
         text = text.strip()
     return text.nullif("")
+
+
+def normalise_text(value: str, key: str) -> str:
+    """One key value as :func:`normalise` makes it link, in Python (for looking a person
+    up by a value a caller gives); empty is missing.
+
+    >>> normalise_text(" Ann@Example.COM ", "email"), normalise_text("+44 20 7946", "phone")
+    ('ann@example.com', '44207946')
+    """
+    kind = key_kind(key)
+    if kind == "email":
+        return value.strip().lower()
+    if kind == "phone":
+        return re.sub(r"[^0-9]", "", value)
+    return value.strip()
 
 
 def id_node(ids: pa.Array) -> pa.Array:

@@ -126,16 +126,29 @@ def survey_questions(surveys: Sequence[Survey], moments: Sequence[str] | None = 
                                    for i, (n, t) in enumerate(zip(names, types, strict=True))}))
 
 
+def survey_scores(ws: Workspace, moments: Sequence[str],
+                  kinds: Sequence[str] = SURVEY_METRICS) -> Table | None:
+    """The scored answers (:func:`~microjourney.engine.experiments.scored_answers`) to the
+    ``kinds`` of question (CSAT, CES) of the surveys of ``moments``; None when no survey of
+    them asks one."""
+    questions = survey_questions(ws.spec.surveys, list(moments), kinds) if kinds else None
+    if questions is None:
+        return None
+    names = [s.name for s in ws.spec.surveys
+             if s.moment in moments and any(q.type in kinds for q in s.questions)]
+    return scored_answers(ws.survey_answers(names), questions)
+
+
 def _answers(ws: Workspace, moment: str, metrics: Sequence[str]) -> tuple[Table | None, list[str]]:
     """The scored answers of the moment's surveys for the survey ``metrics`` (None when no
     survey metric is read or no survey asks one) and the survey metrics some survey asks."""
     wanted = [m for m in metrics if m in SURVEY_METRICS]
-    questions = survey_questions(ws.spec.surveys, [moment], wanted) if wanted else None
-    if questions is None:
+    answers = survey_scores(ws, [moment], wanted)
+    if answers is None:
         return None, []
-    mine = [s for s in ws.spec.surveys if s.moment == moment and any(q.type in wanted for q in s.questions)]
-    asked = [m for m in wanted if any(q.type == m for s in mine for q in s.questions)]
-    return scored_answers(ws.survey_answers([s.name for s in mine]), questions), asked
+    asked = [m for m in wanted if any(s.moment == moment and q.type == m
+                                      for s in ws.spec.surveys for q in s.questions)]
+    return answers, asked
 
 
 class ExperimentParams(filters.Filters):

@@ -22,12 +22,12 @@ from pydantic import Field
 
 from ..analysis import stats
 from ..analysis.experiments.frequentist import difference
-from ..engine.experiments import SURVEY_METRICS, scored_answers
+from ..engine.experiments import SURVEY_METRICS
 from ..engine.interventions import HELD, OFFERED, answered, decisions, followed
 from ..errors import QueryError
 from . import filters
 from .base import Analysis, Column, Notice, Output, View, frame
-from .experiment import survey_questions
+from .experiment import survey_scores
 from .experiment_rows import NO_ANSWERS, ratio, records
 
 if TYPE_CHECKING:
@@ -113,13 +113,10 @@ def _asked(ws: Workspace, moments: Sequence[str]) -> dict[str, list[str]]:
 def _survey_sums(ws: Workspace, units: Table, moments: Sequence[str], within: float) -> pd.DataFrame:
     """:func:`answered` over the answers of the surveys of ``moments`` that ask CSAT or CES
     (an empty frame when none does)."""
-    questions = survey_questions(ws.spec.surveys, list(moments))
-    if questions is None:
+    answers = survey_scores(ws, moments)
+    if answers is None:
         return pd.DataFrame(columns=["rule", "held", "kind"])
-    names = [s.name for s in ws.spec.surveys if s.moment in moments
-             and any(q.type in SURVEY_METRICS for q in s.questions)]
-    sums: pd.DataFrame = answered(units, scored_answers(ws.survey_answers(names), questions),
-                                  within).to_pandas()
+    sums: pd.DataFrame = answered(units, answers, within).to_pandas()
     return sums
 
 

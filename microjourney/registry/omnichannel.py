@@ -19,11 +19,10 @@ from ibis.expr.types import Table
 from pydantic import Field
 
 from ..analysis import omnichannel as analysis
-from ..engine.experiments import scored_answers
 from ..vocabulary import CHANNELS
 from . import filters
 from .base import Analysis, Column, Notice, Output, View
-from .experiment import survey_questions
+from .experiment import survey_scores
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -129,12 +128,11 @@ def csat_statistics(ws: Workspace, a: Table, moments: list[str]
     (``csat_satisfied``) and all CSAT answers (``csat_answers``) linked to them, and the
     moments some survey of which asks CSAT (None and none when no survey of ``moments``
     does)."""
+    answers = survey_scores(ws, moments, ("csat",))
+    if answers is None:
+        return None, set()
     asking = [s for s in ws.spec.surveys if s.moment in moments
               and any(q.type == "csat" for q in s.questions)]
-    questions = survey_questions(asking, moments, ("csat",))
-    if questions is None:
-        return None, set()
-    answers = scored_answers(ws.survey_answers([s.name for s in asking]), questions)
     kept = a.select(_attempt=a.attempt_id, _moment=a.moment, _channel=a.channel)
     j = answers.inner_join(kept, answers.attempt_id == kept._attempt)
     j = j.select(moment=j._moment, channel=j._channel, satisfied=j.satisfied)

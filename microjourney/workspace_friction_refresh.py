@@ -110,12 +110,15 @@ class FrictionRefresh:
 
         views = ("frictions", "friction_attempts", "friction_kinds", "friction_moments")
         if not incremental or not set(views) <= self._tables():  # made again only when
-            frictions, attempts = judged()                       # the definitions change
-            self.run.view("frictions", frictions)
-            self.run.view("friction_attempts", attempts)
-            kinds, moments = fr.friction_stats(table("friction_attempts"), table("attempts"))
-            self.run.view("friction_kinds", kinds)
-            self.run.view("friction_moments", moments)
+            # the definitions change
+            write("view:frictions", "frictions", "view", lambda: judged()[0])
+            write("view:friction_attempts", "friction_attempts", "view", lambda: judged()[1])
+
+            def stats() -> tuple[Table, Table]:
+                return fr.friction_stats(table("friction_attempts"), table("attempts"))
+
+            write("view:friction_kinds", "friction_kinds", "view", lambda: stats()[0])
+            write("view:friction_moments", "friction_moments", "view", lambda: stats()[1])
 
 
 def _empty_waits() -> Table:

@@ -242,14 +242,25 @@ class Refresh(IdentityRefresh, FrictionRefresh):
                  want: dict[str, Any]) -> Refreshed:
         from .engine.runtime import Store
 
+        # On the store, each statement is compiled once per definitions (Store.run_compiled)
+        # and its SQL run again; what changes from one refresh to the next is read from
+        # tables (the values below, the persons whose identifiers moved).
+        on_store = isinstance(self.run, Store)
+        self._compiling = json.dumps(want, sort_keys=True) if on_store else None
+        try:
+            return self._rebuild_compiled(state, marks, want, on_store)
+        finally:  # on failure, the rollback drops the temporary tables, _refresh the rest
+            self._compiling = None
+
+    def _rebuild_compiled(self, state: dict[str, Any] | None, marks: dict[str, int],
+                          want: dict[str, Any], on_store: bool) -> Refreshed:
         if (state is not None and state["marks"] == marks
                 and {**state["definitions"], "frictions": want["frictions"]} == want):
             # Only the friction tables are new (their first use): from the tables there are.
             self._frictions(None, self.run.events())
             return Refreshed("incremental", 0, 0, 0.0, int(state["as_of"]))
         present = self._tables()
-        incremental = (state is not None and isinstance(self.run, Store)
-                       and {"persons", "sightings", "timeline"} <= present)
+        incremental = state is not None and on_store and {"persons", "sightings", "timeline"} <= present
         if not incremental:
             self._drop_derived(present)
             present = set()
@@ -260,22 +271,19 @@ class Refresh(IdentityRefresh, FrictionRefresh):
                                and old["marks"].get("erasures") == marks["erasures"])
         as_of = self._as_of_now()
         new_events = marks["events"] - int(old["marks"].get("events", 0))
-        if not incremental:
+        if not on_store:  # a lake's session: the values as literals
             self._build_moment_tables(want, None, as_of, present=set(), changed=None)
             return Refreshed("full", None, marks["events"], 0.0, as_of)
-
-        # What changes from one refresh to the next is read from tables (the values below,
-        # the persons whose identifiers moved), so that each statement is compiled once per
-        # definitions and its SQL run again (Store.run_compiled).
         since, before = int(old["marks"].get("seq", 0)), int(old["as_of"])
         self.con.execute("CREATE OR REPLACE TEMP TABLE " + _VALUES + " AS SELECT ?::BIGINT AS since_seq, "
                          "?::BIGINT AS as_of_ms, ?::BIGINT AS before_ms", [since, as_of, before])
+        if not incremental:
+            self._build_moment_tables(want, None, self._values().as_of_ms.as_scalar(), present=set(),
+                                      changed=None)
+            self.run.drop(_VALUES)
+            return Refreshed("full", None, marks["events"], 0.0, as_of)
         self.con.register(_MOVED, pa.table({"person": pa.array(sorted(moved), pa.string())}))
-        self._compiling = json.dumps(want, sort_keys=True)
-        try:
-            n = self._incremental(old, want, marks, present, as_of)
-        finally:  # on failure, the rollback drops the temporary tables, _refresh the rest
-            self._compiling = None
+        n = self._incremental(old, want, marks, present, as_of)
         for temp in (_EVENTS, _AFFECTED, _VALUES, *(_NEW + t.name for t in DERIVED if t.refresh == "person")):
             self.run.drop(temp)
         return Refreshed("incremental", n, new_events, 0.0, as_of)
@@ -326,10 +334,12 @@ class Refresh(IdentityRefresh, FrictionRefresh):
         return self.db.table(_VALUES)
 
     def _write(self, label: str, into: str, how: str, build: Callable[[], Table]) -> None:
-        """``build()``'s rows into ``into`` (``how``: ``table`` or ``temp``). In an
-        incremental refresh on the store, compiled once per definitions and ``label``."""
+        """``build()``'s rows into ``into`` (``how``: ``table``, ``temp`` or a ``view`` of
+        it). On the store, compiled once per definitions and ``label``."""
         if self._compiling is not None:
             self.run.run_compiled((self._compiling, label), build, into, how)  # type: ignore[attr-defined]
+        elif how == "view":
+            self.run.view(into, build())
         else:
             self.run.save(into, build(), temp=how == "temp")
 
@@ -360,7 +370,7 @@ class Refresh(IdentityRefresh, FrictionRefresh):
         table that the later statements read (:meth:`_of`): reading a few thousand
         persons' rows back from a table of every person would scan all of it."""
         if affected is None:
-            self.run.save(name, build())
+            self._write("all:" + name, name, "table", build)
             return
         self._write(name, _NEW + name, "temp", build)
         self._delete(name, _OF_AFFECTED)
@@ -389,7 +399,7 @@ class Refresh(IdentityRefresh, FrictionRefresh):
         ``events`` (with their person) are given, and for every person in the ``changed``
         moments."""
         if affected is None:
-            self.run.save("timeline", engine.timeline(self._events_of(None)))
+            self._write("all:timeline", "timeline", "table", lambda: engine.timeline(self._events_of(None)))
         if not self.spec.moments:
             return
         whole = affected is None or not {"tagged", "attempts"} <= present
@@ -404,8 +414,9 @@ class Refresh(IdentityRefresh, FrictionRefresh):
             return engine.with_contacts(expr, tagged, settings)
 
         if whole:
-            self.run.save("tagged", cut(self._events_of(None)))
-            self.run.save("attempts", attempts(self.db.table("tagged"), self.run.events()))
+            self._write("all:tagged", "tagged", "table", lambda: cut(self._events_of(None)))
+            self._write("all:attempts", "attempts", "table",
+                        lambda: attempts(self.db.table("tagged"), self.run.events()))
         else:
             if changed:
                 gone = sorted(changed)

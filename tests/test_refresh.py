@@ -224,6 +224,31 @@ def test_a_failed_refresh_leaves_the_previous_tables_and_the_next_one_completes(
     assert ws.attempts().to_pandas().outcome.tolist() == ["completed"]
 
 
+def test_stores_of_one_process_share_statements_compiled_for_the_same_definitions(make_ws):
+    """A refresh's statements are compiled once per definitions in a process: a second
+    store with the same definitions compiles none; a store whose moment times out sooner
+    compiles its own and gets its own answer."""
+    from microjourney.engine import runtime
+
+    rows = [{"event_id": f"z{i}", "timestamp": f"2024-01-01T10:0{m}:00+00:00", "event": e,
+             "anonymous_id": "a1", "user_id": None, "channel": "web"}
+            for i, (m, e) in enumerate([(0, "open"), (1, "loaded"), (5, "ok")])]
+    first = make_ws(SPEC, rows, name="first")
+    first.refresh(frictions=True)
+    compiled = set(runtime._COMPILED)
+    second = make_ws(SPEC, rows, name="second")
+    second.refresh(frictions=True)
+    assert set(runtime._COMPILED) == compiled  # the first store's statements, run again
+    patient = make_ws(SPEC.replace("timeout: 3m", "timeout: 10m"), rows, name="patient")
+    patient.refresh(frictions=True)
+    assert len(set(runtime._COMPILED) - compiled) >= 10  # its own definitions, its own SQL
+    # A 4-minute pause ends the attempt of a 3-minute timeout, not of a 10-minute one.
+    assert first.attempts().to_pandas().outcome.tolist() == ["abandoned"]
+    assert second.attempts().to_pandas().outcome.tolist() == ["abandoned"]
+    assert patient.attempts().to_pandas().outcome.tolist() == ["completed"]
+    assert snapshot(first) == snapshot(second)
+
+
 def test_friction_tables_are_derived_on_first_use_then_kept_fresh(make_ws, tmp_path):
     """An analysis that reads no friction does not pay for detecting them; the first
     friction read derives them from the tables there are, and every refresh after keeps

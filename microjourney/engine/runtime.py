@@ -24,6 +24,7 @@ too, for the workspace.
 from __future__ import annotations
 
 import tempfile
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,22 @@ from ibis.expr.types import Table
 from ..errors import WorkspaceError
 from .runtime_base import EVENTS_GLOB, ObjectLake, Runtime, check_objects, lake_folder
 
+#: Statements compiled once per process (:meth:`Store.run_compiled`), by key: every
+#: store of the process with the same definitions runs the same SQL (a server, the tests'
+#: many small workspaces). Bounded: the oldest go first.
+_COMPILED: OrderedDict[Hashable, tuple[str, Table]] = OrderedDict()
+_COMPILED_MAX = 512
+
+
+def _typed(sql: str, expr: Table) -> str:
+    """``sql`` (``expr`` compiled) with each column cast to the type the expression
+    declares: a table made from it has the types Ibis's own ``create_table`` gives (DuckDB
+    would type a literal 1 as INTEGER where the expression says int64)."""
+    columns = ", ".join(
+        f"CAST({d.this.sql('duckdb')} AS {d.args['kind'].sql('duckdb')}) AS {d.this.sql('duckdb')}"
+        for d in expr.schema().to_sqlglot_column_defs("duckdb"))
+    return "SELECT " + columns + " FROM (" + sql + ")"
+
 
 class Store(Runtime):
     """The workspace's DuckDB file."""
@@ -48,35 +65,44 @@ class Store(Runtime):
         super().__init__()
         self.con = con
         self.db = ibis.duckdb.from_connection(con)
-        #: Statements compiled once (:meth:`run_compiled`), by key.
-        self._compiled: dict[Hashable, tuple[str, Table]] = {}
+        #: The compiled statements whose literal tables this connection has registered.
+        self._prepared: set[Hashable] = set()
 
     def view(self, name: str, expr: Table) -> Table:
         self.db.create_view(name, expr, overwrite=True)
         return self.db.table(name)
 
     def run_compiled(self, key: Hashable, build: Callable[[], Table], into: str, how: str) -> None:
-        """Write ``build()``'s rows into table ``into`` (``how``: make it a ``table`` or a
-        ``temp`` table), compiling the statement
-        once per ``key``: later calls with the same key run the SQL compiled the first time
-        without building the expression again. The key must name all that the statement
-        depends on; values that change from call to call are read from tables."""
-        entry = self._compiled.get(key)
+        """Write ``build()``'s rows into table ``into`` (``how``: make it a ``table``, a
+        ``temp`` table or a ``view``), compiling the statement once per ``key`` in this process: later
+        calls with the same key, on this store or another, run the SQL compiled the first
+        time without building the expression again. The key must name all that the
+        statement depends on; values that change from call to call are read from tables."""
+        entry = _COMPILED.get(key)
         if entry is None:
             expr = build()
-            # Its literal tables (settings, roles) registered on the connection, where they
+            entry = (_typed(str(self.db.compile(expr)), expr) if how != "view"
+                     else str(self.db.compile(expr)), expr)
+            _COMPILED[key] = entry
+            while len(_COMPILED) > _COMPILED_MAX:
+                _COMPILED.popitem(last=False)
+        else:
+            _COMPILED.move_to_end(key)
+        if key not in self._prepared:
+            # Its literal tables (settings, roles) registered on this connection, where they
             # stay; the expression is kept so that they are not collected.
-            self.db._run_pre_execute_hooks(expr)
-            entry = self._compiled[key] = (str(self.db.compile(expr)), expr)
+            self.db._run_pre_execute_hooks(entry[1])
+            self._prepared.add(key)
         target = sqlglot.exp.to_identifier(into, quoted=True).sql("duckdb")
         head = {"table": "CREATE OR REPLACE TABLE " + target + " AS ",
-                "temp": "CREATE OR REPLACE TEMP TABLE " + target + " AS "}[how]
+                "temp": "CREATE OR REPLACE TEMP TABLE " + target + " AS ",
+                "view": "CREATE OR REPLACE VIEW " + target + " AS "}[how]
         self.con.execute(head + entry[0])
 
     def forget_compiled(self) -> None:
-        """Compile every statement again (after a rollback, which unregisters the literal
-        tables registered in its transaction)."""
-        self._compiled.clear()
+        """Register the literal tables again before the next statement (after a rollback,
+        which unregisters those registered in its transaction)."""
+        self._prepared.clear()
         self.db._memtables.clear()
 
     def drop_any(self, name: str) -> None:

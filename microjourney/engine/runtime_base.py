@@ -53,8 +53,9 @@ class Runtime:
         return self.save(name, expr)
 
     def forget_compiled(self) -> None:
-        """Statements compiled once (the store's :meth:`.runtime.Store.run_compiled`) are
-        compiled again; a runtime that keeps none has nothing to forget."""
+        """After a rollback: what the store's compiled statements
+        (:meth:`.runtime.Store.run_compiled`) registered is registered again; a runtime
+        that keeps none has nothing to forget."""
 
     def drop(self, name: str) -> None:
         self.db.drop_table(name, force=True)

@@ -24,6 +24,7 @@ too, for the workspace.
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from pathlib import Path
@@ -44,6 +45,7 @@ from .runtime_base import EVENTS_GLOB, ObjectLake, Runtime, check_objects, lake_
 #: many small workspaces). Bounded: the oldest go first.
 _COMPILED: OrderedDict[Hashable, tuple[str, Table]] = OrderedDict()
 _COMPILED_MAX = 512
+_COMPILING = threading.Lock()  # a server's refresh and its requests share the cache
 
 
 def _typed(sql: str, expr: Table) -> str:
@@ -74,20 +76,23 @@ class Store(Runtime):
 
     def run_compiled(self, key: Hashable, build: Callable[[], Table], into: str, how: str) -> None:
         """Write ``build()``'s rows into table ``into`` (``how``: make it a ``table``, a
-        ``temp`` table or a ``view``), compiling the statement once per ``key`` in this process: later
-        calls with the same key, on this store or another, run the SQL compiled the first
-        time without building the expression again. The key must name all that the
-        statement depends on; values that change from call to call are read from tables."""
-        entry = _COMPILED.get(key)
+        ``temp`` table or a ``view``), compiling the statement once per ``key`` in this
+        process: later calls with the same key, on this store or another, run the SQL
+        compiled the first time without building the expression again. The key must name
+        all that the statement depends on; values that change from call to call are read
+        from tables."""
+        with _COMPILING:
+            entry = _COMPILED.get(key)
+            if entry is not None:
+                _COMPILED.move_to_end(key)
         if entry is None:
             expr = build()
-            entry = (_typed(str(self.db.compile(expr)), expr) if how != "view"
-                     else str(self.db.compile(expr)), expr)
-            _COMPILED[key] = entry
-            while len(_COMPILED) > _COMPILED_MAX:
-                _COMPILED.popitem(last=False)
-        else:
-            _COMPILED.move_to_end(key)
+            sql = str(self.db.compile(expr))
+            entry = (sql if how == "view" else _typed(sql, expr), expr)
+            with _COMPILING:
+                _COMPILED[key] = entry
+                while len(_COMPILED) > _COMPILED_MAX:
+                    _COMPILED.popitem(last=False)
         if key not in self._prepared:
             # Its literal tables (settings, roles) registered on this connection, where they
             # stay; the expression is kept so that they are not collected.

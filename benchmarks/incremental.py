@@ -91,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     sys.path.insert(0, str(HERE))
     from run import prepared
+    from scratch import scratch
 
     import microjourney as mj
 
@@ -99,19 +100,21 @@ def main(argv: list[str] | None = None) -> int:
     rows = [("floor: read + sort (all columns)", _floor(data, narrow=False)),
             ("narrow floor: person, time, event; sorted", _floor(data, narrow=True))]
     incremental, ingests, touched = [], [], []
-    with mj.open(root) as ws:
-        full = ws.refresh(force=True, frictions=True)
-        rows.append(("full rebuild (who is who .. friction summaries)", full.seconds))
-        for k in range(args.repeat):
-            path = new_events(ws, args.new, args.persons, args.seed * 100 + k,
-                              root / f"new-{k}.parquet")
-            t0 = time.perf_counter()
-            ws.ingest(path)
-            ingests.append(time.perf_counter() - t0)
-            done = ws.refresh()
-            assert done.mode == "incremental", done
-            incremental.append(done.seconds)
-            touched.append(done.persons or 0)
+    # On a copy of a kept workspace, so that it stays at the events it was ingested with.
+    with scratch(root, args.keep, "mj-incremental-") as root:
+        with mj.open(root) as ws:
+            full = ws.refresh(force=True, frictions=True)
+            rows.append(("full rebuild (who is who .. friction summaries)", full.seconds))
+            for k in range(args.repeat):
+                path = new_events(ws, args.new, args.persons, args.seed * 100 + k,
+                                  root / f"new-{k}.parquet")
+                t0 = time.perf_counter()
+                ws.ingest(path)
+                ingests.append(time.perf_counter() - t0)
+                done = ws.refresh()
+                assert done.mode == "incremental", done
+                incremental.append(done.seconds)
+                touched.append(done.persons or 0)
     rows.append((f"ingest {args.new:,} new events (Parquet)", statistics.median(ingests)))
     rows.append((f"incremental refresh ({statistics.median(touched):,.0f} persons)",
                  statistics.median(incremental)))

@@ -174,12 +174,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--record", action="store_true", help="append to benchmarks/results.jsonl")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(HERE))
-    from collector import peak_kib
     from run import prepared
+    from scratch import scratch
+
+    _, root = prepared(args.events, args.seed, args.keep, "mj-live-")
+    # On a copy of a kept workspace, so that it stays at the events it was ingested with.
+    with scratch(root, args.keep, "mj-live-") as copy:
+        return _measure(copy, args)
+
+
+def _measure(root: Path, args: argparse.Namespace) -> int:
+    """Serve ``root``, send to it and ask it while it refreshes; print what was seen."""
+    from collector import peak_kib
 
     import microjourney as mj
 
-    _, root = prepared(args.events, args.seed, args.keep, "mj-live-")
     with mj.open(root) as ws:
         ws.refresh(frictions=True)  # as the server keeps them
         before = ws.con.execute("SELECT count(*) FROM events").fetchall()[0][0]

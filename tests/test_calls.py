@@ -26,7 +26,9 @@ from microjourney.server.calls import (
     EVENT_FIELDS,
     EVENTS,
     MAX_CALLS,
+    PAGE,
     id_hashes,
+    page_of,
     plain_rows,
     track_calls,
     track_columns,
@@ -62,6 +64,29 @@ def fast_rows(body: bytes) -> list[tuple]:
     rows = track_table(calls)
     con.register("_http_tracks", rows.add_column(0, "req", pa.array([0] * rows.num_rows, pa.int32())))
     return con.execute(f"SELECT {COLUMNS} FROM ({TRACKS}) ORDER BY idx").fetchall()
+
+
+PAGES = [({"name": "Checkout"}, {"page": "ignored", "url": "https://x.io/a"}),
+         ({}, {"page": "basket", "url": "https://x.io/a"}),
+         ({"name": 42}, {}),
+         ({}, {"page": 3.5}),
+         ({}, {"url": "https://shop.example/checkout/pay?step=2#card"}),
+         ({}, {"url": "https://shop.example"}),
+         ({}, {"url": "/help?q=1"}),
+         ({}, {"url": "mailto:someone"}),
+         ({}, {"url": ""}),
+         ({}, {})]
+
+
+@pytest.mark.parametrize(("call", "props"), PAGES)
+def test_a_page_call_gets_the_same_page_in_python_as_in_the_store(call: dict, props: dict) -> None:
+    """The live state follows page calls with :func:`page_of`; the store derives the same
+    ``page`` in SQL (:data:`EVENTS`)."""
+    body = orjson.dumps({"batch": [{"type": "page", "event_id": "p", **call, "properties": props}]})
+    (row,) = slow_rows(body)
+    assert row[3] == PAGE
+    stored = json.loads(row[9]).get("page")
+    assert page_of(call.get("name"), props.get("page"), props.get("url")) == stored
 
 
 TRICKY = [

@@ -38,6 +38,7 @@ its first in DuckDB.
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -79,6 +80,30 @@ FROM (SELECT req, unnest(range(CAST(json_array_length(body, '$.batch') AS BIGINT
              unnest(json_extract(body, '$.batch[*]')) AS call
       FROM _http_bodies WHERE {_PROBLEM} IS NULL)
 """
+
+#: The event a page call is stored as, with a ``page`` property (:func:`page_of`).
+PAGE = "page_viewed"
+#: The path of a URL (its first group), as :data:`EVENTS` reads a page call's
+#: ``properties.url`` (tests/test_calls.py holds the two equal).
+_URL_PATH = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?(?://[^/?#]*)?([^?#]*)")
+
+
+def page_of(name: Any, page: Any, url: Any) -> str | None:
+    """A page call's ``page`` in Python, as :data:`EVENTS` derives it in the store: its
+    ``name``, else ``properties.page``, else the path of ``properties.url`` (``/`` when it
+    has none); a value that is not text as its JSON text.
+
+    >>> page_of(None, None, "https://shop.example/checkout?step=2"), page_of(None, None, "https://x.io")
+    ('/checkout', '/')
+    """
+    for value in (name, page):
+        if value is not None and not isinstance(value, (dict, list)):
+            return value if isinstance(value, str) else orjson.dumps(value).decode()
+    if isinstance(url, str):
+        found = _URL_PATH.match(url)
+        return (found.group(1) if found else "") or "/"
+    return None
+
 
 #: Track and page calls as raw event rows (text, as a file reader gives them), plus
 #: ``req`` and ``idx``. Each call's JSON is parsed once for all its fields (a list of

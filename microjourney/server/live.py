@@ -22,7 +22,6 @@ are in the store too, :mod:`.interventions`).
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 import time
 from collections import OrderedDict, deque
@@ -38,6 +37,7 @@ from ..spec.interventions import Intervention
 from ..spec.matching import matches
 from ..spec.model import Matcher, Moment
 from ..spec.model import Workspace as Spec
+from .calls import PAGE, page_of
 from .collector import Collector
 
 #: Event ids remembered per person (an event fed twice counts once), identifiers per person.
@@ -46,9 +46,6 @@ SEEN, MAX_IDS = 64, 8
 MAX_ID = 200
 #: Failures remembered per person and moment.
 MAX_FAILS = 100
-#: The event a page call is stored as, and the path of a URL as the store reads it.
-PAGE = "page_viewed"
-_PATH = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?(?://[^/?#]*)?([^?#]*)")
 #: Stored events read back at start (the newest of the horizon), at most.
 RESUME = 200_000
 OPEN, DONE = None, ("completed", "escalated")
@@ -196,7 +193,7 @@ class Live:
                 props = c.get("properties")
                 props = dict(props) if isinstance(props, dict) else {}
                 if kind == "page":
-                    props["page"] = _page(c.get("name"), props.get("page"), props.get("url"))
+                    props["page"] = page_of(c.get("name"), props.get("page"), props.get("url"))
                 self.feed(_ids(c.get("user_id"), c.get("anonymous_id")), str(event),
                           c.get("channel") or "web", props,
                           parse_time(c.get("timestamp"), now), c.get("event_id"), now)
@@ -366,18 +363,6 @@ class Live:
                     f.person.counted.pop(f.rule.name, None)
                 else:
                     f.person.counted[f.rule.name] = f.undo
-
-
-def _page(name: Any, page: Any, url: Any) -> str | None:
-    """A page call's ``page``, as the store derives it: its name, else ``properties.page``,
-    else the path of ``properties.url`` (``/`` when it has none)."""
-    for value in (name, page):
-        if value is not None and not isinstance(value, (dict, list)):
-            return value if isinstance(value, str) else orjson.dumps(value).decode()
-    if isinstance(url, str):
-        found = _PATH.match(url)
-        return (found.group(1) if found else "") or "/"
-    return None
 
 
 def _ids(*values: Any) -> tuple[str, ...]:

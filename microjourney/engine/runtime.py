@@ -70,10 +70,6 @@ class Store(Runtime):
         #: The compiled statements whose literal tables this connection has registered.
         self._prepared: set[Hashable] = set()
 
-    def view(self, name: str, expr: Table) -> Table:
-        self.db.create_view(name, expr, overwrite=True)
-        return self.db.table(name)
-
     def run_compiled(self, key: Hashable, build: Callable[[], Table], into: str, how: str) -> None:
         """Write ``build()``'s rows into table ``into`` (``how``: make it a ``table``, a
         ``temp`` table or a ``view``), compiling the statement once per ``key`` in this

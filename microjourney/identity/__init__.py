@@ -96,11 +96,11 @@ def normalise_text(value: str, key: str) -> str:
     ('ann@example.com', '44207946')
     """
     kind = key_kind(key)
-    if kind == "email":
-        return value.strip().lower()
+    if kind == "email":  # trimmed of what the engine trims (:data:`BLANKS`), no more
+        return value.strip(BLANKS).lower()
     if kind == "phone":
         return re.sub(r"[^0-9]", "", value)
-    return value.strip()
+    return value.strip(BLANKS)
 
 
 def id_node(ids: pa.Array) -> pa.Array:

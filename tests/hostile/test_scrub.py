@@ -89,6 +89,11 @@ BOUND = 1.0
 
 def _check_linear(worker: Worker, unit: str) -> None:
     half, full = worker.time(unit, LARGE // 2), worker.time(unit, LARGE)
+    for _ in range(2):  # a pause of the machine's other work is not the scan's: the best of three
+        if full["seconds"] < 3 * half["seconds"] + 0.02:
+            break
+        half = min(half, worker.time(unit, LARGE // 2), key=lambda t: t["seconds"])
+        full = min(full, worker.time(unit, LARGE), key=lambda t: t["seconds"])
     assert full["seconds"] < BOUND, (unit, full)
     # Doubling the length about doubles the time (a quadratic scan quadruples it); the constant
     # absorbs timer noise when both are a few milliseconds.

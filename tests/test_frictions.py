@@ -77,7 +77,7 @@ def test_rage_and_dead_clicks_and_step_sla(make_ws):
         ("waiting", 1, 3.0),
     ]
     rage = ws.frictions(kind="rage_click").to_pandas().iloc[0]
-    assert len(rage.evidence) == 4 and rage.version == 2 and rage.moment == "pay"
+    assert len(rage.evidence) == 4 and rage.version == 3 and rage.moment == "pay"
 
 
 def test_rage_clicks_by_element_when_there_are_no_coordinates(make_ws):

@@ -5,6 +5,10 @@ returning rows in the shape of :data:`base.COLUMNS`; adding a detector is adding
 module here and its settings model to :mod:`microjourney.spec.frictions`. Every
 detector reads the same *scope* (:mod:`.scope`): the events of each attempt.
 
+A detector that reads the person's next event (``Context.neighbours``) declares how far
+after an event it looks (``reach(settings)``, seconds) and counts a later next event as
+none once the attempt is over: a refresh relies on it (:func:`reach`).
+
 A detector that judges an attempt against a baseline over every attempt (``BASELINE =
 True``: waiting) exposes ``candidates``, ``baselines`` and ``judge`` instead: its
 candidates are kept per person (``friction_waits``), and its rows are judged from all of
@@ -69,6 +73,16 @@ def detect(scope: Table, ctx: Context) -> Table:
     for p in parts[1:]:
         out = out.union(p)
     return out.select(*DETECTED)
+
+
+def reach(workspace: Workspace) -> float:
+    """How far (s) a person's next event can come after another and still change what an
+    enabled detector finds: the longest ``reach`` of those that read the next event
+    (``Context.neighbours``); beyond it, a next event counts as none once the attempt is
+    over. A refresh looks again at the attempt holding a person's last event only when
+    their next comes within it."""
+    return max([d.reach(getattr(workspace.frictions, d.KIND)) for d in _enabled(workspace)
+                if hasattr(d, "reach")], default=0.0)
 
 
 def _enabled(workspace: Workspace, *, baseline: bool | None = None) -> list[ModuleType]:
@@ -279,4 +293,4 @@ def friction_stats(per: Table, attempts: Table) -> tuple[Table, Table]:
 
 
 __all__ = ["DETECTORS", "WAITS", "Context", "baselines", "detect", "friction_stats", "judged", "judging",
-           "named", "per_attempt", "scope", "spans", "waits"]
+           "named", "per_attempt", "reach", "scope", "spans", "waits"]

@@ -90,6 +90,17 @@ def capped(delta_ms: Value, cap_s: float) -> Value:
     return ibis.least(ibis.greatest(delta_ms, 0), ms(cap_s)) / 1000.0
 
 
+def to_next(start: Value, last: Value, next_t: Value, outcome: Value, cap_s: float) -> Value:
+    """Seconds from ``start`` to the person's next event after ``last`` (``next_t``), at most
+    ``cap_s``. With no event after it: the cap once the attempt is over (the person left),
+    up to ``last`` while it is in progress. A next event later than the cap then counts
+    as none: what a detector finds for a finished attempt does not change when the person
+    comes back much later, so a refresh need not look at it again (a detector that reads
+    the next event declares how far it looks, ``reach``)."""
+    end = ibis.ifelse(outcome == "in_progress", last, start + ms(cap_s))
+    return capped(ibis.coalesce(next_t, end) - start, cap_s)
+
+
 def one(t: Table) -> Value:
     """Evidence of one event: the row's own."""
     return ibis.array([t.seq])

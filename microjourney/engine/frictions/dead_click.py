@@ -19,6 +19,13 @@ KIND = "dead_click"
 VERSION = 1
 
 
+def reach(cfg: DeadClick) -> float:
+    """How far (s) the next event after a click can be and still change what is found
+    (past both ``within`` and ``cap``, a next event counts as none once the attempt is
+    over: dead, the cap)."""
+    return max(cfg.within, cfg.cap)
+
+
 def detect(s: Table, cfg: DeadClick, ctx: Context) -> Table:
     c = ctx.attempts(ctx.neighbours(ctx.properties(s.filter(s.event.isin(list(cfg.events))))))
     gap = c.next_t - c.t_ms

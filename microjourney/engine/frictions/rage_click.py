@@ -1,13 +1,16 @@
-"""rage_click (v2): a burst of ``clicks`` (default 3) or more clicks, each within
+"""rage_click (v3): a burst of ``clicks`` (default 3) or more clicks, each within
 ``within`` (1 s) of the one before and in the same place: within ``distance`` (30 px)
 when both clicks carry coordinates (``x``, ``y``), else on the same element (the first of
 ``selector_keys`` the click carries: ``selector``, ``element``, ``target``). Clicks with
 neither never make a burst.
 
 Seconds lost: from the burst's first click to the person's next event after it (what
-finally happened), at most ``cap`` (10 s).
+finally happened), at most ``cap`` (10 s); the cap when nothing follows and the attempt is
+over (the person left).
 
-Version 2 reads the element when coordinates are missing (version 1 needed them).
+Version 2 reads the element when coordinates are missing (version 1 needed them);
+version 3 counts the cap when nothing follows a finished attempt's burst (version 2 counted
+the burst itself, and the seconds grew when the person came back, however much later).
 """
 
 from __future__ import annotations
@@ -17,10 +20,15 @@ from ibis.expr.types import Table
 
 from ...spec.frictions import RageClick
 from ..backend import json_text
-from .base import Context, capped, friction, ms, number
+from .base import Context, friction, ms, number, to_next
 
 KIND = "rage_click"
-VERSION = 2
+VERSION = 3
+
+
+def reach(cfg: RageClick) -> float:
+    """How far (s) the next event after a burst can be and still change what is found."""
+    return cfg.cap
 
 
 def detect(s: Table, cfg: RageClick, ctx: Context) -> Table:
@@ -47,7 +55,6 @@ def detect(s: Table, cfg: RageClick, ctx: Context) -> Table:
         n=c.count(), first_t=c.t_ms.min(), last_t=c.t_ms.max(), step=c.at_step.min(),
         reached=c.at_step.max(where=c.k == cfg.clicks - 1),
         after=c.next_t.max(), ids=c.seq.collect(order_by=[c.t_ms, c.seq]))
-    g = g.filter(g.n >= cfg.clicks)
+    g = ctx.attempts(g.filter(g.n >= cfg.clicks))
     return friction(g, kind=KIND, version=VERSION, at_ms=g.first_t, evidence=g.ids, step=g.step,
-                    reached=g.reached,
-                    seconds=capped(ibis.coalesce(g.after, g.last_t) - g.first_t, cfg.cap))
+                    reached=g.reached, seconds=to_next(g.first_t, g.last_t, g.after, g.outcome, cfg.cap))

@@ -1,7 +1,8 @@
-"""transfer_hold (v1): passed around and kept waiting in assisted channels.
+"""transfer_hold (v2): passed around and kept waiting in assisted channels.
 
 * a transfer (``transfer_events``): seconds lost are the time until the person's next
-  event (waiting for the next operator), at most ``cap``;
+  event (waiting for the next operator), at most ``cap`` (the cap when none follows and the
+  attempt is over: since version 2);
 * hold reported by an event (the first of ``hold_keys`` it carries, in seconds) over
   ``hold_allowance``: seconds lost are the hold beyond the allowance;
 * an unreturned query: an attempt started in a conversation channel (chat, voice, agent) and not answered
@@ -16,16 +17,21 @@ from ibis.expr.types import Table
 
 from ...ingest.schema import ASSISTED_CHANNELS, CONVERSATION_CHANNELS
 from ...spec.frictions import TransferHold
-from .base import Context, capped, friction, ms, number, one
+from .base import Context, capped, friction, ms, number, one, to_next
 
 KIND = "transfer_hold"
-VERSION = 1
+VERSION = 2
+
+
+def reach(cfg: TransferHold) -> float:
+    """How far (s) the next event after a transfer can be and still change what is found."""
+    return cfg.cap
 
 
 def detect(s: Table, cfg: TransferHold, ctx: Context) -> Table:
-    t = ctx.neighbours(s.filter(s.event.isin(list(cfg.transfer_events))))
+    t = ctx.attempts(ctx.neighbours(s.filter(s.event.isin(list(cfg.transfer_events)))))
     transfers = friction(t, kind=KIND, version=VERSION, at_ms=t.t_ms, evidence=one(t),
-                         seconds=capped(ibis.coalesce(t.next_t, t.t_ms) - t.t_ms, cfg.cap))
+                         seconds=to_next(t.t_ms, t.t_ms, t.next_t, t.outcome, cfg.cap))
 
     h = ctx.properties(s.filter(s.channel.isin(list(ASSISTED_CHANNELS))))
     h = h.mutate(hold=ibis.coalesce(*(number(h, k) for k in cfg.hold_keys)))

@@ -22,6 +22,14 @@ import pyarrow as pa
 from ibis.expr.types import Table
 
 from . import engine
+from .engine.backend import epoch_ms
+from .engine.frictions.scope import FINISHED
+from .workspace_person_refresh import ms_time
+
+_EVENTS = "_friction_events"
+_FROM = "_friction_from"
+_REACH = "_reach"
+_NEW = "_new_"
 
 if TYPE_CHECKING:
     from .engine.runtime import Runtime
@@ -34,55 +42,78 @@ class FrictionRefresh:
     spec: Spec
     run: Runtime
     db: Any
+    con: Any
 
     def _write(self, label: str, into: str, how: str, build: Callable[[], Table]) -> None: ...
-    def _of(self, name: str, affected: Table | None) -> Table: ...
-    def _put(self, name: str, build: Callable[[], Table], affected: Table | None) -> None: ...
+    def _delete(self, name: str, where: str, params: list[Any] | None = None) -> None: ...
     def _tables(self) -> set[str]: ...
 
-    def _frictions(self, affected: Table | None, events: Table) -> None:
-        """The friction tables of ``affected`` (all when None; ``events``: theirs), then
-        the baselines, the views and the summaries from all of them."""
+    def _frictions(self, incremental: bool) -> None:
+        """The friction tables (of the attempts the refresh's change reaches, when
+        ``incremental``: see :meth:`_friction_scope`), then the baselines, the views and
+        the summaries from all of them."""
         fr = engine.frictions
-        settings = engine.moment_settings(self.spec)
-        incremental = affected is not None
-        # The spans and the scope are read by every detector: computed once, kept in
-        # memory only. Each statement is built from the tables before it, when compiled.
         table = self.db.table
 
         def write(label: str, into: str, how: str, build: Callable[[], Table]) -> None:
             self._write(("some:" if incremental else "all:") + label, into, how, build)
 
-        def timeline() -> Table:
-            return self._of("timeline", affected)
+        # The spans, the scope and the events they hold are read by every detector:
+        # computed once, kept in memory only.
+        if incremental:
+            timeline, tagged = self._friction_scope()
+        else:
+            settings = engine.moment_settings(self.spec)
+            write("spans", "friction_spans", "temp",
+                  lambda: fr.spans(table("attempts"), settings).mutate(reached=ibis.literal(True)))
+            timeline, tagged = table("timeline"), table("tagged")
+        write("scope", "friction_scope", "temp", lambda: fr.scope(timeline, tagged, table("friction_spans")))
+        if incremental:  # the properties and ids of the scope's events, read once
+            write("events", _EVENTS, "temp", self._scope_events)
+        events = table(_EVENTS) if incremental else self.run.events()
 
         def context() -> fr.Context:
-            return fr.Context(self.spec, events, timeline(), table("friction_spans"))
+            return fr.Context(self.spec, events, timeline, table("friction_spans"))
 
-        write("spans", "friction_spans", "temp",
-                    lambda: fr.spans(self._of("attempts", affected), settings))
-        write("scope", "friction_scope", "temp",
-                    lambda: fr.scope(timeline(), self._of("tagged", affected), table("friction_spans")))
-        write("found", "friction_found", "temp",
-                    lambda: fr.detect(table("friction_scope"), context()))
+        write("found", "friction_found", "temp", lambda: fr.detect(table("friction_scope"), context()))
+
+        def reached() -> Table:  # the attempts whose rows are kept
+            s = table("friction_spans")
+            return s.filter(s.reached)
 
         def per_attempt() -> Table:
             # Kept by the attempt's id: a filtered summary is counted again from it.
-            spans = table("friction_spans")
+            spans = reached()
             per = fr.per_attempt(table("friction_found"), spans)
             ids = spans.select(i_inner="inner", i_id="attempt_id", i_person="a_person")
             per = per.inner_join(ids, per.attempt == ids.i_inner)
             return per.mutate(attempt=per.i_id, person=per.i_person).drop("i_inner", "i_id", "i_person")
 
         def waits() -> Table:
-            found = fr.waits(table("friction_scope"), context(), table("friction_spans"), events)
+            found = fr.waits(table("friction_scope"), context(), reached(), events)
             return _empty_waits() if found is None else found  # no baseline detector on
 
-        self._put("friction_rows", lambda: fr.named(table("friction_found"), table("friction_spans"),
-                                                    events), affected)
-        self._put("friction_attempt_rows", per_attempt, affected)
-        self._put("friction_waits", waits, affected)
-        for temp in ("friction_found", "friction_scope", "friction_spans"):
+        # Each table with the column holding the attempt's id, and its time if it has one:
+        # kept in time order, so that deleting the reached attempts' rows (all after the
+        # first of them starts) skips the older row groups.
+        rows = {"friction_rows": ("attempt_id", "at_ms",
+                                  lambda: fr.named(table("friction_found"), reached(), events)),
+                "friction_attempt_rows": ("attempt", None, per_attempt),
+                "friction_waits": ("attempt_id", "at_ms", waits)}
+        whole = incremental and bool(self.con.execute("SELECT count(*) FROM _whole").fetchall()[0][0])
+        for name, (key, at, build) in rows.items():
+            if not incremental:
+                self._write("all:" + name, name, "table",
+                            lambda build=build, at=at: build().order_by(at) if at else build())
+                continue
+            self._write(name, _NEW + name, "temp", build)
+            if whole:
+                self._delete(name, "person IN (SELECT person FROM _whole)")
+            since = (at + " >= (SELECT min(from_ms) FROM _friction_from) AND ") if at else ""
+            self._delete(name, since + key + " IN (SELECT attempt_id FROM friction_spans WHERE reached)")
+            self.con.execute("INSERT INTO " + name + " BY NAME SELECT * FROM " + _NEW + name)
+            self.run.drop(_NEW + name)
+        for temp in ("friction_found", "friction_scope", "friction_spans", _FROM, _EVENTS):
             self.run.drop(temp)
 
         def baselines() -> Table:  # of every candidate: a few rows
@@ -119,6 +150,63 @@ class FrictionRefresh:
 
             write("view:friction_kinds", "friction_kinds", "view", lambda: stats()[0])
             write("view:friction_moments", "friction_moments", "view", lambda: stats()[1])
+
+
+    def _friction_scope(self) -> tuple[Table, Table]:
+        """``friction_spans`` of the affected persons' attempts that can matter to the
+        attempts the change reaches, and the timeline and tagged rows to scope them.
+
+        An attempt is *reached* when its span closes at or after the person's reach
+        (``_reach``, :meth:`~microjourney.workspace_person_refresh.PersonRefresh._reach`):
+        its events, its neighbours or its outcome may have changed; the frictions of the
+        others stay as they are. The reached attempts' events are all at or after the
+        first of them starts (``_friction_from``), so the scope reads the rows from
+        there, and the spans that close there (an earlier attempt around a reached one
+        can take an event from it, as the innermost)."""
+        table = self.db.table
+        settings = engine.moment_settings(self.spec)
+        longest = max(round(m.timeout * 1000) for m in self.spec.moments.values())
+
+        def start() -> Table:
+            a, r = table("attempts"), table(_REACH)
+            a = a.filter(a.end_ts >= ms_time(r.reach_ms.min().as_scalar() - longest))
+            rr = r.select(r_person="person", r_ms="reach_ms")
+            a = a.inner_join(rr, a.person == rr.r_person)
+            a = a.inner_join(settings, a.moment == settings.w_moment)
+            end = epoch_ms(a.end_ts)
+            close = ibis.ifelse(a.outcome.isin(list(FINISHED)), end,
+                                end + a.timeout_ms)
+            a = a.filter(close >= a.r_ms)
+            return a.group_by("person").aggregate(reach_ms=a.r_ms.min(),
+                                                  from_ms=epoch_ms(a.start_ts).min())
+
+        self._write("some:from", _FROM, "temp", start)
+
+        def spans() -> Table:
+            a, f = table("attempts"), table(_FROM)
+            a = a.filter(a.end_ts >= ms_time(f.from_ms.min().as_scalar() - longest))
+            a = a.semi_join(f, "person")
+            s = engine.frictions.spans(a, settings)
+            ff = f.select(q_person="person", q_reach="reach_ms")
+            s = s.inner_join(ff, s.a_person == ff.q_person)
+            return s.mutate(reached=s.close_ms >= s.q_reach).drop("q_person", "q_reach")
+
+        self._write("some:spans", "friction_spans", "temp", spans)
+
+        def rows(name: str) -> Table:
+            t, f = table(name), table(_FROM)
+            t = t.filter(t.t_ms >= f.from_ms.min().as_scalar())
+            ff = f.select(b_person="person", b_from="from_ms")
+            t = t.inner_join(ff, [t.person == ff.b_person, t.t_ms >= ff.b_from])
+            return t.drop("b_person", "b_from")
+
+        return rows("timeline"), rows("tagged")
+
+    def _scope_events(self) -> Table:
+        """The sequence number, id and properties of the events in ``friction_scope``."""
+        e, s = self.run.events(), self.db.table("friction_scope")
+        seqs = s.select(s_seq="seq")
+        return e.semi_join(seqs, e.seq == seqs.s_seq).select("seq", "event_id", "properties")
 
 
 def _empty_waits() -> Table:

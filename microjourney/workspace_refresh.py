@@ -11,7 +11,10 @@ the data (``as_of``) and a fingerprint of each definition the tables depend on.
   only). An erasure or a change of identity keys resolves everything again.
 * **Which persons.** Those whose component was resolved again, those with new events,
   and those with an open attempt whose timeout the new end of the data passed (or no
-  longer passes, after an erasure). Their rows of every ``person`` table are replaced.
+  longer passes, after an erasure). Their rows of every ``person`` table are replaced
+  from the point the change reaches (:mod:`microjourney.workspace_person_refresh`):
+  their whole history only when their identifiers moved, an erasure took some of their
+  events, or an event came in earlier than their last one kept.
 * **Which moments.** A moment whose definition changed has its tagged rows and attempts
   computed again for everyone; frictions then too (an event inside two attempts' spans
   goes to the innermost, whatever the moment, so frictions are not separable by moment),
@@ -43,25 +46,19 @@ from .engine.derived import DERIVED
 from .errors import QueryError, WorkspaceError
 from .identity import with_person
 from .store.db import transaction
-from .store.writer import quote_ident
 from .workspace_friction_refresh import FrictionRefresh
 from .workspace_identity import IdentityRefresh
+from .workspace_person_refresh import TEMPS, PersonRefresh, last_cut
 
 if TYPE_CHECKING:
     from .engine.runtime import Runtime
     from .spec.model import Workspace as Spec
 
 #: The layout of the derived tables; a store derived by another layout is rebuilt.
-LAYOUT = 7
+LAYOUT = 8
 STATE = "refresh_state"
-_AFFECTED = "_affected"
-_EVENTS = "_affected_events"
 _VALUES = "_refresh_values"
 _MOVED = "_moved"
-_OF_AFFECTED = "person IN (SELECT person FROM _affected)"
-#: The affected persons' rows of a person table as this refresh makes them: a temporary
-#: table the later statements read (not the store's table of every person).
-_NEW = "_new_"
 
 
 @dataclass(frozen=True)
@@ -80,7 +77,7 @@ class Refreshed:
         return self.mode != "none"
 
 
-class Refresh(IdentityRefresh, FrictionRefresh):
+class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
     """A mixin: the workspace gives the definitions, the store and the runtime."""
 
     spec: Spec
@@ -257,10 +254,11 @@ class Refresh(IdentityRefresh, FrictionRefresh):
         if (state is not None and state["marks"] == marks
                 and {**state["definitions"], "frictions": want["frictions"]} == want):
             # Only the friction tables are new (their first use): from the tables there are.
-            self._frictions(None, self.run.events())
+            self._frictions(False)
             return Refreshed("incremental", 0, 0, 0.0, int(state["as_of"]))
         present = self._tables()
-        incremental = state is not None and on_store and {"persons", "sightings", "timeline"} <= present
+        incremental = (state is not None and on_store
+                       and {"persons", "sightings", "timeline", "person_last"} <= present)
         if not incremental:
             self._drop_derived(present)
             present = set()
@@ -272,62 +270,71 @@ class Refresh(IdentityRefresh, FrictionRefresh):
         as_of = self._as_of_now()
         new_events = marks["events"] - int(old["marks"].get("events", 0))
         if not on_store:  # a lake's session: the values as literals
-            self._build_moment_tables(want, None, as_of, present=set(), changed=None)
+            self._rebuild_all(want, as_of)
             return Refreshed("full", None, marks["events"], 0.0, as_of)
         since, before = int(old["marks"].get("seq", 0)), int(old["as_of"])
         self.con.execute("CREATE OR REPLACE TEMP TABLE " + _VALUES + " AS SELECT ?::BIGINT AS since_seq, "
                          "?::BIGINT AS as_of_ms, ?::BIGINT AS before_ms", [since, as_of, before])
         if not incremental:
-            self._build_moment_tables(want, None, self._values().as_of_ms.as_scalar(), present=set(),
-                                      changed=None)
+            self._rebuild_all(want, self._values().as_of_ms.as_scalar())
             self.run.drop(_VALUES)
             return Refreshed("full", None, marks["events"], 0.0, as_of)
         self.con.register(_MOVED, pa.table({"person": pa.array(sorted(moved), pa.string())}))
         n = self._incremental(old, want, marks, present, as_of)
-        for temp in (_EVENTS, _AFFECTED, _VALUES, *(_NEW + t.name for t in DERIVED if t.refresh == "person")):
+        for temp in (*TEMPS, _VALUES):
             self.run.drop(temp)
         return Refreshed("incremental", n, new_events, 0.0, as_of)
+
+    def _rebuild_all(self, want: dict[str, Any], as_of: int | Value) -> None:
+        self._full_timeline()
+        if self.spec.moments:
+            self._build_moment_tables(want, as_of, present=set())
 
     def _incremental(self, old: dict[str, Any], want: dict[str, Any], marks: dict[str, int],
                      present: set[str], as_of: int) -> int:
         """The incremental part of :meth:`_rebuild`; the number of persons recomputed."""
-        v = self._values()
-        has_new = marks["seq"] > int(old["marks"].get("seq", 0))
         erased = marks["erasures"] != old["marks"].get("erasures")
-        aged = "attempts" in present and as_of != int(old["as_of"]) and bool(self.spec.moments)
-
-        def touched() -> Table:
-            """The persons the change touches."""
-            parts: list[Table] = [self.db.table(_MOVED)]
-            if has_new:
-                e = self.run.events()
-                fresh = with_person(e.filter(e.seq > v.since_seq.as_scalar()), self.db.table("persons"))
-                parts.append(fresh.select("person"))
-            if erased:
-                # An erasure deletes every event carrying one of the person's identifiers,
-                # some of which may belong to others: those whose events went.
-                t, e = self.db.table("timeline"), self.run.events()
-                parts.append(t.anti_join(e, t.seq == e.seq).select("person"))
-            if aged:
-                parts.append(self._timed_out(v.before_ms.as_scalar(), v.as_of_ms.as_scalar()))
-            union = parts[0]
-            for p in parts[1:]:
-                union = union.union(p)
-            return union.distinct()
-
-        self._write(f"affected:{has_new}:{erased}:{aged}", _AFFECTED, "temp", touched)
-        affected = self.db.table(_AFFECTED)
-        n = int(self.con.execute("SELECT count(*) FROM " + _AFFECTED).fetchall()[0][0])
-        # Their events, found once: every statement below reads these, not the store's.
-        self._write("events", _EVENTS, "temp", lambda: self._events_of(affected, v.since_seq.as_scalar()))
-        events = self.db.table(_EVENTS)
-        self._put("timeline", lambda: engine.timeline(events), affected)
+        moments = bool(self.spec.moments) and {"tagged", "attempts", "tag_last"} <= present
+        aged = moments and as_of != int(old["as_of"])
+        n = self._affected_persons(erased=erased, aged=aged)
         changed = {m for m in set(want["moments"]) | set(old["definitions"].get("moments", {}))
                    if want["moments"].get(m) != old["definitions"].get("moments", {}).get(m)}
-        self._build_moment_tables(want, affected, v.as_of_ms.as_scalar(), present=present, changed=changed,
-                                  frictions_changed=want["frictions"] != old["definitions"].get("frictions"),
-                                  events=events)
+        if changed and moments:
+            self._rebuild_moments(changed)
+        whole = self._whole_persons(erased=erased, everyone=bool(changed))
+        self._person_timeline(whole)
+        if not self.spec.moments:
+            return n
+        if not moments:  # the moment tables are new: made for everyone
+            self._build_moment_tables(want, present=set())
+            return n
+        self._person_moments(whole)
+        if want["frictions"]:  # not derived until first used
+            frictions_changed = want["frictions"] != old["definitions"].get("frictions")
+            if (changed or frictions_changed
+                    or not {"friction_rows", "friction_attempt_rows", "friction_waits"} <= present):
+                self._frictions(False)
+            else:
+                self._reach()
+                self._frictions(True)
         return n
+
+    def _rebuild_moments(self, changed: set[str]) -> None:
+        """The tagged rows, attempts and ``tag_last`` of every person in the ``changed``
+        moments (the affected persons' are made again after)."""
+        gone = sorted(changed)
+        for name in ("tagged", "attempts", "tag_last"):
+            self._delete(name, "list_contains(?, moment)", [gone])
+        live = sorted(m for m in changed if m in self.spec.moments)
+        if not live:
+            return
+        settings = engine.moment_settings(self.spec)
+        self.db.insert("tagged", engine.segments(engine.tag(self._events_of(None), self.spec, live)))
+        t = self.db.table("tagged")
+        t = t.filter(t.moment.isin(live))
+        self.db.insert("attempts", engine.with_contacts(
+            engine.attempts(t, self.run.events(), self._values().as_of_ms.as_scalar()), t, settings))
+        self.db.insert("tag_last", last_cut(t))
 
     def _values(self) -> Table:
         """This refresh's values (``since_seq``, ``as_of_ms``, ``before_ms``), one row."""
@@ -359,87 +366,42 @@ class Refresh(IdentityRefresh, FrictionRefresh):
         seqs = t.union(events.filter(events.seq > since).select(seq=events.seq.cast("int64")))
         return with_person(events.filter(events.seq.isin(seqs.seq)), persons)
 
-    def _of(self, name: str, affected: Table | None) -> Table:
-        """Table ``name``'s rows of the ``affected`` persons as :meth:`_put` made them in
-        this refresh (all of the table when None)."""
-        return self.db.table(name if affected is None else _NEW + name)
-
-    def _put(self, name: str, build: Callable[[], Table], affected: Table | None) -> None:
-        """``build()`` (rows of the ``affected`` persons) replaces their rows of table
-        ``name``; all of it when None. Their new rows are made once, into a temporary
-        table that the later statements read (:meth:`_of`): reading a few thousand
-        persons' rows back from a table of every person would scan all of it."""
-        if affected is None:
-            self._write("all:" + name, name, "table", build)
-            return
-        self._write(name, _NEW + name, "temp", build)
-        self._delete(name, _OF_AFFECTED)
-        self.con.execute("INSERT INTO " + quote_ident(name) + " BY NAME SELECT * FROM "
-                         + quote_ident(_NEW + name))
-
-    def _timed_out(self, before: Value, now: Value) -> Table:
-        """Persons with an attempt whose outcome the move of the end of the data from
-        ``before`` to ``now`` changes (abandoned ↔ in progress)."""
-        a = self.db.table("attempts")
-        s = engine.moment_settings(self.spec)
-        a = a.filter(a.outcome.isin(["abandoned", "in_progress"]))
-        a = a.inner_join(s, a.moment == s.w_moment)
-        end = epoch_ms(a.end_ts)
-        flip = ((before - end) > a.timeout_ms) != ((now - end) > a.timeout_ms)
-        return a.filter(flip).select("person")
-
     def _as_of_now(self) -> int:
         e = self.run.events()
         return int(epoch_ms(e.timestamp.max()).execute() or 0)
 
-    def _build_moment_tables(self, want: dict[str, Any], affected: Table | None, as_of: int | Value, *,
-                             present: set[str], changed: set[str] | None,
-                             frictions_changed: bool = True, events: Table | None = None) -> None:
-        """Tagged rows, attempts and frictions: for ``affected`` (all when None), whose
-        ``events`` (with their person) are given, and for every person in the ``changed``
-        moments."""
-        if affected is None:
-            self._write("all:timeline", "timeline", "table", lambda: engine.timeline(self._events_of(None)))
-        if not self.spec.moments:
-            return
-        whole = affected is None or not {"tagged", "attempts"} <= present
-        changed = set() if whole or changed is None else changed
+    def _build_moment_tables(self, want: dict[str, Any], as_of: int | Value | None = None, *,
+                             present: set[str]) -> None:
+        """Every person's tagged rows and attempts (and ``tag_last`` on the store), then
+        the friction tables if wanted; in time order, so that an incremental refresh can
+        skip the older row groups."""
+        if as_of is None:
+            as_of = self._values().as_of_ms.as_scalar()
         settings = engine.moment_settings(self.spec)
 
-        def cut(events: Table, only: set[str] | None = None) -> Table:
-            return engine.segments(engine.tag(events, self.spec, only))
+        def tagged() -> Table:
+            t = engine.segments(engine.tag(self._events_of(None), self.spec))
+            return t.order_by(["t_ms", "seq", "rank"])
 
-        def attempts(tagged: Table, events: Table) -> Table:
-            expr = engine.attempts(tagged, events, as_of)
-            return engine.with_contacts(expr, tagged, settings)
+        def attempts() -> Table:
+            t = self.db.table("tagged")
+            a = engine.with_contacts(engine.attempts(t, self.run.events(), as_of), t, settings)
+            return a.order_by(["start_ts", "attempt_id"])
 
-        if whole:
-            self._write("all:tagged", "tagged", "table", lambda: cut(self._events_of(None)))
-            self._write("all:attempts", "attempts", "table",
-                        lambda: attempts(self.db.table("tagged"), self.run.events()))
-        else:
-            if changed:
-                gone = sorted(changed)
-                for name in ("tagged", "attempts"):
-                    self._delete(name, "list_contains(?, moment)", [gone])
-                live = {m for m in changed if m in self.spec.moments}
-                if live:
-                    self.db.insert("tagged", cut(self._events_of(None), live))
-                    t = self.db.table("tagged")
-                    self.db.insert("attempts", attempts(t.filter(t.moment.isin(sorted(live))),
-                                                        self.run.events()))
-            assert events is not None
-            self._put("tagged", lambda: cut(events), affected)
-            self._put("attempts", lambda: attempts(self._of("tagged", affected), events), affected)
-        if not want["frictions"]:  # not derived until first used
-            return
-        whole_frictions = (whole or bool(changed) or frictions_changed
-                           or not {"friction_rows", "friction_attempt_rows", "friction_waits"} <= present)
-        if whole_frictions:
-            self._frictions(None, self.run.events())
-        else:
-            assert events is not None
-            self._frictions(affected, events)
+        self._write("all:tagged", "tagged", "table", tagged)
+        self._write("all:attempts", "attempts", "table", attempts)
+        if self._compiling is not None:  # the store: where the next refresh starts from
+            self._write("all:tag_last", "tag_last", "table", lambda: last_cut(self.db.table("tagged")))
+        if want["frictions"]:  # not derived until first used
+            self._frictions(False)
+
+    def _full_timeline(self) -> None:
+        """Every person's timeline, in time order (and ``person_last`` on the store)."""
+        self._write("all:timeline", "timeline", "table",
+                    lambda: engine.timeline(self._events_of(None)).order_by(["t_ms", "seq"]))
+        if self._compiling is not None:
+            self._write("all:person_last", "person_last", "table", lambda: (
+                t := self.db.table("timeline")).filter(t.next_t.isnull()))
 
     def _drop_derived(self, present: set[str]) -> None:
         """Drop every derived table and view (a full rebuild, or an older layout)."""

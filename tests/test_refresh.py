@@ -42,6 +42,12 @@ identity:
   keys: [email]
 """
 
+#: The same moments with contact windows shorter than the stream: a refresh then cuts
+#: again from the last cut, from an attempt whose window reaches the new rows, or after
+#: the last row, each in turn.
+SHORT_WINDOWS = SPEC.replace("        escalation_window: 10m\n",
+                             "        escalation_window: 2m\n        repeat_contact_window: 4m\n").replace(
+    "        timeout: 5m\n", "        timeout: 5m\n        repeat_contact_window: 3m\n")
 T0 = datetime(2024, 1, 1, 10, tzinfo=UTC)
 ANONS = ["a1", "a2", "a3", "a4", "a5"]
 USERS = ["u1", "u2", "u3"]
@@ -88,10 +94,14 @@ def call(draw: st.DrawFn, n: int) -> dict:
 
 
 @st.composite
-def stream(draw: st.DrawFn) -> list[tuple[list[dict], list[dict], str | None]]:
-    """Batches of (events, calls, a person to forget after the batch or None)."""
+def stream(draw: st.DrawFn, ordered: bool = False) -> list[tuple[list[dict], list[dict], str | None]]:
+    """Batches of (events, calls, a person to forget after the batch or None); ``ordered``:
+    the events arrive in time order, as a collector takes them (most persons' new events
+    then follow on from their last)."""
     n_events = draw(st.integers(5, 60))
     events = [draw(event(i)) for i in range(n_events)]
+    if ordered:
+        events.sort(key=lambda e: e["timestamp"])
     calls = [draw(call(i)) for i in range(draw(st.integers(0, 4)))]
     cuts = sorted(draw(st.lists(st.integers(1, n_events - 1), max_size=3, unique=True)))
     bounds = [0, *cuts, n_events]
@@ -120,11 +130,27 @@ def snapshot(ws) -> dict[str, list[tuple]]:
     return out
 
 
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+PROPERTY = settings(max_examples=5, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+@PROPERTY
 @given(batches=stream())
 def test_incremental_refresh_equals_a_full_rebuild(make_ws, batches, tmp_path_factory):
-    ws = make_ws(SPEC, name=f"ws{id(batches)}")
+    _incremental_equals_full(make_ws, batches, tmp_path_factory)
+
+
+@PROPERTY
+@given(batches=stream(ordered=True))
+def test_incremental_refresh_of_events_in_time_order_equals_a_full_rebuild(make_ws, batches,
+                                                                            tmp_path_factory):
+    """Events that arrive in time order follow on from each person's last: the refresh
+    cuts again only from where they reach (the last cut, a contact window, a timeout)."""
+    _incremental_equals_full(make_ws, batches, tmp_path_factory, SHORT_WINDOWS)
+
+
+def _incremental_equals_full(make_ws, batches, tmp_path_factory, spec: str = SPEC) -> None:
+    ws = make_ws(spec, name=f"ws{id(batches)}")
     folder = tmp_path_factory.mktemp("batches")
     modes = []
     for k, (events, calls, forget) in enumerate(batches):
@@ -212,7 +238,7 @@ def test_a_failed_refresh_leaves_the_previous_tables_and_the_next_one_completes(
 
     import microjourney.workspace_refresh as refresh
 
-    def broken(self, affected, events):
+    def broken(self, incremental):
         raise RuntimeError("the machine went away mid-refresh")
 
     monkeypatch.setattr(refresh.Refresh, "_frictions", broken)
@@ -308,10 +334,10 @@ def test_stopping_the_server_cuts_a_long_refresh_short_and_keeps_the_last_tables
     running = threading.Event()
     frictions = refresh.Refresh._frictions
 
-    def slow(self, affected, events):  # a statement of minutes inside the refresh
+    def slow(self, incremental):  # a statement of minutes inside the refresh
         running.set()
         self.con.execute("SELECT count(*) FROM range(100000000000) a, range(1000) b").fetchall()
-        frictions(self, affected, events)
+        frictions(self, incremental)
 
     monkeypatch.setattr(refresh.Refresh, "_frictions", slow)
     refresher = Refresher(ws.catch_up, threading.Lock(), every=3600).start()

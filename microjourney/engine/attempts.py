@@ -22,34 +22,46 @@ from .tagging import OUTCOMES
 OUTCOME_NAMES = {"complete": "completed", "fail": "failed", "escalate": "escalated"}
 
 
-def segments(tagged: Table) -> Table:
+def segments(tagged: Table, *, offset: str | None = None) -> Table:
     """The tagged rows with their attempt: ``segment`` names the attempt within (person,
     moment), NULL for a row outside any attempt; ``rn`` is the row's order in (person,
-    moment) and ``hop`` 1 when the attempt's previous row came from another channel.
+    moment) and ``hop`` 1 when the attempt's previous row came from another channel;
+    ``begin_rn`` and ``begin_ms`` are the order and time of the row that began the cut
+    the row is in (whether or not a start has come yet).
 
     The workspace stores the tag table in this form, so attempts, the friction scope,
-    conformance and moment paths read the cut instead of cutting again."""
+    conformance and moment paths read the cut instead of cutting again.
+
+    ``offset`` names a column holding, per (person, moment), the order of the first row
+    given: a refresh cuts a person's rows again from the beginning of a cut (a row that
+    breaks whatever came before it), so the rows before it need not be read, and numbers
+    them on from there."""
     key = ["person", "moment"]
     w = ibis.window(group_by=key, order_by=["t_ms", "seq", "rank"])
+    rn = ibis.row_number().over(w)
     t = tagged.mutate(
         prev_t=tagged.t_ms.lag().over(w),
         prev_role=tagged.role.lag().over(w),
         prev_channel=tagged.channel.lag().over(w),
-        rn=ibis.row_number().over(w),
+        rn=rn if offset is None else rn + tagged[offset],
     )
+    if offset is not None:
+        t = t.drop(offset)
     gap = (t.t_ms - t.prev_t) > t.timeout_ms
     brk = t.prev_t.isnull() | t.prev_role.isin(OUTCOMES) | gap
     # A channel hop: the attempt's next event comes from another channel.
     t = t.mutate(brk=brk, hop=ibis.ifelse(~brk & (t.channel != t.prev_channel), 1, 0))
-    # Two running maxima over the same ordering (one sort): where the current segment
-    # began, and where the last start was. A row is in an attempt when a start came
-    # at or after its segment's beginning; the segment's beginning names the attempt.
+    # Running maxima over the same ordering (one sort): where the current cut began
+    # (its order and time: times do not decrease along the order), and where the last
+    # start was. A row is in an attempt when a start came at or after its cut's
+    # beginning; the cut's beginning names the attempt.
     cumulative = ibis.window(group_by=key, order_by="rn", rows=(None, 0))
     t = t.mutate(
-        segment=ibis.ifelse(t.brk, t.rn, 0).max().over(cumulative),
+        begin_rn=ibis.ifelse(t.brk, t.rn, 0).max().over(cumulative),
+        begin_ms=ibis.ifelse(t.brk, t.t_ms, None).max().over(cumulative),
         last_start=ibis.ifelse(t.role == "start", t.rn, -1).max().over(cumulative),
     )
-    t = t.mutate(segment=ibis.ifelse(t.last_start >= t.segment, t.segment, None))
+    t = t.mutate(segment=ibis.ifelse(t.last_start >= t.begin_rn, t.begin_rn, None))
     return t.drop("prev_t", "prev_role", "prev_channel", "last_start", "brk")
 
 
@@ -71,6 +83,7 @@ def attempts(tagged: Table, events: Table, as_of_ms: int) -> Table:
         start_ts=t.timestamp.min(),
         end_ts=t.timestamp.max(),
         start_ms=t.t_ms.min(),
+        begin_ms=t.begin_ms.min(),
         end_ms=t.t_ms.max(),
         outcome_role=t.role.max(where=t.role.isin(OUTCOMES)),
         furthest_step=t.step.max(),
@@ -99,6 +112,9 @@ def attempts(tagged: Table, events: Table, as_of_ms: int) -> Table:
         moment=a.moment,
         person=a.person,
         segment=a.segment,
+        # When the attempt's cut began (its first row of the moment, perhaps before the
+        # start): where a refresh cuts again from.
+        begin_ms=a.begin_ms,
         start_ts=a.start_ts,
         end_ts=a.end_ts,
         outcome=outcome,

@@ -21,13 +21,33 @@ from .backend import epoch_ms
 ORDER = ["t_ms", "seq"]
 
 
+def rows(events: Table) -> Table:
+    """One narrow row per event of ``events`` (which must have a ``person`` column), before
+    its neighbours are known."""
+    return events.select("seq", "person", "event", "channel", t_ms=epoch_ms(events.timestamp),
+                         known=events.user_id.notnull())
+
+
+def neighbours(rows: Table, anchors: Table | None = None) -> Table:
+    """``rows`` (from :func:`rows`) with their neighbours. ``anchors``: a timeline row per
+    person whose later events are all in ``rows`` (the last row a refresh kept), given
+    again with its neighbours (its ``prev_t`` as it was, its next from ``rows``)."""
+    if anchors is not None:
+        rows = rows.mutate(a_prev=ibis.null("int64")).union(
+            anchors.select(*rows.columns, a_prev=anchors.prev_t))
+    w = ibis.window(group_by="person", order_by=ORDER)
+    # An anchor is its person's first row here: its own previous neighbour is kept.
+    prev_t = rows.t_ms.lag().over(w)
+    if anchors is not None:
+        prev_t = ibis.coalesce(rows.a_prev, prev_t)
+    out = rows.mutate(prev_t=prev_t, next_t=rows.t_ms.lead().over(w),
+                      next_event=rows.event.lead().over(w))
+    return out.drop("a_prev") if anchors is not None else out
+
+
 def timeline(events: Table) -> Table:
     """The timeline of ``events`` (which must have a ``person`` column)."""
-    e = events.select("seq", "person", "event", "channel", t_ms=epoch_ms(events.timestamp),
-                      known=events.user_id.notnull())
-    w = ibis.window(group_by="person", order_by=ORDER)
-    return e.mutate(prev_t=e.t_ms.lag().over(w), next_t=e.t_ms.lead().over(w),
-                    next_event=e.event.lead().over(w))
+    return neighbours(rows(events))
 
 
-__all__ = ["timeline"]
+__all__ = ["neighbours", "rows", "timeline"]

@@ -1,0 +1,341 @@
+"""The person tables (timeline, tagged rows, attempts) refreshed from where a change
+reaches (the part of :class:`~microjourney.workspace_refresh.Refresh` that an
+incremental refresh on the store runs; see docs/architecture.md, "Derived tables").
+
+A refresh recomputes a person's rows only from the point the change can reach, and
+keeps the rows before it:
+
+* **The timeline** takes a person's new events after the last row it holds for them (in
+  ``person_last``), whose next neighbour they become.
+* **Tagged rows and attempts** are cut again, per (person, moment), from the beginning
+  of a cut (a row that breaks whatever came before it: the first, one after an outcome
+  or after a gap longer than the moment's timeout): that of the last cut when the new
+  rows continue it or its attempt times out, that of the earliest attempt whose
+  escalation or repeat-contact window reaches the new rows, or else right after the last
+  row (in ``tag_last``). The rows are numbered on from there.
+* **Everything again** for a person whose identifiers moved, whose events an erasure
+  took, or who has an event earlier than the last one kept (late data): their whole
+  history, as a full rebuild would.
+
+The stored tables are kept in time order (a full rebuild writes them so, and new rows
+are recent), so that reading and deleting the rows after a point in time skips the
+older row groups instead of scanning every person's rows.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import ibis
+from ibis.expr.types import Table, Value
+
+from . import engine
+from .engine.attempts import OUTCOMES
+from .engine.backend import epoch_ms
+from .engine.timeline import neighbours, rows
+from .identity import with_person
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .engine.runtime import Runtime
+    from .spec.model import Workspace as Spec
+
+_AFFECTED = "_affected"
+_FRESH = "_fresh_events"
+_EVENTS = "_affected_events"
+_WHOLE = "_whole"
+_ANCHORS = "_anchors"
+_FLIPPED = "_flipped"
+_RESTART = "_restart"
+_REACH = "_reach"
+_MOVED = "_moved"
+_VALUES = "_refresh_values"
+_NEW = "_new_"
+#: Before every time (some eleven centuries before 1970, within every engine's timestamps):
+#: the reach of a person recomputed from their whole history.
+EVER = -(2**45)
+#: The temporary tables a refresh of the person tables leaves for the friction part.
+TEMPS = (_FRESH, _EVENTS, _WHOLE, _ANCHORS, _FLIPPED, _RESTART, _REACH, _AFFECTED,
+         _NEW + "timeline", _NEW + "fresh_tagged", _NEW + "tagged", _NEW + "attempts",
+         _NEW + "tag_last")
+
+
+def ms_time(ms: Value) -> Value:
+    """Milliseconds since the epoch as a timestamp with time zone (the store's is UTC),
+    to compare with a stored timestamp column so that its row groups can be skipped."""
+    return ms.as_timestamp("ms").cast("timestamp('UTC')")
+
+
+def last_cut(tagged: Table) -> Table:
+    """Per (person, moment): the last tagged row's order, time and role, and where its
+    cut began (``tag_last``)."""
+    t = tagged
+    return t.group_by(["person", "moment"]).aggregate(
+        rn=t.rn.max(), t_ms=t.t_ms.argmax(t.rn), role=t.role.argmax(t.rn),
+        begin_rn=t.begin_rn.argmax(t.rn), begin_ms=t.begin_ms.argmax(t.rn))
+
+
+class PersonRefresh:
+    """A mixin: the workspace gives the definitions, the store and the runtime."""
+
+    spec: Spec
+    run: Runtime
+    db: Any
+    con: Any
+
+    def _write(self, label: str, into: str, how: str, build: Callable[[], Table]) -> None: ...
+    def _delete(self, name: str, where: str, params: list[Any] | None = None) -> None: ...
+    def _values(self) -> Table: ...
+    def _events_of(self, affected: Table | None, since: int | Value = 0) -> Table: ...
+
+    def _count(self, table: str) -> int:
+        return int(self.con.execute("SELECT count(*) FROM " + table).fetchall()[0][0])
+
+    def _insert(self, name: str, temp: str, where: str = "") -> None:
+        self.con.execute("INSERT INTO " + name + " BY NAME SELECT * FROM " + temp
+                         + (" WHERE " + where if where else ""))
+
+    # -- who, and from where --------------------------------------------------
+    def _affected_persons(self, *, erased: bool, aged: bool) -> int:
+        """``_fresh_events`` (the new events, with their person), ``_flipped`` (attempts
+        whose outcome the new end of the data changes) and ``_affected`` (every person
+        the change touches); the number of persons."""
+        v = self._values()
+        e = self.run.events()
+        def fresh() -> Table:
+            new = e.filter(e.seq > v.since_seq.as_scalar())
+            # Only their identifiers' rows of the map: a join that builds on the whole
+            # map costs more than the few events it maps.
+            keys = new.select(k=ibis.coalesce(new.user_id, new.anonymous_id))
+            persons = self.db.table("persons")
+            return with_person(new, persons.semi_join(keys, persons.identifier == keys.k))
+
+        self._write("fresh", _FRESH, "temp", fresh)
+        self._write(f"flipped:{aged}", _FLIPPED, "temp", lambda: self._timed_out(aged))
+
+        def touched() -> Table:
+            parts: list[Table] = [self.db.table(_MOVED), self.db.table(_FRESH).select("person"),
+                                  self.db.table(_FLIPPED).select("person")]
+            if erased:
+                parts.append(self._erased())
+            return _union(parts).distinct()
+
+        self._write(f"affected:{erased}", _AFFECTED, "temp", touched)
+        return self._count(_AFFECTED)
+
+    def _erased(self) -> Table:
+        """The persons some of whose events an erasure deleted (it deletes every event
+        carrying one of the erased person's identifiers, some of which may be others')."""
+        t, e = self.db.table("timeline"), self.run.events()
+        return t.anti_join(e, t.seq == e.seq).select("person")
+
+    def _timed_out(self, aged: bool) -> Table:
+        """(person, moment) of the attempts whose outcome the move of the end of the data
+        from ``before_ms`` to ``as_of_ms`` changes (abandoned ↔ in progress)."""
+        a = self.db.table("attempts")
+        if not aged:
+            return a.filter(ibis.literal(False)).select("person", "moment")
+        v = self._values()
+        before, now = v.before_ms.as_scalar(), v.as_of_ms.as_scalar()
+        s = engine.moment_settings(self.spec)
+        longest = max(round(m.timeout * 1000) for m in self.spec.moments.values())
+        # Only an attempt whose last event is within a timeout of the old end can flip.
+        a = a.filter(a.outcome.isin(["abandoned", "in_progress"])
+                     & (a.end_ts >= ms_time(ibis.least(before, now) - longest)))
+        a = a.inner_join(s, a.moment == s.w_moment)
+        end = epoch_ms(a.end_ts)
+        flip = ((before - end) > a.timeout_ms) != ((now - end) > a.timeout_ms)
+        return a.filter(flip).select("person", "moment").distinct()
+
+    def _whole_persons(self, *, erased: bool, everyone: bool) -> int:
+        """``_whole``: the affected persons recomputed from their whole history (all of
+        them when ``everyone``); the number of them."""
+        def whole() -> Table:
+            affected = self.db.table(_AFFECTED)
+            if everyone:
+                return affected
+            fresh, last = self.db.table(_FRESH), self.db.table("person_last")
+            first = fresh.group_by(f_person="person").aggregate(
+                first_t=epoch_ms(fresh.timestamp).min())
+            late = first.inner_join(last, first.f_person == last.person)
+            parts = [self.db.table(_MOVED), late.filter(late.first_t < late.t_ms).select("person")]
+            if erased:
+                parts.append(self._erased())
+            return _union(parts).distinct()
+
+        self._write(f"whole:{erased}:{everyone}", _WHOLE, "temp", whole)
+        return self._count(_WHOLE)
+
+    # -- the timeline -----------------------------------------------------------
+    def _person_timeline(self, whole: int) -> None:
+        """The timeline of the affected persons' new events (of every event, for those
+        recomputed whole), and ``person_last``."""
+        v = self._values()
+        if whole:
+            # Their events: those their rows held (under the persons they had) and the new.
+            self._write("events:whole", _EVENTS, "temp",
+                        lambda: self._events_of(self.db.table(_WHOLE), v.since_seq.as_scalar()))
+            events = _EVENTS
+        else:
+            events = _FRESH
+
+        def anchors() -> Table:  # the last row kept of each person with new events
+            last, fresh, w = self.db.table("person_last"), self.db.table(_FRESH), self.db.table(_WHOLE)
+            last = last.semi_join(fresh, last.person == fresh.person)
+            return last.anti_join(w, last.person == w.person)
+
+        self._write("anchors", _ANCHORS, "temp", anchors)
+
+        def timeline() -> Table:
+            e, w = self.db.table(events), self.db.table(_WHOLE)
+            if whole:
+                # A whole person's rows come from all their events (their new ones too).
+                e = e.filter(e.seq > v.since_seq.as_scalar()).anti_join(w, "person").union(
+                    e.semi_join(w, "person"))
+            return neighbours(rows(e), self.db.table(_ANCHORS))
+
+        self._write(f"timeline:{bool(whole)}", _NEW + "timeline", "temp", timeline)
+        if whole:
+            self._delete("timeline", "person IN (SELECT person FROM _whole)")
+        self._delete("timeline", "seq IN (SELECT seq FROM _anchors)")
+        self._insert("timeline", _NEW + "timeline")
+        self._delete("person_last", "person IN (SELECT person FROM _new_timeline) "
+                     "OR person IN (SELECT person FROM _whole)")
+        self._insert("person_last", _NEW + "timeline", "next_t IS NULL")
+
+    # -- tagged rows and attempts ---------------------------------------------------
+    def _person_moments(self, whole: int) -> None:
+        """Tagged rows and attempts of the affected persons, cut again from where their
+        new rows (or the end of the data) can reach; ``tag_last``."""
+        v = self._values()
+        settings = engine.moment_settings(self.spec)
+        events = _EVENTS if whole else _FRESH
+        self._write(f"fresh_tagged:{bool(whole)}", _NEW + "fresh_tagged", "temp",
+                    lambda: engine.tag(self.db.table(events), self.spec))
+
+        def restart() -> Table:
+            w = self.db.table(_WHOLE)
+            fresh = self.db.table(_NEW + "fresh_tagged").anti_join(w, "person")
+            f = fresh.group_by(["person", "moment"]).aggregate(first_t=fresh.t_ms.min())
+            flipped = self.db.table(_FLIPPED).anti_join(w, "person")
+            keys = f.select("person", "moment").union(flipped.select("person", "moment")).distinct()
+            ff = f.select(f_person="person", f_moment="moment", first_t="first_t")
+            k = keys.left_join(ff, [keys.person == ff.f_person, keys.moment == ff.f_moment])
+            xx = flipped.select(x_person="person", x_moment="moment", flip=ibis.literal(True))
+            k = k.left_join(xx, [k.person == xx.x_person, k.moment == xx.x_moment])
+            last = self.db.table("tag_last")
+            ll = last.select(l_person="person", l_moment="moment", l_rn="rn", l_t="t_ms",
+                             l_role="role", l_begin_rn="begin_rn", l_begin_ms="begin_ms")
+            k = k.left_join(ll, [k.person == ll.l_person, k.moment == ll.l_moment])
+            k = k.inner_join(settings, k.moment == settings.w_moment)
+            # The stored attempts whose escalation or repeat-contact window reaches the
+            # first new row: their contact columns may change.
+            widest = max(round(max(m.escalation_window, m.repeat_contact_window) * 1000)
+                         for m in self.spec.moments.values())
+            a = self.db.table("attempts")
+            a = a.filter(a.end_ts >= ms_time(f.first_t.min().as_scalar() - widest))
+            a = a.inner_join(ff, [a.person == ff.f_person, a.moment == ff.f_moment])
+            ss = settings.select(s_moment="w_moment", s_esc="escalation_ms", s_rep="repeat_ms")
+            a = a.inner_join(ss, a.moment == ss.s_moment)
+            a = a.filter(epoch_ms(a.end_ts) + ibis.greatest(a.s_esc, a.s_rep) >= a.first_t)
+            reach = a.group_by(r_person="person", r_moment="moment").aggregate(
+                r_rn=a.segment.min(), r_ms=a.begin_ms.min())
+            k = k.left_join(reach, [k.person == reach.r_person, k.moment == reach.r_moment])
+            # Where the new rows go: on the last cut, or after a break (the first row
+            # ever, one after an outcome, one after a gap longer than the timeout).
+            none = ibis.null("int64")
+            continues = (k.l_rn.notnull() & ~k.l_role.isin(OUTCOMES)
+                         & ((k.first_t - k.l_t) <= k.timeout_ms))
+            new_rn = ibis.cases((k.first_t.isnull(), none), (continues, k.l_begin_rn),
+                                else_=ibis.coalesce(k.l_rn + 1, 0))
+            new_ms = ibis.cases((k.first_t.isnull(), none), (continues, k.l_begin_ms),
+                                else_=k.first_t)
+            flip_rn = ibis.ifelse(k.flip.notnull(), k.l_begin_rn, none)
+            flip_ms = ibis.ifelse(k.flip.notnull(), k.l_begin_ms, none)
+            return k.select("person", "moment",
+                            restart_rn=ibis.least(new_rn, flip_rn, k.r_rn).cast("int64"),
+                            restart_ms=ibis.least(new_ms, flip_ms, k.r_ms).cast("int64"))
+
+        self._write("restart", _RESTART, "temp", restart)
+        pre = ["person", "moment", "role", "step", "rank", "timeout_ms", "sla_s", "seq", "timestamp",
+               "event", "channel", "t_ms", "known"]
+
+        def tagged() -> Table:
+            fresh, w, r = self.db.table(_NEW + "fresh_tagged"), self.db.table(_WHOLE), self.db.table(_RESTART)
+            rr = r.select(p="person", m="moment", rn0="restart_rn")
+            tail = fresh.anti_join(w, "person")
+            tail = tail.inner_join(rr, [tail.person == rr.p, tail.moment == rr.m])
+            parts = [tail.select(*pre, "rn0")]
+            t = self.db.table("tagged")
+            old = t.filter(t.t_ms >= r.restart_ms.min().as_scalar())
+            old = old.inner_join(rr, [old.person == rr.p, old.moment == rr.m, old.rn >= rr.rn0])
+            parts.append(old.select(*pre, "rn0"))
+            if whole:
+                mine = fresh.semi_join(w, "person")
+                parts.append(mine.select(*pre, rn0=ibis.literal(0, "int64")))
+            return engine.segments(_union(parts), offset="rn0")
+
+        self._write(f"tagged:{bool(whole)}", _NEW + "tagged", "temp", tagged)
+        if whole:
+            for name in ("tagged", "attempts", "tag_last"):
+                self._delete(name, "person IN (SELECT person FROM _whole)")
+        bound = "(SELECT min(restart_ms) FROM _restart)"
+        match = "{t}.person = r.person AND {t}.moment = r.moment"
+        self.con.execute("DELETE FROM tagged USING _restart r WHERE tagged.t_ms >= " + bound
+                         + " AND " + match.format(t="tagged") + " AND tagged.rn >= r.restart_rn")
+        self._insert("tagged", _NEW + "tagged")
+        self.con.execute("DELETE FROM tag_last USING _restart r WHERE " + match.format(t="tag_last"))
+        self._write("tag_last", _NEW + "tag_last", "temp", lambda: last_cut(self.db.table(_NEW + "tagged")))
+        self._insert("tag_last", _NEW + "tag_last")
+
+        def attempts() -> Table:
+            t = self.db.table(_NEW + "tagged")
+            expr = engine.attempts(t, self.run.events(), v.as_of_ms.as_scalar())
+            return engine.with_contacts(expr, t, settings)
+
+        self._write("attempts", _NEW + "attempts", "temp", attempts)
+        self.con.execute("DELETE FROM attempts USING _restart r WHERE attempts.start_ts >= "
+                         "to_timestamp(" + bound + " / 1000.0) AND " + match.format(t="attempts")
+                         + " AND attempts.segment >= r.restart_rn")
+        self._insert("attempts", _NEW + "attempts")
+
+    def _reach(self) -> None:
+        """``_reach``: per affected person, the time from which their frictions may have
+        changed (the attempts whose span closes then or later are detected again):
+
+        * before every time, for a person recomputed whole;
+        * the new events' first, for a person with new events; or the last event kept, when
+          the new come within the detectors' reach of it (its next neighbour changed:
+          :func:`~microjourney.engine.frictions.reach`);
+        * the old end of the data, when an attempt of theirs timed out (its outcome changed)."""
+        near = round(engine.frictions.reach(self.spec) * 1000)
+
+        def reach() -> Table:
+            a, w = self.db.table(_AFFECTED), self.db.table(_WHOLE)
+            fresh = self.db.table(_FRESH)
+            first = fresh.group_by(f_person="person").aggregate(first_t=epoch_ms(fresh.timestamp).min())
+            anchors = self.db.table(_ANCHORS).select(n_person="person", n_t="t_ms")
+            flipped = self.db.table(_FLIPPED).select(x_person="person").distinct()
+            before = self._values().before_ms.as_scalar()
+            ww = w.select(w_person="person", is_whole=ibis.literal(True))
+            k = a.left_join(ww, a.person == ww.w_person)
+            k = k.left_join(first, k.person == first.f_person)
+            k = k.left_join(anchors, k.person == anchors.n_person)
+            k = k.left_join(flipped, k.person == flipped.x_person)
+            new = ibis.ifelse(k.n_t.notnull() & ((k.first_t - k.n_t) <= near), k.n_t, k.first_t)
+            timed_out = ibis.ifelse(k.x_person.notnull(), before, ibis.null("int64"))
+            return k.select("person", reach_ms=ibis.ifelse(
+                k.is_whole.notnull(), ibis.literal(EVER, "int64"), ibis.least(new, timed_out)).cast("int64"))
+
+        self._write("reach", _REACH, "temp", reach)
+
+
+def _union(parts: list[Table]) -> Table:
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.union(p)
+    return out
+
+
+__all__ = ["EVER", "TEMPS", "PersonRefresh", "last_cut", "ms_time"]

@@ -52,9 +52,6 @@ _REACH = "_reach"
 _MOVED = "_moved"
 _VALUES = "_refresh_values"
 _NEW = "_new_"
-#: Before every time (some eleven centuries before 1970, within every engine's timestamps):
-#: the reach of a person recomputed from their whole history.
-EVER = -(2**45)
 #: The temporary tables a refresh of the person tables leaves for the friction part.
 TEMPS = (_FRESH, _EVENTS, _WHOLE, _ANCHORS, _FLIPPED, _RESTART, _REACH, _AFFECTED,
          _NEW + "timeline", _NEW + "fresh_tagged", _NEW + "tagged", _NEW + "attempts",
@@ -133,9 +130,10 @@ class PersonRefresh:
     def _timed_out(self, aged: bool) -> Table:
         """(person, moment) of the attempts whose outcome the move of the end of the data
         from ``before_ms`` to ``as_of_ms`` changes (abandoned ↔ in progress)."""
+        if not aged:  # none (and no attempts table without moments)
+            f = self.db.table(_FRESH)
+            return f.select("person", moment=ibis.null("string")).limit(0)
         a = self.db.table("attempts")
-        if not aged:
-            return a.filter(ibis.literal(False)).select("person", "moment")
         v = self._values()
         before, now = v.before_ms.as_scalar(), v.as_of_ms.as_scalar()
         s = engine.moment_settings(self.spec)
@@ -159,7 +157,12 @@ class PersonRefresh:
             first = fresh.group_by(f_person="person").aggregate(
                 first_t=epoch_ms(fresh.timestamp).min())
             late = first.inner_join(last, first.f_person == last.person)
-            parts = [self.db.table(_MOVED), late.filter(late.first_t < late.t_ms).select("person")]
+            # Of the persons whose identifiers moved, those who had rows (a new visitor
+            # has none: their new events are all there is); those who now hold some of
+            # their old events join below (_person_timeline).
+            moved = self.db.table(_MOVED)
+            parts = [moved.semi_join(last, moved.person == last.person),
+                     late.filter(late.first_t < late.t_ms).select("person")]
             if erased:
                 parts.append(self._erased())
             return _union(parts).distinct()
@@ -176,6 +179,10 @@ class PersonRefresh:
             # Their events: those their rows held (under the persons they had) and the new.
             self._write("events:whole", _EVENTS, "temp",
                         lambda: self._events_of(self.db.table(_WHOLE), v.since_seq.as_scalar()))
+            # Whoever holds their old events now (a person they merged into) is whole too.
+            self.con.execute("INSERT INTO _whole SELECT DISTINCT person FROM _affected_events "
+                             "WHERE seq <= (SELECT since_seq FROM _refresh_values) "
+                             "AND person NOT IN (SELECT person FROM _whole)")
             events = _EVENTS
         else:
             events = _FRESH
@@ -304,7 +311,7 @@ class PersonRefresh:
         """``_reach``: per affected person, the time from which their frictions may have
         changed (the attempts whose span closes then or later are detected again):
 
-        * before every time, for a person recomputed whole;
+        * their first event, for a person recomputed whole (all their attempts);
         * the new events' first, for a person with new events; or the last event kept, when
           the new come within the detectors' reach of it (its next neighbour changed:
           :func:`~microjourney.engine.frictions.reach`);
@@ -316,6 +323,8 @@ class PersonRefresh:
             fresh = self.db.table(_FRESH)
             first = fresh.group_by(f_person="person").aggregate(first_t=epoch_ms(fresh.timestamp).min())
             anchors = self.db.table(_ANCHORS).select(n_person="person", n_t="t_ms")
+            mine = self.db.table(_NEW + "timeline").semi_join(w, "person")
+            rows = mine.group_by(o_person="person").aggregate(o_t=mine.t_ms.min())
             flipped = self.db.table(_FLIPPED).select(x_person="person").distinct()
             before = self._values().before_ms.as_scalar()
             ww = w.select(w_person="person", is_whole=ibis.literal(True))
@@ -323,10 +332,11 @@ class PersonRefresh:
             k = k.left_join(first, k.person == first.f_person)
             k = k.left_join(anchors, k.person == anchors.n_person)
             k = k.left_join(flipped, k.person == flipped.x_person)
+            k = k.left_join(rows, k.person == rows.o_person)
             new = ibis.ifelse(k.n_t.notnull() & ((k.first_t - k.n_t) <= near), k.n_t, k.first_t)
             timed_out = ibis.ifelse(k.x_person.notnull(), before, ibis.null("int64"))
             return k.select("person", reach_ms=ibis.ifelse(
-                k.is_whole.notnull(), ibis.literal(EVER, "int64"), ibis.least(new, timed_out)).cast("int64"))
+                k.is_whole.notnull(), k.o_t, ibis.least(new, timed_out)).cast("int64"))
 
         self._write("reach", _REACH, "temp", reach)
 
@@ -338,4 +348,4 @@ def _union(parts: list[Table]) -> Table:
     return out
 
 
-__all__ = ["EVER", "TEMPS", "PersonRefresh", "last_cut", "ms_time"]
+__all__ = ["TEMPS", "PersonRefresh", "last_cut", "ms_time"]

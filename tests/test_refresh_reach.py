@@ -138,3 +138,12 @@ def test_each_road_of_an_incremental_refresh_gives_a_full_rebuilds_tables(make_w
     assert ws.refresh(force=True).mode == "full"
     check(ws)
     assert snapshot(ws) == incremental
+
+
+def test_a_workspace_without_moments_keeps_its_timeline_fresh(make_ws, tmp_path):
+    """Who is who and the timeline only (the collector's first days): no attempts to age."""
+    ws = make_ws("journeys: []\n", [ev("10:00:00", "click")], name="no-moments")
+    ws.catch_up()
+    ws.ingest(write_events(tmp_path / "more.csv", [ev("10:00:05", "click")]))
+    assert ws.catch_up().mode == "incremental"
+    assert ws.con.execute("SELECT next_t - t_ms FROM timeline ORDER BY t_ms").fetchall() == [(5000,), (None,)]

@@ -13,9 +13,12 @@ keeps the rows before it:
   rows continue it or its attempt times out, that of the earliest attempt whose
   escalation or repeat-contact window reaches the new rows, or else right after the last
   row (in ``tag_last``). The rows are numbered on from there.
-* **Everything again** for a person whose identifiers moved, whose events an erasure
-  took, or who has an event earlier than the last one kept (late data): their whole
-  history, as a full rebuild would.
+* **Frictions** of the attempts whose span closes at or after the person's reach
+  (:meth:`PersonRefresh._reach`; the friction part reads it).
+* **Everything again** for a person whose identifiers moved and who had rows, who now
+  holds such a person's old events, whose events an erasure took, or who has an event
+  earlier than the last one kept (late data): their whole history, as a full rebuild
+  would.
 
 The stored tables are kept in time order (a full rebuild writes them so, and new rows
 are recent), so that reading and deleting the rows after a point in time skips the

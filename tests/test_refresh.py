@@ -393,3 +393,31 @@ def test_served_analyses_read_the_background_refresh_and_say_how_stale(tmp_path)
             assert seen[0] == 5, seen
             # Taken in by the next background refresh (every 1 s), incrementally.
             assert time.monotonic() - started < 10
+
+
+def test_the_background_refresh_begins_early_enough_to_bound_the_staleness():
+    """A refresh of 0.3 s with ``refresh_every`` 1 s: each begins 0.7 s after the one before
+    (so it ends about 1 s after the last began, the most an answer is then stale), not 1 s
+    after; a refresh longer than half of it is followed at once."""
+    import threading
+
+    from microjourney.server.refresher import Refresher
+
+    def starts(took: float, every: float, n: int) -> list[float]:
+        seen: list[float] = []
+
+        def refresh() -> None:
+            seen.append(time.monotonic())
+            time.sleep(took)
+
+        refresher = Refresher(refresh, threading.Lock(), every=every).start()
+        deadline = time.monotonic() + 10
+        while len(seen) < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        refresher.stop()
+        return [b - a for a, b in zip(seen, seen[1:n], strict=False)]
+
+    gaps = starts(0.3, 1.0, 4)
+    assert len(gaps) == 3 and all(0.6 <= g < 0.9 for g in gaps), gaps
+    gaps = starts(0.3, 0.5, 4)  # back to back
+    assert len(gaps) == 3 and all(0.28 <= g < 0.45 for g in gaps), gaps

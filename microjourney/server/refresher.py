@@ -1,8 +1,12 @@
 """The server's background refresh: the derived tables kept fresh while the server answers.
 
-Every ``server.refresh_every`` seconds (default 5) a thread brings the derived tables up
-to date with what the collector stored, incrementally (:mod:`microjourney.workspace_refresh`),
-in one transaction. Analyses read the tables through a :meth:`reader
+A thread brings the derived tables up to date with what the collector stored,
+incrementally (:mod:`microjourney.workspace_refresh`), in one transaction, often enough
+that an answer is at most about ``server.refresh_every`` seconds (default 5) stale: an
+answer read just before a refresh ends is as stale as the time since the refresh before
+it began plus that refresh's own time, so each refresh begins ``refresh_every`` minus the
+last one's time (with the warming after it) after the last began, and right after it when
+that took more than half of ``refresh_every``. Analyses read the tables through a :meth:`reader
 <microjourney.workspace.Workspace.reader>`, another connection that sees the last
 committed refresh: they never wait for a refresh, and each answer says how stale it is
 (``meta.refreshed_at``, ``meta.stale_s``); while a refresh and the warming after it run
@@ -23,9 +27,10 @@ log = logging.getLogger("microjourney.server")
 
 
 class Refresher:
-    """Runs ``refresh()`` now and then every ``every`` seconds, under ``lock`` (the lock
-    that guards the writing workspace), and ``after()`` after each refresh that changed
-    the tables, until :meth:`stop`."""
+    """Runs ``refresh()`` now and then so that the tables are at most about ``every``
+    seconds stale (see the module docstring), under ``lock`` (the lock that guards the
+    writing workspace), and ``after()`` after each refresh that changed the tables,
+    until :meth:`stop`."""
 
     def __init__(self, refresh: Callable[[], Any], lock: threading.Lock, every: float,
                  after: Callable[[], Any] | None = None) -> None:
@@ -82,7 +87,10 @@ class Refresher:
             finally:
                 self.renewing.clear()
                 self.ready.set()
-            rest = max(0.0, self.every - (time.monotonic() - started))
+            took = time.monotonic() - started
+            # The next begins ``every - took`` after this one began, so that it ends about
+            # ``every`` after (the next takes about as long): ``every - 2 * took`` from now.
+            rest = max(0.0, self.every - 2 * took)
             if self._poke.wait(rest):
                 self._poke.clear()
 

@@ -15,7 +15,7 @@ computed when read, so that a refresh's work grows with what changed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import ibis
 import pyarrow as pa
@@ -24,7 +24,7 @@ from ibis.expr.types import Table
 from . import engine
 from .engine.backend import epoch_ms
 from .engine.frictions.scope import FINISHED
-from .workspace_person_refresh import ms_time
+from .workspace_person_refresh import RefreshPart, ms_time
 
 _EVENTS = "_friction_events"
 _FROM = "_friction_from"
@@ -32,20 +32,11 @@ _REACH = "_reach"
 _NEW = "_new_"
 
 if TYPE_CHECKING:
-    from .engine.runtime import Runtime
-    from .spec.model import Workspace as Spec
+    pass
 
-class FrictionRefresh:
-    """A mixin: the workspace gives the definitions and the runtime, the refresh how to
-    write (:meth:`~microjourney.workspace_refresh.Refresh._write`) and whose rows."""
+class FrictionRefresh(RefreshPart):
+    """The friction tables' part of a refresh."""
 
-    spec: Spec
-    run: Runtime
-    db: Any
-    con: Any
-
-    def _write(self, label: str, into: str, how: str, build: Callable[[], Table]) -> None: ...
-    def _delete(self, name: str, where: str, params: list[Any] | None = None) -> None: ...
     def _tables(self) -> set[str]: ...
 
     def _frictions(self, incremental: bool) -> None:

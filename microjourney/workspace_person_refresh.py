@@ -49,6 +49,7 @@ _FRESH = "_fresh_events"
 _EVENTS = "_affected_events"
 _WHOLE = "_whole"
 _ANCHORS = "_anchors"
+_ERASED = "_erased_persons"
 _FLIPPED = "_flipped"
 _RESTART = "_restart"
 _REACH = "_reach"
@@ -56,7 +57,7 @@ _MOVED = "_moved"
 _VALUES = "_refresh_values"
 _NEW = "_new_"
 #: The temporary tables a refresh of the person tables leaves for the friction part.
-TEMPS = (_FRESH, _EVENTS, _WHOLE, _ANCHORS, _FLIPPED, _RESTART, _REACH, _AFFECTED,
+TEMPS = (_FRESH, _EVENTS, _WHOLE, _ERASED, _ANCHORS, _FLIPPED, _RESTART, _REACH, _AFFECTED,
          _NEW + "timeline", _NEW + "fresh_tagged", _NEW + "tagged", _NEW + "attempts",
          _NEW + "tag_last")
 
@@ -76,8 +77,10 @@ def last_cut(tagged: Table) -> Table:
         begin_rn=t.begin_rn.argmax(t.rn), begin_ms=t.begin_ms.argmax(t.rn))
 
 
-class PersonRefresh:
-    """A mixin: the workspace gives the definitions, the store and the runtime."""
+class RefreshPart:
+    """What a part of the refresh (a mixin of :class:`~microjourney.workspace.Workspace`)
+    is given: the definitions, the runtime and its store, and how the refresh writes
+    (:meth:`~microjourney.workspace_refresh.Refresh._write`) and deletes."""
 
     spec: Spec
     run: Runtime
@@ -86,6 +89,11 @@ class PersonRefresh:
 
     def _write(self, label: str, into: str, how: str, build: Callable[[], Table]) -> None: ...
     def _delete(self, name: str, where: str, params: list[Any] | None = None) -> None: ...
+
+
+class PersonRefresh(RefreshPart):
+    """The person tables' part of an incremental refresh on the store."""
+
     def _values(self) -> Table: ...
     def _events_of(self, affected: Table | None, since: int | Value = 0) -> Table: ...
 
@@ -99,10 +107,12 @@ class PersonRefresh:
     # -- who, and from where --------------------------------------------------
     def _affected_persons(self, *, erased: bool, aged: bool) -> int:
         """``_fresh_events`` (the new events, with their person), ``_flipped`` (attempts
-        whose outcome the new end of the data changes) and ``_affected`` (every person
-        the change touches); the number of persons."""
+        whose outcome the new end of the data changes), after an erasure
+        ``_erased_persons``, and ``_affected`` (every person the change touches); the
+        number of persons."""
         v = self._values()
         e = self.run.events()
+
         def fresh() -> Table:
             new = e.filter(e.seq > v.since_seq.as_scalar())
             # Only their identifiers' rows of the map: a join that builds on the whole
@@ -113,22 +123,24 @@ class PersonRefresh:
 
         self._write("fresh", _FRESH, "temp", fresh)
         self._write(f"flipped:{aged}", _FLIPPED, "temp", lambda: self._timed_out(aged))
+        if erased:
+            # An erasure deletes every event carrying one of the erased person's
+            # identifiers, some of which may be others': those whose events went.
+            def lost() -> Table:
+                t = self.db.table("timeline")
+                return t.anti_join(e, t.seq == e.seq).select("person").distinct()
+
+            self._write("erased", _ERASED, "temp", lost)
 
         def touched() -> Table:
             parts: list[Table] = [self.db.table(_MOVED), self.db.table(_FRESH).select("person"),
                                   self.db.table(_FLIPPED).select("person")]
             if erased:
-                parts.append(self._erased())
+                parts.append(self.db.table(_ERASED))
             return _union(parts).distinct()
 
         self._write(f"affected:{erased}", _AFFECTED, "temp", touched)
         return self._count(_AFFECTED)
-
-    def _erased(self) -> Table:
-        """The persons some of whose events an erasure deleted (it deletes every event
-        carrying one of the erased person's identifiers, some of which may be others')."""
-        t, e = self.db.table("timeline"), self.run.events()
-        return t.anti_join(e, t.seq == e.seq).select("person")
 
     def _timed_out(self, aged: bool) -> Table:
         """(person, moment) of the attempts whose outcome the move of the end of the data
@@ -167,7 +179,7 @@ class PersonRefresh:
             parts = [moved.semi_join(last, moved.person == last.person),
                      late.filter(late.first_t < late.t_ms).select("person")]
             if erased:
-                parts.append(self._erased())
+                parts.append(self.db.table(_ERASED))
             return _union(parts).distinct()
 
         self._write(f"whole:{erased}:{everyone}", _WHOLE, "temp", whole)
@@ -351,4 +363,4 @@ def _union(parts: list[Table]) -> Table:
     return out
 
 
-__all__ = ["TEMPS", "PersonRefresh", "last_cut", "ms_time"]
+__all__ = ["TEMPS", "PersonRefresh", "RefreshPart", "last_cut", "ms_time"]

@@ -288,7 +288,7 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
     def _rebuild_all(self, want: dict[str, Any], as_of: int | Value) -> None:
         self._full_timeline()
         if self.spec.moments:
-            self._build_moment_tables(want, as_of, present=set())
+            self._build_moment_tables(want, as_of)
 
     def _incremental(self, old: dict[str, Any], want: dict[str, Any], marks: dict[str, int],
                      present: set[str], as_of: int) -> int:
@@ -306,7 +306,7 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
         if not self.spec.moments:
             return n
         if not moments:  # the moment tables are new: made for everyone
-            self._build_moment_tables(want, present=set())
+            self._build_moment_tables(want)
             return n
         self._person_moments(whole)
         if want["frictions"]:  # not derived until first used
@@ -329,7 +329,8 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
         if not live:
             return
         settings = engine.moment_settings(self.spec)
-        self.db.insert("tagged", engine.segments(engine.tag(self._events_of(None), self.spec, live)))
+        cut = engine.segments(engine.tag(self._events_of(None), self.spec, live))
+        self.db.insert("tagged", cut.order_by(["t_ms", "seq", "rank"]))
         t = self.db.table("tagged")
         t = t.filter(t.moment.isin(live))
         self.db.insert("attempts", engine.with_contacts(
@@ -370,8 +371,7 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
         e = self.run.events()
         return int(epoch_ms(e.timestamp.max()).execute() or 0)
 
-    def _build_moment_tables(self, want: dict[str, Any], as_of: int | Value | None = None, *,
-                             present: set[str]) -> None:
+    def _build_moment_tables(self, want: dict[str, Any], as_of: int | Value | None = None) -> None:
         """Every person's tagged rows and attempts (and ``tag_last`` on the store), then
         the friction tables if wanted; in time order, so that an incremental refresh can
         skip the older row groups."""

@@ -29,6 +29,7 @@ from .workspace_person_refresh import RefreshPart, ms_time
 _EVENTS = "_friction_events"
 _FROM = "_friction_from"
 _REACH = "_reach"
+_WHOLE = "_whole"
 _NEW = "_new_"
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ class FrictionRefresh(RefreshPart):
                                   lambda: fr.named(table("friction_found"), reached(), events)),
                 "friction_attempt_rows": ("attempt", None, per_attempt),
                 "friction_waits": ("attempt_id", "at_ms", waits)}
-        whole = incremental and bool(self.con.execute("SELECT count(*) FROM _whole").fetchall()[0][0])
+        whole = incremental and bool(self._count(_WHOLE))
         for name, (key, at, build) in rows.items():
             if not incremental:
                 self._write("all:" + name, name, "table",
@@ -102,7 +103,7 @@ class FrictionRefresh(RefreshPart):
                 self._delete(name, "person IN (SELECT person FROM _whole)")
             since = (at + " >= (SELECT min(from_ms) FROM _friction_from) AND ") if at else ""
             self._delete(name, since + key + " IN (SELECT attempt_id FROM friction_spans WHERE reached)")
-            self.con.execute("INSERT INTO " + name + " BY NAME SELECT * FROM " + _NEW + name)
+            self._insert(name, _NEW + name)
             self.run.drop(_NEW + name)
         for temp in ("friction_found", "friction_scope", "friction_spans", _FROM, _EVENTS):
             self.run.drop(temp)

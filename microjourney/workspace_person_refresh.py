@@ -90,19 +90,21 @@ class RefreshPart:
     def _write(self, label: str, into: str, how: str, build: Callable[[], Table]) -> None: ...
     def _delete(self, name: str, where: str, params: list[Any] | None = None) -> None: ...
 
+    def _count(self, table: str) -> int:
+        """The rows of the (temporary) table ``table``."""
+        return int(self.con.execute("SELECT count(*) FROM " + table).fetchall()[0][0])
+
+    def _insert(self, name: str, temp: str, where: str = "") -> None:
+        """The rows of the temporary table ``temp`` (those ``where`` selects) into ``name``."""
+        self.con.execute("INSERT INTO " + name + " BY NAME SELECT * FROM " + temp
+                         + (" WHERE " + where if where else ""))
+
 
 class PersonRefresh(RefreshPart):
     """The person tables' part of an incremental refresh on the store."""
 
     def _values(self) -> Table: ...
     def _events_of(self, affected: Table | None, since: int | Value = 0) -> Table: ...
-
-    def _count(self, table: str) -> int:
-        return int(self.con.execute("SELECT count(*) FROM " + table).fetchall()[0][0])
-
-    def _insert(self, name: str, temp: str, where: str = "") -> None:
-        self.con.execute("INSERT INTO " + name + " BY NAME SELECT * FROM " + temp
-                         + (" WHERE " + where if where else ""))
 
     # -- who, and from where --------------------------------------------------
     def _affected_persons(self, *, erased: bool, aged: bool) -> int:

@@ -56,11 +56,14 @@ class IdentityRefresh:
         if incremental:
             e = e.filter(e.seq > int(old["marks"].get("seq", 0)))
             calls = calls.filter(calls.seq > int(old["marks"].get("call_seq", 0)))
-        rows = pa.concat_tables(t.select(*schema.names).to_pyarrow().cast(schema)
-                                for t in (sightings(e, keys), call_sightings(calls, keys)))
+        # Merged by the engine: one row per combination, with its first time.
+        both = sightings(e, keys).select(*schema.names).union(
+            call_sightings(calls, keys).select(*schema.names))
+        merged = both.group_by([c for c in schema.names if c != "ts"]).aggregate(ts=both.ts.min())
+        rows = merged.select(*schema.names).to_pyarrow().cast(schema)
         if not incremental:
             before = self._person_map() if diff else None
-            self._save_identity(_grouped(rows), None)
+            self._save_identity(rows, None)
             if before is None:
                 return set()
             return _moved(before, self._person_map())
@@ -117,7 +120,8 @@ class IdentityRefresh:
 
     def _save_identity(self, rows: pa.Table, components: list[str] | None) -> list[str]:
         """Resolve ``rows`` and store them and their map: replacing the ``components``
-        given, or everything (None). Returns the persons of the new map."""
+        given, or everything (None). Returns the persons of the new map (of the
+        ``components`` replaced; none when everything was)."""
         keys = self.spec.identity.keys
         persons, row_components = resolve_rows(rows, keys)
         stored = rows.append_column("component", row_components)
@@ -131,7 +135,7 @@ class IdentityRefresh:
             # Ibis keeps a literal table registered until the process ends; these hold
             # identifiers, which an erasure must not leave behind.
             _unregister(self.run, literal)
-        return pc.unique(persons.column("person")).to_pylist()
+        return [] if components is None else pc.unique(persons.column("person")).to_pylist()
 
     def _person_map(self) -> pa.Table:
         p = self.db.table("persons")

@@ -157,18 +157,35 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return connected_components(graph, directed=False)[1]
 
 
-def _present(values: np.ndarray) -> np.ndarray:
-    """Which members of an object array are not None."""
-    return np.not_equal(values, None)
+class _Order:
+    """An ascending order of strings, so that "the smallest" of any subset is a minimum
+    of integers (no Python string is made per row)."""
 
+    def __init__(self, values: pa.Array | None = None) -> None:
+        if values is not None:
+            self._set(pc.sort_indices(values).to_numpy().astype(np.int64))
 
-def _smallest(labels: np.ndarray, values: pa.Array, size: int) -> np.ndarray:
-    """Per label (0..size-1), the smallest of ``values`` (None where a label has none)."""
-    out = np.full(size, None, dtype=object)
-    if len(labels):
-        t = pa.table({"g": labels, "v": values}).group_by("g").aggregate([("v", "min")])
-        out[t.column("g").to_numpy()] = t.column("v_min").to_numpy(zero_copy_only=False)
-    return out
+    @classmethod
+    def of(cls, order: np.ndarray) -> _Order:
+        """The order given as the indices of the values in ascending order."""
+        out = cls()
+        out._set(order.astype(np.int64))
+        return out
+
+    def _set(self, order: np.ndarray) -> None:
+        self.order = order
+        self.rank = np.empty(len(order), np.int64)
+        self.rank[order] = np.arange(len(order))
+
+    def smallest(self, labels: np.ndarray, members: np.ndarray, size: int) -> np.ndarray:
+        """Per label (0..size-1), the member (an index into the values) that comes first,
+        -1 where a label has none; ``labels[i]`` is ``members[i]``'s label."""
+        none = len(self.order)
+        if not none:
+            return np.full(size, -1, np.int64)
+        first = np.full(size, none, np.int64)
+        np.minimum.at(first, labels, self.rank[members])
+        return np.where(first < none, self.order[np.minimum(first, none - 1)], -1)
 
 
 def resolve(rows: pa.Table, keys: Sequence[str] = ()) -> pa.Table:
@@ -177,103 +194,116 @@ def resolve(rows: pa.Table, keys: Sequence[str] = ()) -> pa.Table:
     return resolve_rows(rows, keys)[0]
 
 
+def _codes(values: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The distinct values (nulls left out) and each row's index among them (-1: null)."""
+    enc = values.dictionary_encode()
+    return enc.dictionary, enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _first_present(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """Per row, the first of ``columns`` that is not -1 (else -1)."""
+    out = np.full(len(columns[0]), -1, np.int64)
+    for c in reversed(columns):
+        out = np.where(c >= 0, c, out)
+    return out
+
+
 def resolve_rows(rows: pa.Table, keys: Sequence[str] = ()) -> tuple[pa.Table, pa.Array]:
     """:func:`resolve`'s map and, per sighting row, its identity component."""
     names = _keyed(keys)
     prefixes = [chr(0xE000 + i) for i in range(len(names) + 1)]  # 0: ids; i: keys[i - 1]
+    size = rows.num_rows
 
-    def node(kind: int, values: pa.Array) -> pa.Array:
-        return pc.binary_join_element_wise(prefixes[kind], values.cast(pa.string()), "")
-
+    # Nodes, numbered: ids as they link (one namespace), then each key's values. A node's
+    # name is its namespace's prefix and its value; every choice below is of a number.
     raw_ids = [_column(rows, c).cast(pa.string()) for c in ("anonymous_id", "user_id", "previous_id")]
-    anon, user, prev = (node(0, id_node(ids)) for ids in raw_ids)
-    main = pc.coalesce(user, anon)
+    spelled, spelling = _codes(pa.concat_arrays(raw_ids))
+    id_values, of_node = _codes(id_node(spelled))  # the node of each spelling seen
+    ids = np.where(spelling >= 0, of_node[np.maximum(spelling, 0)] if len(of_node) else -1, -1)
+    anon, user, prev = ids[:size], ids[size:2 * size], ids[2 * size:]
+    values, kind_blocks, key_nodes = [id_values], [np.zeros(len(id_values), np.int64)], []
+    for i, name in enumerate(names):
+        key_values, code = _codes(_column(rows, name).cast(pa.string()))
+        offset = sum(len(v) for v in values)
+        key_nodes.append(np.where(code >= 0, code + offset, -1))
+        values.append(key_values)
+        kind_blocks.append(np.full(len(key_values), i + 1, np.int64))
+    value = pa.concat_arrays(values)
+    kind_of = np.concatenate(kind_blocks)
+    nodes = pa.concat_arrays([pc.binary_join_element_wise(prefixes[k], v, "")
+                              for k, v in enumerate(values)])
+    n = len(nodes)
+    everyone = np.arange(n, dtype=np.int64)
+    is_user = np.zeros(n, bool)
+    is_user[user[user >= 0]] = True
+    main = np.where(user >= 0, user, anon)
     alias_flag = (_column(rows, "alias").fill_null(False) if "alias" in rows.column_names
-                  else pa.array(np.zeros(rows.num_rows, bool)))
+                  else pa.array(np.zeros(size, bool))).to_numpy(zero_copy_only=False).astype(bool)
     ts = rows.column("ts").combine_chunks().cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
-    key_nodes = [node(i + 1, _column(rows, name)) for i, name in enumerate(names)]
 
     # Links as (a, b, time, alias?): ids seen together, key values to their id, aliases.
-    a_parts, b_parts = [anon, prev, *key_nodes], [user, user, *[main] * len(key_nodes)]
-    no = pa.array(np.zeros(rows.num_rows, bool))
-    alias_parts = [no, alias_flag, *[no] * len(key_nodes)]
-    a, b = pa.concat_arrays(a_parts), pa.concat_arrays(b_parts)
-    is_alias = pa.concat_arrays(alias_parts)
-    t_link = pa.concat_arrays([ts] * len(a_parts))
-    keep = pc.and_(pc.and_(pc.is_valid(a), pc.is_valid(b)), pc.not_equal(a, b).fill_null(False))
-    a, b, is_alias, t_link = (pc.filter(x, keep) for x in (a, b, is_alias, t_link))
-
-    nodes = pc.unique(pa.concat_arrays([anon, user, prev, *key_nodes]).drop_null())
-    n = len(nodes)
-    ia = pc.index_in(a, nodes).to_numpy(zero_copy_only=False).astype(np.int64)
-    ib = pc.index_in(b, nodes).to_numpy(zero_copy_only=False).astype(np.int64)
-    strong = is_alias.to_numpy(zero_copy_only=False).astype(bool)
-    t_link = t_link.to_numpy(zero_copy_only=False)
-    kind_of = pc.index_in(pc.utf8_slice_codeunits(nodes, 0, 1), pa.array(prefixes)).to_numpy(
-        zero_copy_only=False)
-    value = pc.utf8_slice_codeunits(nodes, 1)
-    users = pc.unique(user.drop_null())
-    is_user = pc.is_in(nodes, value_set=users).to_numpy(zero_copy_only=False)
+    ia = np.concatenate([anon, prev, *key_nodes])
+    ib = np.concatenate([user, user, *[main] * len(key_nodes)])
+    no = np.zeros(size, bool)
+    strong = np.concatenate([no, alias_flag, *[no] * len(key_nodes)])
+    t_link = np.tile(ts.to_numpy(zero_copy_only=False), 2 + len(key_nodes))
+    keep = (ia >= 0) & (ib >= 0) & (ia != ib)
+    ia, ib, strong, t_link = ia[keep], ib[keep], strong[keep], t_link[keep]
+    # Node names sort by namespace, then value: one sort of the values gives both orders.
+    by_value = _Order(value)
+    by_node = _Order.of(np.lexsort((by_value.rank, kind_of)))
 
     # Identity components: every link counts. Named by their smallest node.
     full = _components(n, ia, ib)
     n_full = int(full.max()) + 1 if n else 0
-    component = _smallest(full, nodes, n_full)[full] if n else np.array([], dtype=object)
-    first_node = pc.coalesce(anon, user, prev, *key_nodes)
-    at = pc.index_in(first_node, nodes)
-    valid = pc.is_valid(at).to_numpy(zero_copy_only=False)
-    row_component = np.full(len(at), None, dtype=object)
-    if n:
-        idx = at.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-        row_component[valid] = component[idx[valid]]
+    component = by_node.smallest(full, everyone, n_full)[full]
+    first = _first_present([anon, user, prev, *key_nodes])
+    row_component = nodes.take(pa.array(np.where(first >= 0, component[np.maximum(first, 0)]
+                                                 if n else -1, -1), mask=first < 0))
 
     # Alias groups: the components of alias links that hold a user id.
     group = _components(n, ia[strong], ib[strong])
     n_groups = int(group.max()) + 1 if n else 0
-    group_person = _smallest(group[is_user], pc.filter(value, pa.array(is_user)), n_groups)
-    grouped = _present(group_person[group])
+    group_person = by_value.smallest(group[is_user], everyone[is_user], n_groups)
+    grouped = group_person[group] >= 0
 
     # Clusters of the other identifiers, by the links among them.
     weak = ~strong
     free_free = weak & ~grouped[ia] & ~grouped[ib]
     cluster = _components(n, ia[free_free], ib[free_free])
     n_clusters = int(cluster.max()) + 1 if n else 0
-    person = np.where(grouped, group_person[group], None)
 
     # Each cluster goes to the user group it was first linked with (time, then person id).
     one = weak & (grouped[ia] ^ grouped[ib])
     free_end = np.where(grouped[ia[one]], ib[one], ia[one])
-    owner = np.where(grouped[ia[one]], ia[one], ib[one])
-    chosen = np.full(n_clusters, None, dtype=object)
+    owner = group_person[group[np.where(grouped[ia[one]], ia[one], ib[one])]]
+    chosen = np.full(n_clusters, -1, np.int64)
     if len(free_end):
-        links = pa.table({"c": cluster[free_end], "t": t_link[one],
-                          "p": pa.array(group_person[group[owner]], pa.string())})
-        links = links.take(pc.sort_indices(links, [("c", "ascending"), ("t", "ascending"),
-                                                   ("p", "ascending")]))
-        c = links.column("c").to_numpy()
-        first = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
-        chosen[c[first]] = links.column("p").to_numpy(zero_copy_only=False)[first]
+        c = cluster[free_end]
+        at = np.lexsort((by_value.rank[owner], t_link[one], c))
+        c, owner = c[at], owner[at]
+        firsts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+        chosen[c[firsts]] = owner[firsts]
     # Clusters linked to no user: named by their smallest anonymous id (else smallest value).
     free = ~grouped
     is_id = (kind_of == 0) & free
-    by_id = _smallest(cluster[is_id], pc.filter(value, pa.array(is_id)), n_clusters)
-    by_any = _smallest(cluster[free], pc.filter(value, pa.array(free)), n_clusters)
-    named = np.where(_present(chosen), chosen, np.where(_present(by_id), by_id, by_any))
-    person = np.where(grouped, person, named[cluster])
+    by_id = by_value.smallest(cluster[is_id], everyone[is_id], n_clusters)
+    by_any = by_value.smallest(cluster[free], everyone[free], n_clusters)
+    named = np.where(chosen >= 0, chosen, np.where(by_id >= 0, by_id, by_any))
+    person = np.where(grouped, group_person[group], named[cluster])
 
-    kinds = np.array([None, *names.values()], dtype=object)[kind_of]
-    kinds = np.where(kind_of == 0, np.where(is_user, _ID_KINDS[0], _ID_KINDS[1]), kinds)
     # Key values are listed as they link; ids in every spelling seen, each with its node's
     # person, so that events (ids stored as given) join the map exactly.
-    spelled = pc.unique(pa.concat_arrays(raw_ids).drop_null())
-    of_node = pc.index_in(node(0, id_node(spelled)), nodes).to_numpy(zero_copy_only=False)
+    kinds = pa.array([*_ID_KINDS, *names.values()], pa.string())
+    kind_code = np.where(kind_of == 0, np.where(is_user, 0, 1), kind_of + 1)
     keyed = np.flatnonzero(kind_of != 0)
+    listed = np.concatenate([keyed, of_node]).astype(np.int64)
     return pa.table([
-        pa.array(np.concatenate([kinds[keyed], kinds[of_node]]), pa.string()),
-        pa.concat_arrays([value.take(pa.array(keyed, pa.int64())), spelled]),
-        pa.array(np.concatenate([person[keyed], person[of_node]]), pa.string()),
-        pa.array(np.concatenate([component[keyed], component[of_node]]), pa.string())],
-        schema=PERSONS), pa.array(row_component, pa.string())
+        kinds.take(kind_code[listed]),
+        pa.concat_arrays([value.take(keyed), spelled]),
+        value.take(person[listed]),
+        nodes.take(component[listed])],
+        schema=PERSONS), row_component
 
 
 def with_person(events: Table, persons: Table) -> Table:

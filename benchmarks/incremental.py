@@ -14,15 +14,15 @@ workspace, then times in one process:
     incremental  ``ws.refresh()`` after that ingest: what the new events touch
 
 and prints wall time and the ratios (incremental / full, full / floor), the persons the
-incremental refresh recomputed, and the process's peak RSS. ``--repeat K`` repeats the
-(ingest new, incremental) pair K times with fresh events and reports the median.
+incremental refresh recomputed, and the process's peak RSS after the floors (peak.py).
+``--repeat K`` repeats the (ingest new, incremental) pair K times with fresh events and
+reports the median.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import sys
 import time
@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--record", action="store_true", help="append to benchmarks/results.jsonl")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(HERE))
+    import peak
     from run import prepared
     from scratch import scratch
 
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     data, root = prepared(n, args.seed, args.keep, "mj-incremental-")
     rows = [("floor: read + sort (all columns)", _floor(data, narrow=False)),
             ("narrow floor: person, time, event; sorted", _floor(data, narrow=True))]
+    peak.reset()  # microjourney's own peak, apart from the floors' (peak.py)
     incremental, ingests, touched = [], [], []
     # On a copy of a kept workspace, so that it stays at the events it was ingested with.
     with scratch(root, args.keep, "mj-incremental-") as root:
@@ -118,11 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     rows.append((f"ingest {args.new:,} new events (Parquet)", statistics.median(ingests)))
     rows.append((f"incremental refresh ({statistics.median(touched):,.0f} persons)",
                  statistics.median(incremental)))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    most = peak.mb()
     floor, narrow = rows[0][1], rows[1][1]
     inc = statistics.median(incremental)
     print(f"incremental refresh, {n:,} events + {args.new:,} new from {args.persons:,} persons; "
-          f"median of {args.repeat}; peak RSS {peak:,.0f} MB")
+          f"median of {args.repeat}; peak RSS {most:,.0f} MB (after the floors)")
     print(f"{'step':<52} {'wall s':>8} {'/ floor':>8} {'/ narrow':>9}")
     for name, secs in rows:
         print(f"{name[:52]:<52} {secs:8.3f} {secs / floor:8.2f} {secs / narrow:9.2f}")
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         with (HERE / "results.jsonl").open("a", encoding="utf-8") as fh:
             fh.write(json.dumps({"date": datetime.now(UTC).isoformat(timespec="seconds"),
                                  "benchmark": "incremental", "events": n, "new": args.new,
-                                 "persons": args.persons, "peak_rss_mb": round(peak),
+                                 "persons": args.persons, "peak_rss_mb": round(most),
                                  "steps": {k: round(v, 3) for k, v in rows},
                                  "incremental_share": round(inc / full.seconds, 4)}) + "\n")
     return 0

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import resource
 import statistics
 import sys
 import time
@@ -86,25 +84,6 @@ HAND = {
 }
 
 
-def _reset_peak() -> None:
-    """Start the process's RSS high-water mark again (Linux; elsewhere it keeps rising)."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
-
-
-def _peak_mb() -> float:
-    """The process's RSS high-water mark since the last :func:`_reset_peak`, MB."""
-    try:
-        found = re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text())
-    except OSError:
-        found = None
-    if found is None:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return int(found.group(1)) / 1024
-
-
 def hand_written(data: Path) -> dict[str, float]:
     import duckdb
 
@@ -148,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--record", action="store_true", help="append to benchmarks/results.jsonl")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(HERE))
+    import peak
     from incremental import _floor
     from run import prepared
 
@@ -155,13 +135,13 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[float]] = {}
     peaks = {"floors and hand-written": 0.0, "microjourney": 0.0}
     for _ in range(args.repeat):
-        _reset_peak()
+        peak.reset()
         parts = {"wide floor": _floor(data, narrow=False), "narrow floor": _floor(data, narrow=True)}
         parts.update({f"hand: {k}": v for k, v in hand_written(data).items()})
-        peaks["floors and hand-written"] = max(peaks["floors and hand-written"], _peak_mb())
-        _reset_peak()
+        peaks["floors and hand-written"] = max(peaks["floors and hand-written"], peak.mb())
+        peak.reset()
         parts.update({f"microjourney: {k}": v for k, v in whole(root).items()})
-        peaks["microjourney"] = max(peaks["microjourney"], _peak_mb())
+        peaks["microjourney"] = max(peaks["microjourney"], peak.mb())
         for k, v in parts.items():
             runs.setdefault(k, []).append(v)
     median = {k: statistics.median(v) for k, v in runs.items()}

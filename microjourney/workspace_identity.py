@@ -56,11 +56,13 @@ class IdentityRefresh:
         if incremental:
             e = e.filter(e.seq > int(old["marks"].get("seq", 0)))
             calls = calls.filter(calls.seq > int(old["marks"].get("call_seq", 0)))
-        # Merged by the engine: one row per combination, with its first time.
-        both = sightings(e, keys).select(*schema.names).union(
-            call_sightings(calls, keys).select(*schema.names))
-        merged = both.group_by([c for c in schema.names if c != "ts"]).aggregate(ts=both.ts.min())
-        rows = merged.select(*schema.names).to_pyarrow().cast(schema)
+        parts = [t.select(*schema.names).to_pyarrow().cast(schema)
+                 for t in (sightings(e, keys), call_sightings(calls, keys))]
+        # Each side is one row per combination already (its engine grouped it); only rows
+        # of both can repeat one. (Two queries: over a lake the calls stay in the store.)
+        rows = pa.concat_tables(parts)
+        if all(part.num_rows for part in parts):
+            rows = _grouped(rows)
         if not incremental:
             before = self._person_map() if diff else None
             self._save_identity(rows, None)

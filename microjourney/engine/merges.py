@@ -34,7 +34,8 @@ def identity_merges(events: Table, calls: Table, keys: Sequence[str] = ()) -> di
                            for t in (sightings(events, keys), call_sightings(calls, keys)))
     both = pa.concat_tables([on_events, by_calls])
     full = resolve(both, keys)
-    steps = [_counts(resolve(on_events)), _counts(resolve(both)), _counts(full)]
+    last = _counts(full)  # without shared keys, the persons with the calls are these
+    steps = [_counts(resolve(on_events)), _counts(resolve(both)) if keys else last, last]
     merged = [ids - persons for ids, persons, _ in steps]
     ids, persons, several = steps[-1]
     return {"ids": ids, "persons": persons, "persons_with_several_ids": several,

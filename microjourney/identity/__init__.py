@@ -158,24 +158,19 @@ def _components(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 class _Order:
-    """An ascending order of strings, so that "the smallest" of any subset is a minimum
-    of integers (no Python string is made per row)."""
+    """An ascending order of values (``order``: their indices in that order; ``rank``: each
+    one's place in it), so that "the smallest" of any subset is a minimum of integers (no
+    Python string is made per row)."""
 
-    def __init__(self, values: pa.Array | None = None) -> None:
-        if values is not None:
-            self._set(pc.sort_indices(values).to_numpy().astype(np.int64))
+    def __init__(self, order: np.ndarray) -> None:
+        self.order = order.astype(np.int64)
+        self.rank = np.empty(len(order), np.int64)
+        self.rank[self.order] = np.arange(len(order))
 
     @classmethod
-    def of(cls, order: np.ndarray) -> _Order:
-        """The order given as the indices of the values in ascending order."""
-        out = cls()
-        out._set(order.astype(np.int64))
-        return out
-
-    def _set(self, order: np.ndarray) -> None:
-        self.order = order
-        self.rank = np.empty(len(order), np.int64)
-        self.rank[order] = np.arange(len(order))
+    def of(cls, values: pa.Array) -> _Order:
+        """The ascending order of ``values``."""
+        return cls(pc.sort_indices(values).to_numpy())
 
     def smallest(self, labels: np.ndarray, members: np.ndarray, size: int) -> np.ndarray:
         """Per label (0..size-1), the member (an index into the values) that comes first,
@@ -250,8 +245,8 @@ def resolve_rows(rows: pa.Table, keys: Sequence[str] = ()) -> tuple[pa.Table, pa
     keep = (ia >= 0) & (ib >= 0) & (ia != ib)
     ia, ib, strong, t_link = ia[keep], ib[keep], strong[keep], t_link[keep]
     # Node names sort by namespace, then value: one sort of the values gives both orders.
-    by_value = _Order(value)
-    by_node = _Order.of(np.lexsort((by_value.rank, kind_of)))
+    by_value = _Order.of(value)
+    by_node = _Order(np.lexsort((by_value.rank, kind_of)))
 
     # Identity components: every link counts. Named by their smallest node.
     full = _components(n, ia, ib)

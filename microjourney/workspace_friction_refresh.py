@@ -15,7 +15,6 @@ computed when read, so that a refresh's work grows with what changed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import ibis
 import pyarrow as pa
@@ -32,8 +31,6 @@ _REACH = "_reach"
 _WHOLE = "_whole"
 _NEW = "_new_"
 
-if TYPE_CHECKING:
-    pass
 
 class FrictionRefresh(RefreshPart):
     """The friction tables' part of a refresh."""

@@ -86,11 +86,12 @@ class IdentityRefresh:
         return was | set(now)
 
     def _novel(self, rows: pa.Table) -> pa.Table:
-        """The sighting ``rows`` that tell something new: a combination of identifiers not
-        stored yet, or seen earlier than stored. The others (a returning visitor's next
-        events) link nothing new, so their components need not be resolved again."""
+        """The sighting ``rows`` (one per combination) that tell something new: a
+        combination of identifiers not stored yet, or seen earlier than stored. The others
+        (a returning visitor's next events) link nothing new, so their components need not
+        be resolved again."""
         name = "_new_sightings"
-        self.con.register(name, _grouped(rows))
+        self.con.register(name, rows)
         try:
             new, s = self.db.table(name), self.db.table("sightings")
             same = [new[c].identical_to(s[c]) for c in rows.column_names if c != "ts"]

@@ -189,3 +189,14 @@ def funnel(events: Iterable[Event], n_steps: int, order: str = "ordered",
         gaps = [u.gaps[k - 1] for u in us if u.reached > k]
         medians.append(float(statistics.median(gaps)) if gaps else None)
     return FunnelResult(counts, tuple(medians))
+
+
+def ref_counts(events: list[tuple[str, float, str]], steps: list[str], order: str = "ordered",
+               window_s: float = 3600, per: str = "person",
+               within_s: tuple[float | None, ...] = ()):
+    """The reference on (person, t seconds, event name) triples in file order."""
+    evs = [Event(p, round(t * 1000), i, frozenset(k for k, s in enumerate(steps) if s == name))
+           for i, (p, t, name) in enumerate(events)]
+    within = tuple(None if w is None else round(w * 1000) for w in within_s)
+    r = funnel(evs, len(steps), order, round(window_s * 1000), per, within)
+    return list(r.counts), [None if m is None else m / 1000 for m in r.medians_ms]

@@ -1,5 +1,6 @@
 """Engine conformance: every analysis gives the same answer on the workspace's DuckDB
-store, on DuckDB over a Parquet lake and on Spark (local mode) over the same lake.
+store, on DuckDB over a Parquet lake and on Spark (local mode) over the same lake. Every
+test that runs Spark lives here: one test process then starts Spark once.
 
 Seeded synthetic events (the benchmark generator) and one real log (helpdesk). Counts
 must be identical; rates, times and seconds agree within 1e-9 (relative).
@@ -21,6 +22,8 @@ from microjourney.jsonable import dumps
 from microjourney.registry import REGISTRY
 from microjourney.store import export
 
+from .conftest_funnel import Ev, run_funnel_within, write_workspace
+from .funnel_reference import ORDERS, ref_counts
 from .helpers import (
     EXPERIMENT_YAML,
     REALDATA,
@@ -30,6 +33,7 @@ from .helpers import (
     without_freshness,
     write_events,
 )
+from .test_identity import _erasure_ws, alias, person_map, persons_of_events
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXTS = ["my card was declined", "card payment declined again", "payment failed at checkout",
@@ -252,3 +256,48 @@ def test_spark_needs_a_lake_and_a_lake_needs_events(tmp_path):
         mj.open(tmp_path / "ws", lake=tmp_path / "empty")
     with pytest.raises(WorkspaceError, match="unknown engine"):
         mj.open(tmp_path / "ws", engine="trino")
+
+
+# -- further cases on Spark: in this file, so that one test process starts Spark once ------
+
+
+def test_spark_agrees_with_duckdb_on_step_windows(tmp_path):
+    # B within 2 s, D within 1.5 s: on time; B late; D late after a non-step event; a
+    # late try then one on time; ties on the boundary; an unordered-only sequence.
+    funnel_ = ["A", {"event": "B", "within": "2s"}, "C", {"event": "D", "within": "1500ms"}]
+    triples = [("p1", 0, "A"), ("p1", 1, "B"), ("p1", 2, "C"), ("p1", 3, "D"),
+               ("p2", 0, "A"), ("p2", 3, "B"), ("p2", 4, "C"), ("p2", 5, "D"),
+               ("p3", 0, "A"), ("p3", 1, "B"), ("p3", 2, "C"), ("p3", 2.5, "X"), ("p3", 4, "D"),
+               ("p4", 0, "A"), ("p4", 1, "A"), ("p4", 2.5, "B"), ("p4", 3, "C"), ("p4", 4, "D"),
+               ("p5", 0, "A"), ("p5", 0, "B"), ("p5", 0, "C"), ("p5", 1.5, "D"),
+               ("p6", 0, "D"), ("p6", 1, "C"), ("p6", 1.2, "A"), ("p6", 2, "B")]
+    runs = [(o, "person") for o in ORDERS] + [("unordered", "attempt")]
+    with write_workspace(tmp_path, funnel_, [Ev(t, e, user=p) for p, t, e in triples]) as ws:
+        export(ws.con, tmp_path / "lake")
+        duck = {r: run_funnel_within(ws, order=r[0], per=r[1]) for r in runs}
+    for (o, p), d in duck.items():
+        assert (d.counts, d.medians_s) == ref_counts(
+            triples, list("ABCD"), o, per=p, within_s=(None, 2, None, 1.5)), (o, p)
+    # Ordered: p1 4 steps, p2 1 (B late), p3 3 (D late), p4 4 (its try from A at 1 s), p5 4,
+    # p6 2 (A B, no C after). Strict: the same (p4's try from A at 0 s meets A, not B).
+    # Unordered: p2 3 (B C D from B), p3 3, p6 4 (D C A B, B 0.8 s after A).
+    assert [duck[o, "person"].counts for o in ORDERS] == [
+        [6, 5, 4, 3], [6, 5, 4, 3], [6, 6, 6, 4]]
+    # Ordered, step 2: 1, 1, 1.5, 0, 0.8 s; step 3: 1, 1, 0.5, 0; step 4: 1, 1, 1.5.
+    assert duck["ordered", "person"].medians_s == [None, 1.0, 0.75, 1.0]
+    with mj.open(tmp_path, engine="spark", lake=tmp_path / "lake") as spark:
+        for (o, p), d in duck.items():
+            s = run_funnel_within(spark, order=o, per=p)
+            assert (s.counts, s.medians_s) == (d.counts, d.medians_s), (o, p)
+
+
+def test_persons_agree_on_spark_and_duckdb_over_a_lake(make_ws, tmp_path):
+    ws = _erasure_ws(make_ws)
+    ws.write_identities([alias("x", "12:00:00", "user-bob", "user-ann")])
+    ws.export_lake(tmp_path / "lake")
+    expected = (person_map(ws), persons_of_events(ws), ws.attempts().count().execute())
+    assert expected[0][("phone", "4477009001")] == expected[0][("user", "user-bob")] == "user-ann"
+    for engine in ("duckdb", "spark"):
+        with mj.open(ws.root, engine=engine, lake=tmp_path / "lake") as other:
+            got = (person_map(other), persons_of_events(other), other.attempts().count().execute())
+        assert got == expected, engine

@@ -16,21 +16,10 @@ from hypothesis import strategies as st
 from microjourney.engine import FunnelQuery
 
 from .conftest_funnel import Ev, run_funnel, run_funnel_within, write_workspace
-from .funnel_reference import ORDERS, PER, Event, funnel
+from .funnel_reference import ORDERS, PER, Event, funnel, ref_counts
 
 ABCD = ["A", "B", "C", "D"]
 ABCDE = ["A", "B", "C", "D", "E"]
-
-
-def ref_counts(events: list[tuple[str, float, str]], steps: list[str], order: str = "ordered",
-               window_s: float = 3600, per: str = "person",
-               within_s: tuple[float | None, ...] = ()):
-    """The reference on (person, t seconds, event name) triples in file order."""
-    evs = [Event(p, round(t * 1000), i, frozenset(k for k, s in enumerate(steps) if s == name))
-           for i, (p, t, name) in enumerate(events)]
-    within = tuple(None if w is None else round(w * 1000) for w in within_s)
-    r = funnel(evs, len(steps), order, round(window_s * 1000), per, within)
-    return list(r.counts), [None if m is None else m / 1000 for m in r.medians_ms]
 
 
 def one_person(*names_and_times: tuple[str, float], user: str = "u1") -> list[Ev]:
@@ -362,47 +351,6 @@ def test_funnel_query_checks_its_step_windows(windows, message):
         FunnelQuery(n_steps=3, step_windows_ms=windows)
     assert FunnelQuery(n_steps=3, step_windows_ms=(None, 0, 7)).step_window(2) == 7
     assert FunnelQuery(n_steps=3).step_window(2) is None
-
-
-@pytest.mark.slow
-# PySpark's conversion to pandas still passes `copy=`, which pandas 3 deprecates.
-@pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")
-def test_spark_agrees_with_duckdb_on_step_windows(tmp_path):
-    pytest.importorskip("pyspark", reason="the spark extra is not installed")
-    import shutil
-
-    import microjourney as mj
-    from microjourney.store import export
-
-    if shutil.which("java") is None:
-        pytest.skip("Java is not installed")
-    # B within 2 s, D within 1.5 s: on time; B late; D late after a non-step event; a
-    # late try then one on time; ties on the boundary; an unordered-only sequence.
-    funnel_ = ["A", {"event": "B", "within": "2s"}, "C", {"event": "D", "within": "1500ms"}]
-    triples = [("p1", 0, "A"), ("p1", 1, "B"), ("p1", 2, "C"), ("p1", 3, "D"),
-               ("p2", 0, "A"), ("p2", 3, "B"), ("p2", 4, "C"), ("p2", 5, "D"),
-               ("p3", 0, "A"), ("p3", 1, "B"), ("p3", 2, "C"), ("p3", 2.5, "X"), ("p3", 4, "D"),
-               ("p4", 0, "A"), ("p4", 1, "A"), ("p4", 2.5, "B"), ("p4", 3, "C"), ("p4", 4, "D"),
-               ("p5", 0, "A"), ("p5", 0, "B"), ("p5", 0, "C"), ("p5", 1.5, "D"),
-               ("p6", 0, "D"), ("p6", 1, "C"), ("p6", 1.2, "A"), ("p6", 2, "B")]
-    runs = [(o, "person") for o in ORDERS] + [("unordered", "attempt")]
-    with write_workspace(tmp_path, funnel_, [Ev(t, e, user=p) for p, t, e in triples]) as ws:
-        export(ws.con, tmp_path / "lake")
-        duck = {r: run_funnel_within(ws, order=r[0], per=r[1]) for r in runs}
-    for (o, p), d in duck.items():
-        assert (d.counts, d.medians_s) == ref_counts(
-            triples, list("ABCD"), o, per=p, within_s=(None, 2, None, 1.5)), (o, p)
-    # Ordered: p1 4 steps, p2 1 (B late), p3 3 (D late), p4 4 (its try from A at 1 s), p5 4,
-    # p6 2 (A B, no C after). Strict: the same (p4's try from A at 0 s meets A, not B).
-    # Unordered: p2 3 (B C D from B), p3 3, p6 4 (D C A B, B 0.8 s after A).
-    assert [duck[o, "person"].counts for o in ORDERS] == [
-        [6, 5, 4, 3], [6, 5, 4, 3], [6, 6, 6, 4]]
-    # Ordered, step 2: 1, 1, 1.5, 0, 0.8 s; step 3: 1, 1, 0.5, 0; step 4: 1, 1, 1.5.
-    assert duck["ordered", "person"].medians_s == [None, 1.0, 0.75, 1.0]
-    with mj.open(tmp_path, engine="spark", lake=tmp_path / "lake") as spark:
-        for (o, p), d in duck.items():
-            s = run_funnel_within(spark, order=o, per=p)
-            assert (s.counts, s.medians_s) == (d.counts, d.medians_s), (o, p)
 
 
 # --- the engine against the reference ----------------------------------------------------

@@ -425,25 +425,6 @@ def test_cli_forget(make_ws):
     assert again.returncode == 2 and "query/person" in again.stderr
 
 
-@pytest.mark.slow
-@pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")  # PySpark under pandas 3
-def test_persons_agree_on_spark_and_duckdb_over_a_lake(make_ws, tmp_path):
-    import shutil
-
-    pytest.importorskip("pyspark", reason="the spark extra is not installed")
-    if shutil.which("java") is None:
-        pytest.skip("Java is not installed")
-    ws = _erasure_ws(make_ws)
-    ws.write_identities([alias("x", "12:00:00", "user-bob", "user-ann")])
-    ws.export_lake(tmp_path / "lake")
-    expected = (person_map(ws), persons_of_events(ws), ws.attempts().count().execute())
-    assert expected[0][("phone", "4477009001")] == expected[0][("user", "user-bob")] == "user-ann"
-    for engine in ("duckdb", "spark"):
-        with mj.open(ws.root, engine=engine, lake=tmp_path / "lake") as other:
-            got = (person_map(other), persons_of_events(other), other.attempts().count().execute())
-        assert got == expected, engine
-
-
 def test_forget_removes_key_values_that_linked_after_trimming_any_whitespace(make_ws):
     """A key value counts after trimming spaces, tabs and newlines; erasure trims the same, so
     every event carrying the forgotten person's e-mail goes (users are not merged by it)."""

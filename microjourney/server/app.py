@@ -35,6 +35,7 @@ from starlette.types import Receive, Scope, Send
 
 from .. import __version__
 from ..errors import ApiError, MicrojourneyError, http_status
+from ..store.db import start_workers_here
 from ..store.identities import write_calls
 from ..store.keys import FILE as KEY_FILE
 from ..store.keys import SECRET, VIEWER, KeyFile, Keys
@@ -121,7 +122,8 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
             reader = state["reader"]
             state["refresher"] = Refresher(
                 ws.catch_up, state["lock"], settings.refresh_every,
-                after=lambda: results.warm(reader, reader.tables_read, state["read_lock"])).start()
+                after=lambda: results.warm(reader, reader.tables_read, state["read_lock"]),
+                workers=lambda: start_workers_here(ws.con)).start()
             alerting = ws.spec.alerts
             if alerting.webhooks:  # regressions to the workspace's webhooks (alerting.py)
                 def found() -> list[dict[str, Any]]:

@@ -13,11 +13,18 @@ committed refresh: they never wait for a refresh, and each answer says how stale
 (:attr:`Refresher.renewing`), kept answers are given as they stand (results.py). A refresh
 that fails leaves the previous tables
 (rolled back); it is logged, by the kind of error only, and the next one does the work.
+
+The refresh takes what the collector leaves of the machine: on Linux its thread, and the
+store's worker threads it starts again (``workers``), run :data:`NICE` steps below the
+collector's, so that under a heavy load the answers to senders stay prompt and the refresh
+takes in more events each time instead (docs/benchmarks.md, "Soak").
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,16 +32,35 @@ from typing import Any
 
 log = logging.getLogger("microjourney.server")
 
+#: How far below the collector the background work runs: a nice increment (Linux).
+NICE = 10
+
+
+def lower_priority() -> bool:
+    """Lower the calling thread's CPU priority by :data:`NICE`; whether it could (Linux only:
+    elsewhere a process's threads share one priority, and the collector's is kept)."""
+    if sys.platform != "linux":
+        return False
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + NICE))
+    except OSError:  # a sandbox may forbid it: the refresh runs as before
+        return False
+    return True
+
 
 class Refresher:
     """Runs ``refresh()`` now and then so that the tables are at most about ``every``
     seconds stale (see the module docstring), under ``lock`` (the lock that guards the
     writing workspace), and ``after()`` after each refresh that changed the tables,
-    until :meth:`stop`."""
+    until :meth:`stop`. Its thread first lowers its priority and calls ``workers()``
+    (under ``lock``), which starts the store's worker threads again from it."""
 
     def __init__(self, refresh: Callable[[], Any], lock: threading.Lock, every: float,
-                 after: Callable[[], Any] | None = None) -> None:
+                 after: Callable[[], Any] | None = None,
+                 workers: Callable[[], Any] | None = None) -> None:
         self._refresh, self._lock, self.every, self._after = refresh, lock, every, after
+        self._workers = workers
         self._stop = threading.Event()
         self._poke = threading.Event()
         #: Set once the first refresh is done (or failed): analyses wait for it.
@@ -66,6 +92,9 @@ class Refresher:
         self._poke.set()
 
     def _run(self) -> None:
+        if lower_priority() and self._workers is not None:
+            with self._lock:
+                self._workers()
         while not self._stop.is_set():
             started = time.monotonic()
             if self.ready.is_set():
@@ -95,4 +124,4 @@ class Refresher:
                 self._poke.clear()
 
 
-__all__ = ["Refresher"]
+__all__ = ["NICE", "Refresher", "lower_priority"]

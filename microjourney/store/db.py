@@ -331,3 +331,15 @@ def keep_seq_mark(con: duckdb.DuckDBPyConnection) -> None:
     for table, last in LAST_SEQ.items():
         con.execute("INSERT OR REPLACE INTO meta SELECT ?, CAST((" + last + ") AS VARCHAR)",
                     ["seq:" + table])
+
+
+def start_workers_here(con: duckdb.DuckDBPyConnection) -> None:
+    """Start the database's worker threads again from the calling thread, as many as before.
+
+    On Linux a thread starts at its creator's CPU priority (its nice value), so the workers
+    of a thread that lowered its own priority run below the threads that did not (the
+    server's collector; docs/collector.md).
+    """
+    (threads,) = con.execute("SELECT current_setting('threads')").fetchone() or (1,)
+    con.execute("SET threads = 1")
+    con.execute("SET threads = ?", [int(threads)])

@@ -235,9 +235,15 @@ def test_the_index_keeps_finding_hashes_added_to_an_empty_store() -> None:
     index = IdIndex(duckdb.connect().sql("SELECT 'x' AS event_id LIMIT 0"))
     added = id_hashes([f"a{i}" for i in range(6400)])
     for i, part in enumerate(np.array_split(added, 64)):  # merges of every kind on the way
-        index.add(part)
+        index.add(part)  # merged in a thread: the runs are looked in until it is done
         assert index.maybe(added[: (i + 1) * 100]).all()
     assert not index.maybe(id_hashes([f"b{i}" for i in range(5000)])).any()
+    while index._merge is not None:  # each finished merge takes the place of its runs
+        index._merge.join()
+        index.add(np.zeros(0, np.uint64))
+    kept = [index._sorted, *index._chunks]
+    assert len(index._chunks) <= 16 and sum(map(len, kept)) == len(added)  # none lost or twice
+    assert index.maybe(added).all()
 
 
 # -- the plain road ------------------------------------------------------------------------

@@ -7,6 +7,8 @@ ids *may* be stored; only those are looked up in the store, exactly.
 
 from __future__ import annotations
 
+import threading
+
 import duckdb
 import numpy as np
 import pyarrow as pa
@@ -18,7 +20,8 @@ class IdIndex:
     """The hashes of the stored event ids: which ids of a batch may already be stored.
 
     A bitmap of 2**27 bits (16 MB) answers most ids at once (a bit not set: not stored);
-    only the few ids whose bit is set are searched for in the sorted hashes."""
+    only the few ids whose bit is set are searched for in the sorted hashes: those of the
+    store and runs of those added since, merged now and then in a thread of their own."""
 
     _BITS = 27
 
@@ -29,6 +32,7 @@ class IdIndex:
         self._sorted = np.sort(np.concatenate([np.zeros(0, np.uint64), *hashes]))
         self._mark(self._sorted)
         self._chunks: list[np.ndarray] = []
+        self._merge: _Merge | None = None
 
     def _slots(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         low = hashes & np.uint64((1 << self._BITS) - 1)
@@ -53,15 +57,39 @@ class IdIndex:
         return found
 
     def add(self, hashes: np.ndarray) -> None:
+        """Take in the hashes of ids just stored; the sorted runs are merged in a thread."""
         if len(hashes):
             self._chunks.append(np.sort(hashes))
             self._mark(hashes)
-        if len(self._chunks) > 16:  # merged into one chunk: a timsort of sorted runs is a merge
-            self._chunks = [np.sort(np.concatenate(self._chunks), kind="stable")]
-        if sum(map(len, self._chunks)) > len(self._sorted) // 8:
-            # Into the stored hashes only now and then: merging them costs their size.
-            self._sorted = np.sort(np.concatenate([self._sorted, *self._chunks]), kind="stable")
-            self._chunks = []
+        merge = self._merge
+        if merge is not None and not merge.is_alive():  # done: its runs give way to its result
+            self._merge = None
+            if merge.into_stored:
+                self._sorted = merge.result
+                self._chunks = self._chunks[merge.runs:]
+            else:
+                self._chunks = [merge.result, *self._chunks[merge.runs:]]
+        # Into the stored hashes only now and then: merging them costs their size.
+        into_stored = sum(map(len, self._chunks)) > len(self._sorted) // 8
+        if self._merge is None and (into_stored or len(self._chunks) > 16):
+            self._merge = _Merge(self._sorted if into_stored else None, list(self._chunks))
+            self._merge.start()
+
+
+class _Merge(threading.Thread):
+    """One sorted array of sorted runs (and the stored hashes, given ``stored``), made
+    beside the event loop: at tens of millions of ids a merge takes seconds, and the
+    loop answers requests meanwhile, looking in the runs as they are."""
+
+    def __init__(self, stored: np.ndarray | None, runs: list[np.ndarray]) -> None:
+        super().__init__(name="microjourney-id-merge", daemon=True)
+        self.into_stored, self.runs = stored is not None, len(runs)
+        self._parts = [*([] if stored is None else [stored]), *runs]
+        self.result = np.zeros(0, np.uint64)
+
+    def run(self) -> None:
+        self.result = np.sort(np.concatenate(self._parts))  # NumPy lets go of the GIL to sort
+        self._parts = []
 
 
 def repeats(ids: pa.ChunkedArray, hashes: np.ndarray, order: np.ndarray) -> np.ndarray:

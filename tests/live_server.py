@@ -46,16 +46,18 @@ def make_workspace(root: Path, *, server: str = "", journeys: str = "") -> dict[
 
 
 class LiveServer:
-    """`microjourney serve -w root --host 127.0.0.1 --port N`; `stop()` sends SIGTERM."""
+    """`microjourney serve -w root --host 127.0.0.1 --port N [args]`; `stop()` sends
+    SIGTERM; what it writes to stderr goes to :attr:`log`."""
 
-    def __init__(self, root: Path, port: int = 0) -> None:
-        self.root, self.port = root, port
+    def __init__(self, root: Path, port: int = 0, args: tuple[str, ...] = ()) -> None:
+        self.root, self.port, self.args = root, port, args
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.log = root.parent / f"{root.name}-serve.log"
 
     def start(self, timeout: float = 60.0) -> LiveServer:
-        cmd = [str(MJ), "serve", "-w", str(self.root), "--host", "127.0.0.1", "--port", str(self.port)]
+        cmd = [str(MJ), "serve", "-w", str(self.root), "--host", "127.0.0.1", "--port", str(self.port),
+               *self.args]
         err = self.log.open("a", encoding="utf-8")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
         err.close()

@@ -395,6 +395,32 @@ def test_served_analyses_read_the_background_refresh_and_say_how_stale(tmp_path)
             assert seen[0] == 5, seen
             # Taken in by the next background refresh (every 1 s), incrementally.
             assert time.monotonic() - started < 10
+    assert "refreshed the derived tables" not in server.log.read_text(encoding="utf-8")  # not at warning
+
+
+@pytest.mark.slow
+def test_serve_logs_each_refresh_at_info_with_counts_only(tmp_path):
+    """`serve --log-level info` writes each background refresh to stderr, with the time, its
+    mode and counts, and no value of the events (at the default level it writes none:
+    ``test_served_analyses_read_the_background_refresh_and_say_how_stale``)."""
+    from .live_server import LiveServer, make_workspace
+
+    root = tmp_path / "ws"
+    keys = make_workspace(root, server="{refresh_every: 1s}", journeys=LIVE_JOURNEYS)
+    with LiveServer(root, args=("--log-level", "info")) as server:
+        with server.client(keys["write_key"]) as w:
+            calls = [{**_pay(1, "open", 1), "anonymous_id": "ann-4477009001"},
+                     {**_pay(1, "ok", 5), "anonymous_id": "ann-4477009001"}]
+            assert w.post("/v1/batch", json={"batch": calls}).json()["accepted"] == 2
+        with server.client(keys["secret_key"]) as http:
+            deadline = time.monotonic() + 30
+            while _attempts(http)[0] < 1 and time.monotonic() < deadline:
+                time.sleep(0.2)
+    log = server.log.read_text(encoding="utf-8")
+    assert "4477009001" not in log
+    line = next(x for x in log.splitlines() if "refreshed the derived tables" in x)
+    assert " INFO microjourney.server: " in line and " persons, " in line
+    assert datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S")  # when, to the second
 
 
 def test_the_background_refresh_begins_early_enough_to_bound_the_staleness():

@@ -8,7 +8,7 @@ import sys
 import time
 import urllib.parse
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
@@ -202,6 +202,9 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on (keep 127
           lake: Annotated[str | None, typer.Option(metavar="<path|url>", help="Append events to this "
                                                    "Parquet lake (a folder or an s3:// URL) instead of "
                                                    "the store (docs/lake.md).")] = None,
+          log_level: Annotated[Literal["warning", "info"], typer.Option(
+              help="info: also log each background refresh (mode, persons, events, seconds) and "
+                   "other routine work; counts only, never a value of the data.")] = "warning",
           workspace: WorkspaceOpt = Path(".")) -> None:
     """Run the collector and HTTP API (docs/collector.md) until stopped; prints where it
     listens. SIGTERM or Ctrl-C commits what is queued and closes the store."""
@@ -213,7 +216,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to listen on (keep 127
     lake = lake or _engine.get("lake")
     if lake is not None:  # a lake out of reach fails here, with its code, not in the server's start-up
         check_lake(lake)
-    run_server(workspace, host=host, port=port, lake=lake, ready=ready)
+    run_server(workspace, host=host, port=port, lake=lake, ready=ready, log_level=log_level)
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -42,9 +43,12 @@ class _Server(uvicorn.Server):
 
 
 def serve(directory: str | Path = ".", *, host: str = "127.0.0.1", port: int = 8321,
-          lake: str | Path | None = None, ready: Callable[[str], None] = print) -> None:
+          lake: str | Path | None = None, ready: Callable[[str], None] = print,
+          log_level: str = "warning") -> None:
     """Serve the workspace in ``directory`` until stopped; ``ready`` gets the base URL;
-    ``lake``: the collector appends events to this Parquet lake instead of the store.
+    ``lake``: the collector appends events to this Parquet lake instead of the store;
+    ``log_level``: the least level of microjourney's own log lines written to stderr
+    (``info`` adds each background refresh's mode, counts and seconds).
 
     Stopping (SIGTERM, Ctrl-C) lets requests in flight finish, commits what the collector
     holds and closes the store.
@@ -53,6 +57,7 @@ def serve(directory: str | Path = ".", *, host: str = "127.0.0.1", port: int = 8
     # statement); with Python's default 5 ms switch interval each of those waits behind the
     # request loop. 0.5 ms gave 4-10% more events/s (docs/benchmarks.md, "HTTP ingest").
     sys.setswitchinterval(SWITCH_INTERVAL)
+    _log_to_stderr(log_level)
     # Everything a server writes holds events or keys (the store and the write-ahead log
     # DuckDB makes anew after each checkpoint, the journal, lake files): owner only.
     os.umask(os.umask(0o077) | 0o077)
@@ -71,3 +76,16 @@ def serve(directory: str | Path = ".", *, host: str = "127.0.0.1", port: int = 8
                             http="httptools", lifespan="on", access_log=False, log_level="warning",
                             timeout_graceful_shutdown=30)
     _Server(config, listening, found).run()
+
+
+def _log_to_stderr(level: str) -> None:
+    """Write microjourney's log lines of ``level`` and above to stderr, with the time; its
+    messages carry kinds of error and counts, never values of the data."""
+    logger = logging.getLogger("microjourney")
+    if not any(getattr(h, "_microjourney", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler._microjourney = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(level.upper())

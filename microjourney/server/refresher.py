@@ -17,7 +17,7 @@ that fails leaves the previous tables
 The refresh takes what the collector leaves of the machine: on Linux its thread, and the
 store's worker threads it starts again (``workers``), run :data:`NICE` steps below the
 collector's, so that under a heavy load the answers to senders stay prompt and the refresh
-takes in more events each time instead (docs/benchmarks.md, "Soak").
+takes in more events each time instead (docs/benchmarks.md, "The soak").
 """
 
 from __future__ import annotations

@@ -78,14 +78,17 @@ def serve(directory: str | Path = ".", *, host: str = "127.0.0.1", port: int = 8
     _Server(config, listening, found).run()
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """microjourney's log lines on stderr, each with its time."""
+
+
 def _log_to_stderr(level: str) -> None:
-    """Write microjourney's log lines of ``level`` and above to stderr, with the time; its
-    messages carry kinds of error and counts, never values of the data."""
+    """Write microjourney's log lines of ``level`` and above to stderr (once, however often
+    called); its messages carry kinds of error and counts, never values of the data."""
     logger = logging.getLogger("microjourney")
-    if not any(getattr(h, "_microjourney", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+        handler = _Stderr(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler._microjourney = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
         logger.propagate = False
     logger.setLevel(level.upper())

@@ -73,17 +73,19 @@ class _SecondsText(dict[int, str]):
         return text
 
 
+def _encoded(people: list[tuple[str, str | None]]) -> list[tuple[str, str]]:
+    """Each person's anonymous id and ``"user_id":…,`` member (or nothing) as JSON text."""
+    return [(json.dumps(a), f'"user_id":{json.dumps(u)},' if u else "") for a, u in people]
+
+
 def _body(lane: int, first: int, batch: int, rate: float, start_ms: int,
-          people: list[tuple[str, str | None]], new: bool, seconds_text: _SecondsText) -> bytes:
+          people: list[tuple[str, str]], new: bool, seconds_text: _SecondsText) -> bytes:
     """The JSON body of ``batch`` track calls from the lane's call ``first`` on: of new
-    visitors (20 events each), or of the store's persons in turn."""
+    visitors (20 events each), or of the store's persons in turn (``people``: encoded by
+    :func:`_encoded`)."""
     calls = []
     for i in range(first, first + batch):
-        if new:
-            anonymous, user = f'"new-{lane}-{i // 20}"', ""
-        else:
-            a, u = people[i % len(people)]
-            anonymous, user = json.dumps(a), (f'"user_id":{json.dumps(u)},' if u else "")
+        anonymous, user = (f'"new-{lane}-{i // 20}"', "") if new else people[i % len(people)]
         second, ms = divmod(start_ms + int(i * 1000 // rate), 1000)
         calls.append(CALL % (RUN, lane, i, NAMES[i % len(NAMES)], seconds_text[second], ms,
                              anonymous, user))
@@ -96,14 +98,14 @@ async def send(host: str, port: int, key: str, people: list[tuple[str, str | Non
     """Paced batches of track events until ``seconds`` pass; returns the events sent."""
     reader, writer = await asyncio.open_connection(host, port)
     sent, t0 = 0, time.perf_counter()
-    start_ms, seconds_text = round(start.timestamp() * 1000), _SecondsText()
+    start_ms, seconds_text, encoded = round(start.timestamp() * 1000), _SecondsText(), _encoded(people)
     try:
         while (elapsed := time.perf_counter() - t0) < seconds:
             due = int(elapsed * rate) + batch
             if sent >= due:
                 await asyncio.sleep(batch / rate / 4)
                 continue
-            payload = _body(lane, sent, batch, rate, start_ms, people, new, seconds_text)
+            payload = _body(lane, sent, batch, rate, start_ms, encoded, new, seconds_text)
             head = (f"POST /v1/batch HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {key}\r\n"
                     f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n")
             asked = time.perf_counter()

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ibis.expr.types import Table
 
-from .identity import call_sightings, id_node, resolve_rows, sightings
+from .identity import call_sightings, id_node, resolve_rows, sighting_schema, sightings
 from .store.writer import quote_ident
 
 if TYPE_CHECKING:
@@ -48,10 +48,7 @@ class IdentityRefresh:
         whole resolution, only with ``diff``: the other tables are kept)."""
         keys = self.spec.identity.keys
         calls = ibis.duckdb.from_connection(self.con).table("identities")
-        schema = pa.schema([("anonymous_id", pa.string()), ("user_id", pa.string()),
-                            ("previous_id", pa.string()), ("alias", pa.bool_()),
-                            *((f"k{i}", pa.string()) for i in range(len(keys))),
-                            ("ts", pa.timestamp("us", tz="UTC"))])
+        schema = sighting_schema(keys)
         e = self.run.events()
         if incremental:
             e = e.filter(e.seq > int(old["marks"].get("seq", 0)))

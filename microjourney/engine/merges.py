@@ -16,26 +16,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ibis.expr.types import Table
 
-from ..identity import call_sightings, id_node, resolve, sightings
+from ..identity import call_sightings, id_node, resolve, sighting_schema, sightings
 
 __all__ = ["identity_merges"]
 
 _ID_KINDS = pa.array(["user", "anonymous"])
-_SIGHTINGS = [("anonymous_id", pa.string()), ("user_id", pa.string()), ("previous_id", pa.string()),
-              ("alias", pa.bool_()), ("ts", pa.timestamp("us", tz="UTC"))]
 
 
 def identity_merges(events: Table, calls: Table, keys: Sequence[str] = ()) -> dict[str, int]:
     """Ids, persons, persons with several ids, the ids merged by events, by calls (net: a
     call that makes an id a user id can split it from a person) and by keys, and the number
     of key values, for ``events`` and the stored identify/alias ``calls``."""
-    schema = pa.schema([*_SIGHTINGS, *((f"k{i}", pa.string()) for i in range(len(keys)))])
+    schema = sighting_schema(keys)
     on_events, by_calls = (t.select(*schema.names).to_pyarrow().cast(schema)
                            for t in (sightings(events, keys), call_sightings(calls, keys)))
     both = pa.concat_tables([on_events, by_calls])
-    full = resolve(both, keys)
-    last = _counts(full)  # without shared keys, the persons with the calls are these
-    steps = [_counts(resolve(on_events)), _counts(resolve(both)) if keys else last, last]
+    with_calls = resolve(both)
+    full = resolve(both, keys) if keys else with_calls  # no key: the same persons
+    steps = [_counts(resolve(on_events)), _counts(with_calls), _counts(full)]
     merged = [ids - persons for ids, persons, _ in steps]
     ids, persons, several = steps[-1]
     return {"ids": ids, "persons": persons, "persons_with_several_ids": several,

@@ -41,7 +41,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 __all__ = ["BLANKS", "PERSONS", "call_sightings", "id_node", "key_kind", "normalise", "normalise_text",
-           "resolve", "resolve_rows", "sightings", "trait", "with_person"]
+           "resolve", "resolve_rows", "sighting_schema", "sightings", "trait", "with_person"]
 
 #: The schema of the identifier → person map (``kind``: ``user``, ``anonymous`` or a key name).
 #: ``component``: the identity component (every identifier linked to it, by any link;
@@ -132,6 +132,15 @@ def sightings(events: Table, keys: Sequence[str] = ()) -> Table:
         cols[name] = trait(events.context, key)
     rows = events.group_by(**cols).aggregate(ts=events.timestamp.min())
     return rows.mutate(previous_id=ibis.null("string"), alias=ibis.literal(False))
+
+
+def sighting_schema(keys: Sequence[str] = ()) -> pa.Schema:
+    """The Arrow schema of :func:`sightings` and :func:`call_sightings` rows, as
+    :func:`resolve` and the stored ``sightings`` take them."""
+    return pa.schema([("anonymous_id", pa.string()), ("user_id", pa.string()),
+                      ("previous_id", pa.string()), ("alias", pa.bool_()),
+                      *((name, pa.string()) for name in _keyed(keys)),
+                      ("ts", pa.timestamp("us", tz="UTC"))])
 
 
 def call_sightings(calls: Table, keys: Sequence[str] = ()) -> Table:

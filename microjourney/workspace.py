@@ -422,6 +422,12 @@ class Workspace(Refresh, Frictions, Surveys, Changes, Context, Analyses):
         t = self.db.table("tagged")
         return t.filter(t.moment == moment)
 
+    def _funnel_tries(self, moment: str) -> Table:
+        """The tries of ``moment``'s own funnel (from the materialised table)."""
+        self.refresh()
+        t = self.db.table("funnel_tries")
+        return t.filter(t.moment == moment)
+
     def attempts(self, moment: str | None = None) -> Table:
         """Attempts (one row per person's pass through a moment), all moments or one."""
         if moment is not None:

@@ -54,12 +54,15 @@ _FLIPPED = "_flipped"
 _RESTART = "_restart"
 _REACH = "_reach"
 _MOVED = "_moved"
+_TRIES_FROM = "_tries_from"
+_TRIES_ROWS = "_tries_rows"
 _VALUES = "_refresh_values"
 _NEW = "_new_"
 #: The temporary tables a refresh of the person tables leaves for the friction part.
 TEMPS = (_FRESH, _EVENTS, _WHOLE, _ERASED, _ANCHORS, _FLIPPED, _RESTART, _REACH, _AFFECTED,
          _NEW + "timeline", _NEW + "fresh_tagged", _NEW + "tagged", _NEW + "attempts",
-         _NEW + "tag_last")
+         _NEW + "tag_last", _TRIES_FROM, _TRIES_ROWS,
+         _NEW + "funnel_tries")
 
 
 def ms_time(ms: Value) -> Value:
@@ -302,7 +305,7 @@ class PersonRefresh(RefreshPart):
 
         self._write(f"tagged:{bool(whole)}", _NEW + "tagged", "temp", tagged)
         if whole:
-            for name in ("tagged", "attempts", "tag_last"):
+            for name in ("tagged", "attempts", "tag_last", "funnel_tries"):
                 self._delete(name, "person IN (SELECT person FROM _whole)")
         bound = "(SELECT min(restart_ms) FROM _restart)"
         match = "{t}.person = r.person AND {t}.moment = r.moment"
@@ -323,6 +326,42 @@ class PersonRefresh(RefreshPart):
                          "to_timestamp(" + bound + " / 1000.0) AND " + match.format(t="attempts")
                          + " AND attempts.segment >= r.restart_rn")
         self._insert("attempts", _NEW + "attempts")
+        self._person_tries(whole, settings)
+
+    def _person_tries(self, whole: int, settings: Table) -> None:
+        """The kept funnel tries of the affected persons (``funnel_tries``): per moment, the
+        tries that begin at most its funnel's window (its timeout) before the person's first
+        new funnel step, made again from the rows from there on (an earlier try ends before
+        it, and cutting rows again changes no step); all of a person recomputed whole."""
+        def bounds() -> Table:
+            fresh = self.db.table(_NEW + "fresh_tagged").anti_join(self.db.table(_WHOLE), "person")
+            fresh = fresh.filter(fresh.step.notnull())
+            f = fresh.group_by(["person", "moment"]).aggregate(first_t=fresh.t_ms.min())
+            f = f.inner_join(settings, f.moment == settings.w_moment)
+            return f.select("person", "moment", from_ms=(f.first_t - f.timeout_ms).cast("int64"))
+
+        self._write("tries_from", _TRIES_FROM, "temp", bounds)
+
+        def rows() -> Table:
+            t, b = self.db.table("tagged"), self.db.table(_TRIES_FROM)
+            cols = ("moment", "person", "seq", "t_ms", "step")
+            bb = b.select(b_person="person", b_moment="moment", b_from="from_ms")
+            recent = t.filter(t.t_ms >= b.from_ms.min().as_scalar())
+            recent = recent.inner_join(bb, [recent.person == bb.b_person,
+                                            recent.moment == bb.b_moment, recent.t_ms >= bb.b_from])
+            out = recent.select(*cols)
+            if whole:  # disjoint: the cut again (_restart) leaves out the whole persons
+                out = out.union(t.semi_join(self.db.table(_WHOLE), "person").select(*cols))
+            return out
+
+        # Read once: each moment's tries read them (as many reads as moments otherwise).
+        self._write(f"tries_rows:{bool(whole)}", _TRIES_ROWS, "temp", rows)
+        self._write("tries", _NEW + "funnel_tries", "temp",
+                    lambda: engine.kept_tries(self.db.table(_TRIES_ROWS), self.spec))
+        self.con.execute("DELETE FROM funnel_tries USING _tries_from b WHERE funnel_tries.t0 >= "
+                         "(SELECT min(from_ms) FROM _tries_from) AND funnel_tries.person = b.person "
+                         "AND funnel_tries.moment = b.moment AND funnel_tries.t0 >= b.from_ms")
+        self._insert("funnel_tries", _NEW + "funnel_tries")
 
     def _reach(self) -> None:
         """``_reach``: per affected person, the time from which their frictions may have

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from .spec.model import Workspace as Spec
 
 #: The layout of the derived tables; a store derived by another layout is rebuilt.
-LAYOUT = 8
+LAYOUT = 9
 STATE = "refresh_state"
 _VALUES = "_refresh_values"
 _MOVED = "_moved"
@@ -294,7 +294,8 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
                      present: set[str], as_of: int) -> int:
         """The incremental part of :meth:`_rebuild`; the number of persons recomputed."""
         erased = marks["erasures"] != old["marks"].get("erasures")
-        moments = bool(self.spec.moments) and {"tagged", "attempts", "tag_last"} <= present
+        moments = (bool(self.spec.moments)
+                   and {"tagged", "attempts", "tag_last", "funnel_tries"} <= present)
         aged = moments and as_of != int(old["as_of"])
         n = self._affected_persons(erased=erased, aged=aged)
         changed = {m for m in set(want["moments"]) | set(old["definitions"].get("moments", {}))
@@ -323,7 +324,7 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
         """The tagged rows, attempts and ``tag_last`` of every person in the ``changed``
         moments (the affected persons' are made again after)."""
         gone = sorted(changed)
-        for name in ("tagged", "attempts", "tag_last"):
+        for name in ("tagged", "attempts", "tag_last", "funnel_tries"):
             self._delete(name, "list_contains(?, moment)", [gone])
         live = sorted(m for m in changed if m in self.spec.moments)
         if not live:
@@ -336,6 +337,7 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
         self.db.insert("attempts", engine.with_contacts(
             engine.attempts(t, self.run.events(), self._values().as_of_ms.as_scalar()), t, settings))
         self.db.insert("tag_last", last_cut(t))
+        self.db.insert("funnel_tries", engine.kept_tries(t, self.spec, live))
 
     def _values(self) -> Table:
         """This refresh's values (``since_seq``, ``as_of_ms``, ``before_ms``), one row."""
@@ -390,6 +392,8 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
 
         self._write("all:tagged", "tagged", "table", tagged)
         self._write("all:attempts", "attempts", "table", attempts)
+        self._write("all:funnel_tries", "funnel_tries", "table", lambda: engine.kept_tries(
+            self.db.table("tagged"), self.spec).order_by(["t0", "s0"]))
         if self._compiling is not None:  # the store: where the next refresh starts from
             self._write("all:tag_last", "tag_last", "table", lambda: last_cut(self.db.table("tagged")))
         if want["frictions"]:  # not derived until first used

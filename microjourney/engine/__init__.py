@@ -6,7 +6,7 @@ from .attempt import attempt_events, events_by_id
 from .attempts import attempt_rows, attempts, segments
 from .conformance import conformance_counts, deviations
 from .contacts import contacts, moment_settings, with_contacts
-from .funnel import ORDERS, PER, FunnelQuery, funnel_stats
+from .funnel import ORDERS, PER, FunnelQuery, funnel_stats, kept_funnel_stats, kept_tries, moment_query
 from .metrics import daily_counts, outcome_counts
 from .paths import ARROW, ProcessMap, around, follows, process_map, variants
 from .tagging import roles, tag
@@ -30,6 +30,9 @@ __all__ = [
     "follows",
     "frictions",
     "funnel_stats",
+    "kept_funnel_stats",
+    "kept_tries",
+    "moment_query",
     "moment_settings",
     "outcome_counts",
     "process_map",

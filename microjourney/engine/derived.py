@@ -58,6 +58,8 @@ DERIVED: tuple[DerivedTable, ...] = (
                  "per (person, moment): the last tagged row and where its cut began"),
     DerivedTable("attempts", ("tagged", "events"), "person", True, "person",
                  "one row per attempt, with escalation and repeat contact"),
+    DerivedTable("funnel_tries", ("tagged",), "person", True, "person",
+                 "every try of each moment's own funnel: how far it reached, the time of each step"),
     DerivedTable("friction_rows", ("timeline", "tagged", "attempts", "events"), "person", True,
                  "person", "frictions of the detectors that judge an attempt by itself"),
     DerivedTable("friction_attempt_rows", ("timeline", "tagged", "attempts"), "person", True,

@@ -39,12 +39,15 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import ibis
 from ibis.expr.types import Table
 
 from .backend import epoch_ms
+
+if TYPE_CHECKING:
+    from ..spec.model import Moment, Workspace
 
 T = TypeVar("T")
 ORDERS = ("ordered", "strict", "unordered")
@@ -146,7 +149,7 @@ def _follow(tries: Table, lookup: Table, q: FunnelQuery, strict: bool) -> Table:
     # A try stops at the first step it misses: reached is one more than its last step found.
     reached = ibis.cases(*((chain[f"l{k}_t"].notnull(), k + 1) for k in range(n - 1, 0, -1)),
                          else_=1) if n > 1 else ibis.literal(1)
-    return chain.select(person=tries.person, p0=tries.p0, t0=tries.t0, **steps,
+    return chain.select(person=tries.person, p0=tries.p0, t0=tries.t0, s0=tries.s0, **steps,
                         reached=reached.cast("int64"))
 
 
@@ -156,7 +159,7 @@ def _ordered_tries(f: Table, q: FunnelQuery) -> Table:
     lookup = f.mutate(**{f"nxt{k}": ibis.ifelse(f[f"m{k}"], f.pos, None).min().over(w)
                          for k in range(1, q.n_steps)})
     starts = lookup.filter(lookup.m0)
-    tries = starts.select(person=starts.person, p0=starts.pos, t0=starts.t_ms,
+    tries = starts.select(person=starts.person, p0=starts.pos, t0=starts.t_ms, s0=starts.seq,
                           cand=starts.nxt1 if q.n_steps > 1 else ibis.null("int64"))
     return _follow(tries, lookup, q, strict=False)
 
@@ -171,7 +174,8 @@ def _strict_tries(f: Table, events: Table, q: FunnelQuery) -> Table:
                  **{f"m{k}": s[f"m{k}"].fill_null(False) for k in range(q.n_steps)})
     s = _positions(s)
     starts = s.filter(s.m0)
-    tries = starts.select(person=starts.person, p0=starts.pos, t0=starts.t_ms, cand=starts.pos + 1)
+    tries = starts.select(person=starts.person, p0=starts.pos, t0=starts.t_ms, s0=starts.seq,
+                          cand=starts.pos + 1)
     return _follow(tries, s, q, strict=True)
 
 
@@ -226,9 +230,12 @@ def _unordered_within_stats(tries: Table, q: FunnelQuery) -> Table:
         **{f"median{k}": done.gap.median(where=done.k == k) for k in range(1, q.n_steps)})
 
 
-def _best(tries: Table) -> Table:
-    """Per person, the try that reached furthest (the earliest of equals)."""
-    w = ibis.window(group_by=tries.person, order_by=[tries.reached.desc(), tries.p0])
+def _best(tries: Table, earliest: list[str] | None = None) -> Table:
+    """Per person, the try that reached furthest (the earliest of equals, by ``earliest``:
+    its position; or its start's time and sequence number, which order a try's start as
+    its position does, since a start event is never placed after another step's event)."""
+    order = [tries[c] for c in earliest or ["p0"]]
+    w = ibis.window(group_by=tries.person, order_by=[tries.reached.desc(), *order])
     return tries.filter(ibis.row_number().over(w) == 0)
 
 
@@ -260,3 +267,44 @@ def funnel_stats(tagged: Table, events: Table | None, q: FunnelQuery) -> Table:
     med = done.aggregate(**{f"median{k}": done.gap.median(where=done.k == k)
                             for k in range(1, q.n_steps)})
     return units.aggregate(**counts).cross_join(med)
+
+
+# -- a moment's own funnel, kept as a derived table ----------------------------------------
+
+
+def moment_query(moment: Moment) -> FunnelQuery:
+    """The funnel of ``moment`` as it is asked without options: ordered, per person, its
+    timeout as the window, its steps' own windows."""
+    return FunnelQuery(n_steps=len(moment.funnel), window_ms=round(moment.timeout * 1000),
+                       step_windows_ms=step_windows_ms([m.within for m in moment.funnel]))
+
+
+def kept_tries(tagged: Table, workspace: Workspace, moments: Iterable[str] | None = None) -> Table:
+    """Every try of each moment's own funnel (:func:`moment_query`), a row each: ``moment``,
+    ``person``, ``t0`` and ``s0`` (its first step's time and sequence number), ``reached``
+    and ``gaps`` (ms from the step before, for steps 1 to n-1; NULL past ``reached``): what
+    the derived table ``funnel_tries`` keeps, so that a moment's funnel is counted from it
+    (:func:`kept_funnel_stats`) instead of following every try again.
+
+    A try reads only its person's funnel events from its first step to the window's end,
+    so the tries from a point in time on are made again from the rows from there on."""
+    parts = []
+    for name in sorted(workspace.moments if moments is None else moments):
+        q = moment_query(workspace.moments[name])
+        f = _funnel_events(tagged.filter(tagged.moment == name), q.n_steps)
+        t = _ordered_tries(f, q)
+        gaps = [t[f"t{k}"] - (t[f"t{k - 1}"] if k > 1 else t.t0) for k in range(1, q.n_steps)]
+        parts.append(t.select(
+            moment=ibis.literal(name), person=t.person, t0=t.t0, s0=t.s0.cast("int64"),
+            reached=t.reached,
+            gaps=ibis.array(gaps) if gaps else ibis.literal([], type="array<int64>")))
+    return _balanced(parts, ibis.union)
+
+
+def kept_funnel_stats(tries: Table, q: FunnelQuery) -> Table:
+    """:func:`funnel_stats` of one moment's own funnel from its kept tries (``funnel_tries``
+    of that moment; ordered, with the moment's windows)."""
+    units = _best(tries, ["t0", "s0"]) if q.per == "person" else tries
+    return units.aggregate(
+        **{f"count{k}": (units.reached >= k + 1).cast("int64").sum() for k in range(q.n_steps)},
+        **{f"median{k}": units.gaps[k - 1].median() for k in range(1, q.n_steps)})

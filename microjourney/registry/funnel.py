@@ -16,8 +16,10 @@ from . import filters
 from .base import Analysis, Column, Notice, Output, View
 
 if TYPE_CHECKING:
+    import pandas as pd
     from ibis.expr.types import Table
 
+    from ..spec.model import Moment
     from ..workspace import Workspace
 
 COLUMNS = (
@@ -63,6 +65,10 @@ def compute(ws: Workspace, p: Params) -> Output:
     within = [matcher.within for matcher in m.funnel]
     q = engine.FunnelQuery(n_steps=len(m.funnel), order=p.order, window_ms=round(seconds * 1000),
                            per=p.per, step_windows_ms=step_windows_ms(within))
+    if p.order == "ordered" and p.window is None and filters.unfiltered(p):
+        # The moment's own funnel: counted from the tries the refresh keeps (funnel_tries).
+        stats = engine.kept_funnel_stats(ws._funnel_tries(p.moment), q).to_pandas()
+        return _output(p, m, stats, within)
     tagged: Table = ws._tagged(p.moment)
     if not filters.unfiltered(p):
         # The funnel of the attempts the filters keep: their start, period, channel, values.
@@ -71,6 +77,10 @@ def compute(ws: Workspace, p: Params) -> Output:
         tagged = tagged.semi_join(a, [tagged.person == a.k_person, tagged.segment == a.k_segment])
     events = ws.events() if p.order == "strict" else None
     stats = engine.funnel_stats(tagged, events, q).to_pandas()
+    return _output(p, m, stats, within)
+
+
+def _output(p: Params, m: Moment, stats: pd.DataFrame, within: list[float | None]) -> Output:
     steps = funnel_analysis.steps(stats, m.step_labels)
     steps["within_s"] = within
     first = int(steps["count"].iloc[0]) if len(steps) else 0

@@ -426,17 +426,19 @@ def test_serve_logs_each_refresh_at_info_with_counts_only(tmp_path):
 def test_the_background_refresh_begins_early_enough_to_bound_the_staleness():
     """A refresh of 0.3 s with ``refresh_every`` 1 s: each begins 0.7 s after the one before
     (so it ends about 1 s after the last began, the most an answer is then stale), not 1 s
-    after; a refresh longer than half of it is followed at once."""
+    after; a refresh longer than half of it is followed at once; and after a slow refresh
+    the next ones begin as early as it needed, for as long as it is among the last three."""
     import threading
 
-    from microjourney.server.refresher import Refresher
+    from microjourney.server.refresher import RECENT, Refresher
 
-    def starts(took: float, every: float, n: int) -> list[float]:
+    def starts(took: float | list[float], every: float, n: int) -> list[float]:
         seen: list[float] = []
+        takes = took if isinstance(took, list) else [took] * n
 
         def refresh() -> None:
             seen.append(time.monotonic())
-            time.sleep(took)
+            time.sleep(takes[min(len(seen), n) - 1])
 
         refresher = Refresher(refresh, threading.Lock(), every=every).start()
         deadline = time.monotonic() + 10
@@ -449,6 +451,11 @@ def test_the_background_refresh_begins_early_enough_to_bound_the_staleness():
     assert len(gaps) == 3 and all(0.6 <= g < 0.9 for g in gaps), gaps
     gaps = starts(0.3, 0.5, 4)  # back to back
     assert len(gaps) == 3 and all(0.28 <= g < 0.45 for g in gaps), gaps
+    assert RECENT == 3
+    gaps = starts([0.1, 0.4, 0.1, 0.1, 0.1, 0.1], 1.0, 6)  # the slow one sets three gaps
+    assert len(gaps) == 5, gaps
+    assert 0.8 <= gaps[0] < 1.0 and 0.8 <= gaps[4] < 1.0, gaps  # 1 - 0.1
+    assert all(0.5 <= g < 0.75 for g in gaps[1:4]), gaps  # 1 - 0.4
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")

@@ -5,8 +5,9 @@ incrementally (:mod:`microjourney.workspace_refresh`), in one transaction, often
 that an answer is at most about ``server.refresh_every`` seconds (default 5) stale: an
 answer read just before a refresh ends is as stale as the time since the refresh before
 it began plus that refresh's own time, so each refresh begins ``refresh_every`` minus the
-last one's time (with the warming after it) after the last began, and right after it when
-that took more than half of ``refresh_every``. Analyses read the tables through a :meth:`reader
+longest of the last :data:`RECENT` refreshes' times (each with the warming after it) after
+the last began — the longest, so that a refresh slower than the last stays within the
+bound — and right after it when that leaves no time. Analyses read the tables through a :meth:`reader
 <microjourney.workspace.Workspace.reader>`, another connection that sees the last
 committed refresh: they never wait for a refresh, and each answer says how stale it is
 (``meta.refreshed_at``, ``meta.stale_s``); while a refresh and the warming after it run
@@ -27,6 +28,7 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +36,8 @@ log = logging.getLogger("microjourney.server")
 
 #: How far below the collector the background work runs: a nice increment (Linux).
 NICE = 10
+#: Refreshes whose times set when the next begins (the longest of them).
+RECENT = 3
 
 
 def lower_priority() -> bool:
@@ -69,6 +73,7 @@ class Refresher:
         self.renewing = threading.Event()
         self.last: Any = None
         self.failures = 0
+        self._took: deque[float] = deque(maxlen=RECENT)
         self._thread = threading.Thread(target=self._run, name="microjourney-refresh", daemon=True)
 
     def start(self) -> Refresher:
@@ -117,11 +122,12 @@ class Refresher:
                 self.renewing.clear()
                 self.ready.set()
             took = time.monotonic() - started
-            # The next begins ``every - took`` after this one began, so that it ends about
-            # ``every`` after (the next takes about as long): ``every - 2 * took`` from now.
-            rest = max(0.0, self.every - 2 * took)
+            self._took.append(took)
+            # The next begins ``every - longest`` after this one began, so that it ends at
+            # most ``every`` after unless it takes longer than each of the last few.
+            rest = max(0.0, self.every - took - max(self._took))
             if self._poke.wait(rest):
                 self._poke.clear()
 
 
-__all__ = ["NICE", "Refresher", "lower_priority"]
+__all__ = ["NICE", "RECENT", "Refresher", "lower_priority"]

@@ -13,6 +13,9 @@ keeps the rows before it:
   rows continue it or its attempt times out, that of the earliest attempt whose
   escalation or repeat-contact window reaches the new rows, or else right after the last
   row (in ``tag_last``). The rows are numbered on from there.
+* **Funnel tries** (``funnel_tries``), per (person, moment): from the moment's window (its
+  timeout) before the person's first new funnel step; a try reads only the funnel events
+  from its first step to the window's end, and cutting rows again changes no row's step.
 * **Frictions** of the attempts whose span closes at or after the person's reach
   (:meth:`PersonRefresh._reach`; the friction part reads it).
 * **Everything again** for a person whose identifiers moved and who had rows, who now
@@ -61,8 +64,7 @@ _NEW = "_new_"
 #: The temporary tables a refresh of the person tables leaves for the friction part.
 TEMPS = (_FRESH, _EVENTS, _WHOLE, _ERASED, _ANCHORS, _FLIPPED, _RESTART, _REACH, _AFFECTED,
          _NEW + "timeline", _NEW + "fresh_tagged", _NEW + "tagged", _NEW + "attempts",
-         _NEW + "tag_last", _TRIES_FROM, _TRIES_ROWS,
-         _NEW + "funnel_tries")
+         _NEW + "tag_last", _TRIES_FROM, _TRIES_ROWS, _NEW + "funnel_tries")
 
 
 def ms_time(ms: Value) -> Value:
@@ -234,7 +236,7 @@ class PersonRefresh(RefreshPart):
     # -- tagged rows and attempts ---------------------------------------------------
     def _person_moments(self, whole: int) -> None:
         """Tagged rows and attempts of the affected persons, cut again from where their
-        new rows (or the end of the data) can reach; ``tag_last``."""
+        new rows (or the end of the data) can reach; ``tag_last``; their funnel tries."""
         v = self._values()
         settings = engine.moment_settings(self.spec)
         events = _EVENTS if whole else _FRESH
@@ -350,7 +352,7 @@ class PersonRefresh(RefreshPart):
             recent = recent.inner_join(bb, [recent.person == bb.b_person,
                                             recent.moment == bb.b_moment, recent.t_ms >= bb.b_from])
             out = recent.select(*cols)
-            if whole:  # disjoint: the cut again (_restart) leaves out the whole persons
+            if whole:  # disjoint: _tries_from leaves out the whole persons
                 out = out.union(t.semi_join(self.db.table(_WHOLE), "person").select(*cols))
             return out
 

@@ -321,8 +321,8 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
         return n
 
     def _rebuild_moments(self, changed: set[str]) -> None:
-        """The tagged rows, attempts and ``tag_last`` of every person in the ``changed``
-        moments (the affected persons' are made again after)."""
+        """The tagged rows, attempts, ``tag_last`` and funnel tries of every person in the
+        ``changed`` moments (the affected persons' are made again after)."""
         gone = sorted(changed)
         for name in ("tagged", "attempts", "tag_last", "funnel_tries"):
             self._delete(name, "list_contains(?, moment)", [gone])

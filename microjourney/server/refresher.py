@@ -7,8 +7,8 @@ answer read just before a refresh ends is as stale as the time since the refresh
 it began plus that refresh's own time, so each refresh begins ``refresh_every`` minus the
 longest of the last :data:`RECENT` refreshes' times (each with the warming after it) after
 the last began — the longest, so that a refresh slower than the last stays within the
-bound — and right after it when that leaves no time. Analyses read the tables through a :meth:`reader
-<microjourney.workspace.Workspace.reader>`, another connection that sees the last
+bound — and right after it when that leaves no time. Analyses read the tables through a
+:meth:`reader <microjourney.workspace.Workspace.reader>`, another connection that sees the last
 committed refresh: they never wait for a refresh, and each answer says how stale it is
 (``meta.refreshed_at``, ``meta.stale_s``); while a refresh and the warming after it run
 (:attr:`Refresher.renewing`), kept answers are given as they stand (results.py). A refresh

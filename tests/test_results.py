@@ -159,3 +159,30 @@ def test_served_data_quality_is_kept_until_the_collector_commits(tmp_path):
         assert collector.post("/v1/batch", json={"batch": [bad]}).status_code < 300
         # The next refresh is an hour away, yet the kept answer is not served: the store moved.
         assert rejected() == 1
+
+
+def test_an_answer_reads_one_refresh_though_the_next_commits_meanwhile(make_ws, tmp_path):
+    """Under the reader's lock (``Reading``) the version an answer is kept under and the
+    answer itself read one committed refresh: a refresh that commits in between is seen
+    only once the lock is let go (with a plain lock, the answer read it and was kept under
+    the version before)."""
+    from microjourney import registry
+    from microjourney.server.results import Reading
+
+    def pay(i: int, event: str) -> dict:
+        return {"event_id": f"r{i}{event}", "timestamp": f"2024-01-01T10:0{i}:00+00:00",
+                "event": event, "anonymous_id": f"a{i}", "channel": "web"}
+
+    def attempts(r) -> int:  # noqa: ANN001
+        return registry.run(r, "scorecard", {}).to_dict()["tables"]["moments"][0]["attempts"]
+
+    ws = make_ws(SPEC, [pay(1, "open"), pay(1, "ok")])
+    ws.refresh()
+    reader = ws.reader()
+    with Reading(reader.con):
+        version = reader.tables_read()
+        ws.ingest(write_events(tmp_path / "more.csv", [pay(2, "open")]))
+        ws.refresh()  # committed by the writing connection meanwhile
+        assert attempts(reader) == 1 and reader.tables_read() == version
+    assert attempts(reader) == 2 and reader.tables_read()[0] != version[0]
+    reader.close_reader()

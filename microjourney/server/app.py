@@ -67,7 +67,7 @@ from .guards import (
 from .intervention_routes import Interventions
 from .live import Watched
 from .refresher import Refresher
-from .results import Results
+from .results import Reading, Results
 from .reviewing import ReviewSender
 from .schema import openapi_components
 from .survey_routes import add_routes as add_survey_routes
@@ -114,7 +114,8 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
         # read the last refresh through their own connection (refresher.py); over a lake,
         # each analysis reads the lake as it is then.
         if lake is None:
-            state["reader"], state["read_lock"] = ws.reader(), threading.Lock()
+            state["reader"] = ws.reader()
+            state["read_lock"] = Reading(state["reader"].con)  # one refresh per answer
             results = state["results"] = Results()
             # Answers of the analyses of the store's own tables, kept by its version (never
             # computed again ahead of time: their tables change with every commit).

@@ -21,6 +21,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -93,7 +94,7 @@ class Results:
         with self._lock:
             self._items.clear()
 
-    def warm(self, reader: Any, tables: Callable[[], Tables], lock: threading.Lock,
+    def warm(self, reader: Any, tables: Callable[[], Tables], lock: AbstractContextManager[Any],
              count: int = WARM) -> int:
         """Compute the ``count`` most recently asked answers again on ``reader`` (under
         ``lock``) if the ``tables()`` it reads now changed; returns how many were computed."""
@@ -109,6 +110,32 @@ class Results:
         return done
 
 
+class Reading:
+    """The reader's lock, and one read transaction on its connection for as long as it is
+    held: an answer computed under it, and the version of the tables it is kept under, read
+    one committed refresh, even when the next refresh commits meanwhile (each statement
+    would otherwise read the latest commit, and an answer of several statements, or its
+    version read before it, could straddle two refreshes)."""
+
+    def __init__(self, con: Any) -> None:
+        self._con, self._lock = con, threading.Lock()
+
+    def __enter__(self) -> Reading:
+        self._lock.acquire()
+        try:
+            self._con.execute("BEGIN TRANSACTION")
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._con.execute("ROLLBACK")  # it only read
+        finally:
+            self._lock.release()
+
+
 def _aged(answer: dict[str, Any], at: float) -> dict[str, Any]:
     """``answer`` as of the refresh at ``at`` (which found its tables current)."""
     meta = answer.get("meta")
@@ -119,4 +146,4 @@ def _aged(answer: dict[str, Any], at: float) -> dict[str, Any]:
                                "stale_s": round(max(0.0, time.time() - at), 3)}}
 
 
-__all__ = ["MAX_ROWS", "SIZE", "WARM", "Results", "Tables"]
+__all__ = ["MAX_ROWS", "SIZE", "WARM", "Reading", "Results", "Tables"]

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -144,8 +145,9 @@ class ReviewSender(Sender):
 
     what = "review"
 
-    def __init__(self, reader: Workspace, lock: threading.Lock, con: duckdb.DuckDBPyConnection,
-                 hooks: Sequence[Webhook], ready: threading.Event, every: float = EVERY,
+    def __init__(self, reader: Workspace, lock: AbstractContextManager[Any],
+                 con: duckdb.DuckDBPyConnection, hooks: Sequence[Webhook],
+                 ready: threading.Event, every: float = EVERY,
                  on: Callable[[], date] = today) -> None:
         super().__init__(con, hooks, ready, every)
         self._reader, self._lock, self._on = reader, lock, on

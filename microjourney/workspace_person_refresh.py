@@ -58,7 +58,7 @@ _RESTART = "_restart"
 _REACH = "_reach"
 _MOVED = "_moved"
 _TRIES_FROM = "_tries_from"
-_TRIES_ROWS = "_tries_rows"
+_TRIES_ROWS = TRIES_ROWS = "_tries_rows"
 _VALUES = "_refresh_values"
 _NEW = "_new_"
 #: The temporary tables a refresh of the person tables leaves for the friction part.
@@ -358,12 +358,18 @@ class PersonRefresh(RefreshPart):
 
         # Read once: each moment's tries read them (as many reads as moments otherwise).
         self._write(f"tries_rows:{bool(whole)}", _TRIES_ROWS, "temp", rows)
-        self._write("tries", _NEW + "funnel_tries", "temp",
-                    lambda: engine.kept_tries(self.db.table(_TRIES_ROWS), self.spec))
+        self._kept_tries()
         self.con.execute("DELETE FROM funnel_tries USING _tries_from b WHERE funnel_tries.t0 >= "
                          "(SELECT min(from_ms) FROM _tries_from) AND funnel_tries.person = b.person "
                          "AND funnel_tries.moment = b.moment AND funnel_tries.t0 >= b.from_ms")
         self._insert("funnel_tries", _NEW + "funnel_tries")
+
+    def _kept_tries(self) -> None:
+        """``_new_funnel_tries``: the tries of every moment's own funnel in the rows of
+        ``_tries_rows`` (some persons' recent tagged rows, or a view of them all in a full
+        rebuild): one statement for both, compiled once per definitions."""
+        self._write("tries", _NEW + "funnel_tries", "temp",
+                    lambda: engine.kept_tries(self.db.table(_TRIES_ROWS), self.spec))
 
     def _reach(self) -> None:
         """``_reach``: per affected person, the time from which their frictions may have
@@ -406,4 +412,4 @@ def _union(parts: list[Table]) -> Table:
     return out
 
 
-__all__ = ["TEMPS", "PersonRefresh", "RefreshPart", "last_cut", "ms_time"]
+__all__ = ["TEMPS", "TRIES_ROWS", "PersonRefresh", "RefreshPart", "last_cut", "ms_time"]

@@ -48,7 +48,7 @@ from .identity import with_person
 from .store.db import transaction
 from .workspace_friction_refresh import FrictionRefresh
 from .workspace_identity import IdentityRefresh
-from .workspace_person_refresh import TEMPS, PersonRefresh, last_cut
+from .workspace_person_refresh import TEMPS, TRIES_ROWS, PersonRefresh, last_cut
 
 if TYPE_CHECKING:
     from .engine.runtime import Runtime
@@ -392,8 +392,17 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
 
         self._write("all:tagged", "tagged", "table", tagged)
         self._write("all:attempts", "attempts", "table", attempts)
-        self._write("all:funnel_tries", "funnel_tries", "table", lambda: engine.kept_tries(
-            self.db.table("tagged"), self.spec).order_by(["t0", "s0"]))
+        if self._compiling is None:  # a lake's session
+            self._write("all:funnel_tries", "funnel_tries", "table", lambda: engine.kept_tries(
+                self.db.table("tagged"), self.spec).order_by(["t0", "s0"]))
+        else:  # the statement an incremental refresh runs, over every tagged row
+            self.con.execute("CREATE OR REPLACE TEMP VIEW " + TRIES_ROWS + " AS SELECT moment, "
+                             "person, seq, t_ms, step FROM tagged")
+            self._kept_tries()
+            self.con.execute("CREATE OR REPLACE TABLE funnel_tries AS SELECT * FROM "
+                             "_new_funnel_tries ORDER BY t0, s0")
+            self.con.execute("DROP VIEW " + TRIES_ROWS)
+            self.run.drop("_new_funnel_tries")
         if self._compiling is not None:  # the store: where the next refresh starts from
             self._write("all:tag_last", "tag_last", "table", lambda: last_cut(self.db.table("tagged")))
         if want["frictions"]:  # not derived until first used

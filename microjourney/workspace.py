@@ -422,8 +422,11 @@ class Workspace(Refresh, Frictions, Surveys, Changes, Context, Analyses):
         t = self.db.table("tagged")
         return t.filter(t.moment == moment)
 
-    def _funnel_tries(self, moment: str) -> Table:
-        """The tries of ``moment``'s own funnel (from the materialised table)."""
+    def _funnel_tries(self, moment: str) -> Table | None:
+        """The tries of ``moment``'s own funnel (from the materialised table); None over a
+        lake, whose session keeps none."""
+        if not isinstance(self.run, Store):
+            return None
         self.refresh()
         t = self.db.table("funnel_tries")
         return t.filter(t.moment == moment)

@@ -392,10 +392,10 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
 
         self._write("all:tagged", "tagged", "table", tagged)
         self._write("all:attempts", "attempts", "table", attempts)
-        if self._compiling is None:  # a lake's session
-            self._write("all:funnel_tries", "funnel_tries", "table", lambda: engine.kept_tries(
-                self.db.table("tagged"), self.spec).order_by(["t0", "s0"]))
-        else:  # the statement an incremental refresh runs, over every tagged row
+        if self._compiling is not None:
+            # The store: the statement an incremental refresh runs, over every tagged row. A
+            # lake's session keeps no tries: it derives every table again each time, so its
+            # funnels follow the tries as asked instead (registry/funnel.py).
             self.con.execute("CREATE OR REPLACE TEMP VIEW " + TRIES_ROWS + " AS SELECT moment, "
                              "person, seq, t_ms, step FROM tagged")
             self._kept_tries()

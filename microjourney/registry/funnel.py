@@ -65,10 +65,11 @@ def compute(ws: Workspace, p: Params) -> Output:
     within = [matcher.within for matcher in m.funnel]
     q = engine.FunnelQuery(n_steps=len(m.funnel), order=p.order, window_ms=round(seconds * 1000),
                            per=p.per, step_windows_ms=step_windows_ms(within))
-    if p.order == "ordered" and p.window is None and filters.unfiltered(p):
+    kept = (ws._funnel_tries(p.moment)
+            if p.order == "ordered" and p.window is None and filters.unfiltered(p) else None)
+    if kept is not None:
         # The moment's own funnel: counted from the tries the refresh keeps (funnel_tries).
-        stats = engine.kept_funnel_stats(ws._funnel_tries(p.moment), q).to_pandas()
-        return _output(p, m, stats, within)
+        return _output(p, m, engine.kept_funnel_stats(kept, q).to_pandas(), within)
     tagged: Table = ws._tagged(p.moment)
     if not filters.unfiltered(p):
         # The funnel of the attempts the filters keep: their start, period, channel, values.

@@ -59,12 +59,14 @@ _REACH = "_reach"
 _MOVED = "_moved"
 _TRIES_FROM = "_tries_from"
 _TRIES_ROWS = TRIES_ROWS = "_tries_rows"
+#: The tries a refresh made, before they go into ``funnel_tries``.
+NEW_TRIES = "_new_funnel_tries"
 _VALUES = "_refresh_values"
 _NEW = "_new_"
 #: The temporary tables a refresh of the person tables leaves for the friction part.
 TEMPS = (_FRESH, _EVENTS, _WHOLE, _ERASED, _ANCHORS, _FLIPPED, _RESTART, _REACH, _AFFECTED,
          _NEW + "timeline", _NEW + "fresh_tagged", _NEW + "tagged", _NEW + "attempts",
-         _NEW + "tag_last", _TRIES_FROM, _TRIES_ROWS, _NEW + "funnel_tries")
+         _NEW + "tag_last", _TRIES_FROM, _TRIES_ROWS, NEW_TRIES)
 
 
 def ms_time(ms: Value) -> Value:
@@ -362,13 +364,13 @@ class PersonRefresh(RefreshPart):
         self.con.execute("DELETE FROM funnel_tries USING _tries_from b WHERE funnel_tries.t0 >= "
                          "(SELECT min(from_ms) FROM _tries_from) AND funnel_tries.person = b.person "
                          "AND funnel_tries.moment = b.moment AND funnel_tries.t0 >= b.from_ms")
-        self._insert("funnel_tries", _NEW + "funnel_tries")
+        self._insert("funnel_tries", NEW_TRIES)
 
     def _kept_tries(self) -> None:
         """``_new_funnel_tries``: the tries of every moment's own funnel in the rows of
         ``_tries_rows`` (some persons' recent tagged rows, or a view of them all in a full
         rebuild): one statement for both, compiled once per definitions."""
-        self._write("tries", _NEW + "funnel_tries", "temp",
+        self._write("tries", NEW_TRIES, "temp",
                     lambda: engine.kept_tries(self.db.table(_TRIES_ROWS), self.spec))
 
     def _reach(self) -> None:
@@ -412,4 +414,4 @@ def _union(parts: list[Table]) -> Table:
     return out
 
 
-__all__ = ["TEMPS", "TRIES_ROWS", "PersonRefresh", "RefreshPart", "last_cut", "ms_time"]
+__all__ = ["NEW_TRIES", "TEMPS", "TRIES_ROWS", "PersonRefresh", "RefreshPart", "last_cut", "ms_time"]

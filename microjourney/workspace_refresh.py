@@ -48,7 +48,7 @@ from .identity import with_person
 from .store.db import transaction
 from .workspace_friction_refresh import FrictionRefresh
 from .workspace_identity import IdentityRefresh
-from .workspace_person_refresh import TEMPS, TRIES_ROWS, PersonRefresh, last_cut
+from .workspace_person_refresh import NEW_TRIES, TEMPS, TRIES_ROWS, PersonRefresh, last_cut
 
 if TYPE_CHECKING:
     from .engine.runtime import Runtime
@@ -400,9 +400,9 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
                              "person, seq, t_ms, step FROM tagged")
             self._kept_tries()
             self.con.execute("CREATE OR REPLACE TABLE funnel_tries AS SELECT * FROM "
-                             "_new_funnel_tries ORDER BY t0, s0")
+                             + NEW_TRIES + " ORDER BY t0, s0")
             self.con.execute("DROP VIEW " + TRIES_ROWS)
-            self.run.drop("_new_funnel_tries")
+            self.run.drop(NEW_TRIES)
         if self._compiling is not None:  # the store: where the next refresh starts from
             self._write("all:tag_last", "tag_last", "table", lambda: last_cut(self.db.table("tagged")))
         if want["frictions"]:  # not derived until first used

@@ -3,13 +3,13 @@ completion, with conversion and the median time from the previous step."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from .. import engine
 from ..analysis import funnel as funnel_analysis
-from ..engine.funnel import step_windows_ms
 from ..errors import QueryError
 from ..spec import parse_duration
 from . import filters
@@ -63,8 +63,7 @@ def compute(ws: Workspace, p: Params) -> Output:
     m = ws.moment(p.moment)
     seconds = window_s(ws, p)
     within = [matcher.within for matcher in m.funnel]
-    q = engine.FunnelQuery(n_steps=len(m.funnel), order=p.order, window_ms=round(seconds * 1000),
-                           per=p.per, step_windows_ms=step_windows_ms(within))
+    q = replace(engine.moment_query(m), order=p.order, window_ms=round(seconds * 1000), per=p.per)
     kept = (ws._funnel_tries(p.moment)
             if p.order == "ordered" and p.window is None and filters.unfiltered(p) else None)
     if kept is not None:

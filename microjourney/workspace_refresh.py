@@ -200,14 +200,51 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
                 "quarantine": [int(rows), str(last)], "keys": list(self.spec.identity.keys)}
         return hashlib.sha256(json.dumps(made, sort_keys=True).encode()).hexdigest()[:16]
 
+    def _wanted(self, current: dict[str, Any] | None, moments: bool = True) -> dict[str, Any]:
+        """The definitions the tables are to be derived for, given the ``current`` state."""
+        want = self._definitions()
+        if not moments:
+            return {**want, "moments": {}, "frictions": ""}
+        if not (self._with_frictions or (current and current["definitions"]["frictions"])):
+            return {**want, "frictions": ""}  # derived on first use (workspace_friction_refresh)
+        return want
+
+    def prepare(self) -> bool:
+        """Compile the statements of an incremental refresh before the first refresh that
+        needs them (a server, when it starts: compiling them takes a few seconds at 10M
+        events, which would make the answers after the first events that much staler). It
+        runs an incremental refresh of nothing — the stored data as the tables took it in —
+        and rolls it back. Whether it did: only on the store, with moments, on tables that
+        are current (else the next refresh compiles them as it goes)."""
+        from .engine.runtime import Store
+
+        current = self._state()
+        if current is None or not isinstance(self.run, Store) or not self.spec.moments:
+            return False
+        marks = self._marks()
+        want = self._wanted(current)
+        if current["marks"] != marks or current["definitions"] != want:
+            return False
+        # The state but for a count of events no refresh took in and an end of the data a
+        # millisecond earlier: no event is new (the sequence numbers are those taken in), so
+        # the statements run on next to nothing, those a live refresh runs (new events move
+        # the end of the data, which ages open attempts).
+        old = {**current, "marks": {**marks, "events": -1}, "as_of": int(current["as_of"]) - 1}
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self._rebuild(old, marks, want)
+        finally:
+            self.con.execute("ROLLBACK")
+            self.run.forget_compiled()  # the rollback unregistered their literal tables
+            with suppress(duckdb.Error):
+                self.con.unregister(_MOVED)
+        return True
+
     def _refresh(self, *, force: bool = False, moments: bool = True) -> Refreshed:
         started = time.perf_counter()
         at = time.time()  # what was stored by now is in the tables this refresh makes
-        marks, want, current = self._marks(), self._definitions(), self._state()
-        if not moments:
-            want = {**want, "moments": {}, "frictions": ""}
-        elif not (self._with_frictions or (current and current["definitions"]["frictions"])):
-            want = {**want, "frictions": ""}  # derived on first use (workspace_friction_refresh)
+        marks, current = self._marks(), self._state()
+        want = self._wanted(current, moments)
         state = None if force else current
         if state and state["marks"] == marks and state["definitions"] == want:
             self.run.set_meta(STATE, json.dumps({**state, "at": at}))

@@ -147,3 +147,27 @@ def test_a_workspace_without_moments_keeps_its_timeline_fresh(make_ws, tmp_path)
     ws.ingest(write_events(tmp_path / "more.csv", [ev("10:00:05", "click")]))
     assert ws.catch_up().mode == "incremental"
     assert ws.con.execute("SELECT next_t - t_ms FROM timeline ORDER BY t_ms").fetchall() == [(5000,), (None,)]
+
+
+def test_prepare_compiles_the_next_incremental_refresh_and_changes_nothing(make_ws, tmp_path):
+    """What a server does when it starts (refresher.py): every statement the next
+    incremental refresh runs is compiled, the tables and their state stay as they were,
+    and the refresh that takes in new events then compiles nothing."""
+    from microjourney.engine import runtime
+
+    ws = make_ws(SHORT_WINDOWS, [ev("10:00:00", "open"), ev("10:00:30", "loaded")], name="prepared")
+    ws.refresh(frictions=True)
+    before, state = snapshot(ws), ws.run.get_meta("refresh_state")
+    runtime._COMPILED.clear()  # as in a server process that has compiled nothing yet
+    assert ws.prepare()
+    compiled = set(runtime._COMPILED)
+    assert {key[1] for key in compiled} >= {"fresh", "flipped:True", "anchors", "restart",
+                                             "attempts", "tries", "some:spans"}
+    assert snapshot(ws) == before and ws.run.get_meta("refresh_state") == state
+    ws.ingest(write_events(tmp_path / "more.csv", [ev("10:01:00", "card", properties={"valid": True}),
+                                                    ev("10:01:30", "ok"), ev("10:20:00", "click", "u2")]))
+    assert not ws.prepare()  # new events wait: the refresh compiles as it goes
+    assert ws.refresh().mode == "incremental"
+    assert set(runtime._COMPILED) == compiled
+    _continued(ws)
+    assert snapshot(ws) != before

@@ -124,7 +124,7 @@ def create_app(directory: str | Path = ".", *, lake: str | Path | None = None,
             state["refresher"] = Refresher(
                 ws.catch_up, state["lock"], settings.refresh_every,
                 after=lambda: results.warm(reader, reader.tables_read, state["read_lock"]),
-                workers=lambda: start_workers_here(ws.con)).start()
+                workers=lambda: start_workers_here(ws.con), prepare=ws.prepare).start()
             alerting = ws.spec.alerts
             if alerting.webhooks:  # regressions to the workspace's webhooks (alerting.py)
                 def found() -> list[dict[str, Any]]:

@@ -12,8 +12,11 @@ bound — and right after it when that leaves no time. Analyses read the tables 
 committed refresh: they never wait for a refresh, and each answer says how stale it is
 (``meta.refreshed_at``, ``meta.stale_s``); while a refresh and the warming after it run
 (:attr:`Refresher.renewing`), kept answers are given as they stand (results.py). A refresh
-that fails leaves the previous tables
-(rolled back); it is logged, by the kind of error only, and the next one does the work.
+that fails leaves the previous tables (rolled back); it is logged, by the kind of error
+only, and the next one does the work. Once, after the first refresh, the statements of an
+incremental refresh are compiled (``prepare``: :meth:`Workspace.prepare
+<microjourney.workspace.Workspace.prepare>`); else the first refresh that takes in events
+compiles them, which takes seconds at 10M events, and its answers are that much staler.
 
 The refresh takes what the collector leaves of the machine: on Linux its thread, and the
 store's worker threads it starts again (``workers``), run :data:`NICE` steps below the
@@ -58,13 +61,15 @@ class Refresher:
     seconds stale (see the module docstring), under ``lock`` (the lock that guards the
     writing workspace), and ``after()`` after each refresh that changed the tables,
     until :meth:`stop`. Its thread first lowers its priority and calls ``workers()``
-    (under ``lock``), which starts the store's worker threads again from it."""
+    (under ``lock``), which starts the store's worker threads again from it; after the
+    first refresh it calls ``prepare()`` once (:meth:`_prepared`)."""
 
     def __init__(self, refresh: Callable[[], Any], lock: threading.Lock, every: float,
                  after: Callable[[], Any] | None = None,
-                 workers: Callable[[], Any] | None = None) -> None:
+                 workers: Callable[[], Any] | None = None,
+                 prepare: Callable[[], Any] | None = None) -> None:
         self._refresh, self._lock, self.every, self._after = refresh, lock, every, after
-        self._workers = workers
+        self._workers, self._prepare = workers, prepare
         self._stop = threading.Event()
         self._poke = threading.Event()
         #: Set once the first refresh is done (or failed): analyses wait for it.
@@ -96,6 +101,22 @@ class Refresher:
         """Refresh as soon as the current wait ends (for tests and a forced refresh)."""
         self._poke.set()
 
+    def _prepared(self, first: Any) -> None:
+        """Once, after the first refresh (answers are given meanwhile): ``prepare()`` under
+        ``lock`` unless that refresh was incremental (which compiled what the next will run)."""
+        prepare, self._prepare = self._prepare, None
+        if prepare is None or getattr(first, "mode", None) == "incremental" or self._stop.is_set():
+            return
+        started = time.monotonic()
+        try:
+            with self._lock:
+                done = prepare()
+        except Exception as exc:  # the next refresh compiles as it goes
+            log.warning("preparing the refresh failed (%s)", type(exc).__name__)
+            return
+        if done:
+            log.info("compiled the refresh's statements in %.2f s", time.monotonic() - started)
+
     def _run(self) -> None:
         if lower_priority() and self._workers is not None:
             with self._lock:
@@ -121,6 +142,8 @@ class Refresher:
             finally:
                 self.renewing.clear()
                 self.ready.set()
+            if self._prepare is not None:
+                self._prepared(self.last)
             took = time.monotonic() - started
             self._took.append(took)
             # The next begins ``every - longest`` after this one began, so that it ends at

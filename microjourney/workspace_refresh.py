@@ -213,23 +213,22 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
         """Compile the statements of an incremental refresh before the first refresh that
         needs them (a server, when it starts: compiling them takes a few seconds at 10M
         events, which would make the answers after the first events that much staler). It
-        runs an incremental refresh of nothing — the stored data as the tables took it in —
-        and rolls it back. Whether it did: only on the store, with moments, on tables that
-        are current (else the next refresh compiles them as it goes)."""
+        runs an incremental refresh of nothing and rolls it back. Whether it did: only on
+        the store, with moments, on tables derived for the definitions there are (else the
+        next refresh rebuilds what they change, compiling as it goes)."""
         from .engine.runtime import Store
 
         current = self._state()
         if current is None or not isinstance(self.run, Store) or not self.spec.moments:
             return False
-        marks = self._marks()
-        want = self._wanted(current)
-        if current["marks"] != marks or current["definitions"] != want:
+        marks, want = self._marks(), self._wanted(current)
+        if current["definitions"] != want:
             return False
-        # The state but for a count of events no refresh took in and an end of the data a
-        # millisecond earlier: no event is new (the sequence numbers are those taken in), so
-        # the statements run on next to nothing, those a live refresh runs (new events move
-        # the end of the data, which ages open attempts).
-        old = {**current, "marks": {**marks, "events": -1}, "as_of": int(current["as_of"]) - 1}
+        # As if the tables had taken in every stored event and call (events stored since
+        # are not new to it) but under another count, at an end of the data a millisecond
+        # earlier: the statements run on next to nothing, and they are those a live refresh
+        # runs (new events move the end of the data, which ages open attempts).
+        old = {**current, "marks": {**marks, "events": -1}, "as_of": self._as_of_now() - 1}
         self.con.execute("BEGIN TRANSACTION")
         try:
             self._rebuild(old, marks, want)

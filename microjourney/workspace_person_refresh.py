@@ -58,7 +58,7 @@ _RESTART = "_restart"
 _REACH = "_reach"
 _MOVED = "_moved"
 _TRIES_FROM = "_tries_from"
-_TRIES_ROWS = TRIES_ROWS = "_tries_rows"
+TRIES_ROWS = "_tries_rows"
 #: The tries a refresh made, before they go into ``funnel_tries``.
 NEW_TRIES = "_new_funnel_tries"
 _VALUES = "_refresh_values"
@@ -66,7 +66,7 @@ _NEW = "_new_"
 #: The temporary tables a refresh of the person tables leaves for the friction part.
 TEMPS = (_FRESH, _EVENTS, _WHOLE, _ERASED, _ANCHORS, _FLIPPED, _RESTART, _REACH, _AFFECTED,
          _NEW + "timeline", _NEW + "fresh_tagged", _NEW + "tagged", _NEW + "attempts",
-         _NEW + "tag_last", _TRIES_FROM, _TRIES_ROWS, NEW_TRIES)
+         _NEW + "tag_last", _TRIES_FROM, TRIES_ROWS, NEW_TRIES)
 
 
 def ms_time(ms: Value) -> Value:
@@ -359,7 +359,7 @@ class PersonRefresh(RefreshPart):
             return out
 
         # Read once: each moment's tries read them (as many reads as moments otherwise).
-        self._write(f"tries_rows:{bool(whole)}", _TRIES_ROWS, "temp", rows)
+        self._write(f"tries_rows:{bool(whole)}", TRIES_ROWS, "temp", rows)
         self._kept_tries()
         self.con.execute("DELETE FROM funnel_tries USING _tries_from b WHERE funnel_tries.t0 >= "
                          "(SELECT min(from_ms) FROM _tries_from) AND funnel_tries.person = b.person "
@@ -371,7 +371,7 @@ class PersonRefresh(RefreshPart):
         ``_tries_rows`` (some persons' recent tagged rows, or a view of them all in a full
         rebuild): one statement for both, compiled once per definitions."""
         self._write("tries", NEW_TRIES, "temp",
-                    lambda: engine.kept_tries(self.db.table(_TRIES_ROWS), self.spec))
+                    lambda: engine.kept_tries(self.db.table(TRIES_ROWS), self.spec))
 
     def _reach(self) -> None:
         """``_reach``: per affected person, the time from which their frictions may have

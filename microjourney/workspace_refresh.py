@@ -235,8 +235,6 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
         finally:
             self.con.execute("ROLLBACK")
             self.run.forget_compiled()  # the rollback unregistered their literal tables
-            with suppress(duckdb.Error):
-                self.con.unregister(_MOVED)
         return True
 
     def _refresh(self, *, force: bool = False, moments: bool = True) -> Refreshed:
@@ -257,9 +255,6 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
         except BaseException:
             self.run.forget_compiled()
             raise
-        finally:  # the identifiers that moved, held in memory for the statements
-            with suppress(duckdb.Error):
-                self.con.unregister(_MOVED)
         self._fresh = True
         self._as_of = done.as_of_ms
         return Refreshed(done.mode, done.persons, done.events,
@@ -284,6 +279,8 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
             return self._rebuild_compiled(state, marks, want, on_store)
         finally:  # on failure, the rollback drops the temporary tables, _refresh the rest
             self._compiling = None
+            with suppress(duckdb.Error):  # the identifiers that moved, held in memory
+                self.con.unregister(_MOVED)
 
     def _rebuild_compiled(self, state: dict[str, Any] | None, marks: dict[str, int],
                           want: dict[str, Any], on_store: bool) -> Refreshed:
@@ -439,7 +436,7 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
                              + NEW_TRIES + " ORDER BY t0, s0")
             self.con.execute("DROP VIEW " + TRIES_ROWS)
             self.run.drop(NEW_TRIES)
-        if self._compiling is not None:  # the store: where the next refresh starts from
+            # Where the next refresh starts from.
             self._write("all:tag_last", "tag_last", "table", lambda: last_cut(self.db.table("tagged")))
         if want["frictions"]:  # not derived until first used
             self._frictions(False)

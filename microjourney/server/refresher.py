@@ -142,10 +142,10 @@ class Refresher:
             finally:
                 self.renewing.clear()
                 self.ready.set()
-            if self._prepare is not None:
+            self._took.append(time.monotonic() - started)
+            if self._prepare is not None:  # not a refresh's time: kept out of _took
                 self._prepared(self.last)
             took = time.monotonic() - started
-            self._took.append(took)
             # The next begins ``every - longest`` after this one began, so that it ends at
             # most ``every`` after unless it takes longer than each of the last few.
             rest = max(0.0, self.every - took - max(self._took))

@@ -7,12 +7,13 @@ keeps the rows before it:
 
 * **The timeline** takes a person's new events after the last row it holds for them (in
   ``person_last``), whose next neighbour they become.
-* **Tagged rows and attempts** are cut again, per (person, moment), from the beginning
-  of a cut (a row that breaks whatever came before it: the first, one after an outcome
-  or after a gap longer than the moment's timeout): that of the last cut when the new
-  rows continue it or its attempt times out, that of the earliest attempt whose
-  escalation or repeat-contact window reaches the new rows, or else right after the last
-  row (in ``tag_last``). The rows are numbered on from there.
+* **Tagged rows** are only added: the new rows of a (person, moment) are cut on from its
+  last row cut (kept in ``tag_last``; a row's cut depends only on the rows before it).
+* **Attempts** are made again, per (person, moment), from the beginning of a cut (a row
+  that breaks whatever came before it: the first, one after an outcome or after a gap
+  longer than the moment's timeout): that of the last cut when the new rows continue it
+  or its attempt times out, that of the earliest attempt whose escalation or
+  repeat-contact window reaches the new rows, or else the first new row.
 * **Funnel tries** (``funnel_tries``), per (person, moment): from the moment's window (its
   timeout) before the person's first new funnel step; a try reads only the funnel events
   from its first step to the window's end, and cutting rows again changes no row's step.
@@ -58,15 +59,16 @@ _RESTART = "_restart"
 _REACH = "_reach"
 _MOVED = "_moved"
 _TRIES_FROM = "_tries_from"
+_ROWS = "_attempt_rows"
 TRIES_ROWS = "_tries_rows"
 #: The tries a refresh made, before they go into ``funnel_tries``.
-NEW_TRIES = "_new_funnel_tries"
+_NEW_TRIES = "_new_funnel_tries"
 _VALUES = "_refresh_values"
 _NEW = "_new_"
 #: The temporary tables a refresh of the person tables leaves for the friction part.
 TEMPS = (_FRESH, _EVENTS, _WHOLE, _ERASED, _ANCHORS, _FLIPPED, _RESTART, _REACH, _AFFECTED,
          _NEW + "timeline", _NEW + "fresh_tagged", _NEW + "tagged", _NEW + "attempts",
-         _NEW + "tag_last", _TRIES_FROM, TRIES_ROWS, NEW_TRIES)
+         _NEW + "tag_last", _ROWS, _TRIES_FROM, TRIES_ROWS, _NEW_TRIES)
 
 
 def ms_time(ms: Value) -> Value:
@@ -76,11 +78,13 @@ def ms_time(ms: Value) -> Value:
 
 
 def last_cut(tagged: Table) -> Table:
-    """Per (person, moment): the last tagged row's order, time and role, and where its
-    cut began (``tag_last``)."""
+    """Per (person, moment): the last tagged row's order, time, role, channel and attempt,
+    and where its cut began (``tag_last``): what cutting the next rows needs
+    (:func:`~microjourney.engine.attempts.segments_after`)."""
     t = tagged
     return t.group_by(["person", "moment"]).aggregate(
         rn=t.rn.max(), t_ms=t.t_ms.argmax(t.rn), role=t.role.argmax(t.rn),
+        channel=t.channel.argmax(t.rn), segment=t.segment.argmax(t.rn),
         begin_rn=t.begin_rn.argmax(t.rn), begin_ms=t.begin_ms.argmax(t.rn))
 
 
@@ -237,8 +241,8 @@ class PersonRefresh(RefreshPart):
 
     # -- tagged rows and attempts ---------------------------------------------------
     def _person_moments(self, whole: int) -> None:
-        """Tagged rows and attempts of the affected persons, cut again from where their
-        new rows (or the end of the data) can reach; ``tag_last``; their funnel tries."""
+        """The affected persons' new tagged rows and ``tag_last``, their attempts made again
+        from where their new rows (or the end of the data) can reach, their funnel tries."""
         v = self._values()
         settings = engine.moment_settings(self.spec)
         events = _EVENTS if whole else _FRESH
@@ -257,7 +261,8 @@ class PersonRefresh(RefreshPart):
             k = k.left_join(xx, [k.person == xx.x_person, k.moment == xx.x_moment])
             last = self.db.table("tag_last")
             ll = last.select(l_person="person", l_moment="moment", l_rn="rn", l_t="t_ms",
-                             l_role="role", l_begin_rn="begin_rn", l_begin_ms="begin_ms")
+                             l_role="role", l_channel="channel", l_segment="segment",
+                             l_begin_rn="begin_rn", l_begin_ms="begin_ms")
             k = k.left_join(ll, [k.person == ll.l_person, k.moment == ll.l_moment])
             k = k.inner_join(settings, k.moment == settings.w_moment)
             # The stored attempts whose escalation or repeat-contact window reaches the
@@ -286,46 +291,54 @@ class PersonRefresh(RefreshPart):
             flip_ms = ibis.ifelse(k.flip.notnull(), k.l_begin_ms, none)
             return k.select("person", "moment",
                             restart_rn=ibis.least(new_rn, flip_rn, k.r_rn).cast("int64"),
-                            restart_ms=ibis.least(new_ms, flip_ms, k.r_ms).cast("int64"))
+                            restart_ms=ibis.least(new_ms, flip_ms, k.r_ms).cast("int64"),
+                            # The last row cut, as in tag_last: the new rows are cut on from it.
+                            rn=k.l_rn, t_ms=k.l_t, role=k.l_role, channel=k.l_channel,
+                            segment=k.l_segment, begin_rn=k.l_begin_rn, begin_ms=k.l_begin_ms)
 
         self._write("restart", _RESTART, "temp", restart)
-        pre = ["person", "moment", "role", "step", "rank", "timeout_ms", "sla_s", "seq", "timestamp",
-               "event", "channel", "t_ms", "known"]
 
         def tagged() -> Table:
-            fresh, w, r = self.db.table(_NEW + "fresh_tagged"), self.db.table(_WHOLE), self.db.table(_RESTART)
-            rr = r.select(p="person", m="moment", rn0="restart_rn")
-            tail = fresh.anti_join(w, "person")
-            tail = tail.inner_join(rr, [tail.person == rr.p, tail.moment == rr.m])
-            parts = [tail.select(*pre, "rn0")]
-            t = self.db.table("tagged")
-            old = t.filter(t.t_ms >= r.restart_ms.min().as_scalar())
-            old = old.inner_join(rr, [old.person == rr.p, old.moment == rr.m, old.rn >= rr.rn0])
-            parts.append(old.select(*pre, "rn0"))
-            if whole:
-                mine = fresh.semi_join(w, "person")
-                parts.append(mine.select(*pre, rn0=ibis.literal(0, "int64")))
-            return engine.segments(_union(parts), offset="rn0")
+            # The new rows, cut on from each (person, moment)'s last row: those before
+            # stay as they are. A person recomputed whole is cut from their first row.
+            fresh, w = self.db.table(_NEW + "fresh_tagged"), self.db.table(_WHOLE)
+            new = engine.segments_after(fresh.anti_join(w, "person"), self.db.table(_RESTART))
+            if not whole:
+                return new
+            return new.union(engine.segments(fresh.semi_join(w, "person")).select(*new.columns))
 
         self._write(f"tagged:{bool(whole)}", _NEW + "tagged", "temp", tagged)
         if whole:
             for name in ("tagged", "attempts", "tag_last", "funnel_tries"):
                 self._delete(name, "person IN (SELECT person FROM _whole)")
-        bound = "(SELECT min(restart_ms) FROM _restart)"
-        match = "{t}.person = r.person AND {t}.moment = r.moment"
-        self.con.execute("DELETE FROM tagged USING _restart r WHERE tagged.t_ms >= " + bound
-                         + " AND " + match.format(t="tagged") + " AND tagged.rn >= r.restart_rn")
         self._insert("tagged", _NEW + "tagged")
-        self.con.execute("DELETE FROM tag_last USING _restart r WHERE " + match.format(t="tag_last"))
         self._write("tag_last", _NEW + "tag_last", "temp", lambda: last_cut(self.db.table(_NEW + "tagged")))
+        self.con.execute("DELETE FROM tag_last USING _new_tag_last n WHERE tag_last.person = n.person "
+                         "AND tag_last.moment = n.moment")
         self._insert("tag_last", _NEW + "tag_last")
 
+        def rows() -> Table:
+            # The rows of the attempts to make again: from where the change reaches on
+            # (the new rows among them), and every row of a person recomputed whole.
+            t, r = self.db.table("tagged"), self.db.table(_RESTART)
+            rr = r.select(p="person", m="moment", rn0="restart_rn")
+            old = t.filter(t.t_ms >= r.restart_ms.min().as_scalar())
+            old = old.inner_join(rr, [old.person == rr.p, old.moment == rr.m, old.rn >= rr.rn0])
+            old = old.select(*t.columns)
+            if not whole:
+                return old
+            return old.union(self.db.table(_NEW + "tagged").semi_join(self.db.table(_WHOLE), "person"))
+
+        self._write(f"attempt_rows:{bool(whole)}", _ROWS, "temp", rows)
+
         def attempts() -> Table:
-            t = self.db.table(_NEW + "tagged")
+            t = self.db.table(_ROWS)
             expr = engine.attempts(t, self.run.events(), v.as_of_ms.as_scalar())
             return engine.with_contacts(expr, t, settings)
 
         self._write("attempts", _NEW + "attempts", "temp", attempts)
+        bound = "(SELECT min(restart_ms) FROM _restart)"
+        match = "{t}.person = r.person AND {t}.moment = r.moment"
         self.con.execute("DELETE FROM attempts USING _restart r WHERE attempts.start_ts >= "
                          "to_timestamp(" + bound + " / 1000.0) AND " + match.format(t="attempts")
                          + " AND attempts.segment >= r.restart_rn")
@@ -364,14 +377,16 @@ class PersonRefresh(RefreshPart):
         self.con.execute("DELETE FROM funnel_tries USING _tries_from b WHERE funnel_tries.t0 >= "
                          "(SELECT min(from_ms) FROM _tries_from) AND funnel_tries.person = b.person "
                          "AND funnel_tries.moment = b.moment AND funnel_tries.t0 >= b.from_ms")
-        self._insert("funnel_tries", NEW_TRIES)
+        self._insert("funnel_tries", _NEW_TRIES)
 
-    def _kept_tries(self) -> None:
-        """``_new_funnel_tries``: the tries of every moment's own funnel in the rows of
-        ``_tries_rows`` (some persons' recent tagged rows, or a view of them all in a full
-        rebuild): one statement for both, compiled once per definitions."""
-        self._write("tries", NEW_TRIES, "temp",
-                    lambda: engine.kept_tries(self.db.table(TRIES_ROWS), self.spec))
+    def _kept_tries(self, into: str = _NEW_TRIES, how: str = "temp") -> None:
+        """The tries of every moment's own funnel in the rows of ``_tries_rows`` (some
+        persons' recent tagged rows, or a view of them all in a full rebuild), in time
+        order, into ``into`` (``_new_funnel_tries``, or ``funnel_tries`` itself in a full
+        rebuild: a copy of 2M tries held until the rebuild commits is 0.2 GB at 10M
+        events): one statement for both, compiled once per definitions."""
+        self._write("tries", into, how, lambda: engine.kept_tries(
+            self.db.table(TRIES_ROWS), self.spec).order_by(["t0", "s0"]))
 
     def _reach(self) -> None:
         """``_reach``: per affected person, the time from which their frictions may have
@@ -414,4 +429,4 @@ def _union(parts: list[Table]) -> Table:
     return out
 
 
-__all__ = ["NEW_TRIES", "TEMPS", "TRIES_ROWS", "PersonRefresh", "RefreshPart", "last_cut", "ms_time"]
+__all__ = ["TEMPS", "TRIES_ROWS", "PersonRefresh", "RefreshPart", "last_cut", "ms_time"]

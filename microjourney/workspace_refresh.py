@@ -48,14 +48,14 @@ from .identity import with_person
 from .store.db import transaction
 from .workspace_friction_refresh import FrictionRefresh
 from .workspace_identity import IdentityRefresh
-from .workspace_person_refresh import NEW_TRIES, TEMPS, TRIES_ROWS, PersonRefresh, last_cut
+from .workspace_person_refresh import TEMPS, TRIES_ROWS, PersonRefresh, last_cut
 
 if TYPE_CHECKING:
     from .engine.runtime import Runtime
     from .spec.model import Workspace as Spec
 
 #: The layout of the derived tables; a store derived by another layout is rebuilt.
-LAYOUT = 9
+LAYOUT = 10
 STATE = "refresh_state"
 _VALUES = "_refresh_values"
 _MOVED = "_moved"
@@ -431,11 +431,8 @@ class Refresh(IdentityRefresh, PersonRefresh, FrictionRefresh):
             # funnels follow the tries as asked instead (registry/funnel.py).
             self.con.execute("CREATE OR REPLACE TEMP VIEW " + TRIES_ROWS + " AS SELECT moment, "
                              "person, seq, t_ms, step FROM tagged")
-            self._kept_tries()
-            self.con.execute("CREATE OR REPLACE TABLE funnel_tries AS SELECT * FROM "
-                             + NEW_TRIES + " ORDER BY t0, s0")
+            self._kept_tries("funnel_tries", "table")
             self.con.execute("DROP VIEW " + TRIES_ROWS)
-            self.run.drop(NEW_TRIES)
             # Where the next refresh starts from.
             self._write("all:tag_last", "tag_last", "table", lambda: last_cut(self.db.table("tagged")))
         if want["frictions"]:  # not derived until first used

@@ -29,6 +29,11 @@ def _continued(ws) -> None:  # the new rows go on the last cut: one attempt of f
     assert (a["outcome"], a["events"], a["furthest_step"]) == ("completed", 4, 3)
 
 
+def _hopped(ws) -> None:  # the new rows go on the last cut from another channel: one hop
+    (a,) = _attempts(ws)
+    assert (a["events"], a["channels"], a["channel_hops"], a["end_channel"]) == (4, 2, 1, "app")
+
+
 def _after_outcome(ws) -> None:  # an outcome closes the cut: a second attempt
     assert [a["outcome"] for a in _attempts(ws)] == ["completed", "failed"]
 
@@ -97,6 +102,9 @@ CASES: dict[str, tuple[list[list[dict]], Callable]] = {
     "continued": ([[ev("10:00:00", "open"), ev("10:00:30", "loaded")],
                    [ev("10:01:00", "card", properties={"valid": True}), ev("10:01:30", "ok")]],
                   _continued),
+    "another channel": ([[ev("10:00:00", "open"), ev("10:00:30", "loaded")],
+                         [ev("10:01:00", "card", channel="app", properties={"valid": True}),
+                          ev("10:01:30", "ok", channel="app")]], _hopped),
     "after an outcome": ([[ev("10:00:00", "open"), ev("10:00:30", "ok")],
                           [ev("10:01:00", "open"), ev("10:01:30", "failed")]], _after_outcome),
     "after a gap": ([[ev("10:00:00", "open")], [ev("10:10:00", "loaded")]], _after_gap),

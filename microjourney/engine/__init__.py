@@ -3,7 +3,7 @@ frictions and journey analytics."""
 
 from . import frictions
 from .attempt import attempt_events, events_by_id
-from .attempts import attempt_rows, attempts, segments
+from .attempts import attempt_rows, attempts, segments, segments_after
 from .conformance import conformance_counts, deviations
 from .contacts import contacts, moment_settings, with_contacts
 from .funnel import ORDERS, PER, FunnelQuery, funnel_stats, kept_funnel_stats, kept_tries, moment_query
@@ -38,6 +38,7 @@ __all__ = [
     "process_map",
     "roles",
     "segments",
+    "segments_after",
     "tag",
     "timeline",
     "variants",

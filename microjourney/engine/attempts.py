@@ -22,7 +22,7 @@ from .tagging import OUTCOMES
 OUTCOME_NAMES = {"complete": "completed", "fail": "failed", "escalate": "escalated"}
 
 
-def segments(tagged: Table, *, offset: str | None = None) -> Table:
+def segments(tagged: Table) -> Table:
     """The tagged rows with their attempt: ``segment`` names the attempt within (person,
     moment), NULL for a row outside any attempt; ``rn`` is the row's order in (person,
     moment) and ``hop`` 1 when the attempt's previous row came from another channel;
@@ -30,23 +30,43 @@ def segments(tagged: Table, *, offset: str | None = None) -> Table:
     the row is in (whether or not a start has come yet).
 
     The workspace stores the tag table in this form, so attempts, the friction scope,
-    conformance and moment paths read the cut instead of cutting again.
+    conformance and moment paths read the cut instead of cutting again. A row's values
+    depend only on the rows before it: :func:`segments_after` cuts rows that come after
+    those already cut without reading them."""
+    return _cut(tagged, after=False)
 
-    ``offset`` names a column holding, per (person, moment), the order of the first row
-    given: a refresh cuts a person's rows again from the beginning of a cut (a row that
-    breaks whatever came before it), so the rows before it need not be read, and numbers
-    them on from there."""
-    key = ["person", "moment"]
-    w = ibis.window(group_by=key, order_by=["t_ms", "seq", "rank"])
-    rn = ibis.row_number().over(w)
-    t = tagged.mutate(
-        prev_t=tagged.t_ms.lag().over(w),
-        prev_role=tagged.role.lag().over(w),
-        prev_channel=tagged.channel.lag().over(w),
-        rn=rn if offset is None else rn + tagged[offset],
-    )
-    if offset is not None:
-        t = t.drop(offset)
+
+def segments_after(tagged: Table, last: Table) -> Table:
+    """:func:`segments` of rows that each come after every row already cut of their
+    (person, moment), from ``last``: per (person, moment), the last row cut (``rn``,
+    ``t_ms``, ``role``, ``channel``, ``segment``) and where its cut began (``begin_rn``,
+    ``begin_ms``), as the workspace keeps them in ``tag_last``; a (person, moment) with
+    no row there has none cut before. The rows are those cutting all of them again gives."""
+    ll = last.select(l_person="person", l_moment="moment", l_rn="rn", l_t_ms="t_ms",
+                     l_role="role", l_channel="channel", l_segment="segment",
+                     l_begin_rn="begin_rn", l_begin_ms="begin_ms")
+    t = tagged.left_join(ll, [tagged.person == ll.l_person, tagged.moment == ll.l_moment])
+    return _cut(t.drop("l_person", "l_moment"), after=True)
+
+
+_KEY = ["person", "moment"]
+#: The order of a (person, moment)'s rows: time, then ingest order, then role rank.
+_ORDER = ibis.window(group_by=_KEY, order_by=["t_ms", "seq", "rank"])
+_LAST = ("l_rn", "l_t_ms", "l_role", "l_channel", "l_segment", "l_begin_rn", "l_begin_ms")
+
+
+def _cut(t: Table, *, after: bool) -> Table:
+    """:func:`segments` of ``t``; ``after``: following the last row cut before, whose
+    values ``t``'s ``l_*`` columns hold (:func:`segments_after`)."""
+    n = ibis.row_number().over(_ORDER)
+
+    def previous(column: str) -> ibis.Value:
+        lag = t[column].lag().over(_ORDER)
+        return ibis.ifelse(n == 0, t["l_" + column], lag) if after else lag
+
+    t = t.mutate(prev_t=previous("t_ms"), prev_role=previous("role"),
+                 prev_channel=previous("channel"),
+                 rn=n + ibis.coalesce(t.l_rn + 1, 0) if after else n)
     gap = (t.t_ms - t.prev_t) > t.timeout_ms
     brk = t.prev_t.isnull() | t.prev_role.isin(OUTCOMES) | gap
     # A channel hop: the attempt's next event comes from another channel.
@@ -55,14 +75,18 @@ def segments(tagged: Table, *, offset: str | None = None) -> Table:
     # (its order and time: times do not decrease along the order), and where the last
     # start was. A row is in an attempt when a start came at or after its cut's
     # beginning; the cut's beginning names the attempt.
-    cumulative = ibis.window(group_by=key, order_by="rn", rows=(None, 0))
-    t = t.mutate(
-        begin_rn=ibis.ifelse(t.brk, t.rn, 0).max().over(cumulative),
-        begin_ms=ibis.ifelse(t.brk, t.t_ms, None).max().over(cumulative),
-        last_start=ibis.ifelse(t.role == "start", t.rn, -1).max().over(cumulative),
-    )
+    cumulative = ibis.window(group_by=_KEY, order_by="rn", rows=(None, 0))
+    begin_rn = ibis.ifelse(t.brk, t.rn, 0).max().over(cumulative)
+    begin_ms = ibis.ifelse(t.brk, t.t_ms, None).max().over(cumulative)
+    last_start = ibis.ifelse(t.role == "start", t.rn, -1).max().over(cumulative)
+    if after:  # until a row breaks it, the last row's cut goes on, with or without a start
+        begin_rn = ibis.greatest(begin_rn, ibis.coalesce(t.l_begin_rn, 0))
+        begin_ms = ibis.greatest(begin_ms, t.l_begin_ms)
+        last_start = ibis.greatest(last_start, ibis.coalesce(t.l_segment, -1))
+    t = t.mutate(begin_rn=begin_rn, begin_ms=begin_ms, last_start=last_start)
     t = t.mutate(segment=ibis.ifelse(t.last_start >= t.begin_rn, t.begin_rn, None))
-    return t.drop("prev_t", "prev_role", "prev_channel", "last_start", "brk")
+    return t.drop("prev_t", "prev_role", "prev_channel", "last_start", "brk",
+                  *(_LAST if after else ()))
 
 
 def attempt_rows(tagged: Table) -> Table:

@@ -431,6 +431,16 @@ class Workspace(Refresh, Frictions, Surveys, Changes, Context, Analyses):
         t = self.db.table("funnel_tries")
         return t.filter(t.moment == moment)
 
+    def _attempted_persons(self) -> Table | None:
+        """Per moment, the persons with an attempt (``moment``, ``persons``), as the refresh
+        keeps them in ``tag_last``; None over a lake, whose session keeps no such table."""
+        if not isinstance(self.run, Store):
+            return None
+        self.refresh()
+        t = self.db.table("tag_last")
+        t = t.filter(t.attempted)
+        return t.group_by("moment").aggregate(persons=t.count())
+
     def attempts(self, moment: str | None = None) -> Table:
         """Attempts (one row per person's pass through a moment), all moments or one."""
         if moment is not None:

@@ -80,12 +80,14 @@ def ms_time(ms: Value) -> Value:
 def last_cut(tagged: Table) -> Table:
     """Per (person, moment): the last tagged row's order, time, role, channel and attempt,
     and where its cut began (``tag_last``): what cutting the next rows needs
-    (:func:`~microjourney.engine.attempts.segments_after`)."""
+    (:func:`~microjourney.engine.attempts.segments_after`); and whether any row is in an
+    attempt (``attempted``: the scorecard counts the persons with an attempt from it)."""
     t = tagged
     return t.group_by(["person", "moment"]).aggregate(
         rn=t.rn.max(), t_ms=t.t_ms.argmax(t.rn), role=t.role.argmax(t.rn),
         channel=t.channel.argmax(t.rn), segment=t.segment.argmax(t.rn),
-        begin_rn=t.begin_rn.argmax(t.rn), begin_ms=t.begin_ms.argmax(t.rn))
+        begin_rn=t.begin_rn.argmax(t.rn), begin_ms=t.begin_ms.argmax(t.rn),
+        attempted=t.segment.notnull().any())
 
 
 class RefreshPart:
@@ -262,7 +264,7 @@ class PersonRefresh(RefreshPart):
             last = self.db.table("tag_last")
             ll = last.select(l_person="person", l_moment="moment", l_rn="rn", l_t="t_ms",
                              l_role="role", l_channel="channel", l_segment="segment",
-                             l_begin_rn="begin_rn", l_begin_ms="begin_ms")
+                             l_begin_rn="begin_rn", l_begin_ms="begin_ms", l_attempted="attempted")
             k = k.left_join(ll, [k.person == ll.l_person, k.moment == ll.l_moment])
             k = k.inner_join(settings, k.moment == settings.w_moment)
             # The stored attempts whose escalation or repeat-contact window reaches the
@@ -294,7 +296,8 @@ class PersonRefresh(RefreshPart):
                             restart_ms=ibis.least(new_ms, flip_ms, k.r_ms).cast("int64"),
                             # The last row cut, as in tag_last: the new rows are cut on from it.
                             rn=k.l_rn, t_ms=k.l_t, role=k.l_role, channel=k.l_channel,
-                            segment=k.l_segment, begin_rn=k.l_begin_rn, begin_ms=k.l_begin_ms)
+                            segment=k.l_segment, begin_rn=k.l_begin_rn, begin_ms=k.l_begin_ms,
+                            attempted=k.l_attempted)
 
         self._write("restart", _RESTART, "temp", restart)
 
@@ -312,7 +315,14 @@ class PersonRefresh(RefreshPart):
             for name in ("tagged", "attempts", "tag_last", "funnel_tries"):
                 self._delete(name, "person IN (SELECT person FROM _whole)")
         self._insert("tagged", _NEW + "tagged")
-        self._write("tag_last", _NEW + "tag_last", "temp", lambda: last_cut(self.db.table(_NEW + "tagged")))
+
+        def tag_last() -> Table:  # the rows before stay: attempted once, attempted since
+            new, r = last_cut(self.db.table(_NEW + "tagged")), self.db.table(_RESTART)
+            was = r.select(w_person="person", w_moment="moment", was="attempted")
+            k = new.left_join(was, [new.person == was.w_person, new.moment == was.w_moment])
+            return k.mutate(attempted=k.attempted | k.was.fill_null(False)).select(*new.columns)
+
+        self._write("tag_last", _NEW + "tag_last", "temp", tag_last)
         self.con.execute("DELETE FROM tag_last USING _new_tag_last n WHERE tag_last.person = n.person "
                          "AND tag_last.moment = n.moment")
         self._insert("tag_last", _NEW + "tag_last")

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from .spec.model import Workspace as Spec
 
 #: The layout of the derived tables; a store derived by another layout is rebuilt.
-LAYOUT = 10
+LAYOUT = 11
 STATE = "refresh_state"
 _VALUES = "_refresh_values"
 _MOVED = "_moved"

@@ -122,3 +122,28 @@ def test_attempts_short_of_target_is_the_gap_times_the_rates_denominator():
     assert attempts_short({"duration_median_s": 50.0}, t("duration_median_s", 30)) is None  # not attempts
     assert attempts_short({"completion_rate": float("nan"), "finished": 0}, t("completion_rate", 0.9)) is None
     assert attempts_short({"completion_rate": 0.5, "finished": 10}, None) is None
+
+
+def test_persons_are_those_with_an_attempt_through_incremental_refreshes(make_ws, tmp_path):
+    """The plain scorecard counts the persons from what the refresh keeps (tag_last), the
+    filtered one over the attempts: the same persons, whatever batches brought the events.
+    A person whose only row is a step before any start has no attempt until they start."""
+    from .helpers import write_events
+
+    card = {"properties": {"valid": True}}
+    ws = make_ws(SPEC, [ev("10:00:00", "open", "a"), ev("10:00:30", "ok", "a"),
+                        ev("10:00:00", "card", "b", **card)], name="persons")
+
+    def persons(**filters: object) -> int:
+        t = ws.analysis("scorecard", **filters).table()
+        return int(t.loc[t["moment"] == "pay", "persons"].iloc[0])
+
+    assert ws.refresh().mode == "full"
+    assert persons() == persons(channel="web") == 1  # b: a step, no attempt
+    # b starts; a's new row, a step after the outcome, is in no attempt: a still has one.
+    ws.ingest(write_events(tmp_path / "more.csv", [ev("10:01:00", "open", "b"),
+                                                    ev("10:02:00", "card", "a", **card)]))
+    assert ws.refresh().mode == "incremental"
+    assert persons() == persons(channel="web") == 2
+    assert ws.con.execute("SELECT count(*) FROM attempts WHERE moment = 'pay'"
+                          ).fetchall() == [(2,)]

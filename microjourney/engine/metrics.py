@@ -5,13 +5,14 @@ from __future__ import annotations
 from ibis.expr.types import Table
 
 
-def outcome_counts(attempts: Table, by: list[str]) -> Table:
-    """Per ``by`` group: attempts, persons, outcome counts and completion times."""
+def outcome_counts(attempts: Table, by: list[str], *, persons: bool = True) -> Table:
+    """Per ``by`` group: attempts, persons (unless ``persons`` is false: the distinct count
+    is most of the work), outcome counts and completion times."""
     a = attempts
     done = a.outcome == "completed"
     return a.group_by(by).aggregate(
         attempts=a.count(),
-        persons=a.person.nunique(),
+        **({"persons": a.person.nunique()} if persons else {}),
         completed=done.cast("int64").sum(),
         failed=(a.outcome == "failed").cast("int64").sum(),
         abandoned=(a.outcome == "abandoned").cast("int64").sum(),

@@ -64,7 +64,12 @@ def compute(ws: Workspace, p: Params) -> Output:
         a, col = filters.breakdown(a, p.by, {"journey", *scorecard_analysis.COLUMNS,
                                              *engine.outcome_counts(a, ["moment"]).columns})
         keys.append(col)
-    stats = engine.outcome_counts(a, keys).to_pandas()
+    # Of every attempt: the persons per moment as the refresh keeps them (tag_last), not
+    # counted again over every attempt (most of the scorecard's time at 10M events).
+    kept = ws._attempted_persons() if not p.by and filters.unfiltered(p) else None
+    stats = engine.outcome_counts(a, keys, persons=kept is None).to_pandas()
+    if kept is not None:
+        stats = stats.merge(kept.to_pandas(), on="moment", how="left", validate="one_to_one")
     table = scorecard_analysis.scorecard(stats, ws.spec, keys)
     table["finished"] = table["attempts"] - table["in_progress"]
     return Output({"moments": table}, small_counts(table, "finished", keys, "finished attempts"))

@@ -304,7 +304,11 @@ def kept_tries(tagged: Table, workspace: Workspace, moments: Iterable[str] | Non
 def kept_funnel_stats(tries: Table, q: FunnelQuery) -> Table:
     """:func:`funnel_stats` of one moment's own funnel from its kept tries (``funnel_tries``
     of that moment; ordered, with the moment's windows)."""
-    units = _best(tries, ["t0", "s0"]) if q.per == "person" else tries
+    units = tries
+    if q.per == "person":  # :func:`_best` by one grouping instead of a sort by person
+        t = tries
+        best = ibis.struct({"reached": t.reached, "t0": -t.t0, "s0": -t.s0})
+        units = t.group_by("person").aggregate(reached=t.reached.max(), gaps=t.gaps.argmax(best))
     return units.aggregate(
         **{f"count{k}": (units.reached >= k + 1).cast("int64").sum() for k in range(q.n_steps)},
         **{f"median{k}": units.gaps[k - 1].median() for k in range(1, q.n_steps)})

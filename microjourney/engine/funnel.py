@@ -230,12 +230,10 @@ def _unordered_within_stats(tries: Table, q: FunnelQuery) -> Table:
         **{f"median{k}": done.gap.median(where=done.k == k) for k in range(1, q.n_steps)})
 
 
-def _best(tries: Table, earliest: list[str] | None = None) -> Table:
-    """Per person, the try that reached furthest (the earliest of equals, by ``earliest``:
-    its position; or its start's time and sequence number, which order a try's start as
-    its position does, since a start event is never placed after another step's event)."""
-    order = [tries[c] for c in earliest or ["p0"]]
-    w = ibis.window(group_by=tries.person, order_by=[tries.reached.desc(), *order])
+def _best(tries: Table) -> Table:
+    """Per person, the try that reached furthest (the earliest of equals, by its start's
+    position)."""
+    w = ibis.window(group_by=tries.person, order_by=[tries.reached.desc(), tries.p0])
     return tries.filter(ibis.row_number().over(w) == 0)
 
 
@@ -305,7 +303,10 @@ def kept_funnel_stats(tries: Table, q: FunnelQuery) -> Table:
     """:func:`funnel_stats` of one moment's own funnel from its kept tries (``funnel_tries``
     of that moment; ordered, with the moment's windows)."""
     units = tries
-    if q.per == "person":  # :func:`_best` by one grouping instead of a sort by person
+    if q.per == "person":
+        # :func:`_best` by one grouping instead of a sort by person: the earliest of equals
+        # by its start's time and sequence number, which order a try's start as its
+        # position does (a start event is never placed after another step's event).
         t = tries
         best = ibis.struct({"reached": t.reached, "t0": -t.t0, "s0": -t.s0})
         units = t.group_by("person").aggregate(reached=t.reached.max(), gaps=t.gaps.argmax(best))

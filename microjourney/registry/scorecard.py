@@ -64,8 +64,8 @@ def compute(ws: Workspace, p: Params) -> Output:
         a, col = filters.breakdown(a, p.by, {"journey", *scorecard_analysis.COLUMNS,
                                              *engine.outcome_counts(a, ["moment"]).columns})
         keys.append(col)
-    # Of every attempt: the persons per moment as the refresh keeps them (tag_last), not
-    # counted again over every attempt (most of the scorecard's time at 10M events).
+    # Neither filtered nor broken down: the persons per moment as the refresh keeps them
+    # (tag_last), not a distinct count over every attempt (most of the scorecard's time).
     kept = ws._attempted_persons() if not p.by and filters.unfiltered(p) else None
     stats = engine.outcome_counts(a, keys, persons=kept is None).to_pandas()
     if kept is not None:

@@ -4,6 +4,7 @@ gives, erased by their declarations, and safe when a refresh fails."""
 from __future__ import annotations
 
 import math
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -406,16 +407,23 @@ def test_serve_logs_each_refresh_at_info_with_counts_only(tmp_path):
     root = tmp_path / "ws"
     keys = make_workspace(root, server="{refresh_every: 1s}", journeys=LIVE_JOURNEYS)
     with LiveServer(root, args=("--log-level", "info")) as server:
-        with server.client(keys["write_key"]) as w:
+        with server.client(keys["secret_key"]) as http, server.client(keys["write_key"]) as w:
+            # Asked before the events come (after the first refresh): the answer is kept,
+            # so the refresh that takes the events in is followed by computing it again.
+            assert _attempts(http)[0] == 0
             calls = [{**_pay(1, "open", 1), "anonymous_id": "ann-4477009001"},
                      {**_pay(1, "ok", 5), "anonymous_id": "ann-4477009001"}]
             assert w.post("/v1/batch", json={"batch": calls}).json()["accepted"] == 2
-        with server.client(keys["secret_key"]) as http:
             deadline = time.monotonic() + 30
             while _attempts(http)[0] < 1 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            while "kept answers again" not in server.log.read_text(encoding="utf-8") \
+                    and time.monotonic() < deadline:  # logged once computed
                 time.sleep(0.2)
     log = server.log.read_text(encoding="utf-8")
     assert "4477009001" not in log
     line = next(x for x in log.splitlines() if "refreshed the derived tables" in x)
     assert " INFO microjourney.server: " in line and " persons, " in line
+    assert re.search(r"INFO microjourney.server: computed [1-9][0-9]* kept answers again in "
+                     r"[0-9]+\.[0-9]{2} s$", log, re.MULTILINE)
     assert datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S")  # when, to the second

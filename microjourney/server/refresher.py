@@ -132,7 +132,11 @@ class Refresher:
                     log.info("refreshed the derived tables (%s): %s persons, %s events in %.2f s",
                              self.last.mode, self.last.persons, self.last.events, self.last.seconds)
                     if self._after is not None:  # outside the lock: the collector may write
-                        self._after()
+                        began = time.monotonic()
+                        done = self._after()
+                        if done:  # how long the answers given meanwhile are of the last tables
+                            log.info("computed %s kept answers again in %.2f s", done,
+                                     time.monotonic() - began)
             except Exception as exc:  # logged without its message (it may quote data)
                 if self._stop.is_set():  # cut short by stop(): rolled back, as meant
                     break

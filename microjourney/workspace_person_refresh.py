@@ -327,7 +327,7 @@ class PersonRefresh(RefreshPart):
                          "AND tag_last.moment = n.moment")
         self._insert("tag_last", _NEW + "tag_last")
 
-        def rows() -> Table:
+        def reached() -> Table:
             # The rows of the attempts to make again: from where the change reaches on
             # (the new rows among them), and every row of a person recomputed whole.
             t, r = self.db.table("tagged"), self.db.table(_RESTART)
@@ -339,7 +339,7 @@ class PersonRefresh(RefreshPart):
                 return old
             return old.union(self.db.table(_NEW + "tagged").semi_join(self.db.table(_WHOLE), "person"))
 
-        self._write(f"attempt_rows:{bool(whole)}", _ROWS, "temp", rows)
+        self._write(f"attempt_rows:{bool(whole)}", _ROWS, "temp", reached)
 
         def attempts() -> Table:
             t = self.db.table(_ROWS)
@@ -369,7 +369,7 @@ class PersonRefresh(RefreshPart):
 
         self._write("tries_from", _TRIES_FROM, "temp", bounds)
 
-        def rows() -> Table:
+        def tries_rows() -> Table:
             t, b = self.db.table("tagged"), self.db.table(_TRIES_FROM)
             cols = ("moment", "person", "seq", "t_ms", "step")
             bb = b.select(b_person="person", b_moment="moment", b_from="from_ms")
@@ -382,7 +382,7 @@ class PersonRefresh(RefreshPart):
             return out
 
         # Read once: each moment's tries read them (as many reads as moments otherwise).
-        self._write(f"tries_rows:{bool(whole)}", TRIES_ROWS, "temp", rows)
+        self._write(f"tries_rows:{bool(whole)}", TRIES_ROWS, "temp", tries_rows)
         self._kept_tries()
         self.con.execute("DELETE FROM funnel_tries USING _tries_from b WHERE funnel_tries.t0 >= "
                          "(SELECT min(from_ms) FROM _tries_from) AND funnel_tries.person = b.person "
